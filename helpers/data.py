@@ -1,0 +1,562 @@
+"""The one way the book gets data: IMDb reviews, tokenized for BERT.
+
+* :func:`load_reviews` returns a :class:`ReviewSet` for a split and profile. It
+  uses, in order: an extracted ``aclImdb`` folder named by ``$IMDB_DIR``; one
+  already extracted under :func:`helpers.config.data_dir`; the official archive
+  downloaded there (resumable, SHA-256 checked, extracted safely); and, when
+  none of these is possible, a small synthetic sample shipped with the package
+  (announced as *not IMDb*).
+* :func:`encode_texts` and :func:`make_loader` turn texts into BERT inputs with a
+  fast WordPiece tokenizer, truncation and dynamic padding.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import shutil
+import string
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .config import Profile, data_dir, get_profile
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+#: SHA-256 of the official ``aclImdb_v1.tar.gz`` (Maas et al., 2011).
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+IMDB_ENV = "IMDB_DIR"
+LABELS = {"neg": 0, "pos": 1}
+LABEL_NAMES = ("negative", "positive")
+MODEL_MAX_POSITIONS = 512
+
+
+class DataError(RuntimeError):
+    """Data is missing, corrupt or malformed; the message names the file and the fix."""
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than ``max_length`` tokens and were truncated."""
+
+
+# --------------------------------------------------------------------------- #
+# Reviews in memory
+# --------------------------------------------------------------------------- #
+@dataclass
+class ReviewSet:
+    """Texts with integer labels (1 = positive, 0 = negative) and where they came from."""
+
+    texts: list[str]
+    labels: list[int]
+    source: str
+    ids: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.labels):
+            raise ValueError(
+                f"{len(self.texts)} texts but {len(self.labels)} labels: give one label per text."
+            )
+        if not self.ids:
+            self.ids = [str(i) for i in range(len(self.texts))]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> tuple[str, int]:
+        return self.texts[i], self.labels[i]
+
+    def subset(self, indices) -> "ReviewSet":
+        """The reviews at ``indices``, in that order."""
+        indices = list(indices)
+        return ReviewSet(
+            [self.texts[i] for i in indices],
+            [self.labels[i] for i in indices],
+            f"{self.source} [subset of {len(indices)}]",
+            [self.ids[i] for i in indices],
+        )
+
+    def __repr__(self) -> str:
+        pos = sum(self.labels)
+        return f"ReviewSet({len(self)} reviews: {pos} positive, {len(self) - pos} negative; {self.source})"
+
+
+# --------------------------------------------------------------------------- #
+# Text preprocessing (seed 002)
+# --------------------------------------------------------------------------- #
+def strip_line_breaks(text: str) -> str:
+    """Replace IMDb's HTML line breaks (``<br />``) by a space."""
+    return re.sub(r"<br\s*/?>", " ", text)
+
+
+def preprocess_text(text: str) -> str:
+    """The seed's preprocessing, as it was (for the TSV export and comparisons).
+
+    1. remove ``<br />``;
+    2. replace every ASCII punctuation character except ``.`` and ``,`` by a space;
+    3. put spaces around ``.`` and ``,``.
+
+    BERT's own tokenizer splits punctuation, so the helpers feed it the raw
+    review with only ``<br />`` removed (:func:`strip_line_breaks`).
+    """
+    text = re.sub("<br />", "", text)
+    keep = {".", ","}
+    text = text.translate({ord(p): " " for p in string.punctuation if p not in keep})
+    return text.replace(".", " . ").replace(",", " , ")
+
+
+# --------------------------------------------------------------------------- #
+# Download, checksum, safe extraction
+# --------------------------------------------------------------------------- #
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 60) -> Path:
+    """Download ``url`` to ``dest`` with resume and an optional SHA-256 check.
+
+    Bytes go to ``dest + ".part"``; an interrupted download resumes from there
+    with an HTTP ``Range`` request. Only a complete file whose checksum matches
+    is renamed to ``dest``; a mismatch deletes the partial file and raises
+    :class:`DataError`, so nothing corrupt is left looking valid.
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            resumed = have and getattr(response, "status", 200) == 206
+            mode = "ab" if resumed else "wb"
+            total = response.headers.get("Content-Length")
+            total = int(total) + (have if resumed else 0) if total else None
+            with open(part, mode) as f, tqdm(
+                total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
+                desc=f"download {dest.name}",
+            ) as bar:
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    f.write(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(
+            f"Could not download {url}: {err}. Partial data kept in {part} (the next call resumes). "
+            f"Without internet, download the archive elsewhere and set ${IMDB_ENV} to the extracted aclImdb folder."
+        ) from err
+    if sha256 is not None:
+        got = sha256_of(part)
+        if got != sha256:
+            part.unlink()
+            raise DataError(
+                f"Checksum mismatch for {url}: expected {sha256}, got {got}. "
+                "The corrupt download was deleted; run again to download it afresh."
+            )
+    part.replace(dest)
+    return dest
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract a ``.tar.gz`` into ``dest`` refusing members that escape it.
+
+    Members with absolute paths, ``..`` components, links pointing outside, or
+    device files raise :class:`DataError`. Extraction happens in a temporary
+    folder that is renamed into place only when complete, so a corrupt or
+    truncated archive leaves nothing behind that looks valid.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if not archive.exists():
+        raise DataError(f"Archive {archive} does not exist: download it first.")
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for m in members:
+                _check_member(m, tmp)
+            tar.extractall(tmp, members=members, filter="data")
+        for child in tmp.iterdir():
+            target = dest / child.name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            child.replace(target)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise DataError(
+            f"{archive} is corrupt or truncated ({err}). Delete it and download it again."
+        ) from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _check_member(member: tarfile.TarInfo, root: Path) -> None:
+    target = (root / member.name).resolve()
+    if member.name.startswith("/") or not target.is_relative_to(root.resolve()):
+        raise DataError(f"Refusing archive member {member.name!r}: it would be written outside {root}.")
+    if member.issym() or member.islnk():
+        link = (target.parent / member.linkname).resolve()
+        if os.path.isabs(member.linkname) or not link.is_relative_to(root.resolve()):
+            raise DataError(f"Refusing link {member.name!r} -> {member.linkname!r}: it points outside the archive.")
+    if member.isdev():
+        raise DataError(f"Refusing device file {member.name!r} in the archive.")
+
+
+def check_imdb_folder(root: str | os.PathLike, splits=("train", "test")) -> Path:
+    """Check that ``root`` has the ``aclImdb`` layout (``<split>/{pos,neg}``)."""
+    root = Path(root)
+    for split in splits:
+        for label in LABELS:
+            folder = root / split / label
+            if not folder.is_dir():
+                raise DataError(
+                    f"{folder} is missing: point ${IMDB_ENV} at the extracted 'aclImdb' folder "
+                    "(it holds train/pos, train/neg, test/pos, test/neg)."
+                )
+    return root
+
+
+def find_imdb(download_if_missing: bool = True) -> Path:
+    """Folder of the extracted IMDb data set, downloading it if needed.
+
+    ``$IMDB_DIR`` wins when set; then ``<data_dir>/aclImdb``; then the official
+    archive is downloaded to the data dir (resumable, checksum-checked) and
+    extracted. Raises :class:`DataError` when none of this works.
+    """
+    env = os.environ.get(IMDB_ENV)
+    if env:
+        return check_imdb_folder(Path(env).expanduser())
+    local = data_dir() / "aclImdb"
+    if local.is_dir():
+        return check_imdb_folder(local)
+    if not download_if_missing:
+        raise DataError(f"IMDb not found: set ${IMDB_ENV} or extract it to {local}.")
+    archive = download(IMDB_URL, data_dir() / "aclImdb_v1.tar.gz", sha256=IMDB_SHA256)
+    safe_extract(archive, data_dir())
+    return check_imdb_folder(local)
+
+
+# --------------------------------------------------------------------------- #
+# Reading reviews
+# --------------------------------------------------------------------------- #
+def read_imdb_split(
+    root: str | os.PathLike,
+    split: str,
+    per_label: int | None = None,
+    seed: int = 1234,
+    preprocess=strip_line_breaks,
+) -> ReviewSet:
+    """Read ``root/<split>/{pos,neg}/*.txt``.
+
+    ``per_label``: keep a seeded random sample of that many reviews per label
+    (``None`` = all). Empty or whitespace-only reviews are skipped and counted
+    in ``ReviewSet.skipped`` (with a warning). A file that is not UTF-8 raises
+    :class:`DataError` naming it.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = check_imdb_folder(root, splits=(split,))
+    rng = random.Random(seed)
+    texts, labels, ids, skipped = [], [], [], 0
+    for name, label in sorted(LABELS.items(), key=lambda kv: kv[1]):
+        files = sorted((root / split / name).glob("*.txt"))
+        if per_label is not None and per_label < len(files):
+            files = sorted(rng.sample(files, per_label))
+        for path in files:
+            text = _read_utf8(path)
+            if not text.strip():
+                skipped += 1
+                continue
+            texts.append(preprocess(text) if preprocess else text)
+            labels.append(label)
+            ids.append(f"{split}/{name}/{path.stem}")
+    if skipped:
+        warnings.warn(f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2)
+    if not texts:
+        raise DataError(f"No reviews found in {root / split}: the folders are empty.")
+    source = f"IMDb {split} ({len(texts)} reviews{'' if per_label is None else ', seeded sample'})"
+    return ReviewSet(texts, labels, source, ids, skipped)
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path} is not valid UTF-8 (byte {err.start}): re-encode it as UTF-8 or remove it."
+        ) from err
+
+
+def synthetic_reviews(split: str, per_label: int = 60, seed: int = 1234) -> ReviewSet:
+    """A small, generated, clearly-not-IMDb review set for offline quick runs.
+
+    Sentences are drawn (seeded; train and test use different seeds) from
+    hand-written positive, negative and neutral phrases about films.
+    """
+    rng = random.Random(f"{seed}-{split}")
+    texts, labels = [], []
+    for label, phrases in ((0, _NEGATIVE), (1, _POSITIVE)):
+        other = _POSITIVE if label == 0 else _NEGATIVE
+        for _ in range(per_label):
+            parts = rng.sample(phrases, 3) + rng.sample(_NEUTRAL, 2) + rng.sample(other, 1)
+            rng.shuffle(parts)
+            parts.append(rng.choice(phrases))  # the verdict comes last, as in many reviews
+            texts.append(" ".join(parts))
+            labels.append(label)
+    source = f"synthetic sample (NOT IMDb; {len(texts)} generated reviews)"
+    return ReviewSet(texts, labels, source, [f"synthetic-{split}-{i}" for i in range(len(texts))])
+
+
+_POSITIVE = [
+    "The acting is superb and the story moved me.", "I loved every minute of it.",
+    "A wonderful, heartfelt film.", "The direction is brilliant and the score is beautiful.",
+    "One of the best movies I have seen this year.", "The cast is excellent, especially the lead.",
+    "Funny, clever and touching.", "A masterpiece that I will watch again.",
+    "The photography is gorgeous.", "I highly recommend it.", "The dialogue is sharp and witty.",
+    "An enjoyable, uplifting experience.", "Great performances all round.",
+]
+_NEGATIVE = [
+    "The acting is wooden and the plot makes no sense.", "I was bored from start to finish.",
+    "A dull, lifeless film.", "The direction is clumsy and the music is annoying.",
+    "One of the worst movies I have ever seen.", "The cast seems lost, especially the lead.",
+    "Neither funny nor moving.", "A mess that I want to forget.", "The editing is terrible.",
+    "Avoid it.", "The dialogue is painful to listen to.", "A waste of two hours.",
+    "Awful performances all round.",
+]
+_NEUTRAL = [
+    "I saw it on a rainy Sunday.", "It runs a little over two hours.",
+    "The film is based on a novel.", "My brother recommended it to me.",
+    "It was shot in Canada.", "The story follows a family in a small town.",
+    "I watched the director's cut.", "It came out in the nineties.",
+]
+
+
+def load_reviews(split: str, profile: Profile | None = None, allow_synthetic: bool = True) -> ReviewSet:
+    """THE data loader: reviews of ``split`` ("train" or "test") for a profile.
+
+    IMDb (see :func:`find_imdb`), sampled per the profile (``train_per_label``
+    / ``test_per_label`` reviews of each label, seeded). When IMDb cannot be
+    found or downloaded and ``allow_synthetic`` is true, a synthetic sample is
+    returned instead and a warning says so; ``ReviewSet.source`` names it.
+    """
+    profile = profile or get_profile()
+    per_label = profile.train_per_label if split == "train" else profile.test_per_label
+    try:
+        root = find_imdb()
+    except DataError as err:
+        if not allow_synthetic:
+            raise
+        warnings.warn(f"IMDb unavailable ({err}). Using a SYNTHETIC sample, not IMDb.", stacklevel=2)
+        return synthetic_reviews(split, per_label=min(per_label or 60, 60), seed=profile.seed)
+    return read_imdb_split(root, split, per_label=per_label, seed=profile.seed)
+
+
+def train_val_split(reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234) -> tuple[ReviewSet, ReviewSet]:
+    """Seeded split into train and validation, stratified by label (80/20 by default)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    rng = random.Random(seed)
+    train_idx, val_idx = [], []
+    for label in sorted(set(reviews.labels)):
+        idx = [i for i, y in enumerate(reviews.labels) if y == label]
+        rng.shuffle(idx)
+        n_val = round(len(idx) * val_fraction)
+        val_idx += idx[:n_val]
+        train_idx += idx[n_val:]
+    rng.shuffle(train_idx)
+    rng.shuffle(val_idx)
+    train, val = reviews.subset(train_idx), reviews.subset(val_idx)
+    train.source, val.source = f"{reviews.source}: train part", f"{reviews.source}: validation part"
+    return train, val
+
+
+# --------------------------------------------------------------------------- #
+# TSV export / import, as the seed used
+# --------------------------------------------------------------------------- #
+def export_tsv(reviews: ReviewSet, path: str | os.PathLike, preprocess=preprocess_text) -> Path:
+    """Write ``text<TAB>label<TAB>`` lines like the seed's ``IMDb_train.tsv``.
+
+    Tabs and newlines inside a review are replaced by spaces so each review
+    stays one row.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for text, label in zip(reviews.texts, reviews.labels):
+            text = preprocess(text) if preprocess else text
+            f.write(re.sub(r"[\t\r\n]+", " ", text) + f"\t{label}\t\n")
+    return path
+
+
+def read_tsv(path: str | os.PathLike, num_labels: int = 2, source: str | None = None) -> ReviewSet:
+    """Read ``text<TAB>label<TAB>`` rows; errors name the file and line.
+
+    Labels must be integers in ``range(num_labels)``; empty texts are errors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist.")
+    texts, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) < 2 or not cols[1].strip():
+                raise DataError(f"{path}, line {lineno}: no label column (expected 'text<TAB>label<TAB>').")
+            text, raw = cols[0], cols[1].strip()
+            if not text.strip():
+                raise DataError(f"{path}, line {lineno}: empty text.")
+            if raw not in {str(k) for k in range(num_labels)}:
+                raise DataError(
+                    f"{path}, line {lineno}: label {raw!r} is not one of {list(range(num_labels))}."
+                )
+            texts.append(text)
+            labels.append(int(raw))
+    if not texts:
+        raise DataError(f"{path} has no rows.")
+    return ReviewSet(texts, labels, source or f"{path.name} ({len(texts)} rows)")
+
+
+# --------------------------------------------------------------------------- #
+# Tokenization and batching
+# --------------------------------------------------------------------------- #
+def check_texts(texts) -> list[str]:
+    """Return ``texts`` as a list of strings; raise for empty or non-string items."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise ValueError("No texts given: pass at least one non-empty review.")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"Text {i} is {type(t).__name__}, not str.")
+        if not t.strip():
+            raise ValueError(f"Text {i} is empty or whitespace only: remove it or give it some words.")
+    return texts
+
+
+def model_max_length(tokenizer, max_length: int | None) -> int:
+    """``max_length`` capped at the 512 positions BERT has (and the tokenizer's own limit)."""
+    limit = min(MODEL_MAX_POSITIONS, getattr(tokenizer, "model_max_length", MODEL_MAX_POSITIONS) or MODEL_MAX_POSITIONS)
+    return limit if max_length is None else min(int(max_length), limit)
+
+
+def encode_texts(tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS, warn: bool = True):
+    """Tokenize texts into padded tensors: ``[CLS] ... [SEP]``, truncated to ``max_length``.
+
+    Raises ``ValueError`` naming an empty text. Texts with more tokens than
+    ``max_length`` (at most 512, the model's positions) are truncated, and a
+    :class:`TruncationWarning` names them and their lengths.
+    """
+    texts = check_texts(texts)
+    max_length = model_max_length(tokenizer, max_length)
+    if warn:
+        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
+        long = [(i, n) for i, n in enumerate(lengths) if n > max_length]
+        if long:
+            shown = ", ".join(f"text {i} ({n} tokens)" for i, n in long[:5])
+            warnings.warn(
+                f"{len(long)} text(s) truncated to {max_length} tokens: {shown}"
+                f"{' ...' if len(long) > 5 else ''}. Only the first {max_length} tokens are used.",
+                TruncationWarning,
+                stacklevel=2,
+            )
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+class TokenizedReviews(Dataset):
+    """Reviews tokenized once (fast tokenizer, batched), labels attached."""
+
+    def __init__(self, tokenizer, reviews: ReviewSet, max_length: int = 256):
+        if len(reviews) == 0:
+            raise ValueError(f"{reviews.source} is empty: there is nothing to tokenize.")
+        texts = check_texts(reviews.texts)
+        enc = tokenizer(texts, truncation=True, max_length=model_max_length(tokenizer, max_length))
+        self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
+        self.labels = list(reviews.labels)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return {**self.features[i], "labels": self.labels[i]}
+
+
+def make_collate(tokenizer, pad_to_max: bool = False, max_length: int = 256):
+    """Collate function: pad to the longest in the batch (default) or to ``max_length``."""
+
+    def collate(items):
+        labels = torch.tensor([it.pop("labels") for it in items], dtype=torch.long)
+        padding = "max_length" if pad_to_max else "longest"
+        batch = tokenizer.pad(items, padding=padding, max_length=max_length if pad_to_max else None, return_tensors="pt")
+        batch = dict(batch)
+        batch["labels"] = labels
+        return batch
+
+    return collate
+
+
+def make_loader(
+    tokenizer,
+    reviews: ReviewSet,
+    batch_size: int = 32,
+    max_length: int = 256,
+    shuffle: bool = False,
+    pad_to_max: bool = False,
+    seed: int = 1234,
+) -> DataLoader:
+    """A ``DataLoader`` of dicts (input_ids, attention_mask, token_type_ids, labels).
+
+    Padding is dynamic (to the longest review in each batch) unless
+    ``pad_to_max`` pads every batch to ``max_length`` as the seed did.
+    Shuffling is seeded.
+    """
+    dataset = TokenizedReviews(tokenizer, reviews, max_length)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=make_collate(tokenizer, pad_to_max, model_max_length(tokenizer, max_length)),
+    )
+
+
+def token_lengths(tokenizer, texts) -> list[int]:
+    """Number of WordPiece tokens of each text, ``[CLS]`` and ``[SEP]`` included, untruncated."""
+    return [len(ids) for ids in tokenizer(list(texts), verbose=False)["input_ids"]]
+
+
+def padding_fraction(loader: DataLoader) -> float:
+    """Share of all positions in a loader's batches that are padding."""
+    real = total = 0
+    for batch in loader:
+        real += int(batch["attention_mask"].sum())
+        total += batch["attention_mask"].numel()
+    return 1 - real / total
+
+
+def decode_batch(tokenizer, batch: dict, n: int = 2, max_tokens: int = 40) -> list[str]:
+    """The first ``n`` reviews of a batch as WordPiece tokens (``##`` marks subwords)."""
+    rows = []
+    for ids, mask in zip(batch["input_ids"][:n], batch["attention_mask"][:n]):
+        tokens = tokenizer.convert_ids_to_tokens(ids[mask.bool()].tolist())
+        more = f" ... (+{len(tokens) - max_tokens} tokens)" if len(tokens) > max_tokens else ""
+        rows.append(" ".join(tokens[:max_tokens]) + more)
+    return rows

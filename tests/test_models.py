@@ -1,0 +1,74 @@
+import pytest
+import torch
+from torch import nn
+
+from helpers.config import PACKAGED_MODEL, get_profile
+from helpers.models import (ModelLoadError, count_parameters, get_encoder_layers, load_model,
+                            load_tokenizer, set_eager_attention)
+
+
+def test_packaged_model_loads_as_bert_classifier():
+    tok, model = load_model(PACKAGED_MODEL, num_labels=2)
+    assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
+    assert model.config.num_attention_heads == 12 and len(get_encoder_layers(model)) == 6
+    assert tok.is_fast and tok.tokenize("Unforgettable")[0] == "un"
+    out = model(**tok(["a fine film"], return_tensors="pt"))
+    assert out.logits.shape == (1, 2) and not model.training
+
+
+def test_local_folder_round_trip(tiny_model_dir):
+    tok, model = load_model(tiny_model_dir)
+    assert len(get_encoder_layers(model)) == 2
+    assert load_tokenizer(tiny_model_dir).convert_tokens_to_ids("good") == tok.convert_tokens_to_ids("good")
+
+
+def test_eager_attention_returns_weights(tiny_model_dir):
+    tok, model = load_model(tiny_model_dir)
+    set_eager_attention(model)
+    out = model(**tok(["good film"], return_tensors="pt"), output_attentions=True)
+    assert len(out.attentions) == 2 and out.attentions[0].shape[1] == 4
+    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones_like(out.attentions[0].sum(-1)))
+
+
+def test_unknown_model_says_what_was_tried():
+    with pytest.raises(ModelLoadError, match="(?s)Tried:.*local Hugging Face cache.*How to get it"):
+        load_model("no-such-org/no-such-bert-model")
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        load_model(tmp_path)
+
+
+def test_wrong_label_count_is_a_clear_error(tiny_model_dir):
+    with pytest.raises(ModelLoadError, match="2 labels but num_labels=3"):
+        load_model(tiny_model_dir, num_labels=3)
+    with pytest.raises(ValueError, match="num_labels"):
+        load_model(tiny_model_dir, num_labels=1)
+
+
+def test_model_without_encoder_layers():
+    with pytest.raises(ValueError, match="no encoder layer list: looked for base_model.encoder.layer"):
+        get_encoder_layers(nn.Linear(2, 2))
+
+
+def test_model_with_empty_encoder(tiny_model_dir):
+    _, model = load_model(tiny_model_dir)
+    model.bert.encoder.layer = nn.ModuleList()
+    with pytest.raises(ValueError, match="empty encoder layer list"):
+        get_encoder_layers(model)
+
+
+def test_count_parameters(tiny_model_dir):
+    _, model = load_model(tiny_model_dir)
+    total = count_parameters(model)
+    for p in model.bert.parameters():
+        p.requires_grad_(False)
+    head = sum(p.numel() for p in model.classifier.parameters())
+    assert count_parameters(model) == head and count_parameters(model, trainable_only=False) == total
+
+
+def test_profiles():
+    assert get_profile().name == "quick" and get_profile("full").model_name == "bert-base-uncased"
+    with pytest.raises(ValueError, match="BERT_BOOK_PROFILE"):
+        get_profile("huge")

@@ -61,10 +61,10 @@ PROFILES = {
     "quick": Profile(
         name="quick",
         model_name=PACKAGED_MODEL,
-        train_per_label=500,
+        train_per_label=1000,
         test_per_label=250,
         epochs=3,
-        lr=1e-4,
+        lr=3e-4,
         explain_reviews=40,
     ),
     "full": Profile(

@@ -291,7 +291,11 @@ def seed_as_hf_classifier(seed: SeedClassifier, hf_model: nn.Module) -> nn.Modul
     The encoder weights and the linear head are copied and the pooler is
     replaced by :class:`ClsPooler`, so in eval mode both give the same logits.
     """
-    hf_model.base_model.load_state_dict(seed.encoder.state_dict(), strict=False)
+    result = hf_model.base_model.load_state_dict(seed.encoder.state_dict(), strict=False)
+    mismatched = [k for k in result.missing_keys + result.unexpected_keys if not k.startswith("pooler.")]
+    if mismatched:
+        raise ValueError(f"The seed encoder and {type(hf_model).__name__} differ in {mismatched[:5]}: "
+                         "build both from the same config.")
     hf_model.base_model.pooler = ClsPooler()
     hf_model.classifier.load_state_dict(seed.cls.state_dict())
     return hf_model

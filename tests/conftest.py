@@ -34,7 +34,7 @@ def tiny_model_dir(tmp_path) -> Path:
 
     folder = tmp_path / "tiny-bert"
     vocab = write_vocab(folder)
-    tokenizer = BertTokenizer(vocab_file=str(vocab))
+    tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
     config = BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
                         num_labels=2)

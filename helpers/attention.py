@@ -1,0 +1,571 @@
+"""Attention of a BERT classifier: extraction, [CLS] attention, rollout, views (chapter 3).
+
+* :func:`attention_probabilities` runs the model with ``output_attentions=True``
+  batch by batch and returns ``[batch, layers, heads, seq, seq]`` (query rows,
+  key columns); rows and columns of padding are 0.
+* :func:`cls_attention` takes the ``[CLS]`` row of one layer: how much the
+  ``[CLS]`` position, which the classifier reads, attends to each token.
+* :func:`attention_rollout` (Abnar & Zuidema, 2020) follows attention through
+  all layers: per layer the heads are averaged, the identity is added for the
+  residual connection, rows are renormalised to sum to 1, and the layers are
+  multiplied, ``R = Ã_L ··· Ã_2 Ã_1``.
+* :class:`CLSAttention` and :class:`AttentionRollout` have the book's explainer
+  call shape ``attribute(inputs, target=None) -> [batch, seq]``.
+* :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
+  :func:`attention_explorer` turn texts into highlighted HTML and an
+  ipywidgets explorer, through :mod:`helpers.highlight`.
+
+Transformers 5 returns attention weights only from the eager attention
+kernel: every function here switches the model to it with
+:func:`helpers.models.set_eager_attention` and leaves it so (eager gives the
+same outputs as SDPA, only slower; nothing needs restoring).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .data import LABEL_NAMES
+from .highlight import highlight_html, highlight_rows
+from .models import model_device, set_eager_attention
+
+__all__ = [
+    "attention_probabilities",
+    "cls_attention",
+    "attention_rollout",
+    "CLSAttention",
+    "AttentionRollout",
+    "ReviewAttention",
+    "explain_review",
+    "review_attentions",
+    "render_review",
+    "TOKEN_KINDS",
+    "token_kind",
+    "attention_mass",
+    "plot_attention_mass",
+    "attention_explorer",
+]
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _check_inputs(inputs) -> dict[str, torch.Tensor]:
+    """``input_ids``, ``attention_mask`` (ones when absent) and ``token_type_ids`` as [batch, seq] tensors."""
+    if not isinstance(inputs, Mapping) and not hasattr(inputs, "keys"):
+        raise TypeError(
+            f"inputs must be a dict or BatchEncoding with 'input_ids' and 'attention_mask', "
+            f"got {type(inputs).__name__}: use helpers.data.encode_texts(tokenizer, texts)."
+        )
+    if "input_ids" not in inputs:
+        raise ValueError("inputs has no 'input_ids': use helpers.data.encode_texts(tokenizer, texts).")
+    ids = torch.as_tensor(inputs["input_ids"])
+    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be a non-empty [batch, seq] tensor, got shape {tuple(ids.shape)}.")
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must hold integer token ids, got dtype {ids.dtype}.")
+    out = {"input_ids": ids.long()}
+    mask = inputs.get("attention_mask")
+    mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}: they must match.")
+    if (mask.sum(dim=1) == 0).any():
+        raise ValueError("a row of attention_mask is all 0: every review needs at least one real token.")
+    out["attention_mask"] = mask.long()
+    if inputs.get("token_type_ids") is not None:
+        out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"]).long()
+    return out
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    """Eval mode (no dropout on the attention probabilities) for the block, then the mode as before."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _forward_chunks(model: nn.Module, inputs, batch_size: int):
+    """Yield ``(chunk inputs on the CPU, per-layer attentions [b, heads, seq, seq], logits or None)``.
+
+    One forward pass per ``batch_size`` reviews, in eval mode, without
+    gradients, with the eager kernel (switched on here).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    inputs = _check_inputs(inputs)
+    set_eager_attention(model)
+    device = model_device(model)
+    n = inputs["input_ids"].shape[0]
+    with _eval_mode(model), torch.no_grad():
+        for start in range(0, n, batch_size):
+            chunk = {k: v[start : start + batch_size] for k, v in inputs.items()}
+            out = model(**{k: v.to(device) for k, v in chunk.items()}, output_attentions=True)
+            if not getattr(out, "attentions", None):
+                raise ValueError(
+                    f"{type(model).__name__} returned no attentions: pass a transformers model "
+                    "loaded with attn_implementation='eager'."
+                )
+            logits = out.logits.float().cpu() if getattr(out, "logits", None) is not None else None
+            yield chunk, tuple(a.float().cpu() for a in out.attentions), logits
+            del out
+
+
+def _attentions_and_logits(model: nn.Module, inputs, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(attention [batch, layers, heads, seq, seq], logits [batch, labels] or None)`` on the CPU, padding zeroed."""
+    attentions, logits = [], []
+    for chunk, layers, chunk_logits in _forward_chunks(model, inputs, batch_size):
+        attn = torch.stack(layers, dim=1)  # [b, L, H, S, S]
+        del layers
+        mask = chunk["attention_mask"].to(attn.dtype)
+        attn.mul_(mask[:, None, None, :, None]).mul_(mask[:, None, None, None, :])
+        attentions.append(attn)
+        if chunk_logits is not None:
+            logits.append(chunk_logits)
+    return torch.cat(attentions) if len(attentions) > 1 else attentions[0], (torch.cat(logits) if logits else None)
+
+
+def attention_probabilities(model: nn.Module, inputs, batch_size: int = 16) -> torch.Tensor:
+    """Attention probabilities of every layer and head: ``[batch, layers, heads, seq, seq]``.
+
+    ``inputs``: a dict/BatchEncoding with ``input_ids`` and ``attention_mask``
+    ([batch, seq]; from :func:`helpers.data.encode_texts`). The model runs in
+    eval mode, ``batch_size`` reviews at a time, with the eager attention
+    kernel (switched on and left on). ``[b, l, h, i, j]`` is how much query
+    token ``i`` attends to key token ``j``; each real query row sums to 1, and
+    rows and columns of padding are 0. The result is float32 on the CPU and
+    holds ``batch * layers * heads * seq^2`` numbers: for many long reviews call
+    it on one batch at a time (see :func:`review_attentions`).
+    """
+    return _attentions_and_logits(model, inputs, batch_size)[0]
+
+
+def _as_attention(attn) -> torch.Tensor:
+    """A ``[batch, layers, heads, seq, seq]`` tensor from ours or from ``outputs.attentions`` (a tuple per layer)."""
+    if isinstance(attn, (tuple, list)):
+        if not attn:
+            raise ValueError("attn is an empty tuple: run the model with output_attentions=True.")
+        attn = torch.stack([torch.as_tensor(a) for a in attn], dim=1)
+    attn = torch.as_tensor(attn)
+    if attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(
+            f"attn must be [batch, layers, heads, seq, seq] (or outputs.attentions, a tuple of "
+            f"[batch, heads, seq, seq]), got shape {tuple(attn.shape)}: add a batch axis with attn[None]."
+        )
+    return attn.float()
+
+
+def _layer_index(layer: int, n_layers: int) -> int:
+    if not isinstance(layer, int) or isinstance(layer, bool) or not -n_layers <= layer < n_layers:
+        raise ValueError(f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has {n_layers} layers), "
+                         f"got {layer!r}.")
+    return layer % n_layers
+
+
+def cls_attention(attn, layer: int = -1) -> torch.Tensor:
+    """The ``[CLS]`` row of one layer: ``[batch, heads, seq]``.
+
+    ``attn``: from :func:`attention_probabilities` or ``outputs.attentions``.
+    ``layer``: 0 is the layer nearest the embeddings, -1 (default) the last,
+    whose ``[CLS]`` output the classifier reads.
+    """
+    attn = _as_attention(attn)
+    return attn[:, _layer_index(layer, attn.shape[1]), :, 0, :]
+
+
+def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema, 2020): ``[batch, seq, seq]``.
+
+    For each layer: mean over heads ``A``, keys of padding set to 0,
+    ``Ã = (A + I)`` renormalised so each row sums to 1 (the identity stands for
+    the residual connection; with rows of ``A`` summing to 1 this is
+    ``0.5 A + 0.5 I``). Then ``R = Ã_L ··· Ã_2 Ã_1``: ``R[b, i, j]`` is how much
+    of position ``i`` in the last layer's output comes from input token ``j``.
+    Rows of real tokens sum to 1; rows and columns of padding are 0.
+    """
+    attn = _as_attention(attn)
+    batch, n_layers, _, seq, _ = attn.shape
+    if attention_mask is None:
+        mask = torch.ones(batch, seq)
+    else:
+        mask = torch.as_tensor(attention_mask).float()
+        if mask.shape != (batch, seq):
+            raise ValueError(f"attention_mask has shape {tuple(mask.shape)}, expected {(batch, seq)} for this attn.")
+    eye = torch.eye(seq)
+    rollout = None
+    for layer in range(n_layers):
+        mixed = attn[:, layer].mean(dim=1) * mask[:, None, :] + eye
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rollout = mixed if rollout is None else mixed @ rollout
+    return rollout * mask[:, :, None] * mask[:, None, :]
+
+
+# --------------------------------------------------------------------------- explainers
+
+
+class CLSAttention:
+    """Explainer: attention from ``[CLS]`` to each token in one layer.
+
+    ``attribute(inputs, target=None) -> [batch, seq]``: the ``[CLS]`` row of
+    ``layer`` (default: last), averaged over heads (``head=None``) or of one
+    head; 0 at padding. ``target`` is accepted for the common call shape and
+    ignored: attention does not depend on the class being explained. The
+    logits of the last call are kept in ``last_logits``. The model is switched
+    to eager attention (and stays so).
+    """
+
+    def __init__(self, model: nn.Module, layer: int = -1, head: int | None = None, batch_size: int = 16):
+        self.model = set_eager_attention(model)
+        n_layers = model.config.num_hidden_layers
+        n_heads = model.config.num_attention_heads
+        self.layer = _layer_index(layer, n_layers)
+        if head is not None and (not isinstance(head, int) or not 0 <= head < n_heads):
+            raise ValueError(f"head must be None (mean over heads) or an integer in 0..{n_heads - 1}, got {head!r}.")
+        self.head = head
+        self.batch_size = batch_size
+        self.last_logits: torch.Tensor | None = None
+
+    def attribute(self, inputs, target=None) -> torch.Tensor:
+        """``[batch, seq]`` attention of ``[CLS]`` to each token (``target`` ignored)."""
+        rows, logits = [], []
+        for chunk, layers, chunk_logits in _forward_chunks(self.model, inputs, self.batch_size):
+            cls_rows = layers[self.layer][:, :, 0, :] * chunk["attention_mask"][:, None, :]  # [b, heads, seq]
+            rows.append(cls_rows.mean(dim=1) if self.head is None else cls_rows[:, self.head])
+            logits.append(chunk_logits)
+        self.last_logits = torch.cat(logits)
+        return torch.cat(rows)
+
+
+class AttentionRollout:
+    """Explainer: the ``[CLS]`` row of :func:`attention_rollout` over all layers.
+
+    ``attribute(inputs, target=None) -> [batch, seq]``, summing to 1 over each
+    review's tokens; 0 at padding. ``target`` is ignored (attention is
+    class-agnostic). The model is switched to eager attention (and stays so).
+    """
+
+    def __init__(self, model: nn.Module, batch_size: int = 16):
+        self.model = set_eager_attention(model)
+        self.batch_size = batch_size
+        self.last_logits: torch.Tensor | None = None
+
+    def attribute(self, inputs, target=None) -> torch.Tensor:
+        """``[batch, seq]`` rolled-out attention of ``[CLS]`` to each input token (``target`` ignored)."""
+        rows, logits = [], []
+        for chunk, layers, chunk_logits in _forward_chunks(self.model, inputs, self.batch_size):
+            rows.append(attention_rollout(layers, chunk["attention_mask"])[:, 0, :])
+            logits.append(chunk_logits)
+        self.last_logits = torch.cat(logits)
+        return torch.cat(rows)
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+@dataclass
+class ReviewAttention:
+    """Attention of one review, trimmed to its real tokens.
+
+    ``tokens``: the tokenizer's tokens, ``[CLS]``/``[SEP]`` included;
+    ``attentions``: ``[layers, heads, n_tokens, n_tokens]``; ``prediction`` and
+    ``probabilities``: the model's output for the same forward pass;
+    ``truncated``: the text was cut to ``max_length`` tokens.
+    """
+
+    text: str
+    tokens: list[str]
+    attentions: torch.Tensor
+    prediction: int
+    probabilities: torch.Tensor
+    truncated: bool
+
+    @property
+    def n_layers(self) -> int:
+        return self.attentions.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.attentions.shape[1]
+
+    def cls(self, layer: int = -1, head: int | None = None) -> torch.Tensor:
+        """``[n_tokens]``: the ``[CLS]`` row of ``layer``, one head or (``None``) the mean over heads."""
+        rows = cls_attention(self.attentions[None], layer)[0]  # [heads, n]
+        if head is None:
+            return rows.mean(dim=0)
+        if not isinstance(head, int) or not 0 <= head < self.n_heads:
+            raise ValueError(f"head must be None or an integer in 0..{self.n_heads - 1}, got {head!r}.")
+        return rows[head]
+
+    def rollout(self) -> torch.Tensor:
+        """``[n_tokens]``: the ``[CLS]`` row of the attention rollout over all layers."""
+        return attention_rollout(self.attentions[None])[0, 0]
+
+
+def review_attentions(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int = 512,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Iterator[tuple[int, ReviewAttention]]:
+    """Yield ``(index, ReviewAttention)`` for each text, one batch in memory at a time.
+
+    Texts are tokenized with :func:`helpers.data.encode_texts` (empty texts
+    raise ``ValueError``; texts longer than ``max_length``, at most 512, are
+    truncated with a ``TruncationWarning``) and processed in batches of similar
+    length, so the order of the yielded indices is by length, not the input's.
+    """
+    from tqdm.auto import tqdm
+
+    from .data import encode_texts, model_max_length, token_lengths
+
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    encoded = encode_texts(tokenizer, texts, max_length=max_length)
+    limit = model_max_length(tokenizer, max_length)
+    truncated = [n > limit for n in token_lengths(tokenizer, texts)]
+    lengths = encoded["attention_mask"].sum(dim=1)
+    order = sorted(range(len(texts)), key=lambda i: int(lengths[i]))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for chunk in tqdm(batches, desc="attention", disable=not progress or len(batches) < 2):
+        width = int(lengths[chunk].max())
+        sub = {k: v[chunk, :width] for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+        for _, layers, logits in _forward_chunks(model, sub, batch_size=len(chunk)):  # one chunk
+            probs = logits.softmax(dim=-1)
+            for row, index in enumerate(chunk):
+                n = int(lengths[index])  # the real tokens: no padding inside [:n, :n]
+                yield index, ReviewAttention(
+                    text=texts[index],
+                    tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"][index, :n].tolist()),
+                    attentions=torch.stack([a[row, :, :n, :n] for a in layers]),
+                    prediction=int(probs[row].argmax()),
+                    probabilities=probs[row],
+                    truncated=truncated[index],
+                )
+            del layers
+
+
+def explain_review(model: nn.Module, tokenizer, text: str, max_length: int = 512) -> ReviewAttention:
+    """:class:`ReviewAttention` of one review (see :func:`review_attentions`)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be one review (str), got {type(text).__name__}.")
+    return next(review_attentions(model, tokenizer, [text], max_length=max_length, progress=False))[1]
+
+
+def _view_name(ra: ReviewAttention, layer, head, rollout: bool) -> str:
+    if rollout:
+        return f"attention rollout over all {ra.n_layers} layers, [CLS] row"
+    if layer == "all":
+        heads = "mean over heads" if head is None else f"head {head}"
+        return f"[CLS] attention in each layer (0 = nearest the embeddings), {heads}"
+    index = _layer_index(layer, ra.n_layers)
+    where = f"layer {index}" + (" (last)" if index == ra.n_layers - 1 else "") + f" of 0..{ra.n_layers - 1}"
+    if head == "grid":
+        return f"[CLS] attention, {where}: each of the {ra.n_heads} heads and their mean"
+    heads = f"mean over {ra.n_heads} heads" if head is None else f"head {head}"
+    return f"[CLS] attention, {where}, {heads}"
+
+
+def render_review(
+    ra: ReviewAttention,
+    *,
+    layer: int | str = -1,
+    head: int | str | None = None,
+    rollout: bool = False,
+    merge: str | None = None,
+    true_label: int | None = None,
+    name: str = "review",
+    label_names: Sequence[str] = LABEL_NAMES,
+) -> str:
+    """HTML of one view of a review's attention (the static figure and the explorer's output).
+
+    ``rollout=True``: the rollout's ``[CLS]`` row. Otherwise the ``[CLS]`` row
+    of ``layer`` for ``head`` = an int (one head), ``None`` (mean over heads)
+    or ``"grid"`` (every head, each scaled to its own maximum, then the mean:
+    the seed's view); ``layer="all"``: one row per layer (``head`` an int or
+    ``None``), each scaled to its own maximum. ``merge`` (``"max"``/``"sum"``)
+    shows whole words. The title gives the true label (when known) and the
+    prediction. Special tokens are hidden and each view is scaled to its
+    largest shown value; a truncated review gets the truncation marker.
+    """
+    pred = f"predicted {label_names[ra.prediction]} (p={float(ra.probabilities[ra.prediction]):.2f})"
+    true = f"true {label_names[true_label]}, " if true_label is not None else ""
+    verdict = "" if true_label is None else (" ✓" if true_label == ra.prediction else " ✗ misclassified")
+    title = f"{name}: {true}{pred}{verdict} — {_view_name(ra, layer, head, rollout)}"
+    common = dict(merge=merge, truncated=ra.truncated and len(ra.tokens), label="attention")
+    if rollout:
+        return highlight_html(ra.tokens, ra.rollout(), title=title, **common)
+    if layer == "all":
+        rows = [(f"layer {i}", ra.tokens, ra.cls(i, head)) for i in range(ra.n_layers)]
+        return highlight_rows(rows, title=title, **common)
+    if head == "grid":
+        rows = [(f"head {h}", ra.tokens, ra.cls(layer, h)) for h in range(ra.n_heads)]
+        rows.append(("mean", ra.tokens, ra.cls(layer, None)))
+        return highlight_rows(rows, title=title, **common)
+    return highlight_html(ra.tokens, ra.cls(layer, head), title=title, **common)
+
+
+TOKEN_KINDS = ("[CLS]", "[SEP]", "punctuation", "word")
+
+
+def token_kind(token: str) -> str:
+    """``"[CLS]"``, ``"[SEP]"``, ``"punctuation"`` (no letter or digit) or ``"word"`` (WordPiece pieces too)."""
+    if token in ("[CLS]", "[SEP]"):
+        return token
+    piece = token[2:] if token.startswith("##") else token
+    return "word" if any(ch.isalnum() for ch in piece) else "punctuation"
+
+
+def attention_mass(ra: ReviewAttention) -> torch.Tensor:
+    """``[layers, 4]``: share of the ``[CLS]`` row (mean over heads) that goes to each of
+    :data:`TOKEN_KINDS` (``[CLS]``, ``[SEP]``, punctuation, words); each row sums to 1."""
+    kinds = torch.tensor([TOKEN_KINDS.index(token_kind(t)) for t in ra.tokens])
+    rows = ra.attentions[:, :, 0, :].mean(dim=1)  # [layers, n]
+    mass = torch.zeros(ra.n_layers, len(TOKEN_KINDS))
+    return mass.index_add_(1, kinds, rows)
+
+
+def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
+    """Stacked bars: per layer, where the ``[CLS]`` row's attention goes (``mass`` from
+    :func:`attention_mass`, or its mean over reviews). Saved to ``path`` when given."""
+    import matplotlib.pyplot as plt
+
+    mass = torch.as_tensor(mass, dtype=torch.float32)
+    if mass.dim() != 2 or mass.shape[1] != len(TOKEN_KINDS):
+        raise ValueError(f"mass must be [layers, {len(TOKEN_KINDS)}] from attention_mass, got {tuple(mass.shape)}.")
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    bottom = torch.zeros(mass.shape[0])
+    layers = range(mass.shape[0])
+    for k, (kind, colour) in enumerate(zip(TOKEN_KINDS, ("tab:gray", "tab:orange", "tab:blue", "tab:red"))):
+        ax.bar(layers, mass[:, k], bottom=bottom, label=kind, color=colour)
+        bottom += mass[:, k]
+    ax.set(xlabel="encoder layer (0 = nearest the embeddings)", ylabel="share of [CLS] attention",
+           ylim=(0, 1), xticks=list(layers), title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+# --------------------------------------------------------------------------- widget
+
+
+def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
+    """``(texts, labels or None, names)`` from a ReviewSet, a list of texts or of ``(text, label)``."""
+    if hasattr(reviews, "texts") and hasattr(reviews, "labels"):
+        ids = list(getattr(reviews, "ids", [])) or [str(i) for i in range(len(reviews.texts))]
+        return list(reviews.texts), list(reviews.labels), ids
+    if isinstance(reviews, str):
+        reviews = [reviews]
+    texts, labels = [], []
+    for item in reviews:
+        text, label = (item, None) if isinstance(item, str) else item
+        texts.append(text)
+        labels.append(label)
+    return texts, labels, [str(i) for i in range(len(texts))]
+
+
+def attention_explorer(model: nn.Module, tokenizer, reviews, *, max_length: int = 256,
+                       label_names: Sequence[str] = LABEL_NAMES):
+    """An ipywidgets explorer of the attention of ``reviews`` (for JupyterLab).
+
+    ``reviews``: a :class:`helpers.data.ReviewSet`, a list of texts, or of
+    ``(text, label)`` pairs. Controls: review, layer, head (mean, one head, or
+    the grid of all heads), rollout on/off, subwords or merged words. A review's
+    attention is computed when it is first shown (a few recent ones are kept).
+    Returns an :class:`AttentionExplorer` (an ``ipywidgets.VBox``).
+    """
+    explorer_class = __getattr__("AttentionExplorer")
+    return explorer_class(model, tokenizer, reviews, max_length=max_length, label_names=label_names)
+
+
+def _explorer_class():
+    import ipywidgets as widgets
+
+    class _AttentionExplorer(widgets.VBox):
+        """The widget built by :func:`attention_explorer`; ``.output.value`` holds the current HTML."""
+
+        cache_size = 4
+
+        def __init__(self, model, tokenizer, reviews, *, max_length=256, label_names=LABEL_NAMES):
+            self.texts, self.labels, self.names = _review_texts(reviews)
+            if not self.texts:
+                raise ValueError("reviews is empty: pass at least one review.")
+            self.model, self.tokenizer = set_eager_attention(model), tokenizer
+            self.max_length, self.label_names = max_length, label_names
+            self._cache: OrderedDict[int, ReviewAttention] = OrderedDict()
+            n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
+            self.review = widgets.Dropdown(options=self._review_options(), value=0, description="review")
+            self.layer = widgets.IntSlider(value=n_layers - 1, min=0, max=n_layers - 1, description="layer")
+            self.head = widgets.Dropdown(
+                options=[("mean over heads", "mean"), ("all heads (grid)", "grid")]
+                + [(f"head {h}", h) for h in range(n_heads)],
+                value="mean", description="head")
+            self.rollout = widgets.Checkbox(value=False, description="rollout (all layers)")
+            self.merge = widgets.Dropdown(
+                options=[("subword pieces", "none"), ("words (max of pieces)", "max"),
+                         ("words (sum of pieces)", "sum")], value="none", description="tokens")
+            self.output = widgets.HTML()
+            controls = [self.review, self.layer, self.head, self.rollout, self.merge]
+            for control in controls:
+                control.observe(self._on_change, names="value")
+            super().__init__([widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.output])
+            self.refresh()
+
+        def _review_options(self):
+            options = []
+            for i, (text, label) in enumerate(zip(self.texts, self.labels)):
+                tag = "" if label is None else f" [{self.label_names[label]}]"
+                snippet = text[:50].replace("\n", " ") + ("…" if len(text) > 50 else "")
+                options.append((f"{i}{tag} {snippet}", i))
+            return options
+
+        def attention(self, index: int) -> ReviewAttention:
+            """The review's attention, computed on first use and kept for a few reviews."""
+            if index not in self._cache:
+                self._cache[index] = explain_review(self.model, self.tokenizer, self.texts[index], self.max_length)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            self._cache.move_to_end(index)
+            return self._cache[index]
+
+        def _on_change(self, change):
+            self.refresh()
+
+        def refresh(self) -> None:
+            """Recompute the HTML for the current controls (errors are shown, escaped, in place)."""
+            import html
+
+            self.layer.disabled = self.head.disabled = self.rollout.value
+            index = self.review.value
+            head = None if self.head.value == "mean" else self.head.value
+            try:
+                self.output.value = render_review(
+                    self.attention(index), layer=self.layer.value, head=head, rollout=self.rollout.value,
+                    merge=None if self.merge.value == "none" else self.merge.value,
+                    true_label=self.labels[index], name=f"review {self.names[index]}",
+                    label_names=self.label_names)
+            except (ValueError, TypeError) as err:
+                self.output.value = f'<div style="color: #a00">Cannot show this view: {html.escape(str(err))}</div>'
+
+    _AttentionExplorer.__name__ = _AttentionExplorer.__qualname__ = "AttentionExplorer"
+    _AttentionExplorer.__module__ = __name__
+    return _AttentionExplorer
+
+
+def __getattr__(name):  # AttentionExplorer needs ipywidgets: build the class on first use
+    if name == "AttentionExplorer":
+        if name not in globals():
+            globals()[name] = _explorer_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,419 @@
+"""THE token highlighter of the book: any per-token score as coloured text.
+
+Chapter 3 uses it for attention, chapter 4 for Grad-CAM and chapter 5 for
+gradients; every chapter goes through :func:`highlight_html`:
+
+* **colour scales** (:func:`score_to_color`): *sequential* for scores >= 0
+  (white = 0, red = ``vmax``; the seed's ``rgb(255, 255(1-a), 255(1-a))``)
+  and *diverging* for signed scores (blue = ``-vmax``, white = 0,
+  red = ``+vmax``). By default the scale is diverging exactly when a score is
+  negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
+* **tokens**: special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``...) are left out;
+  WordPiece continuations (``##ing``) are glued to the previous piece, or merged
+  into whole words with :func:`merge_subwords` (``merge="max"``/``"sum"``/``"mean"``).
+  Japanese text (tokens with CJK characters) is joined without spaces.
+* **safety**: every token, title and tooltip is HTML-escaped, styles are inline
+  and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
+  containing ``<script>`` shows as text. :func:`save_html` writes a standalone
+  file with a Content-Security-Policy that forbids scripts and remote loads.
+* **bad scores** raise ``ValueError`` saying what to do: NaN/inf values, a
+  length different from the tokens, more than one dimension. All-zero scores
+  render white with a note ("all scores are 0"), never as a broken page.
+* **truncation**: ``truncated=True`` (or the token count) adds a visible
+  "… [truncated at N tokens]" marker.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "score_to_color",
+    "merge_subwords",
+    "highlight_html",
+    "highlight_rows",
+    "legend_html",
+    "save_html",
+    "highlight",
+    "as_html",
+]
+
+#: Tokens never shown: BERT's and RoBERTa-style special tokens.
+SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<mask>"})
+
+_PADDING = frozenset({"[PAD]", "<pad>"})
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]")
+_NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
+_NO_SPACE_AFTER = set("([{'’$#")
+_FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
+
+
+# --------------------------------------------------------------------------- colours
+
+
+def _check_vmax(vmax) -> float:
+    try:
+        vmax = float(vmax)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"vmax must be a number, got {vmax!r}.") from err
+    if not math.isfinite(vmax) or vmax < 0:
+        raise ValueError(f"vmax must be a finite number >= 0, got {vmax!r}.")
+    return vmax
+
+
+def _rgb(score: float, vmax: float, diverging: bool) -> tuple[int, int, int]:
+    """The background colour of ``score`` as an ``(r, g, b)`` triple of 0..255."""
+    if vmax == 0:
+        return 255, 255, 255
+    t = min(abs(score) / vmax, 1.0)
+    fade = round(255 * (1 - t))
+    if diverging and score < 0:
+        return fade, fade, 255
+    return 255, fade, fade
+
+
+def score_to_color(score: float, vmax: float, diverging: bool = False) -> str:
+    """CSS colour ``"rgb(r, g, b)"`` of a score on the book's colour scale.
+
+    Sequential (``diverging=False``): 0 -> white ``rgb(255, 255, 255)``,
+    ``vmax`` (or more) -> red ``rgb(255, 0, 0)``, linear in between. Negative
+    scores are not allowed on this scale (``ValueError``: use ``diverging=True``).
+    Diverging: ``-vmax`` -> blue ``rgb(0, 0, 255)``, 0 -> white, ``+vmax`` -> red.
+    ``vmax = 0`` maps everything to white (the neutral render of all-zero scores).
+    """
+    score = float(score)
+    if not math.isfinite(score):
+        raise ValueError(f"score is {score}: replace NaN/inf scores before colouring (e.g. torch.nan_to_num).")
+    vmax = _check_vmax(vmax)
+    if score < 0 and not diverging:
+        raise ValueError(f"score {score:g} is negative: pass diverging=True for signed scores.")
+    return "rgb({}, {}, {})".format(*_rgb(score, vmax, diverging))
+
+
+def _text_color(rgb: tuple[int, int, int]) -> str:
+    """Black, or white on dark backgrounds (full blue), so text stays readable."""
+    r, g, b = rgb
+    return "#000" if 0.299 * r + 0.587 * g + 0.114 * b >= 110 else "#fff"
+
+
+# --------------------------------------------------------------------------- scores and tokens
+
+
+def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
+    """``scores`` as a float64 NumPy vector, checked: 1-D, finite, one per token."""
+    if hasattr(scores, "detach"):  # torch tensor
+        scores = scores.detach().float().cpu().numpy()
+    try:
+        array = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"scores must be numbers (a list, NumPy array or tensor), got {type(scores).__name__}.") from err
+    if array.ndim != 1:
+        raise ValueError(
+            f"scores must hold one number per token (1-D), got shape {tuple(array.shape)}: "
+            "pick one row (e.g. one head or layer) or aggregate the others first."
+        )
+    if n_tokens is not None and array.shape[0] != n_tokens:
+        raise ValueError(
+            f"{n_tokens} tokens but {array.shape[0]} scores: pass one score per token, aligned with them "
+            "(trim padding from both, e.g. scores[:len(tokens)], or keep [CLS]/[SEP] in both)."
+        )
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(
+            f"scores contain NaN or inf at position(s) {bad[:10].tolist()}: fix the computation that "
+            "produced them (e.g. a review with no real token) or replace them with torch.nan_to_num."
+        )
+    return array
+
+
+def _check_tokens(tokens) -> list[str]:
+    if isinstance(tokens, str):
+        raise TypeError("tokens must be a list of token strings, not one string: use tokenizer.convert_ids_to_tokens(ids).")
+    tokens = list(tokens)
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str):
+            raise TypeError(f"token {i} is {type(t).__name__}, not str.")
+    return tokens
+
+
+def _visible(tokens: Sequence[str], scores: np.ndarray, keep_special: bool):
+    """Tokens and scores without special tokens (and without padding)."""
+    hidden = _PADDING if keep_special else SPECIAL_TOKENS
+    keep = [i for i, t in enumerate(tokens) if t not in hidden]
+    return [tokens[i] for i in keep], scores[keep]
+
+
+def merge_subwords(tokens, scores, how: str = "max", keep_special: bool = False) -> tuple[list[str], np.ndarray]:
+    """Merge WordPiece pieces (``play`` ``##ing``) into words and their scores into one.
+
+    ``how``: ``"max"`` (the word's most important piece), ``"sum"`` (total mass,
+    natural for attention probabilities, which add up) or ``"mean"``. Special
+    tokens and padding are dropped unless ``keep_special`` (padding always is).
+    Returns ``(words, scores)`` with ``scores`` a NumPy vector of ``len(words)``.
+    """
+    reducers = {"max": np.max, "sum": np.sum, "mean": np.mean}
+    if how not in reducers:
+        raise ValueError(f"how must be one of {sorted(reducers)}, got {how!r}.")
+    tokens = _check_tokens(tokens)
+    tokens, scores = _visible(tokens, _as_scores(scores, len(tokens)), keep_special)
+    words: list[str] = []
+    groups: list[list[float]] = []
+    for token, score in zip(tokens, scores):
+        if token.startswith("##") and len(token) > 2 and words and words[-1] not in SPECIAL_TOKENS:
+            words[-1] += token[2:]
+            groups[-1].append(score)
+        else:
+            words.append(token[2:] if token.startswith("##") and len(token) > 2 else token)
+            groups.append([score])
+    merged = np.array([reducers[how](g) for g in groups], dtype=np.float64)
+    return words, merged
+
+
+def _is_cjk(token: str) -> bool:
+    return bool(_CJK.search(token))
+
+
+def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
+    """The text to put before each token: ``""`` within words, Japanese and punctuation, else ``join``."""
+    seps = []
+    for i, token in enumerate(tokens):
+        if i == 0:
+            seps.append("")
+        elif token.startswith("##") and len(token) > 2:
+            seps.append("")
+        elif join is not None:
+            seps.append(join)
+        elif _is_cjk(token) or _is_cjk(tokens[i - 1]):
+            seps.append("")
+        elif token[0] in _NO_SPACE_BEFORE or tokens[i - 1][-1] in _NO_SPACE_AFTER:
+            seps.append("")
+        else:
+            seps.append(" ")
+    return seps
+
+
+def _display(token: str) -> str:
+    return token[2:] if token.startswith("##") and len(token) > 2 else token
+
+
+# --------------------------------------------------------------------------- HTML pieces
+
+
+def _token_span(token: str, score: float, vmax: float, diverging: bool, label: str) -> str:
+    rgb = _rgb(score, vmax, diverging)
+    tooltip = html.escape(f"{label}: {score:.3g}", quote=True)
+    style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
+    if _text_color(rgb) != "#000":
+        style += f"; color: {_text_color(rgb)}"
+    return f'<span style="{style}" title="{tooltip}">{html.escape(_display(token))}</span>'
+
+
+def _spans(tokens, scores, vmax, diverging, join, label) -> str:
+    seps = _separators(tokens, join)
+    return "".join(html.escape(sep) + _token_span(t, s, vmax, diverging, label)
+                   for sep, t, s in zip(seps, tokens, scores))
+
+
+def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, float]:
+    """``(diverging, vmax)``: the colour scale for these (already visible) scores."""
+    has_negative = bool(scores.size) and float(scores.min()) < 0
+    if diverging is None:
+        diverging = has_negative
+    elif has_negative and not diverging:
+        raise ValueError("scores contain negative values: pass diverging=True (blue < 0 < red) or diverging=None.")
+    if vmax is None:
+        vmax = float(np.abs(scores).max()) if scores.size else 0.0
+    return bool(diverging), _check_vmax(vmax)
+
+
+def legend_html(vmax: float, diverging: bool = False, label: str = "score", note: str = "") -> str:
+    """A small colour bar: ``0 .. vmax`` (white to red) or ``-vmax .. 0 .. +vmax`` (blue, white, red)."""
+    vmax = _check_vmax(vmax)
+    steps = np.linspace(-1, 1, 21) if diverging else np.linspace(0, 1, 11)
+    cells = "".join(
+        f'<span style="display: inline-block; width: 10px; height: 12px; '
+        f'background-color: rgb({r}, {g}, {b})"></span>'
+        for r, g, b in (_rgb(float(s), 1.0, diverging) for s in steps)
+    )
+    if diverging:
+        scale = f"{-vmax:.3g} (blue) &middot; 0 (white) &middot; {vmax:.3g} (red)"
+    else:
+        scale = f"0 (white) &rarr; {vmax:.3g} (red)"
+    text = f'<span style="margin-left: 6px">{html.escape(label)}: {scale}</span>'
+    extra = f'<span style="margin-left: 6px; font-style: italic">{html.escape(note)}</span>' if note else ""
+    return (f'<div style="margin-top: 4px; font-size: 0.85em; color: #333">'
+            f'<span style="border: 1px solid #999; display: inline-flex">{cells}</span>{text}{extra}</div>')
+
+
+def _truncation_marker(truncated, n_tokens: int) -> str:
+    if not truncated:
+        return ""
+    n = n_tokens if truncated is True else int(truncated)
+    return (f' <span style="color: #a00; font-style: italic; white-space: nowrap">'
+            f"&hellip; [truncated at {n} tokens]</span>")
+
+
+def _prepare(tokens, scores, merge, keep_special):
+    tokens = _check_tokens(tokens)
+    scores = _as_scores(scores, len(tokens))
+    n_tokens = len(tokens)
+    if merge is not None:
+        tokens, scores = merge_subwords(tokens, scores, how=merge, keep_special=keep_special)
+    else:
+        tokens, scores = _visible(tokens, scores, keep_special)
+    return tokens, scores, n_tokens
+
+
+def highlight_html(
+    tokens,
+    scores,
+    *,
+    title: str | None = None,
+    legend: bool = True,
+    diverging: bool | None = None,
+    vmax: float | None = None,
+    join: str | None = None,
+    truncated: bool | int = False,
+    merge: str | None = None,
+    keep_special: bool = False,
+    label: str = "score",
+) -> str:
+    """An HTML fragment showing ``tokens`` coloured by ``scores`` (inline styles only).
+
+    ``tokens``: the tokenizer's tokens (``convert_ids_to_tokens``), special
+    tokens and padding included or not; ``scores``: one number per token (list,
+    NumPy array or tensor). Special tokens are hidden unless ``keep_special``.
+    Each token is a ``<span>`` with ``background-color`` and a ``title``
+    tooltip holding its score (``"<label>: <score>"``).
+
+    ``diverging``: ``None`` picks the diverging scale when a score is negative.
+    ``vmax``: the score shown as full red (default: the largest ``|score|``
+    shown; all-zero scores render white with a note). ``join``: text between
+    tokens; ``None`` puts spaces between words but none inside words, around
+    punctuation or between Japanese (CJK) tokens; ``""`` joins everything.
+    ``merge``: ``"max"``/``"sum"``/``"mean"`` merges ``##`` pieces into words
+    (:func:`merge_subwords`). ``truncated``: ``True`` or the token count adds a
+    "… [truncated at N tokens]" marker. ``label`` names the score in tooltips
+    and the legend.
+
+    Raises ``ValueError`` for NaN/inf scores, a length other than the tokens',
+    or negative scores with ``diverging=False``.
+    """
+    tokens, scores, n_tokens = _prepare(tokens, scores, merge, keep_special)
+    diverging, vmax = _scale(scores, diverging, vmax)
+    parts = [f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">']
+    if title:
+        parts.append(f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>')
+    parts.append('<div style="border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000">')
+    parts.append(_spans(tokens, scores, vmax, diverging, join, label))
+    parts.append(_truncation_marker(truncated, n_tokens))
+    parts.append("</div>")
+    if legend:
+        note = "all scores are 0: nothing is highlighted" if vmax == 0 else ""
+        note = "; ".join(x for x in (note, f"pieces merged into words ({merge})" if merge else "") if x)
+        parts.append(legend_html(vmax, diverging, label, note))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def highlight_rows(
+    rows: Iterable[tuple[str, Sequence[str], object]],
+    *,
+    title: str | None = None,
+    legend: bool = True,
+    shared_scale: bool = False,
+    diverging: bool | None = None,
+    join: str | None = None,
+    truncated: bool | int = False,
+    merge: str | None = None,
+    keep_special: bool = False,
+    label: str = "score",
+) -> str:
+    """A table of highlighted texts, one row per ``(row label, tokens, scores)``.
+
+    The per-head grid of chapter 3: each row is normalised by its own maximum
+    (the seed's view) unless ``shared_scale``, which colours every row on one
+    scale (the largest ``|score|`` of all rows). Other arguments as in
+    :func:`highlight_html`; the truncation marker goes after each row.
+    """
+    prepared = [(str(name), *_prepare(tokens, scores, merge, keep_special)) for name, tokens, scores in rows]
+    if not prepared:
+        raise ValueError("rows is empty: pass at least one (label, tokens, scores) row.")
+    every = np.concatenate([p[2] for p in prepared])
+    diverging, shared_vmax = _scale(every, diverging, None)
+    body = []
+    for name, tokens, scores, n_tokens in prepared:
+        vmax = shared_vmax if shared_scale else _scale(scores, diverging, None)[1]
+        body.append(
+            f'<tr><th style="text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; '
+            f'font-weight: 600; border-bottom: 1px solid #eee">{html.escape(name)}</th>'
+            f'<td style="text-align: left; padding: 2px 4px; border-bottom: 1px solid #eee">'
+            f"{_spans(tokens, scores, vmax, diverging, join, label)}{_truncation_marker(truncated, n_tokens)}</td></tr>"
+        )
+    parts = [f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">']
+    if title:
+        parts.append(f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>')
+    parts.append('<table style="border-collapse: collapse; background: #fff; color: #000">'
+                 + "".join(body) + "</table>")
+    if legend:
+        scale_note = "one scale for all rows" if shared_scale else "each row scaled to its own maximum"
+        max_label = shared_vmax if shared_scale else 1.0
+        parts.append(legend_html(max_label, diverging, label if shared_scale else f"{label} / row max", scale_note))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- output
+
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'"
+
+
+def standalone_html(fragment: str, title: str = "Token highlights", lang: str = "en") -> str:
+    """A complete HTML page around ``fragment``: UTF-8, inline styles only, and a
+    Content-Security-Policy that blocks scripts and every remote load."""
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{html.escape(lang, quote=True)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(str(title))}</title>\n</head>\n"
+        f'<body style="{_FONT}; max-width: 60em; margin: 1em auto; padding: 0 1em">\n'
+        f"<h1 style=\"font-size: 1.3em\">{html.escape(str(title))}</h1>\n{fragment}\n</body>\n</html>\n"
+    )
+
+
+def save_html(fragment: str, path: str | os.PathLike, title: str = "Token highlights", lang: str = "en") -> Path:
+    """Write ``fragment`` (from :func:`highlight_html`/:func:`highlight_rows`) as a
+    self-contained HTML file at ``path`` (folders created); returns the path.
+
+    The file needs nothing else to display: styles are inline, and its
+    Content-Security-Policy forbids scripts and loads from anywhere.
+    """
+    if not isinstance(fragment, str):
+        raise TypeError(f"fragment must be the HTML string from highlight_html, got {type(fragment).__name__}.")
+    path = Path(path)
+    if path.suffix.lower() not in {".html", ".htm"}:
+        raise ValueError(f"{path} should end in .html so browsers open it as a web page.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(standalone_html(fragment, title, lang), encoding="utf-8")
+    return path
+
+
+def as_html(fragment: str):
+    """``IPython.display.HTML`` of a fragment: shows it in Jupyter and in the built book."""
+    from IPython.display import HTML
+
+    return HTML(fragment)
+
+
+def highlight(tokens, scores, **kwargs):
+    """:func:`highlight_html` wrapped in ``IPython.display.HTML`` (the last line of a cell displays it)."""
+    return as_html(highlight_html(tokens, scores, **kwargs))

@@ -1,0 +1,469 @@
+"""A Japanese sentiment classifier for the Grad-CAM chapter, with or without the hub.
+
+The seed explains ``daigo/bert-base-japanese-sentiment`` (a 12-layer Japanese
+BERT from the Hugging Face hub; MeCab + ipadic words, then WordPiece). When the
+hub cannot be reached, :func:`get_japanese_model` falls back to a *small BERT
+trained from scratch* on chABSA, built to look exactly like the hub model from
+the outside:
+
+* the same tokenizer class, ``BertJapaneseTokenizer`` with
+  ``word_tokenizer_type="mecab"``, ``mecab_kwargs={"mecab_dic": "ipadic"}`` and a
+  WordPiece vocabulary (:func:`build_vocab`: MeCab words of the training
+  sentences, plus every single character and its ``##`` continuation so unseen
+  words split into characters rather than ``[UNK]``);
+* the same model class, ``BertForSequenceClassification`` (a few layers);
+* saved with ``save_pretrained`` and loaded back with
+  :func:`helpers.models.load_model`, like every model of the book;
+* trained with :func:`helpers.training.train_classifier` (full fine-tuning).
+
+Data: **chABSA** (TIS Inc. / chakki-works, CC BY 4.0): sentences from Japanese
+securities reports, labelled here at sentence level (1 = positive, 0 =
+negative) as ``text<TAB>label<TAB>`` files ``train.tsv`` and ``test.tsv``. Get
+it from https://github.com/chakki-works/chABSA-dataset (sentence labels are
+derived from its JSON opinion annotations), then point ``$CHABSA_DIR`` at the
+folder holding the two TSVs, or put them in ``<data_dir>/chabsa/``.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .config import Profile, data_dir, get_profile
+from .data import DataError, ReviewSet, read_tsv, train_val_split
+from .models import ModelLoadError, load_model
+
+HUB_MODEL = "daigo/bert-base-japanese-sentiment"
+CHABSA_ENV = "CHABSA_DIR"
+CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
+CHABSA_SOURCE = "chABSA (chakki-works, CC BY 4.0)"
+#: Test accuracy reported for a pretrained Japanese BERT fine-tuned on the same split.
+PRETRAINED_REFERENCE_ACCURACY = 0.76
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MECAB_KWARGS = {"mecab_dic": "ipadic"}
+POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
+NEGATIVE_NAMES = {"negative", "neg", "ネガティブ", "否定", "否定的", "label_neg"}
+
+
+class ChabsaFormatError(DataError, ValueError):
+    """A chABSA TSV row is malformed; the message names the file and line."""
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+def find_chabsa(path: str | os.PathLike | None = None) -> Path:
+    """The folder holding chABSA's ``train.tsv``/``test.tsv``.
+
+    ``path`` when given, else ``$CHABSA_DIR`` when set, else ``<data_dir>/chabsa``;
+    raises :class:`helpers.data.DataError` saying how to get the data when the
+    files are not there.
+    """
+    if path is not None:
+        what, folder = "the path given", Path(path).expanduser()
+    elif os.environ.get(CHABSA_ENV):
+        what, folder = f"${CHABSA_ENV}", Path(os.environ[CHABSA_ENV]).expanduser()
+    else:
+        what, folder = "the data folder", data_dir() / "chabsa"
+    if (folder / "train.tsv").is_file() and (folder / "test.tsv").is_file():
+        return folder
+    raise DataError(
+        f"chABSA not found: no train.tsv and test.tsv in {folder} ({what}). "
+        f"Get chABSA (CC BY 4.0) from {CHABSA_URL}, write sentence-level "
+        "'text<TAB>label<TAB>' files train.tsv/test.tsv (1 = positive, 0 = negative) "
+        f"and set ${CHABSA_ENV} to their folder, or put them in {data_dir() / 'chabsa'}."
+    )
+
+
+def read_chabsa_tsv(path: str | os.PathLike, source: str | None = None) -> ReviewSet:
+    """Read one chABSA TSV; a malformed row raises :class:`ChabsaFormatError` (a ``ValueError``).
+
+    Rows are ``text<TAB>label<TAB>`` with label 0 or 1; the error for a row
+    without a label, with another label or with an empty sentence names the file
+    and the line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: see {CHABSA_URL} to get chABSA.")
+    try:
+        return read_tsv(path, num_labels=2, source=source)
+    except DataError as err:
+        raise ChabsaFormatError(f"{err} Fix or remove that row of the chABSA file.") from err
+
+
+def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
+    """chABSA sentences of ``split`` (``"train"`` or ``"test"``) as a :class:`ReviewSet`.
+
+    ``path`` is the folder with the TSVs (default: ``$CHABSA_DIR``, then
+    ``<data_dir>/chabsa``). Labels: 1 = positive, 0 = negative.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = find_chabsa(path)
+    reviews = read_chabsa_tsv(folder / f"{split}.tsv")
+    reviews.source = f"{CHABSA_SOURCE} {split} ({len(reviews)} sentences)"
+    reviews.ids = [f"chabsa-{split}-{i}" for i in range(len(reviews))]
+    return reviews
+
+
+# --------------------------------------------------------------------------- #
+# Tokenizer: MeCab (ipadic) words + WordPiece, exactly the hub model's type
+# --------------------------------------------------------------------------- #
+def mecab_words(texts) -> list[list[str]]:
+    """MeCab (ipadic) words of each text, as ``BertJapaneseTokenizer`` splits them (NFKC first)."""
+    from transformers.models.bert_japanese.tokenization_bert_japanese import MecabTokenizer
+
+    tagger = MecabTokenizer(**MECAB_KWARGS)
+    return [tagger.tokenize(text) for text in texts]
+
+
+def base_characters() -> list[str]:
+    """Characters every vocabulary gets: ASCII, Japanese punctuation, kana and the CJK ideographs.
+
+    chABSA (securities reports) never uses, e.g., ``私`` or ``。``; without
+    these a sentence such as ``私は不運な人間です。`` would show ``[UNK]`` where
+    those characters are. Their embeddings stay untrained (random) unless the
+    training data uses them, but every token keeps its text for display.
+    """
+    ranges = [(0x21, 0x7E), (0x3001, 0x303F), (0x3041, 0x3096), (0x309D, 0x309F),
+              (0x30A1, 0x30FF), (0x4E00, 0x9FFF)]
+    return [chr(c) for lo, hi in ranges for c in range(lo, hi + 1)]
+
+
+def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
+    """WordPiece vocabulary for ``texts``: specials, characters, ``##`` characters, frequent words.
+
+    Order: the five special tokens (``[PAD]`` = 0), every character (those seen
+    in ``texts`` plus, with ``base_chars``, :func:`base_characters`) and its
+    ``##`` continuation (so any word made of known characters splits into pieces
+    instead of ``[UNK]``), then MeCab words seen at least ``min_freq`` times, most
+    frequent first (ties alphabetical), so the result is deterministic.
+    """
+    if not isinstance(min_freq, int) or min_freq < 1:
+        raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
+    counts = collections.Counter(w for words in mecab_words(texts) for w in words)
+    if not counts:
+        raise ValueError("No words found: pass at least one non-empty sentence to build a vocabulary.")
+    chars = {c for word in counts for c in word if not c.isspace()}
+    chars = sorted(chars | set(base_characters()) if base_chars else chars)
+    vocab = list(SPECIAL_TOKENS) + chars + ["##" + c for c in chars]
+    seen = set(vocab)
+    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n >= min_freq and word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return vocab
+
+
+def make_japanese_tokenizer(vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512):
+    """A ``BertJapaneseTokenizer`` (MeCab/ipadic + WordPiece) over ``vocab``, saved in ``folder``.
+
+    ``model_max_length``: the model's number of positions, so that truncation
+    (e.g. :func:`helpers.data.encode_texts`) never exceeds it.
+    """
+    from transformers import BertJapaneseTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertJapaneseTokenizer(
+        str(vocab_file),
+        do_lower_case=False,
+        word_tokenizer_type="mecab",
+        subword_tokenizer_type="wordpiece",
+        mecab_kwargs=dict(MECAB_KWARGS),
+        model_max_length=model_max_length,
+    )
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def join_tokens_for_display(tokens) -> str:
+    """Join (sub)word tokens as Japanese is written: no spaces, ``##`` removed.
+
+    ``tokenizer.convert_tokens_to_string`` puts spaces between MeCab words
+    (``"私 は 不運 な"``); this gives ``"私は不運な"``.
+    """
+    return "".join(t[2:] if t.startswith("##") else t for t in tokens)
+
+
+# --------------------------------------------------------------------------- #
+# Model
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class JapaneseSettings:
+    """Size and training settings of the offline Japanese BERT (trained from scratch).
+
+    The defaults were tuned on chABSA (validation part of train): 2 layers,
+    hidden 128, Adam at a constant 1e-3 (high, as the model starts from
+    random weights), 4 epochs (validation accuracy peaked at epoch 2 to 4 in
+    our runs and fell after; the best epoch is kept), 128 tokens (about 1.5 %
+    of the sentences are longer). Test accuracy on chABSA's 843 test sentences:
+    0.81 (majority class 0.594; a pretrained Japanese BERT about 0.76).
+    A 4-layer variant takes about twice as long per epoch, too slow for the
+    quick profile on a shared 2-core machine; pass ``JapaneseSettings(layers=4)``
+    to try it.
+    """
+
+    layers: int = 2
+    hidden: int = 128
+    heads: int = 4
+    intermediate: int = 256
+    max_length: int = 128
+    min_freq: int = 2
+    base_chars: bool = True
+    epochs: int = 4
+    lr: float = 1e-3
+    batch_size: int = 32
+    val_fraction: float = 0.2
+    seed: int = 1234
+
+
+def model_positions(settings: JapaneseSettings) -> int:
+    """Position embeddings of the offline model: ``max_length`` (at least 64)."""
+    return max(settings.max_length, 64)
+
+
+def build_japanese_model(vocab_size: int, settings: JapaneseSettings = JapaneseSettings()):
+    """A freshly initialised (seeded) ``BertForSequenceClassification`` of the given size.
+
+    Labels: 0 = negative, 1 = positive (``config.id2label``).
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    if settings.hidden % settings.heads:
+        raise ValueError(f"hidden ({settings.hidden}) must be a multiple of heads ({settings.heads}).")
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=settings.hidden,
+        num_hidden_layers=settings.layers,
+        num_attention_heads=settings.heads,
+        intermediate_size=settings.intermediate,
+        max_position_embeddings=model_positions(settings),
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+        pad_token_id=0,
+        tokenizer_class="BertJapaneseTokenizer",
+    )
+    torch.manual_seed(settings.seed)
+    return BertForSequenceClassification(config)
+
+
+def positive_label_id(model) -> int:
+    """Index of the *positive* class in ``model``'s output.
+
+    Read from ``config.id2label`` (``"positive"``, ``"ポジティブ"``...; when only
+    the negative class is named, the other one). Models with generic names
+    (``LABEL_0``/``LABEL_1``) follow the book's convention: 1 = positive. Use
+    it to name the predicted class correctly for both the hub model and ours.
+    """
+    id2label = {int(k): str(v).strip().lower() for k, v in (model.config.id2label or {}).items()}
+    for idx, name in id2label.items():
+        if name in POSITIVE_NAMES:
+            return idx
+    if len(id2label) == 2:
+        for idx, name in id2label.items():
+            if name in NEGATIVE_NAMES:
+                return 1 - idx
+    return 1
+
+
+def label_name(model, label_id: int) -> str:
+    """``"positive"`` or ``"negative"`` for an output index of ``model``."""
+    return "positive" if int(label_id) == positive_label_id(model) else "negative"
+
+
+# --------------------------------------------------------------------------- #
+# Training and caching
+# --------------------------------------------------------------------------- #
+def _fingerprint(settings: JapaneseSettings, folder: Path) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    for split in ("train", "test"):
+        digest.update((folder / f"{split}.tsv").read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def japanese_checkpoint_path(settings: JapaneseSettings = JapaneseSettings(), chabsa_path=None) -> Path:
+    """Cache folder of the offline model: ``<data_dir>/checkpoints/japanese-chabsa-L<l>-H<h>-<hash>``.
+
+    The hash covers the settings and the chABSA files, so other data or
+    settings train a new model instead of reusing a stale one.
+    """
+    folder = find_chabsa(chabsa_path)
+    name = f"japanese-chabsa-L{settings.layers}-H{settings.hidden}-{_fingerprint(settings, folder)}"
+    return data_dir() / "checkpoints" / name
+
+
+def train_japanese_model(
+    out_dir: str | os.PathLike,
+    train_set: ReviewSet,
+    test_set: ReviewSet,
+    settings: JapaneseSettings = JapaneseSettings(),
+) -> dict:
+    """Build the vocabulary, train a small BERT from scratch, test it, save everything in ``out_dir``.
+
+    A seeded, stratified validation part of ``train_set`` picks the best epoch
+    (:func:`helpers.training.train_classifier`, full fine-tuning). The tokenizer
+    and model are saved with :func:`helpers.training.save_checkpoint` (atomic),
+    with the metrics (test accuracy, majority baseline, history, sizes, training
+    seconds) in its ``training_info.json``; returns the metrics.
+    """
+    import tempfile
+
+    import torch
+
+    from .training import evaluate, save_checkpoint, train_classifier
+
+    train_part, val_part = train_val_split(train_set, settings.val_fraction, settings.seed)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = build_vocab(train_part.texts, settings.min_freq, settings.base_chars)
+        tokenizer = make_japanese_tokenizer(vocab, tmp, model_max_length=model_positions(settings))
+    model = build_japanese_model(len(tokenizer.vocab), settings)
+    result = train_classifier(
+        model, tokenizer, train_part, val_part,
+        epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size,
+        max_length=settings.max_length, trainable_layers=None, cache_features=False,
+        seed=settings.seed, device=torch.device("cpu"),
+    )
+    seconds = time.perf_counter() - start
+    test = evaluate(model, tokenizer, test_set, max_length=settings.max_length)
+    n_pos = sum(test_set.labels)
+    metrics = {
+        "test_accuracy": float(test["accuracy"]),
+        "test_sentences": len(test_set),
+        "majority_accuracy": max(n_pos, len(test_set) - n_pos) / len(test_set),
+        "pretrained_reference_accuracy": PRETRAINED_REFERENCE_ACCURACY,
+        "confusion": test["confusion"].tolist(),
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "train_sentences": len(train_part),
+        "val_sentences": len(val_part),
+        "vocab_size": len(tokenizer.vocab),
+        "train_seconds": round(seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+        "settings": asdict(settings),
+        "train_source": train_set.source,
+        "test_source": test_set.source,
+    }
+    save_checkpoint(model, tokenizer, out_dir, info=metrics)
+    return metrics
+
+
+def read_metrics(folder: str | os.PathLike) -> dict:
+    """The metrics saved beside an offline model (empty dict when there are none)."""
+    from .training import read_training_info
+
+    return read_training_info(folder)
+
+
+def describe_offline_model(model, metrics: dict) -> str:
+    """One line saying which offline model this is and how well it does."""
+    cfg = model.config
+    text = (
+        f"offline: {cfg.num_hidden_layers}-layer BERT (hidden {cfg.hidden_size}, "
+        f"{cfg.num_attention_heads} heads) trained from scratch on {CHABSA_SOURCE}"
+    )
+    if "test_accuracy" in metrics:
+        text += (
+            f", test accuracy {metrics['test_accuracy']:.3f} on {metrics['test_sentences']} sentences"
+            f" (majority class {metrics['majority_accuracy']:.3f}; a pretrained Japanese BERT "
+            f"reaches about {PRETRAINED_REFERENCE_ACCURACY:.2f})"
+        )
+    return text
+
+
+def hub_model_cached(name: str = HUB_MODEL) -> bool:
+    """True when the hub model's config is already in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - installed with transformers
+        return False
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
+def load_offline_model(
+    chabsa_path=None,
+    settings: JapaneseSettings = JapaneseSettings(),
+    attn_implementation: str | None = None,
+):
+    """``(tokenizer, model, description)`` of the offline chABSA model; trains and caches it if needed.
+
+    The first call trains (a few minutes on 2 CPU cores) and saves under
+    :func:`japanese_checkpoint_path`; later calls only load it through
+    :func:`helpers.models.load_model`.
+    """
+    folder = japanese_checkpoint_path(settings, chabsa_path)
+    if not (folder / "config.json").is_file():
+        train_japanese_model(folder, load_chabsa("train", chabsa_path), load_chabsa("test", chabsa_path), settings)
+    tokenizer, model = load_model(folder, num_labels=2, attn_implementation=attn_implementation)
+    return tokenizer, model, describe_offline_model(model, read_metrics(folder))
+
+
+def get_japanese_model(
+    profile: Profile | None = None,
+    *,
+    attn_implementation: str | None = None,
+    chabsa_path: str | os.PathLike | None = None,
+    settings: JapaneseSettings = JapaneseSettings(),
+):
+    """``(tokenizer, model, description)`` of a Japanese sentiment BERT for chapter 4.
+
+    1. The hub model ``daigo/bert-base-japanese-sentiment`` through
+       :func:`helpers.models.load_model` — tried in the full profile, and in any
+       profile when it is already in the local Hugging Face cache (the quick
+       profile does not wait for network retries).
+    2. Otherwise the offline small BERT trained from scratch on chABSA
+       (:func:`load_offline_model`; cached, so a rebuild does not retrain).
+
+    ``description`` names the model (``"hub: ..."`` or ``"offline: ..."``). The
+    two models may order their labels differently: use :func:`positive_label_id`.
+    Raises :class:`helpers.models.ModelLoadError` saying how to get one when
+    neither the hub model nor chABSA is available.
+    """
+    profile = profile or get_profile()
+    hub_error = None
+    if profile.name == "full" or hub_model_cached():
+        try:
+            tokenizer, model = load_model(HUB_MODEL, num_labels=2, attn_implementation=attn_implementation)
+            return use_ipadic(tokenizer), model, f"hub: {HUB_MODEL} (12-layer pretrained Japanese BERT)"
+        except (ModelLoadError, ImportError) as err:  # ImportError: a MeCab dictionary is missing
+            hub_error = err
+            warnings.warn(f"{HUB_MODEL} could not be loaded ({str(err).splitlines()[0]}); "
+                          "using the offline chABSA model instead.", stacklevel=2)
+    try:
+        return load_offline_model(chabsa_path, settings, attn_implementation)
+    except DataError as err:
+        tried = f"the hub model failed ({str(hub_error).splitlines()[0]}); " if hub_error else ""
+        raise ModelLoadError(
+            f"No Japanese sentiment model available: {tried}{err}\n"
+            f"Either download {HUB_MODEL} with internet access "
+            f"(`huggingface-cli download {HUB_MODEL}`; it is then found in the local cache), "
+            f"or get chABSA from {CHABSA_URL} and set ${CHABSA_ENV} so a small model is trained offline."
+        ) from err
+
+
+def use_ipadic(tokenizer):
+    """Make a MeCab ``BertJapaneseTokenizer`` whose config names no dictionary use ipadic.
+
+    Old Japanese BERT configs (cl-tohoku v1 and models fine-tuned from them)
+    say only ``word_tokenizer_type="mecab"``: they were trained on ipadic words,
+    but transformers 5 defaults to unidic-lite. Other tokenizers pass unchanged.
+    """
+    from transformers import BertJapaneseTokenizer
+    from transformers.models.bert_japanese.tokenization_bert_japanese import MecabTokenizer
+
+    if (isinstance(tokenizer, BertJapaneseTokenizer) and tokenizer.word_tokenizer_type == "mecab"
+            and not (tokenizer.mecab_kwargs or {}).get("mecab_dic")):
+        tokenizer.mecab_kwargs = dict(MECAB_KWARGS)
+        tokenizer.word_tokenizer = MecabTokenizer(do_lower_case=tokenizer.do_lower_case,
+                                                  never_split=tokenizer.never_split, **MECAB_KWARGS)
+    return tokenizer

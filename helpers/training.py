@@ -1,0 +1,697 @@
+"""Fine-tuning a BERT sentiment classifier, fast where it matters.
+
+The seed fine-tunes the last encoder layer and a linear head and runs the
+whole model on every step. Here:
+
+* the frozen part (embeddings + all but the top ``trainable_layers`` encoder
+  layers) runs **once per review**, in eval mode and without gradients; its
+  output is cached in float16 at each review's own length (in memory, or in a
+  memory-mapped file under ``data_dir()/feature_cache`` when large);
+* training runs only the top layers + head on the cached features; the last
+  encoder layer computes only the ``[CLS]`` row, the one the head reads;
+* batches hold reviews of similar length (length buckets, seeded shuffles) and
+  are padded to their longest review (dynamic padding).
+
+The result is the same model the naive loop trains (same logits for the same
+weights, see the tests), several times faster.
+
+Main entry points: :func:`train_classifier`, :func:`evaluate`,
+:func:`save_checkpoint`, :func:`get_finetuned_model`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import Profile, data_dir, get_profile, seed_everything
+from .data import LABEL_NAMES, ReviewSet, TokenizedReviews, make_collate, model_max_length
+from .models import (ModelLoadError, count_parameters, freeze_encoder, frozen_modules,
+                     get_encoder_layers, load_model)
+
+#: Cached features above this many bytes go to a memory-mapped file instead of RAM.
+CACHE_IN_MEMORY_BYTES = 1 << 30
+TRAINING_INFO = "training_info.json"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` returns.
+
+    ``history``: one dict per epoch (train_loss, train_acc, val_loss, val_acc,
+    seconds, samples_per_s; epoch 1's seconds include the one-off feature
+    caching, also reported as ``cache_seconds``); ``best_epoch``: 1-based epoch with the best
+    validation accuracy (its weights are in the model); ``checkpoint``: where
+    the best epoch was saved, if a ``checkpoint_dir`` was given.
+    """
+
+    history: list[dict]
+    best_epoch: int
+    trainable_parameters: int
+    cache_seconds: float = 0.0
+    checkpoint: Path | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> dict:
+        """The history entry of the best epoch."""
+        return self.history[self.best_epoch - 1]
+
+
+# --------------------------------------------------------------------------- #
+# Input checks
+# --------------------------------------------------------------------------- #
+def check_labels(labels, num_labels: int = 2) -> None:
+    """Raise ``ValueError`` when a label is not an integer in ``range(num_labels)``."""
+    values = torch.as_tensor(labels)
+    if values.is_floating_point() or values.dtype == torch.bool:
+        raise ValueError(f"Labels must be integers 0..{num_labels - 1}, got dtype {values.dtype}.")
+    bad = ((values < 0) | (values >= num_labels)).nonzero().flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"Label {int(values.flatten()[i])} at position {i} is outside range({num_labels}): "
+            f"use 0 = negative, 1 = positive (or load the model with num_labels > {int(values.max())})."
+        )
+
+
+def check_reviews(reviews, name: str, num_labels: int = 2) -> None:
+    """Check a :class:`ReviewSet` (or texts + labels) before any model work."""
+    if not hasattr(reviews, "texts") or not hasattr(reviews, "labels"):
+        raise TypeError(f"{name} must be a helpers.data.ReviewSet (texts, labels), got {type(reviews).__name__}.")
+    if len(reviews.texts) == 0:
+        raise ValueError(f"{name} is empty: give it at least one review (check load_reviews / train_val_split).")
+    check_labels(list(reviews.labels), num_labels)
+
+
+# --------------------------------------------------------------------------- #
+# Device and mixed precision
+# --------------------------------------------------------------------------- #
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a ``torch.device``; CUDA when available if ``None``."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA GPUs that support it, else fp16 on CUDA, ``None`` (full precision) on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: torch.device):
+    """``torch.autocast`` for CUDA (bf16/fp16), a no-op context on CPU."""
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(device: torch.device):
+    """A ``GradScaler`` when training in fp16 on CUDA (bf16 and fp32 do not need one)."""
+    enabled = autocast_dtype(device) == torch.float16
+    return torch.amp.GradScaler(device.type, enabled=enabled)
+
+
+# --------------------------------------------------------------------------- #
+# Length-bucketed batches
+# --------------------------------------------------------------------------- #
+def length_bucketed_batches(lengths, batch_size: int, seed: int = 1234, epoch: int = 0,
+                            bucket_batches: int = 16, shuffle: bool = True) -> list[list[int]]:
+    """Batches of indices whose reviews have similar lengths.
+
+    With ``shuffle``: indices are permuted (seed + epoch), cut into buckets of
+    ``bucket_batches * batch_size``, sorted by length inside each bucket, cut
+    into batches, and the batch order is shuffled. Without: one sorted pass
+    (for evaluation). Either way each batch pads little.
+    """
+    order = list(range(len(lengths)))
+    if not shuffle:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = random.Random(f"{seed}-{epoch}")
+    rng.shuffle(order)
+    size = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), size):
+        bucket = sorted(order[start:start + size], key=lambda i: lengths[i])
+        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def token_batches(tokenized: TokenizedReviews, collate, batches):
+    """Yield padded token batches (dicts with labels) for lists of indices."""
+    for idx in batches:
+        yield collate([dict(tokenized[i]) for i in idx])
+
+
+# --------------------------------------------------------------------------- #
+# Frozen bottom, trainable top
+# --------------------------------------------------------------------------- #
+def _base(model):
+    base = getattr(model, "base_model", model)
+    if getattr(base, "embeddings", None) is None or not hasattr(model, "classifier"):
+        raise ValueError(
+            f"{type(model).__name__} is not a BERT-style *ForSequenceClassification model "
+            "(needs base_model.embeddings and .classifier): use cache_features=False."
+        )
+    return base
+
+
+def extended_mask(model, hidden: torch.Tensor, attention_mask: torch.Tensor):
+    """The attention mask in the form the model's encoder layers take (depends on the attention kernel)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    return create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+
+def bottom_forward(model, input_ids, attention_mask, token_type_ids=None, n_frozen: int | None = None):
+    """Hidden states after the embeddings and the first ``n_frozen`` encoder layers."""
+    base = _base(model)
+    layers = get_encoder_layers(model)
+    n_frozen = len(layers) if n_frozen is None else n_frozen
+    hidden = base.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+    mask = extended_mask(model, hidden, attention_mask)
+    for layer in layers[:n_frozen]:
+        hidden = layer(hidden, attention_mask=mask)
+    return hidden
+
+
+def cls_only_layer(layer: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """A BERT encoder layer computed for the ``[CLS]`` position only: ``[batch, 1, hidden]``.
+
+    Keys and values use every token; queries, the attention output and the
+    feed-forward block only the first one. This is exactly the ``[CLS]`` row of
+    ``layer(hidden)`` (the other rows are not needed by the head) for a
+    fraction of the cost. Dropout applies as in ``layer`` when training.
+    """
+    attn = layer.attention.self
+    b, n, _ = hidden.shape
+    heads, size = attn.num_attention_heads, attn.attention_head_size
+    q = attn.query(hidden[:, :1]).view(b, 1, heads, size).transpose(1, 2)
+    k = attn.key(hidden).view(b, n, heads, size).transpose(1, 2)
+    v = attn.value(hidden).view(b, n, heads, size).transpose(1, 2)
+    keep = attention_mask[:, None, None, :].bool()
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=attn.scaling,
+                                         dropout_p=attn.dropout.p if layer.training else 0.0)
+    ctx = ctx.transpose(1, 2).reshape(b, 1, heads * size)
+    first = layer.attention.output(ctx, hidden[:, :1])
+    return layer.output(layer.intermediate(first), first)
+
+
+def _supports_cls_only(layer: nn.Module) -> bool:
+    attn = getattr(getattr(layer, "attention", None), "self", None)
+    return all(hasattr(attn, a) for a in ("query", "key", "value", "scaling")) and \
+        hasattr(layer, "intermediate") and hasattr(layer, "output")
+
+
+def top_forward(model, hidden: torch.Tensor, attention_mask: torch.Tensor, trainable_layers: int,
+                cls_only: bool = True) -> torch.Tensor:
+    """Logits from hidden states entering the top ``trainable_layers`` encoder layers.
+
+    Runs those layers (the last one on ``[CLS]`` only when ``cls_only``), then
+    the model's pooler, dropout and classifier: equal to ``model(**inputs).logits``.
+    """
+    base = _base(model)
+    layers = get_encoder_layers(model)
+    top = list(layers[len(layers) - trainable_layers:])
+    if top:
+        last = top.pop() if cls_only and _supports_cls_only(top[-1]) else None
+        mask = extended_mask(model, hidden, attention_mask)
+        for layer in top:
+            hidden = layer(hidden, attention_mask=mask)
+        if last is not None:
+            hidden = cls_only_layer(last, hidden, attention_mask)
+    pooled = base.pooler(hidden) if getattr(base, "pooler", None) is not None else hidden[:, 0]
+    return model.classifier(model.dropout(pooled))
+
+
+class FeatureCache:
+    """Float16 hidden states of many reviews, each at its own (unpadded) length.
+
+    Stored as one ``[total_tokens, hidden]`` array plus offsets: in RAM, or in
+    a memory-mapped file under ``cache_dir`` when larger than ``in_memory_bytes``.
+    :meth:`batch` pads a list of reviews back into ``[b, L, hidden]`` tensors.
+    """
+
+    def __init__(self, lengths, hidden_size: int, cache_dir: Path | None = None,
+                 in_memory_bytes: int = CACHE_IN_MEMORY_BYTES):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        shape = (int(self.offsets[-1]), hidden_size)
+        self.path = None
+        if shape[0] * hidden_size * 2 > in_memory_bytes:
+            folder = Path(cache_dir or data_dir() / "feature_cache")
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(suffix=".f16", dir=folder)
+            os.close(fd)
+            self.path = Path(name)
+            self.array = np.memmap(self.path, dtype=np.float16, mode="w+", shape=shape)
+        else:
+            self.array = np.empty(shape, dtype=np.float16)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes used by the cached hidden states."""
+        return self.array.nbytes
+
+    def put(self, index: int, hidden: torch.Tensor) -> None:
+        """Store one review's hidden states ``[length, hidden]``."""
+        self.array[self.offsets[index]:self.offsets[index + 1]] = hidden.to(torch.float16).cpu().numpy()
+
+    def batch(self, indices, device, dtype=torch.float32):
+        """``(hidden [b, L, H], attention_mask [b, L])`` for reviews ``indices``, padded to the longest."""
+        width = int(self.lengths[indices].max())
+        hidden = torch.zeros(len(indices), width, self.array.shape[1], dtype=torch.float16)
+        mask = torch.zeros(len(indices), width, dtype=torch.long)
+        for row, i in enumerate(indices):
+            n = int(self.lengths[i])
+            hidden[row, :n] = torch.from_numpy(np.asarray(self.array[self.offsets[i]:self.offsets[i + 1]]))
+            mask[row, :n] = 1
+        return hidden.to(device=device, dtype=dtype), mask.to(device)
+
+    def close(self) -> None:
+        """Delete the memory-mapped file, if any."""
+        if self.path is not None:
+            del self.array
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+@torch.no_grad()
+def cache_features(model, tokenized: TokenizedReviews, collate, n_frozen: int, *, batch_size: int = 64,
+                   device=None, desc: str = "caching features") -> FeatureCache:
+    """Run the frozen bottom (eval mode, no gradients) once per review and cache its output."""
+    from tqdm.auto import tqdm
+
+    device = resolve_device(device)
+    lengths = [len(f["input_ids"]) for f in tokenized.features]
+    store = FeatureCache(lengths, model.config.hidden_size)
+    was_training = model.training
+    model.eval()
+    try:
+        for idx in tqdm(length_bucketed_batches(lengths, batch_size, shuffle=False), desc=desc, leave=False):
+            batch = {k: v.to(device) for k, v in collate([dict(tokenized[i]) for i in idx]).items()}
+            with autocast(device):
+                hidden = bottom_forward(model, batch["input_ids"], batch["attention_mask"],
+                                        batch.get("token_type_ids"), n_frozen)
+            for row, i in enumerate(idx):
+                store.put(i, hidden[row, :lengths[i]])
+    finally:
+        model.train(was_training)
+    return store
+
+
+# --------------------------------------------------------------------------- #
+# Train mode with frozen parts in eval mode
+# --------------------------------------------------------------------------- #
+def set_train_mode(model, trainable_layers: int | None) -> None:
+    """``model.train()`` but frozen modules in eval mode (no dropout inside what does not learn).
+
+    The seed called ``model.train()`` on everything, so dropout also ran in the
+    frozen layers; keeping them in eval mode makes the naive and the cached
+    loops train the same function.
+    """
+    model.train()
+    for module in frozen_modules(model, trainable_layers):
+        module.eval()
+
+
+# --------------------------------------------------------------------------- #
+# The loop
+# --------------------------------------------------------------------------- #
+def _loss_and_logits(logits, labels):
+    return F.cross_entropy(logits.float(), labels), logits
+
+
+def run_epoch(model, batches, forward, *, optimizer=None, scaler=None, device, desc="") -> dict:
+    """One pass over ``batches`` (dicts with ``labels``); trains when an optimizer is given.
+
+    ``forward(batch) -> logits``. Loss and accuracy are weighted by the real
+    size of every batch (the last one may be smaller), unlike the seed.
+    """
+    from tqdm.auto import tqdm
+
+    num_labels = model.config.num_labels
+    total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    bar = tqdm(batches, desc=desc, leave=False)
+    for batch in bar:
+        labels = batch["labels"]
+        check_labels(labels, num_labels)
+        labels = labels.to(device)
+        with torch.set_grad_enabled(optimizer is not None), autocast(device):
+            loss, logits = _loss_and_logits(forward(batch), labels)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        n = len(labels)
+        total_loss += float(loss.detach()) * n
+        correct += int((logits.argmax(-1) == labels).sum())
+        seen += n
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+    seconds = time.perf_counter() - start
+    return {"loss": total_loss / seen, "acc": correct / seen, "seconds": seconds, "n": seen}
+
+
+class _Pipeline:
+    """Batches and forward function for one data set: cached features or tokens."""
+
+    def __init__(self, model, tokenizer, reviews, *, max_length, batch_size, trainable_layers,
+                 cache, device, seed, desc):
+        self.model, self.device, self.batch_size, self.seed = model, device, batch_size, seed
+        self.trainable_layers = trainable_layers
+        self.tokenized = TokenizedReviews(tokenizer, reviews, max_length)
+        self.collate = make_collate(tokenizer, False, model_max_length(tokenizer, max_length))
+        self.lengths = [len(f["input_ids"]) for f in self.tokenized.features]
+        self.labels = torch.tensor(list(reviews.labels), dtype=torch.long)
+        self.store = None
+        if cache:
+            n_frozen = len(get_encoder_layers(model)) - trainable_layers
+            self.store = cache_features(model, self.tokenized, self.collate, n_frozen,
+                                        batch_size=max(batch_size, 64), device=device, desc=desc)
+
+    def batches(self, epoch: int | None):
+        """Index batches: shuffled buckets for training (``epoch`` given), sorted for evaluation."""
+        idx = length_bucketed_batches(self.lengths, self.batch_size, self.seed, epoch or 0,
+                                      shuffle=epoch is not None)
+        if self.store is not None:
+            return [{"index": i, "labels": self.labels[i]} for i in idx]
+        return token_batches(self.tokenized, self.collate, idx)
+
+    def forward(self, batch):
+        if self.store is not None:
+            hidden, mask = self.store.batch(batch["index"], self.device)
+            return top_forward(self.model, hidden, mask, self.trainable_layers)
+        inputs = {k: v.to(self.device) for k, v in batch.items() if k not in ("labels", "index")}
+        return self.model(**inputs).logits
+
+    def close(self):
+        if self.store is not None:
+            self.store.close()
+
+
+def _trainable_state(model) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.named_parameters() if v.requires_grad} | {
+        k: v.detach().to("cpu", copy=True) for k, v in model.named_buffers()}
+
+
+def train_classifier(model, tokenizer, train_set: ReviewSet, val_set: ReviewSet, *, epochs: int = 2,
+                     lr: float = 5e-5, batch_size: int = 32, max_length: int = 256,
+                     trainable_layers: int | None = 1, cache_features: bool = True, seed: int = 1234,
+                     checkpoint_dir=None, device=None) -> TrainResult:
+    """Fine-tune ``model`` on ``train_set``, pick the best epoch on ``val_set``.
+
+    ``trainable_layers``: how many top encoder layers learn (with the head);
+    ``None`` = full fine-tuning (embeddings included, no caching). With
+    ``cache_features`` the frozen bottom runs once per review (see the module
+    docstring). Adam (betas 0.9/0.999), cross-entropy, seeded. On CUDA it uses
+    autocast (bf16, or fp16 with a GradScaler). After each epoch that improves
+    validation accuracy the model is saved to ``checkpoint_dir`` (atomically).
+    The model is left with the best epoch's weights, in eval mode.
+    """
+    num_labels = model.config.num_labels
+    check_reviews(train_set, "train_set", num_labels)
+    check_reviews(val_set, "val_set", num_labels)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    device = resolve_device(device)
+    seed_everything(seed)
+    model.to(device)
+    freeze_encoder(model, trainable_layers)
+    cache = cache_features and trainable_layers is not None
+    start = time.perf_counter()
+    common = dict(max_length=max_length, batch_size=batch_size, trainable_layers=trainable_layers,
+                  cache=cache, device=device, seed=seed)
+    train = _Pipeline(model, tokenizer, train_set, desc="caching train features", **common)
+    val = _Pipeline(model, tokenizer, val_set, desc="caching val features", **common)
+    cache_seconds = time.perf_counter() - start if cache else 0.0
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=lr, betas=(0.9, 0.999))
+    scaler = make_scaler(device)
+    history, best_state, best_epoch = [], None, 0
+    try:
+        for epoch in range(1, epochs + 1):
+            set_train_mode(model, trainable_layers)
+            tr = run_epoch(model, train.batches(epoch), train.forward, optimizer=optimizer, scaler=scaler,
+                           device=device, desc=f"epoch {epoch}/{epochs} train")
+            model.eval()
+            va = run_epoch(model, val.batches(None), val.forward, device=device, desc=f"epoch {epoch}/{epochs} val")
+            seconds = tr["seconds"] + va["seconds"] + (cache_seconds if epoch == 1 else 0.0)
+            history.append({"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"],
+                            "val_loss": va["loss"], "val_acc": va["acc"], "seconds": seconds,
+                            "samples_per_s": tr["n"] / seconds})
+            if best_state is None or va["acc"] > history[best_epoch - 1]["val_acc"]:
+                best_epoch, best_state = epoch, _trainable_state(model)
+                if checkpoint_dir is not None:
+                    save_checkpoint(model, tokenizer, checkpoint_dir, info={"history": history, "best_epoch": epoch})
+            print(f"epoch {epoch}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
+                  f"val loss {va['loss']:.4f} acc {va['acc']:.3f} | {seconds:.1f}s")
+    finally:
+        train.close()
+        val.close()
+    model.load_state_dict(best_state, strict=False)
+    model.eval()
+    return TrainResult(history, best_epoch, count_parameters(model), cache_seconds,
+                       Path(checkpoint_dir) if checkpoint_dir is not None else None,
+                       {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
+                        "trainable_layers": trainable_layers, "cache_features": cache, "seed": seed,
+                        "device": str(device), "train_size": len(train_set), "val_size": len(val_set)})
+
+
+# --------------------------------------------------------------------------- #
+# Evaluation
+# --------------------------------------------------------------------------- #
+@torch.no_grad()
+def predict_logits(model, tokenizer, texts, *, batch_size: int = 64, max_length: int = 256) -> torch.Tensor:
+    """Logits ``[n, num_labels]`` for texts, in their order (batches sorted by length internally)."""
+    from tqdm.auto import tqdm
+
+    reviews = ReviewSet(list(texts), [0] * len(texts), "texts")
+    tokenized = TokenizedReviews(tokenizer, reviews, max_length)
+    collate = make_collate(tokenizer, False, model_max_length(tokenizer, max_length))
+    device = next(model.parameters()).device
+    lengths = [len(f["input_ids"]) for f in tokenized.features]
+    out = torch.zeros(len(lengths), model.config.num_labels)
+    model.eval()
+    for idx in tqdm(length_bucketed_batches(lengths, batch_size, shuffle=False), desc="predicting", leave=False):
+        batch = collate([dict(tokenized[i]) for i in idx])
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        with autocast(device):
+            out[idx] = model(**inputs).logits.float().cpu()
+    return out
+
+
+def evaluate(model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_length: int = 256) -> dict:
+    """Accuracy, mean loss, predictions, probabilities and confusion matrix on ``reviews``.
+
+    Returns a dict: ``accuracy``, ``loss``, ``preds`` (array [n]), ``probs``
+    (array [n, num_labels]), ``labels`` (array [n]) and ``confusion``
+    (array [num_labels, num_labels]; rows = true label, columns = prediction).
+    """
+    num_labels = model.config.num_labels
+    check_reviews(reviews, "reviews", num_labels)
+    logits = predict_logits(model, tokenizer, reviews.texts, batch_size=batch_size, max_length=max_length)
+    labels = torch.tensor(list(reviews.labels), dtype=torch.long)
+    preds = logits.argmax(-1)
+    confusion = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(confusion, (labels.numpy(), preds.numpy()), 1)
+    return {"accuracy": float((preds == labels).float().mean()), "loss": float(F.cross_entropy(logits, labels)),
+            "preds": preds.numpy(), "probs": logits.softmax(-1).numpy(), "labels": labels.numpy(),
+            "confusion": confusion}
+
+
+def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict]:
+    """The ``n`` most confidently wrong reviews: dicts with index, id, text, label, pred, confidence."""
+    wrong = np.flatnonzero(evaluation["preds"] != evaluation["labels"])
+    conf = evaluation["probs"][wrong, evaluation["preds"][wrong]]
+    rows = []
+    for i, c in sorted(zip(wrong.tolist(), conf.tolist()), key=lambda t: -t[1])[:n]:
+        rows.append({"index": i, "id": reviews.ids[i], "text": reviews.texts[i], "label": int(reviews.labels[i]),
+                     "pred": int(evaluation["preds"][i]), "confidence": float(c)})
+    return rows
+
+
+def misclassified_html(rows: list[dict], max_chars: int = 300, label_names=LABEL_NAMES) -> str:
+    """An HTML table of :func:`misclassified` rows, texts truncated and HTML-escaped."""
+    import html
+
+    cells = []
+    for r in rows:
+        text = r["text"] if len(r["text"]) <= max_chars else r["text"][:max_chars].rstrip() + " …"
+        cells.append(f"<tr><td>{html.escape(str(r['id']))}</td><td>{label_names[r['label']]}</td>"
+                     f"<td>{label_names[r['pred']]} ({r['confidence']:.2f})</td>"
+                     f"<td style='text-align:left'>{html.escape(text)}</td></tr>")
+    head = "<tr><th>review</th><th>true</th><th>predicted (p)</th><th>text</th></tr>"
+    return f"<table>{head}{''.join(cells)}</table>"
+
+
+# --------------------------------------------------------------------------- #
+# Plots
+# --------------------------------------------------------------------------- #
+def plot_learning_curves(history: list[dict]):
+    """Loss and accuracy per epoch, train vs validation; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    if not history:
+        raise ValueError("history is empty: train at least one epoch first.")
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key, title in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion, labels=("negative", "positive")):
+    """A confusion matrix (rows = true, columns = predicted) with counts; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    ax.imshow(confusion, cmap="Blues")
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > confusion.max() / 2 else "black", fontsize=12)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"accuracy {np.trace(confusion) / max(confusion.sum(), 1):.1%}")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- #
+# Checkpoints
+# --------------------------------------------------------------------------- #
+def save_checkpoint(model, tokenizer, path, info: dict | None = None) -> Path:
+    """Save weights + config + tokenizer (``save_pretrained``) so :func:`load_model` reads them.
+
+    Written to a temporary folder beside ``path`` and renamed into place when
+    complete: an interruption leaves the previous checkpoint intact.
+    ``info`` (e.g. history) goes to ``training_info.json``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / TRAINING_INFO).write_text(json.dumps(info or {}, indent=1, default=str))
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_training_info(path) -> dict:
+    """The ``training_info.json`` saved with a checkpoint (``{}`` if absent)."""
+    file = Path(path) / TRAINING_INFO
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def check_checkpoint(path, base_model: str | None = None, num_labels: int = 2) -> None:
+    """Raise :class:`ModelLoadError` when ``path`` is not a classifier of ``num_labels`` from ``base_model``."""
+    path = Path(path)
+    config_file = path / "config.json"
+    if not config_file.exists():
+        raise ModelLoadError(f"{path} has no config.json: it is not a checkpoint saved by save_checkpoint().")
+    config = json.loads(config_file.read_text())
+    archs = config.get("architectures") or []
+    if not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise ModelLoadError(f"{path} holds {archs or 'an unknown architecture'}, not a sequence classifier: "
+                             "delete it (or pick another folder) and train again.")
+    labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
+    if labels != num_labels:
+        raise ModelLoadError(f"{path} is a classifier with {labels} labels, {num_labels} were expected: "
+                             "delete it and train again, or pass the matching num_labels.")
+    trained_from = read_training_info(path).get("base_model")
+    if base_model and trained_from and trained_from != base_model:
+        raise ModelLoadError(f"{path} was fine-tuned from {trained_from!r}, not {base_model!r}: "
+                             "delete the folder to retrain, or select the matching profile.")
+
+
+def load_checkpoint(path, base_model: str | None = None, num_labels: int = 2, attn_implementation=None):
+    """``(tokenizer, model)`` from a checkpoint, after :func:`check_checkpoint`."""
+    check_checkpoint(path, base_model, num_labels)
+    return load_model(path, num_labels=num_labels, attn_implementation=attn_implementation)
+
+
+# --------------------------------------------------------------------------- #
+# The chapter-2 model, for chapters 3-5
+# --------------------------------------------------------------------------- #
+def checkpoint_path(profile: Profile | None = None) -> Path:
+    """``data_dir()/checkpoints/<profile>-<model slug>``: where the profile's fine-tuned model lives."""
+    profile = profile or get_profile()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile.model_name).strip("-")
+    return data_dir() / "checkpoints" / f"{profile.name}-{slug}"
+
+
+def finetune_profile_model(profile: Profile | None = None, device=None):
+    """Train the profile's classifier as chapter 2 does and save it; returns ``(tokenizer, model, TrainResult)``.
+
+    Loads ``profile.model_name``, splits ``load_reviews("train", profile)``
+    into train/validation (seeded), trains with the profile's settings and
+    saves the best epoch to :func:`checkpoint_path`.
+    """
+    from .data import load_reviews, train_val_split
+
+    profile = profile or get_profile()
+    seed_everything(profile.seed)
+    tokenizer, model = load_model(profile.model_name)
+    train_set, val_set = train_val_split(load_reviews("train", profile), profile.val_fraction, profile.seed)
+    result = train_classifier(model, tokenizer, train_set, val_set, epochs=profile.epochs, lr=profile.lr,
+                              batch_size=profile.batch_size, max_length=profile.max_length,
+                              trainable_layers=profile.trainable_layers, seed=profile.seed, device=device)
+    info = {"base_model": profile.model_name, "profile": profile.name, "history": result.history,
+            "best_epoch": result.best_epoch, "settings": result.settings,
+            "train_source": train_set.source, "val_source": val_set.source}
+    result.checkpoint = save_checkpoint(model.cpu(), tokenizer, checkpoint_path(profile), info)
+    return tokenizer, model, result
+
+
+def get_finetuned_model(profile: Profile | None = None, *, attn_implementation: str | None = None):
+    """THE chapter-2 model: ``(tokenizer, model)`` fine-tuned on IMDb for ``profile``.
+
+    Loads the checkpoint at :func:`checkpoint_path` when present (checking it
+    is a classifier of 2 labels fine-tuned from the profile's model), else
+    trains it with :func:`finetune_profile_model` (seeded) and saves it first.
+    The model is returned in eval mode on the CPU.
+    """
+    profile = profile or get_profile()
+    path = checkpoint_path(profile)
+    if not (path / "config.json").exists():
+        finetune_profile_model(profile)
+    return load_checkpoint(path, profile.model_name, attn_implementation=attn_implementation)

@@ -1,0 +1,185 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Fine-tuning BERT for IMDb sentiment
+#
+# In this chapter we turn a pre-trained BERT encoder into a sentiment classifier:
+# a linear layer reads the vector of the `[CLS]` token and says *negative* or
+# *positive*. We fine-tune only the top of the network, as the seed project did,
+# but we do it several times faster with one observation: **layers that do not
+# learn always compute the same thing**, so we compute them once.
+#
+# The model trained here is saved and reused by chapters 3–5 through
+# `helpers.training.get_finetuned_model()`.
+#
+# Profiles: this book runs by default in the *quick* profile (the packaged MiniLM
+# BERT, 6 layers, hidden size 384, a seeded sample of IMDb, a CPU, a few minutes). Set
+# `BERT_BOOK_PROFILE=full` to train `bert-base-uncased` on all 25,000 IMDb
+# training reviews; that wants a GPU (the helpers use it with mixed precision
+# automatically).
+
+# %%
+import torch
+from IPython.display import HTML, display
+
+from helpers.config import get_profile
+from helpers.data import encode_texts, load_reviews
+from helpers.models import (SeedClassifier, count_parameters, freeze_encoder, load_model,
+                            seed_as_hf_classifier)
+from helpers import training
+
+profile = get_profile()
+profile
+
+# %% [markdown]
+# ## The seed's classifier and the Hugging Face one
+#
+# The seed built its classifier by hand: the BERT encoder, then a linear layer
+# (weights drawn from a normal distribution with standard deviation 0.02, bias
+# 0) on the `[CLS]` vector of the **last encoder layer**.
+#
+# The helpers load `AutoModelForSequenceClassification` through
+# `helpers.models.load_model`, which for BERT is `BertForSequenceClassification`.
+# It differs in one place: between `[CLS]` and the linear layer sits BERT's
+# **pooler**, a dense layer with `tanh` (pre-trained for next-sentence
+# prediction), and a dropout. With the pooler replaced by "take `[CLS]`" and the
+# weights copied, the two models are the same function:
+
+# %%
+tokenizer, hf_model = load_model(profile.model_name)
+torch.manual_seed(profile.seed)
+seed_model = SeedClassifier(hf_model.base_model, num_labels=2).eval()
+_, bypassed = load_model(profile.model_name)
+bypassed = seed_as_hf_classifier(seed_model, bypassed).eval()
+
+inputs = encode_texts(tokenizer, ["A wonderful film.", "Two hours I will never get back."])
+with torch.no_grad():
+    print("seed classifier     :", seed_model(**inputs).numpy().round(5))
+    print("HF, pooler bypassed :", bypassed(**inputs).logits.numpy().round(5))
+    print("HF, with pooler     :", hf_model(**inputs).logits.numpy().round(5))
+
+# %% [markdown]
+# The first two rows agree to float precision; the third differs because the
+# pooler transforms `[CLS]` (and its classifier has its own random
+# initialisation). **The helpers keep the pooler** (the standard
+# `BertForSequenceClassification`, so any checkpoint saved here loads with
+# `from_pretrained` anywhere) and train it as part of the head.
+#
+# ## Which parameters learn
+#
+# The seed fine-tuned the last encoder layer and the head, everything else
+# frozen; the alternative is full fine-tuning. `freeze_encoder` sets
+# `requires_grad` accordingly:
+
+# %%
+total = count_parameters(hf_model, trainable_only=False)
+for policy in (1, None):
+    n = count_parameters(freeze_encoder(hf_model, policy))
+    label = "last layer + head (seed)" if policy == 1 else "full fine-tuning"
+    print(f"{label:26s}: {n:>11,d} trainable of {total:,d} ({n / total:.1%})")
+
+# %% [markdown]
+# ## Training fast: cache what does not learn
+#
+# With all but the top layer frozen, the embeddings and every encoder layer
+# below the top one compute **the same output for a review in every epoch**. The seed still
+# ran them on every step. The helpers instead:
+#
+# 1. run the frozen bottom **once per review**, in eval mode and without
+#    gradients, and keep its output (float16, each review at its own length,
+#    in memory or in a memory-mapped file when large);
+# 2. train only the top layer and head on these cached features. The top layer
+#    only needs the `[CLS]` row, since the head reads nothing else; so it
+#    computes keys and values for all tokens but queries, attention output and
+#    feed-forward for `[CLS]` alone;
+# 3. batch reviews of similar length together (length buckets, shuffled with a
+#    seed) and pad each batch only to its longest review, not to 256.
+#
+# One subtlety: `model.train()` switches on dropout everywhere, also inside the
+# frozen layers, so the seed's frozen layers were *not* computing a fixed
+# function. Here frozen modules stay in eval mode (`training.set_train_mode`);
+# dropout still applies inside the trainable layer and before the classifier.
+# With that, the cached path gives the same logits as `model(**inputs)`:
+
+# %%
+n_layers = len(hf_model.base_model.encoder.layer)
+with torch.no_grad():
+    hidden = training.bottom_forward(hf_model, inputs["input_ids"], inputs["attention_mask"],
+                                     inputs["token_type_ids"], n_frozen=n_layers - 1)
+    cached = training.top_forward(hf_model, hidden.half().float(), inputs["attention_mask"], trainable_layers=1)
+    print("model(**inputs)      :", hf_model(**inputs).logits.numpy().round(5))
+    print("cached bottom + top  :", cached.numpy().round(5))
+
+# %% [markdown]
+# `bench/bench_train.py` compares this pipeline with the seed's (padding to 256,
+# full forward every step) on the same reviews, seed and epochs, and prints the
+# samples per second of each and their validation accuracies
+# (`python bench/bench_train.py --train-size 400`).
+#
+# The seed's loop also had three bugs, fixed here: a typo (`out_fetures`) in the
+# head, a call to an undefined `t_epoch_start(...)`, and the epoch loss divided
+# by the batch size although the last batch is smaller. `run_epoch` weights every
+# batch by its real size.
+#
+# ## Training
+#
+# `finetune_profile_model` is what `get_finetuned_model` runs when no checkpoint
+# exists: it loads the training reviews of the profile, splits off 20 % for
+# validation (stratified, seeded), trains, keeps the epoch with the best
+# validation accuracy and saves it (weights, config and tokenizer) with an
+# atomic rename, so an interrupted run never leaves a broken checkpoint.
+
+# %%
+tokenizer, model, result = training.finetune_profile_model(profile)
+print(f"trainable parameters: {result.trainable_parameters:,d}; feature caching took {result.cache_seconds:.0f} s")
+print(f"best epoch: {result.best_epoch}; checkpoint: {result.checkpoint}")
+
+# %%
+for h in result.history:
+    print(f"epoch {h['epoch']}: train loss {h['train_loss']:.3f} acc {h['train_acc']:.1%} | "
+          f"val loss {h['val_loss']:.3f} acc {h['val_acc']:.1%} | {h['seconds']:.0f} s")
+fig = training.plot_learning_curves(result.history)
+
+# %% [markdown]
+# ## Test accuracy
+#
+# The test reviews were never seen in training or model selection.
+
+# %%
+test_set = load_reviews("test", profile)
+scores = training.evaluate(model, tokenizer, test_set, max_length=profile.max_length)
+print(f"{test_set.source}: accuracy {scores['accuracy']:.1%}, loss {scores['loss']:.3f}")
+fig = training.plot_confusion(scores["confusion"])
+
+# %% [markdown]
+# ## Reviews the model gets wrong
+#
+# The most confidently misclassified test reviews (first 300 characters). We
+# will come back to such reviews in the next chapters and ask *which words*
+# made the model decide.
+
+# %%
+display(HTML(training.misclassified_html(training.misclassified(test_set, scores, n=5))))
+
+# %% [markdown]
+# ## Using the model in the next chapters
+#
+# ```python
+# from helpers.training import get_finetuned_model
+# tokenizer, model = get_finetuned_model(attn_implementation="eager")
+# ```
+#
+# loads the checkpoint saved above (or trains it, identically, if it is missing).

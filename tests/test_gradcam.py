@@ -1,0 +1,299 @@
+"""Tests for helpers.gradcam on a tiny random BERT (seconds on a CPU)."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from helpers.data import TruncationWarning, encode_texts
+from helpers.gradcam import (
+    GradCam,
+    aggregate_layers,
+    captum_layer_gradcam,
+    gradcam_for_texts,
+    layer_statistics,
+    plot_gradcam,
+)
+
+WORDS = (
+    "the a movie film was is great good bad awful boring fun i it and not very "
+    "plot acting story loved hated this but so really ending"
+).split()
+TEXTS = [
+    "the movie was great",
+    "i hated this boring film and the awful acting",
+    "good",
+    "it was not very fun but the ending was really good and i loved the story",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from transformers import BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tok")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    return BertTokenizer(vocab=str(vocab), model_max_length=64)
+
+
+def tiny_model(layers: int = 3, labels: int = 2, seed: int = 0):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=labels,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def hook_counts(model):
+    from helpers.models import get_encoder_layers
+
+    return [
+        len(layer._forward_hooks) + len(layer._backward_hooks) + len(layer._forward_pre_hooks)
+        for layer in get_encoder_layers(model)
+    ]
+
+
+# ---------------------------------------------------------------- correctness
+
+
+def test_manual_formula_matches_autograd_on_hidden_states(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS[:1])
+    cam = GradCam(model).attribute(inputs, target=1)[0]
+    out = model(**inputs, output_hidden_states=True)
+    layer_outputs = out.hidden_states[1:]  # hidden_states[0] is the embeddings
+    grads = torch.autograd.grad(out.logits[0, 1], layer_outputs)
+    for layer, (h, g) in enumerate(zip(layer_outputs, grads)):
+        h, g = h[0].detach(), g[0]
+        expected = torch.zeros(h.shape[0])
+        weights = g.mean(dim=0)
+        for t in range(h.shape[0]):
+            expected[t] = max(0.0, float(sum(weights[k] * h[t, k] for k in range(h.shape[1]))))
+        torch.testing.assert_close(cam[layer], expected, atol=1e-5, rtol=1e-4)
+    assert cam.shape == (3, inputs["input_ids"].shape[1])
+    assert bool((cam > 0).any()), "a random model should give some positive Grad-CAM"
+
+
+def test_matches_captum_layergradcam_unpadded(model, tokenizer):
+    inputs = encode_texts(tokenizer, [TEXTS[1], "i really loved this film and the great plot"])
+    assert bool(inputs["attention_mask"].all()), "the two texts must have the same length"
+    ours = GradCam(model).attribute(inputs, target=torch.tensor([0, 1]))
+    reference = captum_layer_gradcam(model, inputs, target=torch.tensor([0, 1]))
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-4)
+
+
+def test_matches_captum_on_padded_batch_after_rescaling(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS)
+    assert not bool(inputs["attention_mask"].all())
+    ours = GradCam(model).attribute(inputs)
+    torch.testing.assert_close(ours, captum_layer_gradcam(model, inputs), atol=1e-6, rtol=1e-4)
+
+
+def test_batch_equals_one_by_one_and_padding_is_zero(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS)
+    explainer = GradCam(model)
+    batched = explainer.attribute(inputs)
+    batch_targets = explainer.last_target.clone()
+    for i, text in enumerate(TEXTS):
+        single = explainer.attribute(encode_texts(tokenizer, [text]))[0]
+        n = single.shape[1]
+        torch.testing.assert_close(batched[i, :, :n], single, atol=1e-5, rtol=1e-4)
+        assert torch.all(batched[i, :, n:] == 0)
+        assert explainer.last_target.item() == batch_targets[i].item()
+
+
+def test_max_tokens_splits_the_batch_without_changing_maps(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS)
+    whole = GradCam(model, max_tokens=None).attribute(inputs, target=torch.tensor([0, 1, 1, 0]))
+    chunked = GradCam(model, max_tokens=inputs["input_ids"].shape[1])  # one review per pass
+    torch.testing.assert_close(chunked.attribute(inputs, target=torch.tensor([0, 1, 1, 0])), whole)
+    assert chunked.last_target.tolist() == [0, 1, 1, 0]
+    assert chunked.last_logits.shape == (4, 2)
+    with pytest.raises(ValueError, match="max_tokens"):
+        GradCam(model, max_tokens=0)
+
+
+def test_default_target_is_prediction_and_targets_are_per_review(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS[:2])
+    explainer = GradCam(model)
+    explainer.attribute(inputs)
+    predicted = model(**inputs).logits.argmax(-1)
+    assert torch.equal(explainer.last_target, predicted)
+    mixed = explainer.attribute(inputs, target=torch.tensor([0, 1]))
+    only0 = explainer.attribute(inputs, target=0)
+    only1 = explainer.attribute(inputs, target=1)
+    torch.testing.assert_close(mixed[0], only0[0])
+    torch.testing.assert_close(mixed[1], only1[1])
+    assert not torch.allclose(only0, only1), "the two classes should explain differently"
+
+
+def test_frozen_model_in_train_mode_gives_same_maps_and_keeps_mode(tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS)
+    model = tiny_model(seed=3)
+    expected = GradCam(model).attribute(inputs, target=1)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.train()
+    got = GradCam(model).attribute(inputs, target=1)
+    torch.testing.assert_close(got, expected)
+    assert model.training, "attribute() must restore train mode"
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_gradcam_for_texts_trims_to_real_tokens_in_input_order(model, tokenizer):
+    results = gradcam_for_texts(model, tokenizer, TEXTS, batch_size=2, progress=False)
+    batched = GradCam(model).attribute(encode_texts(tokenizer, TEXTS))
+    for i, (text, res) in enumerate(zip(TEXTS, results)):
+        assert res.text == text
+        assert res.tokens == ["[CLS]", *text.split(), "[SEP]"]
+        assert res.cam.shape == (3, len(res.tokens))
+        torch.testing.assert_close(res.cam, batched[i, :, : len(res.tokens)], atol=1e-5, rtol=1e-4)
+        assert res.target == res.prediction
+        assert abs(float(res.probabilities.sum()) - 1) < 1e-5
+        assert not res.truncated
+
+
+def test_aggregate_layers():
+    cam = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    torch.testing.assert_close(aggregate_layers(cam), cam.mean(dim=1))
+    torch.testing.assert_close(aggregate_layers(cam, "max"), cam[:, 2])
+    torch.testing.assert_close(aggregate_layers(cam, "last"), cam[:, -1])
+    torch.testing.assert_close(aggregate_layers(cam, 0), cam[:, 0])
+    torch.testing.assert_close(aggregate_layers(cam[1], "sum"), cam[1].sum(dim=0))
+    with pytest.raises(ValueError, match="how must be"):
+        aggregate_layers(cam, "median")
+    with pytest.raises(ValueError, match="out of range"):
+        aggregate_layers(cam, 3)
+
+
+def test_layer_statistics_on_hand_made_maps():
+    from helpers.gradcam import TextGradCam
+
+    def result(cam):
+        return TextGradCam("t", ["[CLS]", "good", "[SEP]"], torch.tensor(cam), 1, 1, torch.ones(2) / 2, False)
+
+    stats = layer_statistics([
+        result([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]),
+        result([[0.0, 4.0, 0.0], [3.0, 0.0, 1.0]]),
+    ])
+    torch.testing.assert_close(stats["special_share"], torch.tensor([0.25, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(stats["all_zero"], torch.tensor([0.0, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(stats["peak_token_share"], torch.tensor([0.75, 0.75], dtype=torch.float64))
+    # review 1: last row constant -> NaN, left out; review 2: rows [0,4,0] vs [3,0,1]
+    x, y = torch.tensor([0.0, 4.0, 0.0]), torch.tensor([3.0, 0.0, 1.0])
+    expected = float(torch.corrcoef(torch.stack([x, y]))[0, 1])
+    torch.testing.assert_close(stats["corr_with_last"], torch.tensor([expected, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="empty"):
+        layer_statistics([])
+
+
+# ---------------------------------------------------------------- hooks and errors
+
+
+def test_hooks_removed_after_bad_target(model, tokenizer):
+    inputs = encode_texts(tokenizer, TEXTS[:2])
+    before = hook_counts(model)
+    with pytest.raises(ValueError, match=r"outside the model's labels 0\.\.1"):
+        GradCam(model).attribute(inputs, target=2)
+    with pytest.raises(ValueError, match="outside"):
+        GradCam(model).attribute(inputs, target=torch.tensor([0, -1]))
+    assert hook_counts(model) == before  # transformers may keep its own capture hook
+
+
+def test_hooks_removed_after_error_inside_forward(tokenizer):
+    model = tiny_model()
+
+    def explode(module, args):
+        raise RuntimeError("injected failure")
+
+    handle = model.classifier.register_forward_pre_hook(explode)
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            GradCam(model).attribute(encode_texts(tokenizer, TEXTS[:1]))
+        with pytest.raises(RuntimeError, match="injected"):
+            captum_layer_gradcam(model, encode_texts(tokenizer, TEXTS[:1]))
+    finally:
+        handle.remove()
+    assert hook_counts(model) == [0, 0, 0]  # a fresh model has no hooks of its own
+
+
+def test_layer_outputs_may_be_tensors_or_tuples():
+    from helpers.gradcam import _ChannelsFirst, _route_through, _split_output
+
+    hidden = torch.randn(2, 5, 8)
+    assert _split_output(hidden) is hidden
+    assert _split_output((hidden, "attentions")) is hidden
+    hook = _route_through(_ChannelsFirst())
+    routed = hook(None, (), (hidden, "attentions"))
+    assert isinstance(routed, tuple) and routed[1] == "attentions"
+    torch.testing.assert_close(routed[0], hidden)
+    torch.testing.assert_close(hook(None, (), hidden), hidden)
+    with pytest.raises(TypeError, match="tuple starting with"):
+        _split_output({"hidden": hidden})
+
+
+def test_model_without_encoder_layers_is_refused():
+    with pytest.raises(ValueError, match="encoder layer list"):
+        GradCam(nn.Linear(4, 2))
+
+
+def test_bad_inputs_are_refused(model, tokenizer):
+    with pytest.raises(ValueError, match="empty"):
+        gradcam_for_texts(model, tokenizer, ["a good film", "   "], progress=False)
+    with pytest.raises(TypeError, match="input_ids"):
+        GradCam(model).attribute(torch.tensor([[2, 5, 3]]))
+    with pytest.raises(TypeError, match="integer class"):
+        GradCam(model).attribute(encode_texts(tokenizer, TEXTS[:1]), target=0.5)
+    with pytest.raises(ValueError, match="one class per review"):
+        GradCam(model).attribute(encode_texts(tokenizer, TEXTS[:2]), target=[0, 1, 1])
+
+
+def test_long_text_is_truncated_with_a_warning(model, tokenizer):
+    long_text = " ".join(["good"] * 100)
+    with pytest.warns(TruncationWarning):
+        (res,) = gradcam_for_texts(model, tokenizer, [long_text], max_length=32, progress=False)
+    assert res.truncated
+    assert res.cam.shape == (3, 32)
+    assert res.tokens[-1] == "[SEP]"
+
+
+# ---------------------------------------------------------------- plot
+
+
+def test_plot_saves_png_with_japanese_labels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tokens = ["[CLS]", "私", "は", "不運", "な", "人間", "です", "。", "[SEP]"]
+    cam = torch.rand(3, len(tokens), generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "cam.png"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_gradcam(cam, tokens, "Grad-CAM 私は不運な人間です。", path=path)
+        fig.canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message).lower()]
+    assert not missing, missing
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == tokens
+    assert ax.get_ylim()[0] < ax.get_ylim()[1], "layer 0 must be at the bottom"
+    with pytest.raises(ValueError, match="tokens given"):
+        plot_gradcam(cam, tokens[:-1], "x")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

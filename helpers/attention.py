@@ -22,7 +22,6 @@ same outputs as SDPA, only slower; nothing needs restoring).
 """
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
@@ -32,7 +31,7 @@ from torch import nn
 
 from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
-from .models import model_device, set_eager_attention
+from .models import eval_mode, model_device, set_eager_attention
 
 __all__ = [
     "attention_probabilities",
@@ -82,17 +81,6 @@ def _check_inputs(inputs) -> dict[str, torch.Tensor]:
     return out
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    """Eval mode (no dropout on the attention probabilities) for the block, then the mode as before."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     """Yield ``(chunk inputs on the CPU, per-layer attentions [b, heads, seq, seq], logits or None)``.
 
@@ -105,7 +93,7 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     set_eager_attention(model)
     device = model_device(model)
     n = inputs["input_ids"].shape[0]
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for start in range(0, n, batch_size):
             chunk = {k: v[start : start + batch_size] for k, v in inputs.items()}
             out = model(**{k: v.to(device) for k, v in chunk.items()}, output_attentions=True)

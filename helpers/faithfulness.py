@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import get_encoder_layers
+from .models import get_encoder_layers, model_device
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency AOPC.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -86,12 +86,6 @@ def _check_inputs(inputs) -> dict[str, torch.Tensor]:
     if inputs.get("token_type_ids") is not None:
         out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"])
     return out
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (CPU for a module without parameters)."""
-    param = next(model.parameters(), None)
-    return torch.device("cpu") if param is None else param.device
 
 
 def _to(inputs: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:

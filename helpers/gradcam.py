@@ -33,7 +33,7 @@ from typing import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .models import get_encoder_layers, model_device
+from .models import eval_mode, get_encoder_layers, model_device
 
 __all__ = [
     "GradCam",
@@ -143,17 +143,6 @@ def _resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run with dropout off, restoring the model's train/eval mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-@contextlib.contextmanager
 def _capture_outputs(layers: Sequence[nn.Module]) -> Iterator[list]:
     """Forward hooks that record each layer's hidden-state output; always removed on exit."""
     captured: list = [None] * len(layers)
@@ -254,7 +243,7 @@ class GradCam:
     def _one_pass(self, batch: dict, target):
         """Maps, targets and logits of one chunk: one forward and one backward pass."""
         mask = batch["attention_mask"]
-        with _eval_mode(self.model), torch.enable_grad(), _capture_outputs(self.layers) as hidden:
+        with eval_mode(self.model), torch.enable_grad(), _capture_outputs(self.layers) as hidden:
             embeds = _embeddings_requiring_grad(self.model, batch["input_ids"])
             logits = self.model(
                 inputs_embeds=embeds,
@@ -573,7 +562,7 @@ def captum_layer_gradcam(model: nn.Module, inputs, target=None, progress: bool =
         ).logits
 
     handles = []
-    with _eval_mode(model):
+    with eval_mode(model):
         try:
             for layer, view in zip(layers, views):
                 handles.append(layer.register_forward_hook(_route_through(view)))

@@ -11,9 +11,11 @@ Every chapter calls :func:`load_model`; it accepts
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 import torch
@@ -205,8 +207,24 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device the model's parameters live on."""
-    return next(model.parameters()).device
+    """Where the model's parameters live (CPU for a module without parameters)."""
+    param = next(model.parameters(), None)
+    return torch.device("cpu") if param is None else param.device
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block in eval mode (no dropout), then restore the model's train/eval mode.
+
+    Explanations (attention, Grad-CAM, feature caching) must see the
+    deterministic function, even when called in the middle of training.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 # --------------------------------------------------------------------------- #

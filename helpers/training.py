@@ -38,7 +38,7 @@ from torch import nn
 
 from .config import Profile, data_dir, get_profile, seed_everything
 from .data import LABEL_NAMES, ReviewSet, TokenizedReviews, make_collate, model_max_length
-from .models import (ModelLoadError, count_parameters, freeze_encoder, frozen_modules,
+from .models import (ModelLoadError, eval_mode, count_parameters, freeze_encoder, frozen_modules,
                      get_encoder_layers, load_model)
 
 #: Cached features above this many bytes go to a memory-mapped file instead of RAM.
@@ -305,9 +305,7 @@ def cache_features(model, tokenized: TokenizedReviews, collate, n_frozen: int, *
     device = resolve_device(device)
     lengths = [len(f["input_ids"]) for f in tokenized.features]
     store = FeatureCache(lengths, model.config.hidden_size)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for idx in tqdm(length_bucketed_batches(lengths, batch_size, shuffle=False), desc=desc, leave=False):
             batch = {k: v.to(device) for k, v in collate([dict(tokenized[i]) for i in idx]).items()}
             with autocast(device):
@@ -315,8 +313,6 @@ def cache_features(model, tokenized: TokenizedReviews, collate, n_frozen: int, *
                                         batch.get("token_type_ids"), n_frozen)
             for row, i in enumerate(idx):
                 store.put(i, hidden[row, :lengths[i]])
-    finally:
-        model.train(was_training)
     return store
 
 

@@ -1,9 +1,7 @@
 import hashlib
 import http.server
 import os
-import tarfile
 import threading
-import warnings
 from functools import partial
 from pathlib import Path
 

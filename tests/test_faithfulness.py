@@ -1,7 +1,6 @@
 """Tests for helpers.faithfulness on hand-built and tiny models (seconds on a CPU)."""
 from __future__ import annotations
 
-import functools
 from types import SimpleNamespace
 
 import numpy as np

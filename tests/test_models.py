@@ -72,3 +72,23 @@ def test_profiles():
     assert get_profile().name == "quick" and get_profile("full").model_name == "bert-base-uncased"
     with pytest.raises(ValueError, match="BERT_BOOK_PROFILE"):
         get_profile("huge")
+
+
+def test_eval_mode_restores_training_mode_even_after_an_error():
+    from torch import nn
+
+    from helpers.models import eval_mode
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)).train()
+    with eval_mode(model):
+        assert not model.training and not model[1].training
+    assert model.training and model[1].training
+    try:
+        with eval_mode(model):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert model.training
+    with eval_mode(model.eval()):
+        pass
+    assert not model.training

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from helpers.config import PACKAGED_MODEL, get_profile  # noqa: E402
+from helpers.config import PACKAGED_MODEL, get_profile, seed_everything  # noqa: E402
 from helpers.data import find_imdb, read_imdb_split, train_val_split  # noqa: E402
 from helpers.models import load_model  # noqa: E402
 from helpers import training  # noqa: E402
@@ -53,6 +53,7 @@ def main(argv=None):
     layers = None if args.trainable_layers < 0 else args.trainable_layers
     print(f"train {len(train_set)} / val {len(val_set)} / test {len(test_set)}; model {args.model}; "
           f"trainable_layers={layers}, epochs={args.epochs}, lr={args.lr}")
+    seed_everything(args.seed)  # the classifier head's initialisation
     tokenizer, model = load_model(args.model)
     start = time.perf_counter()
     result = training.train_classifier(model, tokenizer, train_set, val_set, epochs=args.epochs, lr=args.lr,

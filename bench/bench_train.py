@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from helpers.config import PACKAGED_MODEL, seed_everything  # noqa: E402
-from helpers.data import load_reviews, make_loader, read_imdb_split, train_val_split  # noqa: E402
+from helpers.data import (TokenizedReviews, load_reviews, make_collate, make_loader, read_imdb_split,
+                          train_val_split)  # noqa: E402
 from helpers.models import freeze_encoder, load_model  # noqa: E402
 from helpers import training  # noqa: E402
 
@@ -43,15 +44,29 @@ def bench_reviews(train_size: int, val_size: int, seed: int):
 
 
 def seed_style(args, train_set, val_set) -> dict:
-    """The seed's loop: pad to max_length, full forward every step, last layer + head trainable."""
+    """The seed's loop: pad to max_length, full forward every step, last layer + head trainable.
+
+    ``--order same`` (default) feeds the same index batches, epoch by epoch, as
+    the helpers' sampler, so that the two runs differ only in the pipeline
+    (padding, full forward, float32 activations) and not in which reviews
+    share a batch; ``--order random`` shuffles like the seed's DataLoader.
+    """
     seed_everything(args.seed)
     tokenizer, model = load_model(args.model)
     freeze_encoder(model, 1)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.999))
     scaler, device = training.make_scaler(torch.device("cpu")), torch.device("cpu")
-    train_loader = make_loader(tokenizer, train_set, args.batch_size, args.max_length, shuffle=True,
-                               pad_to_max=True, seed=args.seed)
+    tokenized = TokenizedReviews(tokenizer, train_set, args.max_length)
+    lengths = [len(f["input_ids"]) for f in tokenized.features]
+    collate = make_collate(tokenizer, pad_to_max=True, max_length=args.max_length)
     val_loader = make_loader(tokenizer, val_set, args.batch_size, args.max_length, pad_to_max=True)
+
+    def train_batches(epoch):
+        if args.order == "random":
+            return make_loader(tokenizer, train_set, args.batch_size, args.max_length, shuffle=True,
+                               pad_to_max=True, seed=args.seed + epoch)
+        order = training.length_bucketed_batches(lengths, args.batch_size, args.seed, epoch)
+        return training.token_batches(tokenized, collate, order)
 
     def forward(batch):
         return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
@@ -59,7 +74,7 @@ def seed_style(args, train_set, val_set) -> dict:
     start, val = time.perf_counter(), None
     for epoch in range(1, args.epochs + 1):
         training.set_train_mode(model, 1)
-        training.run_epoch(model, train_loader, forward, optimizer=optimizer, scaler=scaler, device=device,
+        training.run_epoch(model, train_batches(epoch), forward, optimizer=optimizer, scaler=scaler, device=device,
                            desc=f"seed-style epoch {epoch}")
         model.eval()
         val = training.run_epoch(model, val_loader, forward, device=device, desc="seed-style val")
@@ -69,6 +84,7 @@ def seed_style(args, train_set, val_set) -> dict:
 
 def helpers_style(args, train_set, val_set) -> dict:
     """``train_classifier`` with the same settings (its default fast path)."""
+    seed_everything(args.seed)  # the same initial head as the seed-style run
     tokenizer, model = load_model(args.model)
     start = time.perf_counter()
     result = training.train_classifier(model, tokenizer, train_set, val_set, epochs=args.epochs, lr=args.lr,
@@ -90,13 +106,15 @@ def main(argv=None):
     parser.add_argument("--model", default=PACKAGED_MODEL)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--order", choices=("same", "random"), default="same",
+                        help="seed-style batches: the helpers' index batches (same) or a shuffled DataLoader")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     train_set, val_set = bench_reviews(args.train_size, args.val_size, args.seed)
     print(f"{len(train_set)} train / {len(val_set)} validation reviews ({train_set.source}); "
           f"{args.epochs} epochs, batch {args.batch_size}, max_length {args.max_length}, "
-          f"{torch.get_num_threads()} threads, model {args.model}")
+          f"{torch.get_num_threads()} threads, model {args.model}, seed-style batch order: {args.order}")
     seed = seed_style(args, train_set, val_set)
     fast = helpers_style(args, train_set, val_set)
     print(f"\n{'pipeline':12s} {'seconds':>8s} {'samples/s':>10s} {'val acc':>8s}")

@@ -264,6 +264,34 @@ def test_decode_batch_shows_subwords(tokenizer):
     assert row.startswith("[CLS]") and "##" in row and row.endswith("[SEP]")
 
 
+def _long_texts():
+    words = "the film was unwatchably good , but i cannot recommend it !".split()
+    rng = __import__("random").Random(0)
+    texts = [" ".join(rng.choice(words) for _ in range(n)) for n in (3, 10, 200, 253, 254, 255, 256, 300, 900)]
+    texts.append("\u200b " * 300 + "great movie " * 50)   # words that give no token: the cut is not enough
+    texts.append("映画はとても良かった。" * 80)                # CJK: one token per character, no spaces
+    texts.append("word\n\n\t" * 400)                        # other whitespace
+    texts.append("a " * 254 + "antidisestablishmentarianism " * 3)  # the cut ends inside a long word's pieces
+    return texts
+
+
+@pytest.mark.parametrize("max_length", [8, 64, 256, 512])
+def test_tokenize_truncated_gives_the_tokenizers_ids(tokenizer, max_length):
+    texts = _long_texts()
+    fast = data.tokenize_truncated(tokenizer, texts, max_length)
+    plain = tokenizer(texts, truncation=True, max_length=max_length)
+    for key in plain.keys():
+        assert fast[key] == plain[key], key
+    assert max(len(ids) for ids in fast["input_ids"]) == max_length
+
+
+def test_tokenized_reviews_use_the_same_ids(tokenizer):
+    texts = _long_texts()
+    reviews = data.ReviewSet(texts, [i % 2 for i in range(len(texts))], "test texts")
+    dataset = data.TokenizedReviews(tokenizer, reviews, max_length=128)
+    assert [f["input_ids"] for f in dataset.features] == tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+
+
 # ----------------------------------------------------------------- real IMDb, when CI provides it
 @pytest.mark.skipif(not os.environ.get("IMDB_DIR"), reason="IMDB_DIR not set (CI extracts the real IMDb)")
 def test_real_imdb_layout():

@@ -5,6 +5,7 @@ Everything runs on tiny TSVs written to tmp_path (no chABSA, no hub needed).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -241,3 +242,42 @@ def test_use_ipadic_fixes_configs_without_a_dictionary(tmp_path):
     tok.mecab_kwargs, tok.word_tokenizer = None, None  # as an old config without mecab_kwargs
     assert ja.use_ipadic(tok) is tok and tok.mecab_kwargs == {"mecab_dic": "ipadic"}
     assert tok.tokenize(SENTENCE) == ["私", "は", "不運", "な", "人間", "です", "。"]
+
+
+def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
+    """MeCab words -> WordPiece -> Grad-CAM of every layer -> japanize plot -> highlight without spaces."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.gradcam import GradCam, gradcam_for_texts, plot_gradcam
+    from helpers.highlight import highlight_html
+
+    folder = tmp_path / "ja-model"
+    tok = ja.make_japanese_tokenizer(ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder)
+    torch.manual_seed(0)
+    ja.build_japanese_model(len(tok.vocab), TINY).save_pretrained(folder)
+    tokenizer, model = load_model(folder)
+
+    texts = [SENTENCE, POSITIVE[0]]
+    results = gradcam_for_texts(model, tokenizer, texts, progress=False)
+    first = results[0]
+    # MeCab (ipadic) words, then WordPiece: 私 / は / 不運 / な / 人間 / です / 。
+    assert first.tokens[0] == "[CLS]" and first.tokens[-1] == "[SEP]"
+    assert "".join(t.removeprefix("##") for t in first.tokens[1:-1]) == SENTENCE
+    assert first.cam.shape == (2, len(first.tokens)) and bool((first.cam >= 0).all())
+    # the same maps as one batched pass of GradCam on the encoded pair
+    encoded = dict(tokenizer(texts, padding=True, return_tensors="pt"))
+    batched = GradCam(model).attribute(encoded)
+    torch.testing.assert_close(first.cam, batched[0, :, : len(first.tokens)])
+
+    path = tmp_path / "ja.png"
+    fig = plot_gradcam(first.cam, first.tokens, f"Grad-CAM {SENTENCE}", path=path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == first.tokens
+    plt.close("all")
+
+    page = highlight_html(first.tokens, first.cam.mean(0))
+    visible = re.sub(r"<[^>]+>", "", page)
+    assert SENTENCE in visible, "Japanese tokens must be joined without spaces"

@@ -544,8 +544,11 @@ def misclassified_html(rows: list[dict], max_chars: int = 300, label_names=LABEL
 # --------------------------------------------------------------------------- #
 # Plots
 # --------------------------------------------------------------------------- #
-def plot_learning_curves(history: list[dict]):
-    """Loss and accuracy per epoch, train vs validation; returns the matplotlib figure."""
+def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
+    """Loss and accuracy per epoch, train vs validation; returns the matplotlib figure.
+
+    ``best_epoch`` (e.g. ``result.best_epoch``) is marked with a dashed line.
+    """
     import matplotlib.pyplot as plt
 
     if not history:
@@ -559,6 +562,8 @@ def plot_learning_curves(history: list[dict]):
         ax.set_title(title)
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
         ax.legend()
     fig.tight_layout()
     return fig

@@ -147,11 +147,13 @@ tokenizer, model, result = training.finetune_profile_model(profile)
 print(f"trainable parameters: {result.trainable_parameters:,d}; feature caching took {result.cache_seconds:.0f} s")
 print(f"best epoch: {result.best_epoch}; checkpoint: {result.checkpoint}")
 
+# %% [markdown]
+# `train_classifier` printed one line per epoch above; `result.history` holds
+# the same numbers (a list of dicts), drawn here as learning curves. The
+# dashed line marks the epoch whose weights were kept.
+
 # %%
-for h in result.history:
-    print(f"epoch {h['epoch']}: train loss {h['train_loss']:.3f} acc {h['train_acc']:.1%} | "
-          f"val loss {h['val_loss']:.3f} acc {h['val_acc']:.1%} | {h['seconds']:.0f} s")
-fig = training.plot_learning_curves(result.history)
+fig = training.plot_learning_curves(result.history, best_epoch=result.best_epoch)
 
 # %% [markdown]
 # ## Test accuracy

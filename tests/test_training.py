@@ -191,6 +191,9 @@ def test_plots_return_figures():
                {"epoch": 2, "train_loss": 0.4, "val_loss": 0.45, "train_acc": 0.8, "val_acc": 0.8}]
     fig = T.plot_learning_curves(history)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    assert list(fig.axes[1].lines[1].get_ydata()) == [0.75, 0.8]  # validation accuracy per epoch
+    fig = T.plot_learning_curves(history, best_epoch=2)
+    assert len(fig.axes[0].lines) == 3 and list(fig.axes[0].lines[2].get_xdata()) == [2, 2]
     fig = T.plot_confusion(np.array([[40, 10], [5, 45]]))
     assert fig.axes[0].get_title() == "accuracy 85.0%"
     with pytest.raises(ValueError, match="empty"):

@@ -59,7 +59,6 @@ from helpers.data import encode_texts, load_reviews
 from helpers.highlight import highlight_html, save_html
 from helpers.training import get_finetuned_model
 
-torch.set_num_threads(2)
 profile = get_profile()
 seed_everything(profile.seed)
 out_dir = data_dir() / "attention"

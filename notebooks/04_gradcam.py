@@ -40,7 +40,6 @@
 
 # %%
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import HTML, display
 
 from helpers.config import data_dir, get_profile, seed_everything
@@ -56,7 +55,6 @@ from helpers.gradcam import (
 from helpers.highlight import highlight_html
 from helpers.training import get_finetuned_model
 
-torch.set_num_threads(2)
 profile = get_profile()
 seed_everything(profile.seed)
 figures = data_dir() / "figures"

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
-from .models import eval_mode, model_device, set_eager_attention
+from .models import check_inputs, eval_mode, model_device, set_eager_attention
 
 __all__ = [
     "attention_probabilities",
@@ -54,33 +54,6 @@ __all__ = [
 # --------------------------------------------------------------------------- extraction
 
 
-def _check_inputs(inputs) -> dict[str, torch.Tensor]:
-    """``input_ids``, ``attention_mask`` (ones when absent) and ``token_type_ids`` as [batch, seq] tensors."""
-    if not isinstance(inputs, Mapping) and not hasattr(inputs, "keys"):
-        raise TypeError(
-            f"inputs must be a dict or BatchEncoding with 'input_ids' and 'attention_mask', "
-            f"got {type(inputs).__name__}: use helpers.data.encode_texts(tokenizer, texts)."
-        )
-    if "input_ids" not in inputs:
-        raise ValueError("inputs has no 'input_ids': use helpers.data.encode_texts(tokenizer, texts).")
-    ids = torch.as_tensor(inputs["input_ids"])
-    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be a non-empty [batch, seq] tensor, got shape {tuple(ids.shape)}.")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must hold integer token ids, got dtype {ids.dtype}.")
-    out = {"input_ids": ids.long()}
-    mask = inputs.get("attention_mask")
-    mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
-    if mask.shape != ids.shape:
-        raise ValueError(f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}: they must match.")
-    if (mask.sum(dim=1) == 0).any():
-        raise ValueError("a row of attention_mask is all 0: every review needs at least one real token.")
-    out["attention_mask"] = mask.long()
-    if inputs.get("token_type_ids") is not None:
-        out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"]).long()
-    return out
-
-
 def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     """Yield ``(chunk inputs on the CPU, per-layer attentions [b, heads, seq, seq], logits or None)``.
 
@@ -89,7 +62,7 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-    inputs = _check_inputs(inputs)
+    inputs = check_inputs(inputs)
     set_eager_attention(model)
     device = model_device(model)
     n = inputs["input_ids"].shape[0]

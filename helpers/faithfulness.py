@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import get_encoder_layers, model_device
+from .models import check_inputs, get_encoder_layers, model_device
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency AOPC.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -64,28 +64,6 @@ __all__ = [
 
 
 # =========================================================================== inputs
-
-
-def _check_inputs(inputs) -> dict[str, torch.Tensor]:
-    """``inputs`` as a dict of tensors [batch, seq]; clear errors for anything else."""
-    if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
-        raise TypeError(
-            "inputs must be a dict or BatchEncoding with 'input_ids' and 'attention_mask' "
-            f"(see helpers.data.encode_texts); got {type(inputs).__name__}."
-        )
-    ids = torch.as_tensor(inputs["input_ids"])
-    if ids.dim() != 2:
-        raise ValueError(f"input_ids must be [batch, seq], got shape {tuple(ids.shape)}.")
-    mask = inputs.get("attention_mask")
-    mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
-    if mask.shape != ids.shape:
-        raise ValueError(
-            f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}."
-        )
-    out = {"input_ids": ids, "attention_mask": mask}
-    if inputs.get("token_type_ids") is not None:
-        out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"])
-    return out
 
 
 def _to(inputs: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
@@ -173,7 +151,7 @@ class GradientXInput:
         self.layer = _embeddings_layer(model)
 
     def attribute(self, inputs, target=None) -> torch.Tensor:
-        batch = _to(_check_inputs(inputs), model_device(self.model))
+        batch = _to(check_inputs(inputs), model_device(self.model))
         captured = {}
 
         def hook(module, args, output):
@@ -232,7 +210,7 @@ class IntegratedGradients:
         return torch.where(self.roles.real(inputs), torch.full_like(ids, self.baseline_id), ids)
 
     def attribute(self, inputs, target=None) -> torch.Tensor:
-        batch = _to(_check_inputs(inputs), model_device(self.model))
+        batch = _to(check_inputs(inputs), model_device(self.model))
         with torch.no_grad():
             target_t = _resolve_target(target, _logits(self.model, batch))
         attributions, delta = self._lig.attribute(
@@ -260,7 +238,7 @@ class RandomScores:
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def attribute(self, inputs, target=None) -> torch.Tensor:
-        batch = _check_inputs(inputs)
+        batch = check_inputs(inputs)
         scores = torch.rand(batch["input_ids"].shape, generator=self.generator)
         return scores * batch["attention_mask"].to(scores.dtype)
 
@@ -386,7 +364,7 @@ def top_fraction_mask(scores: torch.Tensor, real: torch.Tensor, fraction: float)
 def target_probabilities(model: nn.Module, inputs, target: torch.Tensor,
                          batch_size: int = 32) -> torch.Tensor:
     """p(target | inputs) for each row, computed in chunks of ``batch_size`` rows."""
-    batch = _check_inputs(inputs)
+    batch = check_inputs(inputs)
     device = model_device(model)
     n = batch["input_ids"].shape[0]
     out = []
@@ -405,7 +383,7 @@ def _masked_probabilities(model, inputs, scores, target, roles: TokenRoles,
     ``keep=True`` (insertion / sufficiency): every real token *except* the top
     fraction becomes [MASK]. All masked copies go through the model together.
     """
-    batch = _check_inputs(inputs)
+    batch = check_inputs(inputs)
     real = roles.real(batch)
     scores = torch.as_tensor(scores).to(real.device)
     variants = []
@@ -424,7 +402,7 @@ def _masked_probabilities(model, inputs, scores, target, roles: TokenRoles,
 
 
 def _prepare(model, inputs, target):
-    batch = _check_inputs(inputs)
+    batch = check_inputs(inputs)
     with torch.no_grad():
         logits = _logits(model, _to(batch, model_device(model))).cpu()
     target_t = _resolve_target(target, logits).cpu()

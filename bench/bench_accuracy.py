@@ -41,8 +41,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--trainable-layers", type=int, default=2,
-                        help="top encoder layers trained on cached features (-1 = full fine-tuning); the quick "
-                             "profile trains 1, which is ~10x faster per step but about half a point less accurate")
+                        help="top encoder layers trained on cached features (-1 = full fine-tuning); "
+                             "the quick profile trains 1 (faster, less accurate: figures above)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None)

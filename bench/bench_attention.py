@@ -17,6 +17,7 @@ end), next to what holding every review's attention at once would take.
 
     IMDB_DIR=/tmp/imdb/aclImdb .venv/bin/python bench/bench_attention.py --n 100
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.attention import render_review, review_attentions  # noqa: E402
-from helpers.config import PACKAGED_MODEL  # noqa: E402
-from helpers.data import IMDB_ENV, TruncationWarning, read_imdb_split, synthetic_reviews  # noqa: E402
-from helpers.models import load_model  # noqa: E402
+from helpers.attention import render_review, review_attentions
+from helpers.config import PACKAGED_MODEL
+from helpers.data import IMDB_ENV, TruncationWarning, read_imdb_split, synthetic_reviews
+from helpers.models import load_model
 
 
 def review_texts(n: int, seed: int = 1234) -> tuple[list[str], list[int], str]:
@@ -69,7 +70,9 @@ def run(n: int, batch_size: int, max_length: int, model_name: str) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TruncationWarning)
         start = time.perf_counter()
-        stream = review_attentions(model, tokenizer, texts, max_length=max_length, batch_size=batch_size)
+        stream = review_attentions(
+            model, tokenizer, texts, max_length=max_length, batch_size=batch_size
+        )
         while True:
             t0 = time.perf_counter()
             try:
@@ -77,8 +80,12 @@ def run(n: int, batch_size: int, max_length: int, model_name: str) -> dict:
             except StopIteration:
                 break
             t1 = time.perf_counter()
-            html = render_review(ra, head="grid", true_label=labels[index], name=f"review {index}")
-            html += render_review(ra, rollout=True, true_label=labels[index], name=f"review {index}")
+            html = render_review(
+                ra, head="grid", true_label=labels[index], name=f"review {index}"
+            )
+            html += render_review(
+                ra, rollout=True, true_label=labels[index], name=f"review {index}"
+            )
             t2 = time.perf_counter()
             extract_s += t1 - t0
             render_s += t2 - t1
@@ -89,16 +96,28 @@ def run(n: int, batch_size: int, max_length: int, model_name: str) -> dict:
         total_s = time.perf_counter() - start
     warned = any(issubclass(w.category, TruncationWarning) for w in caught)
     cfg = model.config
-    all_at_once = n * cfg.num_hidden_layers * cfg.num_attention_heads * max_length**2 * 4
+    all_at_once = (
+        n * cfg.num_hidden_layers * cfg.num_attention_heads * max_length**2 * 4
+    )
     return {
-        "model": model_name, "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads,
-        "source": source, "reviews": n, "batch_size": batch_size, "max_length": max_length,
-        "threads": torch.get_num_threads(), "mean_tokens": round(tokens / n, 1),
-        "truncated_reviews": n_truncated, "truncation_warned": warned,
-        "reviews_per_s": round(n / total_s, 2), "extract_reviews_per_s": round(n / extract_s, 2),
-        "render_reviews_per_s": round(n / render_s, 2), "total_s": round(total_s, 1),
+        "model": model_name,
+        "layers": cfg.num_hidden_layers,
+        "heads": cfg.num_attention_heads,
+        "source": source,
+        "reviews": n,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "threads": torch.get_num_threads(),
+        "mean_tokens": round(tokens / n, 1),
+        "truncated_reviews": n_truncated,
+        "truncation_warned": warned,
+        "reviews_per_s": round(n / total_s, 2),
+        "extract_reviews_per_s": round(n / extract_s, 2),
+        "render_reviews_per_s": round(n / render_s, 2),
+        "total_s": round(total_s, 1),
         "html_kib_per_review": round(html_bytes / n / 1024, 1),
-        "peak_rss_after_model_mib": round(rss_model, 1), "peak_rss_end_mib": round(peak_rss_mib(), 1),
+        "peak_rss_after_model_mib": round(rss_model, 1),
+        "peak_rss_end_mib": round(peak_rss_mib(), 1),
         "largest_review_attention_mib": round(biggest / 2**20, 1),
         "all_reviews_at_max_length_would_need_gib": round(all_at_once / 2**30, 1),
     }
@@ -106,11 +125,24 @@ def run(n: int, batch_size: int, max_length: int, model_name: str) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000, help="number of reviews (default 1000)")
+    parser.add_argument(
+        "--n", type=int, default=1000, help="number of reviews (default 1000)"
+    )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=512, help="tokens per review, at most 512")
-    parser.add_argument("--model", default=PACKAGED_MODEL, help="model name or folder (default: packaged MiniLM)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machine)")
+    parser.add_argument(
+        "--max-length", type=int, default=512, help="tokens per review, at most 512"
+    )
+    parser.add_argument(
+        "--model",
+        default=PACKAGED_MODEL,
+        help="model name or folder (default: packaged MiniLM)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: shared machine)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be >= 1")

@@ -15,6 +15,7 @@ Examples::
     python bench/bench_faithfulness.py --n 500                       # the chapter-2 model
     python bench/bench_faithfulness.py --n 500 --model path/to/checkpoint --ig-steps 50
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,28 +30,75 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import faithfulness as F  # noqa: E402
-from helpers.config import data_dir, device, get_profile, seed_everything  # noqa: E402
+from helpers import faithfulness as F
+from helpers.config import data_dir, device, get_profile, seed_everything
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=500, help="IMDb test reviews to evaluate (default 500)")
-    parser.add_argument("--model", default=None,
-                        help="checkpoint folder (save_pretrained); default: get_finetuned_model(profile)")
-    parser.add_argument("--profile", default=None, help="quick or full (default: $BERT_BOOK_PROFILE or quick)")
-    parser.add_argument("--out", default=None, help="output folder (default <data_dir>/bench/faithfulness)")
-    parser.add_argument("--max-length", type=int, default=None, help="tokens per review (default: profile)")
-    parser.add_argument("--ig-steps", type=int, default=50, help="integrated-gradients steps (default 50)")
+    parser.add_argument(
+        "--n", type=int, default=500, help="IMDb test reviews to evaluate (default 500)"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="checkpoint folder (save_pretrained); default: get_finetuned_model(profile)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="quick or full (default: $BERT_BOOK_PROFILE or quick)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default <data_dir>/bench/faithfulness)",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="tokens per review (default: profile)",
+    )
+    parser.add_argument(
+        "--ig-steps",
+        type=int,
+        default=50,
+        help="integrated-gradients steps (default 50)",
+    )
     parser.add_argument("--ig-baseline", choices=("pad", "mask"), default="pad")
-    parser.add_argument("--internal-batch-size", type=int, default=32, help="IG copies per forward pass")
-    parser.add_argument("--batch-size", type=int, default=8, help="reviews explained together")
-    parser.add_argument("--forward-batch-size", type=int, default=64, help="masked copies per forward pass")
-    parser.add_argument("--cascade-n", type=int, default=50, help="reviews for the sanity check (0 = skip)")
-    parser.add_argument("--cascade-ig-steps", type=int, default=None, help="IG steps in the cascade (default --ig-steps)")
-    parser.add_argument("--curve-fractions", default=None,
-                        help="comma-separated deletion/insertion grid, e.g. 0,0.1,0.2,...,1 (default: the AOPC k's)")
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: profile seed)")
+    parser.add_argument(
+        "--internal-batch-size", type=int, default=32, help="IG copies per forward pass"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="reviews explained together"
+    )
+    parser.add_argument(
+        "--forward-batch-size",
+        type=int,
+        default=64,
+        help="masked copies per forward pass",
+    )
+    parser.add_argument(
+        "--cascade-n",
+        type=int,
+        default=50,
+        help="reviews for the sanity check (0 = skip)",
+    )
+    parser.add_argument(
+        "--cascade-ig-steps",
+        type=int,
+        default=None,
+        help="IG steps in the cascade (default --ig-steps)",
+    )
+    parser.add_argument(
+        "--curve-fractions",
+        default=None,
+        help="comma-separated deletion/insertion grid, e.g. 0,0.1,0.2,...,1 (default: the AOPC k's)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed (default: profile seed)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return parser.parse_args(argv)
 
@@ -70,9 +118,15 @@ def pick_reviews(profile, n: int, seed: int):
     """A seeded sample of ``n`` test reviews (as loaded for the profile, or all of IMDb test)."""
     from helpers.data import load_reviews
 
-    reviews = load_reviews("test", profile if n <= _available(profile) else profile.with_(test_per_label=None))
+    reviews = load_reviews(
+        "test",
+        profile if n <= _available(profile) else profile.with_(test_per_label=None),
+    )
     if "not IMDb" in reviews.source:
-        print(f"WARNING: {reviews.source}: the numbers are not IMDb numbers.", file=sys.stderr)
+        print(
+            f"WARNING: {reviews.source}: the numbers are not IMDb numbers.",
+            file=sys.stderr,
+        )
     order = np.random.default_rng(seed).permutation(len(reviews))[:n]
     return reviews.subset(order.tolist())
 
@@ -95,18 +149,34 @@ def main(argv=None) -> int:
     tokenizer, model = load(args, profile)
     model.to(device()).eval()
     reviews = pick_reviews(profile, args.n, seed)
-    print(f"{reviews}; model {args.model or profile.model_name}; device {device()}; "
-          f"max_length {max_length}; IG {args.ig_steps} steps ({args.ig_baseline} baseline)")
+    print(
+        f"{reviews}; model {args.model or profile.model_name}; device {device()}; "
+        f"max_length {max_length}; IG {args.ig_steps} steps ({args.ig_baseline} baseline)"
+    )
 
-    make = functools.partial(F.explainers, tokenizer=tokenizer, ig_steps=args.ig_steps,
-                             ig_baseline=args.ig_baseline, internal_batch_size=args.internal_batch_size)
-    curve = (tuple(float(x) for x in args.curve_fractions.split(",")) if args.curve_fractions
-             else F.CURVE_FRACTIONS)
+    make = functools.partial(
+        F.explainers,
+        tokenizer=tokenizer,
+        ig_steps=args.ig_steps,
+        ig_baseline=args.ig_baseline,
+        internal_batch_size=args.internal_batch_size,
+    )
+    curve = (
+        tuple(float(x) for x in args.curve_fractions.split(","))
+        if args.curve_fractions
+        else F.CURVE_FRACTIONS
+    )
     start = time.time()
-    results = F.evaluate_faithfulness(model, tokenizer, reviews.texts, make(model, seed=seed),
-                                      curve_fractions=curve, max_length=max_length,
-                                      batch_size=args.batch_size,
-                                      forward_batch_size=args.forward_batch_size)
+    results = F.evaluate_faithfulness(
+        model,
+        tokenizer,
+        reviews.texts,
+        make(model, seed=seed),
+        curve_fractions=curve,
+        max_length=max_length,
+        batch_size=args.batch_size,
+        forward_batch_size=args.forward_batch_size,
+    )
     seconds = {"faithfulness": time.time() - start}
 
     cascade = None
@@ -114,8 +184,15 @@ def main(argv=None) -> int:
         start = time.time()
         steps = args.cascade_ig_steps or args.ig_steps
         make_cascade = functools.partial(make, ig_steps=steps)
-        cascade = F.sanity_check(model, tokenizer, reviews.texts[: args.cascade_n], make_cascade,
-                                 seed=seed, max_length=max_length, batch_size=args.batch_size)
+        cascade = F.sanity_check(
+            model,
+            tokenizer,
+            reviews.texts[: args.cascade_n],
+            make_cascade,
+            seed=seed,
+            max_length=max_length,
+            batch_size=args.batch_size,
+        )
         seconds["cascade"] = time.time() - start
 
     rows = F.results_table(results, cascade, seed=seed)
@@ -127,19 +204,34 @@ def main(argv=None) -> int:
     F.plot_agreement(results, out / "agreement.png")
     if cascade is not None:
         F.plot_cascade(cascade, out / "cascade.png", seed=seed)
-    raw = {f"{metric}/{m}": getattr(results, metric)[m] for metric in
-           ("comprehensiveness", "sufficiency", "deletion", "insertion") for m in results.methods}
-    raw.update(agreement=results.agreement, p_full=results.p_full, n_tokens=results.n_tokens)
+    raw = {
+        f"{metric}/{m}": getattr(results, metric)[m]
+        for metric in ("comprehensiveness", "sufficiency", "deletion", "insertion")
+        for m in results.methods
+    }
+    raw.update(
+        agreement=results.agreement, p_full=results.p_full, n_tokens=results.n_tokens
+    )
     if cascade is not None:
         raw.update({f"cascade/{m}": cascade.rho[m] for m in cascade.methods})
     np.savez_compressed(out / "raw.npz", **raw)
-    settings = {**results.settings, "source": reviews.source, "model": args.model or profile.model_name,
-                "profile": profile.name, "ig_steps": args.ig_steps, "ig_baseline": args.ig_baseline,
-                "cascade_reviews": min(args.cascade_n, len(reviews)),
-                "cascade_ig_steps": args.cascade_ig_steps or args.ig_steps,
-                "cascade_steps": cascade.steps if cascade else [], "seed": seed,
-                "device": str(device()), "seconds": seconds, "methods": results.methods,
-                "aopc_fractions": list(results.fractions), "curve_fractions": list(results.curve_fractions)}
+    settings = {
+        **results.settings,
+        "source": reviews.source,
+        "model": args.model or profile.model_name,
+        "profile": profile.name,
+        "ig_steps": args.ig_steps,
+        "ig_baseline": args.ig_baseline,
+        "cascade_reviews": min(args.cascade_n, len(reviews)),
+        "cascade_ig_steps": args.cascade_ig_steps or args.ig_steps,
+        "cascade_steps": cascade.steps if cascade else [],
+        "seed": seed,
+        "device": str(device()),
+        "seconds": seconds,
+        "methods": results.methods,
+        "aopc_fractions": list(results.fractions),
+        "curve_fractions": list(results.curve_fractions),
+    }
     (out / "settings.json").write_text(json.dumps(settings, indent=2))
     print(F.table_markdown(rows))
     print()

@@ -18,6 +18,7 @@ here). A separate process per model then measures the peak resident memory
 
     IMDB_DIR=/tmp/imdb/aclImdb .venv/bin/python bench/bench_gradcam.py --n 16
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.config import seed_everything  # noqa: E402
-from helpers.data import encode_texts, load_reviews  # noqa: E402
-from helpers.gradcam import GradCam, captum_layer_gradcam  # noqa: E402
-from helpers.models import get_encoder_layers, load_model  # noqa: E402
+from helpers.config import seed_everything
+from helpers.data import encode_texts, load_reviews
+from helpers.gradcam import GradCam, captum_layer_gradcam
+from helpers.models import get_encoder_layers, load_model
 
 MODELS = ("packaged", "bert-base-random")
 
@@ -48,7 +49,9 @@ def build_model(name: str):
     from transformers import BertConfig, BertForSequenceClassification
 
     seed_everything(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=2)  # bert-base: 12 x 768
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, num_labels=2
+    )  # bert-base: 12 x 768
     return tokenizer, BertForSequenceClassification(config).eval()
 
 
@@ -64,7 +67,9 @@ def batches(tokenizer, texts, batch_size: int, max_length: int):
     """Encoded batches of similar length (sorted), the same for both methods."""
     texts = sorted(texts, key=len)
     return [
-        encode_texts(tokenizer, texts[i : i + batch_size], max_length=max_length, warn=False)
+        encode_texts(
+            tokenizer, texts[i : i + batch_size], max_length=max_length, warn=False
+        )
         for i in range(0, len(texts), batch_size)
     ]
 
@@ -89,7 +94,10 @@ def compare(name: str, texts, batch_size: int, max_length: int) -> dict:
     tokenizer, model = build_model(name)
     encoded = batches(tokenizer, texts, batch_size, max_length)
     runs = interleaved(
-        {"ours": lambda b: GradCam(model).attribute(b), "captum": lambda b: captum_layer_gradcam(model, b)},
+        {
+            "ours": lambda b: GradCam(model).attribute(b),
+            "captum": lambda b: captum_layer_gradcam(model, b),
+        },
         encoded,
     )
     (ours, t_ours), (theirs, t_captum) = runs["ours"], runs["captum"]
@@ -103,7 +111,9 @@ def compare(name: str, texts, batch_size: int, max_length: int) -> dict:
         "model": name,
         "layers": len(get_encoder_layers(model)),
         "reviews": n,
-        "tokens_per_review": round(sum(int(b["attention_mask"].sum()) for b in encoded) / n, 1),
+        "tokens_per_review": round(
+            sum(int(b["attention_mask"].sum()) for b in encoded) / n, 1
+        ),
         "ours_reviews_per_s": n / t_ours,
         "captum_reviews_per_s": n / t_captum,
         "speedup": t_captum / t_ours,
@@ -121,7 +131,11 @@ def peak_rss_mib() -> tuple[float, float]:
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     try:
         status = Path("/proc/self/status").read_text()
-        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        hwm = next(
+            int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith("VmHWM")
+        )
         return hwm / 1024, maxrss
     except (OSError, StopIteration):
         return float("nan"), maxrss
@@ -150,13 +164,24 @@ def measure_memory(name: str, batch: int = 16, length: int = 512) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=16, help="reviews to explain (default 16)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--n", type=int, default=16, help="reviews to explain (default 16)"
+    )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=128, help="tokens per review for the speed test")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=128,
+        help="tokens per review for the speed test",
+    )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--skip-memory", action="store_true", help="skip the 16 x 512 memory test")
+    parser.add_argument(
+        "--skip-memory", action="store_true", help="skip the 16 x 512 memory test"
+    )
     parser.add_argument("--memory-only", choices=MODELS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -165,27 +190,44 @@ def main(argv=None) -> None:
         return
 
     texts, source = review_texts(args.n)
-    print(f"{len(texts)} reviews from {source}; batch {args.batch_size}, "
-          f"max {args.max_length} tokens, {args.threads} thread(s)")
-    print(f"{'model':18} {'layers':>6} {'tok/rev':>8} {'ours rev/s':>11} {'Captum rev/s':>13} "
-          f"{'speed-up':>9} {'max |diff|':>11}")
+    print(
+        f"{len(texts)} reviews from {source}; batch {args.batch_size}, "
+        f"max {args.max_length} tokens, {args.threads} thread(s)"
+    )
+    print(
+        f"{'model':18} {'layers':>6} {'tok/rev':>8} {'ours rev/s':>11} {'Captum rev/s':>13} "
+        f"{'speed-up':>9} {'max |diff|':>11}"
+    )
     for name in args.models:
         r = compare(name, texts, args.batch_size, args.max_length)
-        print(f"{r['model']:18} {r['layers']:>6} {r['tokens_per_review']:>8} "
-              f"{r['ours_reviews_per_s']:>11.2f} {r['captum_reviews_per_s']:>13.2f} "
-              f"{r['speedup']:>8.1f}x {r['max_abs_diff']:>11.2g}")
+        print(
+            f"{r['model']:18} {r['layers']:>6} {r['tokens_per_review']:>8} "
+            f"{r['ours_reviews_per_s']:>11.2f} {r['captum_reviews_per_s']:>13.2f} "
+            f"{r['speedup']:>8.1f}x {r['max_abs_diff']:>11.2g}"
+        )
     if args.skip_memory:
         return
     print("\nPeak memory, Grad-CAM on a batch of 16 x 512 tokens (fresh process each):")
     for name in args.models:
         out = subprocess.run(
-            [sys.executable, __file__, "--memory-only", name, "--threads", str(args.threads)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--memory-only",
+                name,
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         verdict = "under" if r["peak_rss_mib"] < 4096 else "OVER"
-        print(f"{r['model']:18} peak RSS {r['peak_rss_mib']} MiB (VmHWM; {r['before_mib']} MiB "
-              f"before the pass; ru_maxrss {r['ru_maxrss_mib']} MiB), {r['seconds']} s: {verdict} 4 GB")
+        print(
+            f"{r['model']:18} peak RSS {r['peak_rss_mib']} MiB (VmHWM; {r['before_mib']} MiB "
+            f"before the pass; ru_maxrss {r['ru_maxrss_mib']} MiB), {r['seconds']} s: {verdict} 4 GB"
+        )
 
 
 if __name__ == "__main__":

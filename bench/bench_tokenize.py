@@ -10,6 +10,7 @@ ids are identical and prints reviews per second of each and the ratio.
 
     python bench/bench_tokenize.py [--limit N] [--max-length 256]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,9 @@ def reviews(limit: int | None, min_reviews: int) -> tuple[list[str], str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=int, default=None, help="use only the first N reviews")
+    ap.add_argument(
+        "--limit", type=int, default=None, help="use only the first N reviews"
+    )
     ap.add_argument("--min-reviews", type=int, default=5000)
     ap.add_argument("--max-length", type=int, default=get_profile().max_length)
     ap.add_argument("--batch-size", type=int, default=1000)
@@ -48,24 +51,41 @@ def main() -> None:
     def batched(encode):
         ids, t0 = [], time.perf_counter()
         for i in range(0, len(texts), args.batch_size):
-            ids += encode(texts[i:i + args.batch_size])["input_ids"]
+            ids += encode(texts[i : i + args.batch_size])["input_ids"]
         return ids, time.perf_counter() - t0
 
-    raw_ids, t_raw = batched(lambda b: fast(b, truncation=True, max_length=args.max_length))
-    fast_ids, t_fast = batched(lambda b: data.tokenize_truncated(fast, b, args.max_length))
+    raw_ids, t_raw = batched(
+        lambda b: fast(b, truncation=True, max_length=args.max_length)
+    )
+    fast_ids, t_fast = batched(
+        lambda b: data.tokenize_truncated(fast, b, args.max_length)
+    )
 
     t0 = time.perf_counter()
-    slow_ids = [slow(t, truncation=True, max_length=args.max_length)["input_ids"] for t in texts]
+    slow_ids = [
+        slow(t, truncation=True, max_length=args.max_length)["input_ids"] for t in texts
+    ]
     t_slow = time.perf_counter() - t0
 
     same = sum(a == b == c for a, b, c in zip(fast_ids, raw_ids, slow_ids))
     print(f"identical ids (helpers = fast = slow): {same}/{len(texts)}")
-    print(f"helpers, batched (tokenize_truncated): {len(texts) / t_fast:10.1f} reviews/s ({t_fast:.2f} s)")
-    print(f"fast tokenizer call, batched         : {len(texts) / t_raw:10.1f} reviews/s ({t_raw:.2f} s)")
-    print(f"slow BertTokenizer, 1 by 1           : {len(texts) / t_slow:10.1f} reviews/s ({t_slow:.2f} s)")
-    print(f"ratio helpers/slow: {t_slow / t_fast:.1f}x (target >= 10x); fast call/slow: {t_slow / t_raw:.1f}x")
+    print(
+        f"helpers, batched (tokenize_truncated): {len(texts) / t_fast:10.1f} reviews/s ({t_fast:.2f} s)"
+    )
+    print(
+        f"fast tokenizer call, batched         : {len(texts) / t_raw:10.1f} reviews/s ({t_raw:.2f} s)"
+    )
+    print(
+        f"slow BertTokenizer, 1 by 1           : {len(texts) / t_slow:10.1f} reviews/s ({t_slow:.2f} s)"
+    )
+    print(
+        f"ratio helpers/slow: {t_slow / t_fast:.1f}x (target >= 10x); fast call/slow: {t_slow / t_raw:.1f}x"
+    )
     if same != len(texts):
-        raise SystemExit("token ids differ between the helpers, the fast and the slow tokenizer")
+        raise SystemExit(
+            "token ids differ between the helpers, the fast and the slow tokenizer"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -20,11 +20,12 @@ kernel: every function here switches the model to it with
 :func:`helpers.models.set_eager_attention` and leaves it so (eager gives the
 same outputs as SDPA, only slower; nothing needs restoring).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -34,20 +35,20 @@ from .highlight import highlight_html, highlight_rows
 from .models import check_inputs, eval_mode, model_device, set_eager_attention
 
 __all__ = [
-    "attention_probabilities",
-    "cls_attention",
-    "attention_rollout",
-    "CLSAttention",
-    "AttentionRollout",
-    "ReviewAttention",
-    "explain_review",
-    "review_attentions",
-    "render_review",
     "TOKEN_KINDS",
-    "token_kind",
-    "attention_mass",
-    "plot_attention_mass",
+    "AttentionRollout",
+    "CLSAttention",
+    "ReviewAttention",
     "attention_explorer",
+    "attention_mass",
+    "attention_probabilities",
+    "attention_rollout",
+    "cls_attention",
+    "explain_review",
+    "plot_attention_mass",
+    "render_review",
+    "review_attentions",
+    "token_kind",
 ]
 
 
@@ -69,18 +70,26 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     with eval_mode(model), torch.no_grad():
         for start in range(0, n, batch_size):
             chunk = {k: v[start : start + batch_size] for k, v in inputs.items()}
-            out = model(**{k: v.to(device) for k, v in chunk.items()}, output_attentions=True)
+            out = model(
+                **{k: v.to(device) for k, v in chunk.items()}, output_attentions=True
+            )
             if not getattr(out, "attentions", None):
                 raise ValueError(
                     f"{type(model).__name__} returned no attentions: pass a transformers model "
                     "loaded with attn_implementation='eager'."
                 )
-            logits = out.logits.float().cpu() if getattr(out, "logits", None) is not None else None
+            logits = (
+                out.logits.float().cpu()
+                if getattr(out, "logits", None) is not None
+                else None
+            )
             yield chunk, tuple(a.float().cpu() for a in out.attentions), logits
             del out
 
 
-def _attentions_and_logits(model: nn.Module, inputs, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _attentions_and_logits(
+    model: nn.Module, inputs, batch_size: int = 16
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(attention [batch, layers, heads, seq, seq], logits [batch, labels] or None)`` on the CPU, padding zeroed."""
     attentions, logits = [], []
     for chunk, layers, chunk_logits in _forward_chunks(model, inputs, batch_size):
@@ -91,10 +100,14 @@ def _attentions_and_logits(model: nn.Module, inputs, batch_size: int = 16) -> tu
         attentions.append(attn)
         if chunk_logits is not None:
             logits.append(chunk_logits)
-    return torch.cat(attentions) if len(attentions) > 1 else attentions[0], (torch.cat(logits) if logits else None)
+    return torch.cat(attentions) if len(attentions) > 1 else attentions[0], (
+        torch.cat(logits) if logits else None
+    )
 
 
-def attention_probabilities(model: nn.Module, inputs, batch_size: int = 16) -> torch.Tensor:
+def attention_probabilities(
+    model: nn.Module, inputs, batch_size: int = 16
+) -> torch.Tensor:
     """Attention probabilities of every layer and head: ``[batch, layers, heads, seq, seq]``.
 
     ``inputs``: a dict/BatchEncoding with ``input_ids`` and ``attention_mask``
@@ -113,7 +126,9 @@ def _as_attention(attn) -> torch.Tensor:
     """A ``[batch, layers, heads, seq, seq]`` tensor from ours or from ``outputs.attentions`` (a tuple per layer)."""
     if isinstance(attn, (tuple, list)):
         if not attn:
-            raise ValueError("attn is an empty tuple: run the model with output_attentions=True.")
+            raise ValueError(
+                "attn is an empty tuple: run the model with output_attentions=True."
+            )
         attn = torch.stack([torch.as_tensor(a) for a in attn], dim=1)
     attn = torch.as_tensor(attn)
     if attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
@@ -125,9 +140,15 @@ def _as_attention(attn) -> torch.Tensor:
 
 
 def _layer_index(layer: int, n_layers: int) -> int:
-    if not isinstance(layer, int) or isinstance(layer, bool) or not -n_layers <= layer < n_layers:
-        raise ValueError(f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has {n_layers} layers), "
-                         f"got {layer!r}.")
+    if (
+        not isinstance(layer, int)
+        or isinstance(layer, bool)
+        or not -n_layers <= layer < n_layers
+    ):
+        raise ValueError(
+            f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has {n_layers} layers), "
+            f"got {layer!r}."
+        )
     return layer % n_layers
 
 
@@ -159,7 +180,9 @@ def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
     else:
         mask = torch.as_tensor(attention_mask).float()
         if mask.shape != (batch, seq):
-            raise ValueError(f"attention_mask has shape {tuple(mask.shape)}, expected {(batch, seq)} for this attn.")
+            raise ValueError(
+                f"attention_mask has shape {tuple(mask.shape)}, expected {(batch, seq)} for this attn."
+            )
     eye = torch.eye(seq)
     rollout = None
     for layer in range(n_layers):
@@ -183,13 +206,21 @@ class CLSAttention:
     to eager attention (and stays so).
     """
 
-    def __init__(self, model: nn.Module, layer: int = -1, head: int | None = None, batch_size: int = 16):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: int = -1,
+        head: int | None = None,
+        batch_size: int = 16,
+    ):
         self.model = set_eager_attention(model)
         n_layers = model.config.num_hidden_layers
         n_heads = model.config.num_attention_heads
         self.layer = _layer_index(layer, n_layers)
         if head is not None and (not isinstance(head, int) or not 0 <= head < n_heads):
-            raise ValueError(f"head must be None (mean over heads) or an integer in 0..{n_heads - 1}, got {head!r}.")
+            raise ValueError(
+                f"head must be None (mean over heads) or an integer in 0..{n_heads - 1}, got {head!r}."
+            )
         self.head = head
         self.batch_size = batch_size
         self.last_logits: torch.Tensor | None = None
@@ -197,9 +228,15 @@ class CLSAttention:
     def attribute(self, inputs, target=None) -> torch.Tensor:
         """``[batch, seq]`` attention of ``[CLS]`` to each token (``target`` ignored)."""
         rows, logits = [], []
-        for chunk, layers, chunk_logits in _forward_chunks(self.model, inputs, self.batch_size):
-            cls_rows = layers[self.layer][:, :, 0, :] * chunk["attention_mask"][:, None, :]  # [b, heads, seq]
-            rows.append(cls_rows.mean(dim=1) if self.head is None else cls_rows[:, self.head])
+        for chunk, layers, chunk_logits in _forward_chunks(
+            self.model, inputs, self.batch_size
+        ):
+            cls_rows = (
+                layers[self.layer][:, :, 0, :] * chunk["attention_mask"][:, None, :]
+            )  # [b, heads, seq]
+            rows.append(
+                cls_rows.mean(dim=1) if self.head is None else cls_rows[:, self.head]
+            )
             logits.append(chunk_logits)
         self.last_logits = torch.cat(logits)
         return torch.cat(rows)
@@ -221,7 +258,9 @@ class AttentionRollout:
     def attribute(self, inputs, target=None) -> torch.Tensor:
         """``[batch, seq]`` rolled-out attention of ``[CLS]`` to each input token (``target`` ignored)."""
         rows, logits = [], []
-        for chunk, layers, chunk_logits in _forward_chunks(self.model, inputs, self.batch_size):
+        for chunk, layers, chunk_logits in _forward_chunks(
+            self.model, inputs, self.batch_size
+        ):
             rows.append(attention_rollout(layers, chunk["attention_mask"])[:, 0, :])
             logits.append(chunk_logits)
         self.last_logits = torch.cat(logits)
@@ -262,7 +301,9 @@ class ReviewAttention:
         if head is None:
             return rows.mean(dim=0)
         if not isinstance(head, int) or not 0 <= head < self.n_heads:
-            raise ValueError(f"head must be None or an integer in 0..{self.n_heads - 1}, got {head!r}.")
+            raise ValueError(
+                f"head must be None or an integer in 0..{self.n_heads - 1}, got {head!r}."
+            )
         return rows[head]
 
     def rollout(self) -> torch.Tensor:
@@ -297,29 +338,48 @@ def review_attentions(
     lengths = encoded["attention_mask"].sum(dim=1)
     order = sorted(range(len(texts)), key=lambda i: int(lengths[i]))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(batches, desc="attention", disable=not progress or len(batches) < 2):
+    for chunk in tqdm(
+        batches, desc="attention", disable=not progress or len(batches) < 2
+    ):
         width = int(lengths[chunk].max())
-        sub = {k: v[chunk, :width] for k, v in encoded.items() if isinstance(v, torch.Tensor)}
-        for _, layers, logits in _forward_chunks(model, sub, batch_size=len(chunk)):  # one chunk
+        sub = {
+            k: v[chunk, :width]
+            for k, v in encoded.items()
+            if isinstance(v, torch.Tensor)
+        }
+        for _, layers, logits in _forward_chunks(
+            model, sub, batch_size=len(chunk)
+        ):  # one chunk
             probs = logits.softmax(dim=-1)
             for row, index in enumerate(chunk):
                 n = int(lengths[index])  # the real tokens: no padding inside [:n, :n]
-                yield index, ReviewAttention(
-                    text=texts[index],
-                    tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"][index, :n].tolist()),
-                    attentions=torch.stack([a[row, :, :n, :n] for a in layers]),
-                    prediction=int(probs[row].argmax()),
-                    probabilities=probs[row],
-                    truncated=truncated[index],
+                yield (
+                    index,
+                    ReviewAttention(
+                        text=texts[index],
+                        tokens=tokenizer.convert_ids_to_tokens(
+                            encoded["input_ids"][index, :n].tolist()
+                        ),
+                        attentions=torch.stack([a[row, :, :n, :n] for a in layers]),
+                        prediction=int(probs[row].argmax()),
+                        probabilities=probs[row],
+                        truncated=truncated[index],
+                    ),
                 )
             del layers
 
 
-def explain_review(model: nn.Module, tokenizer, text: str, max_length: int = 512) -> ReviewAttention:
+def explain_review(
+    model: nn.Module, tokenizer, text: str, max_length: int = 512
+) -> ReviewAttention:
     """:class:`ReviewAttention` of one review (see :func:`review_attentions`)."""
     if not isinstance(text, str):
         raise TypeError(f"text must be one review (str), got {type(text).__name__}.")
-    return next(review_attentions(model, tokenizer, [text], max_length=max_length, progress=False))[1]
+    return next(
+        review_attentions(
+            model, tokenizer, [text], max_length=max_length, progress=False
+        )
+    )[1]
 
 
 def _view_name(ra: ReviewAttention, layer, head, rollout: bool) -> str:
@@ -329,9 +389,15 @@ def _view_name(ra: ReviewAttention, layer, head, rollout: bool) -> str:
         heads = "mean over heads" if head is None else f"head {head}"
         return f"[CLS] attention in each layer (0 = nearest the embeddings), {heads}"
     index = _layer_index(layer, ra.n_layers)
-    where = f"layer {index}" + (" (last)" if index == ra.n_layers - 1 else "") + f" of 0..{ra.n_layers - 1}"
+    where = (
+        f"layer {index}"
+        + (" (last)" if index == ra.n_layers - 1 else "")
+        + f" of 0..{ra.n_layers - 1}"
+    )
     if head == "grid":
-        return f"[CLS] attention, {where}: each of the {ra.n_heads} heads and their mean"
+        return (
+            f"[CLS] attention, {where}: each of the {ra.n_heads} heads and their mean"
+        )
     heads = f"mean over {ra.n_heads} heads" if head is None else f"head {head}"
     return f"[CLS] attention, {where}, {heads}"
 
@@ -360,9 +426,15 @@ def render_review(
     """
     pred = f"predicted {label_names[ra.prediction]} (p={float(ra.probabilities[ra.prediction]):.2f})"
     true = f"true {label_names[true_label]}, " if true_label is not None else ""
-    verdict = "" if true_label is None else (" ✓" if true_label == ra.prediction else " ✗ misclassified")
+    verdict = (
+        ""
+        if true_label is None
+        else (" ✓" if true_label == ra.prediction else " ✗ misclassified")
+    )
     title = f"{name}: {true}{pred}{verdict} — {_view_name(ra, layer, head, rollout)}"
-    common = dict(merge=merge, truncated=ra.truncated and len(ra.tokens), label="attention")
+    common = dict(
+        merge=merge, truncated=ra.truncated and len(ra.tokens), label="attention"
+    )
     if rollout:
         return highlight_html(ra.tokens, ra.rollout(), title=title, **common)
     if layer == "all":
@@ -402,15 +474,24 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 
     mass = torch.as_tensor(mass, dtype=torch.float32)
     if mass.dim() != 2 or mass.shape[1] != len(TOKEN_KINDS):
-        raise ValueError(f"mass must be [layers, {len(TOKEN_KINDS)}] from attention_mass, got {tuple(mass.shape)}.")
+        raise ValueError(
+            f"mass must be [layers, {len(TOKEN_KINDS)}] from attention_mass, got {tuple(mass.shape)}."
+        )
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     bottom = torch.zeros(mass.shape[0])
     layers = range(mass.shape[0])
-    for k, (kind, colour) in enumerate(zip(TOKEN_KINDS, ("tab:gray", "tab:orange", "tab:blue", "tab:red"))):
+    for k, (kind, colour) in enumerate(
+        zip(TOKEN_KINDS, ("tab:gray", "tab:orange", "tab:blue", "tab:red"))
+    ):
         ax.bar(layers, mass[:, k], bottom=bottom, label=kind, color=colour)
         bottom += mass[:, k]
-    ax.set(xlabel="encoder layer (0 = nearest the embeddings)", ylabel="share of [CLS] attention",
-           ylim=(0, 1), xticks=list(layers), title=title)
+    ax.set(
+        xlabel="encoder layer (0 = nearest the embeddings)",
+        ylabel="share of [CLS] attention",
+        ylim=(0, 1),
+        xticks=list(layers),
+        title=title,
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     if path is not None:
@@ -424,7 +505,9 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
     """``(texts, labels or None, names)`` from a ReviewSet, a list of texts or of ``(text, label)``."""
     if hasattr(reviews, "texts") and hasattr(reviews, "labels"):
-        ids = list(getattr(reviews, "ids", [])) or [str(i) for i in range(len(reviews.texts))]
+        ids = list(getattr(reviews, "ids", [])) or [
+            str(i) for i in range(len(reviews.texts))
+        ]
         return list(reviews.texts), list(reviews.labels), ids
     if isinstance(reviews, str):
         reviews = [reviews]
@@ -436,8 +519,14 @@ def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
     return texts, labels, [str(i) for i in range(len(texts))]
 
 
-def attention_explorer(model: nn.Module, tokenizer, reviews, *, max_length: int = 256,
-                       label_names: Sequence[str] = LABEL_NAMES):
+def attention_explorer(
+    model: nn.Module,
+    tokenizer,
+    reviews,
+    *,
+    max_length: int = 256,
+    label_names: Sequence[str] = LABEL_NAMES,
+):
     """An ipywidgets explorer of the attention of ``reviews`` (for JupyterLab).
 
     ``reviews``: a :class:`helpers.data.ReviewSet`, a list of texts, or of
@@ -447,7 +536,9 @@ def attention_explorer(model: nn.Module, tokenizer, reviews, *, max_length: int 
     Returns an :class:`AttentionExplorer` (an ``ipywidgets.VBox``).
     """
     explorer_class = __getattr__("AttentionExplorer")
-    return explorer_class(model, tokenizer, reviews, max_length=max_length, label_names=label_names)
+    return explorer_class(
+        model, tokenizer, reviews, max_length=max_length, label_names=label_names
+    )
 
 
 def _explorer_class():
@@ -458,29 +549,50 @@ def _explorer_class():
 
         cache_size = 4
 
-        def __init__(self, model, tokenizer, reviews, *, max_length=256, label_names=LABEL_NAMES):
+        def __init__(
+            self, model, tokenizer, reviews, *, max_length=256, label_names=LABEL_NAMES
+        ):
             self.texts, self.labels, self.names = _review_texts(reviews)
             if not self.texts:
                 raise ValueError("reviews is empty: pass at least one review.")
             self.model, self.tokenizer = set_eager_attention(model), tokenizer
             self.max_length, self.label_names = max_length, label_names
             self._cache: OrderedDict[int, ReviewAttention] = OrderedDict()
-            n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
-            self.review = widgets.Dropdown(options=self._review_options(), value=0, description="review")
-            self.layer = widgets.IntSlider(value=n_layers - 1, min=0, max=n_layers - 1, description="layer")
+            n_layers, n_heads = (
+                model.config.num_hidden_layers,
+                model.config.num_attention_heads,
+            )
+            self.review = widgets.Dropdown(
+                options=self._review_options(), value=0, description="review"
+            )
+            self.layer = widgets.IntSlider(
+                value=n_layers - 1, min=0, max=n_layers - 1, description="layer"
+            )
             self.head = widgets.Dropdown(
                 options=[("mean over heads", "mean"), ("all heads (grid)", "grid")]
                 + [(f"head {h}", h) for h in range(n_heads)],
-                value="mean", description="head")
-            self.rollout = widgets.Checkbox(value=False, description="rollout (all layers)")
+                value="mean",
+                description="head",
+            )
+            self.rollout = widgets.Checkbox(
+                value=False, description="rollout (all layers)"
+            )
             self.merge = widgets.Dropdown(
-                options=[("subword pieces", "none"), ("words (max of pieces)", "max"),
-                         ("words (sum of pieces)", "sum")], value="none", description="tokens")
+                options=[
+                    ("subword pieces", "none"),
+                    ("words (max of pieces)", "max"),
+                    ("words (sum of pieces)", "sum"),
+                ],
+                value="none",
+                description="tokens",
+            )
             self.output = widgets.HTML()
             controls = [self.review, self.layer, self.head, self.rollout, self.merge]
             for control in controls:
                 control.observe(self._on_change, names="value")
-            super().__init__([widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.output])
+            super().__init__(
+                [widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.output]
+            )
             self.refresh()
 
         def _review_options(self):
@@ -494,7 +606,9 @@ def _explorer_class():
         def attention(self, index: int) -> ReviewAttention:
             """The review's attention, computed on first use and kept for a few reviews."""
             if index not in self._cache:
-                self._cache[index] = explain_review(self.model, self.tokenizer, self.texts[index], self.max_length)
+                self._cache[index] = explain_review(
+                    self.model, self.tokenizer, self.texts[index], self.max_length
+                )
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
             self._cache.move_to_end(index)
@@ -512,10 +626,15 @@ def _explorer_class():
             head = None if self.head.value == "mean" else self.head.value
             try:
                 self.output.value = render_review(
-                    self.attention(index), layer=self.layer.value, head=head, rollout=self.rollout.value,
+                    self.attention(index),
+                    layer=self.layer.value,
+                    head=head,
+                    rollout=self.rollout.value,
                     merge=None if self.merge.value == "none" else self.merge.value,
-                    true_label=self.labels[index], name=f"review {self.names[index]}",
-                    label_names=self.label_names)
+                    true_label=self.labels[index],
+                    name=f"review {self.names[index]}",
+                    label_names=self.label_names,
+                )
             except (ValueError, TypeError) as err:
                 self.output.value = f'<div style="color: #a00">Cannot show this view: {html.escape(str(err))}</div>'
 
@@ -524,7 +643,9 @@ def _explorer_class():
     return _AttentionExplorer
 
 
-def __getattr__(name):  # AttentionExplorer needs ipywidgets: build the class on first use
+def __getattr__(
+    name,
+):  # AttentionExplorer needs ipywidgets: build the class on first use
     if name == "AttentionExplorer":
         if name not in globals():
             globals()[name] = _explorer_class()

@@ -14,6 +14,7 @@ Pick one with the environment variable ``BERT_BOOK_PROFILE`` (``quick`` or
 ``full``) before starting Jupyter or ``make book``; every chapter calls
 :func:`get_profile` and nothing else decides.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,7 +53,7 @@ class Profile:
     seed: int = 1234
     explain_reviews: int = 40
 
-    def with_(self, **changes) -> "Profile":
+    def with_(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
         return replace(self, **changes)
 
@@ -100,7 +101,11 @@ def data_dir() -> Path:
         path = Path(env).expanduser()
     else:
         repo = Path(__file__).resolve().parent.parent
-        path = repo / "data" if (repo / "pyproject.toml").exists() else Path.home() / ".cache" / "bert-book"
+        path = (
+            repo / "data"
+            if (repo / "pyproject.toml").exists()
+            else Path.home() / ".cache" / "bert-book"
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -114,7 +119,7 @@ def seed_everything(seed: int = 1234) -> None:
     torch.manual_seed(seed)
 
 
-def device() -> "torch.device":  # noqa: F821
+def device() -> torch.device:  # noqa: F821
     """CUDA when available, else CPU."""
     import torch
 

@@ -9,6 +9,7 @@
 * :func:`encode_texts` and :func:`make_loader` turn texts into BERT inputs with a
   fast WordPiece tokenizer, truncation and dynamic padding.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,7 +75,7 @@ class ReviewSet:
     def __getitem__(self, i: int) -> tuple[str, int]:
         return self.texts[i], self.labels[i]
 
-    def subset(self, indices) -> "ReviewSet":
+    def subset(self, indices) -> ReviewSet:
         """The reviews at ``indices``, in that order."""
         indices = list(indices)
         return ReviewSet(
@@ -125,7 +126,9 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 60) -> Path:
+def download(
+    url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 60
+) -> Path:
     """Download ``url`` to ``dest`` with resume and an optional SHA-256 check.
 
     Bytes go to ``dest + ".part"``; an interrupted download resumes from there
@@ -141,17 +144,25 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeo
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    request = urllib.request.Request(
+        url, headers={"Range": f"bytes={have}-"} if have else {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             resumed = have and getattr(response, "status", 200) == 206
             mode = "ab" if resumed else "wb"
             total = response.headers.get("Content-Length")
             total = int(total) + (have if resumed else 0) if total else None
-            with open(part, mode) as f, tqdm(
-                total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
-                desc=f"download {dest.name}",
-            ) as bar:
+            with (
+                open(part, mode) as f,
+                tqdm(
+                    total=total,
+                    initial=have if resumed else 0,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"download {dest.name}",
+                ) as bar,
+            ):
                 for block in iter(lambda: response.read(1 << 16), b""):
                     f.write(block)
                     bar.update(len(block))
@@ -208,11 +219,15 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
 def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     target = (root / member.name).resolve()
     if member.name.startswith("/") or not target.is_relative_to(root.resolve()):
-        raise DataError(f"Refusing archive member {member.name!r}: it would be written outside {root}.")
+        raise DataError(
+            f"Refusing archive member {member.name!r}: it would be written outside {root}."
+        )
     if member.issym() or member.islnk():
         link = (target.parent / member.linkname).resolve()
         if os.path.isabs(member.linkname) or not link.is_relative_to(root.resolve()):
-            raise DataError(f"Refusing link {member.name!r} -> {member.linkname!r}: it points outside the archive.")
+            raise DataError(
+                f"Refusing link {member.name!r} -> {member.linkname!r}: it points outside the archive."
+            )
     if member.isdev():
         raise DataError(f"Refusing device file {member.name!r} in the archive.")
 
@@ -286,7 +301,9 @@ def read_imdb_split(
             labels.append(label)
             ids.append(f"{split}/{name}/{path.stem}")
     if skipped:
-        warnings.warn(f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2)
+        warnings.warn(
+            f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2
+        )
     if not texts:
         raise DataError(f"No reviews found in {root / split}: the folders are empty.")
     source = f"IMDb {split} ({len(texts)} reviews{'' if per_label is None else ', seeded sample'})"
@@ -313,40 +330,66 @@ def synthetic_reviews(split: str, per_label: int = 60, seed: int = 1234) -> Revi
     for label, phrases in ((0, _NEGATIVE), (1, _POSITIVE)):
         other = _POSITIVE if label == 0 else _NEGATIVE
         for _ in range(per_label):
-            parts = rng.sample(phrases, 3) + rng.sample(_NEUTRAL, 2) + rng.sample(other, 1)
+            parts = (
+                rng.sample(phrases, 3) + rng.sample(_NEUTRAL, 2) + rng.sample(other, 1)
+            )
             rng.shuffle(parts)
-            parts.append(rng.choice(phrases))  # the verdict comes last, as in many reviews
+            parts.append(
+                rng.choice(phrases)
+            )  # the verdict comes last, as in many reviews
             texts.append(" ".join(parts))
             labels.append(label)
     source = f"synthetic sample (NOT IMDb; {len(texts)} generated reviews)"
-    return ReviewSet(texts, labels, source, [f"synthetic-{split}-{i}" for i in range(len(texts))])
+    return ReviewSet(
+        texts, labels, source, [f"synthetic-{split}-{i}" for i in range(len(texts))]
+    )
 
 
 _POSITIVE = [
-    "The acting is superb and the story moved me.", "I loved every minute of it.",
-    "A wonderful, heartfelt film.", "The direction is brilliant and the score is beautiful.",
-    "One of the best movies I have seen this year.", "The cast is excellent, especially the lead.",
-    "Funny, clever and touching.", "A masterpiece that I will watch again.",
-    "The photography is gorgeous.", "I highly recommend it.", "The dialogue is sharp and witty.",
-    "An enjoyable, uplifting experience.", "Great performances all round.",
+    "The acting is superb and the story moved me.",
+    "I loved every minute of it.",
+    "A wonderful, heartfelt film.",
+    "The direction is brilliant and the score is beautiful.",
+    "One of the best movies I have seen this year.",
+    "The cast is excellent, especially the lead.",
+    "Funny, clever and touching.",
+    "A masterpiece that I will watch again.",
+    "The photography is gorgeous.",
+    "I highly recommend it.",
+    "The dialogue is sharp and witty.",
+    "An enjoyable, uplifting experience.",
+    "Great performances all round.",
 ]
 _NEGATIVE = [
-    "The acting is wooden and the plot makes no sense.", "I was bored from start to finish.",
-    "A dull, lifeless film.", "The direction is clumsy and the music is annoying.",
-    "One of the worst movies I have ever seen.", "The cast seems lost, especially the lead.",
-    "Neither funny nor moving.", "A mess that I want to forget.", "The editing is terrible.",
-    "Avoid it.", "The dialogue is painful to listen to.", "A waste of two hours.",
+    "The acting is wooden and the plot makes no sense.",
+    "I was bored from start to finish.",
+    "A dull, lifeless film.",
+    "The direction is clumsy and the music is annoying.",
+    "One of the worst movies I have ever seen.",
+    "The cast seems lost, especially the lead.",
+    "Neither funny nor moving.",
+    "A mess that I want to forget.",
+    "The editing is terrible.",
+    "Avoid it.",
+    "The dialogue is painful to listen to.",
+    "A waste of two hours.",
     "Awful performances all round.",
 ]
 _NEUTRAL = [
-    "I saw it on a rainy Sunday.", "It runs a little over two hours.",
-    "The film is based on a novel.", "My brother recommended it to me.",
-    "It was shot in Canada.", "The story follows a family in a small town.",
-    "I watched the director's cut.", "It came out in the nineties.",
+    "I saw it on a rainy Sunday.",
+    "It runs a little over two hours.",
+    "The film is based on a novel.",
+    "My brother recommended it to me.",
+    "It was shot in Canada.",
+    "The story follows a family in a small town.",
+    "I watched the director's cut.",
+    "It came out in the nineties.",
 ]
 
 
-def load_reviews(split: str, profile: Profile | None = None, allow_synthetic: bool = True) -> ReviewSet:
+def load_reviews(
+    split: str, profile: Profile | None = None, allow_synthetic: bool = True
+) -> ReviewSet:
     """THE data loader: reviews of ``split`` ("train" or "test") for a profile.
 
     IMDb (see :func:`find_imdb`), sampled per the profile (``train_per_label``
@@ -361,12 +404,19 @@ def load_reviews(split: str, profile: Profile | None = None, allow_synthetic: bo
     except DataError as err:
         if not allow_synthetic:
             raise
-        warnings.warn(f"IMDb unavailable ({err}). Using a SYNTHETIC sample, not IMDb.", stacklevel=2)
-        return synthetic_reviews(split, per_label=min(per_label or 60, 60), seed=profile.seed)
+        warnings.warn(
+            f"IMDb unavailable ({err}). Using a SYNTHETIC sample, not IMDb.",
+            stacklevel=2,
+        )
+        return synthetic_reviews(
+            split, per_label=min(per_label or 60, 60), seed=profile.seed
+        )
     return read_imdb_split(root, split, per_label=per_label, seed=profile.seed)
 
 
-def train_val_split(reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234) -> tuple[ReviewSet, ReviewSet]:
+def train_val_split(
+    reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234
+) -> tuple[ReviewSet, ReviewSet]:
     """Seeded split into train and validation, stratified by label (80/20 by default)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
@@ -381,14 +431,19 @@ def train_val_split(reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1
     rng.shuffle(train_idx)
     rng.shuffle(val_idx)
     train, val = reviews.subset(train_idx), reviews.subset(val_idx)
-    train.source, val.source = f"{reviews.source}: train part", f"{reviews.source}: validation part"
+    train.source, val.source = (
+        f"{reviews.source}: train part",
+        f"{reviews.source}: validation part",
+    )
     return train, val
 
 
 # --------------------------------------------------------------------------- #
 # TSV export / import, as the seed used
 # --------------------------------------------------------------------------- #
-def export_tsv(reviews: ReviewSet, path: str | os.PathLike, preprocess=preprocess_text) -> Path:
+def export_tsv(
+    reviews: ReviewSet, path: str | os.PathLike, preprocess=preprocess_text
+) -> Path:
     """Write ``text<TAB>label<TAB>`` lines like the seed's ``IMDb_train.tsv``.
 
     Tabs and newlines inside a review are replaced by spaces so each review
@@ -403,7 +458,9 @@ def export_tsv(reviews: ReviewSet, path: str | os.PathLike, preprocess=preproces
     return path
 
 
-def read_tsv(path: str | os.PathLike, num_labels: int = 2, source: str | None = None) -> ReviewSet:
+def read_tsv(
+    path: str | os.PathLike, num_labels: int = 2, source: str | None = None
+) -> ReviewSet:
     """Read ``text<TAB>label<TAB>`` rows; errors name the file and line.
 
     Labels must be integers in ``range(num_labels)``; empty texts are errors.
@@ -418,7 +475,9 @@ def read_tsv(path: str | os.PathLike, num_labels: int = 2, source: str | None = 
                 continue
             cols = line.rstrip("\r\n").split("\t")
             if len(cols) < 2 or not cols[1].strip():
-                raise DataError(f"{path}, line {lineno}: no label column (expected 'text<TAB>label<TAB>').")
+                raise DataError(
+                    f"{path}, line {lineno}: no label column (expected 'text<TAB>label<TAB>')."
+                )
             text, raw = cols[0], cols[1].strip()
             if not text.strip():
                 raise DataError(f"{path}, line {lineno}: empty text.")
@@ -447,17 +506,25 @@ def check_texts(texts) -> list[str]:
         if not isinstance(t, str):
             raise TypeError(f"Text {i} is {type(t).__name__}, not str.")
         if not t.strip():
-            raise ValueError(f"Text {i} is empty or whitespace only: remove it or give it some words.")
+            raise ValueError(
+                f"Text {i} is empty or whitespace only: remove it or give it some words."
+            )
     return texts
 
 
 def model_max_length(tokenizer, max_length: int | None) -> int:
     """``max_length`` capped at the 512 positions BERT has (and the tokenizer's own limit)."""
-    limit = min(MODEL_MAX_POSITIONS, getattr(tokenizer, "model_max_length", MODEL_MAX_POSITIONS) or MODEL_MAX_POSITIONS)
+    limit = min(
+        MODEL_MAX_POSITIONS,
+        getattr(tokenizer, "model_max_length", MODEL_MAX_POSITIONS)
+        or MODEL_MAX_POSITIONS,
+    )
     return limit if max_length is None else min(int(max_length), limit)
 
 
-def encode_texts(tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS, warn: bool = True):
+def encode_texts(
+    tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS, warn: bool = True
+):
     """Tokenize texts into padded tensors: ``[CLS] ... [SEP]``, truncated to ``max_length``.
 
     Raises ``ValueError`` naming an empty text. Texts with more tokens than
@@ -467,7 +534,12 @@ def encode_texts(tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS,
     texts = check_texts(texts)
     max_length = model_max_length(tokenizer, max_length)
     if warn:
-        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
+        lengths = [
+            len(ids)
+            for ids in tokenizer(texts, add_special_tokens=True, verbose=False)[
+                "input_ids"
+            ]
+        ]
         long = [(i, n) for i, n in enumerate(lengths) if n > max_length]
         if long:
             shown = ", ".join(f"text {i} ({n} tokens)" for i, n in long[:5])
@@ -477,7 +549,9 @@ def encode_texts(tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS,
                 TruncationWarning,
                 stacklevel=2,
             )
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    return tokenizer(
+        texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    )
 
 
 def _is_bert_wordpiece(tokenizer) -> bool:
@@ -487,17 +561,21 @@ def _is_bert_wordpiece(tokenizer) -> bool:
         return False
     from tokenizers import models, normalizers, pre_tokenizers
 
-    return (isinstance(backend.normalizer, normalizers.BertNormalizer)
-            and isinstance(backend.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
-            and isinstance(backend.model, models.WordPiece))
+    return (
+        isinstance(backend.normalizer, normalizers.BertNormalizer)
+        and isinstance(backend.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+        and isinstance(backend.model, models.WordPiece)
+    )
 
 
 def _first_words(text: str, n_words: int) -> str:
     """``text`` up to (and with) the whitespace after its ``n_words``-th word; all of it when shorter."""
-    if len(text) < 2 * n_words:  # too short to hold n_words words followed by whitespace
+    if (
+        len(text) < 2 * n_words
+    ):  # too short to hold n_words words followed by whitespace
         return text
     match = re.match(r"\s*(?:\S+\s+){%d}" % n_words, text)
-    return text[:match.end()] if match else text
+    return text[: match.end()] if match else text
 
 
 def tokenize_truncated(tokenizer, texts, max_length: int) -> dict[str, list[list[int]]]:
@@ -520,9 +598,15 @@ def tokenize_truncated(tokenizer, texts, max_length: int) -> dict[str, list[list
     cut = [_first_words(t, max_length) for t in texts]
     enc = tokenizer(cut, truncation=True, max_length=max_length)
     out = {k: list(enc[k]) for k in enc.keys()}
-    redo = [i for i, (c, t) in enumerate(zip(cut, texts)) if len(c) < len(t) and len(out["input_ids"][i]) < max_length]
+    redo = [
+        i
+        for i, (c, t) in enumerate(zip(cut, texts))
+        if len(c) < len(t) and len(out["input_ids"][i]) < max_length
+    ]
     if redo:
-        full = tokenizer([texts[i] for i in redo], truncation=True, max_length=max_length)
+        full = tokenizer(
+            [texts[i] for i in redo], truncation=True, max_length=max_length
+        )
         for k in out:
             for j, i in enumerate(redo):
                 out[k][i] = full[k][j]
@@ -534,9 +618,13 @@ class TokenizedReviews(Dataset):
 
     def __init__(self, tokenizer, reviews: ReviewSet, max_length: int = 256):
         if len(reviews) == 0:
-            raise ValueError(f"{reviews.source} is empty: there is nothing to tokenize.")
+            raise ValueError(
+                f"{reviews.source} is empty: there is nothing to tokenize."
+            )
         texts = check_texts(reviews.texts)
-        enc = tokenize_truncated(tokenizer, texts, model_max_length(tokenizer, max_length))
+        enc = tokenize_truncated(
+            tokenizer, texts, model_max_length(tokenizer, max_length)
+        )
         self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
         self.labels = list(reviews.labels)
 
@@ -553,7 +641,12 @@ def make_collate(tokenizer, pad_to_max: bool = False, max_length: int = 256):
     def collate(items):
         labels = torch.tensor([it.pop("labels") for it in items], dtype=torch.long)
         padding = "max_length" if pad_to_max else "longest"
-        batch = tokenizer.pad(items, padding=padding, max_length=max_length if pad_to_max else None, return_tensors="pt")
+        batch = tokenizer.pad(
+            items,
+            padding=padding,
+            max_length=max_length if pad_to_max else None,
+            return_tensors="pt",
+        )
         batch = dict(batch)
         batch["labels"] = labels
         return batch
@@ -583,7 +676,9 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
-        collate_fn=make_collate(tokenizer, pad_to_max, model_max_length(tokenizer, max_length)),
+        collate_fn=make_collate(
+            tokenizer, pad_to_max, model_max_length(tokenizer, max_length)
+        ),
     )
 
 
@@ -606,6 +701,10 @@ def decode_batch(tokenizer, batch: dict, n: int = 2, max_tokens: int = 40) -> li
     rows = []
     for ids, mask in zip(batch["input_ids"][:n], batch["attention_mask"][:n]):
         tokens = tokenizer.convert_ids_to_tokens(ids[mask.bool()].tolist())
-        more = f" ... (+{len(tokens) - max_tokens} tokens)" if len(tokens) > max_tokens else ""
+        more = (
+            f" ... (+{len(tokens) - max_tokens} tokens)"
+            if len(tokens) > max_tokens
+            else ""
+        )
         rows.append(" ".join(tokens[:max_tokens]) + more)
     return rows

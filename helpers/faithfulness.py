@@ -28,6 +28,7 @@ decision" means in ERASER's comprehensiveness.
 * :func:`results_table`, :func:`summarise` and the ``plot_*`` functions turn
   the numbers into the chapter's table, figures and generated conclusion.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,8 @@ import csv
 import html
 import math
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -53,13 +54,40 @@ CURVE_FRACTIONS = (0.0, 0.01, 0.05, 0.10, 0.20, 0.50, 1.0)
 RANDOM = "random"
 
 __all__ = [
-    "AOPC_FRACTIONS", "CURVE_FRACTIONS", "TokenRoles", "GradientXInput", "IntegratedGradients",
-    "RandomScores", "explainers", "compute_maps", "n_selected", "top_fraction_mask",
-    "target_probabilities", "comprehensiveness", "sufficiency", "aopc", "spearman",
-    "per_review_spearman", "bootstrap_ci", "ConfidenceInterval", "FaithfulnessResults",
-    "evaluate_faithfulness", "randomisation_steps", "reinitialise_", "cascading_randomisation",
-    "CascadeResults", "sanity_check", "results_table", "table_markdown", "table_html",
-    "write_csv", "summarise", "mean_agreement", "plot_curves", "plot_agreement", "plot_cascade",
+    "AOPC_FRACTIONS",
+    "CURVE_FRACTIONS",
+    "CascadeResults",
+    "ConfidenceInterval",
+    "FaithfulnessResults",
+    "GradientXInput",
+    "IntegratedGradients",
+    "RandomScores",
+    "TokenRoles",
+    "aopc",
+    "bootstrap_ci",
+    "cascading_randomisation",
+    "comprehensiveness",
+    "compute_maps",
+    "evaluate_faithfulness",
+    "explainers",
+    "mean_agreement",
+    "n_selected",
+    "per_review_spearman",
+    "plot_agreement",
+    "plot_cascade",
+    "plot_curves",
+    "randomisation_steps",
+    "reinitialise_",
+    "results_table",
+    "sanity_check",
+    "spearman",
+    "sufficiency",
+    "summarise",
+    "table_html",
+    "table_markdown",
+    "target_probabilities",
+    "top_fraction_mask",
+    "write_csv",
 ]
 
 
@@ -76,17 +104,25 @@ def _resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
     if target is None:
         return logits.argmax(dim=-1)
     if isinstance(target, bool):
-        raise TypeError(f"target must be None, an int or a LongTensor [batch], got {target!r}.")
+        raise TypeError(
+            f"target must be None, an int or a LongTensor [batch], got {target!r}."
+        )
     tensor = torch.as_tensor(target, device=logits.device)
     if tensor.is_floating_point():
-        raise TypeError(f"target must hold integer class indices, got dtype {tensor.dtype}.")
+        raise TypeError(
+            f"target must hold integer class indices, got dtype {tensor.dtype}."
+        )
     tensor = tensor.long()
     if tensor.dim() == 0:
         tensor = tensor.expand(batch)
     if tensor.shape != (batch,):
-        raise ValueError(f"target must be an int or one class per review ({batch}), got {target!r}.")
+        raise ValueError(
+            f"target must be an int or one class per review ({batch}), got {target!r}."
+        )
     if bool(((tensor < 0) | (tensor >= n_classes)).any()):
-        raise ValueError(f"target holds a class outside 0..{n_classes - 1}: {tensor.tolist()}.")
+        raise ValueError(
+            f"target holds a class outside 0..{n_classes - 1}: {tensor.tolist()}."
+        )
     return tensor
 
 
@@ -106,14 +142,20 @@ class TokenRoles:
     special_ids: tuple[int, ...]
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> "TokenRoles":
+    def from_tokenizer(cls, tokenizer) -> TokenRoles:
         """Roles from a BERT-like tokenizer (it must have a mask token)."""
         if getattr(tokenizer, "mask_token_id", None) is None:
             raise ValueError(
                 f"{type(tokenizer).__name__} has no mask token: the metrics replace removed "
                 "tokens by [MASK]; pass TokenRoles(mask_id=..., special_ids=...) yourself."
             )
-        names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id")
+        names = (
+            "cls_token_id",
+            "sep_token_id",
+            "pad_token_id",
+            "bos_token_id",
+            "eos_token_id",
+        )
         special = {getattr(tokenizer, n, None) for n in names} - {None}
         return cls(int(tokenizer.mask_token_id), tuple(sorted(int(i) for i in special)))
 
@@ -186,8 +228,16 @@ class IntegratedGradients:
     (``last_delta`` after each call).
     """
 
-    def __init__(self, model: nn.Module, roles: TokenRoles, pad_id: int, *, n_steps: int = 50,
-                 baseline: str = "pad", internal_batch_size: int = 16):
+    def __init__(
+        self,
+        model: nn.Module,
+        roles: TokenRoles,
+        pad_id: int,
+        *,
+        n_steps: int = 50,
+        baseline: str = "pad",
+        internal_batch_size: int = 16,
+    ):
         from captum.attr import LayerIntegratedGradients
 
         if baseline not in ("pad", "mask"):
@@ -201,13 +251,18 @@ class IntegratedGradients:
         self.last_delta: torch.Tensor | None = None
 
     def _forward(self, input_ids, attention_mask, token_type_ids=None):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).logits
+        return self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).logits
 
     def baseline_ids(self, inputs) -> torch.Tensor:
         """The baseline: real tokens -> [PAD] (or [MASK]); [CLS]/[SEP]/padding kept."""
         ids = inputs["input_ids"]
-        return torch.where(self.roles.real(inputs), torch.full_like(ids, self.baseline_id), ids)
+        return torch.where(
+            self.roles.real(inputs), torch.full_like(ids, self.baseline_id), ids
+        )
 
     def attribute(self, inputs, target=None) -> torch.Tensor:
         batch = _to(check_inputs(inputs), model_device(self.model))
@@ -217,7 +272,10 @@ class IntegratedGradients:
             batch["input_ids"],
             baselines=self.baseline_ids(batch),
             target=target_t,
-            additional_forward_args=(batch["attention_mask"], batch.get("token_type_ids")),
+            additional_forward_args=(
+                batch["attention_mask"],
+                batch.get("token_type_ids"),
+            ),
             n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size,
             return_convergence_delta=True,
@@ -257,15 +315,22 @@ class _Cached:
         tgt = None if target is None else torch.as_tensor(target)
         key = self._key
         same = (
-            key is not None and key[0].shape == ids.shape and torch.equal(key[0], ids)
+            key is not None
+            and key[0].shape == ids.shape
+            and torch.equal(key[0], ids)
             and torch.equal(key[1], torch.as_tensor(inputs["attention_mask"]))
-            and ((key[2] is None and tgt is None)
-                 or (key[2] is not None and tgt is not None and torch.equal(key[2], tgt)))
+            and (
+                (key[2] is None and tgt is None)
+                or (key[2] is not None and tgt is not None and torch.equal(key[2], tgt))
+            )
         )
         if not same:
             self._value = self.fn(inputs, target)
-            self._key = (ids.clone(), torch.as_tensor(inputs["attention_mask"]).clone(),
-                         None if tgt is None else tgt.clone())
+            self._key = (
+                ids.clone(),
+                torch.as_tensor(inputs["attention_mask"]).clone(),
+                None if tgt is None else tgt.clone(),
+            )
         return self._value
 
 
@@ -279,9 +344,16 @@ class _Adapter:
         return self.fn(inputs, target)
 
 
-def explainers(model: nn.Module, tokenizer, *, ig_steps: int = 50, ig_baseline: str = "pad",
-               internal_batch_size: int = 16, seed: int = 1234,
-               gradcam_layers: bool = True) -> dict[str, object]:
+def explainers(
+    model: nn.Module,
+    tokenizer,
+    *,
+    ig_steps: int = 50,
+    ig_baseline: str = "pad",
+    internal_batch_size: int = 16,
+    seed: int = 1234,
+    gradcam_layers: bool = True,
+) -> dict[str, object]:
     """The chapter's methods, all with ``attribute(inputs, target) -> [batch, seq]``.
 
     Keys: ``"[CLS] attention"`` (last layer, mean over heads), ``"rollout"``,
@@ -305,19 +377,29 @@ def explainers(model: nn.Module, tokenizer, *, ig_steps: int = 50, ig_baseline: 
     if gradcam_layers:
         for i in range(len(get_encoder_layers(model))):
             methods[f"Grad-CAM L{i}"] = _Adapter(
-                lambda inputs, target, i=i: cam(inputs, target)[:, i], f"Grad-CAM of layer {i}")
+                lambda inputs, target, i=i: cam(inputs, target)[:, i],
+                f"Grad-CAM of layer {i}",
+            )
     methods["Grad-CAM mean"] = _Adapter(
         lambda inputs, target: aggregate_layers(cam(inputs, target), how="mean"),
-        "Grad-CAM averaged over layers")
+        "Grad-CAM averaged over layers",
+    )
     methods["grad x input"] = GradientXInput(model)
     methods["IG"] = IntegratedGradients(
-        model, roles, tokenizer.pad_token_id, n_steps=ig_steps, baseline=ig_baseline,
-        internal_batch_size=internal_batch_size)
+        model,
+        roles,
+        tokenizer.pad_token_id,
+        n_steps=ig_steps,
+        baseline=ig_baseline,
+        internal_batch_size=internal_batch_size,
+    )
     methods[RANDOM] = RandomScores(seed)
     return methods
 
 
-def compute_maps(methods: Mapping[str, object], inputs, target) -> dict[str, torch.Tensor]:
+def compute_maps(
+    methods: Mapping[str, object], inputs, target
+) -> dict[str, torch.Tensor]:
     """Each method's ``[batch, seq]`` map (float, on the CPU), checked for shape."""
     shape = tuple(torch.as_tensor(inputs["input_ids"]).shape)
     maps = {}
@@ -345,38 +427,59 @@ def n_selected(n_real: torch.Tensor, fraction: float) -> torch.Tensor:
     return torch.minimum(counts.clamp(min=1), n_real)
 
 
-def top_fraction_mask(scores: torch.Tensor, real: torch.Tensor, fraction: float) -> torch.Tensor:
+def top_fraction_mask(
+    scores: torch.Tensor, real: torch.Tensor, fraction: float
+) -> torch.Tensor:
     """Boolean [batch, seq]: the top ``fraction`` of each review's real tokens by score.
 
     Ties are broken by position (stable sort); non-real positions are never chosen.
     """
     if scores.shape != real.shape:
-        raise ValueError(f"scores {tuple(scores.shape)} and token mask {tuple(real.shape)} differ.")
-    keyed = torch.where(real, scores.float(), torch.full_like(scores.float(), -math.inf))
+        raise ValueError(
+            f"scores {tuple(scores.shape)} and token mask {tuple(real.shape)} differ."
+        )
+    keyed = torch.where(
+        real, scores.float(), torch.full_like(scores.float(), -math.inf)
+    )
     order = torch.argsort(keyed, dim=1, descending=True, stable=True)
     rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+    rank.scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
+    )
     counts = n_selected(real.sum(1), fraction).to(rank.device)
     return (rank < counts[:, None]) & real
 
 
 @torch.no_grad()
-def target_probabilities(model: nn.Module, inputs, target: torch.Tensor,
-                         batch_size: int = 32) -> torch.Tensor:
+def target_probabilities(
+    model: nn.Module, inputs, target: torch.Tensor, batch_size: int = 32
+) -> torch.Tensor:
     """p(target | inputs) for each row, computed in chunks of ``batch_size`` rows."""
     batch = check_inputs(inputs)
     device = model_device(model)
     n = batch["input_ids"].shape[0]
     out = []
     for start in range(0, n, batch_size):
-        chunk = {k: v[start:start + batch_size].to(device) for k, v in batch.items()}
+        chunk = {k: v[start : start + batch_size].to(device) for k, v in batch.items()}
         probs = _logits(model, chunk).softmax(-1)
-        out.append(probs.gather(1, target[start:start + batch_size].to(device)[:, None])[:, 0].cpu())
+        out.append(
+            probs.gather(1, target[start : start + batch_size].to(device)[:, None])[
+                :, 0
+            ].cpu()
+        )
     return torch.cat(out)
 
 
-def _masked_probabilities(model, inputs, scores, target, roles: TokenRoles,
-                          fractions: Sequence[float], keep: bool, batch_size: int) -> torch.Tensor:
+def _masked_probabilities(
+    model,
+    inputs,
+    scores,
+    target,
+    roles: TokenRoles,
+    fractions: Sequence[float],
+    keep: bool,
+    batch_size: int,
+) -> torch.Tensor:
     """p(target) after masking, [batch, len(fractions)].
 
     ``keep=False`` (deletion): the top fraction of real tokens becomes [MASK].
@@ -390,14 +493,21 @@ def _masked_probabilities(model, inputs, scores, target, roles: TokenRoles,
     for fraction in fractions:
         top = top_fraction_mask(scores, real, fraction)
         hide = (real & ~top) if keep else top
-        variants.append(torch.where(hide, torch.full_like(batch["input_ids"], roles.mask_id),
-                                    batch["input_ids"]))
+        variants.append(
+            torch.where(
+                hide,
+                torch.full_like(batch["input_ids"], roles.mask_id),
+                batch["input_ids"],
+            )
+        )
     n_b, n_f = batch["input_ids"].shape[0], len(fractions)
     stacked = {"input_ids": torch.stack(variants, 1).reshape(n_b * n_f, -1)}
     for key in ("attention_mask", "token_type_ids"):
         if key in batch:
             stacked[key] = batch[key].repeat_interleave(n_f, 0)
-    probs = target_probabilities(model, stacked, target.repeat_interleave(n_f), batch_size)
+    probs = target_probabilities(
+        model, stacked, target.repeat_interleave(n_f), batch_size
+    )
     return probs.reshape(n_b, n_f)
 
 
@@ -410,27 +520,45 @@ def _prepare(model, inputs, target):
     return batch, target_t, p_full
 
 
-def comprehensiveness(model, inputs, scores, roles: TokenRoles, target=None,
-                      fractions: Sequence[float] = AOPC_FRACTIONS, batch_size: int = 32) -> torch.Tensor:
+def comprehensiveness(
+    model,
+    inputs,
+    scores,
+    roles: TokenRoles,
+    target=None,
+    fractions: Sequence[float] = AOPC_FRACTIONS,
+    batch_size: int = 32,
+) -> torch.Tensor:
     """ERASER comprehensiveness per review and k: ``p(full) - p(top k % replaced by [MASK])``.
 
     Returns ``[batch, len(fractions)]``. High = the explanation's top tokens
     were needed. ``target`` None = the predicted class.
     """
     batch, target_t, p_full = _prepare(model, inputs, target)
-    masked = _masked_probabilities(model, batch, scores, target_t, roles, fractions, False, batch_size)
+    masked = _masked_probabilities(
+        model, batch, scores, target_t, roles, fractions, False, batch_size
+    )
     return p_full[:, None] - masked
 
 
-def sufficiency(model, inputs, scores, roles: TokenRoles, target=None,
-                fractions: Sequence[float] = AOPC_FRACTIONS, batch_size: int = 32) -> torch.Tensor:
+def sufficiency(
+    model,
+    inputs,
+    scores,
+    roles: TokenRoles,
+    target=None,
+    fractions: Sequence[float] = AOPC_FRACTIONS,
+    batch_size: int = 32,
+) -> torch.Tensor:
     """ERASER sufficiency per review and k: ``p(full) - p(only top k % kept, rest [MASK])``.
 
     Returns ``[batch, len(fractions)]``. Low (even negative) = the top tokens
     alone were enough for the prediction.
     """
     batch, target_t, p_full = _prepare(model, inputs, target)
-    kept = _masked_probabilities(model, batch, scores, target_t, roles, fractions, True, batch_size)
+    kept = _masked_probabilities(
+        model, batch, scores, target_t, roles, fractions, True, batch_size
+    )
     return p_full[:, None] - kept
 
 
@@ -448,16 +576,24 @@ def spearman(a, b) -> float:
 
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a.shape != b.shape:
-        raise ValueError(f"spearman needs vectors of one length, got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"spearman needs vectors of one length, got {a.shape} and {b.shape}."
+        )
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
 
 
-def per_review_spearman(maps_a: torch.Tensor, maps_b: torch.Tensor, real: torch.Tensor) -> np.ndarray:
+def per_review_spearman(
+    maps_a: torch.Tensor, maps_b: torch.Tensor, real: torch.Tensor
+) -> np.ndarray:
     """Spearman correlation of two [batch, seq] maps per review, over its real tokens."""
-    return np.array([spearman(maps_a[i][real[i]].numpy(), maps_b[i][real[i]].numpy())
-                     for i in range(real.shape[0])])
+    return np.array(
+        [
+            spearman(maps_a[i][real[i]].numpy(), maps_b[i][real[i]].numpy())
+            for i in range(real.shape[0])
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -473,8 +609,9 @@ class ConfidenceInterval:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def bootstrap_ci(values, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 1234) -> ConfidenceInterval:
+def bootstrap_ci(
+    values, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 1234
+) -> ConfidenceInterval:
     """Mean and percentile bootstrap interval (resampling reviews with replacement, seeded).
 
     NaN values (e.g. a correlation on a constant map) are left out.
@@ -486,10 +623,14 @@ def bootstrap_ci(values, n_resamples: int = 1000, confidence: float = 0.95,
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(
+        axis=1
+    )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return ConfidenceInterval(float(values.mean()), float(low), float(high), int(values.size))
+    return ConfidenceInterval(
+        float(values.mean()), float(low), float(high), int(values.size)
+    )
 
 
 # =========================================================================== evaluation
@@ -523,27 +664,38 @@ class FaithfulnessResults:
     def aopc(self, metric: str, method: str) -> np.ndarray:
         """Per-review AOPC (mean over k) of ``"comprehensiveness"`` or ``"sufficiency"``."""
         if metric not in ("comprehensiveness", "sufficiency"):
-            raise ValueError(f"metric must be 'comprehensiveness' or 'sufficiency', got {metric!r}.")
+            raise ValueError(
+                f"metric must be 'comprehensiveness' or 'sufficiency', got {metric!r}."
+            )
         return getattr(self, metric)[method].mean(axis=1)
 
 
 def _batches_by_length(encoded, batch_size: int) -> list[list[int]]:
     lengths = encoded["attention_mask"].sum(1)
     order = sorted(range(len(lengths)), key=lambda i: int(lengths[i]))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _slice(encoded, rows: list[int]) -> dict[str, torch.Tensor]:
     width = int(encoded["attention_mask"][rows].sum(1).max())
-    return {k: v[rows, :width] for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+    return {
+        k: v[rows, :width] for k, v in encoded.items() if isinstance(v, torch.Tensor)
+    }
 
 
-def evaluate_faithfulness(model: nn.Module, tokenizer, texts: Sequence[str],
-                          methods: Mapping[str, object], *,
-                          fractions: Sequence[float] = AOPC_FRACTIONS,
-                          curve_fractions: Sequence[float] = CURVE_FRACTIONS,
-                          max_length: int = 256, batch_size: int = 8,
-                          forward_batch_size: int = 64, progress: bool = True) -> FaithfulnessResults:
+def evaluate_faithfulness(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    methods: Mapping[str, object],
+    *,
+    fractions: Sequence[float] = AOPC_FRACTIONS,
+    curve_fractions: Sequence[float] = CURVE_FRACTIONS,
+    max_length: int = 256,
+    batch_size: int = 8,
+    forward_batch_size: int = 64,
+    progress: bool = True,
+) -> FaithfulnessResults:
     """Comprehensiveness, sufficiency, curves and agreement of every method on ``texts``.
 
     Each review is explained for the class the model predicts. Reviews are
@@ -558,7 +710,9 @@ def evaluate_faithfulness(model: nn.Module, tokenizer, texts: Sequence[str],
     if len(texts) == 0:
         raise ValueError("texts is empty: pass at least one review.")
     if not methods:
-        raise ValueError("methods is empty: pass explainers(model, tokenizer) or a subset of it.")
+        raise ValueError(
+            "methods is empty: pass explainers(model, tokenizer) or a subset of it."
+        )
     roles = TokenRoles.from_tokenizer(tokenizer)
     encoded = encode_texts(tokenizer, list(texts), max_length=max_length)
     names = list(methods)
@@ -570,39 +724,74 @@ def evaluate_faithfulness(model: nn.Module, tokenizer, texts: Sequence[str],
     ins = {m: np.zeros((n, len(curve_fractions))) for m in names}
     agreement = np.full((n, len(names), len(names)), np.nan)
     p_full_all, n_tokens = np.zeros(n), np.zeros(n, dtype=int)
-    for rows in tqdm(_batches_by_length(encoded, batch_size), desc="faithfulness", disable=not progress):
+    for rows in tqdm(
+        _batches_by_length(encoded, batch_size),
+        desc="faithfulness",
+        disable=not progress,
+    ):
         batch, target, p_full = _prepare(model, _slice(encoded, rows), None)
         real = roles.real(batch)
-        empty = target_probabilities(model, _masked_all(batch, real, roles), target, forward_batch_size)
+        empty = target_probabilities(
+            model, _masked_all(batch, real, roles), target, forward_batch_size
+        )
         maps = compute_maps(methods, batch, target)
         p_full_all[rows], n_tokens[rows] = p_full.numpy(), real.sum(1).numpy()
         for m in names:
-            delete = _masked_probabilities(model, batch, maps[m], target, roles, inner, False, forward_batch_size)
-            keep = _masked_probabilities(model, batch, maps[m], target, roles, inner, True, forward_batch_size)
+            delete = _masked_probabilities(
+                model, batch, maps[m], target, roles, inner, False, forward_batch_size
+            )
+            keep = _masked_probabilities(
+                model, batch, maps[m], target, roles, inner, True, forward_batch_size
+            )
             at = {0.0: (p_full, empty), 1.0: (empty, p_full)}
             at.update({f: (delete[:, j], keep[:, j]) for j, f in enumerate(inner)})
-            comp[m][rows] = torch.stack([p_full - at[f][0] for f in fractions], 1).numpy()
-            suff[m][rows] = torch.stack([p_full - at[f][1] for f in fractions], 1).numpy()
+            comp[m][rows] = torch.stack(
+                [p_full - at[f][0] for f in fractions], 1
+            ).numpy()
+            suff[m][rows] = torch.stack(
+                [p_full - at[f][1] for f in fractions], 1
+            ).numpy()
             dele[m][rows] = torch.stack([at[f][0] for f in curve_fractions], 1).numpy()
             ins[m][rows] = torch.stack([at[f][1] for f in curve_fractions], 1).numpy()
         for i, a in enumerate(names):
             for j, b in enumerate(names):
-                agreement[rows, i, j] = 1.0 if i == j else per_review_spearman(maps[a], maps[b], real)
-    settings = {"n_reviews": n, "max_length": max_length, "replacement": "[MASK]",
-                "target": "predicted class"}
-    return FaithfulnessResults(names, tuple(fractions), tuple(curve_fractions), comp, suff, dele,
-                               ins, agreement, p_full_all, n_tokens, settings)
+                agreement[rows, i, j] = (
+                    1.0 if i == j else per_review_spearman(maps[a], maps[b], real)
+                )
+    settings = {
+        "n_reviews": n,
+        "max_length": max_length,
+        "replacement": "[MASK]",
+        "target": "predicted class",
+    }
+    return FaithfulnessResults(
+        names,
+        tuple(fractions),
+        tuple(curve_fractions),
+        comp,
+        suff,
+        dele,
+        ins,
+        agreement,
+        p_full_all,
+        n_tokens,
+        settings,
+    )
 
 
 def _masked_all(batch, real, roles: TokenRoles):
-    ids = torch.where(real, torch.full_like(batch["input_ids"], roles.mask_id), batch["input_ids"])
+    ids = torch.where(
+        real, torch.full_like(batch["input_ids"], roles.mask_id), batch["input_ids"]
+    )
     return {**batch, "input_ids": ids}
 
 
 # =========================================================================== sanity check
 
 
-def randomisation_steps(model: nn.Module, include_head: bool = True) -> list[tuple[str, list[str]]]:
+def randomisation_steps(
+    model: nn.Module, include_head: bool = True
+) -> list[tuple[str, list[str]]]:
     """The cascade's steps, top down: ``(label, [module names re-initialised at this step])``.
 
     First the classifier head (``classifier`` and the pooler, the part above the
@@ -612,7 +801,11 @@ def randomisation_steps(model: nn.Module, include_head: bool = True) -> list[tup
     names = dict(model.named_modules())
     steps: list[tuple[str, list[str]]] = []
     if include_head:
-        head = [n for n in names if n.split(".")[-1] in ("classifier", "pooler") and n.count(".") <= 1]
+        head = [
+            n
+            for n in names
+            if n.split(".")[-1] in ("classifier", "pooler") and n.count(".") <= 1
+        ]
         if not head:
             raise ValueError(
                 f"{type(model).__name__} has no 'classifier' (or pooler) module to randomise; "
@@ -626,7 +819,9 @@ def randomisation_steps(model: nn.Module, include_head: bool = True) -> list[tup
     return steps
 
 
-def reinitialise_(module: nn.Module, std: float, generator: torch.Generator) -> nn.Module:
+def reinitialise_(
+    module: nn.Module, std: float, generator: torch.Generator
+) -> nn.Module:
     """Re-initialise ``module`` in place like BERT's ``_init_weights``, but seeded.
 
     Linear and Embedding weights ~ Normal(0, ``std``), biases 0; LayerNorm
@@ -635,7 +830,9 @@ def reinitialise_(module: nn.Module, std: float, generator: torch.Generator) -> 
     with torch.no_grad():
         for sub in module.modules():
             if isinstance(sub, (nn.Linear, nn.Embedding)):
-                sub.weight.copy_(torch.randn(sub.weight.shape, generator=generator) * std)
+                sub.weight.copy_(
+                    torch.randn(sub.weight.shape, generator=generator) * std
+                )
                 if getattr(sub, "bias", None) is not None:
                     sub.bias.zero_()
             elif isinstance(sub, nn.LayerNorm):
@@ -655,8 +852,9 @@ class CascadeStep:
     randomised: list[str]
 
 
-def cascading_randomisation(model: nn.Module, seed: int = 1234,
-                            include_head: bool = True) -> Iterator[CascadeStep]:
+def cascading_randomisation(
+    model: nn.Module, seed: int = 1234, include_head: bool = True
+) -> Iterator[CascadeStep]:
     """Yield a deep copy of ``model`` randomised cumulatively from the top down.
 
     Step 1 re-initialises the classifier head, step 2 also the last encoder
@@ -669,7 +867,9 @@ def cascading_randomisation(model: nn.Module, seed: int = 1234,
     randomised = copy.deepcopy(model).eval()
     modules = dict(randomised.named_modules())
     done: list[str] = []
-    for step, (label, names) in enumerate(randomisation_steps(randomised, include_head), start=1):
+    for step, (label, names) in enumerate(
+        randomisation_steps(randomised, include_head), start=1
+    ):
         generator = torch.Generator().manual_seed(int(seed) + step)
         for name in names:
             reinitialise_(modules[name], std, generator)
@@ -686,9 +886,17 @@ class CascadeResults:
     rho: dict[str, np.ndarray]
 
 
-def sanity_check(model: nn.Module, tokenizer, texts: Sequence[str],
-                 make_methods: Callable[..., Mapping[str, object]], *, seed: int = 1234,
-                 max_length: int = 256, batch_size: int = 8, progress: bool = True) -> CascadeResults:
+def sanity_check(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    make_methods: Callable[..., Mapping[str, object]],
+    *,
+    seed: int = 1234,
+    max_length: int = 256,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> CascadeResults:
     """Adebayo et al.'s cascading randomisation on ``texts``.
 
     ``make_methods(model, seed=...)`` builds the explainers (e.g.
@@ -711,27 +919,41 @@ def sanity_check(model: nn.Module, tokenizer, texts: Sequence[str],
 
     def maps_of(m, step_seed):
         methods = make_methods(m, seed=step_seed)
-        return [compute_maps(methods, b, t) for b, t in zip(batches, targets)], list(methods)
+        return [compute_maps(methods, b, t) for b, t in zip(batches, targets)], list(
+            methods
+        )
 
     original, names = maps_of(model, seed)
     steps = list(randomisation_steps(model))
     rho = {name: np.full((len(texts), len(steps)), np.nan) for name in names}
     cascade = cascading_randomisation(model, seed=seed)
-    for s, step in enumerate(tqdm(cascade, total=len(steps), desc="randomisation cascade",
-                                  disable=not progress)):
+    for s, step in enumerate(
+        tqdm(
+            cascade,
+            total=len(steps),
+            desc="randomisation cascade",
+            disable=not progress,
+        )
+    ):
         maps, _ = maps_of(step.model, seed + 1000 * (s + 1))
         for rows, batch, before, after in zip(groups, batches, original, maps):
             real = roles.real(batch)
             for name in names:
-                rho[name][rows, s] = per_review_spearman(before[name], after[name], real)
+                rho[name][rows, s] = per_review_spearman(
+                    before[name], after[name], real
+                )
     return CascadeResults(names, [label for label, _ in steps], rho)
 
 
 # =========================================================================== table & summary
 
 
-def results_table(results: FaithfulnessResults, cascade: CascadeResults | None = None,
-                  n_resamples: int = 1000, seed: int = 1234) -> list[dict]:
+def results_table(
+    results: FaithfulnessResults,
+    cascade: CascadeResults | None = None,
+    n_resamples: int = 1000,
+    seed: int = 1234,
+) -> list[dict]:
     """One row per method: AOPC comprehensiveness / sufficiency with 95 % bootstrap CIs.
 
     ``comp - random``: the paired per-review difference to the random baseline
@@ -741,21 +963,30 @@ def results_table(results: FaithfulnessResults, cascade: CascadeResults | None =
     original map once everything is randomised (last step).
     """
     rows = []
-    rand_comp = results.aopc("comprehensiveness", RANDOM) if RANDOM in results.methods else None
+    rand_comp = (
+        results.aopc("comprehensiveness", RANDOM) if RANDOM in results.methods else None
+    )
     x = np.asarray(results.curve_fractions)
     for m in results.methods:
         comp = results.aopc("comprehensiveness", m)
         row = {
             "method": m,
             "comprehensiveness": bootstrap_ci(comp, n_resamples, seed=seed),
-            "sufficiency": bootstrap_ci(results.aopc("sufficiency", m), n_resamples, seed=seed),
-            "comp - random": (bootstrap_ci(comp - rand_comp, n_resamples, seed=seed)
-                              if rand_comp is not None else None),
+            "sufficiency": bootstrap_ci(
+                results.aopc("sufficiency", m), n_resamples, seed=seed
+            ),
+            "comp - random": (
+                bootstrap_ci(comp - rand_comp, n_resamples, seed=seed)
+                if rand_comp is not None
+                else None
+            ),
             "deletion AUC": float(np.trapezoid(results.deletion[m].mean(0), x)),
             "insertion AUC": float(np.trapezoid(results.insertion[m].mean(0), x)),
         }
         if cascade is not None and m in cascade.rho:
-            row["cascade rho"] = bootstrap_ci(cascade.rho[m][:, -1], n_resamples, seed=seed)
+            row["cascade rho"] = bootstrap_ci(
+                cascade.rho[m][:, -1], n_resamples, seed=seed
+            )
         rows.append(row)
     return rows
 
@@ -801,7 +1032,10 @@ def write_csv(rows: list[dict], path: str | os.PathLike) -> str:
     """Write the table as CSV (mean, low, high in separate columns); returns the path."""
     cols = []
     for c in rows[0]:
-        if isinstance(rows[0][c], ConfidenceInterval) or c in ("comp - random", "cascade rho"):
+        if isinstance(rows[0][c], ConfidenceInterval) or c in (
+            "comp - random",
+            "cascade rho",
+        ):
             cols += [f"{c}", f"{c} low", f"{c} high"]
         else:
             cols.append(c)
@@ -825,8 +1059,9 @@ def _interval_overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
     return a.low <= b.high and b.low <= a.high
 
 
-def summarise(rows: list[dict], cascade: CascadeResults | None = None,
-              pass_threshold: float = 0.3) -> str:
+def summarise(
+    rows: list[dict], cascade: CascadeResults | None = None, pass_threshold: float = 0.3
+) -> str:
     """The chapter's conclusion, written from the numbers in ``rows`` (and ``cascade``).
 
     Names the most comprehensive method, its margin over the random baseline
@@ -837,39 +1072,65 @@ def summarise(rows: list[dict], cascade: CascadeResults | None = None,
     advance; Adebayo et al. judge by eye).
     """
     by = {r["method"]: r for r in rows}
-    ranked = sorted((r for r in rows if r["method"] != RANDOM),
-                    key=lambda r: r["comprehensiveness"].mean, reverse=True)
+    ranked = sorted(
+        (r for r in rows if r["method"] != RANDOM),
+        key=lambda r: r["comprehensiveness"].mean,
+        reverse=True,
+    )
     if not ranked:
         raise ValueError("rows holds no method besides the random baseline.")
     best, second = ranked[0], (ranked[1] if len(ranked) > 1 else None)
     n = best["comprehensiveness"].n
-    text = [f"On {n} reviews, the most comprehensive method is **{best['method']}** "
-            f"(AOPC comprehensiveness {best['comprehensiveness']})"]
+    text = [
+        f"On {n} reviews, the most comprehensive method is **{best['method']}** "
+        f"(AOPC comprehensiveness {best['comprehensiveness']})"
+    ]
     diff = best.get("comp - random")
     if diff is not None:
         verdict = "clearly above" if diff.low > 0 else "not distinguishable from"
-        text[-1] += (f", {verdict} the random baseline (difference {diff}; random alone "
-                     f"{by[RANDOM]['comprehensiveness']}).")
+        text[-1] += (
+            f", {verdict} the random baseline (difference {diff}; random alone "
+            f"{by[RANDOM]['comprehensiveness']})."
+        )
     else:
         text[-1] += "."
     if second is not None:
         if _interval_overlap(best["comprehensiveness"], second["comprehensiveness"]):
-            text.append(f"Its lead over {second['method']} ({second['comprehensiveness']}) is "
-                        "within the confidence intervals, so the two are not separated at this sample size.")
+            text.append(
+                f"Its lead over {second['method']} ({second['comprehensiveness']}) is "
+                "within the confidence intervals, so the two are not separated at this sample size."
+            )
         else:
-            text.append(f"It is ahead of the runner-up, {second['method']} "
-                        f"({second['comprehensiveness']}), beyond the confidence intervals.")
-    suff = min((r for r in rows if r["method"] != RANDOM), key=lambda r: r["sufficiency"].mean)
-    text.append(f"The most sufficient (lowest AOPC sufficiency) is **{suff['method']}** "
-                f"({suff['sufficiency']}; random {by[RANDOM]['sufficiency'] if RANDOM in by else '–'}).")
-    beaten = [r["method"] for r in rows if r["method"] != RANDOM
-              and r.get("comp - random") is not None and r["comp - random"].high < 0]
+            text.append(
+                f"It is ahead of the runner-up, {second['method']} "
+                f"({second['comprehensiveness']}), beyond the confidence intervals."
+            )
+    suff = min(
+        (r for r in rows if r["method"] != RANDOM), key=lambda r: r["sufficiency"].mean
+    )
+    text.append(
+        f"The most sufficient (lowest AOPC sufficiency) is **{suff['method']}** "
+        f"({suff['sufficiency']}; random {by[RANDOM]['sufficiency'] if RANDOM in by else '–'})."
+    )
+    beaten = [
+        r["method"]
+        for r in rows
+        if r["method"] != RANDOM
+        and r.get("comp - random") is not None
+        and r["comp - random"].high < 0
+    ]
     if beaten:
-        text.append("Worse than random on comprehensiveness: " + ", ".join(beaten) + ".")
+        text.append(
+            "Worse than random on comprehensiveness: " + ", ".join(beaten) + "."
+        )
     if cascade is not None:
         final = {m: float(np.nanmean(cascade.rho[m][:, -1])) for m in cascade.methods}
-        passed = [m for m, v in final.items() if m != RANDOM and abs(v) < pass_threshold]
-        failed = [m for m, v in final.items() if m != RANDOM and abs(v) >= pass_threshold]
+        passed = [
+            m for m, v in final.items() if m != RANDOM and abs(v) < pass_threshold
+        ]
+        failed = [
+            m for m, v in final.items() if m != RANDOM and abs(v) >= pass_threshold
+        ]
         cams = [m for m in final if m.startswith("Grad-CAM")]
         cam_text = ", ".join(f"{m} {final[m]:+.2f}" for m in cams)
         text.append(
@@ -877,7 +1138,8 @@ def summarise(rows: list[dict], cascade: CascadeResults | None = None,
             f"with the original map| < {pass_threshold}): passed by "
             f"{', '.join(passed) if passed else 'no method'}; failed by "
             f"{', '.join(failed) if failed else 'no method'}."
-            + (f" Grad-CAM: {cam_text}." if cams else ""))
+            + (f" Grad-CAM: {cam_text}." if cams else "")
+        )
         text.append(_cascade_path(cascade, pass_threshold))
     text.append(_recommendation(rows, cascade, pass_threshold))
     return " ".join(t for t in text if t)
@@ -885,14 +1147,19 @@ def summarise(rows: list[dict], cascade: CascadeResults | None = None,
 
 def _cascade_path(cascade: CascadeResults, pass_threshold: float) -> str:
     """Which maps ignore the head, and which stay correlated deep into the cascade."""
-    means = {m: np.nanmean(cascade.rho[m], axis=0) for m in cascade.methods if m != RANDOM}
+    means = {
+        m: np.nanmean(cascade.rho[m], axis=0) for m in cascade.methods if m != RANDOM
+    }
     parts = []
     if cascade.steps and cascade.steps[0] == "head":
         same = [m for m, v in means.items() if v[0] >= 0.9]
         if same:
-            parts.append("Randomising the classifier head alone leaves " + ", ".join(same)
-                         + " unchanged (rank correlation >= 0.9): these maps do not depend on the "
-                         "classifier, so they cannot say which class a token supports.")
+            parts.append(
+                "Randomising the classifier head alone leaves "
+                + ", ".join(same)
+                + " unchanged (rank correlation >= 0.9): these maps do not depend on the "
+                "classifier, so they cannot say which class a token supports."
+            )
     slow = []
     for m, v in means.items():
         below = np.flatnonzero(np.abs(v) < pass_threshold)
@@ -905,27 +1172,43 @@ def _cascade_path(cascade: CascadeResults, pass_threshold: float) -> str:
     return " ".join(parts)
 
 
-def _recommendation(rows: list[dict], cascade: CascadeResults | None, pass_threshold: float) -> str:
+def _recommendation(
+    rows: list[dict], cascade: CascadeResults | None, pass_threshold: float
+) -> str:
     """The method to use: most comprehensive among those above random (and passing the sanity check)."""
-    ok = [r for r in rows if r["method"] != RANDOM
-          and (r.get("comp - random") is None or r["comp - random"].low > 0)]
+    ok = [
+        r
+        for r in rows
+        if r["method"] != RANDOM
+        and (r.get("comp - random") is None or r["comp - random"].low > 0)
+    ]
     if cascade is not None:
-        final = {m: abs(float(np.nanmean(cascade.rho[m][:, -1]))) for m in cascade.methods}
+        final = {
+            m: abs(float(np.nanmean(cascade.rho[m][:, -1]))) for m in cascade.methods
+        }
         ok = [r for r in ok if final.get(r["method"], 0.0) < pass_threshold]
     if not ok:
-        return ("**Recommendation:** no method is both clearly better than random and sensitive to "
-                "the model's weights here; read every highlight with caution.")
+        return (
+            "**Recommendation:** no method is both clearly better than random and sensitive to "
+            "the model's weights here; read every highlight with caution."
+        )
     pick = max(ok, key=lambda r: r["comprehensiveness"].mean)
-    return (f"**Recommendation:** for this model, explain with **{pick['method']}**, the most "
-            "comprehensive method that beats random"
-            + (" and passes the sanity check." if cascade is not None else "."))
+    return (
+        f"**Recommendation:** for this model, explain with **{pick['method']}**, the most "
+        "comprehensive method that beats random"
+        + (" and passes the sanity check." if cascade is not None else ".")
+    )
 
 
-def mean_agreement(results: "FaithfulnessResults", a: str, b: str, seed: int = 1234) -> ConfidenceInterval:
+def mean_agreement(
+    results: FaithfulnessResults, a: str, b: str, seed: int = 1234
+) -> ConfidenceInterval:
     """Mean per-review Spearman correlation between methods ``a`` and ``b`` (bootstrap CI)."""
     for name in (a, b):
         if name not in results.methods:
-            raise ValueError(f"{name!r} is not one of the evaluated methods {results.methods}.")
+            raise ValueError(
+                f"{name!r} is not one of the evaluated methods {results.methods}."
+            )
     i, j = results.methods.index(a), results.methods.index(b)
     return bootstrap_ci(results.agreement[:, i, j], seed=seed)
 
@@ -933,8 +1216,13 @@ def mean_agreement(results: "FaithfulnessResults", a: str, b: str, seed: int = 1
 # =========================================================================== plots
 
 
-_COLOURS = {"[CLS] attention": "tab:blue", "rollout": "tab:orange", "Grad-CAM mean": "tab:green",
-            "grad x input": "tab:red", "IG": "tab:purple"}
+_COLOURS = {
+    "[CLS] attention": "tab:blue",
+    "rollout": "tab:orange",
+    "Grad-CAM mean": "tab:green",
+    "grad x input": "tab:red",
+    "IG": "tab:purple",
+}
 
 
 def _style(name: str) -> dict:
@@ -945,7 +1233,11 @@ def _style(name: str) -> dict:
         import matplotlib
 
         shade = 0.35 + 0.1 * min(int(name[10:]), 6)
-        return {"color": matplotlib.colormaps["Greens"](shade), "linewidth": 1, "alpha": 0.9}
+        return {
+            "color": matplotlib.colormaps["Greens"](shade),
+            "linewidth": 1,
+            "alpha": 0.9,
+        }
     return {"color": _COLOURS.get(name), "linewidth": 2.2}
 
 
@@ -955,8 +1247,18 @@ def plot_curves(results: FaithfulnessResults, path=None):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     x = np.asarray(results.curve_fractions)
-    for ax, curves, title in ((axes[0], results.deletion, "Deletion (top tokens -> [MASK]); lower = more faithful"),
-                              (axes[1], results.insertion, "Insertion (only top tokens kept); higher = more faithful")):
+    for ax, curves, title in (
+        (
+            axes[0],
+            results.deletion,
+            "Deletion (top tokens -> [MASK]); lower = more faithful",
+        ),
+        (
+            axes[1],
+            results.insertion,
+            "Insertion (only top tokens kept); higher = more faithful",
+        ),
+    ):
         for m in results.methods:
             ax.plot(x, curves[m].mean(0), marker=".", label=m, **_style(m))
         ax.set_title(title, fontsize=10)
@@ -983,8 +1285,15 @@ def plot_agreement(results: FaithfulnessResults, path=None):
     ax.set_yticks(range(k), results.methods, fontsize=8)
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, f"{mean[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if abs(mean[i, j]) > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{mean[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if abs(mean[i, j]) > 0.6 else "black",
+            )
     fig.colorbar(image, ax=ax, label="mean Spearman rho", fraction=0.04)
     ax.set_title(f"Agreement between methods ({results.n} reviews)")
     fig.tight_layout()
@@ -997,21 +1306,33 @@ def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234):
     """Sanity check: mean Spearman with the original map (95 % CI band) as layers are randomised."""
     import matplotlib.pyplot as plt
 
-    x = np.arange(len(cascade.steps) + 1)  # 0 = the original model (rho = 1 by definition)
+    x = np.arange(
+        len(cascade.steps) + 1
+    )  # 0 = the original model (rho = 1 by definition)
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for m in cascade.methods:
-        cis = [bootstrap_ci(cascade.rho[m][:, s], seed=seed) for s in range(len(cascade.steps))]
+        cis = [
+            bootstrap_ci(cascade.rho[m][:, s], seed=seed)
+            for s in range(len(cascade.steps))
+        ]
         mean = np.array([1.0] + [c.mean for c in cis])
         style = _style(m)
         ax.plot(x, mean, marker="o", markersize=3, label=m, **style)
-        ax.fill_between(x, [1.0] + [c.low for c in cis], [1.0] + [c.high for c in cis],
-                        color=style.get("color"), alpha=0.10)
+        ax.fill_between(
+            x,
+            [1.0] + [c.low for c in cis],
+            [1.0] + [c.high for c in cis],
+            color=style.get("color"),
+            alpha=0.10,
+        )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xticks(x, ["original"] + [f"+{s}" for s in cascade.steps], rotation=30)
     ax.set_xlabel("randomised so far (cumulative, from the top)")
     ax.set_ylabel("Spearman rho with the original map")
     ax.set_ylim(-0.5, 1.05)
-    ax.set_title(f"Cascading randomisation ({cascade.rho[cascade.methods[0]].shape[0]} reviews)")
+    ax.set_title(
+        f"Cascading randomisation ({cascade.rho[cascade.methods[0]].shape[0]} reviews)"
+    )
     ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     fig.tight_layout()

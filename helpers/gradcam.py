@@ -23,12 +23,13 @@ Public API: :class:`GradCam` (Captum-style ``attribute``),
 :func:`captum_layer_gradcam` (the same maps from Captum's ``LayerGradCam``,
 one layer at a time: the independent reference used by tests and the bench).
 """
+
 from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -38,11 +39,11 @@ from .models import eval_mode, get_encoder_layers, model_device
 __all__ = [
     "GradCam",
     "TextGradCam",
-    "gradcam_for_texts",
     "aggregate_layers",
+    "captum_layer_gradcam",
+    "gradcam_for_texts",
     "layer_statistics",
     "plot_gradcam",
-    "captum_layer_gradcam",
 ]
 
 
@@ -53,7 +54,11 @@ def _split_output(output):
     """The hidden states of a layer's output (a tensor, or a tuple whose first item is)."""
     if isinstance(output, torch.Tensor):
         return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+    if (
+        isinstance(output, (tuple, list))
+        and output
+        and isinstance(output[0], torch.Tensor)
+    ):
         return output[0]
     raise TypeError(
         f"An encoder layer returned {type(output).__name__}; expected a tensor "
@@ -80,7 +85,9 @@ def _model_inputs(model: nn.Module, inputs) -> dict[str, torch.Tensor]:
             f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(input_ids.shape)}."
         )
     if bool((mask.sum(dim=1) == 0).any()):
-        raise ValueError("A row of attention_mask is all zeros: every review needs a real token.")
+        raise ValueError(
+            "A row of attention_mask is all zeros: every review needs a real token."
+        )
     device = model_device(model)
     out = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
     if inputs.get("token_type_ids") is not None:
@@ -88,7 +95,9 @@ def _model_inputs(model: nn.Module, inputs) -> dict[str, torch.Tensor]:
     return out
 
 
-def _embeddings_requiring_grad(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+def _embeddings_requiring_grad(
+    model: nn.Module, input_ids: torch.Tensor
+) -> torch.Tensor:
     """Word embeddings of ``input_ids`` as a leaf that requires grad.
 
     Feeding the model ``inputs_embeds`` that require grad keeps every encoder
@@ -111,7 +120,9 @@ def _target_tensor(target, batch: int) -> torch.Tensor | None:
             f"target must be None, an int or a LongTensor [batch], got {target!r}."
         ) from err
     if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
-        raise TypeError(f"target must hold integer class indices, got {target!r} ({tensor.dtype}).")
+        raise TypeError(
+            f"target must hold integer class indices, got {target!r} ({tensor.dtype})."
+        )
     tensor = tensor.long()
     if tensor.dim() == 0:
         return tensor.expand(batch).clone()
@@ -200,9 +211,15 @@ class GradCam:
         max_tokens: int | None = 4096,
     ):
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}.")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}.")
+            raise TypeError(
+                f"model must be a torch nn.Module, got {type(model).__name__}."
+            )
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ValueError(
+                f"max_tokens must be a positive int or None, got {max_tokens!r}."
+            )
         self.model = model
         self.max_tokens = max_tokens
         self.layers = list(get_encoder_layers(model) if layers is None else layers)
@@ -243,7 +260,11 @@ class GradCam:
     def _one_pass(self, batch: dict, target):
         """Maps, targets and logits of one chunk: one forward and one backward pass."""
         mask = batch["attention_mask"]
-        with eval_mode(self.model), torch.enable_grad(), _capture_outputs(self.layers) as hidden:
+        with (
+            eval_mode(self.model),
+            torch.enable_grad(),
+            _capture_outputs(self.layers) as hidden,
+        ):
             embeds = _embeddings_requiring_grad(self.model, batch["input_ids"])
             logits = self.model(
                 inputs_embeds=embeds,
@@ -256,7 +277,9 @@ class GradCam:
                     "Some layers did not run during the forward pass: pass modules "
                     "that the model calls (its encoder layers)."
                 )
-            score = logits[torch.arange(logits.shape[0], device=logits.device), target_t].sum()
+            score = logits[
+                torch.arange(logits.shape[0], device=logits.device), target_t
+            ].sum()
             grads = torch.autograd.grad(score, hidden, allow_unused=True)
         grads = [torch.zeros_like(h) if g is None else g for h, g in zip(hidden, grads)]
         cams = torch.stack(
@@ -265,7 +288,9 @@ class GradCam:
         return cams, target_t.detach(), logits.detach()
 
 
-def _layer_map(hidden: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _layer_map(
+    hidden: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Grad-CAM of one layer: ReLU(sum_h mean_real-tokens(grad)_h * hidden_h), 0 at padding.
 
     ``hidden``, ``grad``: [batch, seq, hidden]; ``mask``: [batch, seq] (1 = real token).
@@ -326,7 +351,9 @@ def gradcam_for_texts(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     targets = _target_tensor(target, len(texts))
-    encoded = encode_texts(tokenizer, texts, max_length=max_length)  # warns when truncating
+    encoded = encode_texts(
+        tokenizer, texts, max_length=max_length
+    )  # warns when truncating
     limit = model_max_length(tokenizer, max_length)
     truncated = [n > limit for n in token_lengths(tokenizer, texts)]
     ids, mask = encoded["input_ids"], encoded["attention_mask"]
@@ -337,9 +364,15 @@ def gradcam_for_texts(
     from tqdm.auto import tqdm
 
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(batches, desc="Grad-CAM", disable=not progress or len(batches) < 2):
+    for chunk in tqdm(
+        batches, desc="Grad-CAM", disable=not progress or len(batches) < 2
+    ):
         width = int(lengths[chunk].max())
-        sub = {k: v[chunk, :width] for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+        sub = {
+            k: v[chunk, :width]
+            for k, v in encoded.items()
+            if isinstance(v, torch.Tensor)
+        }
         chunk_target = None if targets is None else targets[chunk]
         cams = explainer.attribute(sub, target=chunk_target).cpu()
         probs = explainer.last_logits.softmax(dim=-1).cpu()
@@ -385,7 +418,9 @@ def aggregate_layers(cam: torch.Tensor, how: str | int = "mean") -> torch.Tensor
         "last": lambda x: x.select(axis, -1),
     }
     if how not in reducers:
-        raise ValueError(f"how must be one of {sorted(reducers)} or a layer index, got {how!r}.")
+        raise ValueError(
+            f"how must be one of {sorted(reducers)} or a layer index, got {how!r}."
+        )
     return reducers[how](cam)
 
 
@@ -431,7 +466,9 @@ def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tens
     y = reference - reference.mean()
     denominator = x.norm(dim=1) * y.norm()
     nan = torch.full_like(denominator, float("nan"))
-    return torch.where(denominator > 0, (x @ y) / torch.where(denominator > 0, denominator, 1.0), nan)
+    return torch.where(
+        denominator > 0, (x @ y) / torch.where(denominator > 0, denominator, 1.0), nan
+    )
 
 
 # --------------------------------------------------------------------------- plot
@@ -460,11 +497,15 @@ def plot_gradcam(
     try:  # Japanese font for token labels; harmless for English
         import japanize_matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
-        warnings.warn("japanize_matplotlib is not installed: Japanese labels may not render.")
+        warnings.warn(
+            "japanize_matplotlib is not installed: Japanese labels may not render."
+        )
 
     data = torch.as_tensor(cam, dtype=torch.float32).detach().cpu()
     if data.dim() != 2:
-        raise ValueError(f"cam must be [layers, tokens], got shape {tuple(data.shape)}.")
+        raise ValueError(
+            f"cam must be [layers, tokens], got shape {tuple(data.shape)}."
+        )
     n_layers, n_tokens = data.shape
     if len(tokens) != n_tokens:
         raise ValueError(f"{len(tokens)} tokens given for a map of {n_tokens} tokens.")
@@ -474,8 +515,9 @@ def plot_gradcam(
     height = max(2.5, 0.35 * n_layers + 1.6)
     fontsize = max(5.0, min(10.0, 14.0 - n_tokens / 12))
     fig, ax = plt.subplots(figsize=(width, height))
-    image = ax.imshow(data.numpy(), cmap=cmap, aspect="auto", origin="lower",
-                      interpolation="nearest")
+    image = ax.imshow(
+        data.numpy(), cmap=cmap, aspect="auto", origin="lower", interpolation="nearest"
+    )
     ax.set_xticks(range(n_tokens))
     ax.set_xticklabels(list(tokens), rotation=90, fontsize=fontsize)
     ax.set_yticks(range(n_layers))
@@ -497,7 +539,11 @@ def _wrap(title: str, width_inches: float) -> str:
 
     columns = int(width_inches * 11)
     wide = sum(unicodedata.east_asian_width(c) in "WF" for c in title)
-    return "\n".join(textwrap.wrap(title, width=max(20, columns - wide))) if len(title) + wide > columns else title
+    return (
+        "\n".join(textwrap.wrap(title, width=max(20, columns - wide)))
+        if len(title) + wide > columns
+        else title
+    )
 
 
 def _normalized(data: torch.Tensor, normalize: str | None) -> tuple[torch.Tensor, str]:
@@ -506,7 +552,9 @@ def _normalized(data: torch.Tensor, normalize: str | None) -> tuple[torch.Tensor
         return data, "Grad-CAM"
     if normalize == "layer":
         peak = data.amax(dim=1, keepdim=True)
-        return data / torch.where(peak > 0, peak, torch.ones_like(peak)), "Grad-CAM / layer max"
+        return data / torch.where(
+            peak > 0, peak, torch.ones_like(peak)
+        ), "Grad-CAM / layer max"
     if normalize == "global":
         peak = float(data.max())
         return data / (peak if peak > 0 else 1.0), "Grad-CAM / map max"
@@ -535,7 +583,9 @@ def _route_through(view: nn.Module):
     return hook
 
 
-def captum_layer_gradcam(model: nn.Module, inputs, target=None, progress: bool = False) -> torch.Tensor:
+def captum_layer_gradcam(
+    model: nn.Module, inputs, target=None, progress: bool = False
+) -> torch.Tensor:
     """The same per-layer maps computed with Captum's ``LayerGradCam``, one layer at a time.
 
     Each encoder layer's output is routed through a transpose module so Captum
@@ -558,7 +608,9 @@ def captum_layer_gradcam(model: nn.Module, inputs, target=None, progress: bool =
 
     def forward(embeds, attention_mask, token_type_ids):
         return model(
-            inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
         ).logits
 
     handles = []

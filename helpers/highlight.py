@@ -22,34 +22,39 @@ gradients; every chapter goes through :func:`highlight_html`:
 * **truncation**: ``truncated=True`` (or the token count) adds a visible
   "… [truncated at N tokens]" marker.
 """
+
 from __future__ import annotations
 
 import html
 import math
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 __all__ = [
     "SPECIAL_TOKENS",
-    "score_to_color",
-    "merge_subwords",
+    "as_html",
+    "highlight",
     "highlight_html",
     "highlight_rows",
     "legend_html",
+    "merge_subwords",
     "save_html",
-    "highlight",
-    "as_html",
+    "score_to_color",
 ]
 
 #: Tokens never shown: BERT's and RoBERTa-style special tokens.
-SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<mask>"})
+SPECIAL_TOKENS = frozenset(
+    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<mask>"}
+)
 
 _PADDING = frozenset({"[PAD]", "<pad>"})
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]")
+_CJK = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]"
+)
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
 _NO_SPACE_AFTER = set("([{'’$#")
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
@@ -90,10 +95,14 @@ def score_to_color(score: float, vmax: float, diverging: bool = False) -> str:
     """
     score = float(score)
     if not math.isfinite(score):
-        raise ValueError(f"score is {score}: replace NaN/inf scores before colouring (e.g. torch.nan_to_num).")
+        raise ValueError(
+            f"score is {score}: replace NaN/inf scores before colouring (e.g. torch.nan_to_num)."
+        )
     vmax = _check_vmax(vmax)
     if score < 0 and not diverging:
-        raise ValueError(f"score {score:g} is negative: pass diverging=True for signed scores.")
+        raise ValueError(
+            f"score {score:g} is negative: pass diverging=True for signed scores."
+        )
     return "rgb({}, {}, {})".format(*_rgb(score, vmax, diverging))
 
 
@@ -113,7 +122,9 @@ def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
     try:
         array = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"scores must be numbers (a list, NumPy array or tensor), got {type(scores).__name__}.") from err
+        raise TypeError(
+            f"scores must be numbers (a list, NumPy array or tensor), got {type(scores).__name__}."
+        ) from err
     if array.ndim != 1:
         raise ValueError(
             f"scores must hold one number per token (1-D), got shape {tuple(array.shape)}: "
@@ -135,7 +146,9 @@ def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
 
 def _check_tokens(tokens) -> list[str]:
     if isinstance(tokens, str):
-        raise TypeError("tokens must be a list of token strings, not one string: use tokenizer.convert_ids_to_tokens(ids).")
+        raise TypeError(
+            "tokens must be a list of token strings, not one string: use tokenizer.convert_ids_to_tokens(ids)."
+        )
     tokens = list(tokens)
     for i, t in enumerate(tokens):
         if not isinstance(t, str):
@@ -150,7 +163,9 @@ def _visible(tokens: Sequence[str], scores: np.ndarray, keep_special: bool):
     return [tokens[i] for i in keep], scores[keep]
 
 
-def merge_subwords(tokens, scores, how: str = "max", keep_special: bool = False) -> tuple[list[str], np.ndarray]:
+def merge_subwords(
+    tokens, scores, how: str = "max", keep_special: bool = False
+) -> tuple[list[str], np.ndarray]:
     """Merge WordPiece pieces (``play`` ``##ing``) into words and their scores into one.
 
     ``how``: ``"max"`` (the word's most important piece), ``"sum"`` (total mass,
@@ -166,11 +181,18 @@ def merge_subwords(tokens, scores, how: str = "max", keep_special: bool = False)
     words: list[str] = []
     groups: list[list[float]] = []
     for token, score in zip(tokens, scores):
-        if token.startswith("##") and len(token) > 2 and words and words[-1] not in SPECIAL_TOKENS:
+        if (
+            token.startswith("##")
+            and len(token) > 2
+            and words
+            and words[-1] not in SPECIAL_TOKENS
+        ):
             words[-1] += token[2:]
             groups[-1].append(score)
         else:
-            words.append(token[2:] if token.startswith("##") and len(token) > 2 else token)
+            words.append(
+                token[2:] if token.startswith("##") and len(token) > 2 else token
+            )
             groups.append([score])
     merged = np.array([reducers[how](g) for g in groups], dtype=np.float64)
     return words, merged
@@ -184,15 +206,11 @@ def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
     """The text to put before each token: ``""`` within words, Japanese and punctuation, else ``join``."""
     seps = []
     for i, token in enumerate(tokens):
-        if i == 0:
-            seps.append("")
-        elif token.startswith("##") and len(token) > 2:
+        if i == 0 or (token.startswith("##") and len(token) > 2):
             seps.append("")
         elif join is not None:
             seps.append(join)
-        elif _is_cjk(token) or _is_cjk(tokens[i - 1]):
-            seps.append("")
-        elif token[0] in _NO_SPACE_BEFORE or tokens[i - 1][-1] in _NO_SPACE_AFTER:
+        elif _is_cjk(token) or _is_cjk(tokens[i - 1]) or token[0] in _NO_SPACE_BEFORE or tokens[i - 1][-1] in _NO_SPACE_AFTER:
             seps.append("")
         else:
             seps.append(" ")
@@ -206,19 +224,25 @@ def _display(token: str) -> str:
 # --------------------------------------------------------------------------- HTML pieces
 
 
-def _token_span(token: str, score: float, vmax: float, diverging: bool, label: str) -> str:
+def _token_span(
+    token: str, score: float, vmax: float, diverging: bool, label: str
+) -> str:
     rgb = _rgb(score, vmax, diverging)
     tooltip = html.escape(f"{label}: {score:.3g}", quote=True)
     style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     if _text_color(rgb) != "#000":
         style += f"; color: {_text_color(rgb)}"
-    return f'<span style="{style}" title="{tooltip}">{html.escape(_display(token))}</span>'
+    return (
+        f'<span style="{style}" title="{tooltip}">{html.escape(_display(token))}</span>'
+    )
 
 
 def _spans(tokens, scores, vmax, diverging, join, label) -> str:
     seps = _separators(tokens, join)
-    return "".join(html.escape(sep) + _token_span(t, s, vmax, diverging, label)
-                   for sep, t, s in zip(seps, tokens, scores))
+    return "".join(
+        html.escape(sep) + _token_span(t, s, vmax, diverging, label)
+        for sep, t, s in zip(seps, tokens, scores)
+    )
 
 
 def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, float]:
@@ -227,13 +251,17 @@ def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, floa
     if diverging is None:
         diverging = has_negative
     elif has_negative and not diverging:
-        raise ValueError("scores contain negative values: pass diverging=True (blue < 0 < red) or diverging=None.")
+        raise ValueError(
+            "scores contain negative values: pass diverging=True (blue < 0 < red) or diverging=None."
+        )
     if vmax is None:
         vmax = float(np.abs(scores).max()) if scores.size else 0.0
     return bool(diverging), _check_vmax(vmax)
 
 
-def legend_html(vmax: float, diverging: bool = False, label: str = "score", note: str = "") -> str:
+def legend_html(
+    vmax: float, diverging: bool = False, label: str = "score", note: str = ""
+) -> str:
     """A small colour bar: ``0 .. vmax`` (white to red) or ``-vmax .. 0 .. +vmax`` (blue, white, red)."""
     vmax = _check_vmax(vmax)
     steps = np.linspace(-1, 1, 21) if diverging else np.linspace(0, 1, 11)
@@ -247,17 +275,25 @@ def legend_html(vmax: float, diverging: bool = False, label: str = "score", note
     else:
         scale = f"0 (white) &rarr; {vmax:.3g} (red)"
     text = f'<span style="margin-left: 6px">{html.escape(label)}: {scale}</span>'
-    extra = f'<span style="margin-left: 6px; font-style: italic">{html.escape(note)}</span>' if note else ""
-    return (f'<div style="margin-top: 4px; font-size: 0.85em; color: #333">'
-            f'<span style="border: 1px solid #999; display: inline-flex">{cells}</span>{text}{extra}</div>')
+    extra = (
+        f'<span style="margin-left: 6px; font-style: italic">{html.escape(note)}</span>'
+        if note
+        else ""
+    )
+    return (
+        f'<div style="margin-top: 4px; font-size: 0.85em; color: #333">'
+        f'<span style="border: 1px solid #999; display: inline-flex">{cells}</span>{text}{extra}</div>'
+    )
 
 
 def _truncation_marker(truncated, n_tokens: int) -> str:
     if not truncated:
         return ""
     n = n_tokens if truncated is True else int(truncated)
-    return (f' <span style="color: #a00; font-style: italic; white-space: nowrap">'
-            f"&hellip; [truncated at {n} tokens]</span>")
+    return (
+        f' <span style="color: #a00; font-style: italic; white-space: nowrap">'
+        f"&hellip; [truncated at {n} tokens]</span>"
+    )
 
 
 def _prepare(tokens, scores, merge, keep_special):
@@ -265,7 +301,9 @@ def _prepare(tokens, scores, merge, keep_special):
     scores = _as_scores(scores, len(tokens))
     n_tokens = len(tokens)
     if merge is not None:
-        tokens, scores = merge_subwords(tokens, scores, how=merge, keep_special=keep_special)
+        tokens, scores = merge_subwords(
+            tokens, scores, how=merge, keep_special=keep_special
+        )
     else:
         tokens, scores = _visible(tokens, scores, keep_special)
     return tokens, scores, n_tokens
@@ -308,16 +346,26 @@ def highlight_html(
     """
     tokens, scores, n_tokens = _prepare(tokens, scores, merge, keep_special)
     diverging, vmax = _scale(scores, diverging, vmax)
-    parts = [f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">']
+    parts = [
+        f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">'
+    ]
     if title:
-        parts.append(f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>')
-    parts.append('<div style="border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000">')
+        parts.append(
+            f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>'
+        )
+    parts.append(
+        '<div style="border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000">'
+    )
     parts.append(_spans(tokens, scores, vmax, diverging, join, label))
     parts.append(_truncation_marker(truncated, n_tokens))
     parts.append("</div>")
     if legend:
         note = "all scores are 0: nothing is highlighted" if vmax == 0 else ""
-        note = "; ".join(x for x in (note, f"pieces merged into words ({merge})" if merge else "") if x)
+        note = "; ".join(
+            x
+            for x in (note, f"pieces merged into words ({merge})" if merge else "")
+            if x
+        )
         parts.append(legend_html(vmax, diverging, label, note))
     parts.append("</div>")
     return "".join(parts)
@@ -343,9 +391,14 @@ def highlight_rows(
     scale (the largest ``|score|`` of all rows). Other arguments as in
     :func:`highlight_html`; the truncation marker goes after each row.
     """
-    prepared = [(str(name), *_prepare(tokens, scores, merge, keep_special)) for name, tokens, scores in rows]
+    prepared = [
+        (str(name), *_prepare(tokens, scores, merge, keep_special))
+        for name, tokens, scores in rows
+    ]
     if not prepared:
-        raise ValueError("rows is empty: pass at least one (label, tokens, scores) row.")
+        raise ValueError(
+            "rows is empty: pass at least one (label, tokens, scores) row."
+        )
     every = np.concatenate([p[2] for p in prepared])
     diverging, shared_vmax = _scale(every, diverging, None)
     body = []
@@ -357,15 +410,33 @@ def highlight_rows(
             f'<td style="text-align: left; padding: 2px 4px; border-bottom: 1px solid #eee">'
             f"{_spans(tokens, scores, vmax, diverging, join, label)}{_truncation_marker(truncated, n_tokens)}</td></tr>"
         )
-    parts = [f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">']
+    parts = [
+        f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">'
+    ]
     if title:
-        parts.append(f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>')
-    parts.append('<table style="border-collapse: collapse; background: #fff; color: #000">'
-                 + "".join(body) + "</table>")
+        parts.append(
+            f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>'
+        )
+    parts.append(
+        '<table style="border-collapse: collapse; background: #fff; color: #000">'
+        + "".join(body)
+        + "</table>"
+    )
     if legend:
-        scale_note = "one scale for all rows" if shared_scale else "each row scaled to its own maximum"
+        scale_note = (
+            "one scale for all rows"
+            if shared_scale
+            else "each row scaled to its own maximum"
+        )
         max_label = shared_vmax if shared_scale else 1.0
-        parts.append(legend_html(max_label, diverging, label if shared_scale else f"{label} / row max", scale_note))
+        parts.append(
+            legend_html(
+                max_label,
+                diverging,
+                label if shared_scale else f"{label} / row max",
+                scale_note,
+            )
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -373,10 +444,14 @@ def highlight_rows(
 # --------------------------------------------------------------------------- output
 
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'"
+_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; script-src 'none'"
+)
 
 
-def standalone_html(fragment: str, title: str = "Token highlights", lang: str = "en") -> str:
+def standalone_html(
+    fragment: str, title: str = "Token highlights", lang: str = "en"
+) -> str:
     """A complete HTML page around ``fragment``: UTF-8, inline styles only, and a
     Content-Security-Policy that blocks scripts and every remote load."""
     return (
@@ -386,11 +461,16 @@ def standalone_html(fragment: str, title: str = "Token highlights", lang: str = 
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(str(title))}</title>\n</head>\n"
         f'<body style="{_FONT}; max-width: 60em; margin: 1em auto; padding: 0 1em">\n'
-        f"<h1 style=\"font-size: 1.3em\">{html.escape(str(title))}</h1>\n{fragment}\n</body>\n</html>\n"
+        f'<h1 style="font-size: 1.3em">{html.escape(str(title))}</h1>\n{fragment}\n</body>\n</html>\n'
     )
 
 
-def save_html(fragment: str, path: str | os.PathLike, title: str = "Token highlights", lang: str = "en") -> Path:
+def save_html(
+    fragment: str,
+    path: str | os.PathLike,
+    title: str = "Token highlights",
+    lang: str = "en",
+) -> Path:
     """Write ``fragment`` (from :func:`highlight_html`/:func:`highlight_rows`) as a
     self-contained HTML file at ``path`` (folders created); returns the path.
 
@@ -398,10 +478,14 @@ def save_html(fragment: str, path: str | os.PathLike, title: str = "Token highli
     Content-Security-Policy forbids scripts and loads from anywhere.
     """
     if not isinstance(fragment, str):
-        raise TypeError(f"fragment must be the HTML string from highlight_html, got {type(fragment).__name__}.")
+        raise TypeError(
+            f"fragment must be the HTML string from highlight_html, got {type(fragment).__name__}."
+        )
     path = Path(path)
     if path.suffix.lower() not in {".html", ".htm"}:
-        raise ValueError(f"{path} should end in .html so browsers open it as a web page.")
+        raise ValueError(
+            f"{path} should end in .html so browsers open it as a web page."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(standalone_html(fragment, title, lang), encoding="utf-8")
     return path

@@ -23,6 +23,7 @@ it from https://github.com/chakki-works/chABSA-dataset (sentence labels are
 derived from its JSON opinion annotations), then point ``$CHABSA_DIR`` at the
 folder holding the two TSVs, or put them in ``<data_dir>/chabsa/``.
 """
+
 from __future__ import annotations
 
 import collections
@@ -93,7 +94,9 @@ def read_chabsa_tsv(path: str | os.PathLike, source: str | None = None) -> Revie
     try:
         return read_tsv(path, num_labels=2, source=source)
     except DataError as err:
-        raise ChabsaFormatError(f"{err} Fix or remove that row of the chABSA file.") from err
+        raise ChabsaFormatError(
+            f"{err} Fix or remove that row of the chABSA file."
+        ) from err
 
 
 def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
@@ -116,7 +119,9 @@ def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
 # --------------------------------------------------------------------------- #
 def mecab_words(texts) -> list[list[str]]:
     """MeCab (ipadic) words of each text, as ``BertJapaneseTokenizer`` splits them (NFKC first)."""
-    from transformers.models.bert_japanese.tokenization_bert_japanese import MecabTokenizer
+    from transformers.models.bert_japanese.tokenization_bert_japanese import (
+        MecabTokenizer,
+    )
 
     tagger = MecabTokenizer(**MECAB_KWARGS)
     return [tagger.tokenize(text) for text in texts]
@@ -130,8 +135,14 @@ def base_characters() -> list[str]:
     those characters are. Their embeddings stay untrained (random) unless the
     training data uses them, but every token keeps its text for display.
     """
-    ranges = [(0x21, 0x7E), (0x3001, 0x303F), (0x3041, 0x3096), (0x309D, 0x309F),
-              (0x30A1, 0x30FF), (0x4E00, 0x9FFF)]
+    ranges = [
+        (0x21, 0x7E),
+        (0x3001, 0x303F),
+        (0x3041, 0x3096),
+        (0x309D, 0x309F),
+        (0x30A1, 0x30FF),
+        (0x4E00, 0x9FFF),
+    ]
     return [chr(c) for lo, hi in ranges for c in range(lo, hi + 1)]
 
 
@@ -148,7 +159,9 @@ def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
         raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
     counts = collections.Counter(w for words in mecab_words(texts) for w in words)
     if not counts:
-        raise ValueError("No words found: pass at least one non-empty sentence to build a vocabulary.")
+        raise ValueError(
+            "No words found: pass at least one non-empty sentence to build a vocabulary."
+        )
     chars = {c for word in counts for c in word if not c.isspace()}
     chars = sorted(chars | set(base_characters()) if base_chars else chars)
     vocab = list(SPECIAL_TOKENS) + chars + ["##" + c for c in chars]
@@ -160,7 +173,9 @@ def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
     return vocab
 
 
-def make_japanese_tokenizer(vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512):
+def make_japanese_tokenizer(
+    vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512
+):
     """A ``BertJapaneseTokenizer`` (MeCab/ipadic + WordPiece) over ``vocab``, saved in ``folder``.
 
     ``model_max_length``: the model's number of positions, so that truncation
@@ -230,7 +245,9 @@ def model_positions(settings: JapaneseSettings) -> int:
     return max(settings.max_length, 64)
 
 
-def build_japanese_model(vocab_size: int, settings: JapaneseSettings = JapaneseSettings()):
+def build_japanese_model(
+    vocab_size: int, settings: JapaneseSettings = JapaneseSettings()
+):
     """A freshly initialised (seeded) ``BertForSequenceClassification`` of the given size.
 
     Labels: 0 = negative, 1 = positive (``config.id2label``).
@@ -239,7 +256,9 @@ def build_japanese_model(vocab_size: int, settings: JapaneseSettings = JapaneseS
     from transformers import BertConfig, BertForSequenceClassification
 
     if settings.hidden % settings.heads:
-        raise ValueError(f"hidden ({settings.hidden}) must be a multiple of heads ({settings.heads}).")
+        raise ValueError(
+            f"hidden ({settings.hidden}) must be a multiple of heads ({settings.heads})."
+        )
     config = BertConfig(
         vocab_size=vocab_size,
         hidden_size=settings.hidden,
@@ -265,7 +284,9 @@ def positive_label_id(model) -> int:
     (``LABEL_0``/``LABEL_1``) follow the book's convention: 1 = positive. Use
     it to name the predicted class correctly for both the hub model and ours.
     """
-    id2label = {int(k): str(v).strip().lower() for k, v in (model.config.id2label or {}).items()}
+    id2label = {
+        int(k): str(v).strip().lower() for k, v in (model.config.id2label or {}).items()
+    }
     for idx, name in id2label.items():
         if name in POSITIVE_NAMES:
             return idx
@@ -291,7 +312,9 @@ def _fingerprint(settings: JapaneseSettings, folder: Path) -> str:
     return digest.hexdigest()[:10]
 
 
-def japanese_checkpoint_path(settings: JapaneseSettings = JapaneseSettings(), chabsa_path=None) -> Path:
+def japanese_checkpoint_path(
+    settings: JapaneseSettings = JapaneseSettings(), chabsa_path=None
+) -> Path:
     """Cache folder of the offline model: ``<data_dir>/checkpoints/japanese-chabsa-L<l>-H<h>-<hash>``.
 
     The hash covers the settings and the chABSA files, so other data or
@@ -322,17 +345,29 @@ def train_japanese_model(
 
     from .training import evaluate, save_checkpoint, train_classifier
 
-    train_part, val_part = train_val_split(train_set, settings.val_fraction, settings.seed)
+    train_part, val_part = train_val_split(
+        train_set, settings.val_fraction, settings.seed
+    )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         vocab = build_vocab(train_part.texts, settings.min_freq, settings.base_chars)
-        tokenizer = make_japanese_tokenizer(vocab, tmp, model_max_length=model_positions(settings))
+        tokenizer = make_japanese_tokenizer(
+            vocab, tmp, model_max_length=model_positions(settings)
+        )
     model = build_japanese_model(len(tokenizer.vocab), settings)
     result = train_classifier(
-        model, tokenizer, train_part, val_part,
-        epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size,
-        max_length=settings.max_length, trainable_layers=None, cache_features=False,
-        seed=settings.seed, device=torch.device("cpu"),
+        model,
+        tokenizer,
+        train_part,
+        val_part,
+        epochs=settings.epochs,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_length=settings.max_length,
+        trainable_layers=None,
+        cache_features=False,
+        seed=settings.seed,
+        device=torch.device("cpu"),
     )
     seconds = time.perf_counter() - start
     test = evaluate(model, tokenizer, test_set, max_length=settings.max_length)
@@ -403,8 +438,15 @@ def load_offline_model(
     """
     folder = japanese_checkpoint_path(settings, chabsa_path)
     if not (folder / "config.json").is_file():
-        train_japanese_model(folder, load_chabsa("train", chabsa_path), load_chabsa("test", chabsa_path), settings)
-    tokenizer, model = load_model(folder, num_labels=2, attn_implementation=attn_implementation)
+        train_japanese_model(
+            folder,
+            load_chabsa("train", chabsa_path),
+            load_chabsa("test", chabsa_path),
+            settings,
+        )
+    tokenizer, model = load_model(
+        folder, num_labels=2, attn_implementation=attn_implementation
+    )
     return tokenizer, model, describe_offline_model(model, read_metrics(folder))
 
 
@@ -433,16 +475,32 @@ def get_japanese_model(
     hub_error = None
     if profile.name == "full" or hub_model_cached():
         try:
-            tokenizer, model = load_model(HUB_MODEL, num_labels=2, attn_implementation=attn_implementation)
-            return use_ipadic(tokenizer), model, f"hub: {HUB_MODEL} (12-layer pretrained Japanese BERT)"
-        except (ModelLoadError, ImportError) as err:  # ImportError: a MeCab dictionary is missing
+            tokenizer, model = load_model(
+                HUB_MODEL, num_labels=2, attn_implementation=attn_implementation
+            )
+            return (
+                use_ipadic(tokenizer),
+                model,
+                f"hub: {HUB_MODEL} (12-layer pretrained Japanese BERT)",
+            )
+        except (
+            ModelLoadError,
+            ImportError,
+        ) as err:  # ImportError: a MeCab dictionary is missing
             hub_error = err
-            warnings.warn(f"{HUB_MODEL} could not be loaded ({str(err).splitlines()[0]}); "
-                          "using the offline chABSA model instead.", stacklevel=2)
+            warnings.warn(
+                f"{HUB_MODEL} could not be loaded ({str(err).splitlines()[0]}); "
+                "using the offline chABSA model instead.",
+                stacklevel=2,
+            )
     try:
         return load_offline_model(chabsa_path, settings, attn_implementation)
     except DataError as err:
-        tried = f"the hub model failed ({str(hub_error).splitlines()[0]}); " if hub_error else ""
+        tried = (
+            f"the hub model failed ({str(hub_error).splitlines()[0]}); "
+            if hub_error
+            else ""
+        )
         raise ModelLoadError(
             f"No Japanese sentiment model available: {tried}{err}\n"
             f"Either download {HUB_MODEL} with internet access "
@@ -459,11 +517,19 @@ def use_ipadic(tokenizer):
     but transformers 5 defaults to unidic-lite. Other tokenizers pass unchanged.
     """
     from transformers import BertJapaneseTokenizer
-    from transformers.models.bert_japanese.tokenization_bert_japanese import MecabTokenizer
+    from transformers.models.bert_japanese.tokenization_bert_japanese import (
+        MecabTokenizer,
+    )
 
-    if (isinstance(tokenizer, BertJapaneseTokenizer) and tokenizer.word_tokenizer_type == "mecab"
-            and not (tokenizer.mecab_kwargs or {}).get("mecab_dic")):
+    if (
+        isinstance(tokenizer, BertJapaneseTokenizer)
+        and tokenizer.word_tokenizer_type == "mecab"
+        and not (tokenizer.mecab_kwargs or {}).get("mecab_dic")
+    ):
         tokenizer.mecab_kwargs = dict(MECAB_KWARGS)
-        tokenizer.word_tokenizer = MecabTokenizer(do_lower_case=tokenizer.do_lower_case,
-                                                  never_split=tokenizer.never_split, **MECAB_KWARGS)
+        tokenizer.word_tokenizer = MecabTokenizer(
+            do_lower_case=tokenizer.do_lower_case,
+            never_split=tokenizer.never_split,
+            **MECAB_KWARGS,
+        )
     return tokenizer

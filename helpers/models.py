@@ -9,13 +9,14 @@ Every chapter calls :func:`load_model`; it accepts
 * a Hugging Face hub name such as ``"bert-base-uncased"`` (needs the hub, or a
   copy in the local cache).
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 from urllib.parse import urlparse
 
 import torch
@@ -65,7 +66,9 @@ def _check_label_count(source: str, num_labels: int) -> None:
         config = AutoConfig.from_pretrained(source)
     except Exception:  # the real load below reports the failure
         return
-    trained_head = any("ForSequenceClassification" in a for a in (config.architectures or []))
+    trained_head = any(
+        "ForSequenceClassification" in a for a in (config.architectures or [])
+    )
     if trained_head and config.num_labels != num_labels:
         raise ModelLoadError(
             f"{source} holds a classifier with {config.num_labels} labels but "
@@ -139,8 +142,12 @@ def _from_pretrained(source: str, asked: str, kwargs: dict):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     def load(**extra):
-        return (AutoTokenizer.from_pretrained(source, **extra),
-                AutoModelForSequenceClassification.from_pretrained(source, **kwargs, **extra))
+        return (
+            AutoTokenizer.from_pretrained(source, **extra),
+            AutoModelForSequenceClassification.from_pretrained(
+                source, **kwargs, **extra
+            ),
+        )
 
     if Path(source).is_dir():
         return load()
@@ -203,7 +210,9 @@ def set_eager_attention(model: nn.Module) -> nn.Module:
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    return sum(
+        p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
+    )
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -220,19 +229,29 @@ def check_inputs(inputs) -> dict[str, torch.Tensor]:
             f"got {type(inputs).__name__}: use helpers.data.encode_texts(tokenizer, texts)."
         )
     if "input_ids" not in inputs:
-        raise ValueError("inputs has no 'input_ids': use helpers.data.encode_texts(tokenizer, texts).")
+        raise ValueError(
+            "inputs has no 'input_ids': use helpers.data.encode_texts(tokenizer, texts)."
+        )
     ids = torch.as_tensor(inputs["input_ids"])
     if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be a non-empty [batch, seq] tensor, got shape {tuple(ids.shape)}.")
+        raise ValueError(
+            f"input_ids must be a non-empty [batch, seq] tensor, got shape {tuple(ids.shape)}."
+        )
     if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must hold integer token ids, got dtype {ids.dtype}.")
+        raise TypeError(
+            f"input_ids must hold integer token ids, got dtype {ids.dtype}."
+        )
     out = {"input_ids": ids.long()}
     mask = inputs.get("attention_mask")
     mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
     if mask.shape != ids.shape:
-        raise ValueError(f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}: they must match.")
+        raise ValueError(
+            f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}: they must match."
+        )
     if (mask.sum(dim=1) == 0).any():
-        raise ValueError("a row of attention_mask is all 0: every review needs at least one real token.")
+        raise ValueError(
+            "a row of attention_mask is all 0: every review needs at least one real token."
+        )
     out["attention_mask"] = mask.long()
     if inputs.get("token_type_ids") is not None:
         out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"]).long()
@@ -260,9 +279,15 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def head_modules(model: nn.Module) -> list[nn.Module]:
     """The classification head of a ``*ForSequenceClassification`` model: pooler (if any) and classifier."""
     base = getattr(model, "base_model", model)
-    modules = [m for m in (getattr(base, "pooler", None), getattr(model, "classifier", None)) if m is not None]
+    modules = [
+        m
+        for m in (getattr(base, "pooler", None), getattr(model, "classifier", None))
+        if m is not None
+    ]
     if getattr(model, "classifier", None) is None:
-        raise ValueError(f"{type(model).__name__} has no .classifier: pass a *ForSequenceClassification model.")
+        raise ValueError(
+            f"{type(model).__name__} has no .classifier: pass a *ForSequenceClassification model."
+        )
     return modules
 
 
@@ -275,13 +300,17 @@ def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Mo
     if trainable_layers is None:
         return []
     layers = get_encoder_layers(model)
-    if not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(layers):
+    if not isinstance(trainable_layers, int) or not 0 <= trainable_layers <= len(
+        layers
+    ):
         raise ValueError(
             f"trainable_layers must be None (full fine-tuning) or an integer in 0..{len(layers)} "
             f"(the model has {len(layers)} encoder layers), got {trainable_layers!r}."
         )
     base = getattr(model, "base_model", model)
-    embeddings = [base.embeddings] if getattr(base, "embeddings", None) is not None else []
+    embeddings = (
+        [base.embeddings] if getattr(base, "embeddings", None) is not None else []
+    )
     return embeddings + list(layers[: len(layers) - trainable_layers])
 
 
@@ -312,14 +341,19 @@ class SeedClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, num_labels: int = 2):
         super().__init__()
         self.encoder = encoder
-        self.cls = nn.Linear(encoder.config.hidden_size, num_labels)  # the seed's `out_fetures` typo fixed
+        self.cls = nn.Linear(
+            encoder.config.hidden_size, num_labels
+        )  # the seed's `out_fetures` typo fixed
         nn.init.normal_(self.cls.weight, std=0.02)
         nn.init.zeros_(self.cls.bias)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         """Logits ``[batch, num_labels]`` from the ``[CLS]`` vector of the last encoder layer."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+        hidden = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).last_hidden_state
         return self.cls(hidden[:, 0, :])
 
 
@@ -336,11 +370,19 @@ def seed_as_hf_classifier(seed: SeedClassifier, hf_model: nn.Module) -> nn.Modul
     The encoder weights and the linear head are copied and the pooler is
     replaced by :class:`ClsPooler`, so in eval mode both give the same logits.
     """
-    result = hf_model.base_model.load_state_dict(seed.encoder.state_dict(), strict=False)
-    mismatched = [k for k in result.missing_keys + result.unexpected_keys if not k.startswith("pooler.")]
+    result = hf_model.base_model.load_state_dict(
+        seed.encoder.state_dict(), strict=False
+    )
+    mismatched = [
+        k
+        for k in result.missing_keys + result.unexpected_keys
+        if not k.startswith("pooler.")
+    ]
     if mismatched:
-        raise ValueError(f"The seed encoder and {type(hf_model).__name__} differ in {mismatched[:5]}: "
-                         "build both from the same config.")
+        raise ValueError(
+            f"The seed encoder and {type(hf_model).__name__} differ in {mismatched[:5]}: "
+            "build both from the same config."
+        )
     hf_model.base_model.pooler = ClsPooler()
     hf_model.classifier.load_state_dict(seed.cls.state_dict())
     return hf_model

@@ -18,6 +18,7 @@ weights, see the tests), several times faster.
 Main entry points: :func:`train_classifier`, :func:`evaluate`,
 :func:`save_checkpoint`, :func:`get_finetuned_model`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,9 +38,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Profile, data_dir, get_profile, seed_everything
-from .data import LABEL_NAMES, ReviewSet, TokenizedReviews, make_collate, model_max_length
-from .models import (ModelLoadError, eval_mode, count_parameters, freeze_encoder, frozen_modules,
-                     get_encoder_layers, load_model)
+from .data import (
+    LABEL_NAMES,
+    ReviewSet,
+    TokenizedReviews,
+    make_collate,
+    model_max_length,
+)
+from .models import (
+    ModelLoadError,
+    count_parameters,
+    eval_mode,
+    freeze_encoder,
+    frozen_modules,
+    get_encoder_layers,
+    load_model,
+)
 
 #: Cached features above this many bytes go to a memory-mapped file instead of RAM.
 CACHE_IN_MEMORY_BYTES = 1 << 30
@@ -77,7 +91,9 @@ def check_labels(labels, num_labels: int = 2) -> None:
     """Raise ``ValueError`` when a label is not an integer in ``range(num_labels)``."""
     values = torch.as_tensor(labels)
     if values.is_floating_point() or values.dtype == torch.bool:
-        raise ValueError(f"Labels must be integers 0..{num_labels - 1}, got dtype {values.dtype}.")
+        raise ValueError(
+            f"Labels must be integers 0..{num_labels - 1}, got dtype {values.dtype}."
+        )
     bad = ((values < 0) | (values >= num_labels)).nonzero().flatten()
     if len(bad):
         i = int(bad[0])
@@ -90,9 +106,13 @@ def check_labels(labels, num_labels: int = 2) -> None:
 def check_reviews(reviews, name: str, num_labels: int = 2) -> None:
     """Check a :class:`ReviewSet` (or texts + labels) before any model work."""
     if not hasattr(reviews, "texts") or not hasattr(reviews, "labels"):
-        raise TypeError(f"{name} must be a helpers.data.ReviewSet (texts, labels), got {type(reviews).__name__}.")
+        raise TypeError(
+            f"{name} must be a helpers.data.ReviewSet (texts, labels), got {type(reviews).__name__}."
+        )
     if len(reviews.texts) == 0:
-        raise ValueError(f"{name} is empty: give it at least one review (check load_reviews / train_val_split).")
+        raise ValueError(
+            f"{name} is empty: give it at least one review (check load_reviews / train_val_split)."
+        )
     check_labels(list(reviews.labels), num_labels)
 
 
@@ -130,8 +150,14 @@ def make_scaler(device: torch.device):
 # --------------------------------------------------------------------------- #
 # Length-bucketed batches
 # --------------------------------------------------------------------------- #
-def length_bucketed_batches(lengths, batch_size: int, seed: int = 1234, epoch: int = 0,
-                            bucket_batches: int = 16, shuffle: bool = True) -> list[list[int]]:
+def length_bucketed_batches(
+    lengths,
+    batch_size: int,
+    seed: int = 1234,
+    epoch: int = 0,
+    bucket_batches: int = 16,
+    shuffle: bool = True,
+) -> list[list[int]]:
     """Batches of indices whose reviews have similar lengths.
 
     With ``shuffle``: indices are permuted (seed + epoch), cut into buckets of
@@ -142,14 +168,16 @@ def length_bucketed_batches(lengths, batch_size: int, seed: int = 1234, epoch: i
     order = list(range(len(lengths)))
     if not shuffle:
         order.sort(key=lambda i: lengths[i])
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng = random.Random(f"{seed}-{epoch}")
     rng.shuffle(order)
     size = batch_size * bucket_batches
     batches = []
     for start in range(0, len(order), size):
-        bucket = sorted(order[start:start + size], key=lambda i: lengths[i])
-        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
+        batches += [
+            bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size)
+        ]
     rng.shuffle(batches)
     return batches
 
@@ -177,10 +205,14 @@ def extended_mask(model, hidden: torch.Tensor, attention_mask: torch.Tensor):
     """The attention mask in the form the model's encoder layers take (depends on the attention kernel)."""
     from transformers.masking_utils import create_bidirectional_mask
 
-    return create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
+    return create_bidirectional_mask(
+        config=model.config, inputs_embeds=hidden, attention_mask=attention_mask
+    )
 
 
-def bottom_forward(model, input_ids, attention_mask, token_type_ids=None, n_frozen: int | None = None):
+def bottom_forward(
+    model, input_ids, attention_mask, token_type_ids=None, n_frozen: int | None = None
+):
     """Hidden states after the embeddings and the first ``n_frozen`` encoder layers."""
     base = _base(model)
     layers = get_encoder_layers(model)
@@ -192,7 +224,9 @@ def bottom_forward(model, input_ids, attention_mask, token_type_ids=None, n_froz
     return hidden
 
 
-def cls_only_layer(layer: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def cls_only_layer(
+    layer: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     """A BERT encoder layer computed for the ``[CLS]`` position only: ``[batch, 1, hidden]``.
 
     Keys and values use every token; queries, the attention output and the
@@ -207,8 +241,14 @@ def cls_only_layer(layer: nn.Module, hidden: torch.Tensor, attention_mask: torch
     k = attn.key(hidden).view(b, n, heads, size).transpose(1, 2)
     v = attn.value(hidden).view(b, n, heads, size).transpose(1, 2)
     keep = attention_mask[:, None, None, :].bool()
-    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=attn.scaling,
-                                         dropout_p=attn.dropout.p if layer.training else 0.0)
+    ctx = F.scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        attn_mask=keep,
+        scale=attn.scaling,
+        dropout_p=attn.dropout.p if layer.training else 0.0,
+    )
     ctx = ctx.transpose(1, 2).reshape(b, 1, heads * size)
     first = layer.attention.output(ctx, hidden[:, :1])
     return layer.output(layer.intermediate(first), first)
@@ -216,12 +256,20 @@ def cls_only_layer(layer: nn.Module, hidden: torch.Tensor, attention_mask: torch
 
 def _supports_cls_only(layer: nn.Module) -> bool:
     attn = getattr(getattr(layer, "attention", None), "self", None)
-    return all(hasattr(attn, a) for a in ("query", "key", "value", "scaling")) and \
-        hasattr(layer, "intermediate") and hasattr(layer, "output")
+    return (
+        all(hasattr(attn, a) for a in ("query", "key", "value", "scaling"))
+        and hasattr(layer, "intermediate")
+        and hasattr(layer, "output")
+    )
 
 
-def top_forward(model, hidden: torch.Tensor, attention_mask: torch.Tensor, trainable_layers: int,
-                cls_only: bool = True) -> torch.Tensor:
+def top_forward(
+    model,
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    trainable_layers: int,
+    cls_only: bool = True,
+) -> torch.Tensor:
     """Logits from hidden states entering the top ``trainable_layers`` encoder layers.
 
     Runs those layers (the last one on ``[CLS]`` only when ``cls_only``), then
@@ -229,7 +277,7 @@ def top_forward(model, hidden: torch.Tensor, attention_mask: torch.Tensor, train
     """
     base = _base(model)
     layers = get_encoder_layers(model)
-    top = list(layers[len(layers) - trainable_layers:])
+    top = list(layers[len(layers) - trainable_layers :])
     if top:
         last = top.pop() if cls_only and _supports_cls_only(top[-1]) else None
         mask = extended_mask(model, hidden, attention_mask)
@@ -237,7 +285,11 @@ def top_forward(model, hidden: torch.Tensor, attention_mask: torch.Tensor, train
             hidden = layer(hidden, attention_mask=mask)
         if last is not None:
             hidden = cls_only_layer(last, hidden, attention_mask)
-    pooled = base.pooler(hidden) if getattr(base, "pooler", None) is not None else hidden[:, 0]
+    pooled = (
+        base.pooler(hidden)
+        if getattr(base, "pooler", None) is not None
+        else hidden[:, 0]
+    )
     return model.classifier(model.dropout(pooled))
 
 
@@ -249,8 +301,13 @@ class FeatureCache:
     :meth:`batch` pads a list of reviews back into ``[b, L, hidden]`` tensors.
     """
 
-    def __init__(self, lengths, hidden_size: int, cache_dir: Path | None = None,
-                 in_memory_bytes: int = CACHE_IN_MEMORY_BYTES):
+    def __init__(
+        self,
+        lengths,
+        hidden_size: int,
+        cache_dir: Path | None = None,
+        in_memory_bytes: int = CACHE_IN_MEMORY_BYTES,
+    ):
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         shape = (int(self.offsets[-1]), hidden_size)
@@ -275,16 +332,22 @@ class FeatureCache:
 
     def put(self, index: int, hidden: torch.Tensor) -> None:
         """Store one review's hidden states ``[length, hidden]``."""
-        self.array[self.offsets[index]:self.offsets[index + 1]] = hidden.to(torch.float16).cpu().numpy()
+        self.array[self.offsets[index] : self.offsets[index + 1]] = (
+            hidden.to(torch.float16).cpu().numpy()
+        )
 
     def batch(self, indices, device, dtype=torch.float32):
         """``(hidden [b, L, H], attention_mask [b, L])`` for reviews ``indices``, padded to the longest."""
         width = int(self.lengths[indices].max())
-        hidden = torch.zeros(len(indices), width, self.array.shape[1], dtype=torch.float16)
+        hidden = torch.zeros(
+            len(indices), width, self.array.shape[1], dtype=torch.float16
+        )
         mask = torch.zeros(len(indices), width, dtype=torch.long)
         for row, i in enumerate(indices):
             n = int(self.lengths[i])
-            hidden[row, :n] = torch.from_numpy(np.asarray(self.array[self.offsets[i]:self.offsets[i + 1]]))
+            hidden[row, :n] = torch.from_numpy(
+                np.asarray(self.array[self.offsets[i] : self.offsets[i + 1]])
+            )
             mask[row, :n] = 1
         return hidden.to(device=device, dtype=dtype), mask.to(device)
 
@@ -297,8 +360,16 @@ class FeatureCache:
 
 
 @torch.no_grad()
-def cache_features(model, tokenized: TokenizedReviews, collate, n_frozen: int, *, batch_size: int = 64,
-                   device=None, desc: str = "caching features") -> FeatureCache:
+def cache_features(
+    model,
+    tokenized: TokenizedReviews,
+    collate,
+    n_frozen: int,
+    *,
+    batch_size: int = 64,
+    device=None,
+    desc: str = "caching features",
+) -> FeatureCache:
     """Run the frozen bottom (eval mode, no gradients) once per review and cache its output."""
     from tqdm.auto import tqdm
 
@@ -306,13 +377,25 @@ def cache_features(model, tokenized: TokenizedReviews, collate, n_frozen: int, *
     lengths = [len(f["input_ids"]) for f in tokenized.features]
     store = FeatureCache(lengths, model.config.hidden_size)
     with eval_mode(model):
-        for idx in tqdm(length_bucketed_batches(lengths, batch_size, shuffle=False), desc=desc, leave=False):
-            batch = {k: v.to(device) for k, v in collate([dict(tokenized[i]) for i in idx]).items()}
+        for idx in tqdm(
+            length_bucketed_batches(lengths, batch_size, shuffle=False),
+            desc=desc,
+            leave=False,
+        ):
+            batch = {
+                k: v.to(device)
+                for k, v in collate([dict(tokenized[i]) for i in idx]).items()
+            }
             with autocast(device):
-                hidden = bottom_forward(model, batch["input_ids"], batch["attention_mask"],
-                                        batch.get("token_type_ids"), n_frozen)
+                hidden = bottom_forward(
+                    model,
+                    batch["input_ids"],
+                    batch["attention_mask"],
+                    batch.get("token_type_ids"),
+                    n_frozen,
+                )
             for row, i in enumerate(idx):
-                store.put(i, hidden[row, :lengths[i]])
+                store.put(i, hidden[row, : lengths[i]])
     return store
 
 
@@ -338,7 +421,9 @@ def _loss_and_logits(logits, labels):
     return F.cross_entropy(logits.float(), labels), logits
 
 
-def run_epoch(model, batches, forward, *, optimizer=None, scaler=None, device, desc="") -> dict:
+def run_epoch(
+    model, batches, forward, *, optimizer=None, scaler=None, device, desc=""
+) -> dict:
     """One pass over ``batches`` (dicts with ``labels``); trains when an optimizer is given.
 
     ``forward(batch) -> logits``. Loss and accuracy are weighted by the real
@@ -366,30 +451,66 @@ def run_epoch(model, batches, forward, *, optimizer=None, scaler=None, device, d
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
     seconds = time.perf_counter() - start
-    return {"loss": total_loss / seen, "acc": correct / seen, "seconds": seconds, "n": seen}
+    return {
+        "loss": total_loss / seen,
+        "acc": correct / seen,
+        "seconds": seconds,
+        "n": seen,
+    }
 
 
 class _Pipeline:
     """Batches and forward function for one data set: cached features or tokens."""
 
-    def __init__(self, model, tokenizer, reviews, *, max_length, batch_size, trainable_layers,
-                 cache, device, seed, desc):
-        self.model, self.device, self.batch_size, self.seed = model, device, batch_size, seed
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        reviews,
+        *,
+        max_length,
+        batch_size,
+        trainable_layers,
+        cache,
+        device,
+        seed,
+        desc,
+    ):
+        self.model, self.device, self.batch_size, self.seed = (
+            model,
+            device,
+            batch_size,
+            seed,
+        )
         self.trainable_layers = trainable_layers
         self.tokenized = TokenizedReviews(tokenizer, reviews, max_length)
-        self.collate = make_collate(tokenizer, False, model_max_length(tokenizer, max_length))
+        self.collate = make_collate(
+            tokenizer, False, model_max_length(tokenizer, max_length)
+        )
         self.lengths = [len(f["input_ids"]) for f in self.tokenized.features]
         self.labels = torch.tensor(list(reviews.labels), dtype=torch.long)
         self.store = None
         if cache:
             n_frozen = len(get_encoder_layers(model)) - trainable_layers
-            self.store = cache_features(model, self.tokenized, self.collate, n_frozen,
-                                        batch_size=max(batch_size, 64), device=device, desc=desc)
+            self.store = cache_features(
+                model,
+                self.tokenized,
+                self.collate,
+                n_frozen,
+                batch_size=max(batch_size, 64),
+                device=device,
+                desc=desc,
+            )
 
     def batches(self, epoch: int | None):
         """Index batches: shuffled buckets for training (``epoch`` given), sorted for evaluation."""
-        idx = length_bucketed_batches(self.lengths, self.batch_size, self.seed, epoch or 0,
-                                      shuffle=epoch is not None)
+        idx = length_bucketed_batches(
+            self.lengths,
+            self.batch_size,
+            self.seed,
+            epoch or 0,
+            shuffle=epoch is not None,
+        )
         if self.store is not None:
             return [{"index": i, "labels": self.labels[i]} for i in idx]
         return token_batches(self.tokenized, self.collate, idx)
@@ -398,7 +519,11 @@ class _Pipeline:
         if self.store is not None:
             hidden, mask = self.store.batch(batch["index"], self.device)
             return top_forward(self.model, hidden, mask, self.trainable_layers)
-        inputs = {k: v.to(self.device) for k, v in batch.items() if k not in ("labels", "index")}
+        inputs = {
+            k: v.to(self.device)
+            for k, v in batch.items()
+            if k not in ("labels", "index")
+        }
         return self.model(**inputs).logits
 
     def close(self):
@@ -407,14 +532,29 @@ class _Pipeline:
 
 
 def _trainable_state(model) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.named_parameters() if v.requires_grad} | {
-        k: v.detach().to("cpu", copy=True) for k, v in model.named_buffers()}
+    return {
+        k: v.detach().to("cpu", copy=True)
+        for k, v in model.named_parameters()
+        if v.requires_grad
+    } | {k: v.detach().to("cpu", copy=True) for k, v in model.named_buffers()}
 
 
-def train_classifier(model, tokenizer, train_set: ReviewSet, val_set: ReviewSet, *, epochs: int = 2,
-                     lr: float = 5e-5, batch_size: int = 32, max_length: int = 256,
-                     trainable_layers: int | None = 1, cache_features: bool = True, seed: int = 1234,
-                     checkpoint_dir=None, device=None) -> TrainResult:
+def train_classifier(
+    model,
+    tokenizer,
+    train_set: ReviewSet,
+    val_set: ReviewSet,
+    *,
+    epochs: int = 2,
+    lr: float = 5e-5,
+    batch_size: int = 32,
+    max_length: int = 256,
+    trainable_layers: int | None = 1,
+    cache_features: bool = True,
+    seed: int = 1234,
+    checkpoint_dir=None,
+    device=None,
+) -> TrainResult:
     """Fine-tune ``model`` on ``train_set``, pick the best epoch on ``val_set``.
 
     ``trainable_layers``: how many top encoder layers learn (with the head);
@@ -436,9 +576,17 @@ def train_classifier(model, tokenizer, train_set: ReviewSet, val_set: ReviewSet,
     freeze_encoder(model, trainable_layers)
     cache = cache_features and trainable_layers is not None
     start = time.perf_counter()
-    common = dict(max_length=max_length, batch_size=batch_size, trainable_layers=trainable_layers,
-                  cache=cache, device=device, seed=seed)
-    train = _Pipeline(model, tokenizer, train_set, desc="caching train features", **common)
+    common = dict(
+        max_length=max_length,
+        batch_size=batch_size,
+        trainable_layers=trainable_layers,
+        cache=cache,
+        device=device,
+        seed=seed,
+    )
+    train = _Pipeline(
+        model, tokenizer, train_set, desc="caching train features", **common
+    )
     val = _Pipeline(model, tokenizer, val_set, desc="caching val features", **common)
     cache_seconds = time.perf_counter() - start if cache else 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -448,37 +596,83 @@ def train_classifier(model, tokenizer, train_set: ReviewSet, val_set: ReviewSet,
     try:
         for epoch in range(1, epochs + 1):
             set_train_mode(model, trainable_layers)
-            tr = run_epoch(model, train.batches(epoch), train.forward, optimizer=optimizer, scaler=scaler,
-                           device=device, desc=f"epoch {epoch}/{epochs} train")
+            tr = run_epoch(
+                model,
+                train.batches(epoch),
+                train.forward,
+                optimizer=optimizer,
+                scaler=scaler,
+                device=device,
+                desc=f"epoch {epoch}/{epochs} train",
+            )
             model.eval()
-            va = run_epoch(model, val.batches(None), val.forward, device=device, desc=f"epoch {epoch}/{epochs} val")
-            seconds = tr["seconds"] + va["seconds"] + (cache_seconds if epoch == 1 else 0.0)
-            history.append({"epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["acc"],
-                            "val_loss": va["loss"], "val_acc": va["acc"], "seconds": seconds,
-                            "samples_per_s": tr["n"] / seconds})
+            va = run_epoch(
+                model,
+                val.batches(None),
+                val.forward,
+                device=device,
+                desc=f"epoch {epoch}/{epochs} val",
+            )
+            seconds = (
+                tr["seconds"] + va["seconds"] + (cache_seconds if epoch == 1 else 0.0)
+            )
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": tr["loss"],
+                    "train_acc": tr["acc"],
+                    "val_loss": va["loss"],
+                    "val_acc": va["acc"],
+                    "seconds": seconds,
+                    "samples_per_s": tr["n"] / seconds,
+                }
+            )
             if best_state is None or va["acc"] > history[best_epoch - 1]["val_acc"]:
                 best_epoch, best_state = epoch, _trainable_state(model)
                 if checkpoint_dir is not None:
-                    save_checkpoint(model, tokenizer, checkpoint_dir, info={"history": history, "best_epoch": epoch})
-            print(f"epoch {epoch}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
-                  f"val loss {va['loss']:.4f} acc {va['acc']:.3f} | {seconds:.1f}s")
+                    save_checkpoint(
+                        model,
+                        tokenizer,
+                        checkpoint_dir,
+                        info={"history": history, "best_epoch": epoch},
+                    )
+            print(
+                f"epoch {epoch}: train loss {tr['loss']:.4f} acc {tr['acc']:.3f} | "
+                f"val loss {va['loss']:.4f} acc {va['acc']:.3f} | {seconds:.1f}s"
+            )
     finally:
         train.close()
         val.close()
     model.load_state_dict(best_state, strict=False)
     model.eval()
-    return TrainResult(history, best_epoch, count_parameters(model), cache_seconds,
-                       Path(checkpoint_dir) if checkpoint_dir is not None else None,
-                       {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
-                        "trainable_layers": trainable_layers, "cache_features": cache, "seed": seed,
-                        "device": str(device), "train_size": len(train_set), "val_size": len(val_set)})
+    return TrainResult(
+        history,
+        best_epoch,
+        count_parameters(model),
+        cache_seconds,
+        Path(checkpoint_dir) if checkpoint_dir is not None else None,
+        {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "trainable_layers": trainable_layers,
+            "cache_features": cache,
+            "seed": seed,
+            "device": str(device),
+            "train_size": len(train_set),
+            "val_size": len(val_set),
+        },
+    )
 
 
 # --------------------------------------------------------------------------- #
 # Evaluation
 # --------------------------------------------------------------------------- #
 @torch.no_grad()
-def predict_logits(model, tokenizer, texts, *, batch_size: int = 64, max_length: int = 256) -> torch.Tensor:
+def predict_logits(
+    model, tokenizer, texts, *, batch_size: int = 64, max_length: int = 256
+) -> torch.Tensor:
     """Logits ``[n, num_labels]`` for texts, in their order (batches sorted by length internally)."""
     from tqdm.auto import tqdm
 
@@ -489,7 +683,11 @@ def predict_logits(model, tokenizer, texts, *, batch_size: int = 64, max_length:
     lengths = [len(f["input_ids"]) for f in tokenized.features]
     out = torch.zeros(len(lengths), model.config.num_labels)
     model.eval()
-    for idx in tqdm(length_bucketed_batches(lengths, batch_size, shuffle=False), desc="predicting", leave=False):
+    for idx in tqdm(
+        length_bucketed_batches(lengths, batch_size, shuffle=False),
+        desc="predicting",
+        leave=False,
+    ):
         batch = collate([dict(tokenized[i]) for i in idx])
         inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
         with autocast(device):
@@ -497,7 +695,9 @@ def predict_logits(model, tokenizer, texts, *, batch_size: int = 64, max_length:
     return out
 
 
-def evaluate(model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_length: int = 256) -> dict:
+def evaluate(
+    model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_length: int = 256
+) -> dict:
     """Accuracy, mean loss, predictions, probabilities and confusion matrix on ``reviews``.
 
     Returns a dict: ``accuracy``, ``loss``, ``preds`` (array [n]), ``probs``
@@ -506,14 +706,21 @@ def evaluate(model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_
     """
     num_labels = model.config.num_labels
     check_reviews(reviews, "reviews", num_labels)
-    logits = predict_logits(model, tokenizer, reviews.texts, batch_size=batch_size, max_length=max_length)
+    logits = predict_logits(
+        model, tokenizer, reviews.texts, batch_size=batch_size, max_length=max_length
+    )
     labels = torch.tensor(list(reviews.labels), dtype=torch.long)
     preds = logits.argmax(-1)
     confusion = np.zeros((num_labels, num_labels), dtype=np.int64)
     np.add.at(confusion, (labels.numpy(), preds.numpy()), 1)
-    return {"accuracy": float((preds == labels).float().mean()), "loss": float(F.cross_entropy(logits, labels)),
-            "preds": preds.numpy(), "probs": logits.softmax(-1).numpy(), "labels": labels.numpy(),
-            "confusion": confusion}
+    return {
+        "accuracy": float((preds == labels).float().mean()),
+        "loss": float(F.cross_entropy(logits, labels)),
+        "preds": preds.numpy(),
+        "probs": logits.softmax(-1).numpy(),
+        "labels": labels.numpy(),
+        "confusion": confusion,
+    }
 
 
 def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict]:
@@ -522,21 +729,37 @@ def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict
     conf = evaluation["probs"][wrong, evaluation["preds"][wrong]]
     rows = []
     for i, c in sorted(zip(wrong.tolist(), conf.tolist()), key=lambda t: -t[1])[:n]:
-        rows.append({"index": i, "id": reviews.ids[i], "text": reviews.texts[i], "label": int(reviews.labels[i]),
-                     "pred": int(evaluation["preds"][i]), "confidence": float(c)})
+        rows.append(
+            {
+                "index": i,
+                "id": reviews.ids[i],
+                "text": reviews.texts[i],
+                "label": int(reviews.labels[i]),
+                "pred": int(evaluation["preds"][i]),
+                "confidence": float(c),
+            }
+        )
     return rows
 
 
-def misclassified_html(rows: list[dict], max_chars: int = 300, label_names=LABEL_NAMES) -> str:
+def misclassified_html(
+    rows: list[dict], max_chars: int = 300, label_names=LABEL_NAMES
+) -> str:
     """An HTML table of :func:`misclassified` rows, texts truncated and HTML-escaped."""
     import html
 
     cells = []
     for r in rows:
-        text = r["text"] if len(r["text"]) <= max_chars else r["text"][:max_chars].rstrip() + " …"
-        cells.append(f"<tr><td>{html.escape(str(r['id']))}</td><td>{label_names[r['label']]}</td>"
-                     f"<td>{label_names[r['pred']]} ({r['confidence']:.2f})</td>"
-                     f"<td style='text-align:left'>{html.escape(text)}</td></tr>")
+        text = (
+            r["text"]
+            if len(r["text"]) <= max_chars
+            else r["text"][:max_chars].rstrip() + " …"
+        )
+        cells.append(
+            f"<tr><td>{html.escape(str(r['id']))}</td><td>{label_names[r['label']]}</td>"
+            f"<td>{label_names[r['pred']]} ({r['confidence']:.2f})</td>"
+            f"<td style='text-align:left'>{html.escape(text)}</td></tr>"
+        )
     head = "<tr><th>review</th><th>true</th><th>predicted (p)</th><th>text</th></tr>"
     return f"<table>{head}{''.join(cells)}</table>"
 
@@ -555,7 +778,10 @@ def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
         raise ValueError("history is empty: train at least one epoch first.")
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key, title in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
+    for ax, key, title in (
+        (axes[0], "loss", "cross-entropy loss"),
+        (axes[1], "acc", "accuracy"),
+    ):
         ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
         ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation")
         ax.set_xlabel("epoch")
@@ -563,7 +789,13 @@ def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         if best_epoch is not None:
-            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
+            ax.axvline(
+                best_epoch,
+                color="grey",
+                linestyle="--",
+                linewidth=1,
+                label=f"kept (epoch {best_epoch})",
+            )
         ax.legend()
     fig.tight_layout()
     return fig
@@ -577,8 +809,15 @@ def plot_confusion(confusion, labels=("negative", "positive")):
     fig, ax = plt.subplots(figsize=(3.8, 3.4))
     ax.imshow(confusion, cmap="Blues")
     for (i, j), v in np.ndenumerate(confusion):
-        ax.text(j, i, str(v), ha="center", va="center",
-                color="white" if v > confusion.max() / 2 else "black", fontsize=12)
+        ax.text(
+            j,
+            i,
+            str(v),
+            ha="center",
+            va="center",
+            color="white" if v > confusion.max() / 2 else "black",
+            fontsize=12,
+        )
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
@@ -628,26 +867,38 @@ def check_checkpoint(path, base_model: str | None = None, num_labels: int = 2) -
     path = Path(path)
     config_file = path / "config.json"
     if not config_file.exists():
-        raise ModelLoadError(f"{path} has no config.json: it is not a checkpoint saved by save_checkpoint().")
+        raise ModelLoadError(
+            f"{path} has no config.json: it is not a checkpoint saved by save_checkpoint()."
+        )
     config = json.loads(config_file.read_text())
     archs = config.get("architectures") or []
     if not any(a.endswith("ForSequenceClassification") for a in archs):
-        raise ModelLoadError(f"{path} holds {archs or 'an unknown architecture'}, not a sequence classifier: "
-                             "delete it (or pick another folder) and train again.")
+        raise ModelLoadError(
+            f"{path} holds {archs or 'an unknown architecture'}, not a sequence classifier: "
+            "delete it (or pick another folder) and train again."
+        )
     labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
     if labels != num_labels:
-        raise ModelLoadError(f"{path} is a classifier with {labels} labels, {num_labels} were expected: "
-                             "delete it and train again, or pass the matching num_labels.")
+        raise ModelLoadError(
+            f"{path} is a classifier with {labels} labels, {num_labels} were expected: "
+            "delete it and train again, or pass the matching num_labels."
+        )
     trained_from = read_training_info(path).get("base_model")
     if base_model and trained_from and trained_from != base_model:
-        raise ModelLoadError(f"{path} was fine-tuned from {trained_from!r}, not {base_model!r}: "
-                             "delete the folder to retrain, or select the matching profile.")
+        raise ModelLoadError(
+            f"{path} was fine-tuned from {trained_from!r}, not {base_model!r}: "
+            "delete the folder to retrain, or select the matching profile."
+        )
 
 
-def load_checkpoint(path, base_model: str | None = None, num_labels: int = 2, attn_implementation=None):
+def load_checkpoint(
+    path, base_model: str | None = None, num_labels: int = 2, attn_implementation=None
+):
     """``(tokenizer, model)`` from a checkpoint, after :func:`check_checkpoint`."""
     check_checkpoint(path, base_model, num_labels)
-    return load_model(path, num_labels=num_labels, attn_implementation=attn_implementation)
+    return load_model(
+        path, num_labels=num_labels, attn_implementation=attn_implementation
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -672,18 +923,40 @@ def finetune_profile_model(profile: Profile | None = None, device=None):
     profile = profile or get_profile()
     seed_everything(profile.seed)
     tokenizer, model = load_model(profile.model_name)
-    train_set, val_set = train_val_split(load_reviews("train", profile), profile.val_fraction, profile.seed)
-    result = train_classifier(model, tokenizer, train_set, val_set, epochs=profile.epochs, lr=profile.lr,
-                              batch_size=profile.batch_size, max_length=profile.max_length,
-                              trainable_layers=profile.trainable_layers, seed=profile.seed, device=device)
-    info = {"base_model": profile.model_name, "profile": profile.name, "history": result.history,
-            "best_epoch": result.best_epoch, "settings": result.settings,
-            "train_source": train_set.source, "val_source": val_set.source}
-    result.checkpoint = save_checkpoint(model.cpu(), tokenizer, checkpoint_path(profile), info)
+    train_set, val_set = train_val_split(
+        load_reviews("train", profile), profile.val_fraction, profile.seed
+    )
+    result = train_classifier(
+        model,
+        tokenizer,
+        train_set,
+        val_set,
+        epochs=profile.epochs,
+        lr=profile.lr,
+        batch_size=profile.batch_size,
+        max_length=profile.max_length,
+        trainable_layers=profile.trainable_layers,
+        seed=profile.seed,
+        device=device,
+    )
+    info = {
+        "base_model": profile.model_name,
+        "profile": profile.name,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "settings": result.settings,
+        "train_source": train_set.source,
+        "val_source": val_set.source,
+    }
+    result.checkpoint = save_checkpoint(
+        model.cpu(), tokenizer, checkpoint_path(profile), info
+    )
     return tokenizer, model, result
 
 
-def get_finetuned_model(profile: Profile | None = None, *, attn_implementation: str | None = None):
+def get_finetuned_model(
+    profile: Profile | None = None, *, attn_implementation: str | None = None
+):
     """THE chapter-2 model: ``(tokenizer, model)`` fine-tuned on IMDb for ``profile``.
 
     Loads the checkpoint at :func:`checkpoint_path` when present (checking it
@@ -695,4 +968,6 @@ def get_finetuned_model(profile: Profile | None = None, *, attn_implementation: 
     path = checkpoint_path(profile)
     if not (path / "config.json").exists():
         finetune_profile_model(profile)
-    return load_checkpoint(path, profile.model_name, attn_implementation=attn_implementation)
+    return load_checkpoint(
+        path, profile.model_name, attn_implementation=attn_implementation
+    )

@@ -30,8 +30,8 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 
-from helpers.config import get_profile, seed_everything
 from helpers import data
+from helpers.config import get_profile, seed_everything
 from helpers.models import load_tokenizer
 
 profile = get_profile()
@@ -123,8 +123,11 @@ fig, ax = plt.subplots(figsize=(7, 3))
 ax.hist(lengths, bins=50, color="tab:blue")
 for limit in (256, 512):
     ax.axvline(limit, color="tab:red", linestyle="--")
-ax.set(xlabel="tokens per review (with [CLS] and [SEP])", ylabel="reviews",
-       title=f"{over256:.0%} of reviews exceed 256 tokens, {over512:.0%} exceed 512")
+ax.set(
+    xlabel="tokens per review (with [CLS] and [SEP])",
+    ylabel="reviews",
+    title=f"{over256:.0%} of reviews exceed 256 tokens, {over512:.0%} exceed 512",
+)
 plt.show()
 
 # %% [markdown]
@@ -137,7 +140,9 @@ import warnings
 
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    batch = data.encode_texts(tokenizer, ["short review", "long " * 700], max_length=512)
+    batch = data.encode_texts(
+        tokenizer, ["short review", "long " * 700], max_length=512
+    )
 print(batch["input_ids"].shape, "|", caught[0].message)
 try:
     data.encode_texts(tokenizer, ["fine", "   "])
@@ -162,15 +167,33 @@ print("labels in train:", Counter(train.labels), "validation:", Counter(val.labe
 
 # %%
 lengths_train = data.token_lengths(tokenizer, train.texts)
-dynamic = data.make_loader(tokenizer, train, batch_size=profile.batch_size,
-                           max_length=profile.max_length, shuffle=True, seed=profile.seed)
-fixed = data.make_loader(tokenizer, train, batch_size=profile.batch_size,
-                         max_length=profile.max_length, pad_to_max=True)
+dynamic = data.make_loader(
+    tokenizer,
+    train,
+    batch_size=profile.batch_size,
+    max_length=profile.max_length,
+    shuffle=True,
+    seed=profile.seed,
+)
+fixed = data.make_loader(
+    tokenizer,
+    train,
+    batch_size=profile.batch_size,
+    max_length=profile.max_length,
+    pad_to_max=True,
+)
 by_length = sorted(range(len(train)), key=lambda i: lengths_train[i])
-bucketed = data.make_loader(tokenizer, train.subset(by_length), batch_size=profile.batch_size,
-                            max_length=profile.max_length)
-for name, loader in [(f"padded to {profile.max_length}", fixed), ("dynamic", dynamic),
-                     ("dynamic, length-sorted", bucketed)]:
+bucketed = data.make_loader(
+    tokenizer,
+    train.subset(by_length),
+    batch_size=profile.batch_size,
+    max_length=profile.max_length,
+)
+for name, loader in [
+    (f"padded to {profile.max_length}", fixed),
+    ("dynamic", dynamic),
+    ("dynamic, length-sorted", bucketed),
+]:
     print(f"{name:>24}: {data.padding_fraction(loader):.1%} of positions are padding")
 
 # %%

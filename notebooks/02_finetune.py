@@ -35,11 +35,16 @@
 import torch
 from IPython.display import HTML, display
 
+from helpers import training
 from helpers.config import get_profile
 from helpers.data import encode_texts, load_reviews
-from helpers.models import (SeedClassifier, count_parameters, freeze_encoder, load_model,
-                            seed_as_hf_classifier)
-from helpers import training
+from helpers.models import (
+    SeedClassifier,
+    count_parameters,
+    freeze_encoder,
+    load_model,
+    seed_as_hf_classifier,
+)
 
 profile = get_profile()
 profile
@@ -65,7 +70,9 @@ seed_model = SeedClassifier(hf_model.base_model, num_labels=2).eval()
 _, bypassed = load_model(profile.model_name)
 bypassed = seed_as_hf_classifier(seed_model, bypassed).eval()
 
-inputs = encode_texts(tokenizer, ["A wonderful film.", "Two hours I will never get back."])
+inputs = encode_texts(
+    tokenizer, ["A wonderful film.", "Two hours I will never get back."]
+)
 with torch.no_grad():
     print("seed classifier     :", seed_model(**inputs).numpy().round(5))
     print("HF, pooler bypassed :", bypassed(**inputs).logits.numpy().round(5))
@@ -117,9 +124,16 @@ for policy in (1, None):
 # %%
 n_layers = len(hf_model.base_model.encoder.layer)
 with torch.no_grad():
-    hidden = training.bottom_forward(hf_model, inputs["input_ids"], inputs["attention_mask"],
-                                     inputs["token_type_ids"], n_frozen=n_layers - 1)
-    cached = training.top_forward(hf_model, hidden.half().float(), inputs["attention_mask"], trainable_layers=1)
+    hidden = training.bottom_forward(
+        hf_model,
+        inputs["input_ids"],
+        inputs["attention_mask"],
+        inputs["token_type_ids"],
+        n_frozen=n_layers - 1,
+    )
+    cached = training.top_forward(
+        hf_model, hidden.half().float(), inputs["attention_mask"], trainable_layers=1
+    )
     print("model(**inputs)      :", hf_model(**inputs).logits.numpy().round(5))
     print("cached bottom + top  :", cached.numpy().round(5))
 
@@ -144,7 +158,9 @@ with torch.no_grad():
 
 # %%
 tokenizer, model, result = training.finetune_profile_model(profile)
-print(f"trainable parameters: {result.trainable_parameters:,d}; feature caching took {result.cache_seconds:.0f} s")
+print(
+    f"trainable parameters: {result.trainable_parameters:,d}; feature caching took {result.cache_seconds:.0f} s"
+)
 print(f"best epoch: {result.best_epoch}; checkpoint: {result.checkpoint}")
 
 # %% [markdown]
@@ -163,7 +179,9 @@ fig = training.plot_learning_curves(result.history, best_epoch=result.best_epoch
 # %%
 test_set = load_reviews("test", profile)
 scores = training.evaluate(model, tokenizer, test_set, max_length=profile.max_length)
-print(f"{test_set.source}: accuracy {scores['accuracy']:.1%}, loss {scores['loss']:.3f}")
+print(
+    f"{test_set.source}: accuracy {scores['accuracy']:.1%}, loss {scores['loss']:.3f}"
+)
 fig = training.plot_confusion(scores["confusion"])
 
 # %% [markdown]
@@ -182,7 +200,9 @@ fig = training.plot_confusion(scores["confusion"])
 # made the model decide.
 
 # %%
-display(HTML(training.misclassified_html(training.misclassified(test_set, scores, n=5))))
+display(
+    HTML(training.misclassified_html(training.misclassified(test_set, scores, n=5)))
+)
 
 # %% [markdown]
 # ## Using the model in the next chapters

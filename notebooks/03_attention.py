@@ -65,8 +65,10 @@ out_dir = data_dir() / "attention"
 out_dir.mkdir(parents=True, exist_ok=True)
 tokenizer, model = get_finetuned_model(profile, attn_implementation="eager")
 test = load_reviews("test", profile)
-print(f"profile {profile.name}: {profile.model_name}, {model.config.num_hidden_layers} layers x "
-      f"{model.config.num_attention_heads} heads; test data: {test.source}")
+print(
+    f"profile {profile.name}: {profile.model_name}, {model.config.num_hidden_layers} layers x "
+    f"{model.config.num_attention_heads} heads; test data: {test.source}"
+)
 
 # %% [markdown]
 # ## Attention probabilities of every layer and head
@@ -80,12 +82,21 @@ print(f"profile {profile.name}: {profile.model_name}, {model.config.num_hidden_l
 # gets the same attention as alone (up to float rounding).
 
 # %%
-inputs = encode_texts(tokenizer, ["A gem of a film.", "Two hours I will never get back, sadly."])
+inputs = encode_texts(
+    tokenizer, ["A gem of a film.", "Two hours I will never get back, sadly."]
+)
 attn = attention_probabilities(model, inputs)
 print("shape [batch, layers, heads, query, key]:", tuple(attn.shape))
-print("row sums of the first review, last layer, head 0:", attn[0, -1, 0].sum(-1).round(decimals=3).tolist())
-print("padding of the first review:", int((inputs["attention_mask"][0] == 0).sum()), "positions, attention there:",
-      float(attn[0, :, :, :, inputs["attention_mask"][0] == 0].abs().sum()))
+print(
+    "row sums of the first review, last layer, head 0:",
+    attn[0, -1, 0].sum(-1).round(decimals=3).tolist(),
+)
+print(
+    "padding of the first review:",
+    int((inputs["attention_mask"][0] == 0).sum()),
+    "positions, attention there:",
+    float(attn[0, :, :, :, inputs["attention_mask"][0] == 0].abs().sum()),
+)
 
 # %% [markdown]
 # ## A correctly and a wrongly classified review
@@ -97,22 +108,37 @@ print("padding of the first review:", int((inputs["attention_mask"][0] == 0).sum
 # `review_attentions` holds one batch of attention tensors at a time.
 
 # %%
-order = random.Random(profile.seed).sample(range(len(test)), min(profile.explain_reviews, len(test)))
+order = random.Random(profile.seed).sample(
+    range(len(test)), min(profile.explain_reviews, len(test))
+)
 sample = test.subset(order)
 predictions, masses = {}, {}
-for index, ra in review_attentions(model, tokenizer, sample.texts, max_length=profile.max_length):
+for index, ra in review_attentions(
+    model, tokenizer, sample.texts, max_length=profile.max_length
+):
     predictions[index], masses[index] = ra.prediction, attention_mass(ra)
 correct = [i for i in range(len(sample)) if predictions[i] == sample.labels[i]]
 wrong = [i for i in range(len(sample)) if predictions[i] != sample.labels[i]]
-print(f"{len(correct)} correct and {len(wrong)} misclassified out of {len(sample)} sampled test reviews")
-shown = correct[0] if correct else 0  # the first correctly classified review (else the first review)
+print(
+    f"{len(correct)} correct and {len(wrong)} misclassified out of {len(sample)} sampled test reviews"
+)
+shown = (
+    correct[0] if correct else 0
+)  # the first correctly classified review (else the first review)
 if not correct:
-    print("No correctly classified review in this sample: showing the first review instead.")
+    print(
+        "No correctly classified review in this sample: showing the first review instead."
+    )
 
 
 def view(ra, i, **options):
     """The highlight of review ``i`` of the sample, with its id and true label in the title."""
-    return HTML(render_review(ra, true_label=sample.labels[i], name=f"review {sample.ids[i]}", **options))
+    return HTML(
+        render_review(
+            ra, true_label=sample.labels[i], name=f"review {sample.ids[i]}", **options
+        )
+    )
+
 
 # %% [markdown]
 # Before highlighting words, look at *where* the `[CLS]` attention goes on
@@ -124,11 +150,16 @@ def view(ra, i, **options):
 
 # %%
 mean_mass = torch.stack(list(masses.values())).mean(dim=0)
-plot_attention_mass(mean_mass, f"Where [CLS] attends (mean over heads and {len(masses)} reviews)",
-                    path=out_dir / "cls_attention_mass.png")
+plot_attention_mass(
+    mean_mass,
+    f"Where [CLS] attends (mean over heads and {len(masses)} reviews)",
+    path=out_dir / "cls_attention_mass.png",
+)
 plt.show()
 for layer, (on_cls, on_sep, on_punct, on_words) in enumerate(mean_mass.tolist()):
-    print(f"layer {layer}: [CLS] {on_cls:.2f}  [SEP] {on_sep:.2f}  punctuation {on_punct:.2f}  words {on_words:.2f}")
+    print(
+        f"layer {layer}: [CLS] {on_cls:.2f}  [SEP] {on_sep:.2f}  punctuation {on_punct:.2f}  words {on_words:.2f}"
+    )
 
 # %% [markdown]
 # With the quick profile's MiniLM, the middle layers send most of `[CLS]`'s
@@ -147,12 +178,16 @@ for layer, (on_cls, on_sep, on_punct, on_words) in enumerate(mean_mass.tolist())
 # prediction.
 
 # %%
-first_correct = explain_review(model, tokenizer, sample.texts[shown], max_length=profile.max_length)
+first_correct = explain_review(
+    model, tokenizer, sample.texts[shown], max_length=profile.max_length
+)
 display(view(first_correct, shown, head="grid"))
 
 # %%
 if wrong:
-    first_wrong = explain_review(model, tokenizer, sample.texts[wrong[0]], max_length=profile.max_length)
+    first_wrong = explain_review(
+        model, tokenizer, sample.texts[wrong[0]], max_length=profile.max_length
+    )
     display(view(first_wrong, wrong[0], head="grid"))
 else:
     first_wrong = None
@@ -204,17 +239,36 @@ if first_wrong is not None:
 # words:
 
 # %%
-words = torch.tensor([token_kind(t) in ("word", "punctuation") for t in first_correct.tokens])
+words = torch.tensor(
+    [token_kind(t) in ("word", "punctuation") for t in first_correct.tokens]
+)
 roll, last = first_correct.rollout() * words, first_correct.cls() * words
-display(HTML(highlight_html(first_correct.tokens, roll / roll.sum() - last / last.sum(),
-                            title="rollout minus last-layer attention (each renormalised over the words)",
-                            label="difference", truncated=first_correct.truncated and len(first_correct.tokens))))
+display(
+    HTML(
+        highlight_html(
+            first_correct.tokens,
+            roll / roll.sum() - last / last.sum(),
+            title="rollout minus last-layer attention (each renormalised over the words)",
+            label="difference",
+            truncated=first_correct.truncated and len(first_correct.tokens),
+        )
+    )
+)
 kinds = [token_kind(t) for t in first_correct.tokens]
-for name, scores in (("last layer", first_correct.cls()), ("rollout", first_correct.rollout())):
-    shares = {k: float(sum(s for s, kind in zip(scores, kinds) if kind == k)) for k in TOKEN_KINDS}
+for name, scores in (
+    ("last layer", first_correct.cls()),
+    ("rollout", first_correct.rollout()),
+):
+    shares = {
+        k: float(sum(s for s, kind in zip(scores, kinds) if kind == k))
+        for k in TOKEN_KINDS
+    }
     shown_share = shares["punctuation"] / (shares["punctuation"] + shares["word"])
-    print(f"{name:>10}: " + "  ".join(f"{k} {v:.2f}" for k, v in shares.items())
-          + f"  | punctuation among the shown tokens {shown_share:.2f}")
+    print(
+        f"{name:>10}: "
+        + "  ".join(f"{k} {v:.2f}" for k, v in shares.items())
+        + f"  | punctuation among the shown tokens {shown_share:.2f}"
+    )
 
 # %% [markdown]
 # In our runs with the quick profile, rollout kept a large share on `[CLS]`
@@ -245,11 +299,21 @@ display(view(first_correct, shown, merge="sum"))
 # opens anywhere, offline, and a review containing `<script>` shows it as text.
 
 # %%
-page = save_html(view(first_correct, shown, head="grid").data, out_dir / "review_correct_heads.html",
-                 title="[CLS] attention per head, last layer")
+page = save_html(
+    view(first_correct, shown, head="grid").data,
+    out_dir / "review_correct_heads.html",
+    title="[CLS] attention per head, last layer",
+)
 print("written:", page, f"({page.stat().st_size / 1024:.0f} KiB)")
-display(HTML(highlight_html(["[CLS]", "a", "<script>alert(1)</script>", "review", "[SEP]"], [0, 0.2, 1.0, 0.5, 0],
-                            title="escaping: markup in a review is shown, never run")))
+display(
+    HTML(
+        highlight_html(
+            ["[CLS]", "a", "<script>alert(1)</script>", "review", "[SEP]"],
+            [0, 0.2, 1.0, 0.5, 0],
+            title="escaping: markup in a review is shown, never run",
+        )
+    )
+)
 
 # %% [markdown]
 # ## Explore interactively

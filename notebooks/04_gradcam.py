@@ -116,8 +116,14 @@ print(test.source)
 check = encode_texts(tokenizer, [t[:400] for t in test.texts[:3]])
 ours = GradCam(model).attribute(check)
 reference = captum_layer_gradcam(model, check)
-print("maps:", tuple(ours.shape), " max |ours - Captum| =", float((ours - reference).abs().max()),
-      " largest value =", float(ours.max()))
+print(
+    "maps:",
+    tuple(ours.shape),
+    " max |ours - Captum| =",
+    float((ours - reference).abs().max()),
+    " largest value =",
+    float(ours.max()),
+)
 
 # %% [markdown]
 # Captum needs one forward and one backward pass *per layer*; the hooks above
@@ -141,24 +147,39 @@ print("maps:", tuple(ours.shape), " max |ours - Captum| =", float((ours - refere
 lengths = token_lengths(tokenizer, test.texts)
 shortest = sorted(range(len(test)), key=lambda i: lengths[i])[: profile.explain_reviews]
 sample = test.subset(shortest)
-results = gradcam_for_texts(model, tokenizer, sample.texts, max_length=profile.max_length)
+results = gradcam_for_texts(
+    model, tokenizer, sample.texts, max_length=profile.max_length
+)
 correct = [i for i, r in enumerate(results) if r.prediction == sample.labels[i]]
 wrong = [i for i, r in enumerate(results) if r.prediction != sample.labels[i]]
-print(f"{len(correct)} correct, {len(wrong)} wrong out of {len(results)} "
-      f"({min(lengths[i] for i in shortest)}-{max(lengths[i] for i in shortest)} tokens)")
+print(
+    f"{len(correct)} correct, {len(wrong)} wrong out of {len(results)} "
+    f"({min(lengths[i] for i in shortest)}-{max(lengths[i] for i in shortest)} tokens)"
+)
 
 
 # %%
 def show(index, kind):
     """Plot and highlight the Grad-CAM of review ``index`` of the sample."""
     res, label = results[index], sample.labels[index]
-    title = (f"Grad-CAM per layer, {kind} review {sample.ids[index]}: true {LABEL_NAMES[label]}, "
-             f"predicted {LABEL_NAMES[res.prediction]} (p={res.probabilities[res.prediction]:.2f})")
+    title = (
+        f"Grad-CAM per layer, {kind} review {sample.ids[index]}: true {LABEL_NAMES[label]}, "
+        f"predicted {LABEL_NAMES[res.prediction]} (p={res.probabilities[res.prediction]:.2f})"
+    )
     plot_gradcam(res.cam, res.tokens, title, path=figures / f"gradcam_{kind}.png")
     plt.show()
-    display(HTML(highlight_html(res.tokens, aggregate_layers(res.cam, "mean"), merge="max",
-                                label="Grad-CAM, mean over layers", truncated=res.truncated,
-                                title=f"{kind} review: Grad-CAM averaged over the layers")))
+    display(
+        HTML(
+            highlight_html(
+                res.tokens,
+                aggregate_layers(res.cam, "mean"),
+                merge="max",
+                label="Grad-CAM, mean over layers",
+                truncated=res.truncated,
+                title=f"{kind} review: Grad-CAM averaged over the layers",
+            )
+        )
+    )
 
 
 pick = lambda indices: min(indices, key=lambda i: len(results[i].tokens))  # noqa: E731
@@ -192,7 +213,9 @@ fig, ax = plt.subplots(figsize=(7, 3.4))
 ax.plot(layers, stats["special_share"], "o-", label="share of the map on [CLS]/[SEP]")
 ax.plot(layers, stats["peak_token_share"], "s-", label="share on the single top token")
 ax.plot(layers, stats["all_zero"], "^-", label="reviews whose map is all zero")
-ax.plot(layers, stats["corr_with_last"], "d-", label="correlation with the last layer's map")
+ax.plot(
+    layers, stats["corr_with_last"], "d-", label="correlation with the last layer's map"
+)
 ax.set_xlabel("encoder layer (0 = first)")
 ax.set_xticks(list(layers))
 ax.set_ylim(-0.05, 1.05)
@@ -235,8 +258,8 @@ plt.show()
 # do not read them as the hub model's when it says otherwise.
 
 # %%
-from helpers.japanese import get_japanese_model, label_name  # noqa: E402
-from helpers.models import ModelLoadError  # noqa: E402
+from helpers.japanese import get_japanese_model, label_name
+from helpers.models import ModelLoadError
 
 try:
     ja_tokenizer, ja_model, ja_description = get_japanese_model(profile)
@@ -250,9 +273,13 @@ ja_texts = ["私は不運な人間です。", "今日は最高の一日で、と
 if ja_model is not None:
     ja_results = gradcam_for_texts(ja_model, ja_tokenizer, ja_texts, progress=False)
     for i, res in enumerate(ja_results):
-        title = (f"{res.text} → {label_name(ja_model, res.prediction)} "
-                 f"(p={res.probabilities[res.prediction]:.2f}); {ja_description.split(':')[0]} model")
-        plot_gradcam(res.cam, res.tokens, title, path=figures / f"gradcam_japanese_{i}.png")
+        title = (
+            f"{res.text} → {label_name(ja_model, res.prediction)} "
+            f"(p={res.probabilities[res.prediction]:.2f}); {ja_description.split(':')[0]} model"
+        )
+        plot_gradcam(
+            res.cam, res.tokens, title, path=figures / f"gradcam_japanese_{i}.png"
+        )
         plt.show()
 
 # %% [markdown]

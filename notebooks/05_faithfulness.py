@@ -47,15 +47,21 @@ seed_everything(profile.seed)
 tokenizer, model = get_finetuned_model(profile, attn_implementation="eager")
 
 QUICK = profile.name == "quick"
-N_REVIEWS = profile.explain_reviews            # 40 in quick, 500 in full
+N_REVIEWS = profile.explain_reviews  # 40 in quick, 500 in full
 MAX_LENGTH = 128 if QUICK else profile.max_length
 IG_STEPS = 20 if QUICK else 50
 CASCADE_REVIEWS, CASCADE_IG_STEPS = (10, 10) if QUICK else (50, 50)
 
 test = load_reviews("test", profile)
-reviews = test.subset(torch.randperm(len(test), generator=torch.Generator().manual_seed(profile.seed))[:N_REVIEWS].tolist())
+reviews = test.subset(
+    torch.randperm(len(test), generator=torch.Generator().manual_seed(profile.seed))[
+        :N_REVIEWS
+    ].tolist()
+)
 print(reviews)
-print(f"profile {profile.name}: {N_REVIEWS} reviews, first {MAX_LENGTH} tokens, IG {IG_STEPS} steps")
+print(
+    f"profile {profile.name}: {N_REVIEWS} reviews, first {MAX_LENGTH} tokens, IG {IG_STEPS} steps"
+)
 
 # %% [markdown]
 # ```{note}
@@ -96,7 +102,14 @@ example = dict(encode_texts(tokenizer, [shortest], max_length=MAX_LENGTH, warn=F
 shown = ["[CLS] attention", "rollout", "Grad-CAM mean", "grad x input", "IG", "random"]
 maps = F.compute_maps({name: methods[name] for name in shown}, example, None)
 tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
-display(HTML("".join(highlight_html(tokens, maps[name][0], title=name, merge="sum") for name in shown)))
+display(
+    HTML(
+        "".join(
+            highlight_html(tokens, maps[name][0], title=name, merge="sum")
+            for name in shown
+        )
+    )
+)
 
 # %% [markdown]
 # ## The metrics (ERASER, DeYoung et al. 2020)
@@ -118,7 +131,9 @@ display(HTML("".join(highlight_html(tokens, maps[name][0], title=name, merge="su
 # [MASK] and reveals the top tokens first (faithful = rises fast).
 
 # %%
-results = F.evaluate_faithfulness(model, tokenizer, reviews.texts, methods, max_length=MAX_LENGTH)
+results = F.evaluate_faithfulness(
+    model, tokenizer, reviews.texts, methods, max_length=MAX_LENGTH
+)
 
 # %% [markdown]
 # ## Results
@@ -131,15 +146,22 @@ results = F.evaluate_faithfulness(model, tokenizer, reviews.texts, methods, max_
 
 # %%
 cascade_texts = reviews.texts[:CASCADE_REVIEWS]
-make_methods = functools.partial(F.explainers, tokenizer=tokenizer, ig_steps=CASCADE_IG_STEPS)
-cascade = F.sanity_check(model, tokenizer, cascade_texts, make_methods, seed=profile.seed,
-                         max_length=MAX_LENGTH)
+make_methods = functools.partial(
+    F.explainers, tokenizer=tokenizer, ig_steps=CASCADE_IG_STEPS
+)
+cascade = F.sanity_check(
+    model,
+    tokenizer,
+    cascade_texts,
+    make_methods,
+    seed=profile.seed,
+    max_length=MAX_LENGTH,
+)
 rows = F.results_table(results, cascade, seed=profile.seed)
 display(HTML(F.table_html(rows, caption=f"{results.n} reviews, {reviews.source}")))
 
 # %%
-F.plot_curves(results);
-
+F.plot_curves(results)
 # %% [markdown]
 # ## Do the methods agree?
 #
@@ -149,10 +171,17 @@ F.plot_curves(results);
 # attributions on SST-2, and rollout more; here is our model on IMDb:
 
 # %%
-F.plot_agreement(results);
-for a, b in [("[CLS] attention", "grad x input"), ("rollout", "grad x input"),
-             ("[CLS] attention", "IG"), ("grad x input", "IG"), ("Grad-CAM mean", "IG")]:
-    print(f"{a:>16} vs {b:<12} rho = {F.mean_agreement(results, a, b, seed=profile.seed)}")
+F.plot_agreement(results)
+for a, b in [
+    ("[CLS] attention", "grad x input"),
+    ("rollout", "grad x input"),
+    ("[CLS] attention", "IG"),
+    ("grad x input", "IG"),
+    ("Grad-CAM mean", "IG"),
+]:
+    print(
+        f"{a:>16} vs {b:<12} rho = {F.mean_agreement(results, a, b, seed=profile.seed)}"
+    )
 
 # %% [markdown]
 # ## Sanity check: cascading randomisation (Adebayo et al., 2018)
@@ -174,8 +203,7 @@ for a, b in [("[CLS] attention", "grad x input"), ("rollout", "grad x input"),
 # (printed above).
 
 # %%
-F.plot_cascade(cascade, seed=profile.seed);
-
+F.plot_cascade(cascade, seed=profile.seed)
 # %% [markdown]
 # ## Conclusion
 #

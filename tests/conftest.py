@@ -1,4 +1,5 @@
 """Shared fixtures: tiny BERT models and tiny IMDb-layout folders built on the spot."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-WORDS = ("good great fine bad awful boring movie film the a was is it and not very plot acting "
-         "story ! . , ? love hate best worst really").split()
+WORDS = ["good", "great", "fine", "bad", "awful", "boring", "movie", "film", "the", "a", "was", "is", "it", "and", "not", "very", "plot", "acting", "story", "!", ".", ",", "?", "love", "hate", "best", "worst", "really"]
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +35,15 @@ def tiny_model_dir(tmp_path) -> Path:
     folder = tmp_path / "tiny-bert"
     vocab = write_vocab(folder)
     tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
-    config = BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                        num_labels=2)
+    config = BertConfig(
+        vocab_size=len(vocab.read_text().split()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     model = BertForSequenceClassification(config)
     model.save_pretrained(folder)
@@ -53,7 +59,9 @@ def make_imdb_folder(root: Path, per_label: int = 6, splits=("train", "test")) -
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(per_label):
                 (folder / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(
-                    f"Review {i}: the film was {word}.<br />Really {word}!", encoding="utf-8")
+                    f"Review {i}: the film was {word}.<br />Really {word}!",
+                    encoding="utf-8",
+                )
     return root / "aclImdb"
 
 

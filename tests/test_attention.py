@@ -1,4 +1,5 @@
 """Attention extraction, [CLS] attention, rollout, explainers, rendering and the explorer (tiny BERT)."""
+
 from __future__ import annotations
 
 import warnings
@@ -6,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import write_vocab
 
 from helpers.attention import (
     AttentionRollout,
@@ -20,9 +22,12 @@ from helpers.attention import (
 )
 from helpers.data import TruncationWarning, encode_texts
 
-from conftest import write_vocab
-
-TEXTS = ["the movie was great", "awful", "the plot was boring and the acting was bad !", "good film"]
+TEXTS = [
+    "the movie was great",
+    "awful",
+    "the plot was boring and the acting was bad !",
+    "good film",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,15 @@ def tiny(tmp_path_factory):
     vocab = write_vocab(tmp_path_factory.mktemp("vocab"))
     tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
     assert "[UNK]" not in tokenizer.tokenize(TEXTS[2])
-    config = BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    config = BertConfig(
+        vocab_size=len(vocab.read_text().split()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     return tokenizer, BertForSequenceClassification(config).eval()
 
@@ -53,7 +65,9 @@ def test_attention_shape_rows_and_padding(tiny, batch):
     mask = batch["attention_mask"]
     b, s = mask.shape
     assert attn.shape == (b, 2, 4, s, s)
-    assert model.config._attn_implementation == "eager"  # switched on for the extraction
+    assert (
+        model.config._attn_implementation == "eager"
+    )  # switched on for the extraction
     real_rows = attn.sum(dim=-1)[mask[:, None, None, :].expand(b, 2, 4, s).bool()]
     torch.testing.assert_close(real_rows, torch.ones_like(real_rows))
     pad = mask == 0
@@ -70,13 +84,19 @@ def test_batch_and_one_at_a_time_agree_on_real_tokens(tiny, batch):
         alone = attention_probabilities(model, encode_texts(tokenizer, [text]))[0]
         n = int(lengths[i])
         assert alone.shape[-1] == n
-        torch.testing.assert_close(together[i, :, :, :n, :n], alone, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            together[i, :, :, :n, :n], alone, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_small_batch_size_gives_the_same_result(tiny, batch):
     tokenizer, model = tiny
-    torch.testing.assert_close(attention_probabilities(model, batch, batch_size=1),
-                               attention_probabilities(model, batch), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        attention_probabilities(model, batch, batch_size=1),
+        attention_probabilities(model, batch),
+        atol=1e-5,
+        rtol=1e-4,
+    )
     with pytest.raises(ValueError, match="batch_size"):
         attention_probabilities(model, batch, batch_size=0)
 
@@ -85,7 +105,10 @@ def test_extraction_is_done_in_eval_mode_and_restores_the_mode(tiny, batch):
     tokenizer, model = tiny
     model.train()
     try:
-        a1, a2 = attention_probabilities(model, batch), attention_probabilities(model, batch)
+        a1, a2 = (
+            attention_probabilities(model, batch),
+            attention_probabilities(model, batch),
+        )
         assert model.training
     finally:
         model.eval()
@@ -99,8 +122,13 @@ def test_bad_inputs_raise_clear_errors(tiny):
     with pytest.raises(ValueError, match=r"\[batch, seq\]"):
         attention_probabilities(model, {"input_ids": torch.tensor([2, 5, 3])})
     with pytest.raises(ValueError, match="must match"):
-        attention_probabilities(model, {"input_ids": torch.ones(1, 3, dtype=torch.long),
-                                        "attention_mask": torch.ones(1, 4)})
+        attention_probabilities(
+            model,
+            {
+                "input_ids": torch.ones(1, 3, dtype=torch.long),
+                "attention_mask": torch.ones(1, 4),
+            },
+        )
     with pytest.raises(TypeError, match="encode_texts"):
         attention_probabilities(model, "the movie")
 
@@ -113,9 +141,15 @@ def test_cls_attention_is_the_cls_row(tiny, batch):
     attn = attention_probabilities(model, batch)
     torch.testing.assert_close(cls_attention(attn), attn[:, 1, :, 0, :])
     torch.testing.assert_close(cls_attention(attn, layer=0), attn[:, 0, :, 0, :])
-    out = model(**batch, output_attentions=True)  # outputs.attentions, a tuple per layer, works too
-    torch.testing.assert_close(cls_attention(out.attentions)[0, :, : int(batch["attention_mask"][0].sum())],
-                               cls_attention(attn)[0, :, : int(batch["attention_mask"][0].sum())], atol=1e-5, rtol=1e-4)
+    out = model(
+        **batch, output_attentions=True
+    )  # outputs.attentions, a tuple per layer, works too
+    torch.testing.assert_close(
+        cls_attention(out.attentions)[0, :, : int(batch["attention_mask"][0].sum())],
+        cls_attention(attn)[0, :, : int(batch["attention_mask"][0].sum())],
+        atol=1e-5,
+        rtol=1e-4,
+    )
     with pytest.raises(ValueError, match="layer must be"):
         cls_attention(attn, layer=2)
     with pytest.raises(ValueError, match=r"attn\[None\]"):
@@ -130,7 +164,9 @@ def _hand_rollout(attn: np.ndarray) -> np.ndarray:
         mixed = np.zeros((n, n))
         for i in range(n):
             for j in range(n):
-                mixed[i, j] = sum(attn[layer, h, i, j] for h in range(n_heads)) / n_heads + (i == j)
+                mixed[i, j] = sum(
+                    attn[layer, h, i, j] for h in range(n_heads)
+                ) / n_heads + (i == j)
             mixed[i] /= mixed[i].sum()
         product = np.zeros((n, n))
         for i in range(n):
@@ -142,7 +178,9 @@ def _hand_rollout(attn: np.ndarray) -> np.ndarray:
 
 def test_rollout_matches_a_hand_computation_on_a_two_layer_toy():
     generator = torch.Generator().manual_seed(3)
-    attn = torch.rand(1, 2, 3, 4, 4, generator=generator).softmax(dim=-1)  # [batch, layers, heads, seq, seq]
+    attn = torch.rand(1, 2, 3, 4, 4, generator=generator).softmax(
+        dim=-1
+    )  # [batch, layers, heads, seq, seq]
     expected = _hand_rollout(attn[0].double().numpy())
     got = attention_rollout(attn)[0].double().numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
@@ -175,12 +213,16 @@ def test_cls_attention_explainer(tiny, batch):
     assert mean.shape == mask.shape
     torch.testing.assert_close(mean, attn[:, -1, :, 0, :].mean(dim=1))
     assert (mean[mask == 0] == 0).all()
-    torch.testing.assert_close(CLSAttention(model, layer=0, head=2).attribute(batch), attn[:, 0, 2, 0, :])
+    torch.testing.assert_close(
+        CLSAttention(model, layer=0, head=2).attribute(batch), attn[:, 0, 2, 0, :]
+    )
     # target is ignored: attention does not depend on the class explained
     torch.testing.assert_close(CLSAttention(model).attribute(batch, target=1), mean)
     explainer = CLSAttention(model)
     explainer.attribute(batch)
-    torch.testing.assert_close(explainer.last_logits, model(**batch).logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        explainer.last_logits, model(**batch).logits, atol=1e-5, rtol=1e-4
+    )
     with pytest.raises(ValueError, match="head must be"):
         CLSAttention(model, head=4)
 
@@ -211,7 +253,9 @@ def test_explainers_switch_an_sdpa_model_to_eager(tiny):
 
 def test_review_attentions_yield_every_review_trimmed(tiny):
     tokenizer, model = tiny
-    seen = dict(review_attentions(model, tokenizer, TEXTS, batch_size=2, progress=False))
+    seen = dict(
+        review_attentions(model, tokenizer, TEXTS, batch_size=2, progress=False)
+    )
     assert sorted(seen) == list(range(len(TEXTS)))
     for i, ra in seen.items():
         assert ra.tokens[0] == "[CLS]" and ra.tokens[-1] == "[SEP]"
@@ -220,7 +264,9 @@ def test_review_attentions_yield_every_review_trimmed(tiny):
         assert ra.cls().shape == (n,) and ra.rollout().shape == (n,)
         assert abs(float(ra.rollout().sum()) - 1) < 1e-5
         assert not ra.truncated
-        assert ra.prediction == int(model(**encode_texts(tokenizer, [TEXTS[i]])).logits.argmax())
+        assert ra.prediction == int(
+            model(**encode_texts(tokenizer, [TEXTS[i]])).logits.argmax()
+        )
 
 
 def test_long_review_is_truncated_with_a_warning_and_a_marker(tiny):
@@ -243,7 +289,9 @@ def test_render_review_views(tiny):
     assert "layer 1 (last)" in grid
     assert "layer 0 of" in render_review(ra, layer=0, head=3)
     assert "rollout" in render_review(ra, rollout=True)
-    assert "[CLS]" not in render_review(ra).split("</div>", 1)[1]  # special tokens are not shown
+    assert (
+        "[CLS]" not in render_review(ra).split("</div>", 1)[1]
+    )  # special tokens are not shown
     with pytest.raises(ValueError, match="head must be"):
         render_review(ra, head=9)
 
@@ -259,12 +307,24 @@ def test_attention_mass_by_token_kind(tiny):
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.attention import TOKEN_KINDS, attention_mass, plot_attention_mass, token_kind
+    from helpers.attention import (
+        TOKEN_KINDS,
+        attention_mass,
+        plot_attention_mass,
+        token_kind,
+    )
 
     assert [token_kind(t) for t in ["[CLS]", "[SEP]", "!", "##s", "film"]] == [
-        "[CLS]", "[SEP]", "punctuation", "word", "word"]
+        "[CLS]",
+        "[SEP]",
+        "punctuation",
+        "word",
+        "word",
+    ]
     tokenizer, model = tiny
-    ra = explain_review(model, tokenizer, "the movie was great !")  # [CLS] 4 words ! [SEP]
+    ra = explain_review(
+        model, tokenizer, "the movie was great !"
+    )  # [CLS] 4 words ! [SEP]
     mass = attention_mass(ra)
     assert mass.shape == (2, len(TOKEN_KINDS))
     torch.testing.assert_close(mass.sum(dim=1), torch.ones(2))
@@ -281,7 +341,9 @@ def test_attention_mass_by_token_kind(tiny):
 def test_explorer_builds_and_updates_lazily(tiny):
     pytest.importorskip("ipywidgets")
     tokenizer, model = tiny
-    explorer = attention_explorer(model, tokenizer, [(TEXTS[0], 1), (TEXTS[2], 0), (TEXTS[3], 1)])
+    explorer = attention_explorer(
+        model, tokenizer, [(TEXTS[0], 1), (TEXTS[2], 0), (TEXTS[3], 1)]
+    )
     first = explorer.output.value
     assert "review 0: true positive" in first and "mean over 4 heads" in first
     assert list(explorer._cache) == [0]  # only the shown review was computed
@@ -302,7 +364,9 @@ def test_explorer_builds_and_updates_lazily(tiny):
         warnings.simplefilter("error")  # a ReviewSet works too, with its ids as names
         from helpers.data import ReviewSet
 
-        explorer = attention_explorer(model, tokenizer, ReviewSet([TEXTS[0]], [1], "t", ["test/pos/9"]))
+        explorer = attention_explorer(
+            model, tokenizer, ReviewSet([TEXTS[0]], [1], "t", ["test/pos/9"])
+        )
     assert "review test/pos/9" in explorer.output.value
     with pytest.raises(ValueError, match="reviews is empty"):
         attention_explorer(model, tokenizer, [])
@@ -313,5 +377,7 @@ def test_render_review_merges_pieces_into_words(tiny):
     ra = explain_review(model, tokenizer, "good films")
     assert ra.tokens == ["[CLS]", "good", "film", "##s", "[SEP]"]
     pieces, words = render_review(ra), render_review(ra, merge="sum")
-    assert ">film</span><span" in pieces and ">s</span>" in pieces  # glued pieces, two spans
+    assert (
+        ">film</span><span" in pieces and ">s</span>" in pieces
+    )  # glued pieces, two spans
     assert ">films</span>" in words and "merged into words (sum)" in words

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_imdb_folder, make_tar
 
 from helpers import data
 from helpers.config import get_profile
 from helpers.models import load_tokenizer
-from conftest import make_imdb_folder, make_tar
 
 
 # ----------------------------------------------------------------- preprocessing
@@ -115,7 +115,9 @@ def test_tsv_round_trip_and_errors(tmp_path):
 
 # ----------------------------------------------------------------- archive handling
 def test_safe_extract_refuses_path_escape(tmp_path):
-    arc = make_tar(tmp_path / "evil.tar.gz", {"aclImdb/ok.txt": b"x", "../escape.txt": b"pwned"})
+    arc = make_tar(
+        tmp_path / "evil.tar.gz", {"aclImdb/ok.txt": b"x", "../escape.txt": b"pwned"}
+    )
     with pytest.raises(data.DataError, match="outside"):
         data.safe_extract(arc, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
@@ -166,7 +168,9 @@ def http_server(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     _RangeHandler.requests = []
-    server = http.server.HTTPServer(("127.0.0.1", 0), partial(_RangeHandler, directory=str(served)))
+    server = http.server.HTTPServer(
+        ("127.0.0.1", 0), partial(_RangeHandler, directory=str(served))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_port}"
@@ -179,7 +183,9 @@ def test_download_resumes_and_checks_sha(http_server, tmp_path):
     (served / "a.tar.gz").write_bytes(payload)
     dest = tmp_path / "dl" / "a.tar.gz"
     dest.parent.mkdir()
-    (dest.parent / "a.tar.gz.part").write_bytes(payload[:100_000])  # an interrupted download
+    (dest.parent / "a.tar.gz.part").write_bytes(
+        payload[:100_000]
+    )  # an interrupted download
     sha = hashlib.sha256(payload).hexdigest()
     got = data.download(f"{url}/a.tar.gz", dest, sha256=sha)
     assert got.read_bytes() == payload
@@ -198,12 +204,18 @@ def test_download_checksum_mismatch_leaves_nothing(http_server, tmp_path):
 
 def test_find_imdb_downloads_and_extracts(http_server, monkeypatch):
     served, url = http_server
-    members = {f"aclImdb/{s}/{l}/{i}_5.txt": f"{l} review {i}".encode()
-               for s in ("train", "test") for l in ("pos", "neg") for i in range(3)}
+    members = {
+        f"aclImdb/{s}/{l}/{i}_5.txt": f"{l} review {i}".encode()
+        for s in ("train", "test")
+        for l in ("pos", "neg")
+        for i in range(3)
+    }
     arc = make_tar(served / "aclImdb_v1.tar.gz", members)
     monkeypatch.delenv("IMDB_DIR", raising=False)
     monkeypatch.setattr(data, "IMDB_URL", f"{url}/aclImdb_v1.tar.gz")
-    monkeypatch.setattr(data, "IMDB_SHA256", hashlib.sha256(arc.read_bytes()).hexdigest())
+    monkeypatch.setattr(
+        data, "IMDB_SHA256", hashlib.sha256(arc.read_bytes()).hexdigest()
+    )
     root = data.find_imdb()
     assert len(data.read_imdb_split(root, "test")) == 6
     assert data.find_imdb() == root  # second call uses the cache, no download
@@ -237,19 +249,34 @@ def test_encode_texts_rejects_empty(tokenizer, bad):
 
 
 def test_make_loader_dynamic_vs_fixed_padding(tokenizer):
-    rs = data.ReviewSet(["a good film", "bad", "a very very long and boring film indeed"], [1, 0, 0], "t")
+    rs = data.ReviewSet(
+        ["a good film", "bad", "a very very long and boring film indeed"],
+        [1, 0, 0],
+        "t",
+    )
     dyn = next(iter(data.make_loader(tokenizer, rs, batch_size=3, max_length=256)))
-    fix = next(iter(data.make_loader(tokenizer, rs, batch_size=3, max_length=256, pad_to_max=True)))
+    fix = next(
+        iter(
+            data.make_loader(
+                tokenizer, rs, batch_size=3, max_length=256, pad_to_max=True
+            )
+        )
+    )
     longest = max(data.token_lengths(tokenizer, rs.texts))
     assert dyn["input_ids"].shape == (3, longest)
     assert fix["input_ids"].shape == (3, 256)
     assert dyn["labels"].tolist() == [1, 0, 0] and dyn["labels"].dtype == torch.long
-    assert torch.equal(fix["input_ids"][:, :longest] * dyn["attention_mask"], dyn["input_ids"])
+    assert torch.equal(
+        fix["input_ids"][:, :longest] * dyn["attention_mask"], dyn["input_ids"]
+    )
 
 
 def test_make_loader_shuffle_is_seeded(tokenizer):
     rs = data.synthetic_reviews("train", 10)
-    order = lambda: [b["labels"].tolist() for b in data.make_loader(tokenizer, rs, 4, shuffle=True, seed=7)]
+    order = lambda: [
+        b["labels"].tolist()
+        for b in data.make_loader(tokenizer, rs, 4, shuffle=True, seed=7)
+    ]
     assert order() == order()
 
 
@@ -260,18 +287,29 @@ def test_make_loader_rejects_empty_set(tokenizer):
 
 def test_decode_batch_shows_subwords(tokenizer):
     rs = data.ReviewSet(["The cinematography was unforgettable"], [1], "t")
-    row = data.decode_batch(tokenizer, next(iter(data.make_loader(tokenizer, rs))), n=1)[0]
+    row = data.decode_batch(
+        tokenizer, next(iter(data.make_loader(tokenizer, rs))), n=1
+    )[0]
     assert row.startswith("[CLS]") and "##" in row and row.endswith("[SEP]")
 
 
 def _long_texts():
-    words = "the film was unwatchably good , but i cannot recommend it !".split()
+    words = ["the", "film", "was", "unwatchably", "good", ",", "but", "i", "cannot", "recommend", "it", "!"]
     rng = __import__("random").Random(0)
-    texts = [" ".join(rng.choice(words) for _ in range(n)) for n in (3, 10, 200, 253, 254, 255, 256, 300, 900)]
-    texts.append("\u200b " * 300 + "great movie " * 50)   # words that give no token: the cut is not enough
-    texts.append("映画はとても良かった。" * 80)                # CJK: one token per character, no spaces
-    texts.append("word\n\n\t" * 400)                        # other whitespace
-    texts.append("a " * 254 + "antidisestablishmentarianism " * 3)  # the cut ends inside a long word's pieces
+    texts = [
+        " ".join(rng.choice(words) for _ in range(n))
+        for n in (3, 10, 200, 253, 254, 255, 256, 300, 900)
+    ]
+    texts.append(
+        "\u200b " * 300 + "great movie " * 50
+    )  # words that give no token: the cut is not enough
+    texts.append(
+        "映画はとても良かった。" * 80
+    )  # CJK: one token per character, no spaces
+    texts.append("word\n\n\t" * 400)  # other whitespace
+    texts.append(
+        "a " * 254 + "antidisestablishmentarianism " * 3
+    )  # the cut ends inside a long word's pieces
     return texts
 
 
@@ -289,11 +327,16 @@ def test_tokenized_reviews_use_the_same_ids(tokenizer):
     texts = _long_texts()
     reviews = data.ReviewSet(texts, [i % 2 for i in range(len(texts))], "test texts")
     dataset = data.TokenizedReviews(tokenizer, reviews, max_length=128)
-    assert [f["input_ids"] for f in dataset.features] == tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+    assert [f["input_ids"] for f in dataset.features] == tokenizer(
+        texts, truncation=True, max_length=128
+    )["input_ids"]
 
 
 # ----------------------------------------------------------------- real IMDb, when CI provides it
-@pytest.mark.skipif(not os.environ.get("IMDB_DIR"), reason="IMDB_DIR not set (CI extracts the real IMDb)")
+@pytest.mark.skipif(
+    not os.environ.get("IMDB_DIR"),
+    reason="IMDB_DIR not set (CI extracts the real IMDb)",
+)
 def test_real_imdb_layout():
     root = data.find_imdb()
     test = data.read_imdb_split(root, "test", per_label=50)

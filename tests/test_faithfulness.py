@@ -1,4 +1,5 @@
 """Tests for helpers.faithfulness on hand-built and tiny models (seconds on a CPU)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -24,8 +25,8 @@ from helpers.faithfulness import (
     results_table,
     sanity_check,
     spearman,
-    summarise,
     sufficiency,
+    summarise,
     table_html,
     top_fraction_mask,
     write_csv,
@@ -70,7 +71,9 @@ class MeanProbabilityModel(nn.Module):
         self.values = values
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        real = ROLES.real({"input_ids": input_ids, "attention_mask": attention_mask}).float()
+        real = ROLES.real(
+            {"input_ids": input_ids, "attention_mask": attention_mask}
+        ).float()
         p = (self.values[input_ids] * real).sum(-1) / real.sum(-1)
         return SimpleNamespace(logits=torch.stack([torch.log1p(-p), torch.log(p)], -1))
 
@@ -108,7 +111,9 @@ def test_n_selected_rounds_keeps_at_least_one_and_caps():
 def test_top_fraction_never_selects_special_or_padding():
     batch = make_batch([[10, 11, 12, 13], [20, 21]])
     real = ROLES.real(batch)
-    scores = torch.full(batch["input_ids"].shape, 100.0)  # specials and padding score highest
+    scores = torch.full(
+        batch["input_ids"].shape, 100.0
+    )  # specials and padding score highest
     scores[real] = torch.tensor([1.0, 4.0, 3.0, 2.0, 1.0, 2.0])
     top = top_fraction_mask(scores, real, 0.5)
     assert top.tolist() == [
@@ -144,7 +149,9 @@ def test_gradient_x_input_ranks_the_decisive_token_first():
     real = ROLES.real(batch)
     assert (batch["input_ids"][top_fraction_mask(scores, real, 0.01)] == TRIGGER).all()
     comp = comprehensiveness(model, batch, scores, ROLES, target=1, fractions=(0.01,))
-    assert torch.allclose(comp[:, 0], torch.sigmoid(torch.tensor(3.0)) - torch.sigmoid(torch.tensor(-2.0)))
+    assert torch.allclose(
+        comp[:, 0], torch.sigmoid(torch.tensor(3.0)) - torch.sigmoid(torch.tensor(-2.0))
+    )
 
 
 def test_gradient_x_input_is_complete_for_a_linear_model():
@@ -153,7 +160,9 @@ def test_gradient_x_input_is_complete_for_a_linear_model():
     batch = make_batch([[10, 11, 12, 30], [5, 39]])
     scores = GradientXInput(model).attribute(batch, target=1)
     logit = model(**batch).logits[:, 1]
-    assert torch.allclose(scores.sum(1), logit - 0.3, atol=1e-6)  # f(x) - f(zero embeddings)
+    assert torch.allclose(
+        scores.sum(1), logit - 0.3, atol=1e-6
+    )  # f(x) - f(zero embeddings)
     assert (scores[batch["attention_mask"] == 0] == 0).all()
 
 
@@ -169,9 +178,11 @@ def test_random_baseline_comprehensiveness_matches_its_expected_value():
     scores = RandomScores(seed=3).attribute(batch)
     comp = comprehensiveness(model, batch, scores, ROLES)
     suff = sufficiency(model, batch, scores, ROLES)
-    counts = torch.tensor([n_selected(torch.tensor([n_real]), f).item() for f in AOPC_FRACTIONS])
+    counts = torch.tensor(
+        [n_selected(torch.tensor([n_real]), f).item() for f in AOPC_FRACTIONS]
+    )
     expected_comp = p * counts / n_real
-    stderr = comp.std(0) / reviews ** 0.5 + 1e-6
+    stderr = comp.std(0) / reviews**0.5 + 1e-6
     assert (torch.abs(comp.mean(0) - expected_comp) < 4 * stderr).all()
     assert torch.allclose(suff.mean(0), p - expected_comp, atol=4 * float(stderr.max()))
 
@@ -220,7 +231,9 @@ def test_bootstrap_ci_contains_mean_and_narrows_with_n():
     assert (large.high - large.low) < 0.5 * (small.high - small.low)
     assert large.low < 2.0 < large.high
     assert bootstrap_ci([1.0, np.nan, 3.0]).n == 2
-    assert bootstrap_ci([1.0, 2.0, 3.0], seed=4) == bootstrap_ci([1.0, 2.0, 3.0], seed=4)
+    assert bootstrap_ci([1.0, 2.0, 3.0], seed=4) == bootstrap_ci(
+        [1.0, 2.0, 3.0], seed=4
+    )
     with pytest.raises(ValueError, match="at least one"):
         bootstrap_ci([np.nan])
 
@@ -230,42 +243,60 @@ def test_bootstrap_ci_contains_mean_and_narrows_with_n():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    from conftest import WORDS
-
     import tempfile
     from pathlib import Path
 
+    from conftest import WORDS
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
     folder = Path(tempfile.mkdtemp())
     vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    vocab.write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n"
+    )
     tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
-    config = BertConfig(vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                        num_labels=2, attn_implementation="eager")
+    config = BertConfig(
+        vocab_size=5 + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+        attn_implementation="eager",
+    )
     torch.manual_seed(0)
     model = BertForSequenceClassification(config).eval()
-    with torch.no_grad():  # move every weight off its init value (LayerNorms are 1/0 at init)
+    with (
+        torch.no_grad()
+    ):  # move every weight off its init value (LayerNorms are 1/0 at init)
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return tokenizer, model
 
 
-TEXTS = ["the movie was great", "awful boring plot and very bad acting", "good film",
-         "it was not the best story but i really love the acting"]
+TEXTS = [
+    "the movie was great",
+    "awful boring plot and very bad acting",
+    "good film",
+    "it was not the best story but i really love the acting",
+]
 
 
 def test_integrated_gradients_is_complete(tiny):
     tokenizer, model = tiny
     batch = dict(tokenizer(TEXTS[:2], padding=True, return_tensors="pt"))
     roles = TokenRoles.from_tokenizer(tokenizer)
-    ig = IntegratedGradients(model, roles, tokenizer.pad_token_id, n_steps=300, internal_batch_size=64)
+    ig = IntegratedGradients(
+        model, roles, tokenizer.pad_token_id, n_steps=300, internal_batch_size=64
+    )
     scores = ig.attribute(batch, target=1)
     with torch.no_grad():
         full = model(**batch).logits[:, 1]
         base = model(**{**batch, "input_ids": ig.baseline_ids(batch)}).logits[:, 1]
-    assert torch.allclose(scores.sum(1), full - base, atol=2e-3 * float((full - base).abs().max()) + 1e-4)
+    assert torch.allclose(
+        scores.sum(1), full - base, atol=2e-3 * float((full - base).abs().max()) + 1e-4
+    )
     assert (ig.baseline_ids(batch)[:, 0] == tokenizer.cls_token_id).all()
     assert (scores[batch["attention_mask"] == 0] == 0).all()
 
@@ -284,7 +315,9 @@ def test_cascade_changes_exactly_the_weights_it_claims(tiny):
         seen.append(step.label)
         dense = state["bert.encoder.layer.1.intermediate.dense.weight"]
         if step.label != "head":
-            assert dense.std().item() == pytest.approx(model.config.initializer_range, rel=0.15)
+            assert dense.std().item() == pytest.approx(
+                model.config.initializer_range, rel=0.15
+            )
     assert seen == ["head", "layer 1", "layer 0"]
     for name, value in model.state_dict().items():  # the original is untouched
         assert torch.equal(value, original[name])
@@ -293,9 +326,16 @@ def test_cascade_changes_exactly_the_weights_it_claims(tiny):
 def test_evaluate_and_summary_on_tiny_bert(tiny, tmp_path):
     tokenizer, model = tiny
     methods = {"grad x input": GradientXInput(model), "random": RandomScores(0)}
-    res = evaluate_faithfulness(model, tokenizer, TEXTS, methods, batch_size=3, progress=False)
-    assert res.n == 4 and res.comprehensiveness["random"].shape == (4, len(AOPC_FRACTIONS))
-    for m in res.methods:  # curve endpoints: nothing deleted = full input; all deleted = nothing inserted
+    res = evaluate_faithfulness(
+        model, tokenizer, TEXTS, methods, batch_size=3, progress=False
+    )
+    assert res.n == 4 and res.comprehensiveness["random"].shape == (
+        4,
+        len(AOPC_FRACTIONS),
+    )
+    for m in (
+        res.methods
+    ):  # curve endpoints: nothing deleted = full input; all deleted = nothing inserted
         assert np.allclose(res.deletion[m][:, 0], res.p_full, atol=1e-6)
         assert np.allclose(res.deletion[m][:, -1], res.insertion[m][:, 0], atol=1e-6)
         assert np.allclose(res.insertion[m][:, -1], res.p_full, atol=1e-6)
@@ -307,7 +347,10 @@ def test_evaluate_and_summary_on_tiny_bert(tiny, tmp_path):
     assert best["method"] in text and f"{best['comprehensiveness'].mean:.3f}" in text
     assert "<table>" in table_html(rows) and "grad x input" in table_html(rows)
     lines = open(write_csv(rows, tmp_path / "t.csv")).read().splitlines()
-    assert lines[0].startswith("method,comprehensiveness,comprehensiveness low") and len(lines) == 3
+    assert (
+        lines[0].startswith("method,comprehensiveness,comprehensiveness low")
+        and len(lines) == 3
+    )
 
 
 def test_sanity_check_on_tiny_bert(tiny):
@@ -331,8 +374,16 @@ def test_registry_gives_one_call_shape(tiny):
     tokenizer, model = tiny
     batch = dict(tokenizer(TEXTS, padding=True, return_tensors="pt"))
     methods = explainers(model, tokenizer, ig_steps=4, internal_batch_size=8)
-    assert {"[CLS] attention", "rollout", "Grad-CAM L0", "Grad-CAM L1", "Grad-CAM mean",
-            "grad x input", "IG", "random"} <= set(methods)
+    assert {
+        "[CLS] attention",
+        "rollout",
+        "Grad-CAM L0",
+        "Grad-CAM L1",
+        "Grad-CAM mean",
+        "grad x input",
+        "IG",
+        "random",
+    } <= set(methods)
     maps = compute_maps(methods, batch, None)
     for name, m in maps.items():
         assert m.shape == batch["input_ids"].shape, name
@@ -344,24 +395,39 @@ def test_registry_gives_one_call_shape(tiny):
 def _row(method, comp, diff, suff=0.1):
     from helpers.faithfulness import ConfidenceInterval as CI
 
-    return {"method": method, "comprehensiveness": CI(comp, comp - 0.01, comp + 0.01, 50),
-            "sufficiency": CI(suff, suff - 0.01, suff + 0.01, 50),
-            "comp - random": CI(diff, diff - 0.01, diff + 0.01, 50)}
+    return {
+        "method": method,
+        "comprehensiveness": CI(comp, comp - 0.01, comp + 0.01, 50),
+        "sufficiency": CI(suff, suff - 0.01, suff + 0.01, 50),
+        "comp - random": CI(diff, diff - 0.01, diff + 0.01, 50),
+    }
 
 
 def test_summary_follows_the_numbers():
     from helpers.faithfulness import CascadeResults
 
-    rows = [_row("A", 0.30, 0.20), _row("B", 0.25, 0.15, suff=0.02), _row("random", 0.10, 0.0)]
+    rows = [
+        _row("A", 0.30, 0.20),
+        _row("B", 0.25, 0.15, suff=0.02),
+        _row("random", 0.10, 0.0),
+    ]
     text = summarise(rows)
-    assert "**A**" in text and "clearly above" in text and "beyond the confidence" in text
+    assert (
+        "**A**" in text and "clearly above" in text and "beyond the confidence" in text
+    )
     assert "most sufficient (lowest AOPC sufficiency) is **B**" in text
     assert "explain with **A**" in text
     # A keeps its map when the model is destroyed -> fails; the recommendation moves to B
     n = 5
-    cascade = CascadeResults(["A", "B", "random"], ["head", "layer 0"],
-                             {"A": np.full((n, 2), 0.9), "B": np.full((n, 2), 0.05),
-                              "random": np.zeros((n, 2))})
+    cascade = CascadeResults(
+        ["A", "B", "random"],
+        ["head", "layer 0"],
+        {
+            "A": np.full((n, 2), 0.9),
+            "B": np.full((n, 2), 0.05),
+            "random": np.zeros((n, 2)),
+        },
+    )
     text = summarise(rows, cascade)
     assert "passed by B; failed by A" in text and "explain with **B**" in text
     # nothing beats random -> no recommendation of a method
@@ -375,10 +441,15 @@ def test_summary_names_maps_that_ignore_the_head():
 
     rows = [_row("A", 0.30, 0.20), _row("B", 0.25, 0.15), _row("random", 0.10, 0.0)]
     n = 4
-    rho_a = np.tile([1.0, 0.8, 0.7, 0.1], (n, 1))  # ignores the head, decorrelates at the last step
+    rho_a = np.tile(
+        [1.0, 0.8, 0.7, 0.1], (n, 1)
+    )  # ignores the head, decorrelates at the last step
     rho_b = np.tile([0.2, 0.1, 0.0, 0.0], (n, 1))
-    cascade = CascadeResults(["A", "B", "random"], ["head", "layer 2", "layer 1", "layer 0"],
-                             {"A": rho_a, "B": rho_b, "random": np.zeros((n, 4))})
+    cascade = CascadeResults(
+        ["A", "B", "random"],
+        ["head", "layer 2", "layer 1", "layer 0"],
+        {"A": rho_a, "B": rho_b, "random": np.zeros((n, 4))},
+    )
     text = summarise(rows, cascade)
     assert "head alone leaves A unchanged" in text
     assert "A (first below 0.3 at: layer 0)" in text and "B (first" not in text

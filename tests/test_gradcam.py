@@ -1,4 +1,5 @@
 """Tests for helpers.gradcam on a tiny random BERT (seconds on a CPU)."""
+
 from __future__ import annotations
 
 import warnings
@@ -17,10 +18,7 @@ from helpers.gradcam import (
     plot_gradcam,
 )
 
-WORDS = (
-    "the a movie film was is great good bad awful boring fun i it and not very "
-    "plot acting story loved hated this but so really ending"
-).split()
+WORDS = ["the", "a", "movie", "film", "was", "is", "great", "good", "bad", "awful", "boring", "fun", "i", "it", "and", "not", "very", "plot", "acting", "story", "loved", "hated", "this", "but", "so", "really", "ending"]
 TEXTS = [
     "the movie was great",
     "i hated this boring film and the awful acting",
@@ -35,7 +33,9 @@ def tokenizer(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tok")
     vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    vocab.write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n"
+    )
     return BertTokenizer(vocab=str(vocab), model_max_length=64)
 
 
@@ -64,7 +64,9 @@ def hook_counts(model):
     from helpers.models import get_encoder_layers
 
     return [
-        len(layer._forward_hooks) + len(layer._backward_hooks) + len(layer._forward_pre_hooks)
+        len(layer._forward_hooks)
+        + len(layer._backward_hooks)
+        + len(layer._forward_pre_hooks)
         for layer in get_encoder_layers(model)
     ]
 
@@ -83,15 +85,21 @@ def test_manual_formula_matches_autograd_on_hidden_states(model, tokenizer):
         expected = torch.zeros(h.shape[0])
         weights = g.mean(dim=0)
         for t in range(h.shape[0]):
-            expected[t] = max(0.0, float(sum(weights[k] * h[t, k] for k in range(h.shape[1]))))
+            expected[t] = max(
+                0.0, float(sum(weights[k] * h[t, k] for k in range(h.shape[1])))
+            )
         torch.testing.assert_close(cam[layer], expected, atol=1e-5, rtol=1e-4)
     assert cam.shape == (3, inputs["input_ids"].shape[1])
     assert bool((cam > 0).any()), "a random model should give some positive Grad-CAM"
 
 
 def test_matches_captum_layergradcam_unpadded(model, tokenizer):
-    inputs = encode_texts(tokenizer, [TEXTS[1], "i really loved this film and the great plot"])
-    assert bool(inputs["attention_mask"].all()), "the two texts must have the same length"
+    inputs = encode_texts(
+        tokenizer, [TEXTS[1], "i really loved this film and the great plot"]
+    )
+    assert bool(inputs["attention_mask"].all()), (
+        "the two texts must have the same length"
+    )
     ours = GradCam(model).attribute(inputs, target=torch.tensor([0, 1]))
     reference = captum_layer_gradcam(model, inputs, target=torch.tensor([0, 1]))
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-4)
@@ -101,7 +109,9 @@ def test_matches_captum_on_padded_batch_after_rescaling(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
     assert not bool(inputs["attention_mask"].all())
     ours = GradCam(model).attribute(inputs)
-    torch.testing.assert_close(ours, captum_layer_gradcam(model, inputs), atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(
+        ours, captum_layer_gradcam(model, inputs), atol=1e-6, rtol=1e-4
+    )
 
 
 def test_batch_equals_one_by_one_and_padding_is_zero(model, tokenizer):
@@ -119,9 +129,15 @@ def test_batch_equals_one_by_one_and_padding_is_zero(model, tokenizer):
 
 def test_max_tokens_splits_the_batch_without_changing_maps(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
-    whole = GradCam(model, max_tokens=None).attribute(inputs, target=torch.tensor([0, 1, 1, 0]))
-    chunked = GradCam(model, max_tokens=inputs["input_ids"].shape[1])  # one review per pass
-    torch.testing.assert_close(chunked.attribute(inputs, target=torch.tensor([0, 1, 1, 0])), whole)
+    whole = GradCam(model, max_tokens=None).attribute(
+        inputs, target=torch.tensor([0, 1, 1, 0])
+    )
+    chunked = GradCam(
+        model, max_tokens=inputs["input_ids"].shape[1]
+    )  # one review per pass
+    torch.testing.assert_close(
+        chunked.attribute(inputs, target=torch.tensor([0, 1, 1, 0])), whole
+    )
     assert chunked.last_target.tolist() == [0, 1, 1, 0]
     assert chunked.last_logits.shape == (4, 2)
     with pytest.raises(ValueError, match="max_tokens"):
@@ -139,7 +155,9 @@ def test_default_target_is_prediction_and_targets_are_per_review(model, tokenize
     only1 = explainer.attribute(inputs, target=1)
     torch.testing.assert_close(mixed[0], only0[0])
     torch.testing.assert_close(mixed[1], only1[1])
-    assert not torch.allclose(only0, only1), "the two classes should explain differently"
+    assert not torch.allclose(only0, only1), (
+        "the two classes should explain differently"
+    )
 
 
 def test_frozen_model_in_train_mode_gives_same_maps_and_keeps_mode(tokenizer):
@@ -162,7 +180,9 @@ def test_gradcam_for_texts_trims_to_real_tokens_in_input_order(model, tokenizer)
         assert res.text == text
         assert res.tokens == ["[CLS]", *text.split(), "[SEP]"]
         assert res.cam.shape == (3, len(res.tokens))
-        torch.testing.assert_close(res.cam, batched[i, :, : len(res.tokens)], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            res.cam, batched[i, :, : len(res.tokens)], atol=1e-5, rtol=1e-4
+        )
         assert res.target == res.prediction
         assert abs(float(res.probabilities.sum()) - 1) < 1e-5
         assert not res.truncated
@@ -185,19 +205,37 @@ def test_layer_statistics_on_hand_made_maps():
     from helpers.gradcam import TextGradCam
 
     def result(cam):
-        return TextGradCam("t", ["[CLS]", "good", "[SEP]"], torch.tensor(cam), 1, 1, torch.ones(2) / 2, False)
+        return TextGradCam(
+            "t",
+            ["[CLS]", "good", "[SEP]"],
+            torch.tensor(cam),
+            1,
+            1,
+            torch.ones(2) / 2,
+            False,
+        )
 
-    stats = layer_statistics([
-        result([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]),
-        result([[0.0, 4.0, 0.0], [3.0, 0.0, 1.0]]),
-    ])
-    torch.testing.assert_close(stats["special_share"], torch.tensor([0.25, 1.0], dtype=torch.float64))
-    torch.testing.assert_close(stats["all_zero"], torch.tensor([0.0, 0.5], dtype=torch.float64))
-    torch.testing.assert_close(stats["peak_token_share"], torch.tensor([0.75, 0.75], dtype=torch.float64))
+    stats = layer_statistics(
+        [
+            result([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]),
+            result([[0.0, 4.0, 0.0], [3.0, 0.0, 1.0]]),
+        ]
+    )
+    torch.testing.assert_close(
+        stats["special_share"], torch.tensor([0.25, 1.0], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        stats["all_zero"], torch.tensor([0.0, 0.5], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        stats["peak_token_share"], torch.tensor([0.75, 0.75], dtype=torch.float64)
+    )
     # review 1: last row constant -> NaN, left out; review 2: rows [0,4,0] vs [3,0,1]
     x, y = torch.tensor([0.0, 4.0, 0.0]), torch.tensor([3.0, 0.0, 1.0])
     expected = float(torch.corrcoef(torch.stack([x, y]))[0, 1])
-    torch.testing.assert_close(stats["corr_with_last"], torch.tensor([expected, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        stats["corr_with_last"], torch.tensor([expected, 1.0], dtype=torch.float64)
+    )
     with pytest.raises(ValueError, match="empty"):
         layer_statistics([])
 
@@ -266,7 +304,9 @@ def test_bad_inputs_are_refused(model, tokenizer):
 def test_long_text_is_truncated_with_a_warning(model, tokenizer):
     long_text = " ".join(["good"] * 100)
     with pytest.warns(TruncationWarning):
-        (res,) = gradcam_for_texts(model, tokenizer, [long_text], max_length=32, progress=False)
+        (res,) = gradcam_for_texts(
+            model, tokenizer, [long_text], max_length=32, progress=False
+        )
     assert res.truncated
     assert res.cam.shape == (3, 32)
     assert res.tokens[-1] == "[SEP]"
@@ -286,7 +326,9 @@ def test_plot_saves_png_with_japanese_labels(tmp_path):
         warnings.simplefilter("always")
         fig = plot_gradcam(cam, tokens, "Grad-CAM 私は不運な人間です。", path=path)
         fig.canvas.draw()
-    missing = [str(w.message) for w in caught if "missing from" in str(w.message).lower()]
+    missing = [
+        str(w.message) for w in caught if "missing from" in str(w.message).lower()
+    ]
     assert not missing, missing
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ax = fig.axes[0]

@@ -1,4 +1,5 @@
 """The token highlighter: colours, escaping, word merging, Japanese, bad scores, export."""
+
 from __future__ import annotations
 
 from html.parser import HTMLParser
@@ -34,7 +35,11 @@ class Spans(HTMLParser):
         attrs = dict(attrs)
         style = attrs.get("style", "")
         is_token = tag == "span" and "title" in attrs and "background-color" in style
-        bg = style.split("background-color:")[1].split(";")[0].strip() if is_token else None
+        bg = (
+            style.split("background-color:")[1].split(";")[0].strip()
+            if is_token
+            else None
+        )
         self._open.append(bg)
         if is_token:
             self.tokens.append(["", bg, attrs["title"]])
@@ -94,7 +99,11 @@ def test_keep_special_shows_cls_and_sep_but_never_padding():
 def test_negative_scores_use_the_diverging_scale():
     fragment = highlight_html(["bad", "film", "great"], torch.tensor([-2.0, 0.0, 1.0]))
     colours = Spans(fragment).colours()
-    assert colours == {"bad": "rgb(0, 0, 255)", "film": "rgb(255, 255, 255)", "great": "rgb(255, 128, 128)"}
+    assert colours == {
+        "bad": "rgb(0, 0, 255)",
+        "film": "rgb(255, 255, 255)",
+        "great": "rgb(255, 128, 128)",
+    }
     assert "-2" in fragment  # the legend runs from -vmax
     with pytest.raises(ValueError, match="diverging=True"):
         highlight_html(["bad"], [-1.0], diverging=False)
@@ -115,7 +124,9 @@ def test_all_zero_scores_render_white_with_a_note():
 
 
 def test_nan_scores_raise_naming_the_fix():
-    with pytest.raises(ValueError, match=r"NaN or inf at position\(s\) \[1\].*nan_to_num"):
+    with pytest.raises(
+        ValueError, match=r"NaN or inf at position\(s\) \[1\].*nan_to_num"
+    ):
         highlight_html(["a", "b"], [0.1, float("nan")])
 
 
@@ -137,19 +148,37 @@ def test_a_string_instead_of_tokens_raises():
 # --------------------------------------------------------------------------- security
 
 
-HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '" onmouseover="alert(2)', "&amp;"]
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '" onmouseover="alert(2)',
+    "&amp;",
+]
 
 
-@pytest.mark.parametrize("render", [
-    lambda: highlight_html(HOSTILE, [1.0, 2.0, 3.0, 4.0], title="<b onclick=alert(3)>t</b>",
-                           label='" onfocus="alert(4)'),
-    lambda: highlight_rows([("<i>head</i>", HOSTILE, [1.0, 2.0, 3.0, 4.0])], title="<script>x</script>"),
-])
+@pytest.mark.parametrize(
+    "render",
+    [
+        lambda: highlight_html(
+            HOSTILE,
+            [1.0, 2.0, 3.0, 4.0],
+            title="<b onclick=alert(3)>t</b>",
+            label='" onfocus="alert(4)',
+        ),
+        lambda: highlight_rows(
+            [("<i>head</i>", HOSTILE, [1.0, 2.0, 3.0, 4.0])], title="<script>x</script>"
+        ),
+    ],
+)
 def test_text_is_escaped_and_no_markup_is_live(render):
     fragment = render()
     parsed = Spans(fragment)
     assert set(parsed.tags) <= ALLOWED_TAGS  # no script, img, b or i element
-    assert set(parsed.attrs) <= {"style", "title", "class"}  # no onerror / onmouseover / onclick attribute
+    assert set(parsed.attrs) <= {
+        "style",
+        "title",
+        "class",
+    }  # no onerror / onmouseover / onclick attribute
     assert "<script" not in fragment and "<img" not in fragment
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fragment
     visible = "".join(parsed.text)
@@ -159,10 +188,20 @@ def test_text_is_escaped_and_no_markup_is_live(render):
 
 def test_no_remote_resources_in_fragment_or_file(tmp_path):
     fragment = highlight_html(["good", "film"], [1.0, 0.5], title="t")
-    page = save_html(fragment, tmp_path / "out" / "review.html", title="<script>").read_text()
+    page = save_html(
+        fragment, tmp_path / "out" / "review.html", title="<script>"
+    ).read_text()
     for text in (fragment, page):
         lowered = text.lower()
-        for needle in ("http://", "https://", "src=", "<link", "@import", "url(", "<script"):
+        for needle in (
+            "http://",
+            "https://",
+            "src=",
+            "<link",
+            "@import",
+            "url(",
+            "<script",
+        ):
             assert needle not in lowered
 
 
@@ -197,16 +236,30 @@ def test_merge_subwords_max_sum_and_mean():
 
 
 def test_merged_words_are_highlighted_as_one_span():
-    fragment = highlight_html(["[CLS]", "play", "##ing", "well", "[SEP]"], [0.0, 0.2, 0.4, 0.6, 0.0], merge="sum")
+    fragment = highlight_html(
+        ["[CLS]", "play", "##ing", "well", "[SEP]"],
+        [0.0, 0.2, 0.4, 0.6, 0.0],
+        merge="sum",
+    )
     colours = Spans(fragment).colours()
     assert colours == {"playing": "rgb(255, 0, 0)", "well": "rgb(255, 0, 0)"}
     assert "merged into words (sum)" in fragment
 
 
 def test_subword_pieces_are_glued_and_punctuation_attached():
-    fragment = highlight_html(["[CLS]", "the", "act", "##ing", "was", "great", ".", "[SEP]"], [0.0] + [1.0] * 6 + [0.0])
+    fragment = highlight_html(
+        ["[CLS]", "the", "act", "##ing", "was", "great", ".", "[SEP]"],
+        [0.0] + [1.0] * 6 + [0.0],
+    )
     parsed = Spans(fragment)
-    assert [text for text, _, _ in parsed.tokens] == ["the", "act", "ing", "was", "great", "."]
+    assert [text for text, _, _ in parsed.tokens] == [
+        "the",
+        "act",
+        "ing",
+        "was",
+        "great",
+        ".",
+    ]
     assert "the acting was great." in "".join(parsed.text)
 
 
@@ -224,8 +277,12 @@ def test_explicit_join_overrides_the_detection():
 
 def test_truncation_marker():
     tokens = ["[CLS]", "good", "film", "[SEP]"]
-    assert "[truncated at 4 tokens]" in highlight_html(tokens, [0, 1, 1, 0], truncated=True)
-    assert "[truncated at 512 tokens]" in highlight_html(tokens, [0, 1, 1, 0], truncated=512)
+    assert "[truncated at 4 tokens]" in highlight_html(
+        tokens, [0, 1, 1, 0], truncated=True
+    )
+    assert "[truncated at 512 tokens]" in highlight_html(
+        tokens, [0, 1, 1, 0], truncated=512
+    )
     assert "truncated" not in highlight_html(tokens, [0, 1, 1, 0])
 
 
@@ -253,11 +310,15 @@ def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):
     from helpers.japanese import build_vocab, make_japanese_tokenizer
 
     sentence = "私は不運な人間です。"
-    vocab = [w for w in build_vocab([sentence], min_freq=1, base_chars=False) if w != "不運"]
+    vocab = [
+        w for w in build_vocab([sentence], min_freq=1, base_chars=False) if w != "不運"
+    ]
     tokenizer = make_japanese_tokenizer(vocab, tmp_path / "ja")
     ids = tokenizer(sentence)["input_ids"]
     tokens = tokenizer.convert_ids_to_tokens(ids)
-    assert "##運" in tokens and "[UNK]" not in tokens  # a MeCab word split into WordPiece pieces
+    assert (
+        "##運" in tokens and "[UNK]" not in tokens
+    )  # a MeCab word split into WordPiece pieces
     scores = torch.linspace(-1, 1, len(tokens))
     for merge in (None, "max"):
         parsed = Spans(highlight_html(tokens, scores, merge=merge))

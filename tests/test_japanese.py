@@ -2,6 +2,7 @@
 
 Everything runs on tiny TSVs written to tmp_path (no chABSA, no hub needed).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,41 @@ from helpers.data import DataError, TruncationWarning, encode_texts
 from helpers.models import ModelLoadError, load_model
 
 SENTENCE = "私は不運な人間です。"
-POSITIVE = ["売上高は増加しました。", "利益は好調に推移しました。", "受注が増加し、業績は好調でした。",
-            "新製品の販売が好調でした。", "営業利益は増加しました。", "海外の売上が増加しました。"]
-NEGATIVE = ["売上高は減少しました。", "市場は厳しい状況でした。", "受注が減少し、業績は低迷しました。",
-            "私は不運な人間です。", "営業利益は減少しました。", "競争の激化により厳しい状況でした。"]
-TINY = ja.JapaneseSettings(layers=2, hidden=32, heads=4, intermediate=64, max_length=64,
-                           min_freq=1, epochs=4, lr=3e-3, batch_size=4, val_fraction=0.25, seed=0)
+POSITIVE = [
+    "売上高は増加しました。",
+    "利益は好調に推移しました。",
+    "受注が増加し、業績は好調でした。",
+    "新製品の販売が好調でした。",
+    "営業利益は増加しました。",
+    "海外の売上が増加しました。",
+]
+NEGATIVE = [
+    "売上高は減少しました。",
+    "市場は厳しい状況でした。",
+    "受注が減少し、業績は低迷しました。",
+    "私は不運な人間です。",
+    "営業利益は減少しました。",
+    "競争の激化により厳しい状況でした。",
+]
+TINY = ja.JapaneseSettings(
+    layers=2,
+    hidden=32,
+    heads=4,
+    intermediate=64,
+    max_length=64,
+    min_freq=1,
+    epochs=4,
+    lr=3e-3,
+    batch_size=4,
+    val_fraction=0.25,
+    seed=0,
+)
 
 
 def write_tsv(path, rows):
-    path.write_text("".join(f"{text}\t{label}\t\n" for text, label in rows), encoding="utf-8")
+    path.write_text(
+        "".join(f"{text}\t{label}\t\n" for text, label in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -66,14 +92,19 @@ def test_missing_chabsa_says_how_to_get_it(tmp_path, no_chabsa_env):
         ja.load_chabsa("dev", tmp_path)
 
 
-@pytest.mark.parametrize("bad_row, problem", [
-    ("利益は増加しました。", "no label"),
-    ("利益は増加しました。\t2\t", "label '2'"),
-    ("\t1\t", "empty text"),
-])
+@pytest.mark.parametrize(
+    "bad_row, problem",
+    [
+        ("利益は増加しました。", "no label"),
+        ("利益は増加しました。\t2\t", "label '2'"),
+        ("\t1\t", "empty text"),
+    ],
+)
 def test_bad_tsv_row_names_file_and_line(tmp_path, bad_row, problem):
     path = tmp_path / "train.tsv"
-    path.write_text(f"{POSITIVE[0]}\t1\t\n{NEGATIVE[0]}\t0\t\n{bad_row}\n", encoding="utf-8")
+    path.write_text(
+        f"{POSITIVE[0]}\t1\t\n{NEGATIVE[0]}\t0\t\n{bad_row}\n", encoding="utf-8"
+    )
     with pytest.raises(ValueError, match=rf"train\.tsv, line 3: {problem}"):
         ja.read_chabsa_tsv(path)
 
@@ -87,7 +118,9 @@ def test_vocab_has_specials_mecab_words_and_pieces():
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert len(vocab) == len(set(vocab))
     assert {"人間", "不運", "です"} <= set(vocab)  # MeCab words seen twice
-    assert "日" in vocab and "##運" in vocab and "##間" in vocab  # characters and their ## pieces
+    assert (
+        "日" in vocab and "##運" in vocab and "##間" in vocab
+    )  # characters and their ## pieces
     assert "猫" not in vocab  # never seen, no base characters
     assert "でし" not in vocab  # seen once: below min_freq
     assert "でし" in ja.build_vocab(texts, min_freq=1, base_chars=False)
@@ -101,7 +134,10 @@ def test_base_characters_keep_unseen_text_visible(tmp_path):
     assert vocab.index("増加") > vocab.index("##龍")  # words come after all characters
     tok = ja.make_japanese_tokenizer(vocab, tmp_path)
     tokens = tok.tokenize("吾輩は猫である。")
-    assert "[UNK]" not in tokens and ja.join_tokens_for_display(tokens) == "吾輩は猫である。"
+    assert (
+        "[UNK]" not in tokens
+        and ja.join_tokens_for_display(tokens) == "吾輩は猫である。"
+    )
 
 
 def test_tokenizer_round_trip_is_mecab_ipadic(tmp_path):
@@ -109,13 +145,17 @@ def test_tokenizer_round_trip_is_mecab_ipadic(tmp_path):
     ja.make_japanese_tokenizer(vocab, tmp_path / "tok")
     tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
     assert isinstance(tok, BertJapaneseTokenizer)
-    assert tok.word_tokenizer_type == "mecab" and tok.subword_tokenizer_type == "wordpiece"
+    assert (
+        tok.word_tokenizer_type == "mecab" and tok.subword_tokenizer_type == "wordpiece"
+    )
     assert tok.mecab_kwargs == {"mecab_dic": "ipadic"}
     tokens = tok.tokenize(SENTENCE)
     assert tokens == ["私", "は", "不運", "な", "人間", "です", "。"]
     assert ja.join_tokens_for_display(tokens) == SENTENCE
     # words below min_freq split into characters and ## pieces instead of [UNK]
-    ja.make_japanese_tokenizer(ja.build_vocab([SENTENCE], min_freq=99), tmp_path / "chars")
+    ja.make_japanese_tokenizer(
+        ja.build_vocab([SENTENCE], min_freq=99), tmp_path / "chars"
+    )
     pieces = AutoTokenizer.from_pretrained(tmp_path / "chars").tokenize(SENTENCE)
     assert pieces == ["私", "は", "不", "##運", "な", "人", "##間", "で", "##す", "。"]
     assert ja.join_tokens_for_display(pieces) == SENTENCE
@@ -126,27 +166,34 @@ def test_tokenizer_round_trip_is_mecab_ipadic(tmp_path):
 # --------------------------------------------------------------------------- #
 def test_save_load_round_trip_through_load_model(tmp_path):
     folder = tmp_path / "ja-model"
-    tok = ja.make_japanese_tokenizer(ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder)
+    tok = ja.make_japanese_tokenizer(
+        ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder
+    )
     model = ja.build_japanese_model(len(tok.vocab), TINY).eval()
     model.save_pretrained(folder)
     loaded_tok, loaded = load_model(folder, attn_implementation="eager")
     assert isinstance(loaded_tok, BertJapaneseTokenizer)
     assert loaded.config.num_hidden_layers == 2 and loaded.config.hidden_size == 32
     inputs = loaded_tok([SENTENCE, POSITIVE[0]], padding=True, return_tensors="pt")
-    assert inputs["input_ids"].equal(tok([SENTENCE, POSITIVE[0]], padding=True, return_tensors="pt")["input_ids"])
+    assert inputs["input_ids"].equal(
+        tok([SENTENCE, POSITIVE[0]], padding=True, return_tensors="pt")["input_ids"]
+    )
     with torch.no_grad():
         torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits)
         assert len(loaded(**inputs, output_attentions=True).attentions) == 2
     assert ja.positive_label_id(loaded) == 1 and ja.label_name(loaded, 0) == "negative"
 
 
-@pytest.mark.parametrize("id2label, positive", [
-    ({0: "ポジティブ", 1: "ネガティブ"}, 0),
-    ({0: "ネガティブ", 1: "ポジティブ"}, 1),
-    ({0: "POSITIVE", 1: "NEGATIVE"}, 0),
-    ({0: "negative", 1: "other"}, 1),
-    ({0: "LABEL_0", 1: "LABEL_1"}, 1),
-])
+@pytest.mark.parametrize(
+    "id2label, positive",
+    [
+        ({0: "ポジティブ", 1: "ネガティブ"}, 0),
+        ({0: "ネガティブ", 1: "ポジティブ"}, 1),
+        ({0: "POSITIVE", 1: "NEGATIVE"}, 0),
+        ({0: "negative", 1: "other"}, 1),
+        ({0: "LABEL_0", 1: "LABEL_1"}, 1),
+    ],
+)
 def test_positive_label_id_reads_the_config(id2label, positive):
     from transformers import BertConfig
 
@@ -165,38 +212,64 @@ def test_hidden_must_divide_into_heads():
 # get_japanese_model: errors, training, caching
 # --------------------------------------------------------------------------- #
 def test_no_hub_and_no_chabsa_is_a_clear_error(tmp_path, no_chabsa_env):
-    with pytest.raises(ModelLoadError, match="(?s)No Japanese sentiment model.*chABSA-dataset.*CHABSA_DIR"):
+    with pytest.raises(
+        ModelLoadError,
+        match="(?s)No Japanese sentiment model.*chABSA-dataset.*CHABSA_DIR",
+    ):
         ja.get_japanese_model(get_profile("quick"), chabsa_path=tmp_path / "nowhere")
 
 
 def test_short_training_lowers_loss_and_saves_metrics(chabsa_dir):
     torch.set_num_threads(1)
     tmp = chabsa_dir.parent / "model"
-    metrics = ja.train_japanese_model(tmp, ja.load_chabsa("train", chabsa_dir), ja.load_chabsa("test", chabsa_dir), TINY)
+    metrics = ja.train_japanese_model(
+        tmp,
+        ja.load_chabsa("train", chabsa_dir),
+        ja.load_chabsa("test", chabsa_dir),
+        TINY,
+    )
     history = metrics["history"]
-    assert len(history) == TINY.epochs and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert (
+        len(history) == TINY.epochs
+        and history[-1]["train_loss"] < history[0]["train_loss"]
+    )
     assert metrics["test_sentences"] == 12 and 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert metrics["majority_accuracy"] == 0.5 and metrics["train_sentences"] + metrics["val_sentences"] == 36
+    assert (
+        metrics["majority_accuracy"] == 0.5
+        and metrics["train_sentences"] + metrics["val_sentences"] == 36
+    )
     info = json.loads((tmp / "training_info.json").read_text(encoding="utf-8"))
-    assert info["test_accuracy"] == metrics["test_accuracy"] and info["settings"]["layers"] == 2
+    assert (
+        info["test_accuracy"] == metrics["test_accuracy"]
+        and info["settings"]["layers"] == 2
+    )
     tok, model = load_model(tmp)
-    assert isinstance(tok, BertJapaneseTokenizer) and model.config.num_hidden_layers == 2
+    assert (
+        isinstance(tok, BertJapaneseTokenizer) and model.config.num_hidden_layers == 2
+    )
 
 
 def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
     torch.set_num_threads(1)
     monkeypatch.setenv(ja.CHABSA_ENV, str(chabsa_dir))
     quick = get_profile("quick")
-    tok, model, description = ja.get_japanese_model(quick, settings=TINY, attn_implementation="eager")
+    tok, model, description = ja.get_japanese_model(
+        quick, settings=TINY, attn_implementation="eager"
+    )
     assert description.startswith("offline: 2-layer BERT") and "chABSA" in description
     assert "test accuracy" in description and "on 12 sentences" in description
-    assert isinstance(tok, BertJapaneseTokenizer) and model.config._attn_implementation == "eager"
+    assert (
+        isinstance(tok, BertJapaneseTokenizer)
+        and model.config._attn_implementation == "eager"
+    )
     # long texts are truncated to the model's 64 positions, not to BERT's usual 512
     with pytest.warns(TruncationWarning):
         enc = encode_texts(tok, [POSITIVE[0] * 30])
     assert enc["input_ids"].shape == (1, 64) and model(**enc).logits.shape == (1, 2)
     folder = ja.japanese_checkpoint_path(TINY)
-    assert folder.parent.name == "checkpoints" and folder.name.startswith("japanese-chabsa-L2-H32-")
+    assert folder.parent.name == "checkpoints" and folder.name.startswith(
+        "japanese-chabsa-L2-H32-"
+    )
 
     def no_retraining(*args, **kwargs):
         raise AssertionError("the cached model should have been loaded, not retrained")
@@ -217,7 +290,9 @@ def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
 
     monkeypatch.setattr(ja, "load_model", offline_only)
     with pytest.warns(UserWarning, match="no hub here"):
-        assert ja.get_japanese_model(get_profile("full"), settings=TINY)[2] == description
+        assert (
+            ja.get_japanese_model(get_profile("full"), settings=TINY)[2] == description
+        )
     # other data means another cache folder (the fingerprint covers the TSVs)
     write_tsv(chabsa_dir / "test.tsv", [(POSITIVE[0], 1), (NEGATIVE[0], 0)])
     assert ja.japanese_checkpoint_path(TINY) != folder
@@ -231,15 +306,24 @@ def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_
         return load_model(tiny_model_dir)
 
     monkeypatch.setattr(ja, "load_model", fake_hub)
-    tok, model, description = ja.get_japanese_model(get_profile("full"), attn_implementation="eager")
-    assert calls == [(ja.HUB_MODEL, "eager")] and description.startswith(f"hub: {ja.HUB_MODEL}")
+    tok, model, description = ja.get_japanese_model(
+        get_profile("full"), attn_implementation="eager"
+    )
+    assert calls == [(ja.HUB_MODEL, "eager")] and description.startswith(
+        f"hub: {ja.HUB_MODEL}"
+    )
     monkeypatch.setattr(ja, "hub_model_cached", lambda name=ja.HUB_MODEL: True)
-    assert ja.get_japanese_model(get_profile("quick"))[2].startswith("hub:")  # cached: quick uses it too
+    assert ja.get_japanese_model(get_profile("quick"))[2].startswith(
+        "hub:"
+    )  # cached: quick uses it too
 
 
 def test_use_ipadic_fixes_configs_without_a_dictionary(tmp_path):
     tok = ja.make_japanese_tokenizer(ja.build_vocab([SENTENCE], min_freq=1), tmp_path)
-    tok.mecab_kwargs, tok.word_tokenizer = None, None  # as an old config without mecab_kwargs
+    tok.mecab_kwargs, tok.word_tokenizer = (
+        None,
+        None,
+    )  # as an old config without mecab_kwargs
     assert ja.use_ipadic(tok) is tok and tok.mecab_kwargs == {"mecab_dic": "ipadic"}
     assert tok.tokenize(SENTENCE) == ["私", "は", "不運", "な", "人間", "です", "。"]
 
@@ -255,7 +339,9 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     from helpers.highlight import highlight_html
 
     folder = tmp_path / "ja-model"
-    tok = ja.make_japanese_tokenizer(ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder)
+    tok = ja.make_japanese_tokenizer(
+        ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder
+    )
     torch.manual_seed(0)
     ja.build_japanese_model(len(tok.vocab), TINY).save_pretrained(folder)
     tokenizer, model = load_model(folder)

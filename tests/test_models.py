@@ -3,14 +3,22 @@ import torch
 from torch import nn
 
 from helpers.config import PACKAGED_MODEL, get_profile
-from helpers.models import (ModelLoadError, count_parameters, get_encoder_layers, load_model,
-                            load_tokenizer, set_eager_attention)
+from helpers.models import (
+    ModelLoadError,
+    count_parameters,
+    get_encoder_layers,
+    load_model,
+    load_tokenizer,
+    set_eager_attention,
+)
 
 
 def test_packaged_model_loads_as_bert_classifier():
     tok, model = load_model(PACKAGED_MODEL, num_labels=2)
     assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
-    assert model.config.num_attention_heads == 12 and len(get_encoder_layers(model)) == 6
+    assert (
+        model.config.num_attention_heads == 12 and len(get_encoder_layers(model)) == 6
+    )
     assert tok.is_fast and tok.tokenize("Unforgettable")[0] == "un"
     out = model(**tok(["a fine film"], return_tensors="pt"))
     assert out.logits.shape == (1, 2) and not model.training
@@ -19,7 +27,9 @@ def test_packaged_model_loads_as_bert_classifier():
 def test_local_folder_round_trip(tiny_model_dir):
     tok, model = load_model(tiny_model_dir)
     assert len(get_encoder_layers(model)) == 2
-    assert load_tokenizer(tiny_model_dir).convert_tokens_to_ids("good") == tok.convert_tokens_to_ids("good")
+    assert load_tokenizer(tiny_model_dir).convert_tokens_to_ids(
+        "good"
+    ) == tok.convert_tokens_to_ids("good")
 
 
 def test_eager_attention_returns_weights(tiny_model_dir):
@@ -27,11 +37,15 @@ def test_eager_attention_returns_weights(tiny_model_dir):
     set_eager_attention(model)
     out = model(**tok(["good film"], return_tensors="pt"), output_attentions=True)
     assert len(out.attentions) == 2 and out.attentions[0].shape[1] == 4
-    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones_like(out.attentions[0].sum(-1)))
+    torch.testing.assert_close(
+        out.attentions[0].sum(-1), torch.ones_like(out.attentions[0].sum(-1))
+    )
 
 
 def test_unknown_model_says_what_was_tried():
-    with pytest.raises(ModelLoadError, match="(?s)Tried:.*local Hugging Face cache.*How to get it"):
+    with pytest.raises(
+        ModelLoadError, match="(?s)Tried:.*local Hugging Face cache.*How to get it"
+    ):
         load_model("no-such-org/no-such-bert-model")
 
 
@@ -48,7 +62,9 @@ def test_wrong_label_count_is_a_clear_error(tiny_model_dir):
 
 
 def test_model_without_encoder_layers():
-    with pytest.raises(ValueError, match="no encoder layer list: looked for base_model.encoder.layer"):
+    with pytest.raises(
+        ValueError, match="no encoder layer list: looked for base_model.encoder.layer"
+    ):
         get_encoder_layers(nn.Linear(2, 2))
 
 
@@ -65,11 +81,17 @@ def test_count_parameters(tiny_model_dir):
     for p in model.bert.parameters():
         p.requires_grad_(False)
     head = sum(p.numel() for p in model.classifier.parameters())
-    assert count_parameters(model) == head and count_parameters(model, trainable_only=False) == total
+    assert (
+        count_parameters(model) == head
+        and count_parameters(model, trainable_only=False) == total
+    )
 
 
 def test_profiles():
-    assert get_profile().name == "quick" and get_profile("full").model_name == "bert-base-uncased"
+    assert (
+        get_profile().name == "quick"
+        and get_profile("full").model_name == "bert-base-uncased"
+    )
     with pytest.raises(ValueError, match="BERT_BOOK_PROFILE"):
         get_profile("huge")
 

@@ -1,4 +1,5 @@
 """Chapter 2: freezing, cached-feature training, checkpoints, bad input (tiny models, seconds)."""
+
 from __future__ import annotations
 
 import random
@@ -6,19 +7,29 @@ import random
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+from conftest import make_imdb_folder, write_vocab
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+    BertTokenizer,
+)
 
+from helpers import training as T
 from helpers.config import get_profile
 from helpers.data import ReviewSet, encode_texts
-from helpers.models import (ModelLoadError, SeedClassifier, count_parameters, freeze_encoder, load_model,
-                            seed_as_hf_classifier)
-from helpers import training as T
+from helpers.models import (
+    ModelLoadError,
+    SeedClassifier,
+    count_parameters,
+    freeze_encoder,
+    load_model,
+    seed_as_hf_classifier,
+)
 
-from conftest import make_imdb_folder, write_vocab
-
-POS = "good great love best fine".split()
-NEG = "bad awful hate worst boring".split()
-FILL = "the movie film was is it and plot acting story really very".split()
+POS = ["good", "great", "love", "best", "fine"]
+NEG = ["bad", "awful", "hate", "worst", "boring"]
+FILL = ["the", "movie", "film", "was", "is", "it", "and", "plot", "acting", "story", "really", "very"]
 
 
 def toy_reviews(n_per_label: int, seed: int = 0) -> ReviewSet:
@@ -28,19 +39,36 @@ def toy_reviews(n_per_label: int, seed: int = 0) -> ReviewSet:
     for label, words in ((1, POS), (0, NEG)):
         for _ in range(n_per_label):
             n = rng.randint(3, 12)
-            tokens = [rng.choice(FILL) for _ in range(n)] + [rng.choice(words), rng.choice(words)]
+            tokens = [rng.choice(FILL) for _ in range(n)] + [
+                rng.choice(words),
+                rng.choice(words),
+            ]
             rng.shuffle(tokens)
             texts.append(" ".join(tokens))
             labels.append(label)
     return ReviewSet(texts, labels, "toy")
 
 
-def tiny(tmp_path, dropout: float = 0.1, layers: int = 2, attn: str | None = None, num_labels: int = 2):
+def tiny(
+    tmp_path,
+    dropout: float = 0.1,
+    layers: int = 2,
+    attn: str | None = None,
+    num_labels: int = 2,
+):
     vocab = write_vocab(tmp_path / "vocab")
     tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
-    config = BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=layers,
-                        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
-                        num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    config = BertConfig(
+        vocab_size=len(vocab.read_text().split()),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     if attn:
         config._attn_implementation = attn
     torch.manual_seed(0)
@@ -50,20 +78,46 @@ def tiny(tmp_path, dropout: float = 0.1, layers: int = 2, attn: str | None = Non
 # --------------------------------------------------------------------------- #
 # Freezing
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("trainable_layers,changed_prefixes", [
-    (1, ("bert.encoder.layer.1.", "bert.pooler.", "classifier.")),
-    (0, ("bert.pooler.", "classifier.")),
-    (None, ("bert.embeddings.", "bert.encoder.layer.0.", "bert.encoder.layer.1.", "bert.pooler.", "classifier.")),
-])
-def test_only_the_intended_parameters_change(tmp_path, trainable_layers, changed_prefixes):
+@pytest.mark.parametrize(
+    "trainable_layers,changed_prefixes",
+    [
+        (1, ("bert.encoder.layer.1.", "bert.pooler.", "classifier.")),
+        (0, ("bert.pooler.", "classifier.")),
+        (
+            None,
+            (
+                "bert.embeddings.",
+                "bert.encoder.layer.0.",
+                "bert.encoder.layer.1.",
+                "bert.pooler.",
+                "classifier.",
+            ),
+        ),
+    ],
+)
+def test_only_the_intended_parameters_change(
+    tmp_path, trainable_layers, changed_prefixes
+):
     tokenizer, model = tiny(tmp_path)
     before = {k: v.clone() for k, v in model.named_parameters()}
     data = toy_reviews(8)
-    T.train_classifier(model, tokenizer, data, data, epochs=1, lr=1e-2, batch_size=8,
-                       trainable_layers=trainable_layers, max_length=32)
+    T.train_classifier(
+        model,
+        tokenizer,
+        data,
+        data,
+        epochs=1,
+        lr=1e-2,
+        batch_size=8,
+        trainable_layers=trainable_layers,
+        max_length=32,
+    )
     for name, param in model.named_parameters():
         moved = not torch.equal(before[name], param)
-        if name == "bert.embeddings.word_embeddings.weight" and trainable_layers is None:
+        if (
+            name == "bert.embeddings.word_embeddings.weight"
+            and trainable_layers is None
+        ):
             assert moved  # rows of words in the data move
             continue
         assert moved == name.startswith(changed_prefixes), name
@@ -72,10 +126,14 @@ def test_only_the_intended_parameters_change(tmp_path, trainable_layers, changed
 def test_trainable_parameter_counts(tmp_path):
     _, model = tiny(tmp_path)
     layer = sum(p.numel() for p in model.bert.encoder.layer[1].parameters())
-    head = sum(p.numel() for p in model.bert.pooler.parameters()) + sum(p.numel() for p in model.classifier.parameters())
+    head = sum(p.numel() for p in model.bert.pooler.parameters()) + sum(
+        p.numel() for p in model.classifier.parameters()
+    )
     assert count_parameters(freeze_encoder(model, 1)) == layer + head
     assert count_parameters(freeze_encoder(model, 0)) == head
-    assert count_parameters(freeze_encoder(model, None)) == count_parameters(model, trainable_only=False)
+    assert count_parameters(freeze_encoder(model, None)) == count_parameters(
+        model, trainable_only=False
+    )
     with pytest.raises(ValueError, match="trainable_layers"):
         freeze_encoder(model, 3)
 
@@ -83,8 +141,14 @@ def test_trainable_parameter_counts(tmp_path):
 def test_frozen_modules_stay_in_eval_mode(tmp_path):
     _, model = tiny(tmp_path)
     T.set_train_mode(model, 1)
-    assert not model.bert.embeddings.training and not model.bert.encoder.layer[0].training
-    assert model.bert.encoder.layer[1].training and model.classifier.training and model.dropout.training
+    assert (
+        not model.bert.embeddings.training and not model.bert.encoder.layer[0].training
+    )
+    assert (
+        model.bert.encoder.layer[1].training
+        and model.classifier.training
+        and model.dropout.training
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -94,13 +158,20 @@ def test_frozen_modules_stay_in_eval_mode(tmp_path):
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
 def test_bottom_then_top_equals_model_logits(tmp_path, attn, k):
     tokenizer, model = tiny(tmp_path, layers=3, attn=attn)
-    enc = encode_texts(tokenizer, ["good film", "the plot was awful and boring , really very boring", "fine"])
+    enc = encode_texts(
+        tokenizer,
+        ["good film", "the plot was awful and boring , really very boring", "fine"],
+    )
     assert (enc["attention_mask"] == 0).any()  # padding is present
     with torch.no_grad():
         expected = model(**enc).logits
-        hidden = T.bottom_forward(model, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], 3 - k)
+        hidden = T.bottom_forward(
+            model, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], 3 - k
+        )
         got = T.top_forward(model, hidden, enc["attention_mask"], k)
-        full_layer = T.top_forward(model, hidden, enc["attention_mask"], k, cls_only=False)
+        full_layer = T.top_forward(
+            model, hidden, enc["attention_mask"], k, cls_only=False
+        )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(full_layer, expected, atol=1e-5, rtol=1e-4)
 
@@ -108,7 +179,9 @@ def test_bottom_then_top_equals_model_logits(tmp_path, attn, k):
 @pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0])
 def test_feature_cache_round_trip_in_memory_and_on_disk(tmp_path, in_memory_bytes):
     rows = [torch.randn(n, 8) for n in (3, 7, 5)]
-    cache = T.FeatureCache([3, 7, 5], 8, cache_dir=tmp_path, in_memory_bytes=in_memory_bytes)
+    cache = T.FeatureCache(
+        [3, 7, 5], 8, cache_dir=tmp_path, in_memory_bytes=in_memory_bytes
+    )
     for i, r in enumerate(rows):
         cache.put(i, r)
     hidden, mask = cache.batch(np.array([2, 0]), "cpu")
@@ -125,9 +198,22 @@ def test_cached_and_naive_training_give_the_same_model(tmp_path):
     data, val = toy_reviews(12), toy_reviews(4, seed=1)
     weights, results = [], []
     for cache in (True, False):
-        tokenizer, model = tiny(tmp_path, dropout=0.0)  # no dropout: both loops compute the same function
-        results.append(T.train_classifier(model, tokenizer, data, val, epochs=2, lr=1e-3, batch_size=8,
-                                          max_length=32, cache_features=cache))
+        tokenizer, model = tiny(
+            tmp_path, dropout=0.0
+        )  # no dropout: both loops compute the same function
+        results.append(
+            T.train_classifier(
+                model,
+                tokenizer,
+                data,
+                val,
+                epochs=2,
+                lr=1e-3,
+                batch_size=8,
+                max_length=32,
+                cache_features=cache,
+            )
+        )
         weights.append(model.classifier.weight.detach().clone())
     torch.testing.assert_close(weights[0], weights[1], atol=2e-3, rtol=1e-2)
     for a, b in zip(results[0].history, results[1].history):
@@ -155,16 +241,37 @@ def test_short_training_learns_the_toy_task(tmp_path):
     tokenizer, model = tiny(tmp_path)
     train, val = toy_reviews(32), toy_reviews(10, seed=1)
     # a random tiny encoder: its frozen layers carry little signal, so the whole model learns here
-    result = T.train_classifier(model, tokenizer, train, val, epochs=5, lr=3e-3, batch_size=8, max_length=32,
-                                trainable_layers=None, checkpoint_dir=tmp_path / "ckpt")
+    result = T.train_classifier(
+        model,
+        tokenizer,
+        train,
+        val,
+        epochs=5,
+        lr=3e-3,
+        batch_size=8,
+        max_length=32,
+        trainable_layers=None,
+        checkpoint_dir=tmp_path / "ckpt",
+    )
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0] * 0.7
     assert result.best["val_acc"] == max(h["val_acc"] for h in result.history) >= 0.9
-    assert set(result.history[0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "seconds", "samples_per_s"}
+    assert set(result.history[0]) >= {
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "seconds",
+        "samples_per_s",
+    }
     # the model holds the best epoch's weights, and so does the checkpoint
-    assert T.evaluate(model, tokenizer, val, max_length=32)["accuracy"] == pytest.approx(result.best["val_acc"], abs=1e-6)
+    assert T.evaluate(model, tokenizer, val, max_length=32)[
+        "accuracy"
+    ] == pytest.approx(result.best["val_acc"], abs=1e-6)
     _, reloaded = load_model(tmp_path / "ckpt")
-    assert T.evaluate(reloaded, tokenizer, val, max_length=32)["accuracy"] == pytest.approx(result.best["val_acc"], abs=1e-6)
+    assert T.evaluate(reloaded, tokenizer, val, max_length=32)[
+        "accuracy"
+    ] == pytest.approx(result.best["val_acc"], abs=1e-6)
     assert T.read_training_info(tmp_path / "ckpt")["best_epoch"] == result.best_epoch
 
 
@@ -172,28 +279,64 @@ def test_evaluate_returns_consistent_metrics(tmp_path):
     tokenizer, model = tiny(tmp_path)
     reviews = toy_reviews(5)
     out = T.evaluate(model, tokenizer, reviews, batch_size=4)
-    assert out["probs"].shape == (10, 2) and np.allclose(out["probs"].sum(1), 1, atol=1e-5)
+    assert out["probs"].shape == (10, 2) and np.allclose(
+        out["probs"].sum(1), 1, atol=1e-5
+    )
     assert out["confusion"].sum() == 10 and out["confusion"].shape == (2, 2)
     assert out["accuracy"] == pytest.approx(np.trace(out["confusion"]) / 10)
     assert list(out["labels"]) == reviews.labels
     # predictions come back in input order although batches are sorted by length
     with torch.no_grad():
-        direct = model(**encode_texts(tokenizer, reviews.texts[:1])).logits.argmax(-1).item()
+        direct = (
+            model(**encode_texts(tokenizer, reviews.texts[:1])).logits.argmax(-1).item()
+        )
     assert out["preds"][0] == direct
     rows = T.misclassified(reviews, out, n=3)
-    assert all(r["label"] != r["pred"] for r in rows) and len(rows) == min(3, 10 - np.trace(out["confusion"]))
-    html = T.misclassified_html([{"id": "x", "text": "<b>bad</b>" * 100, "label": 0, "pred": 1, "confidence": 0.9}])
+    assert all(r["label"] != r["pred"] for r in rows) and len(rows) == min(
+        3, 10 - np.trace(out["confusion"])
+    )
+    html = T.misclassified_html(
+        [
+            {
+                "id": "x",
+                "text": "<b>bad</b>" * 100,
+                "label": 0,
+                "pred": 1,
+                "confidence": 0.9,
+            }
+        ]
+    )
     assert "&lt;b&gt;" in html and "<b>bad" not in html and "…" in html
 
 
 def test_plots_return_figures():
-    history = [{"epoch": 1, "train_loss": 0.6, "val_loss": 0.5, "train_acc": 0.7, "val_acc": 0.75},
-               {"epoch": 2, "train_loss": 0.4, "val_loss": 0.45, "train_acc": 0.8, "val_acc": 0.8}]
+    history = [
+        {
+            "epoch": 1,
+            "train_loss": 0.6,
+            "val_loss": 0.5,
+            "train_acc": 0.7,
+            "val_acc": 0.75,
+        },
+        {
+            "epoch": 2,
+            "train_loss": 0.4,
+            "val_loss": 0.45,
+            "train_acc": 0.8,
+            "val_acc": 0.8,
+        },
+    ]
     fig = T.plot_learning_curves(history)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
-    assert list(fig.axes[1].lines[1].get_ydata()) == [0.75, 0.8]  # validation accuracy per epoch
+    assert list(fig.axes[1].lines[1].get_ydata()) == [
+        0.75,
+        0.8,
+    ]  # validation accuracy per epoch
     fig = T.plot_learning_curves(history, best_epoch=2)
-    assert len(fig.axes[0].lines) == 3 and list(fig.axes[0].lines[2].get_xdata()) == [2, 2]
+    assert len(fig.axes[0].lines) == 3 and list(fig.axes[0].lines[2].get_xdata()) == [
+        2,
+        2,
+    ]
     fig = T.plot_confusion(np.array([[40, 10], [5, 45]]))
     assert fig.axes[0].get_title() == "accuracy 85.0%"
     with pytest.raises(ValueError, match="empty"):
@@ -210,7 +353,12 @@ def test_seed_classifier_equals_hf_classifier_without_pooler(tmp_path):
     mask = torch.ones_like(ids)
     mask[0, 6:] = 0
     with torch.no_grad():
-        torch.testing.assert_close(hf(input_ids=ids, attention_mask=mask).logits, seed(ids, mask), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            hf(input_ids=ids, attention_mask=mask).logits,
+            seed(ids, mask),
+            atol=1e-5,
+            rtol=1e-4,
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -219,12 +367,16 @@ def test_seed_classifier_equals_hf_classifier_without_pooler(tmp_path):
 def test_checkpoint_round_trip_gives_same_predictions(tmp_path):
     tokenizer, model = tiny(tmp_path)
     reviews = toy_reviews(4)
-    path = T.save_checkpoint(model, tokenizer, tmp_path / "ckpt", info={"base_model": "tiny"})
+    path = T.save_checkpoint(
+        model, tokenizer, tmp_path / "ckpt", info={"base_model": "tiny"}
+    )
     tok2, model2 = load_model(path)
     a = T.predict_logits(model, tokenizer, reviews.texts)
     b = T.predict_logits(model2, tok2, reviews.texts)
     torch.testing.assert_close(a, b)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+    assert [
+        p.name for p in tmp_path.iterdir() if p.name.startswith(".")
+    ] == []  # no temp folders left
 
 
 def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
@@ -240,8 +392,12 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(type(tokenizer), "save_pretrained", interrupted)
     with pytest.raises(KeyboardInterrupt):
         T.save_checkpoint(model, tokenizer, path)
-    torch.testing.assert_close(T.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ckpt")) == []
+    torch.testing.assert_close(
+        T.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good
+    )
+    assert (
+        sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ckpt")) == []
+    )
 
 
 def test_checkpoint_of_other_label_count_or_architecture_is_refused(tmp_path):
@@ -253,7 +409,9 @@ def test_checkpoint_of_other_label_count_or_architecture_is_refused(tmp_path):
     with pytest.raises(ModelLoadError, match="not a sequence classifier"):
         T.load_checkpoint(tmp_path / "encoder")
     _, two = tiny(tmp_path)
-    T.save_checkpoint(two, tokenizer, tmp_path / "two", info={"base_model": "other-model"})
+    T.save_checkpoint(
+        two, tokenizer, tmp_path / "two", info={"base_model": "other-model"}
+    )
     with pytest.raises(ModelLoadError, match="fine-tuned from 'other-model'"):
         T.load_checkpoint(tmp_path / "two", base_model="tiny-model")
 
@@ -265,12 +423,18 @@ def test_bad_labels_and_empty_sets_raise_clear_errors(tmp_path):
     tokenizer, model = tiny(tmp_path)
     good = toy_reviews(2)
     bad = ReviewSet(["good film", "bad film"], [0, 2], "bad labels")
-    with pytest.raises(ValueError, match=r"Label 2 at position 1 is outside range\(2\)"):
+    with pytest.raises(
+        ValueError, match=r"Label 2 at position 1 is outside range\(2\)"
+    ):
         T.train_classifier(model, tokenizer, bad, good, epochs=1)
     with pytest.raises(ValueError, match="train_set is empty"):
-        T.train_classifier(model, tokenizer, ReviewSet([], [], "nothing"), good, epochs=1)
+        T.train_classifier(
+            model, tokenizer, ReviewSet([], [], "nothing"), good, epochs=1
+        )
     with pytest.raises(ValueError, match="val_set is empty"):
-        T.train_classifier(model, tokenizer, good, ReviewSet([], [], "nothing"), epochs=1)
+        T.train_classifier(
+            model, tokenizer, good, ReviewSet([], [], "nothing"), epochs=1
+        )
     with pytest.raises(ValueError, match="outside range"):
         T.check_labels(torch.tensor([0, 1, -1]))
     with pytest.raises(ValueError, match="integers"):
@@ -282,10 +446,20 @@ def test_bad_labels_and_empty_sets_raise_clear_errors(tmp_path):
 # --------------------------------------------------------------------------- #
 # The chapter-2 model for later chapters
 # --------------------------------------------------------------------------- #
-def test_get_finetuned_model_trains_once_then_loads(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path / "imdb", per_label=10)))
-    profile = get_profile("quick").with_(model_name=str(tiny_model_dir), train_per_label=10, test_per_label=4,
-                                         epochs=1, max_length=32, batch_size=8)
+def test_get_finetuned_model_trains_once_then_loads(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    monkeypatch.setenv(
+        "IMDB_DIR", str(make_imdb_folder(tmp_path / "imdb", per_label=10))
+    )
+    profile = get_profile("quick").with_(
+        model_name=str(tiny_model_dir),
+        train_per_label=10,
+        test_per_label=4,
+        epochs=1,
+        max_length=32,
+        batch_size=8,
+    )
     tok, model = T.get_finetuned_model(profile)
     path = T.checkpoint_path(profile)
     assert path.parent.name == "checkpoints" and path.name.startswith("quick-")
@@ -294,4 +468,6 @@ def test_get_finetuned_model_trains_once_then_loads(tmp_path, tiny_model_dir, mo
     tok2, model2 = T.get_finetuned_model(profile, attn_implementation="eager")
     assert model2.config._attn_implementation == "eager" and not model2.training
     texts = ["the film was great", "the film was awful"]
-    torch.testing.assert_close(T.predict_logits(model, tok, texts), T.predict_logits(model2, tok2, texts))
+    torch.testing.assert_close(
+        T.predict_logits(model, tok, texts), T.predict_logits(model2, tok2, texts)
+    )

@@ -1,0 +1,238 @@
+"""One place for what every explainer and metric needs from a batch.
+
+* :func:`check_inputs` — a dict/BatchEncoding checked into ``input_ids``,
+  ``attention_mask`` (ones when absent) and optional ``token_type_ids``,
+  each a ``[batch, seq]`` LongTensor.
+* :func:`to_device` — the same dict on the model's device.
+* :func:`target_tensor` / :func:`resolve_target` — Captum-style targets:
+  ``None`` (the predicted class), an int, or a LongTensor ``[batch]``.
+* :class:`TokenRoles` — which ids are special ([CLS], [SEP], padding) and
+  which id replaces a removed token ([MASK]).
+* :func:`batches_by_length` / :func:`slice_batch` — reviews grouped by length
+  so that a batch pads little, and one group cut to its own width.
+
+Attention (chapter 3), Grad-CAM (chapter 4), the attribution methods and the
+metrics (chapters 5–6) and training (chapter 2) all call these; none keeps a
+copy of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "TokenRoles",
+    "batches_by_length",
+    "check_inputs",
+    "resolve_target",
+    "slice_batch",
+    "target_tensor",
+    "to_device",
+]
+
+_ENCODE_HINT = "use helpers.data.encode_texts(tokenizer, texts)"
+
+
+def check_inputs(inputs) -> dict[str, torch.Tensor]:
+    """The batch as ``[batch, seq]`` LongTensors: ids, attention and token types.
+
+    ``attention_mask`` defaults to ones. Raises ``TypeError``/``ValueError``
+    naming the fix for a non-mapping, missing ids, wrong shapes or dtypes, or
+    a row whose mask is all zeros.
+    """
+    if not isinstance(inputs, Mapping) and not hasattr(inputs, "keys"):
+        raise TypeError(
+            "inputs must be a dict or BatchEncoding with 'input_ids' and "
+            f"'attention_mask', got {type(inputs).__name__}: {_ENCODE_HINT}."
+        )
+    if "input_ids" not in inputs:
+        raise ValueError(f"inputs has no 'input_ids': {_ENCODE_HINT}.")
+    ids = torch.as_tensor(inputs["input_ids"])
+    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(
+            "input_ids must be a non-empty [batch, seq] tensor, "
+            f"got shape {tuple(ids.shape)}: {_ENCODE_HINT}."
+        )
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise TypeError(
+            f"input_ids must hold integer token ids, got dtype {ids.dtype}."
+        )
+    out = {"input_ids": ids.long()}
+    mask = inputs.get("attention_mask")
+    mask = (
+        torch.ones_like(ids)
+        if mask is None
+        else torch.as_tensor(mask, device=ids.device)
+    )
+    if mask.shape != ids.shape:
+        raise ValueError(
+            f"attention_mask has shape {tuple(mask.shape)} but input_ids "
+            f"{tuple(ids.shape)}: they must match."
+        )
+    if bool((mask.sum(dim=1) == 0).any()):
+        raise ValueError(
+            "a row of attention_mask is all 0: every review needs at least one "
+            "real token."
+        )
+    out["attention_mask"] = mask.long()
+    if inputs.get("token_type_ids") is not None:
+        types = torch.as_tensor(inputs["token_type_ids"], device=ids.device)
+        if types.shape != ids.shape:
+            raise ValueError(
+                f"token_type_ids has shape {tuple(types.shape)} but input_ids "
+                f"{tuple(ids.shape)}: they must match."
+            )
+        out["token_type_ids"] = types.long()
+    return out
+
+
+def to_device(inputs: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """The tensors of ``inputs`` moved to ``device`` (a new dict)."""
+    return {k: v.to(device) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+
+
+def target_tensor(target, batch: int) -> torch.Tensor | None:
+    """``target`` as ``None`` or a LongTensor ``[batch]``.
+
+    Type and shape are checked here, the class range by :func:`resolve_target`.
+    """
+    if target is None:
+        return None
+    if isinstance(target, bool):
+        raise TypeError(
+            f"target must be None, an int or a LongTensor [batch], got {target!r}."
+        )
+    try:
+        tensor = torch.as_tensor(target)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            f"target must be None, an int or a LongTensor [batch], got {target!r}."
+        ) from err
+    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
+        raise TypeError(
+            f"target must hold integer class indices, got {target!r} ({tensor.dtype})."
+        )
+    tensor = tensor.long()
+    if tensor.dim() == 0:
+        return tensor.expand(batch).clone()
+    if tensor.shape != (batch,):
+        raise ValueError(
+            f"target must be an int or have one class per review ({batch}), "
+            f"got shape {tuple(tensor.shape)}."
+        )
+    return tensor
+
+
+def resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
+    """Target classes as a LongTensor ``[batch]`` on the logits' device.
+
+    ``None`` = the predicted class (``argmax``). A class outside
+    ``0..n_classes-1`` raises ``ValueError``.
+    """
+    batch, n_classes = logits.shape
+    tensor = target_tensor(target, batch)
+    if tensor is None:
+        return logits.argmax(dim=-1)
+    tensor = tensor.to(logits.device)
+    bad = (tensor < 0) | (tensor >= n_classes)
+    if bool(bad.any()):
+        raise ValueError(
+            f"target class {tensor[bad][0].item()} is outside the model's labels "
+            f"0..{n_classes - 1}: pass a class index in that range, or None for the "
+            "prediction."
+        )
+    return tensor
+
+
+@dataclass(frozen=True)
+class TokenRoles:
+    """Which ids are never removed ([CLS], [SEP], padding), which id replaces a token.
+
+    Build it with :meth:`from_tokenizer`. ``real(inputs)`` is the boolean mask
+    of the *real* tokens: attended to and not special. [UNK] counts as text.
+    """
+
+    mask_id: int
+    special_ids: tuple[int, ...]
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> TokenRoles:
+        """Roles from a BERT-like tokenizer (it must have a mask token)."""
+        if getattr(tokenizer, "mask_token_id", None) is None:
+            raise ValueError(
+                f"{type(tokenizer).__name__} has no mask token: the metrics replace "
+                "removed tokens by [MASK]; pass "
+                "TokenRoles(mask_id=..., special_ids=...)."
+            )
+        names = (
+            "cls_token_id",
+            "sep_token_id",
+            "pad_token_id",
+            "bos_token_id",
+            "eos_token_id",
+        )
+        special = {getattr(tokenizer, n, None) for n in names} - {None}
+        return cls(int(tokenizer.mask_token_id), tuple(sorted(int(i) for i in special)))
+
+    def real(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Boolean ``[batch, seq]``: attended to and not a special token."""
+        ids = torch.as_tensor(inputs["input_ids"])
+        special = torch.tensor(self.special_ids, dtype=ids.dtype, device=ids.device)
+        mask = inputs.get("attention_mask")
+        mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
+        return mask.bool() & ~torch.isin(ids, special)
+
+
+def batches_by_length(
+    lengths: Sequence[int] | torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 1234,
+    epoch: int = 0,
+    bucket_batches: int = 16,
+) -> list[list[int]]:
+    """Batches of indices whose items have similar lengths, so a batch pads little.
+
+    Without ``shuffle`` (evaluation, explanation): one pass sorted by length;
+    equal lengths keep their input order, so the result is deterministic.
+    With ``shuffle`` (training): indices are permuted (seeded by ``seed`` and
+    ``epoch``), cut into buckets of ``bucket_batches * batch_size``, sorted by
+    length inside each bucket, cut into batches, and the batch order is
+    shuffled.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    lengths = [
+        int(n) for n in (lengths.tolist() if torch.is_tensor(lengths) else lengths)
+    ]
+    order = list(range(len(lengths)))
+    if not shuffle:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = random.Random(f"{seed}-{epoch}")
+    rng.shuffle(order)
+    size = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), size):
+        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
+        batches += [
+            bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size)
+        ]
+    rng.shuffle(batches)
+    return batches
+
+
+def slice_batch(encoded: Mapping[str, torch.Tensor], rows: Sequence[int]) -> dict:
+    """Rows ``rows`` of an encoded batch, cut to the longest of them (less padding)."""
+    rows = list(rows)
+    width = int(torch.as_tensor(encoded["attention_mask"])[rows].sum(1).max())
+    return {
+        k: torch.as_tensor(v)[rows, :width]
+        for k, v in encoded.items()
+        if isinstance(v, torch.Tensor)
+    }

@@ -443,3 +443,17 @@ def test_attnlrp_differs_from_cp_lrp_through_the_softmax(batch):
     cp = ConservativeLRP(model).attribute(batch, target=0)
     attn = AttnLRP(model).attribute(batch, target=0)
     assert not close(attn, cp, rel=1e-2)
+
+
+def test_conservation_splits_each_logit_into_tokens_and_biases():
+    from helpers.attr.lrp import conservation
+
+    model = tiny_bert(perturb=0.05)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    out = conservation(model, encode(tiny_tokenizer()))
+    assert set(out) == {"logit", "tokens", "biases", "rest"}
+    assert torch.allclose(out["tokens"] + out["biases"], out["logit"], atol=1e-5)
+    assert out["rest"].abs().max() < 1e-5
+    assert out["biases"].abs().min() > 1e-4  # the biases do take a share here
+    assert not any(p.requires_grad for p in model.parameters())  # flags restored

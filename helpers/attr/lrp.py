@@ -83,6 +83,7 @@ __all__ = [
     "attention_implementation",
     "attnlrp_attention_forward",
     "check_max_tokens",
+    "conservation",
     "conservative_propagation",
     "cp_attention_forward",
     "lrp_rules",
@@ -460,3 +461,67 @@ class AttnLRP(ConservativeLRP):
 
     name = "AttnLRP"
     attention_rule = ATTNLRP_ATTENTION
+
+
+def _bias_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every bias the conservation identity counts (see the module docstring).
+
+    Linear biases everywhere and encoder LayerNorm betas; the embedding
+    LayerNorm's beta is part of the input ``x`` and is left out.
+    """
+    embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
+    skip = set() if embeddings is None else {id(m) for m in embeddings.modules()}
+    biases = []
+    for module in model.modules():
+        if id(module) in skip:
+            continue
+        if isinstance(module, (nn.Linear, nn.LayerNorm)) and module.bias is not None:
+            biases.append(module.bias)
+    return biases
+
+
+def conservation(model: nn.Module, inputs, target=None) -> dict[str, torch.Tensor]:
+    """Check CP-LRP's conservation on a batch: where each review's logit goes.
+
+    Returns ``{"logit", "tokens", "biases", "rest"}``, each ``[batch]``:
+    the target logit, the sum of the token relevances
+    (:class:`ConservativeLRP`), the share of the biases
+    ``sum_b b . d logit / d b`` under the same rules, and what neither
+    explains (``logit - tokens - biases``: float rounding, a few 1e-6).
+    The biases' gradient is taken even where the model's parameters are
+    frozen; their ``requires_grad`` flags are restored afterwards.
+    """
+    explainer = ConservativeLRP(model, max_tokens=None)
+    tokens = explainer.attribute(inputs, target).double().sum(dim=1)
+    target_t = explainer.last_target
+    biases = _bias_parameters(model)
+    flags = [b.requires_grad for b in biases]
+    batch = to_device(check_inputs(inputs), model_device(model))
+    try:
+        for b in biases:
+            b.requires_grad_(True)
+        with eval_mode(model), torch.enable_grad(), lrp_rules(model, CP_ATTENTION):
+            logits = model(**batch).logits
+            rows = torch.arange(logits.shape[0], device=logits.device)
+            picked = logits[rows, target_t.to(logits.device)]
+            share = torch.zeros_like(picked, dtype=torch.float64)
+            for i in range(picked.shape[0]):  # one backward per review: exact shares
+                grads = torch.autograd.grad(
+                    picked[i], biases, retain_graph=True, allow_unused=True
+                )  # query and key biases only move P, a constant here: unused
+                share[i] = sum(
+                    (b * g).sum().double()
+                    for b, g in zip(biases, grads, strict=True)
+                    if g is not None
+                )
+    finally:
+        for b, flag in zip(biases, flags, strict=True):
+            b.requires_grad_(flag)
+    logit = picked.detach().double().cpu()
+    share = share.detach().cpu()
+    return {
+        "logit": logit,
+        "tokens": tokens,
+        "biases": share,
+        "rest": logit - tokens - share,
+    }

@@ -1,18 +1,24 @@
-"""Chapter 5 at scale: faithfulness of every explanation method on IMDb test reviews.
+"""Chapters 5–6 at scale: faithfulness, sanity and cost of every explanation method.
 
 Writes, under ``--out`` (default ``<data_dir>/bench/faithfulness``):
 
 * ``table.csv`` / ``table.md`` — AOPC comprehensiveness and sufficiency with
   95 % bootstrap CIs (1000 resamples over reviews, seeded), the paired
-  difference to the random baseline, deletion/insertion AUCs and the
-  sanity-check correlation after full randomisation;
-* ``summary.md`` — the generated conclusion (:func:`helpers.faithfulness.summarise`);
+  difference to the random baseline, the share of selected tokens that were
+  ties, the deletion/insertion AUCs and the sanity check (signed and
+  absolute ρ after full randomisation, pass/fail);
+* ``sanity.md`` — the sanity check per method: signed ρ and ρ of absolute
+  values with CIs, n, and the reviews whose map became constant or NaN;
+* ``timing.csv`` / ``timing.md`` — ms per review of each method's
+  ``attribute`` calls, measured side by side on the same batches (each method
+  alone, interleaved batch by batch), and the forward passes per review;
+* ``summary.md`` — the generated conclusion (:func:`helpers.report.summarise`);
 * ``curves.png``, ``agreement.png``, ``cascade.png`` — the chapter's figures;
 * ``raw.npz`` — the per-review numbers, and ``settings.json``.
 
 Examples::
 
-    python bench/bench_faithfulness.py --n 500                       # the chapter-2 model
+    python bench/bench_faithfulness.py --n 500                 # the chapter-2 model
     python bench/bench_faithfulness.py --n 500 --model path/to/checkpoint --ig-steps 50
 """
 
@@ -30,76 +36,35 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import faithfulness as F
-from helpers.config import data_dir, device, get_profile, seed_everything
+from helpers import attr, config, metrics, report
+from helpers.inputs import text_batches
 
 
 def parse_args(argv=None):
+    """The command line (defaults from the profile where it has one)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--n", type=int, default=500, help="IMDb test reviews to evaluate (default 500)"
-    )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="checkpoint folder (save_pretrained); default: get_finetuned_model(profile)",
-    )
-    parser.add_argument(
-        "--profile",
-        default=None,
-        help="quick or full (default: $BERT_BOOK_PROFILE or quick)",
-    )
-    parser.add_argument(
-        "--out",
-        default=None,
-        help="output folder (default <data_dir>/bench/faithfulness)",
-    )
-    parser.add_argument(
-        "--max-length",
-        type=int,
-        default=None,
-        help="tokens per review (default: profile)",
-    )
-    parser.add_argument(
-        "--ig-steps",
-        type=int,
-        default=50,
-        help="integrated-gradients steps (default 50)",
-    )
-    parser.add_argument("--ig-baseline", choices=("pad", "mask"), default="pad")
-    parser.add_argument(
-        "--internal-batch-size", type=int, default=32, help="IG copies per forward pass"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=8, help="reviews explained together"
-    )
-    parser.add_argument(
-        "--forward-batch-size",
-        type=int,
-        default=64,
-        help="masked copies per forward pass",
-    )
-    parser.add_argument(
-        "--cascade-n",
-        type=int,
-        default=50,
-        help="reviews for the sanity check (0 = skip)",
-    )
-    parser.add_argument(
-        "--cascade-ig-steps",
-        type=int,
-        default=None,
-        help="IG steps in the cascade (default --ig-steps)",
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--n", type=int, default=500, help="IMDb test reviews (default 500)")
+    add("--model", default=None, help="checkpoint folder; default: chapter-2 model")
+    add("--profile", default=None, help="quick or full (default: $BERT_BOOK_PROFILE)")
+    add("--out", default=None, help="output folder (<data_dir>/bench/faithfulness)")
+    add("--max-length", type=int, default=None, help="tokens per review (profile)")
+    add("--ig-steps", type=int, default=None, help="IG steps (profile)")
+    add("--ig-baseline", choices=("pad", "mask"), default="pad")
+    add("--internal-batch-size", type=int, default=32, help="IG copies per pass")
+    add("--batch-size", type=int, default=8, help="reviews explained together")
+    add("--forward-batch-size", type=int, default=64, help="masked copies per pass")
+    add("--random-draws", type=int, default=10, help="random maps per review")
+    add("--cascade-n", type=int, default=50, help="sanity-check reviews (0 = skip)")
+    add("--cascade-ig-steps", type=int, default=None, help="IG steps in the cascade")
+    add("--timing-n", type=int, default=64, help="reviews timed per method (0 = skip)")
+    add(
         "--curve-fractions",
         default=None,
-        help="comma-separated deletion/insertion grid, e.g. 0,0.1,0.2,...,1 (default: the AOPC k's)",
+        help="deletion/insertion grid, e.g. 0,0.1,0.2,...,1 (default: the AOPC k's)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=None, help="seed (default: profile seed)"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add("--seed", type=int, default=None, help="seed (default: profile seed)")
+    add("--threads", type=int, default=None, help="torch CPU threads")
     return parser.parse_args(argv)
 
 
@@ -115,14 +80,13 @@ def load(args, profile):
 
 
 def pick_reviews(profile, n: int, seed: int):
-    """A seeded sample of ``n`` test reviews (as loaded for the profile, or all of IMDb test)."""
+    """A seeded sample of ``n`` test reviews (the profile's, or all of IMDb test)."""
     from helpers.data import load_reviews
 
-    reviews = load_reviews(
-        "test",
-        profile if n <= _available(profile) else profile.with_(test_per_label=None),
-    )
-    if "not IMDb" in reviews.source:
+    available = 25_000 if profile.test_per_label is None else 2 * profile.test_per_label
+    source_profile = profile if n <= available else profile.with_(test_per_label=None)
+    reviews = load_reviews("test", source_profile)
+    if not reviews.source.startswith("IMDb"):  # e.g. "synthetic sample (NOT IMDb...)"
         print(
             f"WARNING: {reviews.source}: the numbers are not IMDb numbers.",
             file=sys.stderr,
@@ -131,43 +95,150 @@ def pick_reviews(profile, n: int, seed: int):
     return reviews.subset(order.tolist())
 
 
-def _available(profile) -> int:
-    return 25_000 if profile.test_per_label is None else 2 * profile.test_per_label
+class ForwardCounter:
+    """Counts the rows (reviews or interpolated copies) the model runs forward."""
+
+    def __init__(self, model):
+        self.rows = 0
+        self.handle = model.register_forward_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs, output):
+        first = kwargs.get("input_ids")
+        first = kwargs.get("inputs_embeds") if first is None else first
+        first = args[0] if first is None and args else first
+        self.rows += int(first.shape[0]) if first is not None else 0
+
+    def remove(self):
+        """Take the hook off the model."""
+        self.handle.remove()
+
+
+def time_methods(model, tokenizer, make, texts, max_length, batch_size, seed):
+    """ms per review and forward passes per review of each method, side by side.
+
+    Each method gets its own registry (no Grad-CAM pass shared with another
+    entry); after one untimed warm-up run of every method on the first batch
+    (in a registry then thrown away), the batches are timed in turn: for every
+    batch all methods run one after the other, so load on the machine hits
+    them alike. Targets are the predicted classes, resolved once.
+    """
+    from tqdm.auto import tqdm
+
+    batches = text_batches(
+        tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
+    )
+    with torch.no_grad():
+        targets = [model(**b.inputs).logits.argmax(-1) for b in batches]
+    warm_up = make(model, seed=seed)  # imports, kernel choice; then thrown away
+    for method in warm_up.values():
+        method.attribute(batches[0].inputs, targets[0])
+    names = list(warm_up)
+    own = {name: make(model, seed=seed)[name] for name in names}
+    seconds, rows = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
+    for batch, target in tqdm(list(zip(batches, targets, strict=True)), desc="timing"):
+        for name, method in own.items():
+            counter = ForwardCounter(model)
+            start = time.perf_counter()
+            method.attribute(batch.inputs, target)
+            seconds[name] += time.perf_counter() - start
+            counter.remove()
+            rows[name] += counter.rows
+    n = sum(len(b.rows) for b in batches)
+    return [
+        {
+            "method": m,
+            "ms/review": 1000 * seconds[m] / n,
+            "forward passes/review": rows[m] / n,
+            "n": n,
+        }
+        for m in names
+    ]
+
+
+def sanity_rows(cascade) -> list[dict]:
+    """One row per method: signed and absolute ρ with CIs, n, constant maps, verdict."""
+    return [
+        {
+            "method": m,
+            "cascade rho": cascade.final(m, "signed"),
+            "cascade rho abs": cascade.final(m, "abs"),
+            "n": cascade.n,
+            "constant maps": cascade.n_degenerate(m),
+            "sanity": "pass" if cascade.passes(m) else "fail",
+        }
+        for m in cascade.methods
+    ]
+
+
+def write_outputs(out, results, cascade, rows, timing, seed):
+    """Tables, summary, figures and per-review arrays under ``out``."""
+    report.write_csv(rows, out / "table.csv")
+    (out / "table.md").write_text(report.table_markdown(rows) + "\n")
+    if cascade is not None:
+        sanity = sanity_rows(cascade)
+        (out / "sanity.md").write_text(report.table_markdown(sanity, list(sanity[0])))
+        report.plot_cascade(cascade, out / "cascade.png", seed=seed)
+    if timing:
+        report.write_csv(timing, out / "timing.csv")
+        (out / "timing.md").write_text(report.table_markdown(timing, list(timing[0])))
+    report.plot_curves(results, out / "curves.png")
+    report.plot_agreement(results, out / "agreement.png")
+    raw = {
+        f"{metric}/{m}": getattr(results, metric)[m]
+        for metric in ("comprehensiveness", "sufficiency", "deletion", "insertion")
+        for m in results.methods
+    }
+    raw.update({f"tied/{m}": results.tied[m] for m in results.methods})
+    raw.update(
+        selected=results.selected,
+        agreement=results.agreement,
+        p_full=results.p_full,
+        n_tokens=results.n_tokens,
+    )
+    if cascade is not None:
+        for m in cascade.methods:
+            raw[f"cascade/{m}"] = cascade.rho[m]
+            raw[f"cascade_abs/{m}"] = cascade.rho_abs[m]
+            raw[f"cascade_constant/{m}"] = cascade.degenerate[m]
+    np.savez_compressed(out / "raw.npz", **raw)
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; print the tables and the summary."""
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    profile = get_profile(args.profile)
+    profile = config.get_profile(args.profile)
     seed = profile.seed if args.seed is None else args.seed
-    max_length = args.max_length or profile.max_length
-    seed_everything(seed)
-    out = Path(args.out) if args.out else data_dir() / "bench" / "faithfulness"
+    max_length = args.max_length or profile.explain_max_length
+    ig_steps = args.ig_steps or profile.ig_steps
+    config.seed_everything(seed)
+    out = Path(args.out) if args.out else config.data_dir() / "bench" / "faithfulness"
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer, model = load(args, profile)
-    model.to(device()).eval()
+    model.eval()  # CPU: the timings below are this machine's CPU
     reviews = pick_reviews(profile, args.n, seed)
     print(
-        f"{reviews}; model {args.model or profile.model_name}; device {device()}; "
-        f"max_length {max_length}; IG {args.ig_steps} steps ({args.ig_baseline} baseline)"
+        f"{reviews}; model {args.model or profile.model_name}; max_length "
+        f"{max_length}; IG {ig_steps} steps ({args.ig_baseline} baseline); "
+        f"{torch.get_num_threads()} threads"
     )
-
     make = functools.partial(
-        F.explainers,
+        attr.explainers,
         tokenizer=tokenizer,
-        ig_steps=args.ig_steps,
+        ig_steps=ig_steps,
         ig_baseline=args.ig_baseline,
         internal_batch_size=args.internal_batch_size,
+        random_draws=args.random_draws,
     )
     curve = (
         tuple(float(x) for x in args.curve_fractions.split(","))
         if args.curve_fractions
-        else F.CURVE_FRACTIONS
+        else metrics.CURVE_FRACTIONS
     )
-    start = time.time()
-    results = F.evaluate_faithfulness(
+    seconds, start = {}, time.time()
+    results = metrics.evaluate_faithfulness(
         model,
         tokenizer,
         reviews.texts,
@@ -176,64 +247,72 @@ def main(argv=None) -> int:
         max_length=max_length,
         batch_size=args.batch_size,
         forward_batch_size=args.forward_batch_size,
+        seed=seed,
     )
-    seconds = {"faithfulness": time.time() - start}
+    seconds["faithfulness"] = time.time() - start
 
     cascade = None
     if args.cascade_n > 0:
         start = time.time()
-        steps = args.cascade_ig_steps or args.ig_steps
-        make_cascade = functools.partial(make, ig_steps=steps)
-        cascade = F.sanity_check(
+        steps = args.cascade_ig_steps or ig_steps
+        cascade = metrics.sanity_check(
             model,
             tokenizer,
             reviews.texts[: args.cascade_n],
-            make_cascade,
+            functools.partial(make, ig_steps=steps),
             seed=seed,
             max_length=max_length,
             batch_size=args.batch_size,
         )
         seconds["cascade"] = time.time() - start
 
-    rows = F.results_table(results, cascade, seed=seed)
-    F.write_csv(rows, out / "table.csv")
-    (out / "table.md").write_text(F.table_markdown(rows) + "\n")
-    summary = F.summarise(rows, cascade)
+    timing = []
+    if args.timing_n > 0:
+        start = time.time()
+        timing = time_methods(
+            model,
+            tokenizer,
+            make,
+            reviews.texts[: args.timing_n],
+            max_length,
+            args.batch_size,
+            seed,
+        )
+        seconds["timing"] = time.time() - start
+
+    rows = report.results_table(results, cascade, seed=seed)
+    write_outputs(out, results, cascade, rows, timing, seed)
+    summary = report.summarise(rows, cascade)
     (out / "summary.md").write_text(summary + "\n")
-    F.plot_curves(results, out / "curves.png")
-    F.plot_agreement(results, out / "agreement.png")
-    if cascade is not None:
-        F.plot_cascade(cascade, out / "cascade.png", seed=seed)
-    raw = {
-        f"{metric}/{m}": getattr(results, metric)[m]
-        for metric in ("comprehensiveness", "sufficiency", "deletion", "insertion")
-        for m in results.methods
-    }
-    raw.update(
-        agreement=results.agreement, p_full=results.p_full, n_tokens=results.n_tokens
-    )
-    if cascade is not None:
-        raw.update({f"cascade/{m}": cascade.rho[m] for m in cascade.methods})
-    np.savez_compressed(out / "raw.npz", **raw)
     settings = {
         **results.settings,
         "source": reviews.source,
         "model": args.model or profile.model_name,
         "profile": profile.name,
-        "ig_steps": args.ig_steps,
+        "ig_steps": ig_steps,
         "ig_baseline": args.ig_baseline,
+        "random_draws": args.random_draws,
         "cascade_reviews": min(args.cascade_n, len(reviews)),
-        "cascade_ig_steps": args.cascade_ig_steps or args.ig_steps,
+        "cascade_ig_steps": args.cascade_ig_steps or ig_steps,
         "cascade_steps": cascade.steps if cascade else [],
+        "timing_reviews": timing[0]["n"] if timing else 0,
+        "threads": torch.get_num_threads(),
         "seed": seed,
-        "device": str(device()),
         "seconds": seconds,
         "methods": results.methods,
         "aopc_fractions": list(results.fractions),
         "curve_fractions": list(results.curve_fractions),
     }
     (out / "settings.json").write_text(json.dumps(settings, indent=2))
-    print(F.table_markdown(rows))
+    print(report.table_markdown(rows))
+    if cascade is not None:
+        print("\nSanity check (last step):")
+        print(
+            report.table_markdown(sanity_rows(cascade), list(sanity_rows(cascade)[0]))
+        )
+    if timing:
+        print(f"\nCost ({timing[0]['n']} reviews, each method alone, side by side):")
+        print(report.table_markdown(timing, list(timing[0])))
     print()
     print(summary)
     print(f"\nwritten to {out}")

@@ -1,4 +1,4 @@
-"""Seed-style fine-tuning loop vs the helpers' pipeline: throughput and validation accuracy.
+"""Seed-style fine-tuning loop vs the helpers' pipeline: speed and validation accuracy.
 
 Seed style: every batch padded to ``--max-length`` tokens, the full model run on
 every step, the last encoder layer + head trainable (frozen layers kept in eval
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from helpers import training
+from helpers import inputs, training
 from helpers.config import PACKAGED_MODEL, seed_everything
 from helpers.data import (
     TokenizedReviews,
@@ -40,7 +40,7 @@ from helpers.models import freeze_encoder, load_model
 
 
 def bench_reviews(train_size: int, val_size: int, seed: int):
-    """``train_size`` + ``val_size`` IMDb train reviews (half per label), split train/validation."""
+    """``train_size`` + ``val_size`` IMDb train reviews (half per label), split."""
     total = train_size + val_size
     if os.environ.get("IMDB_DIR"):
         reviews = read_imdb_split(
@@ -53,7 +53,7 @@ def bench_reviews(train_size: int, val_size: int, seed: int):
 
 
 def seed_style(args, train_set, val_set) -> dict:
-    """The seed's loop: pad to max_length, full forward every step, last layer + head trainable.
+    """The seed's loop: pad to max_length, full forward, last layer + head trainable.
 
     ``--order same`` (default) feeds the same index batches, epoch by epoch, as
     the helpers' sampler, so that the two runs differ only in the pipeline
@@ -87,8 +87,8 @@ def seed_style(args, train_set, val_set) -> dict:
                 pad_to_max=True,
                 seed=args.seed + epoch,
             )
-        order = training.length_bucketed_batches(
-            lengths, args.batch_size, args.seed, epoch
+        order = inputs.batches_by_length(
+            lengths, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch
         )
         return training.token_batches(tokenized, collate, order)
 
@@ -168,28 +168,33 @@ def main(argv=None):
         "--order",
         choices=("same", "random"),
         default="same",
-        help="seed-style batches: the helpers' index batches (same) or a shuffled DataLoader",
+        help="seed-style batches: the helpers' (same) or a shuffled DataLoader's",
     )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     train_set, val_set = bench_reviews(args.train_size, args.val_size, args.seed)
     print(
-        f"{len(train_set)} train / {len(val_set)} validation reviews ({train_set.source}); "
+        f"{len(train_set)} train / {len(val_set)} validation reviews "
+        f"({train_set.source}); "
         f"{args.epochs} epochs, batch {args.batch_size}, max_length {args.max_length}, "
-        f"{torch.get_num_threads()} threads, model {args.model}, seed-style batch order: {args.order}"
+        f"{torch.get_num_threads()} threads, model {args.model}, seed-style batch "
+        f"order: {args.order}"
     )
     seed = seed_style(args, train_set, val_set)
     fast = helpers_style(args, train_set, val_set)
     print(f"\n{'pipeline':12s} {'seconds':>8s} {'samples/s':>10s} {'val acc':>8s}")
     for name, r in (("seed-style", seed), ("helpers", fast)):
         print(
-            f"{name:12s} {r['seconds']:8.1f} {r['samples_per_s']:10.2f} {r['val_acc']:8.2%}"
+            f"{name:12s} {r['seconds']:8.1f} {r['samples_per_s']:10.2f} "
+            f"{r['val_acc']:8.2%}"
         )
     print(
         f"speed-up: {fast['samples_per_s'] / seed['samples_per_s']:.2f}x "
-        f"(helpers' feature caching: {fast['cache_seconds']:.1f} s of {fast['seconds']:.1f} s); "
-        f"val accuracy difference: {100 * (fast['val_acc'] - seed['val_acc']):+.2f} points"
+        f"(helpers' feature caching: {fast['cache_seconds']:.1f} s of "
+        f"{fast['seconds']:.1f} s); "
+        f"val accuracy difference: {100 * (fast['val_acc'] - seed['val_acc']):+.2f} "
+        "points"
     )
 
 

@@ -1,4 +1,4 @@
-"""Attention of a BERT classifier: extraction, [CLS] attention, rollout, views (chapter 3).
+"""Attention of a BERT classifier: extraction, [CLS] attention, rollout (chapter 3).
 
 * :func:`attention_probabilities` runs the model with ``output_attentions=True``
   batch by batch and returns ``[batch, layers, heads, seq, seq]`` (query rows,
@@ -32,7 +32,8 @@ from torch import nn
 
 from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
-from .models import check_inputs, eval_mode, model_device, set_eager_attention
+from .inputs import check_inputs, resolve_target, text_batches
+from .models import eval_mode, model_device, set_eager_attention
 
 __all__ = [
     "TOKEN_KINDS",
@@ -56,7 +57,9 @@ __all__ = [
 
 
 def _forward_chunks(model: nn.Module, inputs, batch_size: int):
-    """Yield ``(chunk inputs on the CPU, per-layer attentions [b, heads, seq, seq], logits or None)``.
+    """Yield ``(chunk inputs, per-layer attentions, logits or None)``, on the CPU.
+
+    The attentions are a tuple of ``[b, heads, seq, seq]``, one per layer.
 
     One forward pass per ``batch_size`` reviews, in eval mode, without
     gradients, with the eager kernel (switched on here).
@@ -75,8 +78,8 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
             )
             if not getattr(out, "attentions", None):
                 raise ValueError(
-                    f"{type(model).__name__} returned no attentions: pass a transformers model "
-                    "loaded with attn_implementation='eager'."
+                    f"{type(model).__name__} returned no attentions: pass a "
+                    "transformers model loaded with attn_implementation='eager'."
                 )
             logits = (
                 out.logits.float().cpu()
@@ -90,7 +93,11 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
 def _attentions_and_logits(
     model: nn.Module, inputs, batch_size: int = 16
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(attention [batch, layers, heads, seq, seq], logits [batch, labels] or None)`` on the CPU, padding zeroed."""
+    """``(attention, logits)`` on the CPU, padding zeroed.
+
+    ``attention``: ``[batch, layers, heads, seq, seq]``; ``logits``:
+    ``[batch, labels]`` or None.
+    """
     attentions, logits = [], []
     for chunk, layers, chunk_logits in _forward_chunks(model, inputs, batch_size):
         attn = torch.stack(layers, dim=1)  # [b, L, H, S, S]
@@ -108,7 +115,7 @@ def _attentions_and_logits(
 def attention_probabilities(
     model: nn.Module, inputs, batch_size: int = 16
 ) -> torch.Tensor:
-    """Attention probabilities of every layer and head: ``[batch, layers, heads, seq, seq]``.
+    """Attention probabilities of every layer and head: ``[b, L, heads, seq, seq]``.
 
     ``inputs``: a dict/BatchEncoding with ``input_ids`` and ``attention_mask``
     ([batch, seq]; from :func:`helpers.data.encode_texts`). The model runs in
@@ -123,7 +130,7 @@ def attention_probabilities(
 
 
 def _as_attention(attn) -> torch.Tensor:
-    """A ``[batch, layers, heads, seq, seq]`` tensor from ours or from ``outputs.attentions`` (a tuple per layer)."""
+    """``[batch, layers, heads, seq, seq]`` from ours or ``outputs.attentions``."""
     if isinstance(attn, (tuple, list)):
         if not attn:
             raise ValueError(
@@ -133,8 +140,9 @@ def _as_attention(attn) -> torch.Tensor:
     attn = torch.as_tensor(attn)
     if attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
         raise ValueError(
-            f"attn must be [batch, layers, heads, seq, seq] (or outputs.attentions, a tuple of "
-            f"[batch, heads, seq, seq]), got shape {tuple(attn.shape)}: add a batch axis with attn[None]."
+            "attn must be [batch, layers, heads, seq, seq] (or outputs.attentions, a "
+            f"tuple of [batch, heads, seq, seq]), got shape {tuple(attn.shape)}: add "
+            "a batch axis with attn[None]."
         )
     return attn.float()
 
@@ -146,7 +154,8 @@ def _layer_index(layer: int, n_layers: int) -> int:
         or not -n_layers <= layer < n_layers
     ):
         raise ValueError(
-            f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has {n_layers} layers), "
+            f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has "
+            f"{n_layers} layers), "
             f"got {layer!r}."
         )
     return layer % n_layers
@@ -181,7 +190,8 @@ def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
         mask = torch.as_tensor(attention_mask).float()
         if mask.shape != (batch, seq):
             raise ValueError(
-                f"attention_mask has shape {tuple(mask.shape)}, expected {(batch, seq)} for this attn."
+                f"attention_mask has shape {tuple(mask.shape)}, expected "
+                f"{(batch, seq)} for this attn."
             )
     eye = torch.eye(seq)
     rollout = None
@@ -195,15 +205,52 @@ def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
 # --------------------------------------------------------------------------- explainers
 
 
-class CLSAttention:
+class _AttentionExplainer:
+    """The loop both attention explainers share; subclasses write ``_scores``.
+
+    ``attribute(inputs, target=None) -> [batch, seq]`` (float, CPU, 0 at
+    padding) runs the model in eval mode (the previous mode is restored),
+    ``batch_size`` reviews at a time, with the eager kernel. Attention does
+    not depend on the class explained, so ``target`` changes nothing; it is
+    still checked by :func:`helpers.inputs.resolve_target` (a class the model
+    does not have raises) and kept in ``last_target`` with the logits in
+    ``last_logits``.
+    """
+
+    name = "attention"
+
+    def __init__(self, model: nn.Module, batch_size: int = 16):
+        self.model = set_eager_attention(model)
+        self.batch_size = batch_size
+        self.last_logits: torch.Tensor | None = None
+        self.last_target: torch.Tensor | None = None
+
+    def _scores(self, layers, mask: torch.Tensor) -> torch.Tensor:
+        """``[b, seq]`` from per-layer attentions ``[b, heads, seq, seq]``."""
+        raise NotImplementedError
+
+    def attribute(self, inputs, target=None) -> torch.Tensor:
+        """``[batch, seq]`` scores; ``target`` is checked, not used."""
+        rows, logits = [], []
+        for chunk, layers, chunk_logits in _forward_chunks(
+            self.model, inputs, self.batch_size
+        ):
+            mask = chunk["attention_mask"].to(torch.float32)
+            rows.append(self._scores(layers, mask) * mask)
+            logits.append(chunk_logits)
+        self.last_logits = torch.cat(logits)
+        self.last_target = resolve_target(target, self.last_logits)
+        return torch.cat(rows)
+
+
+class CLSAttention(_AttentionExplainer):
     """Explainer: attention from ``[CLS]`` to each token in one layer.
 
     ``attribute(inputs, target=None) -> [batch, seq]``: the ``[CLS]`` row of
-    ``layer`` (default: last), averaged over heads (``head=None``) or of one
-    head; 0 at padding. ``target`` is accepted for the common call shape and
-    ignored: attention does not depend on the class being explained. The
-    logits of the last call are kept in ``last_logits``. The model is switched
-    to eager attention (and stays so).
+    ``layer`` (default: the last), averaged over heads (``head=None``) or of
+    one head; 0 at padding. ``name``: ``"[CLS] attention"`` for the default,
+    with the layer and head added otherwise. The model is switched to eager
+    attention (and stays so).
     """
 
     def __init__(
@@ -213,58 +260,41 @@ class CLSAttention:
         head: int | None = None,
         batch_size: int = 16,
     ):
-        self.model = set_eager_attention(model)
-        n_layers = model.config.num_hidden_layers
+        super().__init__(model, batch_size)
+        self.n_layers = model.config.num_hidden_layers
         n_heads = model.config.num_attention_heads
-        self.layer = _layer_index(layer, n_layers)
+        self.layer = _layer_index(layer, self.n_layers)
         if head is not None and (not isinstance(head, int) or not 0 <= head < n_heads):
             raise ValueError(
-                f"head must be None (mean over heads) or an integer in 0..{n_heads - 1}, got {head!r}."
+                "head must be None (mean over heads) or an integer in "
+                f"0..{n_heads - 1}, got {head!r}."
             )
         self.head = head
-        self.batch_size = batch_size
-        self.last_logits: torch.Tensor | None = None
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """``[batch, seq]`` attention of ``[CLS]`` to each token (``target`` ignored)."""
-        rows, logits = [], []
-        for chunk, layers, chunk_logits in _forward_chunks(
-            self.model, inputs, self.batch_size
-        ):
-            cls_rows = (
-                layers[self.layer][:, :, 0, :] * chunk["attention_mask"][:, None, :]
-            )  # [b, heads, seq]
-            rows.append(
-                cls_rows.mean(dim=1) if self.head is None else cls_rows[:, self.head]
-            )
-            logits.append(chunk_logits)
-        self.last_logits = torch.cat(logits)
-        return torch.cat(rows)
+    @property
+    def name(self) -> str:
+        """``"[CLS] attention"`` (+ ``" L<layer>"`` unless last, ``" head <h>"``)."""
+        where = "" if self.layer == self.n_layers - 1 else f" L{self.layer}"
+        head = "" if self.head is None else f" head {self.head}"
+        return f"[CLS] attention{where}{head}"
+
+    def _scores(self, layers, mask):
+        rows = layers[self.layer][:, :, 0, :]  # [b, heads, seq]
+        return rows.mean(dim=1) if self.head is None else rows[:, self.head]
 
 
-class AttentionRollout:
+class AttentionRollout(_AttentionExplainer):
     """Explainer: the ``[CLS]`` row of :func:`attention_rollout` over all layers.
 
     ``attribute(inputs, target=None) -> [batch, seq]``, summing to 1 over each
-    review's tokens; 0 at padding. ``target`` is ignored (attention is
-    class-agnostic). The model is switched to eager attention (and stays so).
+    review's tokens; 0 at padding. ``name = "rollout"``. The model is
+    switched to eager attention (and stays so).
     """
 
-    def __init__(self, model: nn.Module, batch_size: int = 16):
-        self.model = set_eager_attention(model)
-        self.batch_size = batch_size
-        self.last_logits: torch.Tensor | None = None
+    name = "rollout"
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """``[batch, seq]`` rolled-out attention of ``[CLS]`` to each input token (``target`` ignored)."""
-        rows, logits = [], []
-        for chunk, layers, chunk_logits in _forward_chunks(
-            self.model, inputs, self.batch_size
-        ):
-            rows.append(attention_rollout(layers, chunk["attention_mask"])[:, 0, :])
-            logits.append(chunk_logits)
-        self.last_logits = torch.cat(logits)
-        return torch.cat(rows)
+    def _scores(self, layers, mask):
+        return attention_rollout(layers, mask)[:, 0, :]
 
 
 # --------------------------------------------------------------------------- reviews
@@ -289,25 +319,28 @@ class ReviewAttention:
 
     @property
     def n_layers(self) -> int:
+        """Number of encoder layers."""
         return self.attentions.shape[0]
 
     @property
     def n_heads(self) -> int:
+        """Number of attention heads per layer."""
         return self.attentions.shape[1]
 
     def cls(self, layer: int = -1, head: int | None = None) -> torch.Tensor:
-        """``[n_tokens]``: the ``[CLS]`` row of ``layer``, one head or (``None``) the mean over heads."""
+        """``[n_tokens]``: the ``[CLS]`` row of ``layer``, one head or their mean."""
         rows = cls_attention(self.attentions[None], layer)[0]  # [heads, n]
         if head is None:
             return rows.mean(dim=0)
         if not isinstance(head, int) or not 0 <= head < self.n_heads:
             raise ValueError(
-                f"head must be None or an integer in 0..{self.n_heads - 1}, got {head!r}."
+                f"head must be None or an integer in 0..{self.n_heads - 1}, "
+                f"got {head!r}."
             )
         return rows[head]
 
     def rollout(self) -> torch.Tensor:
-        """``[n_tokens]``: the ``[CLS]`` row of the attention rollout over all layers."""
+        """``[n_tokens]``: the ``[CLS]`` row of the rollout over all layers."""
         return attention_rollout(self.attentions[None])[0, 0]
 
 
@@ -329,41 +362,30 @@ def review_attentions(
     """
     from tqdm.auto import tqdm
 
-    from .data import encode_texts, model_max_length, token_lengths
-
     texts = [texts] if isinstance(texts, str) else list(texts)
-    encoded = encode_texts(tokenizer, texts, max_length=max_length)
-    limit = model_max_length(tokenizer, max_length)
-    truncated = [n > limit for n in token_lengths(tokenizer, texts)]
-    lengths = encoded["attention_mask"].sum(dim=1)
-    order = sorted(range(len(texts)), key=lambda i: int(lengths[i]))
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(
+    batches = text_batches(
+        tokenizer, texts, max_length=max_length, batch_size=batch_size
+    )
+    for batch in tqdm(
         batches, desc="attention", disable=not progress or len(batches) < 2
     ):
-        width = int(lengths[chunk].max())
-        sub = {
-            k: v[chunk, :width]
-            for k, v in encoded.items()
-            if isinstance(v, torch.Tensor)
-        }
+        tokens = batch.tokens(tokenizer)
+        # one chunk: the whole batch goes through the model at once
         for _, layers, logits in _forward_chunks(
-            model, sub, batch_size=len(chunk)
-        ):  # one chunk
+            model, batch.inputs, batch_size=len(batch.rows)
+        ):
             probs = logits.softmax(dim=-1)
-            for row, index in enumerate(chunk):
-                n = int(lengths[index])  # the real tokens: no padding inside [:n, :n]
+            for row, index in enumerate(batch.rows):
+                n = batch.lengths[row]  # real tokens: no padding inside [:n, :n]
                 yield (
                     index,
                     ReviewAttention(
                         text=texts[index],
-                        tokens=tokenizer.convert_ids_to_tokens(
-                            encoded["input_ids"][index, :n].tolist()
-                        ),
+                        tokens=tokens[row],
                         attentions=torch.stack([a[row, :, :n, :n] for a in layers]),
                         prediction=int(probs[row].argmax()),
                         probabilities=probs[row],
-                        truncated=truncated[index],
+                        truncated=batch.truncated[row],
                     ),
                 )
             del layers
@@ -413,7 +435,7 @@ def render_review(
     name: str = "review",
     label_names: Sequence[str] = LABEL_NAMES,
 ) -> str:
-    """HTML of one view of a review's attention (the static figure and the explorer's output).
+    """HTML of one view of a review's attention (static figure and explorer output).
 
     ``rollout=True``: the rollout's ``[CLS]`` row. Otherwise the ``[CLS]`` row
     of ``layer`` for ``head`` = an int (one head), ``None`` (mean over heads)
@@ -424,7 +446,8 @@ def render_review(
     prediction. Special tokens are hidden and each view is scaled to its
     largest shown value; a truncated review gets the truncation marker.
     """
-    pred = f"predicted {label_names[ra.prediction]} (p={float(ra.probabilities[ra.prediction]):.2f})"
+    p = float(ra.probabilities[ra.prediction])
+    pred = f"predicted {label_names[ra.prediction]} (p={p:.2f})"
     true = f"true {label_names[true_label]}, " if true_label is not None else ""
     verdict = (
         ""
@@ -451,7 +474,10 @@ TOKEN_KINDS = ("[CLS]", "[SEP]", "punctuation", "word")
 
 
 def token_kind(token: str) -> str:
-    """``"[CLS]"``, ``"[SEP]"``, ``"punctuation"`` (no letter or digit) or ``"word"`` (WordPiece pieces too)."""
+    """``"[CLS]"``, ``"[SEP]"``, ``"punctuation"`` (no letter or digit) or ``"word"``.
+
+    WordPiece continuations (``##s``) count as words.
+    """
     if token in ("[CLS]", "[SEP]"):
         return token
     piece = token[2:] if token.startswith("##") else token
@@ -459,8 +485,11 @@ def token_kind(token: str) -> str:
 
 
 def attention_mass(ra: ReviewAttention) -> torch.Tensor:
-    """``[layers, 4]``: share of the ``[CLS]`` row (mean over heads) that goes to each of
-    :data:`TOKEN_KINDS` (``[CLS]``, ``[SEP]``, punctuation, words); each row sums to 1."""
+    """``[layers, 4]``: share of the ``[CLS]`` row (mean over heads) per token kind.
+
+    Columns follow :data:`TOKEN_KINDS` (``[CLS]``, ``[SEP]``, punctuation,
+    words); each row sums to 1.
+    """
     kinds = torch.tensor([TOKEN_KINDS.index(token_kind(t)) for t in ra.tokens])
     rows = ra.attentions[:, :, 0, :].mean(dim=1)  # [layers, n]
     mass = torch.zeros(ra.n_layers, len(TOKEN_KINDS))
@@ -475,13 +504,14 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
     mass = torch.as_tensor(mass, dtype=torch.float32)
     if mass.dim() != 2 or mass.shape[1] != len(TOKEN_KINDS):
         raise ValueError(
-            f"mass must be [layers, {len(TOKEN_KINDS)}] from attention_mass, got {tuple(mass.shape)}."
+            f"mass must be [layers, {len(TOKEN_KINDS)}] from attention_mass, got "
+            f"{tuple(mass.shape)}."
         )
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     bottom = torch.zeros(mass.shape[0])
     layers = range(mass.shape[0])
     for k, (kind, colour) in enumerate(
-        zip(TOKEN_KINDS, ("tab:gray", "tab:orange", "tab:blue", "tab:red"))
+        zip(TOKEN_KINDS, ("tab:gray", "tab:orange", "tab:blue", "tab:red"), strict=True)
     ):
         ax.bar(layers, mass[:, k], bottom=bottom, label=kind, color=colour)
         bottom += mass[:, k]
@@ -503,7 +533,7 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 
 
 def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
-    """``(texts, labels or None, names)`` from a ReviewSet, a list of texts or of ``(text, label)``."""
+    """``(texts, labels or None, names)`` from a ReviewSet, texts or (text, label)."""
     if hasattr(reviews, "texts") and hasattr(reviews, "labels"):
         ids = list(getattr(reviews, "ids", [])) or [
             str(i) for i in range(len(reviews.texts))
@@ -545,7 +575,7 @@ def _explorer_class():
     import ipywidgets as widgets
 
     class _AttentionExplorer(widgets.VBox):
-        """The widget built by :func:`attention_explorer`; ``.output.value`` holds the current HTML."""
+        """The widget of :func:`attention_explorer`; ``.output.value`` is its HTML."""
 
         cache_size = 4
 
@@ -597,14 +627,16 @@ def _explorer_class():
 
         def _review_options(self):
             options = []
-            for i, (text, label) in enumerate(zip(self.texts, self.labels)):
+            for i, (text, label) in enumerate(
+                zip(self.texts, self.labels, strict=True)
+            ):
                 tag = "" if label is None else f" [{self.label_names[label]}]"
                 snippet = text[:50].replace("\n", " ") + ("…" if len(text) > 50 else "")
                 options.append((f"{i}{tag} {snippet}", i))
             return options
 
         def attention(self, index: int) -> ReviewAttention:
-            """The review's attention, computed on first use and kept for a few reviews."""
+            """The review's attention, computed on first use, kept for a few reviews."""
             if index not in self._cache:
                 self._cache[index] = explain_review(
                     self.model, self.tokenizer, self.texts[index], self.max_length
@@ -618,7 +650,7 @@ def _explorer_class():
             self.refresh()
 
         def refresh(self) -> None:
-            """Recompute the HTML for the current controls (errors are shown, escaped, in place)."""
+            """Recompute the HTML for the current controls (errors shown, escaped)."""
             import html
 
             self.layer.disabled = self.head.disabled = self.rollout.value
@@ -636,7 +668,10 @@ def _explorer_class():
                     label_names=self.label_names,
                 )
             except (ValueError, TypeError) as err:
-                self.output.value = f'<div style="color: #a00">Cannot show this view: {html.escape(str(err))}</div>'
+                message = html.escape(str(err))
+                self.output.value = (
+                    f'<div style="color: #a00">Cannot show this view: {message}</div>'
+                )
 
     _AttentionExplorer.__name__ = _AttentionExplorer.__qualname__ = "AttentionExplorer"
     _AttentionExplorer.__module__ = __name__

@@ -38,6 +38,12 @@ class Profile:
     ``train_per_label`` / ``test_per_label``: reviews per label and split
     (``None`` = all 12,500). ``trainable_layers``: how many top encoder layers
     are fine-tuned (the seed: 1). ``seed`` seeds every random choice.
+    Chapters 5–6: ``explain_reviews`` reviews are explained, each cut to its
+    first ``explain_max_length`` tokens; integrated gradients takes
+    ``ig_steps`` steps; the sanity check runs on ``cascade_reviews`` of them
+    with ``cascade_ig_steps`` IG steps. Chapter 6's plausibility check
+    explains ``plausibility_reviews`` ERASER Movies validation reviews, each
+    cut to ``plausibility_max_length`` tokens.
     """
 
     name: str
@@ -52,6 +58,12 @@ class Profile:
     val_fraction: float = 0.2
     seed: int = 1234
     explain_reviews: int = 40
+    explain_max_length: int = 256
+    ig_steps: int = 50
+    cascade_reviews: int = 50
+    cascade_ig_steps: int = 50
+    plausibility_reviews: int = 200
+    plausibility_max_length: int = 512
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
@@ -67,6 +79,12 @@ PROFILES = {
         epochs=3,
         lr=3e-4,
         explain_reviews=40,
+        explain_max_length=128,
+        ig_steps=20,
+        cascade_reviews=10,
+        cascade_ig_steps=10,
+        plausibility_reviews=16,
+        plausibility_max_length=512,
     ),
     "full": Profile(
         name="full",
@@ -81,7 +99,7 @@ PROFILES = {
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """Return the profile ``name``, else the one named by ``$BERT_BOOK_PROFILE``, else quick."""
+    """The profile ``name``, else the one ``$BERT_BOOK_PROFILE`` names, else quick."""
     name = (name or os.environ.get(PROFILE_ENV) or "quick").strip().lower()
     if name not in PROFILES:
         raise ValueError(
@@ -124,3 +142,29 @@ def device() -> torch.device:  # noqa: F821
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def figures_dir() -> Path:
+    """Folder where the chapters save their figures: ``<data_dir>/figures``."""
+    path = data_dir() / "figures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as the book prints it, without this machine's absolute path.
+
+    Inside the data folder (:func:`data_dir`): ``<data>/`` and the relative
+    path, e.g. ``<data>/checkpoints/model``. Elsewhere: relative to the current
+    folder when below it, else relative to the home folder (``~/...``), else
+    ``.../`` and the last two parts.
+    """
+    path = Path(path).expanduser().resolve()
+    for base, prefix in (
+        (data_dir().resolve(), "<data>"),
+        (Path.cwd().resolve(), "."),
+        (Path.home().resolve(), "~"),
+    ):
+        if path.is_relative_to(base):
+            return Path(prefix, path.relative_to(base)).as_posix()
+    return Path("...", *path.parts[-2:]).as_posix()

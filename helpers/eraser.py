@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
     "find_eraser",
     "load_eraser",
     "rationale_token_mask",
+    "sample_eraser",
 ]
 
 ERASER_URL = "https://www.eraserbenchmark.com/zipped/movies.tar.gz"
@@ -351,6 +353,26 @@ def load_eraser(
     if skip_without_rationale:
         reviews = [r for r in reviews if r.has_rationale]
     return reviews
+
+
+def sample_eraser(
+    split: str = "val", n: int | None = None, seed: int = 1234, *, required: bool = True
+) -> list[RationaleReview] | None:
+    """A seeded sample of ``n`` reviews of ``split`` (all of them, shuffled, for None).
+
+    With ``required=False`` a missing data set is not an error: the reason and
+    the fix are printed and ``None`` is returned, so a chapter can skip its
+    plausibility section on a machine without the data.
+    """
+    try:
+        reviews = load_eraser(split)
+    except DataError as err:
+        if required:
+            raise
+        print(f"ERASER Movies is not available here, so this part is skipped: {err}")
+        return None
+    k = len(reviews) if n is None else min(int(n), len(reviews))
+    return random.Random(seed).sample(reviews, k)
 
 
 # --------------------------------------------------------------------------- #

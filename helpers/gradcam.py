@@ -9,7 +9,7 @@ one value per spatial position.
 For a transformer encoder layer the "positions" are the tokens and the
 "channels" the hidden units, so for layer ``l``, review ``b`` and token ``t``::
 
-    w[b, l, h]  = mean over the review's real tokens s of  d logit[b, c] / d H_l[b, s, h]
+    w[b, l, h]  = mean over real tokens s of  d logit[b, c] / d H_l[b, s, h]
     cam[b, l, t] = ReLU( sum_h  w[b, l, h] * H_l[b, t, h] )
 
 with ``H_l`` the output of encoder layer ``l`` and ``c`` the target class.
@@ -28,12 +28,19 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .inputs import (
+    check_inputs,
+    resolve_target,
+    target_tensor,
+    text_batches,
+    to_device,
+)
 from .models import eval_mode, get_encoder_layers, model_device
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "captum_layer_gradcam",
     "gradcam_for_texts",
     "layer_statistics",
+    "normalise_layers",
     "plot_gradcam",
 ]
 
@@ -51,7 +59,7 @@ __all__ = [
 
 
 def _split_output(output):
-    """The hidden states of a layer's output (a tensor, or a tuple whose first item is)."""
+    """The hidden states of a layer's output (a tensor, or a tuple led by one)."""
     if isinstance(output, torch.Tensor):
         return output
     if (
@@ -64,35 +72,6 @@ def _split_output(output):
         f"An encoder layer returned {type(output).__name__}; expected a tensor "
         "[batch, seq, hidden] or a tuple starting with one."
     )
-
-
-def _model_inputs(model: nn.Module, inputs) -> dict[str, torch.Tensor]:
-    """Check ``inputs`` (dict/BatchEncoding with input_ids [batch, seq]) and move it to the model."""
-    if not isinstance(inputs, Mapping) or "input_ids" not in inputs:
-        raise TypeError(
-            "inputs must be a dict or BatchEncoding with 'input_ids' (and 'attention_mask'), "
-            f"as returned by helpers.data.encode_texts; got {type(inputs).__name__}."
-        )
-    input_ids = torch.as_tensor(inputs["input_ids"])
-    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
-        raise ValueError(
-            f"input_ids must have shape [batch, seq] with seq > 0, got {tuple(input_ids.shape)}."
-        )
-    mask = inputs.get("attention_mask")
-    mask = torch.ones_like(input_ids) if mask is None else torch.as_tensor(mask)
-    if mask.shape != input_ids.shape:
-        raise ValueError(
-            f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(input_ids.shape)}."
-        )
-    if bool((mask.sum(dim=1) == 0).any()):
-        raise ValueError(
-            "A row of attention_mask is all zeros: every review needs a real token."
-        )
-    device = model_device(model)
-    out = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
-    if inputs.get("token_type_ids") is not None:
-        out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"]).to(device)
-    return out
 
 
 def _embeddings_requiring_grad(
@@ -109,53 +88,9 @@ def _embeddings_requiring_grad(
     return embeds.detach().requires_grad_(True)
 
 
-def _target_tensor(target, batch: int) -> torch.Tensor | None:
-    """``target`` as None or a LongTensor [batch] (shape and type checked, not the range)."""
-    if target is None:
-        return None
-    try:
-        tensor = torch.as_tensor(target)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(
-            f"target must be None, an int or a LongTensor [batch], got {target!r}."
-        ) from err
-    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
-        raise TypeError(
-            f"target must hold integer class indices, got {target!r} ({tensor.dtype})."
-        )
-    tensor = tensor.long()
-    if tensor.dim() == 0:
-        return tensor.expand(batch).clone()
-    if tensor.shape != (batch,):
-        raise ValueError(
-            f"target must be an int or have one class per review ({batch}), "
-            f"got shape {tuple(tensor.shape)}."
-        )
-    return tensor
-
-
-def _resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
-    """Target classes as a LongTensor [batch] on the logits' device; None = the predicted class.
-
-    A class outside ``0..n_classes-1`` raises ``ValueError``.
-    """
-    batch, n_classes = logits.shape
-    tensor = _target_tensor(target, batch)
-    if tensor is None:
-        return logits.argmax(dim=-1)
-    tensor = tensor.to(logits.device)
-    bad = (tensor < 0) | (tensor >= n_classes)
-    if bool(bad.any()):
-        raise ValueError(
-            f"target class {tensor[bad][0].item()} is outside the model's labels "
-            f"0..{n_classes - 1}: pass a class index in that range, or None for the prediction."
-        )
-    return tensor
-
-
 @contextlib.contextmanager
 def _capture_outputs(layers: Sequence[nn.Module]) -> Iterator[list]:
-    """Forward hooks that record each layer's hidden-state output; always removed on exit."""
+    """Forward hooks recording each layer's hidden-state output; removed on exit."""
     captured: list = [None] * len(layers)
     handles = []
 
@@ -239,9 +174,9 @@ class GradCam:
         ``max_tokens``); each review's gradient comes from its own target logit
         (their sum is differentiated, and reviews do not interact).
         """
-        batch = _model_inputs(self.model, inputs)
+        batch = to_device(check_inputs(inputs), model_device(self.model))
         n, seq = batch["input_ids"].shape
-        targets = _target_tensor(target, n)
+        targets = target_tensor(target, n)
         step = n if self.max_tokens is None else max(1, self.max_tokens // seq)
         cams, used, logits = [], [], []
         for start in range(0, n, step):
@@ -271,7 +206,7 @@ class GradCam:
                 attention_mask=mask,
                 token_type_ids=batch.get("token_type_ids"),
             ).logits
-            target_t = _resolve_target(target, logits)
+            target_t = resolve_target(target, logits)
             if any(h is None for h in hidden):
                 raise RuntimeError(
                     "Some layers did not run during the forward pass: pass modules "
@@ -281,9 +216,16 @@ class GradCam:
                 torch.arange(logits.shape[0], device=logits.device), target_t
             ].sum()
             grads = torch.autograd.grad(score, hidden, allow_unused=True)
-        grads = [torch.zeros_like(h) if g is None else g for h, g in zip(hidden, grads)]
+        grads = [
+            torch.zeros_like(h) if g is None else g
+            for h, g in zip(hidden, grads, strict=True)
+        ]
         cams = torch.stack(
-            [_layer_map(h.detach(), g, mask) for h, g in zip(hidden, grads)], dim=1
+            [
+                _layer_map(h.detach(), g, mask)
+                for h, g in zip(hidden, grads, strict=True)
+            ],
+            dim=1,
         )
         return cams, target_t.detach(), logits.detach()
 
@@ -291,7 +233,7 @@ class GradCam:
 def _layer_map(
     hidden: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """Grad-CAM of one layer: ReLU(sum_h mean_real-tokens(grad)_h * hidden_h), 0 at padding.
+    """Grad-CAM of one layer: ReLU(sum_h mean_real(grad)_h * hidden_h), 0 at padding.
 
     ``hidden``, ``grad``: [batch, seq, hidden]; ``mask``: [batch, seq] (1 = real token).
     """
@@ -341,51 +283,31 @@ def gradcam_for_texts(
     and returned in the input order. ``target``: None (predicted class), an int,
     or one class per text.
     """
-    from .data import encode_texts, model_max_length, token_lengths
-
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError("texts is empty: pass at least one review.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    targets = _target_tensor(target, len(texts))
-    encoded = encode_texts(
-        tokenizer, texts, max_length=max_length
-    )  # warns when truncating
-    limit = model_max_length(tokenizer, max_length)
-    truncated = [n > limit for n in token_lengths(tokenizer, texts)]
-    ids, mask = encoded["input_ids"], encoded["attention_mask"]
-    lengths = mask.sum(dim=1)
-    order = sorted(range(len(texts)), key=lambda i: int(lengths[i]))
-    explainer = GradCam(model)
-    results: list[TextGradCam | None] = [None] * len(texts)
     from tqdm.auto import tqdm
 
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    targets = target_tensor(target, len(texts))
+    batches = text_batches(
+        tokenizer, texts, max_length=max_length, batch_size=batch_size
+    )
+    explainer = GradCam(model)
+    results: list[TextGradCam | None] = [None] * len(texts)
+    for batch in tqdm(
         batches, desc="Grad-CAM", disable=not progress or len(batches) < 2
     ):
-        width = int(lengths[chunk].max())
-        sub = {
-            k: v[chunk, :width]
-            for k, v in encoded.items()
-            if isinstance(v, torch.Tensor)
-        }
-        chunk_target = None if targets is None else targets[chunk]
-        cams = explainer.attribute(sub, target=chunk_target).cpu()
+        chunk_target = None if targets is None else targets[batch.rows]
+        cams = explainer.attribute(batch.inputs, target=chunk_target).cpu()
         probs = explainer.last_logits.softmax(dim=-1).cpu()
-        for row, index in enumerate(chunk):
-            n = int(lengths[index])
+        tokens = batch.tokens(tokenizer)
+        for row, index in enumerate(batch.rows):
             results[index] = TextGradCam(
                 text=texts[index],
-                tokens=tokenizer.convert_ids_to_tokens(ids[index, :n].tolist()),
-                cam=cams[row, :, :n],
+                tokens=tokens[row],
+                cam=cams[row, :, : batch.lengths[row]],
                 target=int(explainer.last_target[row]),
                 prediction=int(probs[row].argmax()),
                 probabilities=probs[row],
-                truncated=truncated[index],
+                truncated=batch.truncated[row],
             )
     return results  # type: ignore[return-value]
 
@@ -394,16 +316,18 @@ def gradcam_for_texts(
 
 
 def aggregate_layers(cam: torch.Tensor, how: str | int = "mean") -> torch.Tensor:
-    """Collapse the layer axis of Grad-CAM maps: ``[batch, layers, seq] -> [batch, seq]``.
+    """Collapse the layer axis: ``[batch, layers, seq] -> [batch, seq]``.
 
     Also accepts one map ``[layers, seq] -> [seq]``. ``how``: ``"mean"``,
     ``"max"``, ``"sum"``, ``"last"`` or an int layer index (negative counts
     from the top).
     """
     if not isinstance(cam, torch.Tensor) or cam.dim() not in (2, 3):
+        shape = (
+            tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__
+        )
         raise ValueError(
-            "cam must be a tensor [batch, layers, seq] or [layers, seq], got "
-            f"{tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__}."
+            f"cam must be a tensor [batch, layers, seq] or [layers, seq], got {shape}."
         )
     axis = cam.dim() - 2
     if isinstance(how, int) and not isinstance(how, bool):
@@ -422,6 +346,28 @@ def aggregate_layers(cam: torch.Tensor, how: str | int = "mean") -> torch.Tensor
             f"how must be one of {sorted(reducers)} or a layer index, got {how!r}."
         )
     return reducers[how](cam)
+
+
+def normalise_layers(cam: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Each layer's map divided by its total over the review's real tokens.
+
+    ``cam``: ``[batch, layers, seq]``; ``real``: boolean ``[batch, seq]``
+    (the tokens that count, e.g. ``TokenRoles.real(inputs)`` or the
+    attention mask). Returns ``[batch, layers, seq]`` where each layer's
+    values on the real tokens sum to 1 (the total is taken of absolute
+    values, which for ReLU'd Grad-CAM is the plain sum), 0 elsewhere. A
+    layer whose map is 0 on every real token stays 0. Layers differ in scale
+    by orders of magnitude, so a mean over layers is only balanced after this.
+    """
+    if cam.dim() != 3 or real.shape != (cam.shape[0], cam.shape[2]):
+        raise ValueError(
+            f"cam must be [batch, layers, seq] and real [batch, seq], got "
+            f"{tuple(cam.shape)} and {tuple(real.shape)}."
+        )
+    keep = real.to(cam.device, cam.dtype)[:, None, :]
+    kept = cam * keep
+    total = kept.abs().sum(dim=-1, keepdim=True)
+    return kept / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def layer_statistics(
@@ -461,7 +407,7 @@ def layer_statistics(
 
 
 def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference`` [tokens]."""
+    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``."""
     x = rows - rows.mean(dim=1, keepdim=True)
     y = reference - reference.mean()
     denominator = x.norm(dim=1) * y.norm()
@@ -498,7 +444,8 @@ def plot_gradcam(
         import japanize_matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         warnings.warn(
-            "japanize_matplotlib is not installed: Japanese labels may not render."
+            "japanize_matplotlib is not installed: Japanese labels may not render.",
+            stacklevel=2,
         )
 
     data = torch.as_tensor(cam, dtype=torch.float32).detach().cpu()
@@ -533,7 +480,7 @@ def plot_gradcam(
 
 
 def _wrap(title: str, width_inches: float) -> str:
-    """Break a long title into lines that fit the figure (CJK characters count double)."""
+    """Break a long title into lines that fit the figure (CJK characters count 2)."""
     import textwrap
     import unicodedata
 
@@ -561,18 +508,18 @@ def _normalized(data: torch.Tensor, normalize: str | None) -> tuple[torch.Tensor
     raise ValueError(f"normalize must be 'layer', 'global' or None, got {normalize!r}.")
 
 
-# --------------------------------------------------------------------------- Captum reference
+# --------------------------------------------------------------------- Captum reference
 
 
 class _ChannelsFirst(nn.Module):
-    """[batch, seq, hidden] -> [batch, hidden, seq]: hidden units become Captum's channels."""
+    """[batch, seq, hidden] -> [batch, hidden, seq]: hidden units as Captum channels."""
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden.transpose(1, 2)
 
 
 def _route_through(view: nn.Module):
-    """Forward hook that passes a layer's hidden states through ``view`` and back (identity)."""
+    """Forward hook passing a layer's hidden states through ``view`` and back."""
 
     def hook(module, args, output):
         hidden = view(_split_output(output)).transpose(1, 2)
@@ -586,7 +533,7 @@ def _route_through(view: nn.Module):
 def captum_layer_gradcam(
     model: nn.Module, inputs, target=None, progress: bool = False
 ) -> torch.Tensor:
-    """The same per-layer maps computed with Captum's ``LayerGradCam``, one layer at a time.
+    """The same per-layer maps from Captum's ``LayerGradCam``, one layer at a time.
 
     Each encoder layer's output is routed through a transpose module so Captum
     sees the hidden units as channels (``[batch, hidden, seq]``) and the tokens
@@ -601,7 +548,7 @@ def captum_layer_gradcam(
     """
     from captum.attr import LayerGradCam
 
-    batch = _model_inputs(model, inputs)
+    batch = to_device(check_inputs(inputs), model_device(model))
     mask = batch["attention_mask"]
     layers = list(get_encoder_layers(model))
     views = [_ChannelsFirst() for _ in layers]
@@ -616,12 +563,12 @@ def captum_layer_gradcam(
     handles = []
     with eval_mode(model):
         try:
-            for layer, view in zip(layers, views):
+            for layer, view in zip(layers, views, strict=True):
                 handles.append(layer.register_forward_hook(_route_through(view)))
             embeds = _embeddings_requiring_grad(model, batch["input_ids"])
             with torch.no_grad():
                 logits = forward(embeds, mask, batch.get("token_type_ids"))
-            target_t = _resolve_target(target, logits)
+            target_t = resolve_target(target, logits)
             maps = []
             from tqdm.auto import tqdm
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .config import PACKAGED_MODEL
+from .inputs import check_inputs  # noqa: F401  (one copy, re-exported here)
 
 
 class ModelLoadError(RuntimeError):
@@ -219,43 +220,6 @@ def model_device(model: nn.Module) -> torch.device:
     """Where the model's parameters live (CPU for a module without parameters)."""
     param = next(model.parameters(), None)
     return torch.device("cpu") if param is None else param.device
-
-
-def check_inputs(inputs) -> dict[str, torch.Tensor]:
-    """``input_ids``, ``attention_mask`` (ones when absent) and ``token_type_ids`` as [batch, seq] tensors."""
-    if not isinstance(inputs, Mapping) and not hasattr(inputs, "keys"):
-        raise TypeError(
-            f"inputs must be a dict or BatchEncoding with 'input_ids' and 'attention_mask', "
-            f"got {type(inputs).__name__}: use helpers.data.encode_texts(tokenizer, texts)."
-        )
-    if "input_ids" not in inputs:
-        raise ValueError(
-            "inputs has no 'input_ids': use helpers.data.encode_texts(tokenizer, texts)."
-        )
-    ids = torch.as_tensor(inputs["input_ids"])
-    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(
-            f"input_ids must be a non-empty [batch, seq] tensor, got shape {tuple(ids.shape)}."
-        )
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(
-            f"input_ids must hold integer token ids, got dtype {ids.dtype}."
-        )
-    out = {"input_ids": ids.long()}
-    mask = inputs.get("attention_mask")
-    mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
-    if mask.shape != ids.shape:
-        raise ValueError(
-            f"attention_mask has shape {tuple(mask.shape)} but input_ids {tuple(ids.shape)}: they must match."
-        )
-    if (mask.sum(dim=1) == 0).any():
-        raise ValueError(
-            "a row of attention_mask is all 0: every review needs at least one real token."
-        )
-    out["attention_mask"] = mask.long()
-    if inputs.get("token_type_ids") is not None:
-        out["token_type_ids"] = torch.as_tensor(inputs["token_type_ids"]).long()
-    return out
 
 
 @contextlib.contextmanager

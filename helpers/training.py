@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import re
 import shutil
 import tempfile
@@ -45,6 +44,7 @@ from .data import (
     make_collate,
     model_max_length,
 )
+from .inputs import batches_by_length
 from .models import (
     ModelLoadError,
     count_parameters,
@@ -145,41 +145,6 @@ def make_scaler(device: torch.device):
     """A ``GradScaler`` when training in fp16 on CUDA (bf16 and fp32 do not need one)."""
     enabled = autocast_dtype(device) == torch.float16
     return torch.amp.GradScaler(device.type, enabled=enabled)
-
-
-# --------------------------------------------------------------------------- #
-# Length-bucketed batches
-# --------------------------------------------------------------------------- #
-def length_bucketed_batches(
-    lengths,
-    batch_size: int,
-    seed: int = 1234,
-    epoch: int = 0,
-    bucket_batches: int = 16,
-    shuffle: bool = True,
-) -> list[list[int]]:
-    """Batches of indices whose reviews have similar lengths.
-
-    With ``shuffle``: indices are permuted (seed + epoch), cut into buckets of
-    ``bucket_batches * batch_size``, sorted by length inside each bucket, cut
-    into batches, and the batch order is shuffled. Without: one sorted pass
-    (for evaluation). Either way each batch pads little.
-    """
-    order = list(range(len(lengths)))
-    if not shuffle:
-        order.sort(key=lambda i: lengths[i])
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng = random.Random(f"{seed}-{epoch}")
-    rng.shuffle(order)
-    size = batch_size * bucket_batches
-    batches = []
-    for start in range(0, len(order), size):
-        bucket = sorted(order[start : start + size], key=lambda i: lengths[i])
-        batches += [
-            bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size)
-        ]
-    rng.shuffle(batches)
-    return batches
 
 
 def token_batches(tokenized: TokenizedReviews, collate, batches):
@@ -378,7 +343,7 @@ def cache_features(
     store = FeatureCache(lengths, model.config.hidden_size)
     with eval_mode(model):
         for idx in tqdm(
-            length_bucketed_batches(lengths, batch_size, shuffle=False),
+            batches_by_length(lengths, batch_size),
             desc=desc,
             leave=False,
         ):
@@ -504,12 +469,12 @@ class _Pipeline:
 
     def batches(self, epoch: int | None):
         """Index batches: shuffled buckets for training (``epoch`` given), sorted for evaluation."""
-        idx = length_bucketed_batches(
+        idx = batches_by_length(
             self.lengths,
             self.batch_size,
-            self.seed,
-            epoch or 0,
             shuffle=epoch is not None,
+            seed=self.seed,
+            epoch=epoch or 0,
         )
         if self.store is not None:
             return [{"index": i, "labels": self.labels[i]} for i in idx]
@@ -684,7 +649,7 @@ def predict_logits(
     out = torch.zeros(len(lengths), model.config.num_labels)
     model.eval()
     for idx in tqdm(
-        length_bucketed_batches(lengths, batch_size, shuffle=False),
+        batches_by_length(lengths, batch_size),
         desc="predicting",
         leave=False,
     ):

@@ -1,4 +1,5 @@
-"""Attention extraction, [CLS] attention, rollout, explainers, rendering and the explorer (tiny BERT)."""
+"""helpers.attention on a tiny BERT: extraction, [CLS] attention, rollout,
+explainers, rendering and the explorer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import write_vocab
+from tiny import tiny_bert, tiny_tokenizer
 
 from helpers.attention import (
     AttentionRollout,
@@ -31,24 +32,11 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A 2-layer, 4-head BERT classifier (default, non-eager attention) and its tokenizer."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    vocab = write_vocab(tmp_path_factory.mktemp("vocab"))
-    tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
+def tiny():
+    """A 2-layer, 4-head BERT classifier (default kernel) and its tokenizer."""
+    tokenizer = tiny_tokenizer()
     assert "[UNK]" not in tokenizer.tokenize(TEXTS[2])
-    config = BertConfig(
-        vocab_size=len(vocab.read_text().split()),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=2,
-    )
-    torch.manual_seed(0)
-    return tokenizer, BertForSequenceClassification(config).eval()
+    return tokenizer, tiny_bert(attn=None)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +48,7 @@ def batch(tiny):
 
 
 def test_attention_shape_rows_and_padding(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     attn = attention_probabilities(model, batch)
     mask = batch["attention_mask"]
     b, s = mask.shape
@@ -90,7 +78,7 @@ def test_batch_and_one_at_a_time_agree_on_real_tokens(tiny, batch):
 
 
 def test_small_batch_size_gives_the_same_result(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     torch.testing.assert_close(
         attention_probabilities(model, batch, batch_size=1),
         attention_probabilities(model, batch),
@@ -102,7 +90,7 @@ def test_small_batch_size_gives_the_same_result(tiny, batch):
 
 
 def test_extraction_is_done_in_eval_mode_and_restores_the_mode(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     model.train()
     try:
         a1, a2 = (
@@ -116,7 +104,7 @@ def test_extraction_is_done_in_eval_mode_and_restores_the_mode(tiny, batch):
 
 
 def test_bad_inputs_raise_clear_errors(tiny):
-    tokenizer, model = tiny
+    _, model = tiny
     with pytest.raises(ValueError, match="input_ids"):
         attention_probabilities(model, {"attention_mask": torch.ones(1, 3)})
     with pytest.raises(ValueError, match=r"\[batch, seq\]"):
@@ -133,11 +121,11 @@ def test_bad_inputs_raise_clear_errors(tiny):
         attention_probabilities(model, "the movie")
 
 
-# --------------------------------------------------------------------------- [CLS] attention and rollout
+# ------------------------------------------------------------ [CLS] attention, rollout
 
 
 def test_cls_attention_is_the_cls_row(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     attn = attention_probabilities(model, batch)
     torch.testing.assert_close(cls_attention(attn), attn[:, 1, :, 0, :])
     torch.testing.assert_close(cls_attention(attn, layer=0), attn[:, 0, :, 0, :])
@@ -157,7 +145,7 @@ def test_cls_attention_is_the_cls_row(tiny, batch):
 
 
 def _hand_rollout(attn: np.ndarray) -> np.ndarray:
-    """Rollout of one review by explicit loops: (A + I) row-normalised, multiplied last layer first."""
+    """Rollout of one review by loops: (A + I) row-normalised, last layer first."""
     n_layers, n_heads, n, _ = attn.shape
     result = np.eye(n)
     for layer in range(n_layers):
@@ -191,7 +179,7 @@ def test_rollout_matches_a_hand_computation_on_a_two_layer_toy():
 
 
 def test_rollout_rows_sum_to_one_and_padding_is_zero(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     mask = batch["attention_mask"]
     rollout = attention_rollout(attention_probabilities(model, batch), mask)
     sums = rollout.sum(dim=-1)
@@ -206,7 +194,7 @@ def test_rollout_rows_sum_to_one_and_padding_is_zero(tiny, batch):
 
 
 def test_cls_attention_explainer(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     attn = attention_probabilities(model, batch)
     mask = batch["attention_mask"]
     mean = CLSAttention(model).attribute(batch)
@@ -223,12 +211,37 @@ def test_cls_attention_explainer(tiny, batch):
     torch.testing.assert_close(
         explainer.last_logits, model(**batch).logits, atol=1e-5, rtol=1e-4
     )
+    assert torch.equal(explainer.last_target, model(**batch).logits.argmax(-1))
     with pytest.raises(ValueError, match="head must be"):
         CLSAttention(model, head=4)
 
 
+def test_attention_explainers_keep_the_explainer_contract(tiny, batch):
+    from helpers.attr import Explainer
+
+    _, model = tiny
+    assert CLSAttention(model).name == "[CLS] attention"
+    assert CLSAttention(model, layer=0, head=2).name == "[CLS] attention L0 head 2"
+    assert CLSAttention(model, layer=1).name == "[CLS] attention"  # 1 is the last
+    assert AttentionRollout(model).name == "rollout"
+    for explainer in (CLSAttention(model), AttentionRollout(model)):
+        assert isinstance(explainer, Explainer)
+        scores = explainer.attribute(batch, target=torch.tensor([0, 1, 1, 0]))
+        assert scores.dtype == torch.float32 and scores.device.type == "cpu"
+        assert explainer.last_target.tolist() == [0, 1, 1, 0]
+        with pytest.raises(ValueError, match="outside the model's labels"):
+            explainer.attribute(batch, target=2)
+    model.train()
+    try:  # eval mode inside, the caller's mode restored
+        scores = AttentionRollout(model).attribute(batch)
+        assert model.training
+    finally:
+        model.eval()
+    torch.testing.assert_close(scores, AttentionRollout(model).attribute(batch))
+
+
 def test_rollout_explainer(tiny, batch):
-    tokenizer, model = tiny
+    _, model = tiny
     mask = batch["attention_mask"]
     scores = AttentionRollout(model).attribute(batch, target=0)
     assert scores.shape == mask.shape
@@ -241,14 +254,14 @@ def test_rollout_explainer(tiny, batch):
 def test_explainers_switch_an_sdpa_model_to_eager(tiny):
     from transformers import BertForSequenceClassification
 
-    tokenizer, model = tiny
+    _, model = tiny
     other = BertForSequenceClassification(model.config).eval()
     other.set_attn_implementation("sdpa")
     CLSAttention(other)
     assert other.config._attn_implementation == "eager"
 
 
-# --------------------------------------------------------------------------- reviews and rendering
+# ------------------------------------------------------------ reviews and rendering
 
 
 def test_review_attentions_yield_every_review_trimmed(tiny):

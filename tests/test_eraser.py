@@ -296,3 +296,23 @@ def test_slow_tokenizer_and_bad_docs_are_refused(tokenizer):
 def test_citation_names_the_three_sources():
     for name in ("DeYoung", "Zaidan", "Pang", "2020", "2007", "2004"):
         assert name in eraser.CITATION
+
+
+def test_sample_eraser_is_seeded_and_optional(tmp_path, monkeypatch):
+    folder = make_eraser(tmp_path / "movies")
+    monkeypatch.setenv("ERASER_DIR", str(folder))
+    all_ids = {r.annotation_id for r in eraser.load_eraser("val")}
+    a = eraser.sample_eraser("val", 1, seed=1)
+    assert [r.annotation_id for r in a] == [
+        r.annotation_id for r in eraser.sample_eraser("val", 1, seed=1)
+    ]
+    assert len(a) == 1 and {r.annotation_id for r in a} <= all_ids
+    orders = {
+        tuple(r.annotation_id for r in eraser.sample_eraser("val", None, seed=s))
+        for s in range(8)
+    }
+    assert len(orders) > 1  # the seed matters: not always the file order
+    monkeypatch.setenv("ERASER_DIR", str(tmp_path / "missing"))
+    assert eraser.sample_eraser("val", 2, required=False) is None
+    with pytest.raises(eraser.DataError):
+        eraser.sample_eraser("val", 2)

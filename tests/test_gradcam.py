@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from tiny import tiny_bert, tiny_tokenizer, vocabulary
 from torch import nn
 
 from helpers.data import TruncationWarning, encode_texts
@@ -18,7 +19,35 @@ from helpers.gradcam import (
     plot_gradcam,
 )
 
-WORDS = ["the", "a", "movie", "film", "was", "is", "great", "good", "bad", "awful", "boring", "fun", "i", "it", "and", "not", "very", "plot", "acting", "story", "loved", "hated", "this", "but", "so", "really", "ending"]
+WORDS = [
+    "the",
+    "a",
+    "movie",
+    "film",
+    "was",
+    "is",
+    "great",
+    "good",
+    "bad",
+    "awful",
+    "boring",
+    "fun",
+    "i",
+    "it",
+    "and",
+    "not",
+    "very",
+    "plot",
+    "acting",
+    "story",
+    "loved",
+    "hated",
+    "this",
+    "but",
+    "so",
+    "really",
+    "ending",
+]
 TEXTS = [
     "the movie was great",
     "i hated this boring film and the awful acting",
@@ -28,31 +57,19 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    from transformers import BertTokenizer
-
-    folder = tmp_path_factory.mktemp("tok")
-    vocab = folder / "vocab.txt"
-    vocab.write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n"
-    )
-    return BertTokenizer(vocab=str(vocab), model_max_length=64)
+def tokenizer():
+    return tiny_tokenizer(words=WORDS)
 
 
 def tiny_model(layers: int = 3, labels: int = 2, seed: int = 0):
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(WORDS) + 5,
-        hidden_size=32,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=labels,
+    """A random BERT classifier over this file's words (default attention kernel)."""
+    return tiny_bert(
+        layers=layers,
+        labels=labels,
+        seed=seed,
+        attn=None,
+        vocab_size=len(vocabulary(WORDS)),
     )
-    return BertForSequenceClassification(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +97,7 @@ def test_manual_formula_matches_autograd_on_hidden_states(model, tokenizer):
     out = model(**inputs, output_hidden_states=True)
     layer_outputs = out.hidden_states[1:]  # hidden_states[0] is the embeddings
     grads = torch.autograd.grad(out.logits[0, 1], layer_outputs)
-    for layer, (h, g) in enumerate(zip(layer_outputs, grads)):
+    for layer, (h, g) in enumerate(zip(layer_outputs, grads, strict=True)):
         h, g = h[0].detach(), g[0]
         expected = torch.zeros(h.shape[0])
         weights = g.mean(dim=0)
@@ -176,7 +193,7 @@ def test_frozen_model_in_train_mode_gives_same_maps_and_keeps_mode(tokenizer):
 def test_gradcam_for_texts_trims_to_real_tokens_in_input_order(model, tokenizer):
     results = gradcam_for_texts(model, tokenizer, TEXTS, batch_size=2, progress=False)
     batched = GradCam(model).attribute(encode_texts(tokenizer, TEXTS))
-    for i, (text, res) in enumerate(zip(TEXTS, results)):
+    for i, (text, res) in enumerate(zip(TEXTS, results, strict=True)):
         assert res.text == text
         assert res.tokens == ["[CLS]", *text.split(), "[SEP]"]
         assert res.cam.shape == (3, len(res.tokens))

@@ -1,0 +1,75 @@
+"""Maps computed once, served again: :class:`StoredMaps` (chapter 6).
+
+Chapter 6 explains each ERASER review once for the plausibility metrics and
+then measures the same maps' faithfulness. Running integrated gradients twice
+on 512-token reviews would double the chapter's cost, so the maps are stored
+with the token ids they belong to and handed back by an explainer that only
+looks them up.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..inputs import check_inputs
+
+__all__ = ["StoredMaps"]
+
+
+def _key(ids: torch.Tensor, mask: torch.Tensor) -> tuple[int, ...]:
+    return tuple(ids[mask.bool()].tolist())
+
+
+class StoredMaps:
+    """An explainer that returns maps computed earlier for the same reviews.
+
+    ``StoredMaps(name, inputs, maps)``: ``inputs`` the encoded reviews
+    (``input_ids``, ``attention_mask`` ``[n, seq]``), ``maps`` their scores
+    ``[n, seq]``. ``attribute(inputs, target)`` finds each row by its real
+    token ids (padding and row order do not matter) and returns its map cut
+    or padded to the batch's width. The maps were computed for one target
+    (the predicted class): pass ``target=None``, or the same classes, or
+    expect a ``ValueError``; a review that was not stored raises ``KeyError``.
+    """
+
+    def __init__(self, name: str, inputs, maps: torch.Tensor, targets=None):
+        batch = check_inputs(inputs)
+        maps = torch.as_tensor(maps).float().cpu()
+        if maps.shape != batch["input_ids"].shape:
+            raise ValueError(
+                f"maps has shape {tuple(maps.shape)} but the inputs "
+                f"{tuple(batch['input_ids'].shape)}: store one map per review."
+            )
+        self.name = name
+        self._maps: dict[tuple[int, ...], torch.Tensor] = {}
+        self._targets: dict[tuple[int, ...], int | None] = {}
+        for i in range(maps.shape[0]):
+            mask = batch["attention_mask"][i].bool()
+            key = _key(batch["input_ids"][i], mask)
+            self._maps[key] = maps[i][mask]
+            self._targets[key] = None if targets is None else int(targets[i])
+
+    def __len__(self) -> int:
+        return len(self._maps)
+
+    def attribute(self, inputs, target=None) -> torch.Tensor:
+        """The stored maps of these reviews, ``[batch, seq]`` (0 at padding)."""
+        batch = check_inputs(inputs)
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        out = torch.zeros(ids.shape, dtype=torch.float32)
+        wanted = None if target is None else torch.as_tensor(target).expand(len(ids))
+        for i in range(ids.shape[0]):
+            key = _key(ids[i], mask[i])
+            if key not in self._maps:
+                raise KeyError(
+                    f"{self.name}: review {i} of this batch was not stored; build "
+                    "StoredMaps from the same reviews, encoded the same way."
+                )
+            stored = self._targets[key]
+            if wanted is not None and stored is not None and int(wanted[i]) != stored:
+                raise ValueError(
+                    f"{self.name}: the stored map of review {i} explains class "
+                    f"{stored}, not {int(wanted[i])}."
+                )
+            out[i, mask[i].bool()] = self._maps[key]
+        return out

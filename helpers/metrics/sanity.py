@@ -1,0 +1,303 @@
+"""The model-randomisation sanity check (Adebayo et al., 2018), for a text classifier.
+
+An explanation that stays the same when the model is destroyed cannot be
+explaining the model. :func:`cascading_randomisation` re-initialises a copy
+of the model from the top down (the classifier head, then encoder layer
+L-1, L-2, ..., 0; the embeddings stay), and :func:`sanity_check` recomputes
+every method's map after each step for the class the *original* model
+predicted, comparing it with the original map review by review.
+
+As in Adebayo et al., two rank correlations are reported: Spearman's ρ of the
+signed maps and ρ of their absolute values. Degenerate maps are counted, not
+dropped (:func:`rank_change`): a map that *becomes* constant (or NaN) after
+randomisation has changed (ρ = 0); one constant before and after has not
+(ρ = 1). A method passes when both mean correlations at the last step are
+below a threshold fixed in advance (:meth:`CascadeResults.passes`); a method
+absent from the cascade fails.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..attr.base import compute_maps
+from ..inputs import TokenRoles, resolve_target, text_batches, to_device
+from ..models import eval_mode, get_encoder_layers, model_device
+from .stats import ConfidenceInterval, bootstrap_ci, spearman
+
+#: A method passes when |mean ρ| (signed and absolute) is below this after the cascade.
+PASS_THRESHOLD = 0.3
+
+__all__ = [
+    "PASS_THRESHOLD",
+    "CascadeResults",
+    "CascadeStep",
+    "cascading_randomisation",
+    "randomisation_steps",
+    "rank_change",
+    "reinitialise_",
+    "sanity_check",
+]
+
+
+# --------------------------------------------------------------------------- cascade
+
+
+def randomisation_steps(
+    model: nn.Module, include_head: bool = True
+) -> list[tuple[str, list[str]]]:
+    """The cascade's steps, top down: ``(label, [module names re-initialised])``.
+
+    First the classifier head (``classifier`` and the pooler: Adebayo et al.
+    start at the logits), then encoder layer L-1, L-2, ..., 0. The
+    embeddings are never randomised.
+    """
+    names = dict(model.named_modules())
+    steps: list[tuple[str, list[str]]] = []
+    if include_head:
+        head = [
+            n
+            for n in names
+            if n.split(".")[-1] in ("classifier", "pooler") and n.count(".") <= 1
+        ]
+        if not head:
+            raise ValueError(
+                f"{type(model).__name__} has no 'classifier' (or pooler) module to "
+                "randomise; pass include_head=False."
+            )
+        steps.append(("head", head))
+    layers = get_encoder_layers(model)
+    prefix = next(n for n, m in names.items() if m is layers)
+    for i in reversed(range(len(layers))):
+        steps.append((f"layer {i}", [f"{prefix}.{i}"]))
+    return steps
+
+
+def reinitialise_(
+    module: nn.Module, std: float, generator: torch.Generator
+) -> nn.Module:
+    """Re-initialise ``module`` in place like BERT's ``_init_weights``, but seeded.
+
+    Linear and Embedding weights ~ Normal(0, ``std``), biases 0; LayerNorm
+    weight 1, bias 0.
+    """
+    with torch.no_grad():
+        for sub in module.modules():
+            if isinstance(sub, (nn.Linear, nn.Embedding)):
+                noise = torch.randn(sub.weight.shape, generator=generator) * std
+                sub.weight.copy_(noise)
+                if getattr(sub, "bias", None) is not None:
+                    sub.bias.zero_()
+            elif isinstance(sub, nn.LayerNorm):
+                if sub.weight is not None:
+                    sub.weight.fill_(1.0)
+                if sub.bias is not None:
+                    sub.bias.zero_()
+    return module
+
+
+@dataclass
+class CascadeStep:
+    """One step of the cascade: the (cumulatively) randomised model and what changed."""
+
+    label: str
+    model: nn.Module
+    randomised: list[str]
+
+
+def cascading_randomisation(
+    model: nn.Module, seed: int = 1234, include_head: bool = True
+) -> Iterator[CascadeStep]:
+    """Yield a deep copy of ``model`` randomised cumulatively from the top down.
+
+    Step 1 re-initialises the classifier head, step 2 also the last encoder
+    layer, and so on until every encoder layer is random (the embeddings
+    stay). Weights ~ Normal(0, ``config.initializer_range``) with a generator
+    seeded by ``seed + step``. The copy is in eval mode and is modified in
+    place between steps, so use each yielded model before asking for the
+    next. ``model`` is untouched.
+    """
+    std = float(getattr(getattr(model, "config", None), "initializer_range", 0.02))
+    randomised = copy.deepcopy(model).eval()
+    modules = dict(randomised.named_modules())
+    done: list[str] = []
+    steps = randomisation_steps(randomised, include_head)
+    for step, (label, names) in enumerate(steps, start=1):
+        generator = torch.Generator().manual_seed(int(seed) + step)
+        for name in names:
+            reinitialise_(modules[name], std, generator)
+        done = done + names
+        yield CascadeStep(label, randomised, list(done))
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def rank_change(before, after) -> tuple[float, bool]:
+    """``(ρ, degenerate)``: Spearman of two maps of one review, degenerate cases ruled.
+
+    ``before``, ``after``: 1-D scores over the review's real tokens.
+    ``after`` NaN/infinite or constant while ``before`` is not: the map has
+    changed, ρ = 0. Both constant: the (empty) ranking is unchanged, ρ = 1.
+    ``before`` constant, ``after`` not: changed, ρ = 0. ``degenerate`` is
+    True in these cases, False when ρ is an ordinary Spearman correlation.
+    """
+    before = np.asarray(before, dtype=float).ravel()
+    after = np.asarray(after, dtype=float).ravel()
+    if not np.isfinite(after).all():
+        return 0.0, True
+    flat_before, flat_after = np.ptp(before) == 0, np.ptp(after) == 0
+    if flat_before and flat_after:
+        return 1.0, True
+    if flat_before or flat_after:
+        return 0.0, True
+    return spearman(before, after), False
+
+
+@dataclass
+class CascadeResults:
+    """Per-review correlations with the original map, one column per step.
+
+    ``rho[m]`` (signed maps), ``rho_abs[m]`` (absolute values) and
+    ``degenerate[m]`` (a constant or NaN map ruled by :func:`rank_change`):
+    ``[n_reviews, n_steps]``. ``steps``: the labels (``"head"``,
+    ``"layer 5"``, ...).
+    """
+
+    methods: list[str]
+    steps: list[str]
+    rho: dict[str, np.ndarray]
+    rho_abs: dict[str, np.ndarray]
+    degenerate: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        """Number of reviews in the cascade."""
+        return int(next(iter(self.rho.values())).shape[0])
+
+    def final(
+        self, method: str, kind: str = "signed", seed: int = 1234
+    ) -> ConfidenceInterval:
+        """Mean ρ after the last step with its CI; ``kind``: ``"signed"``/``"abs"``."""
+        self._check(method)
+        table = {"signed": self.rho, "abs": self.rho_abs}.get(kind)
+        if table is None:
+            raise ValueError(f"kind must be 'signed' or 'abs', got {kind!r}.")
+        return bootstrap_ci(table[method][:, -1], seed=seed)
+
+    def passes(self, method: str, threshold: float = PASS_THRESHOLD) -> bool:
+        """True when |mean ρ| and |mean ρ of |maps|| are both below ``threshold``.
+
+        A method that is not in the cascade fails (it was never checked).
+        """
+        if method not in self.methods:
+            return False
+        finals = (self.rho[method][:, -1], self.rho_abs[method][:, -1])
+        return all(abs(float(np.mean(v))) < threshold for v in finals)
+
+    def n_degenerate(self, method: str, step: int = -1) -> int:
+        """Reviews whose map at ``step`` was constant or NaN (ruled, not dropped)."""
+        self._check(method)
+        return int(self.degenerate[method][:, step].sum())
+
+    def _check(self, method: str) -> None:
+        if method not in self.methods:
+            raise ValueError(
+                f"{method!r} was not in the cascade (methods: {self.methods}); "
+                "it fails the sanity check."
+            )
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def _original_targets(model, batches) -> list[torch.Tensor]:
+    """The class the original model predicts for each batch (eval mode)."""
+    device, targets = model_device(model), []
+    with eval_mode(model), torch.no_grad():
+        for batch in batches:
+            logits = model(**to_device(batch.inputs, device)).logits
+            targets.append(resolve_target(None, logits).cpu())
+    return targets
+
+
+def _compare(before, after, real, out, rows, step) -> None:
+    """Fill ``out`` (rho, rho_abs, degenerate) for one batch and step."""
+    rho, rho_abs, degenerate = out
+    for i, row in enumerate(rows):
+        a, b = before[i][real[i]].numpy(), after[i][real[i]].numpy()
+        rho[row, step], flat = rank_change(a, b)
+        rho_abs[row, step], flat_abs = rank_change(np.abs(a), np.abs(b))
+        degenerate[row, step] = flat or flat_abs
+
+
+def sanity_check(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    make_methods: Callable[..., Mapping[str, object]],
+    *,
+    seed: int = 1234,
+    max_length: int = 256,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> CascadeResults:
+    """Adebayo et al.'s cascading randomisation on ``texts``.
+
+    ``make_methods(model, seed=...)`` builds the explainers (e.g.
+    ``functools.partial(attr.explainers, tokenizer=tok, ig_steps=20)``); it
+    must return the same names at every step (``ValueError`` otherwise).
+    Every map is computed for the class the *original* model predicts. The
+    random baseline is re-seeded at each step, so its row is the chance level.
+    """
+    from tqdm.auto import tqdm
+
+    roles = TokenRoles.from_tokenizer(tokenizer)
+    batches = text_batches(
+        tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
+    )
+    targets = _original_targets(model, batches)
+
+    def maps_of(m, step_seed):
+        methods = make_methods(m, seed=step_seed)
+        maps = [
+            compute_maps(methods, b.inputs, t, check_finite=m is model)
+            for b, t in zip(batches, targets, strict=True)
+        ]
+        return maps, list(methods)
+
+    original, names = maps_of(model, seed)
+    steps = randomisation_steps(model)
+    n = sum(len(b.rows) for b in batches)
+    shape = (n, len(steps))
+    out = {
+        m: (np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool))
+        for m in names
+    }
+    cascade = cascading_randomisation(model, seed=seed)
+    for s, step in enumerate(
+        tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
+    ):
+        maps, step_names = maps_of(step.model, seed + 1000 * (s + 1))
+        if step_names != names:
+            raise ValueError(
+                f"make_methods returned {step_names} at step {step.label!r} but "
+                f"{names} for the original model: it must build the same methods."
+            )
+        for batch, before, after in zip(batches, original, maps, strict=True):
+            real = roles.real(batch.inputs)
+            for m in names:
+                _compare(before[m], after[m], real, out[m], batch.rows, s)
+    return CascadeResults(
+        names,
+        [label for label, _ in steps],
+        {m: v[0] for m, v in out.items()},
+        {m: v[1] for m, v in out.items()},
+        {m: v[2] for m, v in out.items()},
+    )

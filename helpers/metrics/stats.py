@@ -1,0 +1,106 @@
+"""Statistics behind the chapter's numbers: rank correlation and bootstrap CIs.
+
+* :func:`spearman` / :func:`per_review_spearman` — Spearman's rank
+  correlation (average ranks for ties), of two vectors or of two maps
+  review by review over the real tokens;
+* :func:`bootstrap_ci` — a mean with its percentile bootstrap interval over
+  reviews, as a :class:`ConfidenceInterval` that knows its ``n``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ConfidenceInterval",
+    "bootstrap_ci",
+    "per_review_spearman",
+    "spearman",
+]
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two vectors; NaN if one is constant.
+
+    Average ranks for ties (as ``scipy.stats.spearmanr``). Raises
+    ``ValueError`` for vectors of different lengths.
+    """
+    from scipy.stats import rankdata
+
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(
+            f"spearman needs vectors of one length, got {a.shape} and {b.shape}."
+        )
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
+
+
+def per_review_spearman(
+    maps_a: torch.Tensor, maps_b: torch.Tensor, real: torch.Tensor
+) -> np.ndarray:
+    """Spearman of two ``[batch, seq]`` maps, per review over its real tokens.
+
+    ``real``: boolean ``[batch, seq]``. Returns ``[batch]``, NaN where a map is
+    constant over the real tokens.
+    """
+    maps_a, maps_b, real = maps_a.cpu(), maps_b.cpu(), real.cpu().bool()
+    return np.array(
+        [
+            spearman(maps_a[i][real[i]].numpy(), maps_b[i][real[i]].numpy())
+            for i in range(real.shape[0])
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """A mean with its bootstrap percentile interval over ``n`` values.
+
+    ``str(ci)`` gives ``"0.412 [0.390, 0.431]"`` (for table cells whose ``n``
+    is stated once); :meth:`with_n` adds it: ``"0.412 [0.390, 0.431], n = 40"``.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+    def with_n(self) -> str:
+        """The interval and the number of values behind it."""
+        return f"{self}, n = {self.n}"
+
+    def excludes(self, value: float = 0.0) -> bool:
+        """True when ``value`` lies outside ``[low, high]``."""
+        return value < self.low or value > self.high
+
+
+def bootstrap_ci(
+    values, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 1234
+) -> ConfidenceInterval:
+    """Mean and percentile bootstrap interval of ``values`` (reviews resampled, seeded).
+
+    NaN values are left out, and ``n`` counts the values kept. Raises
+    ``ValueError`` when nothing is left or ``confidence`` is not in (0, 1).
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        raise ValueError("bootstrap_ci needs at least one (non-NaN) value.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, values.size, size=(n_resamples, values.size))
+    means = values[picks].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return ConfidenceInterval(
+        float(values.mean()), float(low), float(high), int(values.size)
+    )

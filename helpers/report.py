@@ -1,0 +1,548 @@
+"""The chapter's numbers as tables, a generated conclusion and figures (chapters 5–6).
+
+* :func:`results_table` — one row per method: AOPC comprehensiveness and
+  sufficiency with 95 % bootstrap CIs, the paired difference to the random
+  baseline, the tie share, the curves' areas and, with a cascade, the sanity
+  check (signed and absolute ρ, pass/fail);
+* :func:`table_html` (escaped, CI on a second line, sized for the book
+  column), :func:`table_markdown`, :func:`write_csv` (every column);
+* :func:`summarise` — the conclusion, written from the numbers, with the n
+  behind every mean;
+* :func:`mean_agreement`, :func:`plot_curves`, :func:`plot_agreement`,
+  :func:`plot_cascade`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+
+import numpy as np
+
+from .metrics.faithfulness import RANDOM, FaithfulnessResults
+from .metrics.sanity import PASS_THRESHOLD, CascadeResults
+from .metrics.stats import ConfidenceInterval, bootstrap_ci
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "mean_agreement",
+    "plot_agreement",
+    "plot_cascade",
+    "plot_curves",
+    "results_table",
+    "summarise",
+    "table_html",
+    "table_markdown",
+    "write_csv",
+]
+
+#: The columns :func:`table_html` / :func:`table_markdown` show by default.
+TABLE_COLUMNS = (
+    "method",
+    "comprehensiveness",
+    "sufficiency",
+    "comp - random",
+    "ties",
+    "cascade rho",
+    "cascade rho abs",
+    "sanity",
+)
+_HEADERS = {
+    "comprehensiveness": "compre\u00adhensiveness ↑",
+    "sufficiency": "sufficiency ↓",
+    "comp - random": "comp. − random ↑",
+    "ties": "ties",
+    "cascade rho": "cascade ρ",
+    "cascade rho abs": "cascade ρ, |map|",
+}
+#: How much of the selection may be ties before the summary mentions it.
+TIE_NOTE = 0.01
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _sanity_columns(cascade, method, n_resamples, seed, threshold) -> dict:
+    """The cascade's columns of one row (missing methods fail, never pass)."""
+    if cascade is None:
+        return {}
+    if method not in cascade.methods:
+        return {"cascade rho": None, "cascade rho abs": None, "sanity": "fail"}
+    last = (cascade.rho[method][:, -1], cascade.rho_abs[method][:, -1])
+    return {
+        "cascade rho": bootstrap_ci(last[0], n_resamples, seed=seed),
+        "cascade rho abs": bootstrap_ci(last[1], n_resamples, seed=seed),
+        "sanity": "pass" if cascade.passes(method, threshold) else "fail",
+        "constant maps": cascade.n_degenerate(method),
+        "cascade n": cascade.n,
+    }
+
+
+def results_table(
+    results: FaithfulnessResults,
+    cascade: CascadeResults | None = None,
+    n_resamples: int = 1000,
+    seed: int = 1234,
+    pass_threshold: float = PASS_THRESHOLD,
+) -> list[dict]:
+    """One row (a dict) per method, in the order of ``results.methods``.
+
+    ``comprehensiveness`` / ``sufficiency``: per-review AOPC, mean and 95 %
+    bootstrap CI (``n_resamples``, seeded). ``comp - random``: the paired
+    per-review difference to the random baseline. ``ties``: share of the
+    selected tokens that were ties. ``deletion AUC`` / ``insertion AUC``:
+    areas under the mean p(target) curves. With ``cascade``: ``cascade rho``
+    and ``cascade rho abs`` (mean ρ after the last step, signed maps and
+    absolute values), ``sanity`` (``"pass"``/``"fail"``; a method missing
+    from the cascade fails), ``constant maps`` (reviews whose last map was
+    constant or NaN, counted as changed) and ``cascade n``. ``n``: reviews.
+    """
+    base = results.baseline if results.baseline in results.methods else None
+    floor = results.aopc("comprehensiveness", base) if base else None
+    x = np.asarray(results.curve_fractions)
+    rows = []
+    for m in results.methods:
+        comp = results.aopc("comprehensiveness", m)
+        suff = results.aopc("sufficiency", m)
+        row = {
+            "method": m,
+            "comprehensiveness": bootstrap_ci(comp, n_resamples, seed=seed),
+            "sufficiency": bootstrap_ci(suff, n_resamples, seed=seed),
+            "comp - random": None
+            if floor is None
+            else bootstrap_ci(comp - floor, n_resamples, seed=seed),
+            "ties": results.tie_share(m),
+            "deletion AUC": float(np.trapezoid(results.deletion[m].mean(0), x)),
+            "insertion AUC": float(np.trapezoid(results.insertion[m].mean(0), x)),
+            "n": results.n,
+        }
+        row.update(_sanity_columns(cascade, m, n_resamples, seed, pass_threshold))
+        rows.append(row)
+    return rows
+
+
+def _cell(value, column: str = "") -> str:
+    """Plain text of one cell: CIs as ``mean [low, high]``, shares as %."""
+    if value is None:
+        return "–"
+    if column == "ties":
+        return f"{100 * value:.1f} %"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _columns(rows: list[dict], columns) -> list[str]:
+    """The requested columns that the rows have (default: :data:`TABLE_COLUMNS`)."""
+    if not rows:
+        raise ValueError("rows is empty: pass results_table(...).")
+    wanted = TABLE_COLUMNS if columns is None else columns
+    return [c for c in wanted if any(c in r for r in rows)]
+
+
+def table_markdown(rows: list[dict], columns=None) -> str:
+    """The table as GitHub markdown (CIs as ``mean [low, high]``)."""
+    cols = _columns(rows, columns)
+    head = [_HEADERS.get(c, c).replace("\u00ad", "") for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(r.get(c), c) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _html_cell(value, column: str, bold: bool) -> str:
+    """One ``<td>``: a CI's mean, its interval small on a second line."""
+    if isinstance(value, ConfidenceInterval):
+        mean = f"<b>{value.mean:.3f}</b>" if bold else f"{value.mean:.3f}"
+        interval = f"[{value.low:.3f}, {value.high:.3f}]"
+        return f"<td>{mean}<br><small>{interval}</small></td>"
+    return f"<td>{html.escape(_cell(value, column))}</td>"
+
+
+def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
+    """The table as HTML (for ``IPython.display.HTML``), every text escaped.
+
+    Best comprehensiveness (highest) and sufficiency (lowest) in bold; each
+    CI's interval sits under its mean, so the table fits the book's column.
+    """
+    cols = _columns(rows, columns)
+    best = {}
+    for col, pick in (("comprehensiveness", max), ("sufficiency", min)):
+        values = [r[col].mean for r in rows if r.get(col) is not None]
+        best[col] = pick(values) if values else None
+    head = "".join(f"<th>{html.escape(_HEADERS.get(c, c))}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = [
+            _html_cell(
+                r.get(c),
+                c,
+                c in best
+                and r.get(c) is not None
+                and getattr(r[c], "mean", None) == best[c],
+            )
+            for c in cols
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f'<table class="faithfulness">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def write_csv(rows: list[dict], path: str | os.PathLike) -> str:
+    """Write every column as CSV (a CI as mean, low, high); returns the path."""
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    interval = {
+        c for c in cols if any(isinstance(r.get(c), ConfidenceInterval) for r in rows)
+    }
+    header = []
+    for c in cols:
+        header += [c, f"{c} low", f"{c} high"] if c in interval else [c]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in rows:
+            out = []
+            for c in cols:
+                v = r.get(c)
+                if c in interval:
+                    out += (
+                        ["", "", ""]
+                        if v is None
+                        else [f"{v.mean:.5f}", f"{v.low:.5f}", f"{v.high:.5f}"]
+                    )
+                else:
+                    out.append(
+                        "" if v is None else f"{v:.5f}" if isinstance(v, float) else v
+                    )
+            writer.writerow(out)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
+    return a.low <= b.high and b.low <= a.high
+
+
+def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
+    """Sentences on comprehensiveness, sufficiency and the random floor."""
+    by = {r["method"]: r for r in rows}
+    ranked = sorted(
+        (r for r in rows if r["method"] != baseline),
+        key=lambda r: r["comprehensiveness"].mean,
+        reverse=True,
+    )
+    if not ranked:
+        raise ValueError("rows holds no method besides the random baseline.")
+    best = ranked[0]
+    text = [
+        f"The most comprehensive method is **{best['method']}** (AOPC "
+        f"comprehensiveness {best['comprehensiveness'].with_n()} reviews)"
+    ]
+    diff = best.get("comp - random")
+    if diff is not None:
+        verdict = "clearly above" if diff.low > 0 else "not distinguishable from"
+        floor = by[baseline]["comprehensiveness"] if baseline in by else "–"
+        text[-1] += (
+            f", {verdict} the random baseline (paired difference {diff}; "
+            f"random alone {floor})."
+        )
+    else:
+        text[-1] += "."
+    if len(ranked) > 1:
+        second = ranked[1]
+        if _overlap(best["comprehensiveness"], second["comprehensiveness"]):
+            text.append(
+                f"Its lead over {second['method']} ({second['comprehensiveness']}) "
+                "is within the confidence intervals, so the two are not separated "
+                "at this sample size."
+            )
+        else:
+            text.append(
+                f"It is ahead of the runner-up, {second['method']} "
+                f"({second['comprehensiveness']}), beyond the confidence intervals."
+            )
+    suff = min(ranked, key=lambda r: r["sufficiency"].mean)
+    floor = by[baseline]["sufficiency"] if baseline in by else "–"
+    text.append(
+        f"The most sufficient (lowest AOPC sufficiency) is **{suff['method']}** "
+        f"({suff['sufficiency'].with_n()}; random {floor})."
+    )
+    beaten = [
+        r["method"]
+        for r in ranked
+        if r.get("comp - random") is not None and r["comp - random"].high < 0
+    ]
+    if beaten:
+        text.append(
+            "Worse than random on comprehensiveness: " + ", ".join(beaten) + "."
+        )
+    return text
+
+
+def _ties_text(rows: list[dict]) -> str:
+    """Which methods left a noticeable share of their selection to the tie-break."""
+    shares = {r["method"]: r["ties"] for r in rows if r.get("ties") is not None}
+    if not shares:
+        return ""
+    many = {m: s for m, s in shares.items() if s > TIE_NOTE}
+    if not many:
+        return (
+            f"No method left more than {100 * TIE_NOTE:.0f} % of its selected "
+            "tokens to the tie-break."
+        )
+    listed = ", ".join(
+        f"{m} {100 * s:.1f} %" for m, s in sorted(many.items(), key=lambda x: -x[1])
+    )
+    return (
+        "Share of the selected tokens that were ties (equal scores, ordered at "
+        f"random with a fixed seed): {listed}. Those methods' numbers partly "
+        "measure the tie-break, not the map."
+    )
+
+
+def _sanity_text(rows, cascade: CascadeResults, threshold: float, baseline) -> str:
+    """Pass/fail of every method in ``rows`` with signed and absolute ρ and n."""
+    parts, passed, failed = [], [], []
+    for r in rows:
+        m = r["method"]
+        if m == baseline:
+            continue
+        if m not in cascade.methods:
+            failed.append(f"{m} (not in the cascade)")
+            continue
+        signed, absolute = cascade.final(m, "signed"), cascade.final(m, "abs")
+        label = f"{m} (ρ {signed.mean:+.2f}, |map| ρ {absolute.mean:+.2f})"
+        (passed if cascade.passes(m, threshold) else failed).append(label)
+    parts.append(
+        f"Sanity check on {cascade.n} reviews (head and every encoder layer "
+        f"randomised; pass = mean rank correlation with the original map below "
+        f"{threshold} in absolute value, for the signed map and for its absolute "
+        f"values): passed by {', '.join(passed) or 'no method'}; failed by "
+        f"{', '.join(failed) or 'no method'}."
+    )
+    flat = {
+        m: cascade.n_degenerate(m)
+        for m in cascade.methods
+        if m != baseline and cascade.n_degenerate(m)
+    }
+    if flat:
+        parts.append(
+            "Maps that were constant or NaN at the last step, counted as changed "
+            "(ρ = 0), or as unchanged (ρ = 1) when already constant before: "
+            + ", ".join(f"{m} {k} of {cascade.n}" for m, k in flat.items())
+            + "."
+        )
+    parts.append(_cascade_path(cascade, threshold, baseline))
+    return " ".join(p for p in parts if p)
+
+
+def _cascade_path(cascade: CascadeResults, threshold: float, baseline) -> str:
+    """Which maps ignore the head, and which stay correlated deep into the cascade."""
+    means = {m: cascade.rho[m].mean(axis=0) for m in cascade.methods if m != baseline}
+    parts = []
+    if cascade.steps and cascade.steps[0] == "head":
+        same = [m for m, v in means.items() if v[0] >= 0.9]
+        if same:
+            parts.append(
+                "Randomising the classifier head alone leaves "
+                + ", ".join(same)
+                + " unchanged (rank correlation >= 0.9): these maps do not depend "
+                "on the classifier, so they cannot say which class a token supports."
+            )
+    slow = []
+    for m, v in means.items():
+        below = np.flatnonzero(np.abs(v) < threshold)
+        first = int(below[0]) if below.size else None
+        if first is None or first > len(v) // 2:
+            where = cascade.steps[first] if first is not None else "never"
+            slow.append(f"{m} (first below {threshold} at: {where})")
+    if slow:
+        parts.append("Slow to react to randomisation: " + ", ".join(slow) + ".")
+    return " ".join(parts)
+
+
+def _recommendation(rows, cascade, threshold: float, baseline) -> str:
+    """The most comprehensive method above random (and passing the sanity check)."""
+    ok = [
+        r
+        for r in rows
+        if r["method"] != baseline
+        and (r.get("comp - random") is None or r["comp - random"].low > 0)
+        and (cascade is None or cascade.passes(r["method"], threshold))
+    ]
+    if not ok:
+        return (
+            "**Recommendation:** no method is both clearly better than random and "
+            "sensitive to the model's weights here; read every highlight with caution."
+        )
+    pick = max(ok, key=lambda r: r["comprehensiveness"].mean)
+    return (
+        f"**Recommendation:** for this model, explain with **{pick['method']}**, "
+        "the most comprehensive method that beats random"
+        + (" and passes the sanity check." if cascade is not None else ".")
+    )
+
+
+def summarise(
+    rows: list[dict],
+    cascade: CascadeResults | None = None,
+    pass_threshold: float = PASS_THRESHOLD,
+    baseline: str = RANDOM,
+) -> str:
+    """The chapter's conclusion (markdown), written from ``rows`` and ``cascade``.
+
+    Names the most comprehensive method with its CI and n, its margin over
+    the random baseline (paired CI), whether its lead over the runner-up is
+    clear, the most sufficient method, the methods whose selections were
+    often ties, and with ``cascade`` which methods pass the sanity check
+    (signed and absolute ρ, n, constant maps counted; a method missing from
+    the cascade fails) and the recommendation.
+    """
+    text = _faithfulness_text(rows, baseline)
+    text.append(_ties_text(rows))
+    if cascade is not None:
+        text.append(_sanity_text(rows, cascade, pass_threshold, baseline))
+    text.append(_recommendation(rows, cascade, pass_threshold, baseline))
+    return " ".join(t for t in text if t)
+
+
+def mean_agreement(
+    results: FaithfulnessResults, a: str, b: str, seed: int = 1234
+) -> ConfidenceInterval:
+    """Mean per-review Spearman between methods ``a`` and ``b`` (bootstrap CI, n)."""
+    for name in (a, b):
+        if name not in results.methods:
+            raise ValueError(
+                f"{name!r} is not one of the evaluated methods {results.methods}."
+            )
+    i, j = results.methods.index(a), results.methods.index(b)
+    return bootstrap_ci(results.agreement[:, i, j], seed=seed)
+
+
+# --------------------------------------------------------------------------- plots
+
+
+_COLOURS = {
+    "[CLS] attention": "tab:blue",
+    "rollout": "tab:orange",
+    "Grad-CAM mean (normalised)": "tab:green",
+    "Grad-CAM mean (raw)": "tab:olive",
+    "grad x input": "tab:red",
+    "IG": "tab:purple",
+    "grad-weighted rollout": "tab:brown",
+    "CP-LRP": "tab:pink",
+}
+#: Figure width in inches that fits the book's text column.
+BOOK_WIDTH = 7.0
+
+
+def _style(name: str) -> dict:
+    """Line style per method: random dashed black, per-layer Grad-CAM thin greens."""
+    if name == RANDOM:
+        return {"color": "black", "linestyle": "--", "linewidth": 1.8}
+    if name.startswith("Grad-CAM L") and name[10:].isdigit():
+        import matplotlib
+
+        shade = 0.35 + 0.1 * min(int(name[10:]), 6)
+        return {"color": matplotlib.colormaps["Greens"](shade), "linewidth": 0.9}
+    return {"color": _COLOURS.get(name, "tab:gray"), "linewidth": 1.8}
+
+
+def _legend_below(fig, axes, n: int) -> None:
+    handles, labels = axes.get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(4, n), fontsize=7, frameon=False
+    )
+
+
+def plot_curves(results: FaithfulnessResults, path=None):
+    """Deletion and insertion curves: mean p(target) vs fraction of tokens."""
+    import matplotlib.pyplot as plt
+
+    rows = (len(results.methods) + 3) // 4
+    fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH, 3.0 + 0.22 * rows), sharey=True)
+    x = np.asarray(results.curve_fractions)
+    panels = (
+        (axes[0], results.deletion, "Deletion (top tokens → [MASK]); lower = better"),
+        (axes[1], results.insertion, "Insertion (only top tokens); higher = better"),
+    )
+    for ax, curves, title in panels:
+        for m in results.methods:
+            ax.plot(x, curves[m].mean(0), marker=".", label=m, **_style(m))
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("fraction of real tokens, in score order", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"mean p(predicted class), n = {results.n}", fontsize=8)
+    _legend_below(fig, axes[0], len(results.methods))
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_agreement(results: FaithfulnessResults, path=None):
+    """Heatmap of the mean per-review Spearman correlation between methods."""
+    import matplotlib.pyplot as plt
+
+    mean = np.nanmean(results.agreement, axis=0)
+    k = len(results.methods)
+    size = min(BOOK_WIDTH, 1.5 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(k), results.methods, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(k), results.methods, fontsize=7)
+    for i in range(k):
+        for j in range(k):
+            colour = "white" if abs(mean[i, j]) > 0.6 else "black"
+            ax.text(
+                j,
+                i,
+                f"{mean[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=5.5,
+                color=colour,
+            )
+    fig.colorbar(image, ax=ax, label="mean Spearman ρ", fraction=0.04)
+    ax.set_title(f"Agreement between methods (n = {results.n} reviews)", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234):
+    """Sanity check: mean signed ρ with the original map (95 % CI band) per step."""
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(cascade.steps) + 1)  # 0 = the original model (ρ = 1)
+    rows = (len(cascade.methods) + 3) // 4
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 3.4 + 0.22 * rows))
+    for m in cascade.methods:
+        cis = [
+            bootstrap_ci(cascade.rho[m][:, s], seed=seed)
+            for s in range(len(cascade.steps))
+        ]
+        style = _style(m)
+        mean = [1.0] + [c.mean for c in cis]
+        low, high = [1.0] + [c.low for c in cis], [1.0] + [c.high for c in cis]
+        ax.plot(x, mean, marker="o", markersize=2.5, label=m, **style)
+        ax.fill_between(x, low, high, color=style.get("color"), alpha=0.10)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    labels = ["original"] + [f"+{s}" for s in cascade.steps]
+    ax.set_xticks(x, labels, rotation=30, fontsize=7)
+    ax.set_xlabel("randomised so far (cumulative, from the top)", fontsize=8)
+    ax.set_ylabel("Spearman ρ with the original map", fontsize=8)
+    ax.set_ylim(-0.5, 1.05)
+    ax.set_title(f"Cascading randomisation (n = {cascade.n} reviews)", fontsize=9)
+    ax.grid(alpha=0.3)
+    _legend_below(fig, ax, len(cascade.methods))
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig

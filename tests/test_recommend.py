@@ -1,0 +1,117 @@
+"""Chapter 6's recommendation and verdict, on hand-made numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import recommend
+from helpers.metrics.cost import Cost
+from helpers.metrics.faithfulness import FaithfulnessResults
+from helpers.metrics.stats import ConfidenceInterval
+
+
+def ci(mean, low=None, high=None, n=10):
+    return ConfidenceInterval(
+        mean,
+        mean - 0.01 if low is None else low,
+        mean + 0.01 if high is None else high,
+        n,
+    )
+
+
+def results(comp: dict, suff: dict) -> FaithfulnessResults:
+    n = len(next(iter(comp.values())))
+    names = list(comp)
+    per_k = {m: np.repeat(np.asarray(v, float)[:, None], 2, 1) for m, v in comp.items()}
+    suff_k = {
+        m: np.repeat(np.asarray(v, float)[:, None], 2, 1) for m, v in suff.items()
+    }
+    zeros = {m: np.zeros((n, 2)) for m in names}
+    return FaithfulnessResults(
+        methods=names,
+        fractions=(0.1, 0.2),
+        curve_fractions=(0.0, 1.0),
+        comprehensiveness=per_k,
+        sufficiency=suff_k,
+        deletion=zeros,
+        insertion=zeros,
+        tied=zeros,
+        selected=np.ones((n, 2), int),
+        agreement=np.zeros((n, 3, 3)),
+        p_full=np.ones(n),
+        n_tokens=np.full(n, 10),
+    )
+
+
+def rows(values: dict, sanity: dict) -> list[dict]:
+    return [
+        {
+            "method": m,
+            "comprehensiveness": ci(c),
+            "sufficiency": ci(0.1),
+            "comp - random": ci(c - 0.1),
+            "sanity": sanity[m],
+        }
+        for m, c in values.items()
+    ]
+
+
+def test_paired_difference_is_per_review():
+    res = results(
+        {"A": [0.5, 0.6, 0.7], "B": [0.4, 0.5, 0.6], "random": [0, 0, 0]},
+        {"A": [0, 0, 0], "B": [0, 0, 0], "random": [0, 0, 0]},
+    )
+    diff = recommend.paired_difference(res, "A", "B")
+    assert diff.mean == pytest.approx(0.1)
+    assert diff.low == pytest.approx(0.1) and diff.high == pytest.approx(0.1)
+
+
+def test_recommend_skips_methods_that_fail_the_sanity_check():
+    faith = rows(
+        {"A": 0.9, "B": 0.5, "random": 0.1},
+        {"A": "fail", "B": "pass", "random": "pass"},
+    )
+    assert recommend.recommend(faith) == "B"
+    assert recommend.recommend(faith, exclude=("random", "B")) is None
+
+
+def test_verdict_checks_every_condition_on_the_numbers():
+    rng = np.random.default_rng(0)
+    ig = rng.uniform(0.3, 0.4, 50)
+    res = results(
+        {"IG": ig, "CP": ig + 0.05, "random": ig * 0},
+        {"IG": ig * 0.1, "CP": ig * 0.1, "random": ig},
+    )
+    faith = rows(
+        {"IG": 0.35, "CP": 0.40, "random": 0.0},
+        {"IG": "pass", "CP": "pass", "random": "pass"},
+    )
+    plaus = [
+        {"method": "IG", "AUPRC": ci(0.2)},
+        {"method": "CP", "AUPRC": ci(0.3)},
+        {"method": "X", "AUPRC": ci(0.25)},
+        {"method": "random", "AUPRC": ci(0.9)},
+    ]
+    costs = {"IG": Cost(2000.0, 21, 20, 50), "CP": Cost(80.0, 1, 1, 50)}
+    text, checks = recommend.verdict(res, faith, plaus, costs)
+    assert [c.met for c in checks] == [True, True, True, True, True]
+    assert text.startswith("**CP** reached every part")
+    slow = {"IG": Cost(200.0, 21, 20, 50), "CP": Cost(80.0, 1, 1, 50)}
+    text, checks = recommend.verdict(res, faith, plaus, slow)
+    assert [c.met for c in checks] == [True, True, True, True, False]
+    assert "met 4 of the 5" in text and "2.5x faster" in text
+
+
+def test_both_axes_names_where_the_rankings_part():
+    faith = rows(
+        {"A": 0.9, "B": 0.8, "C": 0.7, "D": 0.6}, dict.fromkeys("ABCD", "pass")
+    )
+    plaus = [
+        {"method": m, "AUPRC": ci(v)}
+        for m, v in {"A": 0.1, "B": 0.5, "C": 0.6, "D": 0.7}.items()
+    ]
+    text = recommend.both_axes(faith, plaus)
+    assert "Most faithful (comprehensiveness): **A**" in text
+    assert "most plausible (AUPRC): **D**" in text
+    assert "disagree" in text and "A (faithfulness rank 1, plausibility rank 4)" in text

@@ -1,0 +1,170 @@
+"""helpers.report: tables, the generated conclusion and the figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny import TEXTS, tiny_bert, tiny_tokenizer
+
+from helpers import attr, metrics, report
+from helpers.metrics import CascadeResults
+from helpers.metrics import ConfidenceInterval as CI
+
+
+def _row(method, comp, diff, suff=0.1, ties=0.0):
+    return {
+        "method": method,
+        "comprehensiveness": CI(comp, comp - 0.01, comp + 0.01, 50),
+        "sufficiency": CI(suff, suff - 0.01, suff + 0.01, 50),
+        "comp - random": CI(diff, diff - 0.01, diff + 0.01, 50),
+        "ties": ties,
+    }
+
+
+def _cascade(final: dict[str, tuple[float, float]], n=5, flat=None):
+    """A two-step cascade whose last step has the given (signed, abs) ρ per method."""
+    methods = list(final)
+    rho = {m: np.tile([0.95, s], (n, 1)) for m, (s, _) in final.items()}
+    rho_abs = {m: np.tile([0.95, a], (n, 1)) for m, (_, a) in final.items()}
+    degenerate = {m: np.zeros((n, 2), dtype=bool) for m in methods}
+    for m, k in (flat or {}).items():
+        degenerate[m][:k, -1] = True
+    return CascadeResults(methods, ["head", "layer 0"], rho, rho_abs, degenerate)
+
+
+ROWS = [
+    _row("A", 0.30, 0.20),
+    _row("B", 0.25, 0.15, suff=0.02),
+    _row("random", 0.10, 0.0),
+]
+
+
+def test_summary_follows_the_numbers():
+    text = report.summarise(ROWS)
+    assert (
+        "**A**" in text and "clearly above" in text and "beyond the confidence" in text
+    )
+    assert "0.300 [0.290, 0.310], n = 50 reviews" in text
+    assert "most sufficient (lowest AOPC sufficiency) is **B**" in text
+    assert "explain with **A**" in text
+    weak = [_row("A", 0.10, -0.001), _row("random", 0.10, 0.0)]
+    text = report.summarise(weak)
+    assert "not distinguishable from" in text and "no method is both" in text
+    with pytest.raises(ValueError, match="besides the random"):
+        report.summarise([_row("random", 0.1, 0.0)])
+
+
+def test_sanity_verdict_uses_signed_and_absolute_rho_with_n():
+    cascade = _cascade(
+        {"A": (0.05, 0.9), "B": (0.05, 0.1), "random": (0.0, 0.0)}, flat={"B": 2}
+    )
+    text = report.summarise(ROWS, cascade)
+    assert "Sanity check on 5 reviews" in text
+    assert "passed by B (ρ +0.05, |map| ρ +0.10)" in text
+    assert "failed by A (ρ +0.05, |map| ρ +0.90)" in text
+    assert "B 2 of 5" in text  # constant maps are counted, not dropped
+    assert "explain with **B**" in text  # A fails on the magnitudes
+
+
+def test_a_method_missing_from_the_cascade_fails():
+    rows = [_row("C", 0.40, 0.30), *ROWS]
+    cascade = _cascade({"A": (0.0, 0.0), "B": (0.0, 0.0), "random": (0.0, 0.0)})
+    text = report.summarise(rows, cascade)
+    assert "C (not in the cascade)" in text.split("failed by")[1]
+    assert "explain with **A**" in text  # C is the most comprehensive but unchecked
+
+
+def test_summary_names_maps_that_ignore_the_head():
+    n = 4
+    rho_a = np.tile([1.0, 0.8, 0.7, 0.1], (n, 1))  # ignores the head, late drop
+    rho_b = np.tile([0.2, 0.1, 0.0, 0.0], (n, 1))
+    rho = {"A": rho_a, "B": rho_b, "random": np.zeros((n, 4))}
+    cascade = CascadeResults(
+        ["A", "B", "random"],
+        ["head", "layer 2", "layer 1", "layer 0"],
+        rho,
+        rho,
+        {m: np.zeros((n, 4), dtype=bool) for m in rho},
+    )
+    text = report.summarise(ROWS, cascade)
+    assert "head alone leaves A unchanged" in text
+    assert "A (first below 0.3 at: layer 0)" in text and "B (first" not in text
+
+
+def test_summary_reports_tie_shares_above_one_percent():
+    rows = [_row("A", 0.3, 0.2, ties=0.25), _row("B", 0.2, 0.1, ties=0.004), ROWS[2]]
+    text = report.summarise(rows)
+    assert "A 25.0 %" in text and "B 0.4" not in text
+    text = report.summarise([_row("A", 0.3, 0.2, ties=0.0), ROWS[2]])
+    assert "No method left more than 1 %" in text
+
+
+def test_tables_escape_and_show_intervals(tmp_path):
+    rows = [_row("<b>A</b> & co", 0.3, 0.2, ties=0.125), ROWS[2]]
+    page = report.table_html(rows, caption="n = 50 <reviews>")
+    assert "&lt;b&gt;A&lt;/b&gt; &amp; co" in page and "<b>A</b>" not in page
+    assert "n = 50 &lt;reviews&gt;" in page
+    assert "<b>0.300</b><br><small>[0.290, 0.310]</small>" in page
+    assert "12.5 %" in page
+    markdown = report.table_markdown(rows)
+    assert markdown.splitlines()[0].startswith("| method | comprehensiveness ↑ |")
+    assert "0.300 [0.290, 0.310]" in markdown
+    path = report.write_csv(rows, tmp_path / "t.csv")
+    header, *body = (tmp_path / "t.csv").read_text().splitlines()
+    assert path == str(tmp_path / "t.csv")
+    assert header.startswith("method,comprehensiveness,comprehensiveness low")
+    assert len(body) == 2 and ",0.12500" in body[0]
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    tokenizer, model = tiny_tokenizer(), tiny_bert(perturb=0.05)
+    methods = {
+        "grad x input": attr.GradientXInput(model),
+        "rollout": attr.AttentionRollout(model),
+        "random": attr.RandomScores(0, draws=2),
+    }
+    res = metrics.evaluate_faithfulness(
+        model, tokenizer, TEXTS, methods, batch_size=3, progress=False
+    )
+    return res
+
+
+def test_results_table_and_summary_from_an_evaluation(evaluated):
+    res = evaluated
+    rows = report.results_table(res, n_resamples=200)
+    assert [r["method"] for r in rows] == ["grad x input", "rollout", "random"]
+    for r in rows:
+        comp = res.aopc("comprehensiveness", r["method"])
+        assert r["comprehensiveness"].mean == pytest.approx(comp.mean())
+        assert r["n"] == 4 and r["ties"] == res.tie_share(r["method"])
+    floor = res.aopc("comprehensiveness", "random")
+    diff = res.aopc("comprehensiveness", "rollout") - floor
+    assert rows[1]["comp - random"].mean == pytest.approx(diff.mean())
+    text = report.summarise(rows)
+    best = max(rows[:2], key=lambda r: r["comprehensiveness"].mean)
+    assert f"**{best['method']}**" in text.split("most comprehensive")[1][:40]
+    assert f"{best['comprehensiveness'].mean:.3f}" in text and "n = 4" in text
+    agreement = report.mean_agreement(res, "grad x input", "rollout")
+    assert agreement.n == 4
+    with pytest.raises(ValueError, match="not one of"):
+        report.mean_agreement(res, "IG", "rollout")
+
+
+def test_figures_fit_the_book_column(evaluated, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cascade = _cascade({m: (0.1, 0.1) for m in evaluated.methods}, n=4)
+    figures = [
+        report.plot_curves(evaluated, tmp_path / "curves.png"),
+        report.plot_agreement(evaluated),
+        report.plot_cascade(cascade),
+    ]
+    for fig in figures:
+        assert fig.get_figwidth() <= report.BOOK_WIDTH
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "n = 4" in figures[2].axes[0].get_title()
+    plt.close("all")

@@ -14,7 +14,9 @@ Writes, under ``--out`` (default ``<data_dir>/bench/faithfulness``):
   alone, interleaved batch by batch), and the forward passes per review;
 * ``summary.md`` — the generated conclusion (:func:`helpers.report.summarise`);
 * ``curves.png``, ``agreement.png``, ``cascade.png`` — the chapter's figures;
-* ``raw.npz`` — the per-review numbers, and ``settings.json``.
+* ``raw.npz`` — the per-review numbers, and ``settings.json``;
+* ``results.pkl`` — the results, cascade, table rows and costs, which
+  ``bench/bench_plausibility.py`` reads for chapter 6's verdict.
 
 Examples::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -95,63 +98,28 @@ def pick_reviews(profile, n: int, seed: int):
     return reviews.subset(order.tolist())
 
 
-class ForwardCounter:
-    """Counts the rows (reviews or interpolated copies) the model runs forward."""
+def time_methods(model, make, texts, tokenizer, max_length, batch_size, seed):
+    """ms and model passes per review of each method, measured side by side.
 
-    def __init__(self, model):
-        self.rows = 0
-        self.handle = model.register_forward_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module, args, kwargs, output):
-        first = kwargs.get("input_ids")
-        first = kwargs.get("inputs_embeds") if first is None else first
-        first = args[0] if first is None and args else first
-        self.rows += int(first.shape[0]) if first is not None else 0
-
-    def remove(self):
-        """Take the hook off the model."""
-        self.handle.remove()
-
-
-def time_methods(model, tokenizer, make, texts, max_length, batch_size, seed):
-    """ms per review and forward passes per review of each method, side by side.
-
-    Each method gets its own registry (no Grad-CAM pass shared with another
-    entry); after one untimed warm-up run of every method on the first batch
-    (in a registry then thrown away), the batches are timed in turn: for every
-    batch all methods run one after the other, so load on the machine hits
-    them alike. Targets are the predicted classes, resolved once.
+    Each method gets its own registry, so no Grad-CAM pass is shared with
+    another entry; :func:`helpers.metrics.cost.measure_cost` runs them on the
+    same batches, one after the other, in this process.
     """
-    from tqdm.auto import tqdm
-
     batches = text_batches(
         tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
     )
-    with torch.no_grad():
-        targets = [model(**b.inputs).logits.argmax(-1) for b in batches]
-    warm_up = make(model, seed=seed)  # imports, kernel choice; then thrown away
-    for method in warm_up.values():
-        method.attribute(batches[0].inputs, targets[0])
-    names = list(warm_up)
+    names = list(make(model, seed=seed))
     own = {name: make(model, seed=seed)[name] for name in names}
-    seconds, rows = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
-    for batch, target in tqdm(list(zip(batches, targets, strict=True)), desc="timing"):
-        for name, method in own.items():
-            counter = ForwardCounter(model)
-            start = time.perf_counter()
-            method.attribute(batch.inputs, target)
-            seconds[name] += time.perf_counter() - start
-            counter.remove()
-            rows[name] += counter.rows
-    n = sum(len(b.rows) for b in batches)
-    return [
+    costs = metrics.cost.measure_cost(model, own, batches)
+    return costs, [
         {
             "method": m,
-            "ms/review": 1000 * seconds[m] / n,
-            "forward passes/review": rows[m] / n,
-            "n": n,
+            "ms/review": c.ms,
+            "forward passes/review": c.forwards,
+            "backward passes/review": c.backwards,
+            "n": c.n,
         }
-        for m in names
+        for m, c in costs.items()
     ]
 
 
@@ -266,14 +234,14 @@ def main(argv=None) -> int:
         )
         seconds["cascade"] = time.time() - start
 
-    timing = []
+    timing, costs = [], {}
     if args.timing_n > 0:
         start = time.time()
-        timing = time_methods(
+        costs, timing = time_methods(
             model,
-            tokenizer,
             make,
             reviews.texts[: args.timing_n],
+            tokenizer,
             max_length,
             args.batch_size,
             seed,
@@ -282,6 +250,17 @@ def main(argv=None) -> int:
 
     rows = report.results_table(results, cascade, seed=seed)
     write_outputs(out, results, cascade, rows, timing, seed)
+    with open(out / "results.pkl", "wb") as f:  # for bench_plausibility's verdict
+        pickle.dump(
+            {
+                "results": results,
+                "cascade": cascade,
+                "rows": rows,
+                "costs": costs,
+                "settings": {"n": results.n, "seed": seed},
+            },
+            f,
+        )
     summary = report.summarise(rows, cascade)
     (out / "summary.md").write_text(summary + "\n")
     settings = {
@@ -315,7 +294,8 @@ def main(argv=None) -> int:
         print(report.table_markdown(timing, list(timing[0])))
     print()
     print(summary)
-    print(f"\nwritten to {out}")
+    print(f"\nseconds: {json.dumps({k: round(v) for k, v in seconds.items()})}")
+    print(f"written to {out}")
     return 0
 
 

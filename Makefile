@@ -1,19 +1,26 @@
-# Two commands do all set-up on a fresh machine (see README):
-#   make book   -> virtual environment, install, execute every chapter (quick profile), HTML in _build/html
-#   make test   -> virtual environment, install, pytest
+# Set-up and everyday commands (see README):
+#   make book        -> virtual environment, install, execute every chapter (quick
+#                       profile), HTML in _build/html; fails when any cell raises
+#   make test        -> virtual environment, install, pytest
+#   make check-book  -> open every built page in headless Chromium, offline
+#   make lint        -> ruff check + ruff format --check
+#   make lab         -> JupyterLab on the chapters
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # CPU build of torch; on a GPU machine use e.g. `make TORCH="torch==2.13.0" book` with a CUDA index.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+LINTED := helpers tests bench notebooks/*.py .ci/check_book.py
+# `make check-book SCREENSHOTS=dir` also saves a 1280-px screenshot of every page
+SCREENSHOTS ?=
 
-.PHONY: book test install sync clean bench
+.PHONY: book test lint format check-book lab install sync clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,book]"
+	$(PY) -m pip install -q -e ".[dev,book,lab]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +34,20 @@ book: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
+
+check-book: $(STAMP)
+	$(PY) .ci/check_book.py _build/html $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
 
@@ -34,4 +55,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_tokenize.py
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Test accuracy of the fine-tuned classifier on IMDb (target: >= 88 % on the 25k test split).
+"""Test accuracy of the fine-tuned classifier on IMDb (target: >= 88 %, 25k test).
 
 Trains with ``helpers.training.train_classifier`` on IMDb train (all of it by
 default; 20 % held out for choosing the best epoch) and evaluates on the test
@@ -77,7 +77,8 @@ def main(argv=None):
     test_set = read_imdb_split(root, "test", half(args.test_size), args.seed)
     layers = None if args.trainable_layers < 0 else args.trainable_layers
     print(
-        f"train {len(train_set)} / val {len(val_set)} / test {len(test_set)}; model {args.model}; "
+        f"train {len(train_set)} / val {len(val_set)} / test {len(test_set)}; model "
+        f"{args.model}; "
         f"trainable_layers={layers}, epochs={args.epochs}, lr={args.lr}"
     )
     seed_everything(args.seed)  # the classifier head's initialisation
@@ -100,10 +101,12 @@ def main(argv=None):
     train_seconds = time.perf_counter() - start
     scores = training.evaluate(model, tokenizer, test_set, max_length=args.max_length)
     print(
-        f"best epoch {result.best_epoch}: val acc {result.best['val_acc']:.2%}; training {train_seconds:.0f} s"
+        f"best epoch {result.best_epoch}: val acc {result.best['val_acc']:.2%}; "
+        f"training {train_seconds:.0f} s"
     )
     print(
-        f"TEST ACCURACY on {test_set.source}: {scores['accuracy']:.2%} (loss {scores['loss']:.4f})"
+        f"TEST ACCURACY on {test_set.source}: {scores['accuracy']:.2%} (loss "
+        f"{scores['loss']:.4f})"
     )
     print(f"confusion (rows true neg/pos, cols predicted):\n{scores['confusion']}")
 

@@ -41,7 +41,10 @@ from helpers.models import load_model
 
 
 def review_texts(n: int, seed: int = 1234) -> tuple[list[str], list[int], str]:
-    """``n`` reviews with labels and where they come from (IMDb test, else the synthetic sample repeated)."""
+    """``n`` labelled reviews and their source.
+
+    IMDb test, else the synthetic sample repeated.
+    """
     root = os.environ.get(IMDB_ENV)
     if root:
         reviews = read_imdb_split(root, "test", per_label=math.ceil(n / 2), seed=seed)
@@ -55,7 +58,7 @@ def review_texts(n: int, seed: int = 1234) -> tuple[list[str], list[int], str]:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (``ru_maxrss``, KiB on Linux) in MiB."""
+    """This process's peak resident memory so far, in MiB (from ``ru_maxrss``)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -14,7 +14,8 @@ the speed-up are printed. Models: ``packaged`` (the offline 6-layer MiniLM)
 and ``bert-base-random`` (12 layers, bert-base size, random weights: speed
 does not depend on the weights, and bert-base-uncased cannot be downloaded
 here). A separate process per model then measures the peak resident memory
-(``VmHWM``, with ``ru_maxrss`` beside it) of Grad-CAM on a batch of 16 reviews of 512 tokens.
+(``VmHWM``, with ``ru_maxrss`` beside it) of Grad-CAM on a batch of 16 reviews of
+512 tokens.
 
     IMDB_DIR=/tmp/imdb/aclImdb .venv/bin/python bench/bench_gradcam.py --n 16
 """
@@ -101,8 +102,10 @@ def compare(name: str, texts, batch_size: int, max_length: int) -> dict:
         encoded,
     )
     (ours, t_ours), (theirs, t_captum) = runs["ours"], runs["captum"]
-    max_diff = max(float((a - b).abs().max()) for a, b in zip(ours, theirs))
-    for a, b in zip(ours, theirs):
+    max_diff = max(
+        float((a - b).abs().max()) for a, b in zip(ours, theirs, strict=True)
+    )
+    for a, b in zip(ours, theirs, strict=True):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5 * float(b.abs().max())), (
             f"{name}: maps differ (max abs difference {max_diff:.3g})"
         )
@@ -142,7 +145,7 @@ def peak_rss_mib() -> tuple[float, float]:
 
 
 def measure_memory(name: str, batch: int = 16, length: int = 512) -> dict:
-    """Peak RSS of Grad-CAM on ``batch`` reviews of ``length`` tokens (run in a fresh process)."""
+    """Peak RSS of Grad-CAM on ``batch`` reviews of ``length`` tokens (new process)."""
     tokenizer, model = build_model(name)
     texts, _ = review_texts(batch)
     long_texts = [(t + " ") * (1 + 4 * length // max(len(t.split()), 1)) for t in texts]
@@ -195,7 +198,8 @@ def main(argv=None) -> None:
         f"max {args.max_length} tokens, {args.threads} thread(s)"
     )
     print(
-        f"{'model':18} {'layers':>6} {'tok/rev':>8} {'ours rev/s':>11} {'Captum rev/s':>13} "
+        f"{'model':18} {'layers':>6} {'tok/rev':>8} {'ours rev/s':>11} "
+        f"{'Captum rev/s':>13} "
         f"{'speed-up':>9} {'max |diff|':>11}"
     )
     for name in args.models:
@@ -225,8 +229,10 @@ def main(argv=None) -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         verdict = "under" if r["peak_rss_mib"] < 4096 else "OVER"
         print(
-            f"{r['model']:18} peak RSS {r['peak_rss_mib']} MiB (VmHWM; {r['before_mib']} MiB "
-            f"before the pass; ru_maxrss {r['ru_maxrss_mib']} MiB), {r['seconds']} s: {verdict} 4 GB"
+            f"{r['model']:18} peak RSS {r['peak_rss_mib']} MiB (VmHWM; "
+            f"{r['before_mib']} MiB "
+            f"before the pass; ru_maxrss {r['ru_maxrss_mib']} MiB), {r['seconds']} s: "
+            f"{verdict} 4 GB"
         )
 
 

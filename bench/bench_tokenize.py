@@ -67,19 +67,23 @@ def main() -> None:
     ]
     t_slow = time.perf_counter() - t0
 
-    same = sum(a == b == c for a, b, c in zip(fast_ids, raw_ids, slow_ids))
+    same = sum(a == b == c for a, b, c in zip(fast_ids, raw_ids, slow_ids, strict=True))
     print(f"identical ids (helpers = fast = slow): {same}/{len(texts)}")
     print(
-        f"helpers, batched (tokenize_truncated): {len(texts) / t_fast:10.1f} reviews/s ({t_fast:.2f} s)"
+        f"helpers, batched (tokenize_truncated): {len(texts) / t_fast:10.1f} "
+        f"reviews/s ({t_fast:.2f} s)"
     )
     print(
-        f"fast tokenizer call, batched         : {len(texts) / t_raw:10.1f} reviews/s ({t_raw:.2f} s)"
+        f"fast tokenizer call, batched         : {len(texts) / t_raw:10.1f} reviews/s "
+        f"({t_raw:.2f} s)"
     )
     print(
-        f"slow BertTokenizer, 1 by 1           : {len(texts) / t_slow:10.1f} reviews/s ({t_slow:.2f} s)"
+        f"slow BertTokenizer, 1 by 1           : {len(texts) / t_slow:10.1f} "
+        f"reviews/s ({t_slow:.2f} s)"
     )
     print(
-        f"ratio helpers/slow: {t_slow / t_fast:.1f}x (target >= 10x); fast call/slow: {t_slow / t_raw:.1f}x"
+        f"ratio helpers/slow: {t_slow / t_fast:.1f}x (target >= 10x); fast call/slow: "
+        f"{t_slow / t_raw:.1f}x"
     )
     if same != len(texts):
         raise SystemExit(

@@ -43,7 +43,8 @@ class Profile:
     ``ig_steps`` steps; the sanity check runs on ``cascade_reviews`` of them
     with ``cascade_ig_steps`` IG steps. Chapter 6's plausibility check
     explains ``plausibility_reviews`` ERASER Movies validation reviews, each
-    cut to ``plausibility_max_length`` tokens.
+    cut to ``plausibility_max_length`` tokens. The random baseline's numbers
+    are the mean over ``random_draws`` random maps per review.
     """
 
     name: str
@@ -63,6 +64,7 @@ class Profile:
     cascade_reviews: int = 50
     cascade_ig_steps: int = 50
     plausibility_reviews: int = 200
+    random_draws: int = 10
     plausibility_max_length: int = 512
 
     def with_(self, **changes) -> Profile:
@@ -83,8 +85,9 @@ PROFILES = {
         ig_steps=20,
         cascade_reviews=10,
         cascade_ig_steps=10,
-        plausibility_reviews=16,
+        plausibility_reviews=12,
         plausibility_max_length=512,
+        random_draws=4,
     ),
     "full": Profile(
         name="full",

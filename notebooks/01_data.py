@@ -1,12 +1,5 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: -all
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,12 +23,10 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 
-from helpers import data
-from helpers.config import get_profile, seed_everything
-from helpers.models import load_tokenizer
+from helpers import config, data, models
 
-profile = get_profile()
-seed_everything(profile.seed)
+profile = config.get_profile()
+config.seed_everything(profile.seed)
 profile
 
 # %% [markdown]
@@ -57,7 +48,8 @@ print("sha256: ", data.IMDB_SHA256)
 # `data.load_reviews(split, profile)` is the one loader the book uses. The quick
 # profile takes a seeded sample of reviews of each label; the full profile takes
 # all of them. Where IMDb can neither be found nor downloaded, it falls back to a
-# small *synthetic* sample and says so loudly: check `source` before you trust a number.
+# small *synthetic* sample and says so loudly: check `source` before you trust
+# a number.
 
 # %%
 train_all = data.load_reviews("train", profile)
@@ -77,12 +69,13 @@ print(data.LABEL_NAMES[label], "|", text[:600])
 # by spaces, and put spaces around `.` and `,`. BERT's tokenizer splits
 # punctuation itself and was pretrained on text *with* punctuation, so the
 # helpers only replace `<br />` by a space (`data.strip_line_breaks`). The seed's
-# function is kept as `data.preprocess_text` for comparison and for the TSV export.
+# function is kept as `data.preprocess_text` for comparison and for the TSV
+# export.
 
 # %%
-sample = "I loved it!<br /><br />The acting (mostly) was great, wasn't it? 10/10."
-print(data.strip_line_breaks(sample))
-print(data.preprocess_text(sample))
+raw = "I loved it!<br /><br />The acting (mostly) was great, wasn't it? 10/10."
+print(data.strip_line_breaks(raw))
+print(data.preprocess_text(raw))
 
 # %% [markdown]
 # The seed read its data from two TSV files, `text<TAB>label<TAB>` per line.
@@ -91,9 +84,8 @@ print(data.preprocess_text(sample))
 # any malformed row.
 
 # %%
-from helpers.config import data_dir
-
-tsv = data.export_tsv(test.subset(range(5)), data_dir() / "IMDb_test_sample.tsv")
+tsv = data.export_tsv(test.subset(range(5)), config.data_dir() / "IMDb_sample.tsv")
+print(config.display_path(tsv))
 print(tsv.read_text()[:300])
 print(data.read_tsv(tsv))
 
@@ -107,13 +99,14 @@ print(data.read_tsv(tsv))
 # always matches the model's vocabulary.
 
 # %%
-tokenizer = load_tokenizer(profile.model_name)
-enc = tokenizer("The cinematography was unforgettable, but the screenplay dragged.")
+tokenizer = models.load_tokenizer(profile.model_name)
+enc = tokenizer("The cinematography was unforgettable, the screenplay dragged.")
 print(tokenizer.convert_ids_to_tokens(enc["input_ids"]))
 
 # %% [markdown]
 # How long are reviews in tokens? The seed truncated to 256 tokens; BERT itself
-# has 512 positions. The histogram shows how many reviews lose their end at each limit.
+# has 512 positions. The histogram shows how many reviews lose their end at each
+# limit.
 
 # %%
 lengths = data.token_lengths(tokenizer, train_all.texts)
@@ -131,19 +124,14 @@ ax.set(
 plt.show()
 
 # %% [markdown]
-# Texts longer than the limit are truncated, and the helpers say so: `encode_texts`
-# warns with the index and length of every truncated text. Empty texts are an
+# Texts longer than the limit are truncated, and the helpers say so:
+# `encode_texts` warns with the index and length of every truncated text (a
+# `data.TruncationWarning`, printed as its message only). Empty texts are an
 # error, not a silent row of padding.
 
 # %%
-import warnings
-
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    batch = data.encode_texts(
-        tokenizer, ["short review", "long " * 700], max_length=512
-    )
-print(batch["input_ids"].shape, "|", caught[0].message)
+batch = data.encode_texts(tokenizer, ["short review", "long " * 700], max_length=512)
+print(batch["input_ids"].shape)
 try:
     data.encode_texts(tokenizer, ["fine", "   "])
 except ValueError as err:
@@ -209,15 +197,60 @@ for row in data.decode_batch(tokenizer, batch, n=2):
 # release is pinned to torch 2.3 and it no longer installs beside current torch).
 # Each of its steps has a direct replacement:
 #
-# | seed (torchtext ≤ 0.8 `legacy`) | here |
-# |---|---|
-# | `TEXT = data.Field(sequential=True, tokenize=tokenizer_with_preprocessing, use_vocab=True, lower=True, include_length=True, batch_first=True, fix_length=max_length, init_token="[CLS]", eos_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]")` | `tokenizer(texts, truncation=True, max_length=256)`: the fast tokenizer lowercases (uncased vocab), adds `[CLS]`/`[SEP]`, maps unknown pieces to `[UNK]` and returns ids and the attention mask |
-# | `LABEL = data.Field(sequential=False, use_vocab=False)` | integer labels in `ReviewSet.labels` (1 = positive) |
-# | `data.TabularDataset.splits(path=..., train="IMDb_train.tsv", test="IMDb_test.tsv", format="tsv", fields=[("Text", TEXT), ("Label", LABEL)])` | `data.load_reviews("train" / "test", profile)` (or `data.read_tsv` for the seed's TSVs) |
-# | `train_val_ds, test_ds ...; train_ds, val_ds = train_val_ds.split(split_ratio=0.8, random_state=random.seed(1234))` | `data.train_val_split(reviews, 0.2, seed=1234)` (stratified, and the seed really is used) |
-# | `TEXT.build_vocab(train_ds, min_freq=1); TEXT.vocab.stoi = vocab_bert` | nothing to do: the vocabulary ships with the tokenizer |
-# | `data.Iterator(train_ds, batch_size=32, train=True)` | `data.make_loader(tokenizer, train, batch_size=32, shuffle=True)` (seeded shuffle, dynamic padding) |
-# | `batch.Text[0]`, `batch.Label` | `batch["input_ids"]`, `batch["attention_mask"]`, `batch["labels"]` |
+# * `TEXT = data.Field(sequential=True, tokenize=tokenizer_with_preprocessing,
+#   use_vocab=True, lower=True, include_length=True, batch_first=True,
+#   fix_length=max_length, init_token="[CLS]", eos_token="[SEP]",
+#   pad_token="[PAD]", unk_token="[UNK]")` becomes
+#   `tokenizer(texts, truncation=True, max_length=256)`: the fast tokenizer
+#   lowercases (uncased vocabulary), adds `[CLS]`/`[SEP]`, maps unknown pieces
+#   to `[UNK]` and returns ids and the attention mask.
+# * `LABEL = data.Field(sequential=False, use_vocab=False)` becomes the integer
+#   labels in `ReviewSet.labels` (1 = positive).
+# * `data.TabularDataset.splits(path=..., train="IMDb_train.tsv",
+#   test="IMDb_test.tsv", format="tsv", fields=[("Text", TEXT), ("Label",
+#   LABEL)])` becomes `data.load_reviews("train" / "test", profile)` (or
+#   `data.read_tsv` for the seed's TSVs).
+# * `train_ds, val_ds = train_val_ds.split(split_ratio=0.8,
+#   random_state=random.seed(1234))` becomes
+#   `data.train_val_split(reviews, 0.2, seed=1234)` (stratified, and the seed
+#   really is used: `random.seed(...)` returns `None`).
+# * `TEXT.build_vocab(train_ds, min_freq=1); TEXT.vocab.stoi = vocab_bert`:
+#   nothing to do, the vocabulary ships with the tokenizer.
+# * `data.Iterator(train_ds, batch_size=32, train=True)` becomes
+#   `data.make_loader(tokenizer, train, batch_size=32, shuffle=True)` (seeded
+#   shuffle, dynamic padding).
+# * `batch.Text[0]`, `batch.Label` become `batch["input_ids"]`,
+#   `batch["attention_mask"]`, `batch["labels"]`.
 #
 # The `DataLoader` pipeline is plain PyTorch: it works with any model, any device
 # and mixed precision, and the same tokenizer object comes back with a saved model.
+
+# %% [markdown]
+# ## Summary
+#
+# * `data.load_reviews(split, profile)` is the book's one loader: a seeded
+#   sample of IMDb in the quick profile, all of it in the full one, and a
+#   synthetic sample (named in `source`) when IMDb is out of reach.
+# * BERT reads WordPiece tokens; the tokenizer comes with the model
+#   (`models.load_tokenizer`) and adds `[CLS]` and `[SEP]` itself.
+# * Reviews longer than `max_length` are truncated with a warning; an empty
+#   review is an error.
+# * The validation split is seeded and stratified. Dynamic padding pads each
+#   batch to its longest review; grouping reviews of similar length is what
+#   removes most of the padding.
+#
+# ## Exercises
+#
+# 1. Tokenize a sentence of your own with names and rare words in the WordPiece
+#    cell. Which words are split into `##` pieces, and why are frequent words
+#    not?
+# 2. Add a line at 128 tokens to the histogram and compute the share of reviews
+#    longer than that. What would chapter 2 lose by training on 128 tokens?
+# 3. Split with `val_fraction=0.1` and another seed in the split cell. Are the
+#    labels still balanced in both parts? Are the same reviews in validation?
+# 4. Build the three loaders with `batch_size=8` instead of the profile's.
+#    How do the padding shares change, and why does random batching gain
+#    most from smaller batches?
+# 5. Count the tokens of one review after `data.strip_line_breaks` and after
+#    the seed's `data.preprocess_text`. Which tokens does the seed's cleaning
+#    remove?

@@ -1,12 +1,5 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: -all
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,13 +12,15 @@
 # Every encoder layer of BERT mixes the tokens with **self-attention**. Head
 # $h$ of layer $l$ computes, for each query token $i$ and key token $j$,
 #
-# $$a^{l,h}_{ij} = \mathrm{softmax}_j\Big(\frac{q_i^{l,h}\cdot k_j^{l,h}}{\sqrt{d_h}}\Big),
+# $$a^{l,h}_{ij} =
+#   \mathrm{softmax}_j\Big(\frac{q_i^{l,h}\cdot k_j^{l,h}}{\sqrt{d_h}}\Big),
 #   \qquad \sum_j a^{l,h}_{ij} = 1,$$
 #
 # and the new vector of token $i$ is built from the values $v_j$ weighted by
 # $a_{ij}$. Our classifier (chapter 2) reads only the vector of `[CLS]` after
-# the last layer, so the **`[CLS]` row of the last layer**, $a^{L,h}_{\mathrm{[CLS]},j}$,
-# says from which tokens `[CLS]` gathered information in that last step.
+# the last layer, so the **`[CLS]` row of the last layer**,
+# $a^{L,h}_{\mathrm{[CLS]},j}$, says from which tokens `[CLS]` gathered
+# information in that last step.
 #
 # The tutorial this book grew from drew exactly that: for one review, the 12
 # heads of the last layer, each normalised by its maximum and shown as a red
@@ -37,38 +32,20 @@
 # an explanation.
 
 # %%
-import random
-
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers.attention import (
-    TOKEN_KINDS,
-    attention_explorer,
-    attention_mass,
-    attention_probabilities,
-    explain_review,
-    plot_attention_mass,
-    render_review,
-    review_attentions,
-    token_kind,
-)
-from helpers.config import data_dir, get_profile, seed_everything
-from helpers.data import encode_texts, load_reviews
-from helpers.highlight import highlight_html, save_html
-from helpers.training import get_finetuned_model
+from helpers import attention, config, data, explorer, highlight, training
 
-profile = get_profile()
-seed_everything(profile.seed)
-out_dir = data_dir() / "attention"
-out_dir.mkdir(parents=True, exist_ok=True)
-tokenizer, model = get_finetuned_model(profile, attn_implementation="eager")
-test = load_reviews("test", profile)
-print(
-    f"profile {profile.name}: {profile.model_name}, {model.config.num_hidden_layers} layers x "
-    f"{model.config.num_attention_heads} heads; test data: {test.source}"
-)
+profile = config.get_profile()
+config.seed_everything(profile.seed)
+figures = config.figures_dir()
+tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+test = data.load_reviews("test", profile)
+layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+print(f"profile {profile.name}: {profile.model_name}, {layers} layers x {heads} heads")
+print(f"test data: {test.source}")
 
 # %% [markdown]
 # ## Attention probabilities of every layer and head
@@ -82,21 +59,15 @@ print(
 # gets the same attention as alone (up to float rounding).
 
 # %%
-inputs = encode_texts(
-    tokenizer, ["A gem of a film.", "Two hours I will never get back, sadly."]
-)
-attn = attention_probabilities(model, inputs)
+texts = ["A gem of a film.", "Two hours I will never get back, sadly."]
+inputs = data.encode_texts(tokenizer, texts)
+attn = attention.attention_probabilities(model, inputs)
 print("shape [batch, layers, heads, query, key]:", tuple(attn.shape))
-print(
-    "row sums of the first review, last layer, head 0:",
-    attn[0, -1, 0].sum(-1).round(decimals=3).tolist(),
-)
-print(
-    "padding of the first review:",
-    int((inputs["attention_mask"][0] == 0).sum()),
-    "positions, attention there:",
-    float(attn[0, :, :, :, inputs["attention_mask"][0] == 0].abs().sum()),
-)
+row_sums = attn[0, -1, 0].sum(-1).round(decimals=3).tolist()
+print("row sums of the first review, last layer, head 0:", row_sums)
+padding = inputs["attention_mask"][0] == 0
+on_padding = float(attn[0, :, :, :, padding].abs().sum())
+print(f"first review: {int(padding.sum())} padding positions, attention {on_padding}")
 
 # %% [markdown]
 # ## A correctly and a wrongly classified review
@@ -105,38 +76,43 @@ print(
 # reviews (at most `profile.max_length` tokens each, as in training: longer
 # reviews are truncated, with a warning and a marker in the highlight) and
 # keep, for each review, its prediction and where its `[CLS]` attention goes.
-# `review_attentions` holds one batch of attention tensors at a time.
+# `review_attentions` holds one batch of attention tensors at a time. A grid
+# of every head is only readable for a short review, so the views below use
+# the **shortest** correctly classified review of the sample; longer ones go
+# into blocks that open on a click.
 
 # %%
-order = random.Random(profile.seed).sample(
-    range(len(test)), min(profile.explain_reviews, len(test))
-)
-sample = test.subset(order)
-predictions, masses = {}, {}
-for index, ra in review_attentions(
+sample = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
+predictions, masses, n_tokens = {}, {}, {}
+for i, ra in attention.review_attentions(
     model, tokenizer, sample.texts, max_length=profile.max_length
 ):
-    predictions[index], masses[index] = ra.prediction, attention_mass(ra)
+    predictions[i], n_tokens[i] = ra.prediction, len(ra.tokens)
+    masses[i] = attention.attention_mass(ra)
 correct = [i for i in range(len(sample)) if predictions[i] == sample.labels[i]]
 wrong = [i for i in range(len(sample)) if predictions[i] != sample.labels[i]]
-print(
-    f"{len(correct)} correct and {len(wrong)} misclassified out of {len(sample)} sampled test reviews"
-)
-shown = (
-    correct[0] if correct else 0
-)  # the first correctly classified review (else the first review)
+print(f"{len(correct)} correct, {len(wrong)} misclassified of {len(sample)} reviews")
+
+
+def shortest(indices):
+    """The review among ``indices`` with the fewest tokens.
+
+    Ties go to the one drawn first, and the draw is random (seeded).
+    """
+    return min(indices, key=lambda i: n_tokens[i])
+
+
+shown = shortest(correct or range(len(sample)))
 if not correct:
-    print(
-        "No correctly classified review in this sample: showing the first review instead."
-    )
+    print("No correctly classified review in this sample: showing the shortest.")
+print(f"shown below: review {sample.ids[shown]}, {n_tokens[shown]} tokens")
 
 
-def view(ra, i, **options):
-    """The highlight of review ``i`` of the sample, with its id and true label in the title."""
-    return HTML(
-        render_review(
-            ra, true_label=sample.labels[i], name=f"review {sample.ids[i]}", **options
-        )
+def view(ra, i, **options) -> str:
+    """HTML of one view of review ``i`` of the sample (its id and true label)."""
+    name = f"review {sample.ids[i]}"
+    return attention.render_review(
+        ra, true_label=sample.labels[i], name=name, **options
     )
 
 
@@ -150,24 +126,26 @@ def view(ra, i, **options):
 
 # %%
 mean_mass = torch.stack(list(masses.values())).mean(dim=0)
-plot_attention_mass(
+attention.plot_attention_mass(
     mean_mass,
     f"Where [CLS] attends (mean over heads and {len(masses)} reviews)",
-    path=out_dir / "cls_attention_mass.png",
+    path=figures / "cls_attention_mass.png",
 )
 plt.show()
-for layer, (on_cls, on_sep, on_punct, on_words) in enumerate(mean_mass.tolist()):
-    print(
-        f"layer {layer}: [CLS] {on_cls:.2f}  [SEP] {on_sep:.2f}  punctuation {on_punct:.2f}  words {on_words:.2f}"
-    )
+kinds = attention.TOKEN_KINDS
+for layer, shares in enumerate(mean_mass.tolist()):
+    parts = "  ".join(f"{k} {s:.2f}" for k, s in zip(kinds, shares, strict=True))
+    print(f"layer {layer}: {parts}")
+largest = [kinds[k] for k in mean_mass.argmax(dim=1).tolist()]
+print("largest share:", ", ".join(f"layer {n}: {k}" for n, k in enumerate(largest)))
 
 # %% [markdown]
-# With the quick profile's MiniLM, the middle layers send most of `[CLS]`'s
-# attention back to `[CLS]` itself and the last layer mostly to words; other
-# models (bert-base in the full profile) spread it differently, so read the
-# bars of the model you run. A highlight of a layer whose attention mostly
-# stays on `[CLS]` shows the *rest*, rescaled: bright colours there can stand
-# for very little attention.
+# The last line names, layer by layer, the kind of token that receives the
+# largest share of `[CLS]`'s attention. Models differ here (the packaged MiniLM
+# of the quick profile and bert-base in the full profile spread it
+# differently), so read the bars of the model you run. A highlight of a layer
+# whose attention mostly stays on `[CLS]` shows the *rest*, rescaled: bright
+# colours there can stand for very little attention.
 #
 # ## The tutorial's view: every head of the last layer
 #
@@ -178,26 +156,36 @@ for layer, (on_cls, on_sep, on_punct, on_words) in enumerate(mean_mass.tolist())
 # prediction.
 
 # %%
-first_correct = explain_review(
+first_correct = attention.explain_review(
     model, tokenizer, sample.texts[shown], max_length=profile.max_length
 )
-display(view(first_correct, shown, head="grid"))
+display(HTML(view(first_correct, shown, head="grid")))
+rows = torch.stack([first_correct.cls(-1, h) for h in range(first_correct.n_heads)])
+peaks = rows.max(dim=1).values
+print(f"largest share on one token, per head: {peaks.min():.2f} to {peaks.max():.2f}")
+
+# %% [markdown]
+# The last line gives, for each head, the largest share of its attention on a
+# single token: a small value is a head that spreads its attention over the
+# review, a value near 1 one that picks out a single token. The mean over the
+# heads is what most tutorials show, and it hides that variety.
+#
+# The shortest misclassified review of the sample, every head of the last
+# layer (click to open):
 
 # %%
 if wrong:
-    first_wrong = explain_review(
-        model, tokenizer, sample.texts[wrong[0]], max_length=profile.max_length
+    w = shortest(wrong)
+    first_wrong = attention.explain_review(
+        model, tokenizer, sample.texts[w], max_length=profile.max_length
     )
-    display(view(first_wrong, wrong[0], head="grid"))
+    summary = f"Misclassified review {sample.ids[w]}: every head ({n_tokens[w]} tokens)"
+    display(HTML(highlight.collapsible(view(first_wrong, w, head="grid"), summary)))
 else:
     first_wrong = None
     print("No misclassified review in this sample: raise profile.explain_reviews.")
 
 # %% [markdown]
-# Heads differ a lot: some spread their attention over the whole review,
-# others pick out a few tokens. The mean is what most tutorials show, and it
-# hides that variety.
-#
 # ## Choosing a layer
 #
 # The last layer is the one the classifier reads, but every layer has a
@@ -205,7 +193,7 @@ else:
 # its own maximum); layer 0 is the one nearest the embeddings.
 
 # %%
-display(view(first_correct, shown, layer="all"))
+display(HTML(view(first_correct, shown, layer="all")))
 
 # %% [markdown]
 # ## Attention rollout
@@ -217,8 +205,9 @@ display(view(first_correct, shown, layer="all"))
 # renormalise each row (for rows that sum to 1 this is $0.5A + 0.5I$), then
 # multiply the layers,
 #
-# $$\tilde A^{l} = \mathrm{rownorm}\Big(\tfrac{1}{H}\textstyle\sum_h A^{l,h} + I\Big), \qquad
-#   R = \tilde A^{L}\,\tilde A^{L-1}\cdots\tilde A^{1}.$$
+# $$\tilde A^{l} =
+#   \mathrm{rownorm}\Big(\tfrac{1}{H}\textstyle\sum_h A^{l,h} + I\Big),
+#   \qquad R = \tilde A^{L}\,\tilde A^{L-1}\cdots\tilde A^{1}.$$
 #
 # The `[CLS]` row of $R$ sums to 1 over the input tokens. Rollout assumes that
 # attention and residual are all that mix tokens (the feed-forward layers act
@@ -226,9 +215,10 @@ display(view(first_correct, shown, layer="all"))
 # the information flow, not a measurement of it.
 
 # %%
-display(view(first_correct, shown, rollout=True))
+display(HTML(view(first_correct, shown, rollout=True)))
 if first_wrong is not None:
-    display(view(first_wrong, wrong[0], rollout=True))
+    summary = f"Misclassified review {sample.ids[w]}: attention rollout"
+    display(HTML(highlight.collapsible(view(first_wrong, w, rollout=True), summary)))
 
 # %% [markdown]
 # The same highlighter shows signed scores on a diverging scale
@@ -239,45 +229,54 @@ if first_wrong is not None:
 # words:
 
 # %%
-words = torch.tensor(
-    [token_kind(t) in ("word", "punctuation") for t in first_correct.tokens]
-)
+token_kinds = [attention.token_kind(t) for t in first_correct.tokens]
+words = torch.tensor([k in ("word", "punctuation") for k in token_kinds])
 roll, last = first_correct.rollout() * words, first_correct.cls() * words
 display(
-    HTML(
-        highlight_html(
-            first_correct.tokens,
-            roll / roll.sum() - last / last.sum(),
-            title="rollout minus last-layer attention (each renormalised over the words)",
-            label="difference",
-            truncated=first_correct.truncated and len(first_correct.tokens),
-        )
+    highlight.highlight(
+        first_correct.tokens,
+        roll / roll.sum() - last / last.sum(),
+        title="rollout minus last-layer attention (each renormalised over the words)",
+        label="difference",
+        truncated=first_correct.truncated and len(first_correct.tokens),
     )
 )
-kinds = [token_kind(t) for t in first_correct.tokens]
-for name, scores in (
-    ("last layer", first_correct.cls()),
-    ("rollout", first_correct.rollout()),
-):
-    shares = {
-        k: float(sum(s for s, kind in zip(scores, kinds) if kind == k))
-        for k in TOKEN_KINDS
-    }
-    shown_share = shares["punctuation"] / (shares["punctuation"] + shares["word"])
-    print(
-        f"{name:>10}: "
-        + "  ".join(f"{k} {v:.2f}" for k, v in shares.items())
-        + f"  | punctuation among the shown tokens {shown_share:.2f}"
-    )
+
+
+# %%
+def kind_shares(scores) -> dict[str, float]:
+    """Share of ``scores`` on each token kind ([CLS], [SEP], punctuation, word)."""
+    pairs = list(zip(scores.tolist(), token_kinds, strict=True))
+    return {k: sum(s for s, kind in pairs if kind == k) for k in attention.TOKEN_KINDS}
+
+
+def punctuation_share(shares: dict[str, float]) -> float:
+    """Punctuation's part of what the highlights show (punctuation and words)."""
+    return shares["punctuation"] / (shares["punctuation"] + shares["word"])
+
+
+def compare(a: float, b: float) -> str:
+    return f"{'more' if a > b else 'less'} ({a:.2f} vs {b:.2f})"
+
+
+last_shares = kind_shares(first_correct.cls())
+roll_shares = kind_shares(first_correct.rollout())
+for name, shares in (("last layer", last_shares), ("rollout", roll_shares)):
+    print(f"{name:>10}: " + "  ".join(f"{k} {v:.2f}" for k, v in shares.items()))
+print(
+    "On this review, rollout puts "
+    f"{compare(roll_shares['[CLS]'], last_shares['[CLS]'])} weight on [CLS] than "
+    "the last layer, and "
+    f"{compare(punctuation_share(roll_shares), punctuation_share(last_shares))} "
+    "of the shown weight on punctuation."
+)
 
 # %% [markdown]
-# In our runs with the quick profile, rollout kept a large share on `[CLS]`
-# itself (the identity term at every layer) and, among the words, favoured
-# tokens that many positions attend to, such as full stops, over the content
-# words the last layer picks; check the printout for the model you run. The
-# two views answer different questions: "what did `[CLS]` read in the last
-# step" and "what did everything `[CLS]` read come from, if only attention
-# mixed tokens".
+# The two views answer different questions: "what did `[CLS]` read in the
+# last step" and "what did everything `[CLS]` read come from, if only
+# attention mixed tokens". The sentence above compares them on this review;
+# rollout keeps some weight on `[CLS]` at every layer (the identity term),
+# which is why its share there tends to be the larger.
 #
 # ## Words instead of WordPiece pieces
 #
@@ -289,7 +288,7 @@ for name, scores in (
 # scores that do not add up.
 
 # %%
-display(view(first_correct, shown, merge="sum"))
+display(HTML(view(first_correct, shown, merge="sum")))
 
 # %% [markdown]
 # ## Export a highlight as a standalone HTML file
@@ -299,19 +298,17 @@ display(view(first_correct, shown, merge="sum"))
 # opens anywhere, offline, and a review containing `<script>` shows it as text.
 
 # %%
-page = save_html(
-    view(first_correct, shown, head="grid").data,
-    out_dir / "review_correct_heads.html",
+page = highlight.save_html(
+    view(first_correct, shown, head="grid"),
+    figures / "review_correct_heads.html",
     title="[CLS] attention per head, last layer",
 )
-print("written:", page, f"({page.stat().st_size / 1024:.0f} KiB)")
+print(f"written: {config.display_path(page)} ({page.stat().st_size / 1024:.0f} KiB)")
 display(
-    HTML(
-        highlight_html(
-            ["[CLS]", "a", "<script>alert(1)</script>", "review", "[SEP]"],
-            [0, 0.2, 1.0, 0.5, 0],
-            title="escaping: markup in a review is shown, never run",
-        )
+    highlight.highlight(
+        ["[CLS]", "a", "<script>alert(1)</script>", "review", "[SEP]"],
+        [0, 0.2, 1.0, 0.5, 0],
+        title="escaping: markup in a review is shown, never run",
     )
 )
 
@@ -324,8 +321,10 @@ display(
 # static book the widget is not live: the figures above are the same views.
 
 # %%
-explorer = attention_explorer(model, tokenizer, sample, max_length=profile.max_length)
-explorer
+widget = explorer.attention_explorer(
+    model, tokenizer, sample, max_length=profile.max_length
+)
+widget
 
 # %% [markdown]
 # ## Attention is not explanation (yet)
@@ -345,3 +344,34 @@ explorer
 # (Grad-CAM on every layer), and chapter 5 **measures** how faithful these
 # highlights are: does removing the most highlighted tokens change the
 # prediction more than removing random ones?
+
+# %% [markdown]
+# ## Summary
+#
+# * `attention.attention_probabilities` returns every layer's and head's
+#   attention, `[batch, layers, heads, query, key]`, with padding set to 0.
+# * The `[CLS]` row of the last layer says what the classifier's token read in
+#   the last step; heads differ widely, and their mean hides it.
+# * Much of `[CLS]`'s attention can go to `[CLS]`, `[SEP]` and punctuation;
+#   the highlights hide special tokens and rescale the rest, so check the
+#   attention-mass bars before reading colours.
+# * Attention rollout follows the mixing through all layers under the
+#   assumption that only attention and the residual mix tokens.
+# * Attention shows where information flowed, not what the prediction depends
+#   on; chapters 4 and 5 test that.
+#
+# ## Exercises
+#
+# 1. Show every head of another layer: `view(first_correct, shown, layer=2,
+#    head="grid")`. Do the lower layers' heads look more alike than the last
+#    layer's?
+# 2. Show the grid of the *longest* correctly classified review
+#    (`max(correct, key=n_tokens.get)`) inside `highlight.collapsible`. Do the
+#    heads still pick out a few tokens when there are hundreds?
+# 3. Merge pieces with `merge="max"` instead of `"sum"`. Which words change
+#    colour, and why does the sum favour words split into many pieces?
+# 4. Average the attention mass over the misclassified reviews only
+#    (`masses[i] for i in wrong`) and compare the bars with the correct ones.
+# 5. Put a review of your own through `attention.explain_review` and
+#    `attention.render_review(..., head="grid")`: does a head follow negations
+#    such as *not*?

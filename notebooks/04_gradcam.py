@@ -1,12 +1,5 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: -all
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,25 +33,13 @@
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import HTML, display
+from IPython.display import Markdown, display
 
-from helpers.config import data_dir, get_profile, seed_everything
-from helpers.data import LABEL_NAMES, encode_texts, load_reviews, token_lengths
-from helpers.gradcam import (
-    GradCam,
-    aggregate_layers,
-    captum_layer_gradcam,
-    gradcam_for_texts,
-    layer_statistics,
-    plot_gradcam,
-)
-from helpers.highlight import highlight_html
-from helpers.training import get_finetuned_model
+from helpers import config, data, gradcam, highlight, japanese, models, training
 
-profile = get_profile()
-seed_everything(profile.seed)
-figures = data_dir() / "figures"
-figures.mkdir(parents=True, exist_ok=True)
+profile = config.get_profile()
+config.seed_everything(profile.seed)
+figures = config.figures_dir()
 profile.name
 
 # %% [markdown]
@@ -67,8 +48,10 @@ profile.name
 # For review $b$, encoder layer $l$ (0 = the first layer, nearest the
 # embeddings), token $t$, hidden unit $h$ and target class $c$:
 #
-# $$w_{b,l,h} = \frac{1}{n_b}\sum_{s\ \text{real}} \frac{\partial\, \mathrm{logit}_{b,c}}{\partial H_{l}[b,s,h]},
-#   \qquad \mathrm{cam}_{b,l,t} = \mathrm{ReLU}\Big(\sum_h w_{b,l,h}\, H_l[b,t,h]\Big).$$
+# $$w_{b,l,h} = \frac{1}{n_b}\sum_{s\ \text{real}}
+#   \frac{\partial\, \mathrm{logit}_{b,c}}{\partial H_{l}[b,s,h]},
+#   \qquad \mathrm{cam}_{b,l,t} =
+#   \mathrm{ReLU}\Big(\sum_h w_{b,l,h}\, H_l[b,t,h]\Big).$$
 #
 # * **One forward and one backward pass for all layers.** A forward hook on
 #   each encoder layer (from `helpers.models.get_encoder_layers`) records its
@@ -96,8 +79,8 @@ profile.name
 # checkpoint, or trains it first when the data folder has none).
 
 # %%
-tokenizer, model = get_finetuned_model(profile)
-test = load_reviews("test", profile)
+tokenizer, model = training.get_finetuned_model(profile)
+test = data.load_reviews("test", profile)
 print(test.source)
 
 # %% [markdown]
@@ -113,26 +96,19 @@ print(test.source)
 # `captum_layer_gradcam` undoes. On three reviews of different lengths:
 
 # %%
-check = encode_texts(tokenizer, [t[:400] for t in test.texts[:3]])
-ours = GradCam(model).attribute(check)
-reference = captum_layer_gradcam(model, check)
-print(
-    "maps:",
-    tuple(ours.shape),
-    " max |ours - Captum| =",
-    float((ours - reference).abs().max()),
-    " largest value =",
-    float(ours.max()),
-)
+check = data.encode_texts(tokenizer, [t[:400] for t in test.texts[:3]])
+ours = gradcam.GradCam(model).attribute(check)
+reference = gradcam.captum_layer_gradcam(model, check)
+print("maps [batch, layers, tokens]:", tuple(ours.shape))
+print(f"max |ours - Captum| = {float((ours - reference).abs().max()):.3g}")
+print(f"largest value       = {float(ours.max()):.3g}")
 
 # %% [markdown]
 # Captum needs one forward and one backward pass *per layer*; the hooks above
-# need one of each in all. `bench/bench_gradcam.py` times both on the same
-# IMDb reviews and checks that the maps agree; run it to get the numbers for
-# your machine. On the busy 2-core CPU this book was written on (one thread,
-# batch 8, 128 tokens) one pass explained 4–6× more reviews per second than
-# Captum layer by layer for the 6-layer packaged model, and about 10× more for
-# a 12-layer model of bert-base size: the gain grows with the number of layers.
+# need one of each in all, so the saving grows with the number of layers.
+# `bench/bench_gradcam.py` times both on the same IMDb reviews, for the
+# packaged 6-layer model and a 12-layer model of bert-base size, and checks
+# that the maps agree: run it to get the numbers for your machine.
 #
 # ## The IMDb classifier: one right, one wrong
 #
@@ -144,50 +120,56 @@ print(
 # shortest of each.
 
 # %%
-lengths = token_lengths(tokenizer, test.texts)
-shortest = sorted(range(len(test)), key=lambda i: lengths[i])[: profile.explain_reviews]
-sample = test.subset(shortest)
-results = gradcam_for_texts(
+shuffled = data.sample_reviews(test, len(test), seed=profile.seed)  # ties: at random
+lengths = data.token_lengths(tokenizer, shuffled.texts)
+by_length = sorted(range(len(shuffled)), key=lengths.__getitem__)
+sample = shuffled.subset(by_length[: profile.explain_reviews])
+results = gradcam.gradcam_for_texts(
     model, tokenizer, sample.texts, max_length=profile.max_length
 )
 correct = [i for i, r in enumerate(results) if r.prediction == sample.labels[i]]
 wrong = [i for i, r in enumerate(results) if r.prediction != sample.labels[i]]
-print(
-    f"{len(correct)} correct, {len(wrong)} wrong out of {len(results)} "
-    f"({min(lengths[i] for i in shortest)}-{max(lengths[i] for i in shortest)} tokens)"
-)
+sizes = [len(r.tokens) for r in results]
+print(f"{len(correct)} correct, {len(wrong)} wrong out of {len(results)} reviews")
+print(f"{min(sizes)} to {max(sizes)} tokens each")
 
 
 # %%
 def show(index, kind):
     """Plot and highlight the Grad-CAM of review ``index`` of the sample."""
     res, label = results[index], sample.labels[index]
+    truth, predicted = data.LABEL_NAMES[label], data.LABEL_NAMES[res.prediction]
+    p = res.probabilities[res.prediction]
     title = (
-        f"Grad-CAM per layer, {kind} review {sample.ids[index]}: true {LABEL_NAMES[label]}, "
-        f"predicted {LABEL_NAMES[res.prediction]} (p={res.probabilities[res.prediction]:.2f})"
+        f"Grad-CAM per layer, {kind} review {sample.ids[index]}: "
+        f"true {truth}, predicted {predicted} (p={p:.2f})"
     )
-    plot_gradcam(res.cam, res.tokens, title, path=figures / f"gradcam_{kind}.png")
+    path = figures / f"gradcam_{kind}.png"
+    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
     plt.show()
     display(
-        HTML(
-            highlight_html(
-                res.tokens,
-                aggregate_layers(res.cam, "mean"),
-                merge="max",
-                label="Grad-CAM, mean over layers",
-                truncated=res.truncated,
-                title=f"{kind} review: Grad-CAM averaged over the layers",
-            )
+        highlight.highlight(
+            res.tokens,
+            gradcam.aggregate_layers(res.cam, "mean"),
+            merge="max",
+            label="Grad-CAM, mean over layers",
+            truncated=res.truncated,
+            title=f"{kind} review: Grad-CAM averaged over the layers",
         )
     )
 
 
-pick = lambda indices: min(indices, key=lambda i: len(results[i].tokens))  # noqa: E731
-show(pick(correct), "correct")
+def shortest(indices):
+    """The review among ``indices`` with the fewest tokens (ties: seeded order)."""
+    return min(indices, key=lambda i: len(results[i].tokens))
+
+
+shown = shortest(correct or range(len(results)))
+show(shown, "correct" if correct else "first")
 
 # %%
 if wrong:
-    show(pick(wrong), "wrong")
+    show(shortest(wrong), "wrong")
 else:
     print("No misclassified review in this sample: increase profile.explain_reviews.")
 
@@ -207,44 +189,23 @@ else:
 # agrees with the last layer's (Pearson correlation over tokens).
 
 # %%
-stats = layer_statistics(results)
-layers = range(len(stats["special_share"]))
-fig, ax = plt.subplots(figsize=(7, 3.4))
-ax.plot(layers, stats["special_share"], "o-", label="share of the map on [CLS]/[SEP]")
-ax.plot(layers, stats["peak_token_share"], "s-", label="share on the single top token")
-ax.plot(layers, stats["all_zero"], "^-", label="reviews whose map is all zero")
-ax.plot(
-    layers, stats["corr_with_last"], "d-", label="correlation with the last layer's map"
+stats = gradcam.layer_statistics(results)
+gradcam.plot_layer_statistics(
+    stats,
+    title=f"Grad-CAM per layer over {len(results)} short IMDb test reviews",
+    path=figures / "gradcam_layer_statistics.png",
 )
-ax.set_xlabel("encoder layer (0 = first)")
-ax.set_xticks(list(layers))
-ax.set_ylim(-0.05, 1.05)
-ax.set_title(f"Grad-CAM per layer over {len(results)} short IMDb test reviews")
-ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(figures / "gradcam_layer_statistics.png", dpi=150)
 plt.show()
-{name: [round(float(v), 3) for v in values] for name, values in stats.items()}
 
 # %% [markdown]
-# What this shows for our model (quick profile; rerun and check the numbers
-# above, they are computed, not typed in):
-#
-# * **The layers disagree.** Each row's map is nearly uncorrelated with the
-#   last layer's until the layer just below it (in our run the correlation is
-#   close to 0 for layers 0–3 and about 0.1 for layer 4). In the correct review
-#   of our run, *excellent* lights up in the middle layers, the lowest layers peak
-#   on words such as *had* or *with*, and the last layer on `[CLS]`. There is
-#   no single "where" that sharpens with depth, as the layers of a CNN do.
-# * **Special tokens** get little of the map in this model (a few percent,
-#   rising to about a tenth in the last layer, where `[CLS]` is what the
-#   classifier reads); how much goes to special tokens is a property of the
-#   model, not of the method, and differs between models.
-# * **No empty rows** here, but the ReLU keeps only evidence *for* the target
-#   class; a layer whose weighted sum were negative at every token would give
-#   an all-zero row without being irrelevant.
-# * The single top token holds about a tenth of the map in each layer — the
-#   maps are spread over many tokens.
+# What this shows for the model you run: the paragraph below is written by the
+# next cell from the numbers of the figure and from the review shown above, so
+# it stays true when the numbers move.
+
+
+# %%
+findings = gradcam.describe_layer_statistics(stats, results[shown])
+display(Markdown("\n".join(findings)))
 
 # %% [markdown]
 # ## The Japanese example
@@ -258,28 +219,26 @@ plt.show()
 # do not read them as the hub model's when it says otherwise.
 
 # %%
-from helpers.japanese import get_japanese_model, label_name
-from helpers.models import ModelLoadError
-
 try:
-    ja_tokenizer, ja_model, ja_description = get_japanese_model(profile)
+    ja_tokenizer, ja_model, ja_description = japanese.get_japanese_model(profile)
     print("Japanese model used below:", ja_description)
-except ModelLoadError as err:  # neither the hub model nor chABSA: say how to get one
+except models.ModelLoadError as err:  # no hub model, no chABSA: say how to get one
     ja_model = None
     print(err)
 
 # %%
 ja_texts = ["私は不運な人間です。", "今日は最高の一日で、とても幸せです。"]
 if ja_model is not None:
-    ja_results = gradcam_for_texts(ja_model, ja_tokenizer, ja_texts, progress=False)
+    ja_results = gradcam.gradcam_for_texts(
+        ja_model, ja_tokenizer, ja_texts, progress=False
+    )
+    source = ja_description.split(":")[0]
     for i, res in enumerate(ja_results):
-        title = (
-            f"{res.text} → {label_name(ja_model, res.prediction)} "
-            f"(p={res.probabilities[res.prediction]:.2f}); {ja_description.split(':')[0]} model"
-        )
-        plot_gradcam(
-            res.cam, res.tokens, title, path=figures / f"gradcam_japanese_{i}.png"
-        )
+        label = japanese.label_name(ja_model, res.prediction)
+        p = res.probabilities[res.prediction]
+        title = f"{res.text} → {label} (p={p:.2f}); {source} model"
+        path = figures / f"gradcam_japanese_{i}.png"
+        gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
         plt.show()
 
 # %% [markdown]
@@ -317,28 +276,29 @@ if ja_model is not None:
 # state stored at position $i$ after layer $l$ matters for the logit and points
 # along the class direction", not "token $i$ matters".
 #
-# What the figures show fits that reading:
+# Read the figures and the computed paragraph above with that in mind:
 #
-# * **The layers disagree** (correlation with the last layer near zero below
-#   the top two layers). If each position still meant "this token", the layers
-#   would broadly agree on which tokens matter, as a CNN's layers agree on
-#   where the object is. Which row is *the* explanation? Averaging them (the
+# * **When the layers disagree** (low correlations with the last layer's map),
+#   the positions no longer mean "this token": if they did, the layers would
+#   broadly agree on which tokens matter, as a CNN's layers agree on where the
+#   object is. Which row is then *the* explanation? Averaging them (the
 #   highlight above) is a choice, not a consequence of the method.
-# * **`[CLS]` in the top layer.** In the last layer the map moves towards
-#   `[CLS]` — the position the classifier reads and that
-#   collects the other tokens through attention (Clark et al., 2019, *What Does
-#   BERT Look At?*, on `[CLS]`/`[SEP]` as attention sinks). Grad-CAM there
-#   shows where the model *stores* its summary, not which words caused it.
-# * **Plausible words in the middle layers** (in our run, *excellent* in the
-#   correct review) are encouraging, but plausibility to a reader is not evidence that
+# * **`[CLS]` in the top layer.** When the last layer's map moves towards
+#   `[CLS]` (the special-token share above), it points at the position the
+#   classifier reads and that collects the other tokens through attention
+#   (Clark et al., 2019, *What Does BERT Look At?*, on `[CLS]`/`[SEP]` as
+#   attention sinks). Grad-CAM there shows where the model *stores* its
+#   summary, not which words caused it.
+# * **Plausible words** at the top of some layer (check the top tokens listed
+#   above) are encouraging, but plausibility to a reader is not evidence that
 #   the model used the word: that has to be tested by changing the input.
 # * **The lowest layers** are closest to "token $i$" (one or two rounds of
 #   mixing, plus the residual stream that still carries the token's own
-#   embedding), so a word-level reading is most defensible there; yet in our
-#   run their maps are the ones least like the last layer's. Note also that chapter 2
-#   fine-tuned only the top encoder layer: the lower layers are the
-#   pretrained sentence encoder's, and their gradients reach them through the
-#   one layer that learned sentiment.
+#   embedding), so a word-level reading is most defensible there, and it is
+#   their correlation with the last layer that says whether the top of the
+#   network agrees. Note also that chapter 2 fine-tuned only the top encoder
+#   layer: the lower layers are the pretrained sentence encoder's, and their
+#   gradients reach them through the one layer that learned sentiment.
 #
 # So the per-layer heat map is a faithful picture of *a gradient-weighted
 # projection of each layer's hidden states*, computed exactly (it matches
@@ -348,3 +308,31 @@ if ja_model is not None:
 # actually changes (comprehensiveness and sufficiency), compares with
 # gradient × input, integrated gradients and random scores, and randomises the
 # model's weights to see whether the maps notice.
+
+# %% [markdown]
+# ## Summary
+#
+# * Grad-CAM weights each hidden unit of a layer by its mean gradient and keeps
+#   the positive part of the weighted sum: one map per encoder layer.
+# * `gradcam.GradCam` computes all layers with one forward and one backward
+#   pass and matches Captum's `LayerGradCam`, which needs a pass per layer.
+# * The layers' maps need not agree, and the top layer can point at `[CLS]`:
+#   the statistics cell measures both for the model you run.
+# * In a transformer every position mixes the whole input, so a high value at
+#   a token says where information is stored, not that the token caused the
+#   prediction; chapter 5 tests that.
+#
+# ## Exercises
+#
+# 1. Explain the other class instead of the predicted one: call
+#    `gradcam.GradCam(model).attribute(check, target=0)` and `target=1` in the
+#    Captum cell. Where do the two maps differ?
+# 2. Plot a map with `normalize="global"` instead of per layer
+#    (`gradcam.plot_gradcam(..., normalize="global")`). Which layers vanish,
+#    and why does the chapter scale each row on its own?
+# 3. Aggregate the layers differently in `show`: `aggregate_layers(res.cam,
+#    -1)` (the last layer only) or `"max"`. Which words change?
+# 4. Explain the longest reviews of the sample instead of the shortest (take
+#    the end of `by_length`). Do the statistics of the layers change?
+# 5. Write a Japanese sentence of your own into `ja_texts`. Which MeCab words
+#    are split into WordPiece pieces or become `[UNK]`?

@@ -1,12 +1,5 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: -all
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,7 +27,6 @@
 import functools
 
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import HTML, Markdown, display
 
 from helpers import attr, config, data, highlight, metrics, report, training
@@ -48,8 +40,7 @@ MAX_LENGTH = profile.explain_max_length  # 128 in quick
 IG_STEPS = profile.ig_steps  # 20 in quick, 50 in full
 
 test = data.load_reviews("test", profile)
-order = torch.randperm(len(test), generator=torch.Generator().manual_seed(profile.seed))
-reviews = test.subset(order[:N_REVIEWS].tolist())
+reviews = data.sample_reviews(test, N_REVIEWS, seed=profile.seed)
 print(reviews)
 print(
     f"profile {profile.name}: {N_REVIEWS} reviews, first {MAX_LENGTH} tokens, "
@@ -71,22 +62,34 @@ print(
 # one score per token for the class the model predicts, higher = more evidence
 # for that class, 0 at padding.
 #
-# | name | what it is |
-# |---|---|
-# | `[CLS] attention` | last layer's attention from [CLS] to each token, mean over heads (chapter 3) |
-# | `rollout` | attention rollout (Abnar & Zuidema, 2020) over all layers (chapter 3) |
-# | `Grad-CAM L0` … `L5` | Grad-CAM of one encoder layer, 0 = nearest the embeddings (chapter 4) |
-# | `Grad-CAM mean (normalised)` | mean over layers of each layer's Grad-CAM map, first divided by its total over the review's tokens, so that no layer dominates by its scale |
-# | `grad x input` | gradient of the target logit w.r.t. the embeddings-layer output, times that output, summed over hidden units — **signed**, ranked by its signed value (not by abs) |
-# | `IG` | integrated gradients (Captum's `LayerIntegratedGradients` on `model.base_model.embeddings`), baseline = every real token replaced by [PAD] ([CLS]/[SEP] kept), 20 steps in quick, 50 in full; signed |
-# | `random` | seeded uniform random scores: the floor every method must beat; its numbers are the mean over 10 random maps per review |
+# * `[CLS] attention`: the last layer's attention from [CLS] to each token,
+#   mean over heads (chapter 3).
+# * `rollout`: attention rollout (Abnar & Zuidema, 2020) over all layers
+#   (chapter 3).
+# * `Grad-CAM L0` … `L5`: Grad-CAM of one encoder layer, 0 = nearest the
+#   embeddings (chapter 4).
+# * `Grad-CAM mean (normalised)`: the mean over layers of each layer's map,
+#   first divided by its total over the review's tokens, so that no layer
+#   dominates by its scale.
+# * `grad x input`: the gradient of the target logit with respect to the
+#   embeddings layer's output, times that output, summed over hidden units.
+#   **Signed**, and ranked by its signed value (not by its absolute value).
+# * `IG`: integrated gradients (Captum's `LayerIntegratedGradients` on
+#   `model.base_model.embeddings`); the baseline replaces every real token by
+#   [PAD] ([CLS]/[SEP] kept); 20 steps in quick, 50 in full; signed.
+# * `random`: seeded uniform random scores, the floor every method must beat;
+#   its numbers are the mean over `profile.random_draws` random maps per
+#   review (4 in quick, 10 in full).
 #
 # The methods built for transformers (gradient-weighted rollout, CP-LRP) are
 # chapter 6's subject; they are left out here.
 
 # %%
 explain = functools.partial(
-    attr.explainers, tokenizer=tokenizer, transformer_methods=False
+    attr.explainers,
+    tokenizer=tokenizer,
+    transformer_methods=False,
+    random_draws=profile.random_draws,
 )
 methods = explain(model, ig_steps=IG_STEPS, seed=profile.seed)
 list(methods)
@@ -246,3 +249,31 @@ display(Markdown(report.summarise(rows, cascade)))
 # mean less than the comparison with the random row. The sanity check asks a
 # different question — whether the map depends on the learned weights at all
 # — and a method has to pass both before its highlights are worth showing.
+
+# %% [markdown]
+# ## Summary
+#
+# * Comprehensiveness and sufficiency ask whether the model *depends on* an
+#   explanation's top tokens: mask them, or keep only them, and watch the
+#   probability of the predicted class.
+# * Every number is a mean over reviews with a bootstrap interval, and every
+#   method is compared with a random floor on the same reviews; ties in a map
+#   are broken by a seeded random order, never by position.
+# * The cascading randomisation separates maps that depend on the learned
+#   weights from maps that would look the same for any model.
+#
+# ## Exercises
+#
+# 1. Explain the class the model did *not* predict: for the shortest review,
+#    pass `target=1 - model(**example).logits.argmax(-1)` instead of `None`
+#    to `attr.compute_maps`. Which methods' highlights flip, and which stay
+#    the same?
+# 2. Replace [MASK] by [PAD] as the removal token: build
+#    `inputs.TokenRoles(mask_id=tokenizer.pad_token_id, special_ids=...)` and
+#    pass it to `metrics.comprehensiveness`. Does the ranking of the methods
+#    change?
+# 3. Set `IG_STEPS = 5` and rerun the table. How much comprehensiveness does
+#    integrated gradients lose, and how much time does it save?
+# 4. Compare `"Grad-CAM mean (raw)"` (`attr.GradCamLayers(model).mean(
+#    normalise=False)`) with the normalised mean. Which layer dominates the raw
+#    mean on the shortest review?

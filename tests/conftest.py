@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny BERT models and tiny IMDb-layout folders built on the spot."""
+"""Fixtures shared by the test modules.
+
+Models and tokenizers come from ``tests/tiny.py``; test modules import from
+there, never from this file. The IMDb-layout folders and archives below are
+fixtures (factories), so no test module imports them either.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +13,26 @@ from pathlib import Path
 
 import pytest
 import torch
-
-WORDS = ["good", "great", "fine", "bad", "awful", "boring", "movie", "film", "the", "a", "was", "is", "it", "and", "not", "very", "plot", "acting", "story", "!", ".", ",", "?", "love", "hate", "best", "worst", "really"]
+from tiny import save_tiny
 
 
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path_factory, monkeypatch):
-    """Every test writes downloads and checkpoints into its own temporary data dir."""
+    """Every test writes downloads and checkpoints into its own temporary folder."""
     monkeypatch.setenv("BERT_BOOK_DATA", str(tmp_path_factory.mktemp("data")))
     torch.manual_seed(0)
 
 
-def write_vocab(folder: Path, words=WORDS) -> Path:
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = ["##s", "##ing", "##ed", "##ly"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(specials + list(words) + pieces) + "\n")
-    return folder / "vocab.txt"
-
-
 @pytest.fixture
 def tiny_model_dir(tmp_path) -> Path:
-    """A saved 2-layer BERT classifier with a WordPiece tokenizer, loadable by load_model."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    folder = tmp_path / "tiny-bert"
-    vocab = write_vocab(folder)
-    tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
-    config = BertConfig(
-        vocab_size=len(vocab.read_text().split()),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=2,
-    )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """A saved 2-layer tiny BERT classifier and tokenizer, loadable by load_model."""
+    return save_tiny(tmp_path / "tiny-bert")
 
 
-def make_imdb_folder(root: Path, per_label: int = 6, splits=("train", "test")) -> Path:
-    """An ``aclImdb`` layout with short reviews: pos reviews say 'great', neg say 'awful'."""
+def _write_imdb_folder(
+    root: Path, per_label: int = 6, splits=("train", "test")
+) -> Path:
+    """An ``aclImdb`` layout of short reviews: pos ones say 'great', neg 'awful'."""
     for split in splits:
         for label, word in (("pos", "great"), ("neg", "awful")):
             folder = root / "aclImdb" / split / label
@@ -65,10 +45,26 @@ def make_imdb_folder(root: Path, per_label: int = 6, splits=("train", "test")) -
     return root / "aclImdb"
 
 
-def make_tar(path: Path, members: dict[str, bytes]) -> Path:
+def _write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    """A ``.tar.gz`` at ``path`` holding ``members`` (name -> bytes)."""
     with tarfile.open(path, "w:gz") as tar:
         for name, payload in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     return path
+
+
+@pytest.fixture(scope="session")
+def make_imdb_folder():
+    """``make_imdb_folder(root, per_label=6, splits=("train", "test"))``.
+
+    Writes an ``aclImdb`` folder under ``root`` and returns its path.
+    """
+    return _write_imdb_folder
+
+
+@pytest.fixture(scope="session")
+def make_tar():
+    """``make_tar(path, {name: bytes})`` writes a ``.tar.gz`` and returns its path."""
+    return _write_tar

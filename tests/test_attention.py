@@ -13,7 +13,6 @@ from tiny import tiny_bert, tiny_tokenizer
 from helpers.attention import (
     AttentionRollout,
     CLSAttention,
-    attention_explorer,
     attention_probabilities,
     attention_rollout,
     cls_attention,
@@ -22,6 +21,7 @@ from helpers.attention import (
     review_attentions,
 )
 from helpers.data import TruncationWarning, encode_texts
+from helpers.explorer import attention_explorer
 
 TEXTS = [
     "the movie was great",

@@ -1,12 +1,16 @@
-"""The book's configuration builds a site that loads nothing from the network.
+"""The book's configuration: an offline site without script errors.
 
 The chapters are executed by `make book`; here the book is built *without*
 execution (seconds) in a temporary copy, which is enough to check what the
-theme, MathJax and the widget manager put into every page.
+theme, MathJax and the widget manager put into every page. Where Chromium and
+Playwright are installed (CI installs both), the browser check of
+``.ci/check_book.py`` runs on that build too.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -20,16 +24,33 @@ REMOTE = re.compile(
     r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//""",
     re.I,
 )
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+needs_browser = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None,
+    reason="Chromium or Playwright missing (apt-get install chromium; [book] extra)",
+)
+
+
+def _jupyter_book() -> Path:
+    path = Path(sys.executable).with_name("jupyter-book")
+    if not path.exists():
+        pytest.skip("jupyter-book is not installed (install the [book] extra)")
+    return path
+
+
+def _build(book: Path, warnings_are_errors: bool = True):
+    command = [str(_jupyter_book()), "build", str(book), "--builder", "html"]
+    if warnings_are_errors:
+        command.append("--warningiserror")
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    if not jupyter_book.exists():
-        pytest.skip("jupyter-book is not installed (install the [book] extra)")
     book = tmp_path_factory.mktemp("book")
     for name in ("_config.yml", "_toc.yml", "intro.md"):
         shutil.copy(ROOT / name, book / name)
+    shutil.copytree(ROOT / "_static", book / "_static")
     shutil.copytree(
         ROOT / "notebooks",
         book / "notebooks",
@@ -41,19 +62,7 @@ def built_book(tmp_path_factory) -> Path:
     config.write_text(
         text.replace("execute_notebooks: force", 'execute_notebooks: "off"')
     )
-    proc = subprocess.run(
-        [
-            str(jupyter_book),
-            "build",
-            str(book),
-            "--builder",
-            "html",
-            "--warningiserror",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _build(book)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return book / "_build" / "html"
 
@@ -75,10 +84,91 @@ def test_no_page_loads_anything_from_the_network(built_book):
 
 
 def test_mathjax_is_served_locally(built_book):
-    # chapter 3 has display math: its page must point at the bundled MathJax, and the file must exist
+    # chapter 3 has display math: its page must point at the bundled MathJax,
+    # and the file must exist
     page = (built_book / "notebooks" / "03_attention.html").read_text(encoding="utf-8")
     sources = re.findall(
         r"""<script[^>]*src=["']([^"']*mathjax[^"']*)["']""", page, re.I
     )
     assert sources and all(not s.startswith(("http", "//")) for s in sources), sources
     assert (built_book / "notebooks" / sources[0].split("?")[0]).resolve().exists()
+
+
+def test_pages_declare_no_script_twice_and_set_a_theme_mode(built_book):
+    # the two JavaScript errors Chromium reported on every page before the fix
+    page = (built_book / "notebooks" / "01_data.html").read_text(encoding="utf-8")
+    inline = " ".join(re.findall(r"<script>(.*?)</script>", page, re.S))
+    declared = re.findall(r"\b(?:const|let)\s+(\w+)", inline)
+    assert len(declared) == len(set(declared)), f"declared twice: {declared}"
+    assert "THEBE_JS_URL" not in page
+    assert 'data-default-mode="light"' in page
+    assert "book.css" in page, "_static/book.css (88-column code cells) not loaded"
+
+
+def test_a_cell_that_raises_fails_the_build(tmp_path):
+    import nbformat
+
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    toc = "format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n"
+    (tmp_path / "_toc.yml").write_text(toc)
+    (tmp_path / "intro.md").write_text("# Intro\n")
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Chapter"),
+            nbformat.v4.new_code_cell("raise RuntimeError('a chapter broke')"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(notebook, tmp_path / "chapter.ipynb")
+    proc = _build(tmp_path, warnings_are_errors=False)
+    assert proc.returncode != 0
+    assert "a chapter broke" in proc.stdout + proc.stderr
+
+
+def _check_book(*args: str):
+    return subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "check_book.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@needs_browser
+def test_browser_check_passes_on_the_built_pages(built_book, tmp_path):
+    proc = _check_book(str(built_book), "--screenshots", str(tmp_path))
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert any(line.startswith("OK   notebooks/03_attention.html") for line in lines)
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert "notebooks__01_data.png" in shots and "index.png" in shots
+
+
+@needs_browser
+def test_browser_check_reports_every_kind_of_failure(tmp_path):
+    (tmp_path / "bad.html").write_text(
+        '<html><head><script src="https://example.com/x.js"></script></head><body>'
+        "<p>Raw \\(x^2\\) here.</p><img src='missing.png'>"
+        '<div class="cell_input"><pre style="width: 200px; overflow: auto">'
+        + "x"
+        * 200
+        + "</pre></div>"
+        "<script>const A = 1;</script><script>const A = 2;</script>"
+        "<script>console.error('boom')</script></body></html>",
+        encoding="utf-8",
+    )
+    (tmp_path / "good.html").write_text("<html><body><p>fine</p></body></html>")
+    proc = _check_book(str(tmp_path))
+    assert proc.returncode == 1
+    bad = next(line for line in proc.stdout.splitlines() if "bad.html" in line)
+    assert bad.startswith("FAIL")
+    for reason in (
+        "remote request: https://example.com/x.js",
+        "image does not load: missing.png",
+        "raw TeX",
+        "scrolls sideways: code",
+        "page error: Identifier 'A' has already been declared",
+        "console error: boom",
+    ):
+        assert reason in bad, reason
+    assert any(line.startswith("OK   good.html") for line in proc.stdout.splitlines())

@@ -1,15 +1,17 @@
 import hashlib
 import http.server
 import os
+import random
 import threading
+import warnings
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
-from conftest import make_imdb_folder, make_tar
 
-from helpers import data
+from helpers import config, data
 from helpers.config import get_profile
 from helpers.models import load_tokenizer
 
@@ -26,7 +28,7 @@ def test_strip_line_breaks_keeps_punctuation():
 
 
 # ----------------------------------------------------------------- reading
-def test_read_imdb_split_and_sampling(tmp_path):
+def test_read_imdb_split_and_sampling(tmp_path, make_imdb_folder):
     root = make_imdb_folder(tmp_path, per_label=6)
     full = data.read_imdb_split(root, "train")
     assert len(full) == 12 and sorted(set(full.labels)) == [0, 1]
@@ -36,21 +38,21 @@ def test_read_imdb_split_and_sampling(tmp_path):
     assert a.ids == b.ids and len(a) == 6 and sum(a.labels) == 3
 
 
-def test_missing_split_folder_names_it(tmp_path):
+def test_missing_split_folder_names_it(tmp_path, make_imdb_folder):
     root = make_imdb_folder(tmp_path, splits=("train",))
     with pytest.raises(data.DataError, match=r"test.pos"):
         data.read_imdb_split(root, "test")
 
 
-def test_non_utf8_file_is_named(tmp_path):
+def test_non_utf8_file_is_named(tmp_path, make_imdb_folder):
     root = make_imdb_folder(tmp_path)
     bad = root / "train" / "pos" / "99_9.txt"
     bad.write_bytes(b"caf\xe9 bad bytes")
-    with pytest.raises(data.DataError, match="99_9.txt.*UTF-8"):
+    with pytest.raises(data.DataError, match=r"99_9\.txt.*UTF-8"):
         data.read_imdb_split(root, "train")
 
 
-def test_empty_reviews_are_skipped_and_counted(tmp_path):
+def test_empty_reviews_are_skipped_and_counted(tmp_path, make_imdb_folder):
     root = make_imdb_folder(tmp_path)
     (root / "train" / "neg" / "50_1.txt").write_text("   \n")
     with pytest.warns(UserWarning, match="Skipped 1 empty"):
@@ -58,7 +60,7 @@ def test_empty_reviews_are_skipped_and_counted(tmp_path):
     assert rs.skipped == 1 and len(rs) == 12
 
 
-def test_load_reviews_uses_imdb_dir(tmp_path, monkeypatch):
+def test_load_reviews_uses_imdb_dir(tmp_path, monkeypatch, make_imdb_folder):
     root = make_imdb_folder(tmp_path, per_label=4)
     monkeypatch.setenv("IMDB_DIR", str(root))
     rs = data.load_reviews("test", get_profile("quick"))
@@ -81,14 +83,55 @@ def test_synthetic_is_deterministic_and_splits_differ():
     assert a.texts != data.synthetic_reviews("test", 5).texts
 
 
-def test_train_val_split_is_seeded_and_stratified(tmp_path):
+def test_train_val_split_is_seeded_and_stratified(tmp_path, make_imdb_folder):
     rs = data.read_imdb_split(make_imdb_folder(tmp_path, per_label=10), "train")
     tr, va = data.train_val_split(rs, 0.2, seed=3)
     tr2, va2 = data.train_val_split(rs, 0.2, seed=3)
-    assert tr.ids == tr2.ids and len(tr) == 16 and len(va) == 4
+    assert tr.ids == tr2.ids and va.ids == va2.ids and len(tr) == 16 and len(va) == 4
     assert sum(va.labels) == 2 and not set(tr.ids) & set(va.ids)
     with pytest.raises(ValueError):
         data.train_val_split(rs, 1.5)
+
+
+def test_sample_reviews_is_seeded_without_repeats():
+    reviews = data.synthetic_reviews("test", 20)
+    first = data.sample_reviews(reviews, 7, seed=5)
+    assert first.ids == data.sample_reviews(reviews, 7, seed=5).ids
+    assert first.ids != data.sample_reviews(reviews, 7, seed=6).ids
+    assert len(set(first.ids)) == 7 and set(first.ids) <= set(reviews.ids)
+    index = {i: k for k, i in enumerate(reviews.ids)}
+    assert first.texts == [reviews.texts[index[i]] for i in first.ids]
+    assert first.labels == [reviews.labels[index[i]] for i in first.ids]
+    every = data.sample_reviews(reviews, 100, seed=5)  # more than there are: all
+    assert sorted(every.ids) == sorted(reviews.ids)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_sample_reviews_rejects_bad_sizes(n):
+    with pytest.raises(ValueError, match="positive number"):
+        data.sample_reviews(data.synthetic_reviews("test", 4), n, seed=0)
+
+
+def test_book_warnings_print_the_message_without_the_source():
+    text = warnings.formatwarning(
+        "2 texts truncated", data.TruncationWarning, "/abs/helpers/data.py", 560
+    )
+    assert text == "TruncationWarning: 2 texts truncated\n"
+    other = warnings.formatwarning("plain", UserWarning, "/abs/x.py", 7)
+    assert other.startswith("/abs/x.py:7: UserWarning: plain")
+    assert issubclass(data.TruncationWarning, data.BookWarning)
+
+
+def test_display_path_hides_the_machine_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERT_BOOK_DATA", str(tmp_path / "data"))
+    inside = config.data_dir() / "checkpoints" / "model"
+    assert config.display_path(inside) == "<data>/checkpoints/model"
+    monkeypatch.chdir(tmp_path)
+    assert config.display_path(tmp_path / "x" / "y.png") == "x/y.png"
+    shown = config.display_path("/nowhere/deep/folder/file.txt")
+    assert shown == ".../folder/file.txt"
+    assert config.figures_dir() == config.data_dir() / "figures"
+    assert config.figures_dir().is_dir()
 
 
 def test_reviewset_rejects_label_count_mismatch():
@@ -114,7 +157,7 @@ def test_tsv_round_trip_and_errors(tmp_path):
 
 
 # ----------------------------------------------------------------- archive handling
-def test_safe_extract_refuses_path_escape(tmp_path):
+def test_safe_extract_refuses_path_escape(tmp_path, make_tar):
     arc = make_tar(
         tmp_path / "evil.tar.gz", {"aclImdb/ok.txt": b"x", "../escape.txt": b"pwned"}
     )
@@ -124,7 +167,7 @@ def test_safe_extract_refuses_path_escape(tmp_path):
     assert not (tmp_path / "out" / "aclImdb").exists()
 
 
-def test_safe_extract_corrupt_archive(tmp_path):
+def test_safe_extract_corrupt_archive(tmp_path, make_tar):
     arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good" * 1000})
     truncated = tmp_path / "cut.tar.gz"
     truncated.write_bytes(arc.read_bytes()[:60])
@@ -133,7 +176,7 @@ def test_safe_extract_corrupt_archive(tmp_path):
     assert not any((tmp_path / "out").glob("aclImdb*"))
 
 
-def test_safe_extract_good_archive(tmp_path):
+def test_safe_extract_good_archive(tmp_path, make_tar):
     arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good"})
     data.safe_extract(arc, tmp_path / "out")
     assert (tmp_path / "out/aclImdb/train/pos/1_9.txt").read_bytes() == b"good"
@@ -142,7 +185,7 @@ def test_safe_extract_good_archive(tmp_path):
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files with HTTP Range support; counts requests."""
 
-    requests: list = []
+    requests: ClassVar[list] = []
 
     def log_message(self, *args):
         pass
@@ -202,12 +245,12 @@ def test_download_checksum_mismatch_leaves_nothing(http_server, tmp_path):
     assert not dest.exists() and not (tmp_path / "a.tar.gz.part").exists()
 
 
-def test_find_imdb_downloads_and_extracts(http_server, monkeypatch):
+def test_find_imdb_downloads_and_extracts(http_server, monkeypatch, make_tar):
     served, url = http_server
     members = {
-        f"aclImdb/{s}/{l}/{i}_5.txt": f"{l} review {i}".encode()
+        f"aclImdb/{s}/{lab}/{i}_5.txt": f"{lab} review {i}".encode()
         for s in ("train", "test")
-        for l in ("pos", "neg")
+        for lab in ("pos", "neg")
         for i in range(3)
     }
     arc = make_tar(served / "aclImdb_v1.tar.gz", members)
@@ -244,7 +287,7 @@ def test_encode_texts_caps_at_512(tokenizer):
 
 @pytest.mark.parametrize("bad", [[], ["ok", ""], ["   "]])
 def test_encode_texts_rejects_empty(tokenizer, bad):
-    with pytest.raises(ValueError, match="empty|No texts"):
+    with pytest.raises(ValueError, match=r"empty|No texts"):
         data.encode_texts(tokenizer, bad)
 
 
@@ -273,10 +316,11 @@ def test_make_loader_dynamic_vs_fixed_padding(tokenizer):
 
 def test_make_loader_shuffle_is_seeded(tokenizer):
     rs = data.synthetic_reviews("train", 10)
-    order = lambda: [
-        b["labels"].tolist()
-        for b in data.make_loader(tokenizer, rs, 4, shuffle=True, seed=7)
-    ]
+
+    def order():
+        loader = data.make_loader(tokenizer, rs, 4, shuffle=True, seed=7)
+        return [b["labels"].tolist() for b in loader]
+
     assert order() == order()
 
 
@@ -294,8 +338,9 @@ def test_decode_batch_shows_subwords(tokenizer):
 
 
 def _long_texts():
-    words = ["the", "film", "was", "unwatchably", "good", ",", "but", "i", "cannot", "recommend", "it", "!"]
-    rng = __import__("random").Random(0)
+    words = ["the", "film", "was", "unwatchably", "good", ",", "but", "i"]
+    words += ["cannot", "recommend", "it", "!"]
+    rng = random.Random(0)
     texts = [
         " ".join(rng.choice(words) for _ in range(n))
         for n in (3, 10, 200, 253, 254, 255, 256, 300, 900)
@@ -318,7 +363,7 @@ def test_tokenize_truncated_gives_the_tokenizers_ids(tokenizer, max_length):
     texts = _long_texts()
     fast = data.tokenize_truncated(tokenizer, texts, max_length)
     plain = tokenizer(texts, truncation=True, max_length=max_length)
-    for key in plain.keys():
+    for key in plain:
         assert fast[key] == plain[key], key
     assert max(len(ids) for ids in fast["input_ids"]) == max_length
 
@@ -332,7 +377,7 @@ def test_tokenized_reviews_use_the_same_ids(tokenizer):
     )["input_ids"]
 
 
-# ----------------------------------------------------------------- real IMDb, when CI provides it
+# ------------------------------------------------- real IMDb, when CI provides it
 @pytest.mark.skipif(
     not os.environ.get("IMDB_DIR"),
     reason="IMDB_DIR not set (CI extracts the real IMDb)",

@@ -356,3 +356,31 @@ def test_plot_saves_png_with_japanese_labels(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_layer_statistics_plot_and_findings_follow_the_numbers():
+    from helpers.gradcam import (
+        TextGradCam,
+        describe_layer_statistics,
+        plot_layer_statistics,
+    )
+
+    cam = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.1, 0.6, 0.2, 0.1]])
+    shown = TextGradCam(
+        "t",
+        ["[CLS]", "good", "film", "[SEP]"],
+        cam,
+        1,
+        1,
+        torch.tensor([0.2, 0.8]),
+        False,
+    )
+    stats = layer_statistics([shown])
+    fig = plot_layer_statistics(stats, title="two layers")
+    assert len(fig.axes[0].lines) == 4 and fig.axes[0].get_title() == "two layers"
+    lines = describe_layer_statistics(stats, shown)
+    assert len(lines) == 5
+    assert "`[CLS]`, `good`" in lines[1] and "over 2 layers" in lines[1]
+    assert "Empty rows" in lines[3] and "100%" in lines[3]  # layer 0 is all zero
+    with pytest.raises(ValueError, match="layer_statistics"):
+        plot_layer_statistics({"special_share": torch.zeros(2)})

@@ -1,4 +1,4 @@
-"""The token highlighter: colours, escaping, word merging, Japanese, bad scores, export."""
+"""The token highlighter: colours, escaping, word merging, Japanese, errors, export."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers.highlight import (
+    collapsible,
     highlight,
     highlight_html,
     highlight_rows,
@@ -21,7 +22,7 @@ ALLOWED_TAGS = {"div", "span", "table", "tr", "th", "td"}
 
 
 class Spans(HTMLParser):
-    """Collects every tag and attribute, the text, and (text, background) of each token span."""
+    """Collects every tag and attribute, the text, and each span's text and colour."""
 
     def __init__(self, fragment: str):
         super().__init__(convert_charrefs=True)
@@ -83,7 +84,8 @@ def test_score_to_color_rejects_bad_values():
 def test_highlight_colours_follow_scores_and_hide_special_tokens():
     tokens = ["[CLS]", "good", "movie", "[SEP]", "[PAD]"]
     out = Spans(highlight_html(tokens, [5.0, 2.0, 1.0, 9.0, 0.0]))
-    # [CLS]/[SEP]/[PAD] are hidden and do not set the scale: vmax is the largest shown score
+    # [CLS]/[SEP]/[PAD] are hidden and do not set the scale: vmax is the largest
+    # shown score
     assert out.colours() == {"good": "rgb(255, 0, 0)", "movie": "rgb(255, 128, 128)"}
     assert "[CLS]" not in "".join(out.text) and "[SEP]" not in "".join(out.text)
     assert out.tokens[0][2] == "score: 2"  # tooltip with the score
@@ -214,11 +216,11 @@ def test_save_html_writes_a_standalone_page(tmp_path):
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert "<title>A &lt;review&gt;</title>" in page
     assert fragment in page
-    with pytest.raises(ValueError, match=".html"):
+    with pytest.raises(ValueError, match=r"\.html"):
         save_html(fragment, tmp_path / "review.txt")
 
 
-# --------------------------------------------------------------------------- tokens and words
+# -------------------------------------------------------------- tokens and words
 
 
 def test_merge_subwords_max_sum_and_mean():
@@ -286,7 +288,7 @@ def test_truncation_marker():
     assert "truncated" not in highlight_html(tokens, [0, 1, 1, 0])
 
 
-# --------------------------------------------------------------------------- rows and display
+# -------------------------------------------------------------- rows and display
 
 
 def test_rows_are_scaled_to_their_own_max_unless_shared():
@@ -303,6 +305,19 @@ def test_rows_are_scaled_to_their_own_max_unless_shared():
 def test_highlight_returns_ipython_html():
     shown = highlight(["good"], [1.0], title="x")
     assert shown.data == highlight_html(["good"], [1.0], title="x")
+
+
+def test_collapsible_wraps_a_fragment_in_details():
+    fragment = highlight_html(["good", "film"], [1.0, 0.5])
+    closed = collapsible(fragment, "Review <3>: every head")
+    assert closed.startswith('<details class="token-highlight-details">')
+    assert closed.endswith("</details>") and fragment in closed
+    assert "<summary" in closed and "Review &lt;3&gt;: every head</summary>" in closed
+    assert '<details class="token-highlight-details" open>' in collapsible(
+        fragment, "s", expanded=True
+    )
+    with pytest.raises(TypeError, match="HTML string"):
+        collapsible(highlight(["good"], [1.0]), "an IPython object, not a string")
 
 
 def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):

@@ -1,4 +1,4 @@
-"""The offline Japanese model: chABSA loading, MeCab vocabulary, tokenizer, save/load, training.
+"""The offline Japanese model: chABSA, MeCab vocabulary, tokenizer, save/load, training.
 
 Everything runs on tiny TSVs written to tmp_path (no chABSA, no hub needed).
 """
@@ -214,7 +214,7 @@ def test_hidden_must_divide_into_heads():
 def test_no_hub_and_no_chabsa_is_a_clear_error(tmp_path, no_chabsa_env):
     with pytest.raises(
         ModelLoadError,
-        match="(?s)No Japanese sentiment model.*chABSA-dataset.*CHABSA_DIR",
+        match=r"(?s)No Japanese sentiment model.*chABSA-dataset.*CHABSA_DIR",
     ):
         ja.get_japanese_model(get_profile("quick"), chabsa_path=tmp_path / "nowhere")
 
@@ -280,7 +280,8 @@ def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
     inputs = tok2([SENTENCE], return_tensors="pt")
     with torch.no_grad():
         torch.testing.assert_close(model2(**inputs).logits, model(**inputs).logits)
-    # the full profile tries the hub first; when that fails it warns and uses the cached model
+    # the full profile tries the hub first; when that fails it warns and uses the
+    # cached model
     real_load = ja.load_model
 
     def offline_only(name, *args, **kwargs):
@@ -289,7 +290,7 @@ def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
         return real_load(name, *args, **kwargs)
 
     monkeypatch.setattr(ja, "load_model", offline_only)
-    with pytest.warns(UserWarning, match="no hub here"):
+    with pytest.warns(ja.HubFallbackWarning, match="no hub here"):
         assert (
             ja.get_japanese_model(get_profile("full"), settings=TINY)[2] == description
         )
@@ -309,6 +310,8 @@ def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_
     tok, model, description = ja.get_japanese_model(
         get_profile("full"), attn_implementation="eager"
     )
+    assert tok.vocab == load_model(tiny_model_dir)[0].vocab
+    assert model.config.num_hidden_layers == 2
     assert calls == [(ja.HUB_MODEL, "eager")] and description.startswith(
         f"hub: {ja.HUB_MODEL}"
     )
@@ -329,7 +332,7 @@ def test_use_ipadic_fixes_configs_without_a_dictionary(tmp_path):
 
 
 def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
-    """MeCab words -> WordPiece -> Grad-CAM of every layer -> japanize plot -> highlight without spaces."""
+    """MeCab words, WordPiece, Grad-CAM per layer, japanize plot, unspaced highlight."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -44,13 +44,13 @@ def test_eager_attention_returns_weights(tiny_model_dir):
 
 def test_unknown_model_says_what_was_tried():
     with pytest.raises(
-        ModelLoadError, match="(?s)Tried:.*local Hugging Face cache.*How to get it"
+        ModelLoadError, match=r"(?s)Tried:.*local Hugging Face cache.*How to get it"
     ):
         load_model("no-such-org/no-such-bert-model")
 
 
 def test_folder_without_config(tmp_path):
-    with pytest.raises(ModelLoadError, match="no config.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         load_model(tmp_path)
 
 
@@ -63,7 +63,8 @@ def test_wrong_label_count_is_a_clear_error(tiny_model_dir):
 
 def test_model_without_encoder_layers():
     with pytest.raises(
-        ValueError, match="no encoder layer list: looked for base_model.encoder.layer"
+        ValueError,
+        match=r"no encoder layer list: looked for base_model\.encoder\.layer",
     ):
         get_encoder_layers(nn.Linear(2, 2))
 

@@ -1,24 +1,57 @@
-"""The chapters: paired, output-free, and each runs top to bottom in the quick profile on small data."""
+"""The chapters: paired, output-free, and each runs top to bottom on small data.
+
+Every chapter's ``.py`` runs in this process, in chapter order, in its own
+namespace (``runpy``), in the quick profile on a small IMDb-layout folder
+(48 train and 48 test reviews: positive ones say "great", negative ones
+"awful"). Chapter 2's checkpoint is reused by the later chapters, as in the
+book. The tests then check facts each chapter computed, not only that it ran.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import runpy
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import make_imdb_folder
+import torch
+
+from helpers import config, data, training
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SCRIPTS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+PER_LABEL = 24
 
 
 def test_every_chapter_is_paired():
     assert SCRIPTS, "no chapters found"
     assert [p.stem for p in NOTEBOOKS] == [p.stem for p in SCRIPTS]
+
+
+def _write_eraser_folder(root: Path, n: int = 6) -> Path:
+    """An ERASER-Movies layout (``docs/``, ``val.jsonl``) of short reviews whose
+    human rationale is the word "great" or "awful"."""
+    folder = root / "eraser_movies"
+    (folder / "docs").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        label, word = ("POS", "great") if i % 2 else ("NEG", "awful")
+        docid = f"{label.lower()}R_{i:03d}.txt"
+        words = f"the film was {word} . really {word} acting and plot".split()
+        (folder / "docs" / docid).write_text(" ".join(words) + "\n", encoding="utf-8")
+        spans = [
+            [{"docid": docid, "start_token": j, "end_token": j + 1, "text": word}]
+            for j, w in enumerate(words)
+            if w == word
+        ]
+        rows.append(
+            {"annotation_id": docid, "classification": label, "evidences": spans}
+        )
+    lines = "\n".join(json.dumps(r) for r in rows) + "\n"
+    (folder / "val.jsonl").write_text(lines, encoding="utf-8")
+    return folder
 
 
 def test_toc_lists_every_chapter():
@@ -37,48 +70,162 @@ def test_pair_in_sync_and_without_outputs(notebook):
         for i, c in enumerate(nb["cells"])
         if c.get("outputs") or c.get("execution_count")
     ]
-    assert not with_outputs, (
-        f"{notebook.name}: cells {with_outputs} carry outputs; clear them"
-    )
-    from_ipynb = jupytext.writes(jupytext.read(notebook), fmt="py:percent")
-    script = notebook.with_suffix(".py").read_text(encoding="utf-8")
-    strip = lambda s: [
-        l
-        for l in s.splitlines()
-        if l.strip() and not l.startswith("# ---") and not l.startswith("#   ")
+    assert not with_outputs, f"{notebook.name}: cells {with_outputs} carry outputs"
+    cells = [
+        [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+        for path in (notebook, notebook.with_suffix(".py"))
     ]
-    assert strip(from_ipynb) == strip(script), (
-        f"run `jupytext --sync {notebook.relative_to(ROOT)}`"
-    )
+    assert cells[0] == cells[1], f"run `jupytext --sync {notebook.relative_to(ROOT)}`"
+
+
+# --------------------------------------------------------------------------- #
+# Running the chapters
+# --------------------------------------------------------------------------- #
+@pytest.fixture(autouse=True)
+def _isolated_data_dir():
+    """Overrides conftest's: the chapters share one data folder, as in the book."""
 
 
 @pytest.fixture(scope="module")
-def chapter_env(tmp_path_factory):
-    """One data dir for all chapters (chapter 2's checkpoint is reused by 3-5), small IMDb-layout data."""
+def chapters(tmp_path_factory, make_imdb_folder):
+    """``run(stem)`` runs a chapter once and returns its namespace (cached)."""
     base = tmp_path_factory.mktemp("chapters")
-    imdb = make_imdb_folder(base, per_label=24)
-    env = dict(
-        os.environ,
-        BERT_BOOK_PROFILE="quick",
-        BERT_BOOK_DATA=str(base / "data"),
-        IMDB_DIR=str(imdb),
-        MPLBACKEND="Agg",
-        PYTHONUNBUFFERED="1",
-        HF_HUB_OFFLINE="1",
-    )
-    return env
+    imdb = make_imdb_folder(base, per_label=PER_LABEL)
+    env = {
+        "BERT_BOOK_PROFILE": "quick",
+        "BERT_BOOK_DATA": str(base / "data"),
+        "IMDB_DIR": str(imdb),
+        "ERASER_DIR": str(_write_eraser_folder(base)),
+        "MPLBACKEND": "Agg",
+        "HF_HUB_OFFLINE": "1",
+    }
+    namespaces: dict[str, dict] = {}
+
+    def run(stem: str) -> dict:
+        if stem not in namespaces:
+            import matplotlib.pyplot as plt
+
+            script = ROOT / "notebooks" / f"{stem}.py"
+            namespaces[stem] = runpy.run_path(str(script), run_name="__main__")
+            plt.close("all")
+        return namespaces[stem]
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("CHABSA_DIR", raising=False)  # chapter 4: no Japanese training
+        patch.chdir(base)
+        yield run
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_chapter_runs_top_to_bottom(script, chapter_env):
-    proc = subprocess.run(
-        [sys.executable, script.name],
-        cwd=script.parent,
-        env=chapter_env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+def test_chapter_runs_top_to_bottom(script, chapters):
+    namespace = chapters(script.stem)
+    assert namespace["profile"].name == "quick"
+
+
+def test_chapter_1_loads_splits_and_pads(chapters):
+    ns = chapters("01_data")
+    train_all, test = ns["train_all"], ns["test"]
+    assert train_all.source.startswith("IMDb train") and len(train_all) == 2 * PER_LABEL
+    assert len(test) == 2 * PER_LABEL
+    train, val = ns["train"], ns["val"]
+    assert sorted(train.ids + val.ids) == sorted(train_all.ids)
+    n_val = round(PER_LABEL * ns["profile"].val_fraction)
+    assert Counter(val.labels) == {0: n_val, 1: n_val}
+    # padding to max_length wastes most positions on these short reviews
+    fixed, dynamic = ns["fixed"], ns["dynamic"]
+    assert data.padding_fraction(fixed) > 0.5 > data.padding_fraction(dynamic)
+    assert data.padding_fraction(ns["bucketed"]) <= data.padding_fraction(dynamic)
+    back = data.read_tsv(ns["tsv"])
+    assert back.labels == test.labels[:5]
+    assert ns["batch"]["input_ids"].shape[0] == ns["profile"].batch_size
+
+
+def test_chapter_2_trains_a_classifier_equal_to_the_seeds(chapters):
+    ns = chapters("02_finetune")
+    inputs = ns["inputs"]
+    with torch.no_grad():
+        seed_logits = ns["seed_model"](**inputs)
+        bypassed = ns["bypassed"](**inputs).logits
+    torch.testing.assert_close(seed_logits, bypassed, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        full = ns["hf_model"](**inputs).logits
+    torch.testing.assert_close(ns["cached"], full, atol=2e-2, rtol=0)
+    result, scores = ns["result"], ns["scores"]
+    assert 1 <= result.best_epoch <= ns["profile"].epochs
+    assert result.checkpoint == training.checkpoint_path(ns["profile"])
+    assert result.checkpoint.is_relative_to(config.data_dir())
+    assert int(scores["confusion"].sum()) == len(ns["test_set"]) == 2 * PER_LABEL
+    # "great" against "awful": the classifier learns it
+    assert scores["accuracy"] >= 0.9
+
+
+def test_chapter_3_attention_sums_and_sample(chapters):
+    ns = chapters("03_attention")
+    attn, mask = ns["attn"], ns["inputs"]["attention_mask"]
+    real = mask[0].bool()
+    sums = attn[0, :, :, real][..., real].sum(-1)
+    torch.testing.assert_close(sums, torch.ones_like(sums))
+    assert float(attn[0, :, :, :, ~real].abs().sum()) == 0.0
+    profile, test, sample = ns["profile"], ns["test"], ns["sample"]
+    expected = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
+    assert sample.ids == expected.ids
+    assert len(sample) == min(profile.explain_reviews, len(test))
+    torch.testing.assert_close(
+        ns["mean_mass"].sum(dim=1), torch.ones(ns["layers"]), atol=1e-5, rtol=0
     )
-    assert proc.returncode == 0, (
-        f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    correct, n_tokens = ns["correct"], ns["n_tokens"]
+    assert ns["shown"] in correct
+    assert n_tokens[ns["shown"]] == min(n_tokens[i] for i in correct)
+    assert sum(ns["last_shares"].values()) == pytest.approx(1.0, abs=1e-4)
+    page = ns["page"].read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in page and "head 0" in page
+
+
+def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
+    ns = chapters("04_gradcam")
+    ours, reference = ns["ours"], ns["reference"]
+    torch.testing.assert_close(ours, reference, atol=1e-4 * float(ours.max()), rtol=0)
+    results, sample, lengths = ns["results"], ns["sample"], ns["lengths"]
+    assert len(results) == len(sample) == min(ns["profile"].explain_reviews, 48)
+    kept = sorted(lengths)[: len(sample)]
+    assert sorted(len(r.tokens) for r in results) == kept
+    stats = ns["stats"]
+    n_layers = results[0].cam.shape[0]
+    assert all(values.shape == (n_layers,) for values in stats.values())
+    assert float(stats["corr_with_last"][-1]) == pytest.approx(1.0)
+    findings = ns["findings"]
+    assert len(findings) == 5 and all(line.startswith("* **") for line in findings)
+    assert f"{len(results[ns['shown']].cam)} layers" in findings[1]
+
+
+def test_chapter_5_measures_every_method_against_the_floor(chapters):
+    ns = chapters("05_faithfulness")
+    results, rows, cascade = ns["results"], ns["rows"], ns["cascade"]
+    assert results.n == len(ns["reviews"])
+    assert [r["method"] for r in rows] == list(ns["methods"])
+    assert all(r["n"] == results.n for r in rows)
+    assert "random" in results.methods and 0.0 <= rows[0]["ties"] <= 1.0
+    assert cascade.n == min(ns["profile"].cascade_reviews, results.n)
+    assert set(cascade.methods) == set(ns["methods"])
+    assert all(r["sanity"] in ("pass", "fail") for r in rows)
+
+
+def test_chapter_6_conserves_and_measures_plausibility(chapters):
+    ns = chapters("06_transformer")
+    split = ns["split"]
+    torch.testing.assert_close(
+        split["tokens"] + split["biases"], split["logit"], atol=1e-4, rtol=0
     )
+    assert list(ns["maps"]) == ns["NAMES"]
+    plaus = ns["plaus"]
+    assert len(plaus) == 6 and plaus.accuracy == pytest.approx(
+        float((plaus.predictions == plaus.labels).mean())
+    )
+    # the human rationale is always inside the few tokens explained
+    assert float(plaus.coverage.min()) == 1.0
+    assert [r["method"] for r in ns["plaus_rows"]] == ns["NAMES"]
+    costs = ns["costs"]
+    assert costs["random"].forwards == 0 and costs["CP-LRP"].backwards == 1
+    assert len(ns["checks"]) == 5

@@ -1,4 +1,7 @@
-"""Chapter 2: freezing, cached-feature training, checkpoints, bad input (tiny models, seconds)."""
+"""Chapter 2: freezing, cached-feature training, checkpoints, bad input.
+
+Tiny models from tests/tiny.py; seconds.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import make_imdb_folder, write_vocab
-from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
-    BertModel,
-    BertTokenizer,
-)
+from tiny import tiny_bert, tiny_tokenizer
+from transformers import BertModel
 
-from helpers import training as T
+from helpers import training
 from helpers.config import get_profile
 from helpers.data import ReviewSet, encode_texts
+from helpers.inputs import batches_by_length
 from helpers.models import (
     ModelLoadError,
     SeedClassifier,
@@ -29,11 +28,12 @@ from helpers.models import (
 
 POS = ["good", "great", "love", "best", "fine"]
 NEG = ["bad", "awful", "hate", "worst", "boring"]
-FILL = ["the", "movie", "film", "was", "is", "it", "and", "plot", "acting", "story", "really", "very"]
+FILL = ["the", "movie", "film", "was", "is", "it", "and", "plot", "acting", "story"]
+FILL += ["really", "very"]
 
 
 def toy_reviews(n_per_label: int, seed: int = 0) -> ReviewSet:
-    """A learnable task: positive reviews contain positive words, negative ones negative words."""
+    """A learnable task: positive reviews hold positive words, negative negative."""
     rng = random.Random(seed)
     texts, labels = [], []
     for label, words in ((1, POS), (0, NEG)):
@@ -50,29 +50,11 @@ def toy_reviews(n_per_label: int, seed: int = 0) -> ReviewSet:
 
 
 def tiny(
-    tmp_path,
-    dropout: float = 0.1,
-    layers: int = 2,
-    attn: str | None = None,
-    num_labels: int = 2,
+    dropout: float = 0.1, layers: int = 2, attn: str | None = None, num_labels: int = 2
 ):
-    vocab = write_vocab(tmp_path / "vocab")
-    tokenizer = BertTokenizer(vocab=str(vocab), model_max_length=64)
-    config = BertConfig(
-        vocab_size=len(vocab.read_text().split()),
-        hidden_size=32,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=num_labels,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
-    )
-    if attn:
-        config._attn_implementation = attn
-    torch.manual_seed(0)
-    return tokenizer, BertForSequenceClassification(config).eval()
+    """``(tokenizer, model)``: the tests' tiny WordPiece tokenizer and BERT (eval)."""
+    model = tiny_bert(layers=layers, labels=num_labels, dropout=dropout, attn=attn)
+    return tiny_tokenizer(), model
 
 
 # --------------------------------------------------------------------------- #
@@ -95,13 +77,11 @@ def tiny(
         ),
     ],
 )
-def test_only_the_intended_parameters_change(
-    tmp_path, trainable_layers, changed_prefixes
-):
-    tokenizer, model = tiny(tmp_path)
+def test_only_the_intended_parameters_change(trainable_layers, changed_prefixes):
+    tokenizer, model = tiny()
     before = {k: v.clone() for k, v in model.named_parameters()}
     data = toy_reviews(8)
-    T.train_classifier(
+    training.train_classifier(
         model,
         tokenizer,
         data,
@@ -123,8 +103,8 @@ def test_only_the_intended_parameters_change(
         assert moved == name.startswith(changed_prefixes), name
 
 
-def test_trainable_parameter_counts(tmp_path):
-    _, model = tiny(tmp_path)
+def test_trainable_parameter_counts():
+    _, model = tiny()
     layer = sum(p.numel() for p in model.bert.encoder.layer[1].parameters())
     head = sum(p.numel() for p in model.bert.pooler.parameters()) + sum(
         p.numel() for p in model.classifier.parameters()
@@ -138,9 +118,9 @@ def test_trainable_parameter_counts(tmp_path):
         freeze_encoder(model, 3)
 
 
-def test_frozen_modules_stay_in_eval_mode(tmp_path):
-    _, model = tiny(tmp_path)
-    T.set_train_mode(model, 1)
+def test_frozen_modules_stay_in_eval_mode():
+    _, model = tiny()
+    training.set_train_mode(model, 1)
     assert (
         not model.bert.embeddings.training and not model.bert.encoder.layer[0].training
     )
@@ -156,8 +136,8 @@ def test_frozen_modules_stay_in_eval_mode(tmp_path):
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
-def test_bottom_then_top_equals_model_logits(tmp_path, attn, k):
-    tokenizer, model = tiny(tmp_path, layers=3, attn=attn)
+def test_bottom_then_top_equals_model_logits(attn, k):
+    tokenizer, model = tiny(layers=3, attn=attn)
     enc = encode_texts(
         tokenizer,
         ["good film", "the plot was awful and boring , really very boring", "fine"],
@@ -165,11 +145,11 @@ def test_bottom_then_top_equals_model_logits(tmp_path, attn, k):
     assert (enc["attention_mask"] == 0).any()  # padding is present
     with torch.no_grad():
         expected = model(**enc).logits
-        hidden = T.bottom_forward(
+        hidden = training.bottom_forward(
             model, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], 3 - k
         )
-        got = T.top_forward(model, hidden, enc["attention_mask"], k)
-        full_layer = T.top_forward(
+        got = training.top_forward(model, hidden, enc["attention_mask"], k)
+        full_layer = training.top_forward(
             model, hidden, enc["attention_mask"], k, cls_only=False
         )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
@@ -179,7 +159,7 @@ def test_bottom_then_top_equals_model_logits(tmp_path, attn, k):
 @pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0])
 def test_feature_cache_round_trip_in_memory_and_on_disk(tmp_path, in_memory_bytes):
     rows = [torch.randn(n, 8) for n in (3, 7, 5)]
-    cache = T.FeatureCache(
+    cache = training.FeatureCache(
         [3, 7, 5], 8, cache_dir=tmp_path, in_memory_bytes=in_memory_bytes
     )
     for i, r in enumerate(rows):
@@ -194,15 +174,14 @@ def test_feature_cache_round_trip_in_memory_and_on_disk(tmp_path, in_memory_byte
     assert path is None or not path.exists()
 
 
-def test_cached_and_naive_training_give_the_same_model(tmp_path):
+def test_cached_and_naive_training_give_the_same_model():
     data, val = toy_reviews(12), toy_reviews(4, seed=1)
     weights, results = [], []
     for cache in (True, False):
-        tokenizer, model = tiny(
-            tmp_path, dropout=0.0
-        )  # no dropout: both loops compute the same function
+        # no dropout: both loops compute the same function
+        tokenizer, model = tiny(dropout=0.0)
         results.append(
-            T.train_classifier(
+            training.train_classifier(
                 model,
                 tokenizer,
                 data,
@@ -216,32 +195,38 @@ def test_cached_and_naive_training_give_the_same_model(tmp_path):
         )
         weights.append(model.classifier.weight.detach().clone())
     torch.testing.assert_close(weights[0], weights[1], atol=2e-3, rtol=1e-2)
-    for a, b in zip(results[0].history, results[1].history):
+    for a, b in zip(results[0].history, results[1].history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-3)
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.07)
 
 
-def test_length_buckets_cover_every_review_once_and_are_seeded():
+def test_training_batches_cover_every_review_once_and_are_seeded():
+    """The batches training draws (helpers.inputs.batches_by_length, shuffled)."""
     lengths = [random.Random(i).randint(5, 200) for i in range(100)]
-    a = T.length_bucketed_batches(lengths, 8, seed=1, epoch=1, bucket_batches=4)
+
+    def draw(epoch, **kw):
+        return batches_by_length(
+            lengths, 8, shuffle=True, seed=1, epoch=epoch, bucket_batches=4, **kw
+        )
+
+    a = draw(1)
     assert sorted(i for b in a for i in b) == list(range(100))
-    assert a == T.length_bucketed_batches(lengths, 8, seed=1, epoch=1, bucket_batches=4)
-    assert a != T.length_bucketed_batches(lengths, 8, seed=1, epoch=2, bucket_batches=4)
+    assert a == draw(1) and a != draw(2)
     for batch in a:  # each batch is sorted by length inside its bucket
         assert [lengths[i] for i in batch] == sorted(lengths[i] for i in batch)
-    ordered = T.length_bucketed_batches(lengths, 8, shuffle=False)
-    flat = [lengths[i] for b in ordered for i in b]
-    assert flat == sorted(lengths)
+    ordered = batches_by_length(lengths, 8)
+    assert [lengths[i] for b in ordered for i in b] == sorted(lengths)
 
 
 # --------------------------------------------------------------------------- #
 # Training and evaluation
 # --------------------------------------------------------------------------- #
 def test_short_training_learns_the_toy_task(tmp_path):
-    tokenizer, model = tiny(tmp_path)
+    tokenizer, model = tiny()
     train, val = toy_reviews(32), toy_reviews(10, seed=1)
-    # a random tiny encoder: its frozen layers carry little signal, so the whole model learns here
-    result = T.train_classifier(
+    # a random tiny encoder: its frozen layers carry little signal, so the whole
+    # model learns here
+    result = training.train_classifier(
         model,
         tokenizer,
         train,
@@ -265,20 +250,23 @@ def test_short_training_learns_the_toy_task(tmp_path):
         "samples_per_s",
     }
     # the model holds the best epoch's weights, and so does the checkpoint
-    assert T.evaluate(model, tokenizer, val, max_length=32)[
+    assert training.evaluate(model, tokenizer, val, max_length=32)[
         "accuracy"
     ] == pytest.approx(result.best["val_acc"], abs=1e-6)
     _, reloaded = load_model(tmp_path / "ckpt")
-    assert T.evaluate(reloaded, tokenizer, val, max_length=32)[
+    assert training.evaluate(reloaded, tokenizer, val, max_length=32)[
         "accuracy"
     ] == pytest.approx(result.best["val_acc"], abs=1e-6)
-    assert T.read_training_info(tmp_path / "ckpt")["best_epoch"] == result.best_epoch
+    assert (
+        training.read_training_info(tmp_path / "ckpt")["best_epoch"]
+        == result.best_epoch
+    )
 
 
-def test_evaluate_returns_consistent_metrics(tmp_path):
-    tokenizer, model = tiny(tmp_path)
+def test_evaluate_returns_consistent_metrics():
+    tokenizer, model = tiny()
     reviews = toy_reviews(5)
-    out = T.evaluate(model, tokenizer, reviews, batch_size=4)
+    out = training.evaluate(model, tokenizer, reviews, batch_size=4)
     assert out["probs"].shape == (10, 2) and np.allclose(
         out["probs"].sum(1), 1, atol=1e-5
     )
@@ -291,11 +279,11 @@ def test_evaluate_returns_consistent_metrics(tmp_path):
             model(**encode_texts(tokenizer, reviews.texts[:1])).logits.argmax(-1).item()
         )
     assert out["preds"][0] == direct
-    rows = T.misclassified(reviews, out, n=3)
+    rows = training.misclassified(reviews, out, n=3)
     assert all(r["label"] != r["pred"] for r in rows) and len(rows) == min(
         3, 10 - np.trace(out["confusion"])
     )
-    html = T.misclassified_html(
+    html = training.misclassified_html(
         [
             {
                 "id": "x",
@@ -326,25 +314,25 @@ def test_plots_return_figures():
             "val_acc": 0.8,
         },
     ]
-    fig = T.plot_learning_curves(history)
+    fig = training.plot_learning_curves(history)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
     assert list(fig.axes[1].lines[1].get_ydata()) == [
         0.75,
         0.8,
     ]  # validation accuracy per epoch
-    fig = T.plot_learning_curves(history, best_epoch=2)
+    fig = training.plot_learning_curves(history, best_epoch=2)
     assert len(fig.axes[0].lines) == 3 and list(fig.axes[0].lines[2].get_xdata()) == [
         2,
         2,
     ]
-    fig = T.plot_confusion(np.array([[40, 10], [5, 45]]))
+    fig = training.plot_confusion(np.array([[40, 10], [5, 45]]))
     assert fig.axes[0].get_title() == "accuracy 85.0%"
     with pytest.raises(ValueError, match="empty"):
-        T.plot_learning_curves([])
+        training.plot_learning_curves([])
 
 
-def test_seed_classifier_equals_hf_classifier_without_pooler(tmp_path):
-    _, hf = tiny(tmp_path, dropout=0.0)
+def test_seed_classifier_equals_hf_classifier_without_pooler():
+    _, hf = tiny(dropout=0.0)
     torch.manual_seed(1)
     seed = SeedClassifier(BertModel(hf.config), num_labels=2).eval()
     assert seed.cls.bias.abs().sum() == 0 and 0.01 < seed.cls.weight.std() < 0.03
@@ -365,14 +353,14 @@ def test_seed_classifier_equals_hf_classifier_without_pooler(tmp_path):
 # Checkpoints
 # --------------------------------------------------------------------------- #
 def test_checkpoint_round_trip_gives_same_predictions(tmp_path):
-    tokenizer, model = tiny(tmp_path)
+    tokenizer, model = tiny()
     reviews = toy_reviews(4)
-    path = T.save_checkpoint(
+    path = training.save_checkpoint(
         model, tokenizer, tmp_path / "ckpt", info={"base_model": "tiny"}
     )
     tok2, model2 = load_model(path)
-    a = T.predict_logits(model, tokenizer, reviews.texts)
-    b = T.predict_logits(model2, tok2, reviews.texts)
+    a = training.predict_logits(model, tokenizer, reviews.texts)
+    b = training.predict_logits(model2, tok2, reviews.texts)
     torch.testing.assert_close(a, b)
     assert [
         p.name for p in tmp_path.iterdir() if p.name.startswith(".")
@@ -380,9 +368,9 @@ def test_checkpoint_round_trip_gives_same_predictions(tmp_path):
 
 
 def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    tokenizer, model = tiny(tmp_path)
-    path = T.save_checkpoint(model, tokenizer, tmp_path / "ckpt")
-    good = T.predict_logits(load_model(path)[1], tokenizer, ["good film"])
+    tokenizer, model = tiny()
+    path = training.save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    good = training.predict_logits(load_model(path)[1], tokenizer, ["good film"])
     with torch.no_grad():
         model.classifier.weight.add_(1.0)
 
@@ -391,9 +379,9 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(type(tokenizer), "save_pretrained", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        T.save_checkpoint(model, tokenizer, path)
+        training.save_checkpoint(model, tokenizer, path)
     torch.testing.assert_close(
-        T.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good
+        training.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good
     )
     assert (
         sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ckpt")) == []
@@ -401,53 +389,53 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 def test_checkpoint_of_other_label_count_or_architecture_is_refused(tmp_path):
-    tokenizer, three = tiny(tmp_path, num_labels=3)
-    T.save_checkpoint(three, tokenizer, tmp_path / "three")
+    tokenizer, three = tiny(num_labels=3)
+    training.save_checkpoint(three, tokenizer, tmp_path / "three")
     with pytest.raises(ModelLoadError, match="3 labels"):
-        T.load_checkpoint(tmp_path / "three")
+        training.load_checkpoint(tmp_path / "three")
     BertModel(three.config).save_pretrained(tmp_path / "encoder")
     with pytest.raises(ModelLoadError, match="not a sequence classifier"):
-        T.load_checkpoint(tmp_path / "encoder")
-    _, two = tiny(tmp_path)
-    T.save_checkpoint(
+        training.load_checkpoint(tmp_path / "encoder")
+    _, two = tiny()
+    training.save_checkpoint(
         two, tokenizer, tmp_path / "two", info={"base_model": "other-model"}
     )
     with pytest.raises(ModelLoadError, match="fine-tuned from 'other-model'"):
-        T.load_checkpoint(tmp_path / "two", base_model="tiny-model")
+        training.load_checkpoint(tmp_path / "two", base_model="tiny-model")
 
 
 # --------------------------------------------------------------------------- #
 # Bad input
 # --------------------------------------------------------------------------- #
-def test_bad_labels_and_empty_sets_raise_clear_errors(tmp_path):
-    tokenizer, model = tiny(tmp_path)
+def test_bad_labels_and_empty_sets_raise_clear_errors():
+    tokenizer, model = tiny()
     good = toy_reviews(2)
     bad = ReviewSet(["good film", "bad film"], [0, 2], "bad labels")
     with pytest.raises(
         ValueError, match=r"Label 2 at position 1 is outside range\(2\)"
     ):
-        T.train_classifier(model, tokenizer, bad, good, epochs=1)
+        training.train_classifier(model, tokenizer, bad, good, epochs=1)
     with pytest.raises(ValueError, match="train_set is empty"):
-        T.train_classifier(
+        training.train_classifier(
             model, tokenizer, ReviewSet([], [], "nothing"), good, epochs=1
         )
     with pytest.raises(ValueError, match="val_set is empty"):
-        T.train_classifier(
+        training.train_classifier(
             model, tokenizer, good, ReviewSet([], [], "nothing"), epochs=1
         )
     with pytest.raises(ValueError, match="outside range"):
-        T.check_labels(torch.tensor([0, 1, -1]))
+        training.check_labels(torch.tensor([0, 1, -1]))
     with pytest.raises(ValueError, match="integers"):
-        T.check_labels(torch.tensor([0.0, 1.0]))
+        training.check_labels(torch.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match="ReviewSet"):
-        T.train_classifier(model, tokenizer, ["good"], good, epochs=1)
+        training.train_classifier(model, tokenizer, ["good"], good, epochs=1)
 
 
 # --------------------------------------------------------------------------- #
 # The chapter-2 model for later chapters
 # --------------------------------------------------------------------------- #
 def test_get_finetuned_model_trains_once_then_loads(
-    tmp_path, tiny_model_dir, monkeypatch
+    tmp_path, tiny_model_dir, monkeypatch, make_imdb_folder
 ):
     monkeypatch.setenv(
         "IMDB_DIR", str(make_imdb_folder(tmp_path / "imdb", per_label=10))
@@ -460,14 +448,17 @@ def test_get_finetuned_model_trains_once_then_loads(
         max_length=32,
         batch_size=8,
     )
-    tok, model = T.get_finetuned_model(profile)
-    path = T.checkpoint_path(profile)
+    tok, model = training.get_finetuned_model(profile)
+    path = training.checkpoint_path(profile)
     assert path.parent.name == "checkpoints" and path.name.startswith("quick-")
-    assert T.read_training_info(path)["base_model"] == str(tiny_model_dir)
-    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
-    tok2, model2 = T.get_finetuned_model(profile, attn_implementation="eager")
+    assert training.read_training_info(path)["base_model"] == str(tiny_model_dir)
+    monkeypatch.setattr(
+        training, "train_classifier", lambda *a, **k: pytest.fail("retrained")
+    )
+    tok2, model2 = training.get_finetuned_model(profile, attn_implementation="eager")
     assert model2.config._attn_implementation == "eager" and not model2.training
     texts = ["the film was great", "the film was awful"]
     torch.testing.assert_close(
-        T.predict_logits(model, tok, texts), T.predict_logits(model2, tok2, texts)
+        training.predict_logits(model, tok, texts),
+        training.predict_logits(model2, tok2, texts),
     )

@@ -114,9 +114,9 @@ def measure_cost(
     or :class:`helpers.inputs.TextBatch`), explained for the predicted class.
     Each method runs on every batch, in turn, in one process; ``warmup`` first
     runs each method once on the first review alone (untimed), so one-off
-    costs (kernel registration, Captum set-up) are not charged to a method. Methods that share a pass (the
-    Grad-CAM layers) are each charged the full pass: nothing is reused from
-    the method measured before.
+    costs (kernel registration, Captum set-up) are not charged to a method.
+    Methods that share a pass (the Grad-CAM layers) are each charged the full
+    pass: nothing is reused from the method measured before.
     """
     batches = [check_inputs(getattr(b, "inputs", b)) for b in batches]
     if not batches:

@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import inspect
+import lzma
 import os
 import random
 import re
@@ -23,13 +26,14 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .config import Profile, data_dir, get_profile
+from .config import DATA_ENV, Profile, data_dir, display_path, get_profile
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 #: SHA-256 of the official ``aclImdb_v1.tar.gz`` (Maas et al., 2011).
@@ -84,13 +88,23 @@ if getattr(warnings.formatwarning, "__name__", "") != "format_book_warning":
 # --------------------------------------------------------------------------- #
 @dataclass
 class ReviewSet:
-    """Texts with integer labels (1 = positive, 0 = negative) and their source."""
+    """Texts with integer labels (1 = positive, 0 = negative) and their source.
+
+    ``movies``: the IMDb movie id of each review (``"tt0453418"``) when known,
+    else empty (see :func:`read_imdb_split`). ``dataset``: ``"IMDb"`` or
+    ``"synthetic"`` for the book's own readers, ``""`` for others.
+    ``split_by``: ``"movie"`` or ``"review"`` for the parts
+    :func:`train_val_split` returns.
+    """
 
     texts: list[str]
     labels: list[int]
     source: str
     ids: list[str] = field(default_factory=list)
     skipped: int = 0
+    movies: list[str] = field(default_factory=list)
+    dataset: str = ""
+    split_by: str = ""
 
     def __post_init__(self):
         if len(self.texts) != len(self.labels):
@@ -100,6 +114,11 @@ class ReviewSet:
             )
         if not self.ids:
             self.ids = [str(i) for i in range(len(self.texts))]
+        if self.movies and len(self.movies) != len(self.texts):
+            raise ValueError(
+                f"{len(self.texts)} texts but {len(self.movies)} movie ids: give one "
+                "movie id per text, or none."
+            )
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -115,6 +134,9 @@ class ReviewSet:
             [self.labels[i] for i in indices],
             f"{self.source} [subset of {len(indices)}]",
             [self.ids[i] for i in indices],
+            movies=[self.movies[i] for i in indices] if self.movies else [],
+            dataset=self.dataset,
+            split_by=self.split_by,
         )
 
     def __repr__(self) -> str:
@@ -166,109 +188,271 @@ def download(
     """Download ``url`` to ``dest`` with resume and an optional SHA-256 check.
 
     Bytes go to ``dest + ".part"``; an interrupted download resumes from there
-    with an HTTP ``Range`` request. Only a complete file whose checksum matches
-    is renamed to ``dest``; a mismatch deletes the partial file and raises
-    :class:`DataError`, so nothing corrupt is left looking valid.
+    with an HTTP ``Range`` request. When the ``.part`` file is already
+    complete the server answers 416 (range not satisfiable): the file is then
+    checked and finished instead of failing on every retry. Only a complete
+    file whose checksum matches is renamed to ``dest``; a mismatch deletes the
+    partial file and raises :class:`DataError`, so nothing corrupt is left
+    looking valid.
     """
-    from tqdm.auto import tqdm
-
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(
-        url, headers={"Range": f"bytes={have}-"} if have else {}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            resumed = have and getattr(response, "status", 200) == 206
-            mode = "ab" if resumed else "wb"
-            total = response.headers.get("Content-Length")
-            total = int(total) + (have if resumed else 0) if total else None
-            with (
-                open(part, mode) as f,
-                tqdm(
-                    total=total,
-                    initial=have if resumed else 0,
-                    unit="B",
-                    unit_scale=True,
-                    desc=f"download {dest.name}",
-                ) as bar,
-            ):
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    f.write(block)
-                    bar.update(len(block))
+        _fetch(url, part, have, timeout, dest.name)
+    except urllib.error.HTTPError as err:
+        if not (err.code == 416 and have):
+            raise _download_error(url, part, err) from err
+        _check_complete_part(url, part, have, sha256, err.headers)
     except (urllib.error.URLError, OSError) as err:
-        raise DataError(
-            f"Could not download {url}: {err}. Partial data kept in {part} (the next "
-            "call resumes). "
-            f"Without internet, download the archive elsewhere and set ${IMDB_ENV} to "
-            "the extracted aclImdb folder."
-        ) from err
+        raise _download_error(url, part, err) from err
     if sha256 is not None:
-        got = sha256_of(part)
-        if got != sha256:
-            part.unlink()
-            raise DataError(
-                f"Checksum mismatch for {url}: expected {sha256}, got {got}. "
-                "The corrupt download was deleted; run again to download it afresh."
-            )
+        _check_part_checksum(url, part, sha256)
     part.replace(dest)
     return dest
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Extract a ``.tar.gz`` into ``dest`` refusing members that escape it.
+def _fetch(url: str, part: Path, have: int, timeout: float, name: str) -> None:
+    """Append the bytes after the first ``have`` to ``part`` (all when 0)."""
+    from tqdm.auto import tqdm
 
-    Members with absolute paths, ``..`` components, links pointing outside, or
-    device files raise :class:`DataError`. Extraction happens in a temporary
-    folder that is renamed into place only when complete, so a corrupt or
-    truncated archive leaves nothing behind that looks valid.
+    request = urllib.request.Request(
+        url, headers={"Range": f"bytes={have}-"} if have else {}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        resumed = have and getattr(response, "status", 200) == 206
+        total = response.headers.get("Content-Length")
+        total = int(total) + (have if resumed else 0) if total else None
+        with (
+            open(part, "ab" if resumed else "wb") as f,
+            tqdm(
+                total=total,
+                initial=have if resumed else 0,
+                unit="B",
+                unit_scale=True,
+                desc=f"download {name}",
+            ) as bar,
+        ):
+            for block in iter(lambda: response.read(1 << 16), b""):
+                f.write(block)
+                bar.update(len(block))
+
+
+def _download_error(url: str, part: Path, err: Exception) -> DataError:
+    return DataError(
+        f"Could not download {url}: {err}. Partial data kept in "
+        f"{display_path(part)} (the next call resumes). Without internet, download "
+        f"the archive elsewhere and set ${IMDB_ENV} to the extracted aclImdb folder."
+    )
+
+
+def _check_complete_part(url, part: Path, have: int, sha256, headers) -> None:
+    """After a 416 answer: accept ``part`` only if it is the whole file.
+
+    With a checksum, the checksum decides (checked by the caller). Without
+    one, the total size in the answer's ``Content-Range: bytes */N`` must be
+    ``have``; otherwise the partial file is deleted and the error says so.
+    """
+    if sha256 is not None:
+        return
+    match = re.fullmatch(r"bytes \*/(\d+)", (headers or {}).get("Content-Range", ""))
+    if match is None or int(match.group(1)) != have:
+        part.unlink(missing_ok=True)
+        raise DataError(
+            f"{url} refused to resume at byte {have} (HTTP 416) and the size of the "
+            "file is unknown or different: the partial download was deleted; run "
+            "again to download it afresh."
+        )
+
+
+def _check_part_checksum(url: str, part: Path, sha256: str) -> None:
+    got = sha256_of(part)
+    if got != sha256:
+        part.unlink()
+        raise DataError(
+            f"Checksum mismatch for {url}: expected {sha256}, got {got}. "
+            "The corrupt download was deleted; run again to download it afresh."
+        )
+
+
+class UnsafeArchiveError(DataError):
+    """An archive member was refused: it would write outside the destination.
+
+    Absolute paths, ``..`` escapes, symbolic or hard links that point outside
+    the archive, and device files (character, block, FIFO). Distinct from
+    :class:`CorruptArchiveError` (unreadable archive) and :class:`DiskFullError`.
+    """
+
+
+class CorruptArchiveError(DataError):
+    """The archive cannot be read: truncated, or not a valid (compressed) tar."""
+
+
+class DiskFullError(DataError):
+    """No space (or quota) left while writing the extracted files."""
+
+
+#: Marks a folder as the project's own unfinished extraction (safe to delete).
+PARTIAL_MARK = ".bert-book-partial-extraction"
+#: Python's safe tar filter (3.12, back-ported to 3.10.12 and 3.11.4).
+HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract a tar archive into ``dest``, refusing members that escape it.
+
+    Members with absolute paths, ``..`` components, links pointing outside
+    (a hard link's target is read from the archive root, a symbolic link's
+    from the member's folder), or device files raise
+    :class:`UnsafeArchiveError`. Python's ``filter="data"`` does the
+    extraction where available, otherwise each member is checked against what
+    is already on disk just before it is written, and written without owner
+    or permission bits: the same guarantees. Extraction happens in a marked
+    temporary folder renamed into place only when complete. An existing
+    folder of the same name is replaced only when it is the project's own
+    unfinished extraction (it carries :data:`PARTIAL_MARK`); anything else
+    raises :class:`DataError`. An unreadable archive raises
+    :class:`CorruptArchiveError`, a full disk :class:`DiskFullError`.
     """
     archive, dest = Path(archive), Path(dest)
     if not archive.exists():
         raise DataError(f"Archive {archive} does not exist: download it first.")
     dest.mkdir(parents=True, exist_ok=True)
+    _remove_partial(dest.glob(".extract-*"))
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for m in members:
-                _check_member(m, tmp)
-            tar.extractall(tmp, members=members, filter="data")
-        for child in tmp.iterdir():
-            target = dest / child.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            child.replace(target)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise DataError(
-            f"{archive} is corrupt or truncated ({err}). Delete it and download it "
-            "again."
-        ) from err
+        (tmp / PARTIAL_MARK).write_text(f"unfinished extraction of {archive.name}\n")
+        _extract_members(archive, tmp)
+        children = [c for c in tmp.iterdir() if c.name != PARTIAL_MARK]
+        for child in children:
+            _make_room(dest / child.name)
+        for child in children:  # marked until all are in place
+            if child.is_dir():
+                (child / PARTIAL_MARK).write_text("unfinished extraction\n")
+            child.replace(dest / child.name)
+        for child in children:
+            (dest / child.name / PARTIAL_MARK).unlink(missing_ok=True)
+    except OSError as err:
+        raise _extraction_error(archive, dest, err) from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
-def _check_member(member: tarfile.TarInfo, root: Path) -> None:
-    target = (root / member.name).resolve()
-    if member.name.startswith("/") or not target.is_relative_to(root.resolve()):
-        raise DataError(
-            f"Refusing archive member {member.name!r}: it would be written outside "
-            f"{root}."
+def is_partial_extraction(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` is the project's own unfinished extraction."""
+    return (Path(folder) / PARTIAL_MARK).is_file()
+
+
+def _remove_partial(folders) -> None:
+    for folder in folders:
+        if folder.is_dir() and is_partial_extraction(folder):
+            shutil.rmtree(folder)
+
+
+def _make_room(target: Path) -> None:
+    """Delete ``target`` if it is an unfinished extraction; refuse anything else."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_dir() and not target.is_symlink() and is_partial_extraction(target):
+        shutil.rmtree(target)
+        return
+    raise DataError(
+        f"{display_path(target)} already exists and was not left by an unfinished "
+        "extraction here, so it is kept: move it away (or delete it) and run "
+        f"again, or, if it is the extracted data, point ${IMDB_ENV} at it."
+    )
+
+
+def _extract_members(archive: Path, root: Path) -> None:
+    """Check every member, then extract them into ``root`` (see safe_extract)."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                check_member(member, root)
+            if HAS_DATA_FILTER:
+                tar.extractall(root, members=members, filter="data")
+                return
+            trusted = {"filter": "fully_trusted"} if _HAS_FILTER_ARG else {}
+            for member in members:  # links extracted so far are on disk now
+                check_member(member, root)
+                tar.extract(member, root, set_attrs=False, **trusted)
+    except UnsafeArchiveError:
+        raise
+    except _FILTER_ERRORS as err:
+        raise UnsafeArchiveError(f"Refusing {archive.name}: {err}.") from err
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as err:
+        raise _corrupt(archive, err) from err
+    except OSError as err:
+        if err.errno is None:  # gzip/bz2 data errors carry no errno
+            raise _corrupt(archive, err) from err
+        raise
+
+
+_HAS_FILTER_ARG = "filter" in inspect.signature(tarfile.TarFile.extract).parameters
+_FILTER_ERRORS = getattr(tarfile, "FilterError", ())
+
+
+def _corrupt(archive: Path, err: Exception) -> CorruptArchiveError:
+    return CorruptArchiveError(
+        f"{display_path(archive)} is corrupt or truncated ({err}). Delete it and "
+        "download it again."
+    )
+
+
+def _extraction_error(archive: Path, dest: Path, err: OSError) -> DataError:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(dest).free / 1e9
+        return DiskFullError(
+            f"No space left in {display_path(dest)} while extracting "
+            f"{archive.name} ({free:.1f} GB free): free some space, or set "
+            f"${DATA_ENV} to a folder on a larger disk, and run again."
+        )
+    return DataError(
+        f"Could not write the files of {archive.name} into {display_path(dest)} "
+        f"({err}): check that the folder is writable."
+    )
+
+
+def check_member(member: tarfile.TarInfo, root: str | os.PathLike) -> None:
+    """Raise :class:`UnsafeArchiveError` when ``member`` would escape ``root``.
+
+    Paths are resolved against what is on disk under ``root`` now (links
+    extracted before included). A hard link's target is a path from the
+    archive root; a symbolic link's is relative to the member's folder.
+    """
+    root = os.path.realpath(root)
+    name = member.name
+    if name.startswith(("/", os.sep)) or os.path.isabs(name):
+        raise UnsafeArchiveError(f"Refusing archive member {name!r}: absolute path.")
+    if not _inside(os.path.join(root, name), root):
+        raise UnsafeArchiveError(
+            f"Refusing archive member {name!r}: it would be written outside the "
+            "destination folder."
         )
     if member.issym() or member.islnk():
-        link = (target.parent / member.linkname).resolve()
-        if os.path.isabs(member.linkname) or not link.is_relative_to(root.resolve()):
-            raise DataError(
-                f"Refusing link {member.name!r} -> {member.linkname!r}: it points "
+        base = os.path.dirname(name) if member.issym() else ""
+        kind = "symbolic" if member.issym() else "hard"
+        if os.path.isabs(member.linkname) or not _inside(
+            os.path.join(root, base, member.linkname), root
+        ):
+            raise UnsafeArchiveError(
+                f"Refusing {kind} link {name!r} -> {member.linkname!r}: it points "
                 "outside the archive."
             )
     if member.isdev():
-        raise DataError(f"Refusing device file {member.name!r} in the archive.")
+        raise UnsafeArchiveError(
+            f"Refusing device file {name!r} in the archive (character, block or "
+            "FIFO device)."
+        )
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([os.path.realpath(path), root]) == root
 
 
 def check_imdb_folder(root: str | os.PathLike, splits=("train", "test")) -> Path:
@@ -297,7 +481,7 @@ def find_imdb(download_if_missing: bool = True) -> Path:
     if env:
         return check_imdb_folder(Path(env).expanduser())
     local = data_dir() / "aclImdb"
-    if local.is_dir():
+    if local.is_dir() and not is_partial_extraction(local):
         return check_imdb_folder(local)
     if not download_if_missing:
         raise DataError(f"IMDb not found: set ${IMDB_ENV} or extract it to {local}.")
@@ -321,13 +505,16 @@ def read_imdb_split(
     ``per_label``: keep a seeded random sample of that many reviews per label
     (``None`` = all). Empty or whitespace-only reviews are skipped and counted
     in ``ReviewSet.skipped`` (with a warning). A file that is not UTF-8 raises
-    :class:`DataError` naming it.
+    :class:`DataError` naming it. When the official archive's
+    ``urls_pos.txt`` / ``urls_neg.txt`` are there, ``ReviewSet.movies`` holds
+    each review's movie (see :func:`read_movie_ids`), else it is empty.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = check_imdb_folder(root, splits=(split,))
     rng = random.Random(seed)
-    texts, labels, ids, skipped = [], [], [], 0
+    urls = {name: read_movie_ids(root / split, name) for name in LABELS}
+    texts, labels, ids, movies, skipped = [], [], [], [], 0
     for name, label in sorted(LABELS.items(), key=lambda kv: kv[1]):
         files = sorted((root / split / name).glob("*.txt"))
         if per_label is not None and per_label < len(files):
@@ -340,6 +527,8 @@ def read_imdb_split(
             texts.append(preprocess(text) if preprocess else text)
             labels.append(label)
             ids.append(f"{split}/{name}/{path.stem}")
+            if urls[name] is not None:
+                movies.append(_movie_of(path, urls[name], root / split, name))
     if skipped:
         warnings.warn(
             f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2
@@ -348,7 +537,54 @@ def read_imdb_split(
         raise DataError(f"No reviews found in {root / split}: the folders are empty.")
     sampled = "" if per_label is None else ", seeded sample"
     source = f"IMDb {split} ({len(texts)} reviews{sampled})"
-    return ReviewSet(texts, labels, source, ids, skipped)
+    grouped = all(u is not None for u in urls.values())
+    return ReviewSet(
+        texts,
+        labels,
+        source,
+        ids,
+        skipped,
+        movies=movies if grouped else [],
+        dataset="IMDb",
+    )
+
+
+_MOVIE_URL = re.compile(r"/title/(tt\d+)")
+
+
+def read_movie_ids(folder: str | os.PathLike, label: str) -> list[str] | None:
+    """Movie ids from ``<folder>/urls_<label>.txt``, or ``None`` if it is absent.
+
+    In the official IMDb archive line ``i`` of ``train/urls_pos.txt`` is the
+    IMDb address of the movie reviewed in ``train/pos/<i>_<rating>.txt``, e.g.
+    ``http://www.imdb.com/title/tt0453418/usercomments`` (movie
+    ``tt0453418``). A line without such an id raises :class:`DataError`.
+    """
+    path = Path(folder) / f"urls_{label}.txt"
+    if not path.is_file():
+        return None
+    ids = []
+    for lineno, line in enumerate(_read_utf8(path).splitlines(), start=1):
+        match = _MOVIE_URL.search(line)
+        if match is None:
+            raise DataError(
+                f"{path}, line {lineno}: no IMDb movie id (/title/tt...) in "
+                f"{line.strip()[:80]!r}: restore the file from the official archive."
+            )
+        ids.append(match.group(1))
+    return ids
+
+
+def _movie_of(path: Path, urls: list[str], folder: Path, label: str) -> str:
+    """The movie of review file ``<id>_<rating>.txt``: line ``id`` of the urls file."""
+    number = path.stem.split("_")[0]
+    if not number.isdigit() or int(number) >= len(urls):
+        raise DataError(
+            f"{path.name} has no line in {folder / f'urls_{label}.txt'} ("
+            f"{len(urls)} lines; review files are named <line>_<rating>.txt): "
+            "restore both from the same archive."
+        )
+    return urls[int(number)]
 
 
 def _read_utf8(path: Path) -> str:
@@ -382,9 +618,8 @@ def synthetic_reviews(split: str, per_label: int = 60, seed: int = 1234) -> Revi
             texts.append(" ".join(parts))
             labels.append(label)
     source = f"synthetic sample (NOT IMDb; {len(texts)} generated reviews)"
-    return ReviewSet(
-        texts, labels, source, [f"synthetic-{split}-{i}" for i in range(len(texts))]
-    )
+    ids = [f"synthetic-{split}-{i}" for i in range(len(texts))]
+    return ReviewSet(texts, labels, source, ids, dataset="synthetic")
 
 
 _POSITIVE = [
@@ -456,28 +691,110 @@ def load_reviews(
     return read_imdb_split(root, split, per_label=per_label, seed=profile.seed)
 
 
+class GroupingWarning(BookWarning):
+    """IMDb reviews without movie ids were split by review, not by movie."""
+
+
+SPLITS = ("auto", "movie", "review")
+
+
 def train_val_split(
-    reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234
+    reviews: ReviewSet, val_fraction: float = 0.2, seed: int = 1234, split="auto"
 ) -> tuple[ReviewSet, ReviewSet]:
-    """Seeded split into train and validation, stratified by label (80/20 default)."""
+    """Seeded split into train and validation, stratified by label (80/20 default).
+
+    ``split="movie"``: whole movies go to one side (no movie on both), chosen
+    at random (seeded) so that each label's share of validation reviews is
+    as close to ``val_fraction`` as whole movies allow. IMDb holds up to 30
+    reviews per movie, so a review-level split puts the same movie on both
+    sides and validation accuracy comes out optimistic. Needs
+    ``reviews.movies`` (the official archive's urls files).
+    ``split="review"``: the seed's split, review by review.
+    ``split="auto"`` (default): by movie when the reviews carry movie ids,
+    else by review; for IMDb reviews without them a one-line
+    :class:`GroupingWarning` says so. The parts' ``source`` and ``split_by``
+    state the method.
+    """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "movie" and not reviews.movies:
+        raise DataError(
+            f"{reviews.source} has no movie ids, so it cannot be split by movie: "
+            f"read the official IMDb archive ({IMDB_URL}), whose train folder holds "
+            "urls_pos.txt and urls_neg.txt, or pass split='review'."
+        )
+    if split == "auto" and not reviews.movies and reviews.dataset == "IMDb":
+        warnings.warn(
+            "Validation split by review, not by movie: grouping by movie needs the "
+            "official IMDb archive's train/urls_pos.txt and urls_neg.txt.",
+            GroupingWarning,
+            stacklevel=2,
+        )
+    by = "movie" if split != "review" and reviews.movies else "review"
     rng = random.Random(seed)
+    if by == "movie":
+        train_idx, val_idx = _split_by_movie(reviews, val_fraction, rng)
+    else:
+        train_idx, val_idx = _split_by_review(reviews.labels, val_fraction, rng)
+    rng.shuffle(train_idx)
+    rng.shuffle(val_idx)
+    train, val = reviews.subset(train_idx), reviews.subset(val_idx)
+    how = f"split by {by}, seed {seed}"
+    train.source = f"{reviews.source}: train part ({how})"
+    val.source = f"{reviews.source}: validation part ({how})"
+    train.split_by = val.split_by = by
+    return train, val
+
+
+def _split_by_review(labels, val_fraction: float, rng) -> tuple[list, list]:
+    """The seed's split: per label, a shuffled ``val_fraction`` to validation."""
     train_idx, val_idx = [], []
-    for label in sorted(set(reviews.labels)):
-        idx = [i for i, y in enumerate(reviews.labels) if y == label]
+    for label in sorted(set(labels)):
+        idx = [i for i, y in enumerate(labels) if y == label]
         rng.shuffle(idx)
         n_val = round(len(idx) * val_fraction)
         val_idx += idx[:n_val]
         train_idx += idx[n_val:]
-    rng.shuffle(train_idx)
-    rng.shuffle(val_idx)
-    train, val = reviews.subset(train_idx), reviews.subset(val_idx)
-    train.source, val.source = (
-        f"{reviews.source}: train part",
-        f"{reviews.source}: validation part",
-    )
-    return train, val
+    return train_idx, val_idx
+
+
+def _split_by_movie(
+    reviews: ReviewSet, val_fraction: float, rng
+) -> tuple[list[int], list[int]]:
+    """Whole movies to one side, label shares of validation near ``val_fraction``.
+
+    Movies are visited in a seeded random order; each goes to validation when
+    that brings the validation count of every label closer (in squared
+    distance) to ``val_fraction`` of that label's reviews, else to train.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, movie in enumerate(reviews.movies):
+        groups.setdefault(movie or f"review {reviews.ids[i]}", []).append(i)
+    names = sorted(groups)
+    rng.shuffle(names)
+    labels = sorted(set(reviews.labels))
+    target = {y: reviews.labels.count(y) * val_fraction for y in labels}
+    have = dict.fromkeys(labels, 0)
+    train_idx, val_idx = [], []
+    for name in names:
+        counts = {y: 0 for y in labels}
+        for i in groups[name]:
+            counts[reviews.labels[i]] += 1
+        gap = sum((target[y] - have[y]) ** 2 for y in labels)
+        gap_after = sum((target[y] - have[y] - counts[y]) ** 2 for y in labels)
+        if gap_after < gap:
+            val_idx += groups[name]
+            have = {y: have[y] + counts[y] for y in labels}
+        else:
+            train_idx += groups[name]
+    if not train_idx or not val_idx:
+        raise ValueError(
+            f"{len(groups)} movie(s) cannot be split {1 - val_fraction:.0%}/"
+            f"{val_fraction:.0%} by movie: use more reviews, or split='review'."
+        )
+    return train_idx, val_idx
 
 
 def sample_reviews(reviews: ReviewSet, n: int, seed: int) -> ReviewSet:

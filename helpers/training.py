@@ -22,12 +22,14 @@ Main entry points: :func:`train_classifier`, :func:`evaluate`,
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Profile, data_dir, get_profile, seed_everything
+from .config import Profile, data_dir, display_path, get_profile, seed_everything
 from .data import (
     LABEL_NAMES,
+    GroupingWarning,
     ReviewSet,
     TokenizedReviews,
     make_collate,
@@ -69,7 +72,8 @@ class TrainResult:
     caching, also reported as ``cache_seconds``); ``best_epoch``: 1-based
     epoch with the best validation accuracy (its weights are in the model);
     ``checkpoint``: where the best epoch was saved, if a ``checkpoint_dir``
-    was given.
+    was given; ``trained_on``: the :func:`training_record` of a profile's
+    model (set by :func:`finetune_profile_model`).
     """
 
     history: list[dict]
@@ -78,6 +82,7 @@ class TrainResult:
     cache_seconds: float = 0.0
     checkpoint: Path | None = None
     settings: dict = field(default_factory=dict)
+    trained_on: dict = field(default_factory=dict)
 
     @property
     def best(self) -> dict:
@@ -730,7 +735,10 @@ def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict
 def misclassified_html(
     rows: list[dict], max_chars: int = 300, label_names=LABEL_NAMES
 ) -> str:
-    """An HTML table of :func:`misclassified` rows, texts truncated and HTML-escaped."""
+    """An HTML table of :func:`misclassified` rows, truncated texts.
+
+    Ids, label names and texts are HTML-escaped.
+    """
     import html
 
     cells = []
@@ -740,9 +748,10 @@ def misclassified_html(
             if len(r["text"]) <= max_chars
             else r["text"][:max_chars].rstrip() + " …"
         )
+        true, pred = (html.escape(str(label_names[r[k]])) for k in ("label", "pred"))
         cells.append(
-            f"<tr><td>{html.escape(str(r['id']))}</td><td>{label_names[r['label']]}</td>"
-            f"<td>{label_names[r['pred']]} ({r['confidence']:.2f})</td>"
+            f"<tr><td>{html.escape(str(r['id']))}</td><td>{true}</td>"
+            f"<td>{pred} ({r['confidence']:.2f})</td>"
             f"<td style='text-align:left'>{html.escape(text)}</td></tr>"
         )
     head = "<tr><th>review</th><th>true</th><th>predicted (p)</th><th>text</th></tr>"
@@ -848,19 +857,24 @@ def read_training_info(path) -> dict:
 
 
 def check_checkpoint(path, base_model: str | None = None, num_labels: int = 2) -> None:
-    """Raise :class:`ModelLoadError` when ``path`` is not a classifier of ``num_labels`` from ``base_model``."""
+    """Raise :class:`ModelLoadError` unless ``path`` holds the expected classifier.
+
+    Expected: a sequence classifier of ``num_labels`` labels, fine-tuned from
+    ``base_model`` (when both it and the checkpoint's record name one).
+    """
     path = Path(path)
     config_file = path / "config.json"
     if not config_file.exists():
         raise ModelLoadError(
-            f"{path} has no config.json: it is not a checkpoint saved by save_checkpoint()."
+            f"{path} has no config.json: it is not a checkpoint saved by "
+            "save_checkpoint()."
         )
     config = json.loads(config_file.read_text())
     archs = config.get("architectures") or []
     if not any(a.endswith("ForSequenceClassification") for a in archs):
         raise ModelLoadError(
-            f"{path} holds {archs or 'an unknown architecture'}, not a sequence classifier: "
-            "delete it (or pick another folder) and train again."
+            f"{path} holds {archs or 'an unknown architecture'}, not a sequence "
+            "classifier: delete it (or pick another folder) and train again."
         )
     labels = len(config.get("id2label") or {}) or config.get("num_labels", 2)
     if labels != num_labels:
@@ -887,30 +901,123 @@ def load_checkpoint(
 
 
 # --------------------------------------------------------------------------- #
-# The chapter-2 model, for chapters 3-5
+# The chapter-2 model, for chapters 3-6
 # --------------------------------------------------------------------------- #
+#: The profile fields a checkpoint's training depends on (besides its data).
+TRAINING_SETTINGS = (
+    "epochs",
+    "lr",
+    "batch_size",
+    "max_length",
+    "trainable_layers",
+    "val_fraction",
+    "train_per_label",
+)
+
+
 def checkpoint_path(profile: Profile | None = None) -> Path:
-    """``data_dir()/checkpoints/<profile>-<model slug>``: where the profile's fine-tuned model lives."""
+    """``data_dir()/checkpoints/<profile>-<model slug>``: the profile's model."""
     profile = profile or get_profile()
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile.model_name).strip("-")
     return data_dir() / "checkpoints" / f"{profile.name}-{slug}"
 
 
-def finetune_profile_model(profile: Profile | None = None, device=None):
-    """Train the profile's classifier as chapter 2 does and save it; returns ``(tokenizer, model, TrainResult)``.
+def profile_data(profile: Profile | None = None) -> tuple[ReviewSet, ReviewSet]:
+    """The train and validation reviews chapter 2 fine-tunes the profile's model on.
 
-    Loads ``profile.model_name``, splits ``load_reviews("train", profile)``
-    into train/validation (seeded), trains with the profile's settings and
-    saves the best epoch to :func:`checkpoint_path`.
+    ``load_reviews("train", profile)`` (IMDb, else the synthetic sample with a
+    warning), split by :func:`helpers.data.train_val_split` with the
+    profile's ``val_fraction`` and ``seed`` (by movie where the official
+    archive's urls files are there, else by review).
     """
     from .data import load_reviews, train_val_split
 
     profile = profile or get_profile()
-    seed_everything(profile.seed)
-    tokenizer, model = load_model(profile.model_name)
-    train_set, val_set = train_val_split(
+    return train_val_split(
         load_reviews("train", profile), profile.val_fraction, profile.seed
     )
+
+
+def training_record(profile: Profile, train_set: ReviewSet, val_set: ReviewSet) -> dict:
+    """What a checkpoint is trained on: base model, profile settings and data.
+
+    ``data`` holds the data set (``"IMDb"`` or ``"synthetic"``), the split
+    method (``"movie"`` or ``"review"``), the split sizes, the seed and a
+    SHA-256 of the review ids in training order. Saved with the checkpoint
+    as ``trained_on`` and compared by :func:`checkpoint_mismatch`.
+    """
+    ids = "\n".join(train_set.ids) + "\n--\n" + "\n".join(val_set.ids)
+    return {
+        "base_model": profile.model_name,
+        "settings": {key: getattr(profile, key) for key in TRAINING_SETTINGS},
+        "data": {
+            "dataset": train_set.dataset or "unknown",
+            "split": train_set.split_by or "none",
+            "train_size": len(train_set),
+            "val_size": len(val_set),
+            "seed": profile.seed,
+            "reviews_sha256": hashlib.sha256(ids.encode()).hexdigest(),
+            "source": train_set.source,
+        },
+    }
+
+
+def checkpoint_mismatch(saved: dict, wanted: dict) -> str | None:
+    """Why a checkpoint trained as ``saved`` is not ``wanted``; ``None`` if it is.
+
+    Both are :func:`training_record` dicts. A checkpoint trained on the
+    synthetic sample never matches once IMDb is there; one trained on IMDb
+    still matches when IMDb is not there now (its data cannot be compared).
+    """
+    if not saved:
+        return "it does not record what it was trained on (saved by an older version)"
+    if saved.get("base_model") != wanted["base_model"]:
+        return (
+            f"it was fine-tuned from {saved.get('base_model')!r}, the profile asks "
+            f"for {wanted['base_model']!r}"
+        )
+    old, new = saved.get("data", {}), wanted["data"]
+    if old.get("dataset") != "IMDb" and new["dataset"] == "IMDb":
+        was = (
+            "the synthetic sample"
+            if old.get("dataset") == "synthetic"
+            else "other data"
+        )
+        return f"it was trained on {was} and IMDb is there now"
+    changes = _changes(saved.get("settings", {}), wanted["settings"])
+    if old.get("dataset") == "IMDb" and new["dataset"] != "IMDb":
+        return f"settings changed: {changes}" if changes else None
+    keys = ("dataset", "split", "train_size", "val_size", "seed")
+    changes = ", ".join(c for c in (changes, _changes(old, new, keys)) if c)
+    if changes:
+        return f"settings changed: {changes}"
+    if old.get("reviews_sha256") != new["reviews_sha256"]:
+        return "the training reviews differ (same number, other files)"
+    return None
+
+
+def _changes(old: dict, new: dict, keys=None) -> str:
+    keys = keys or list(new)
+    return ", ".join(
+        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+        for k in keys
+        if old.get(k) != new.get(k)
+    )
+
+
+def finetune_profile_model(profile: Profile | None = None, device=None, data=None):
+    """Train the profile's classifier as chapter 2 does, and save it.
+
+    Loads ``profile.model_name``, trains on ``data`` (``(train_set, val_set)``,
+    by default :func:`profile_data`) with the profile's settings and saves the
+    best epoch to :func:`checkpoint_path`, with its :func:`training_record`.
+    Returns ``(tokenizer, model, TrainResult)``; ``result.trained_on`` is the
+    record.
+    """
+    profile = profile or get_profile()
+    train_set, val_set = data if data is not None else profile_data(profile)
+    seed_everything(profile.seed)
+    tokenizer, model = load_model(profile.model_name)
     result = train_classifier(
         model,
         tokenizer,
@@ -924,9 +1031,11 @@ def finetune_profile_model(profile: Profile | None = None, device=None):
         seed=profile.seed,
         device=device,
     )
+    result.trained_on = training_record(profile, train_set, val_set)
     info = {
         "base_model": profile.model_name,
         "profile": profile.name,
+        "trained_on": result.trained_on,
         "history": result.history,
         "best_epoch": result.best_epoch,
         "settings": result.settings,
@@ -944,15 +1053,41 @@ def get_finetuned_model(
 ):
     """THE chapter-2 model: ``(tokenizer, model)`` fine-tuned on IMDb for ``profile``.
 
-    Loads the checkpoint at :func:`checkpoint_path` when present (checking it
-    is a classifier of 2 labels fine-tuned from the profile's model), else
-    trains it with :func:`finetune_profile_model` (seeded) and saves it first.
-    The model is returned in eval mode on the CPU.
+    Loads the checkpoint at :func:`checkpoint_path` when it was trained on
+    what the profile asks for now (same base model, settings and data, see
+    :func:`checkpoint_mismatch`); otherwise it (re)trains it with
+    :func:`finetune_profile_model` (seeded) and prints why in one line. The
+    model is returned in eval mode on the CPU.
     """
     profile = profile or get_profile()
     path = checkpoint_path(profile)
-    if not (path / "config.json").exists():
-        finetune_profile_model(profile)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        train_set, val_set = profile_data(profile)
+    wanted = training_record(profile, train_set, val_set)
+    saved = read_training_info(path).get("trained_on", {})
+    if (path / "config.json").exists():
+        reason = checkpoint_mismatch(saved, wanted)
+    else:
+        reason = "there is no checkpoint yet"
+    _replay(notes, skip=() if reason else (GroupingWarning,))
+    if reason is not None:
+        print(f"Fine-tuning {display_path(path)}: {reason}.")
+        finetune_profile_model(profile, data=(train_set, val_set))
+    elif saved["data"]["dataset"] != wanted["data"]["dataset"]:
+        print(
+            f"Using {display_path(path)}, fine-tuned on {saved['data']['source']}; "
+            "IMDb is not there now, so its data cannot be compared."
+        )
     return load_checkpoint(
         path, profile.model_name, attn_implementation=attn_implementation
     )
+
+
+def _replay(notes, skip=()) -> None:
+    """Warn again the warnings recorded in ``notes``, but those of ``skip``."""
+    for note in notes:
+        if not issubclass(note.category, skip):
+            warnings.warn_explicit(
+                note.message, note.category, note.filename, note.lineno
+            )

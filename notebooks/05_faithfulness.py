@@ -35,7 +35,7 @@ profile = config.get_profile()
 config.seed_everything(profile.seed)
 tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
 
-N_REVIEWS = profile.explain_reviews  # 40 in quick, 500 in full
+N_REVIEWS = profile.explain_reviews  # 24 in quick, 500 in full
 MAX_LENGTH = profile.explain_max_length  # 128 in quick
 IG_STEPS = profile.ig_steps  # 20 in quick, 50 in full
 

@@ -1,7 +1,10 @@
+import errno
 import hashlib
 import http.server
+import io
 import os
 import random
+import tarfile
 import threading
 import warnings
 from functools import partial
@@ -85,12 +88,93 @@ def test_synthetic_is_deterministic_and_splits_differ():
 
 def test_train_val_split_is_seeded_and_stratified(tmp_path, make_imdb_folder):
     rs = data.read_imdb_split(make_imdb_folder(tmp_path, per_label=10), "train")
-    tr, va = data.train_val_split(rs, 0.2, seed=3)
-    tr2, va2 = data.train_val_split(rs, 0.2, seed=3)
+    tr, va = data.train_val_split(rs, 0.2, seed=3, split="review")
+    tr2, va2 = data.train_val_split(rs, 0.2, seed=3, split="review")
     assert tr.ids == tr2.ids and va.ids == va2.ids and len(tr) == 16 and len(va) == 4
     assert sum(va.labels) == 2 and not set(tr.ids) & set(va.ids)
     with pytest.raises(ValueError):
         data.train_val_split(rs, 1.5)
+
+
+def _add_urls(root: Path, per_label: int, reviews_per_movie: int = 3) -> Path:
+    """Write train/urls_{pos,neg}.txt: review i of either label is of movie i // k.
+
+    So every movie has ``k`` positive and ``k`` negative reviews (the official
+    archive's layout: line i is the movie of review file ``<i>_<rating>.txt``).
+    """
+    for label in ("pos", "neg"):
+        lines = [
+            f"http://www.imdb.com/title/tt{1000000 + i // reviews_per_movie}/"
+            "usercomments"
+            for i in range(per_label)
+        ]
+        (root / "train" / f"urls_{label}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_movie_ids_come_from_the_urls_files(tmp_path, make_imdb_folder):
+    root = _add_urls(make_imdb_folder(tmp_path, per_label=6, splits=("train",)), 6)
+    rs = data.read_imdb_split(root, "train")
+    by_id = dict(zip(rs.ids, rs.movies, strict=True))
+    assert by_id["train/pos/4_8"] == "tt1000001"
+    assert by_id["train/neg/0_2"] == "tt1000000" and rs.dataset == "IMDb"
+    sample = data.read_imdb_split(root, "train", per_label=2, seed=3)
+    assert [by_id[i] for i in sample.ids] == sample.movies
+
+
+def test_bad_urls_files_are_named(tmp_path, make_imdb_folder):
+    root = _add_urls(make_imdb_folder(tmp_path, per_label=6, splits=("train",)), 5)
+    with pytest.raises(
+        data.DataError, match=r"5_\d\.txt has no line in .*urls_(pos|neg)"
+    ):
+        data.read_imdb_split(root, "train")
+    (root / "train" / "urls_pos.txt").write_text("http://x/title/tt1/\nnot a url\n")
+    with pytest.raises(data.DataError, match=r"urls_pos\.txt, line 2: no IMDb movie"):
+        data.read_imdb_split(root, "train")
+
+
+def test_split_by_movie_keeps_each_movie_on_one_side(tmp_path, make_imdb_folder):
+    root = _add_urls(make_imdb_folder(tmp_path, per_label=60, splits=("train",)), 60)
+    rs = data.read_imdb_split(root, "train")
+    tr, va = data.train_val_split(rs, 0.2, seed=5)
+    assert tr.split_by == va.split_by == "movie" and "split by movie" in va.source
+    assert not set(tr.movies) & set(va.movies)  # no movie on both sides
+    assert sorted(tr.ids + va.ids) == sorted(rs.ids)
+    for label in (0, 1):  # 60 reviews per label, 20 % = 12; movies hold 3 of each
+        assert abs(va.labels.count(label) - 12) <= 3
+    again = data.train_val_split(rs, 0.2, seed=5)
+    assert again[0].ids == tr.ids and again[1].ids == va.ids
+    assert data.train_val_split(rs, 0.2, seed=6)[1].ids != va.ids
+    # the seed's review-level split, on request, puts movies on both sides
+    tr_r, va_r = data.train_val_split(rs, 0.2, seed=5, split="review")
+    assert va_r.split_by == "review" and set(tr_r.movies) & set(va_r.movies)
+    assert va_r.labels.count(1) == va_r.labels.count(0) == 12
+
+
+def test_split_by_movie_with_one_label_per_movie(tmp_path, make_imdb_folder):
+    root = make_imdb_folder(tmp_path, per_label=40, splits=("train",))
+    for label, offset in (("pos", 0), ("neg", 500)):  # no movie has both labels
+        lines = [f"http://www.imdb.com/title/tt{offset + i // 4}/" for i in range(40)]
+        (root / "train" / f"urls_{label}.txt").write_text("\n".join(lines))
+    tr, va = data.train_val_split(data.read_imdb_split(root, "train"), 0.25, seed=1)
+    assert not set(tr.movies) & set(va.movies)
+    assert va.labels.count(1) == va.labels.count(0) == 8  # 10 movies of 4: 2 each
+
+
+def test_split_falls_back_to_reviews_without_urls_files(tmp_path, make_imdb_folder):
+    rs = data.read_imdb_split(make_imdb_folder(tmp_path, per_label=10), "train")
+    assert rs.movies == []
+    with pytest.warns(data.GroupingWarning, match=r"urls_pos\.txt and urls_neg"):
+        tr, va = data.train_val_split(rs, 0.2, seed=3)
+    assert va.split_by == "review" and "split by review" in va.source
+    assert va.ids == data.train_val_split(rs, 0.2, seed=3, split="review")[1].ids
+    with pytest.raises(data.DataError, match="split='review'"):
+        data.train_val_split(rs, 0.2, seed=3, split="movie")
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.train_val_split(rs, 0.2, split="film")
+    with warnings.catch_warnings():  # not IMDb: no note, review-level split
+        warnings.simplefilter("error")
+        assert data.train_val_split(data.synthetic_reviews("train", 5))[1].split_by
 
 
 def test_sample_reviews_is_seeded_without_repeats():
@@ -161,7 +245,7 @@ def test_safe_extract_refuses_path_escape(tmp_path, make_tar):
     arc = make_tar(
         tmp_path / "evil.tar.gz", {"aclImdb/ok.txt": b"x", "../escape.txt": b"pwned"}
     )
-    with pytest.raises(data.DataError, match="outside"):
+    with pytest.raises(data.UnsafeArchiveError, match="outside"):
         data.safe_extract(arc, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
     assert not (tmp_path / "out" / "aclImdb").exists()
@@ -171,8 +255,11 @@ def test_safe_extract_corrupt_archive(tmp_path, make_tar):
     arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good" * 1000})
     truncated = tmp_path / "cut.tar.gz"
     truncated.write_bytes(arc.read_bytes()[:60])
-    with pytest.raises(data.DataError, match="corrupt or truncated"):
+    with pytest.raises(data.CorruptArchiveError, match="corrupt or truncated"):
         data.safe_extract(truncated, tmp_path / "out")
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b" + os.urandom(200))
+    with pytest.raises(data.CorruptArchiveError, match="corrupt or truncated"):
+        data.safe_extract(tmp_path / "junk.tar.gz", tmp_path / "out")
     assert not any((tmp_path / "out").glob("aclImdb*"))
 
 
@@ -180,6 +267,168 @@ def test_safe_extract_good_archive(tmp_path, make_tar):
     arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good"})
     data.safe_extract(arc, tmp_path / "out")
     assert (tmp_path / "out/aclImdb/train/pos/1_9.txt").read_bytes() == b"good"
+
+
+def _tar_of(path: Path, members) -> Path:
+    """A .tar.gz of ``members``: (name, kind, payload or link target)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, arg in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind == tarfile.REGTYPE:
+                info.size = len(arg)
+                tar.addfile(info, io.BytesIO(arg))
+                continue
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = arg
+            tar.addfile(info)
+    return path
+
+
+FILE, DIR = tarfile.REGTYPE, tarfile.DIRTYPE
+SYM, HARD = tarfile.SYMTYPE, tarfile.LNKTYPE
+GOOD = ("aclImdb/train/pos/1_9.txt", FILE, b"good")
+REFUSED = {
+    "absolute path": [GOOD, ("/tmp/evil.txt", FILE, b"x")],
+    "parent folder": [GOOD, ("aclImdb/../../escape.txt", FILE, b"x")],
+    "absolute symlink": [GOOD, ("aclImdb/link", SYM, "/etc/passwd")],
+    "symlink outside": [GOOD, ("aclImdb/link", SYM, "../../outside.txt")],
+    # inside when read from the member's folder (the old check), outside from
+    # the archive root, which is what a hard link's target is relative to
+    "hardlink outside": [GOOD, ("aclImdb/a/b/hl", HARD, "../../outside.txt")],
+    "absolute hardlink": [GOOD, ("aclImdb/hl", HARD, "/etc/passwd")],
+    # d -> aclImdb itself; e -> d/../.. is inside on paper, outside on disk
+    "symlink chain": [
+        GOOD,
+        ("aclImdb/d", SYM, "."),
+        ("aclImdb/e", SYM, "d/../.."),
+    ],
+    "character device": [GOOD, ("aclImdb/tty", tarfile.CHRTYPE, None)],
+    "block device": [GOOD, ("aclImdb/sda", tarfile.BLKTYPE, None)],
+    "fifo": [GOOD, ("aclImdb/pipe", tarfile.FIFOTYPE, None)],
+}
+
+
+@pytest.fixture(params=[True, False], ids=["data filter", "manual checks"])
+def extraction_mode(request, monkeypatch):
+    """Both ways safe_extract works: Python's filter="data", or its own checks."""
+    monkeypatch.setattr(data, "HAS_DATA_FILTER", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSED))
+def test_safe_extract_refuses_unsafe_members(tmp_path, kind, extraction_mode):
+    arc = _tar_of(tmp_path / "evil.tar.gz", REFUSED[kind])
+    dest = tmp_path / "box" / "out"
+    with pytest.raises(data.UnsafeArchiveError, match="Refusing"):
+        data.safe_extract(arc, dest)
+    assert not issubclass(data.UnsafeArchiveError, data.CorruptArchiveError)
+    assert sorted(p.name for p in dest.iterdir()) == []  # nothing, no temp folder
+    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == ["out"]
+
+
+def test_the_symlink_chain_passes_a_check_on_paper_only(tmp_path):
+    chain = REFUSED["symlink chain"]
+    for member in [tarfile.TarInfo(n) for n, *_ in chain]:
+        data.check_member(member, tmp_path)  # names alone are fine
+    link = tarfile.TarInfo("aclImdb/e")
+    link.type, link.linkname = SYM, "d/../.."
+    data.check_member(link, tmp_path)  # d does not exist yet: lexically inside
+    (tmp_path / "aclImdb").mkdir()
+    (tmp_path / "aclImdb" / "d").symlink_to(".")
+    with pytest.raises(data.UnsafeArchiveError, match="outside the archive"):
+        data.check_member(link, tmp_path)  # with d on disk it leaves the folder
+
+
+def test_safe_extract_follows_hardlinks_from_the_archive_root(
+    tmp_path, extraction_mode
+):
+    arc = _tar_of(
+        tmp_path / "a.tar.gz",
+        [GOOD, ("aclImdb/test/neg/copy.txt", HARD, "aclImdb/train/pos/1_9.txt")],
+    )
+    data.safe_extract(arc, tmp_path / "out")
+    copy = tmp_path / "out/aclImdb/test/neg/copy.txt"
+    assert copy.read_bytes() == b"good"
+    assert not (tmp_path / "out/aclImdb" / data.PARTIAL_MARK).exists()
+
+
+def test_safe_extract_keeps_a_folder_it_did_not_make(tmp_path, make_tar):
+    arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"new"})
+    mine = tmp_path / "out" / "aclImdb"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my own work")
+    with pytest.raises(data.DataError, match="already exists") as err:
+        data.safe_extract(arc, tmp_path / "out")
+    assert not isinstance(err.value, data.UnsafeArchiveError | data.CorruptArchiveError)
+    assert (mine / "notes.txt").read_text() == "my own work"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["aclImdb"]
+
+
+def test_safe_extract_replaces_its_own_partial_extraction(tmp_path, make_tar):
+    arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"new"})
+    out = tmp_path / "out"
+    partial = out / "aclImdb"
+    (partial / "train").mkdir(parents=True)
+    (partial / data.PARTIAL_MARK).write_text("unfinished")
+    stale = out / ".extract-old"  # a killed run's temporary folder
+    stale.mkdir()
+    (stale / data.PARTIAL_MARK).write_text("unfinished")
+    foreign = out / ".extract-someone-else"
+    foreign.mkdir()
+    data.safe_extract(arc, out)
+    assert (partial / "train/pos/1_9.txt").read_bytes() == b"new"
+    assert not data.is_partial_extraction(partial)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".extract-someone-else",
+        "aclImdb",
+    ]
+
+
+def test_find_imdb_redoes_a_partial_extraction(tmp_path, monkeypatch, make_tar):
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    partial = config.data_dir() / "aclImdb"
+    partial.mkdir()
+    (partial / data.PARTIAL_MARK).write_text("unfinished")
+    members = {
+        f"aclImdb/{s}/{lab}/0_5.txt": b"a review"
+        for s in ("train", "test")
+        for lab in ("pos", "neg")
+    }
+    arc = make_tar(config.data_dir() / "aclImdb_v1.tar.gz", members)
+    monkeypatch.setattr(data, "IMDB_SHA256", data.sha256_of(arc))
+    assert data.find_imdb() == partial and not data.is_partial_extraction(partial)
+    assert len(data.read_imdb_split(partial, "test")) == 2
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_is_not_a_corrupt_archive(
+    tmp_path, make_tar, monkeypatch, extraction_mode, code
+):
+    arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good"})
+
+    def full(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", full)
+    monkeypatch.setattr(tarfile.TarFile, "extract", full)
+    with pytest.raises(data.DiskFullError, match="No space left .* free some space"):
+        data.safe_extract(arc, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_unwritable_folder_is_neither_corrupt_nor_full(
+    tmp_path, make_tar, monkeypatch
+):
+    arc = make_tar(tmp_path / "a.tar.gz", {"aclImdb/train/pos/1_9.txt": b"good"})
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", denied)
+    with pytest.raises(data.DataError, match="writable") as err:
+        data.safe_extract(arc, tmp_path / "out")
+    assert type(err.value) is data.DataError
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -197,6 +446,12 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         type(self).requests.append(rng)
         if rng:
             start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(payload):  # what servers answer a complete .part
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             payload = payload[start:]
         else:
@@ -234,6 +489,37 @@ def test_download_resumes_and_checks_sha(http_server, tmp_path):
     assert got.read_bytes() == payload
     assert _RangeHandler.requests == ["bytes=100000-"]
     assert not (dest.parent / "a.tar.gz.part").exists()
+
+
+@pytest.mark.parametrize("checksum", [True, False])
+def test_download_finishes_a_complete_part_file(http_server, tmp_path, checksum):
+    served, url = http_server
+    payload = os.urandom(50_000)
+    (served / "a.tar.gz").write_bytes(payload)
+    dest = tmp_path / "a.tar.gz"
+    (tmp_path / "a.tar.gz.part").write_bytes(payload)  # killed before the rename
+    sha = hashlib.sha256(payload).hexdigest() if checksum else None
+    assert data.download(f"{url}/a.tar.gz", dest, sha256=sha).read_bytes() == payload
+    assert _RangeHandler.requests == ["bytes=50000-"]  # answered 416
+    assert not (tmp_path / "a.tar.gz.part").exists()
+
+
+def test_download_deletes_a_full_size_part_that_is_wrong(http_server, tmp_path):
+    served, url = http_server
+    payload = os.urandom(50_000)
+    (served / "a.tar.gz").write_bytes(payload)
+    part = tmp_path / "a.tar.gz.part"
+    part.write_bytes(os.urandom(50_000))  # as long as the file, other bytes
+    sha = hashlib.sha256(payload).hexdigest()
+    with pytest.raises(data.DataError, match="Checksum mismatch"):
+        data.download(f"{url}/a.tar.gz", tmp_path / "a.tar.gz", sha256=sha)
+    assert not part.exists()  # so the next call downloads afresh, and succeeds
+    assert data.download(f"{url}/a.tar.gz", tmp_path / "a.tar.gz", sha256=sha)
+    part.write_bytes(os.urandom(60_000))  # longer than the file, no checksum
+    (tmp_path / "a.tar.gz").unlink()
+    with pytest.raises(data.DataError, match="HTTP 416"):
+        data.download(f"{url}/a.tar.gz", tmp_path / "a.tar.gz")
+    assert not part.exists()
 
 
 def test_download_checksum_mismatch_leaves_nothing(http_server, tmp_path):
@@ -315,13 +601,19 @@ def test_make_loader_dynamic_vs_fixed_padding(tokenizer):
 
 
 def test_make_loader_shuffle_is_seeded(tokenizer):
-    rs = data.synthetic_reviews("train", 10)
+    texts = [f"review number {i}" for i in range(20)]
+    rs = data.ReviewSet(texts, [i % 2 for i in range(20)], "numbered")
 
-    def order():
-        loader = data.make_loader(tokenizer, rs, 4, shuffle=True, seed=7)
-        return [b["labels"].tolist() for b in loader]
+    def order(shuffle, seed=7):
+        loader = data.make_loader(tokenizer, rs, 4, shuffle=shuffle, seed=seed)
+        rows = [ids for b in loader for ids in b["input_ids"].tolist()]
+        return [tokenizer.decode(ids, skip_special_tokens=True) for ids in rows]
 
-    assert order() == order()
+    shuffled = order(True)
+    assert order(False) == texts  # unshuffled: the reviews in their order
+    assert shuffled != texts and sorted(shuffled) == sorted(texts)
+    assert shuffled == order(True)  # same seed, same order
+    assert shuffled != order(True, seed=8)
 
 
 def test_make_loader_rejects_empty_set(tokenizer):

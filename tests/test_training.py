@@ -6,6 +6,7 @@ Tiny models from tests/tiny.py; seconds.
 from __future__ import annotations
 
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from tiny import tiny_bert, tiny_tokenizer
 from transformers import BertModel
 
-from helpers import training
+from helpers import data, training
 from helpers.config import get_profile
 from helpers.data import ReviewSet, encode_texts
 from helpers.inputs import batches_by_length
@@ -448,17 +449,148 @@ def test_get_finetuned_model_trains_once_then_loads(
         max_length=32,
         batch_size=8,
     )
-    tok, model = training.get_finetuned_model(profile)
+    with pytest.warns(data.GroupingWarning):  # the split's note, when training
+        tok, model = training.get_finetuned_model(profile)
     path = training.checkpoint_path(profile)
     assert path.parent.name == "checkpoints" and path.name.startswith("quick-")
     assert training.read_training_info(path)["base_model"] == str(tiny_model_dir)
     monkeypatch.setattr(
         training, "train_classifier", lambda *a, **k: pytest.fail("retrained")
     )
-    tok2, model2 = training.get_finetuned_model(profile, attn_implementation="eager")
+    with warnings.catch_warnings():  # reused: no training, so no note on the split
+        warnings.simplefilter("error")
+        tok2, model2 = training.get_finetuned_model(
+            profile, attn_implementation="eager"
+        )
     assert model2.config._attn_implementation == "eager" and not model2.training
     texts = ["the film was great", "the film was awful"]
     torch.testing.assert_close(
         training.predict_logits(model, tok, texts),
         training.predict_logits(model2, tok2, texts),
     )
+
+
+@pytest.fixture
+def tiny_profile(tiny_model_dir):
+    """The quick profile on the tiny saved BERT, small enough to train in seconds."""
+    return get_profile("quick").with_(
+        model_name=str(tiny_model_dir),
+        train_per_label=10,
+        test_per_label=4,
+        epochs=1,
+        max_length=32,
+        batch_size=8,
+    )
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Counts the calls of training.train_classifier (which still trains)."""
+    calls = []
+    real = training.train_classifier
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_classifier", counted)
+    return calls
+
+
+def _offline(monkeypatch):
+    """No IMDb anywhere: load_reviews falls back to the synthetic sample."""
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    monkeypatch.setattr(data, "IMDB_URL", "http://127.0.0.1:9/unreachable.tar.gz")
+
+
+def test_synthetic_checkpoint_is_retrained_once_imdb_is_there(
+    tmp_path, monkeypatch, capsys, tiny_profile, count_training, make_imdb_folder
+):
+    _offline(monkeypatch)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        training.get_finetuned_model(tiny_profile)
+    path = training.checkpoint_path(tiny_profile)
+    record = training.read_training_info(path)["trained_on"]
+    assert record["data"]["dataset"] == "synthetic" and count_training == [16]
+    assert "there is no checkpoint yet" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        training.get_finetuned_model(tiny_profile)  # still offline: reused
+    assert count_training == [16]
+    monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
+    with pytest.warns(data.GroupingWarning):
+        training.get_finetuned_model(tiny_profile)
+    out = capsys.readouterr().out.splitlines()[0]  # then train_classifier's lines
+    assert out == (
+        "Fine-tuning <data>/checkpoints/" + path.name + ": it was trained on the "
+        "synthetic sample and IMDb is there now."
+    )
+    assert count_training == [16, 16]
+    record = training.read_training_info(path)["trained_on"]
+    assert record["data"]["dataset"] == "IMDb" and record["data"]["split"] == "review"
+    assert (record["data"]["train_size"], record["data"]["val_size"]) == (16, 4)
+
+
+@pytest.mark.filterwarnings("ignore::helpers.data.GroupingWarning")
+def test_a_changed_setting_retrains_and_says_which(
+    tmp_path, monkeypatch, capsys, tiny_profile, count_training, make_imdb_folder
+):
+    monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
+    training.get_finetuned_model(tiny_profile)
+    capsys.readouterr()
+    training.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2))
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .endswith(": settings changed: epochs 1 -> 2, lr 0.0003 -> 0.001.")
+    )
+    training.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2, seed=5))
+    assert "seed 1234 -> 5" in capsys.readouterr().out
+    assert count_training == [16, 16, 16]
+
+
+@pytest.mark.filterwarnings("ignore::helpers.data.GroupingWarning")
+def test_an_imdb_checkpoint_is_kept_when_imdb_is_gone(
+    tmp_path, monkeypatch, capsys, tiny_profile, count_training, make_imdb_folder
+):
+    monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
+    training.get_finetuned_model(tiny_profile)
+    _offline(monkeypatch)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        training.get_finetuned_model(tiny_profile)
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out.startswith("Using <data>/checkpoints/") and "IMDb train" in out
+    assert count_training == [16]
+
+
+def test_checkpoint_mismatch_names_each_difference():
+    profile = get_profile("quick")
+    reviews = data.synthetic_reviews("train", 10)
+    reviews.dataset = "IMDb"
+    by_review = data.train_val_split(reviews, 0.2, 1234, split="review")
+    wanted = training.training_record(profile, *by_review)
+    assert training.checkpoint_mismatch(wanted, wanted) is None
+    assert "older version" in training.checkpoint_mismatch({}, wanted)
+    other_base = {**wanted, "base_model": "bert-base-uncased"}
+    assert "fine-tuned from 'bert-base-uncased'" in training.checkpoint_mismatch(
+        other_base, wanted
+    )
+    reviews.movies = [f"tt{i // 2}" for i in range(len(reviews))]
+    by_movie = training.training_record(profile, *data.train_val_split(reviews))
+    assert "split 'review' -> 'movie'" in training.checkpoint_mismatch(wanted, by_movie)
+    shuffled = training.training_record(
+        profile, *data.train_val_split(reviews, 0.2, 1234, split="review")
+    )
+    reviews.ids = [f"other-{i}" for i in range(len(reviews))]
+    renamed = training.training_record(
+        profile, *data.train_val_split(reviews, 0.2, 1234, split="review")
+    )
+    assert training.checkpoint_mismatch(shuffled, renamed) == (
+        "the training reviews differ (same number, other files)"
+    )
+
+
+def test_misclassified_html_escapes_label_names():
+    row = {"id": "7", "text": "fine", "label": 0, "pred": 1, "confidence": 0.75}
+    html = training.misclassified_html([row], label_names=("<b>neg</b>", "p&s"))
+    assert "<b>" not in html and "&lt;b&gt;neg&lt;/b&gt;" in html
+    assert "p&amp;s (0.75)" in html

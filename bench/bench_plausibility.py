@@ -34,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_faithfulness import load  # the one way the benchmarks load the model
+
 from helpers import attr, config, eraser, metrics, recommend, report
 
 
@@ -51,17 +53,6 @@ def parse_args(argv=None):
     add("--wait", type=float, default=0, help="seconds to wait for results.pkl")
     add("--seed", type=int, default=None, help="seed (default: profile seed)")
     return parser.parse_args(argv)
-
-
-def load(args, profile):
-    """(tokenizer, model) from --model, else the chapter-2 model of the profile."""
-    if args.model:
-        from helpers.models import load_model
-
-        return load_model(args.model, attn_implementation="eager")
-    from helpers.training import get_finetuned_model
-
-    return get_finetuned_model(profile, attn_implementation="eager")
 
 
 def wait_for(path: Path, seconds: float):

@@ -165,7 +165,7 @@ def test_split_falls_back_to_reviews_without_urls_files(tmp_path, make_imdb_fold
     rs = data.read_imdb_split(make_imdb_folder(tmp_path, per_label=10), "train")
     assert rs.movies == []
     with pytest.warns(data.GroupingWarning, match=r"urls_pos\.txt and urls_neg"):
-        tr, va = data.train_val_split(rs, 0.2, seed=3)
+        _, va = data.train_val_split(rs, 0.2, seed=3)
     assert va.split_by == "review" and "split by review" in va.source
     assert va.ids == data.train_val_split(rs, 0.2, seed=3, split="review")[1].ids
     with pytest.raises(data.DataError, match="split='review'"):
@@ -412,7 +412,7 @@ def test_a_full_disk_is_not_a_corrupt_archive(
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", full)
     monkeypatch.setattr(tarfile.TarFile, "extract", full)
-    with pytest.raises(data.DiskFullError, match="No space left .* free some space"):
+    with pytest.raises(data.DiskFullError, match=r"No space left .* free some space"):
         data.safe_extract(arc, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 

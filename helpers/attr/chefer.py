@@ -42,7 +42,7 @@ from torch import nn
 
 from ..inputs import resolve_target
 from ..models import eval_mode
-from .lrp import attention_implementation, check_max_tokens, run_in_chunks
+from .lrp import ChunkedExplainer, attention_implementation
 
 __all__ = ["GradientWeightedRollout", "gradient_weighted_cls_row"]
 
@@ -72,7 +72,7 @@ def gradient_weighted_cls_row(
     return row * real
 
 
-class GradientWeightedRollout:
+class GradientWeightedRollout(ChunkedExplainer):
     """Explainer: gradient-weighted attention rollout (Chefer et al., 2021).
 
     ``GradientWeightedRollout(model).attribute(inputs, target=None)`` returns
@@ -92,31 +92,12 @@ class GradientWeightedRollout:
     name = "grad-weighted rollout"
 
     def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
-        if not isinstance(model, nn.Module):
-            raise TypeError(
-                f"model must be a torch nn.Module, got {type(model).__name__}."
-            )
+        super().__init__(model, max_tokens)
         if not hasattr(model, "get_input_embeddings"):
             raise ValueError(
                 f"{type(model).__name__} has no get_input_embeddings(): pass a "
                 "BERT-like transformers sequence classifier."
             )
-        self.model = model
-        self.max_tokens = check_max_tokens(max_tokens)
-        self.last_target: torch.Tensor | None = None
-        self.last_logits: torch.Tensor | None = None
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """Relevance of each token for the target class: ``[batch, seq]`` (CPU).
-
-        ``inputs``: dict/BatchEncoding with ``input_ids`` and
-        ``attention_mask`` ``[batch, seq]``. ``target``: None (the predicted
-        class), an int, or a LongTensor ``[batch]``.
-        """
-        maps, self.last_target, self.last_logits = run_in_chunks(
-            self.model, inputs, target, self.max_tokens, self._one_pass
-        )
-        return maps
 
     def _one_pass(self, batch: dict, target):
         """Map, targets and logits of one chunk: one forward and one backward pass."""

@@ -79,6 +79,7 @@ __all__ = [
     "ATTNLRP_ATTENTION",
     "CP_ATTENTION",
     "AttnLRP",
+    "ChunkedExplainer",
     "ConservativeLRP",
     "attention_implementation",
     "attnlrp_attention_forward",
@@ -352,6 +353,43 @@ def check_max_tokens(max_tokens) -> int | None:
     return max_tokens
 
 
+class ChunkedExplainer:
+    """Base of the one-pass explainers: checks, chunking and the last pass's record.
+
+    A subclass sets ``name`` and writes ``_one_pass(batch, target) -> (maps
+    [b, seq], targets [b], logits [b, labels])``; :meth:`attribute` runs it on
+    pieces of at most ``max_tokens`` tokens (:func:`run_in_chunks`) and keeps
+    ``last_target`` ``[batch]`` and ``last_logits`` ``[batch, labels]``.
+    """
+
+    name = "chunked explainer"
+
+    def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model must be a torch nn.Module, got {type(model).__name__}."
+            )
+        self.model = model
+        self.max_tokens = check_max_tokens(max_tokens)
+        self.last_target: torch.Tensor | None = None
+        self.last_logits: torch.Tensor | None = None
+
+    def _one_pass(self, batch: dict, target):
+        raise NotImplementedError
+
+    def attribute(self, inputs, target=None) -> torch.Tensor:
+        """One score per token for the target class: ``[batch, seq]`` (float, CPU).
+
+        ``inputs``: dict/BatchEncoding with ``input_ids`` and
+        ``attention_mask`` ``[batch, seq]``. ``target``: None (the predicted
+        class), an int, or a LongTensor ``[batch]``.
+        """
+        maps, self.last_target, self.last_logits = run_in_chunks(
+            self.model, inputs, target, self.max_tokens, self._one_pass
+        )
+        return maps
+
+
 # --------------------------------------------------------------------------- explainer
 
 
@@ -372,7 +410,7 @@ def _leaf_output(module: nn.Module) -> Iterator[list]:
         handle.remove()
 
 
-class ConservativeLRP:
+class ConservativeLRP(ChunkedExplainer):
     """Explainer: CP-LRP, gradient x input at the embeddings under the CP rules.
 
     ``ConservativeLRP(model).attribute(inputs, target=None)`` returns
@@ -402,34 +440,15 @@ class ConservativeLRP:
         max_tokens: int | None = 4096,
         identity_activations: bool = True,
     ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(
-                f"model must be a torch nn.Module, got {type(model).__name__}."
-            )
+        super().__init__(model, max_tokens)
         embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
         if not isinstance(embeddings, nn.Module):
             raise ValueError(
                 f"{type(model).__name__} has no base_model.embeddings module: pass a "
                 "BERT-like transformers sequence classifier."
             )
-        self.model = model
         self.embeddings = embeddings
-        self.max_tokens = check_max_tokens(max_tokens)
         self.identity_activations = bool(identity_activations)
-        self.last_target: torch.Tensor | None = None
-        self.last_logits: torch.Tensor | None = None
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """Token relevances ``[batch, seq]`` (float32, CPU, 0 at padding).
-
-        ``inputs``: dict/BatchEncoding with ``input_ids`` and
-        ``attention_mask`` ``[batch, seq]``. ``target``: None (the predicted
-        class), an int, or a LongTensor ``[batch]``.
-        """
-        maps, self.last_target, self.last_logits = run_in_chunks(
-            self.model, inputs, target, self.max_tokens, self._one_pass
-        )
-        return maps
 
     def _one_pass(self, batch: dict, target):
         """Relevances, targets and logits of one chunk: one forward, one backward."""

@@ -58,6 +58,11 @@ def parse_args(argv=None):
     add("--batch-size", type=int, default=8, help="reviews explained together")
     add("--forward-batch-size", type=int, default=64, help="masked copies per pass")
     add("--random-draws", type=int, default=10, help="random maps per review")
+    add(
+        "--no-layer-rows",
+        action="store_true",
+        help="leave out the per-layer Grad-CAM rows (keep the normalised mean)",
+    )
     add("--cascade-n", type=int, default=50, help="sanity-check reviews (0 = skip)")
     add("--cascade-ig-steps", type=int, default=None, help="IG steps in the cascade")
     add("--timing-n", type=int, default=64, help="reviews timed per method (0 = skip)")
@@ -199,6 +204,7 @@ def main(argv=None) -> int:
         ig_baseline=args.ig_baseline,
         internal_batch_size=args.internal_batch_size,
         random_draws=args.random_draws,
+        gradcam_layers=not args.no_layer_rows,
     )
     curve = (
         tuple(float(x) for x in args.curve_fractions.split(","))

@@ -324,17 +324,18 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     _remove_partial(dest.glob(".extract-*"))
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
     try:
-        (tmp / PARTIAL_MARK).write_text(f"unfinished extraction of {archive.name}\n")
+        _mark_partial(tmp, archive)
         _extract_members(archive, tmp)
         children = [c for c in tmp.iterdir() if c.name != PARTIAL_MARK]
         for child in children:
             _make_room(dest / child.name)
         for child in children:  # marked until all are in place
             if child.is_dir():
-                (child / PARTIAL_MARK).write_text("unfinished extraction\n")
+                _mark_partial(child, archive)
             child.replace(dest / child.name)
         for child in children:
-            (dest / child.name / PARTIAL_MARK).unlink(missing_ok=True)
+            if (dest / child.name).is_dir():
+                (dest / child.name / PARTIAL_MARK).unlink(missing_ok=True)
     except OSError as err:
         raise _extraction_error(archive, dest, err) from err
     finally:
@@ -347,17 +348,40 @@ def is_partial_extraction(folder: str | os.PathLike) -> bool:
     return (Path(folder) / PARTIAL_MARK).is_file()
 
 
+def _mark_partial(folder: Path, archive: Path) -> None:
+    text = f"pid {os.getpid()}: unfinished extraction of {archive.name}\n"
+    (folder / PARTIAL_MARK).write_text(text)
+
+
+def _abandoned(folder: Path) -> bool:
+    """An unfinished extraction whose process is gone (not one under way)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if not is_partial_extraction(folder):
+        return False
+    match = re.match(r"pid (\d+):", (folder / PARTIAL_MARK).read_text())
+    if match is None or int(match.group(1)) == os.getpid():
+        return True
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
 def _remove_partial(folders) -> None:
     for folder in folders:
-        if folder.is_dir() and is_partial_extraction(folder):
+        if _abandoned(folder):
             shutil.rmtree(folder)
 
 
 def _make_room(target: Path) -> None:
-    """Delete ``target`` if it is an unfinished extraction; refuse anything else."""
+    """Delete ``target`` if it is an abandoned extraction; refuse anything else."""
     if not target.exists() and not target.is_symlink():
         return
-    if target.is_dir() and not target.is_symlink() and is_partial_extraction(target):
+    if _abandoned(target):
         shutil.rmtree(target)
         return
     raise DataError(

@@ -218,6 +218,59 @@ def set_eager_attention(model: nn.Module) -> nn.Module:
     return model
 
 
+def stored_weight_names(name_or_path: str | os.PathLike = PACKAGED_MODEL):
+    """Names of the tensors in a local model folder's ``*.safetensors`` files.
+
+    ``None`` when there are none to read (a hub name, or ``.bin`` weights).
+    Tells a weight loaded from the checkpoint from one initialised on load.
+    """
+    source = Path(resolve_model_source(name_or_path))
+    files = sorted(source.glob("*.safetensors")) if source.is_dir() else []
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    names = set()
+    for file in files:
+        with safe_open(file, "pt") as weights:
+            names |= set(weights.keys())
+    return names
+
+
+def describe_pooler(model: nn.Module, stored: set[str] | None = None) -> str:
+    """One line on a BERT classifier's pooler: its weights' origin and state.
+
+    ``stored``: :func:`stored_weight_names` of the folder the model came from
+    (says whether the pooler was in the checkpoint or initialised on load).
+    A bias that is exactly zero everywhere is how the layer is initialised
+    and what no optimiser step leaves behind: such a pooler was never
+    trained (sentence-transformers models, trained through mean pooling, keep
+    one like that); a pre-trained BERT's pooler (next-sentence prediction)
+    has a bias that is not zero.
+    """
+    base = getattr(model, "base_model", model)
+    dense = getattr(getattr(base, "pooler", None), "dense", None)
+    if dense is None:
+        return "no pooler dense layer: the head reads the [CLS] vector directly"
+    if stored is None:
+        origin = "origin unknown (no local safetensors to look into)"
+    elif any(name.endswith("pooler.dense.weight") for name in stored):
+        origin = "loaded from the checkpoint"
+    else:
+        origin = "not in the checkpoint, so initialised at random on load"
+    weight, bias = dense.weight.detach(), dense.bias.detach()
+    state = (
+        "never trained (bias exactly zero, as initialised)"
+        if not bias.any()
+        else f"trained (bias up to {float(bias.abs().max()):.2g})"
+    )
+    return (
+        f"pooler: dense {weight.shape[1]}x{weight.shape[0]} + tanh, {origin}; "
+        f"weights mean {float(weight.mean()):.1e}, std {float(weight.std()):.4f}; "
+        f"{state}"
+    )
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters."""
     return sum(

@@ -12,8 +12,10 @@ whole model on every step. Here:
 * batches hold reviews of similar length (length buckets, seeded shuffles) and
   are padded to their longest review (dynamic padding).
 
-The result is the same model the naive loop trains (same logits for the same
-weights, see the tests), several times faster.
+The result is the model the naive loop trains, several times faster: for the
+same weights the logits are the same up to float16 rounding of the cached
+features (at most 2e-3 of the largest logit in the tests; 3.4e-4 for logits
+up to 2.6 measured on 32 IMDb test reviews with the fine-tuned MiniLM).
 
 Main entry points: :func:`train_classifier`, :func:`evaluate`,
 :func:`save_checkpoint`, :func:`get_finetuned_model`.
@@ -277,6 +279,9 @@ class FeatureCache:
     Stored as one ``[total_tokens, hidden]`` array plus offsets: in RAM, or in
     a memory-mapped file under ``cache_dir`` when larger than ``in_memory_bytes``.
     :meth:`batch` pads a list of reviews back into ``[b, L, hidden]`` tensors.
+    float16 halves the memory and rounds each value to 11 significant bits
+    (relative error up to 2**-11), so logits computed from the cache equal the
+    full forward pass's up to that rounding.
     """
 
     def __init__(
@@ -985,12 +990,13 @@ def checkpoint_mismatch(saved: dict, wanted: dict) -> str | None:
         )
         return f"it was trained on {was} and IMDb is there now"
     changes = _changes(saved.get("settings", {}), wanted["settings"])
-    if old.get("dataset") == "IMDb" and new["dataset"] != "IMDb":
-        return f"settings changed: {changes}" if changes else None
-    keys = ("dataset", "split", "train_size", "val_size", "seed")
+    gone = old.get("dataset") == "IMDb" and new["dataset"] != "IMDb"
+    keys = ("seed",) if gone else ("dataset", "split", "train_size", "val_size", "seed")
     changes = ", ".join(c for c in (changes, _changes(old, new, keys)) if c)
+    if gone:
+        return f"the profile asks for other settings: {changes}" if changes else None
     if changes:
-        return f"settings changed: {changes}"
+        return f"the profile asks for other settings or data: {changes}"
     if old.get("reviews_sha256") != new["reviews_sha256"]:
         return "the training reviews differ (same number, other files)"
     return None

@@ -376,13 +376,26 @@ def test_safe_extract_replaces_its_own_partial_extraction(tmp_path, make_tar):
     (stale / data.PARTIAL_MARK).write_text("unfinished")
     foreign = out / ".extract-someone-else"
     foreign.mkdir()
+    busy = out / ".extract-under-way"  # another process, still running
+    busy.mkdir()
+    (busy / data.PARTIAL_MARK).write_text(f"pid {os.getppid()}: extracting x")
     data.safe_extract(arc, out)
     assert (partial / "train/pos/1_9.txt").read_bytes() == b"new"
     assert not data.is_partial_extraction(partial)
     assert sorted(p.name for p in out.iterdir()) == [
         ".extract-someone-else",
+        ".extract-under-way",
         "aclImdb",
     ]
+
+
+def test_safe_extract_puts_top_level_files_in_place(tmp_path, make_tar):
+    arc = make_tar(tmp_path / "a.tar.gz", {"README": b"read me", "d/x.txt": b"x"})
+    data.safe_extract(arc, tmp_path / "out")
+    assert (tmp_path / "out/README").read_bytes() == b"read me"
+    assert sorted(p.name for p in (tmp_path / "out/d").iterdir()) == ["x.txt"]
+    with pytest.raises(data.DataError, match=r"(README|d) already exists"):
+        data.safe_extract(arc, tmp_path / "out")  # a file is never replaced
 
 
 def test_find_imdb_redoes_a_partial_extraction(tmp_path, monkeypatch, make_tar):

@@ -115,3 +115,38 @@ def test_eval_mode_restores_training_mode_even_after_an_error():
     with eval_mode(model.eval()):
         pass
     assert not model.training
+
+
+def test_describe_pooler_of_the_packaged_model():
+    """What chapter 2 says: the pooler is in the checkpoint but never trained."""
+    from helpers.models import describe_pooler, stored_weight_names
+
+    stored = stored_weight_names(PACKAGED_MODEL)
+    assert {"pooler.dense.weight", "pooler.dense.bias"} <= stored
+    _, model = load_model(PACKAGED_MODEL)
+    assert not model.bert.pooler.dense.bias.any()
+    line = describe_pooler(model, stored)
+    assert "dense 384x384" in line and "loaded from the checkpoint" in line
+    assert line.endswith("never trained (bias exactly zero, as initialised)")
+
+
+def test_describe_pooler_tells_loaded_fresh_and_trained(tmp_path, tiny_model_dir):
+    from transformers import BertModel
+
+    from helpers.models import describe_pooler, stored_weight_names
+
+    _, model = load_model(tiny_model_dir)
+    stored = stored_weight_names(tiny_model_dir)
+    assert "loaded from the checkpoint" in describe_pooler(model, stored)
+    with torch.no_grad():
+        model.bert.pooler.dense.bias[3] = -0.25
+    assert describe_pooler(model, stored).endswith("trained (bias up to 0.25)")
+    encoder = tmp_path / "no-pooler"
+    BertModel(model.config, add_pooling_layer=False).save_pretrained(encoder)
+    load_tokenizer(tiny_model_dir).save_pretrained(encoder)
+    _, fresh = load_model(encoder)
+    line = describe_pooler(fresh, stored_weight_names(encoder))
+    assert "initialised at random on load" in line and "never trained" in line
+    assert describe_pooler(fresh).count("origin unknown") == 1
+    assert stored_weight_names("no-such-org/no-such-model") is None
+    assert describe_pooler(nn.Linear(2, 2)).startswith("no pooler dense layer")

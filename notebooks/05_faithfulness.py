@@ -35,7 +35,7 @@ profile = config.get_profile()
 config.seed_everything(profile.seed)
 tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
 
-N_REVIEWS = profile.explain_reviews  # 24 in quick, 500 in full
+N_REVIEWS = profile.explain_reviews  # 16 in quick, 500 in full
 MAX_LENGTH = profile.explain_max_length  # 128 in quick
 IG_STEPS = profile.ig_steps  # 20 in quick, 50 in full
 
@@ -79,7 +79,7 @@ print(
 #   [PAD] ([CLS]/[SEP] kept); 20 steps in quick, 50 in full; signed.
 # * `random`: seeded uniform random scores, the floor every method must beat;
 #   its numbers are the mean over `profile.random_draws` random maps per
-#   review (4 in quick, 10 in full).
+#   review (3 in quick, 10 in full).
 #
 # The methods built for transformers (gradient-weighted rollout, CP-LRP) are
 # chapter 6's subject; they are left out here.

@@ -128,6 +128,13 @@ def main(argv=None) -> int:
         "",
         report.table_markdown(merged, list(merged[0])),
     ]
+    saved = {"rows": plaus_rows, "eraser_rows": eraser_rows, "merged": merged}
+    saved.update(plausibility=plaus, faithfulness=faithful)
+    try:  # the tables can be redone from it
+        with open(out / "plausibility.pkl", "wb") as f:
+            pickle.dump(saved, f)
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        print(f"plausibility.pkl not written: {err}")
     imdb = wait_for(out / "results.pkl", args.wait)
     if imdb is not None and imdb["costs"]:
         rows, costs = imdb["rows"], imdb["costs"]

@@ -183,7 +183,11 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def download(
-    url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 60
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    timeout: float = 60,
+    offline_hint: str = "Without internet, download it elsewhere.",
 ) -> Path:
     """Download ``url`` to ``dest`` with resume and an optional SHA-256 check.
 
@@ -193,7 +197,8 @@ def download(
     checked and finished instead of failing on every retry. Only a complete
     file whose checksum matches is renamed to ``dest``; a mismatch deletes the
     partial file and raises :class:`DataError`, so nothing corrupt is left
-    looking valid.
+    looking valid. ``offline_hint`` ends a failed download's error: how to
+    get the data without this machine's internet (which variable to set).
     """
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
@@ -205,12 +210,15 @@ def download(
         _fetch(url, part, have, timeout, dest.name)
     except urllib.error.HTTPError as err:
         if not (err.code == 416 and have):
-            raise _download_error(url, part, err) from err
+            raise _download_error(url, part, err, offline_hint) from err
         _check_complete_part(url, part, have, sha256, err.headers)
     except (urllib.error.URLError, OSError) as err:
-        raise _download_error(url, part, err) from err
+        raise _download_error(url, part, err, offline_hint) from err
     if sha256 is not None:
-        _check_part_checksum(url, part, sha256)
+        try:
+            _check_part_checksum(url, part, sha256)
+        except DataError as err:
+            raise DataError(f"{err} {offline_hint}") from None
     part.replace(dest)
     return dest
 
@@ -241,11 +249,10 @@ def _fetch(url: str, part: Path, have: int, timeout: float, name: str) -> None:
                 bar.update(len(block))
 
 
-def _download_error(url: str, part: Path, err: Exception) -> DataError:
+def _download_error(url: str, part: Path, err: Exception, hint: str) -> DataError:
     return DataError(
         f"Could not download {url}: {err}. Partial data kept in "
-        f"{display_path(part)} (the next call resumes). Without internet, download "
-        f"the archive elsewhere and set ${IMDB_ENV} to the extracted aclImdb folder."
+        f"{display_path(part)} (the next call resumes). {hint}"
     )
 
 
@@ -509,7 +516,13 @@ def find_imdb(download_if_missing: bool = True) -> Path:
         return check_imdb_folder(local)
     if not download_if_missing:
         raise DataError(f"IMDb not found: set ${IMDB_ENV} or extract it to {local}.")
-    archive = download(IMDB_URL, data_dir() / "aclImdb_v1.tar.gz", sha256=IMDB_SHA256)
+    hint = (
+        "Without internet, download the archive elsewhere and set "
+        f"${IMDB_ENV} to the extracted aclImdb folder."
+    )
+    archive = download(
+        IMDB_URL, data_dir() / "aclImdb_v1.tar.gz", IMDB_SHA256, offline_hint=hint
+    )
     safe_extract(archive, data_dir())
     return check_imdb_folder(local)
 

@@ -195,15 +195,13 @@ def find_eraser(download_if_missing: bool = True) -> Path:
             f"ERASER Movies not found: set ${ERASER_ENV} to the extracted folder "
             f"or extract {ERASER_URL} into {data_dir()}."
         )
-    try:
-        archive = download(
-            ERASER_URL, data_dir() / "movies.tar.gz", sha256=ERASER_SHA256
-        )
-    except DataError as err:
-        raise DataError(
-            f"{err} For ERASER: download {ERASER_URL} elsewhere, extract it and "
-            f"set ${ERASER_ENV} to the extracted 'movies' folder."
-        ) from err
+    hint = (
+        f"Without internet, download {ERASER_URL} elsewhere, extract it and set "
+        f"${ERASER_ENV} to the extracted 'movies' folder."
+    )
+    archive = download(
+        ERASER_URL, data_dir() / "movies.tar.gz", ERASER_SHA256, offline_hint=hint
+    )
     safe_extract(archive, data_dir())
     return check_eraser_folder(data_dir())
 

@@ -182,7 +182,12 @@ def etc_content_digest(root: str | os.PathLike) -> str:
 
 def _download_etc() -> Path:
     """Download, extract and check the pinned commit's archive in the data folder."""
-    archive = download(ETC_URL, data_dir() / f"ETCDataset-{ETC_COMMIT[:8]}.tar.gz")
+    hint = (
+        f"Without internet, download {ETC_URL} elsewhere, extract it and set "
+        f"${ETC_ENV} to the extracted folder."
+    )
+    name = f"ETCDataset-{ETC_COMMIT[:8]}.tar.gz"
+    archive = download(ETC_URL, data_dir() / name, offline_hint=hint)
     safe_extract(archive, data_dir())
     root = check_etc_folder(data_dir())
     got = etc_content_digest(root)

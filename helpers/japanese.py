@@ -54,6 +54,10 @@ class HubFallbackWarning(BookWarning):
     """The hub model could not be loaded; the offline chABSA model is used."""
 
 
+class EverydayFallbackWarning(BookWarning):
+    """The everyday (ETC) model could not be built; the chABSA-only model is used."""
+
+
 class ChabsaFormatError(DataError, ValueError):
     """A chABSA TSV row is malformed; the message names the file and line."""
 
@@ -411,6 +415,7 @@ def train_japanese_model(
         "settings": asdict(settings),
         "train_source": train_set.source,
         "test_source": test_set.source,
+        "sources": [CHABSA_SOURCE],
     }
     save_checkpoint(model, tokenizer, out_dir, info=metrics)
     return metrics
@@ -484,6 +489,9 @@ def get_japanese_model(
     attn_implementation: str | None = None,
     chabsa_path: str | os.PathLike | None = None,
     settings: JapaneseSettings = JapaneseSettings(),
+    etc_path: str | os.PathLike | None = None,
+    everyday: bool = True,
+    pretrain_settings=None,
 ):
     """``(tokenizer, model, description)`` of a Japanese sentiment BERT for chapter 4.
 
@@ -491,13 +499,22 @@ def get_japanese_model(
        :func:`helpers.models.load_model` — tried in the full profile, and in any
        profile when it is already in the local Hugging Face cache (the quick
        profile does not wait for network retries).
-    2. Otherwise the offline small BERT trained from scratch on chABSA
-       (:func:`load_offline_model`; cached, so a rebuild does not retrain).
+    2. Otherwise (``everyday=True``) the offline *everyday* model: a small BERT
+       pretrained with masked-language modelling on the train text of the ETC
+       dialogues and chABSA, then fine-tuned for sentiment on both
+       (:func:`helpers.japanese_pretrain.load_everyday_model`, settings
+       ``pretrain_settings``). It needs ETC (``etc_path``, ``$ETC_DIR``, the data
+       folder, or a download in the full profile) and chABSA.
+    3. Otherwise the small BERT trained from scratch on chABSA alone
+       (:func:`load_offline_model`), with an :class:`EverydayFallbackWarning`
+       saying why: it reads financial reports, not everyday sentences.
 
-    ``description`` names the model (``"hub: ..."`` or ``"offline: ..."``). The
-    two models may order their labels differently: use :func:`positive_label_id`.
-    Raises :class:`helpers.models.ModelLoadError` saying how to get one when
-    neither the hub model nor chABSA is available.
+    Trained models are cached, so a rebuild does not retrain. ``description``
+    names the model (``"hub: ..."`` or ``"offline: ..."``); :func:`data_sources`
+    gives the citations and licences of its training data. The models may
+    order their labels differently: use :func:`positive_label_id`. Raises
+    :class:`helpers.models.ModelLoadError` saying how to get one when neither
+    the hub model nor chABSA is available.
     """
     profile = profile or get_profile()
     hub_error = None
@@ -518,11 +535,31 @@ def get_japanese_model(
             hub_error = err
             warnings.warn(
                 f"{HUB_MODEL} could not be loaded ({str(err).splitlines()[0]}); "
-                "using the offline chABSA model instead.",
+                "using an offline model instead.",
                 HubFallbackWarning,
                 stacklevel=2,
             )
     try:
+        find_chabsa(chabsa_path)  # every offline model needs it
+        if everyday:
+            try:
+                return _everyday_model(
+                    profile,
+                    etc_path,
+                    chabsa_path,
+                    pretrain_settings,
+                    attn_implementation,
+                )
+            except DataError as err:
+                warnings.warn(
+                    "The everyday Japanese model needs the ETC dialogues "
+                    f"({str(err).splitlines()[0]}); using the model trained on "
+                    "chABSA alone, which knows financial reports rather than "
+                    "everyday sentences. Set $ETC_DIR to an extracted ETC Dataset "
+                    "to get it.",
+                    EverydayFallbackWarning,
+                    stacklevel=2,
+                )
         return load_offline_model(chabsa_path, settings, attn_implementation)
     except DataError as err:
         tried = (
@@ -536,8 +573,87 @@ def get_japanese_model(
             f"(`huggingface-cli download {HUB_MODEL}`; it is then found in the local "
             "cache), "
             f"or get chABSA from {CHABSA_URL} and set ${CHABSA_ENV} so a small model "
-            "is trained offline."
+            "is trained offline (with the ETC Dataset in $ETC_DIR as well, it "
+            "reads everyday Japanese)."
         ) from err
+
+
+def _everyday_model(profile, etc_path, chabsa_path, settings, attn_implementation):
+    """The everyday model when ETC and chABSA are at hand (DataError otherwise)."""
+    from . import etc
+    from .japanese_pretrain import load_everyday_model
+
+    root = etc.find_etc(etc_path, download_if_missing=profile.name == "full")
+    return load_everyday_model(
+        settings,
+        etc_path=root,
+        chabsa_path=chabsa_path,
+        attn_implementation=attn_implementation,
+    )
+
+
+def data_sources(model) -> list[str]:
+    """Citations and licences of the data ``model`` was trained on.
+
+    Read from the ``training_info.json`` saved beside an offline model; for a
+    hub model (or a model without that file), its name.
+    """
+    from .training import read_training_info
+
+    folder = Path(str(getattr(model, "name_or_path", "") or ""))
+    sources = read_training_info(folder).get("sources") if folder.is_dir() else None
+    return list(sources) if sources else [str(folder) or "unknown"]
+
+
+#: The two example sentences of chapter 4 and the class a reader expects.
+EXAMPLES = (
+    ("私は不運な人間です。", "negative"),
+    ("今日は最高の一日で、とても幸せです。", "positive"),
+)
+
+
+def judge_predictions(
+    model, texts, probabilities, expected, confident: float = 0.8
+) -> list[str]:
+    """One markdown line per sentence: predicted class, p, and whether it is right.
+
+    ``probabilities``: ``[n, 2]`` (or one row per text); ``expected``:
+    ``"positive"``/``"negative"`` per text. A prediction is *confident* when
+    its probability is at least ``confident``. The last line says whether the
+    explanations shown explain confident, correct predictions.
+    """
+    if len(texts) != len(probabilities) or len(texts) != len(expected):
+        raise ValueError("Pass one probability row and one expected label per text.")
+    lines, all_good = [], True
+    for text, probs, want in zip(texts, probabilities, expected, strict=True):
+        if want not in ("positive", "negative"):
+            raise ValueError(
+                f"expected labels are 'positive' or 'negative', not {want!r}"
+            )
+        probs = [float(p) for p in probs]
+        pred = max(range(len(probs)), key=probs.__getitem__)
+        name, p = label_name(model, pred), probs[pred]
+        right = name == want
+        sure = p >= confident
+        all_good &= right and sure
+        verdict = ("correct" if right else "wrong") + (
+            ", confident" if sure else f", unsure (p < {confident:g})"
+        )
+        lines.append(
+            f"- {text}: {name}, p = {p:.2f} (a reader says {want}): {verdict}."
+        )
+    if all_good:
+        lines.append(
+            "Every map above explains a confident, correct prediction: the colours "
+            "show which tokens the model used to reach a verdict a reader shares."
+        )
+    else:
+        lines.append(
+            "Not every map above explains a confident, correct prediction: where "
+            "the verdict is wrong or unsure, the colours show how the model went "
+            "wrong or why it hesitated, not why the sentence is positive or negative."
+        )
+    return lines
 
 
 def use_ipadic(tokenizer):

@@ -213,21 +213,34 @@ display(Markdown("\n".join(findings)))
 # The tutorial's example used `daigo/bert-base-japanese-sentiment` (a BERT
 # fine-tuned for Japanese sentiment, with a MeCab word tokenizer: `fugashi` +
 # `ipadic`, then WordPiece). `helpers.japanese.get_japanese_model` loads it
-# from the Hugging Face hub when it can, and otherwise trains a small Japanese
-# BERT offline on the chABSA corpus with the same kind of MeCab tokenizer. The
-# line printed below says **which model produced the figures that follow**;
-# do not read them as the hub model's when it says otherwise.
+# from the Hugging Face hub when it can. Otherwise it builds a small Japanese
+# BERT offline with the same kind of MeCab tokenizer:
+#
+# * with the **ETC Dataset** (everyday dialogues about first-person
+#   experiences, CC BY-NC 4.0; `$ETC_DIR`) and chABSA at hand, it pretrains the
+#   small BERT with masked-language modelling on their *train* text, then
+#   fine-tunes it for sentiment on both (`helpers.japanese_pretrain`; a few
+#   minutes the first time, cached afterwards);
+# * with chABSA alone (sentences from companies' securities reports), it
+#   trains one from scratch, and warns that this model knows financial
+#   reports rather than everyday sentences.
+#
+# The lines printed below say **which model produced the figures that
+# follow**, what it was trained on, and how it compares with the baselines
+# measured on the same test sentences; do not read the figures as the hub
+# model's when they say otherwise.
 
 # %%
 try:
     ja_tokenizer, ja_model, ja_description = japanese.get_japanese_model(profile)
     print("Japanese model used below:", ja_description)
+    print("Its training data:", *japanese.data_sources(ja_model), sep="\n  ")
 except models.ModelLoadError as err:  # no hub model, no chABSA: say how to get one
     ja_model = None
     print(err)
 
 # %%
-ja_texts = ["私は不運な人間です。", "今日は最高の一日で、とても幸せです。"]
+ja_texts = [text for text, _ in japanese.EXAMPLES]
 if ja_model is not None:
     ja_results = gradcam.gradcam_for_texts(
         ja_model, ja_tokenizer, ja_texts, progress=False
@@ -242,21 +255,31 @@ if ja_model is not None:
         plt.show()
 
 # %% [markdown]
-# Read these two figures with the printed description in mind. When it says
-# **offline**, they come from a small BERT trained from scratch on a few
-# thousand chABSA sentences taken from Japanese companies' financial reports,
-# not from the tutorial's `daigo/bert-base-japanese-sentiment`: its vocabulary
-# comes from those reports (rarer everyday words may become `[UNK]`), it has
-# only a couple of layers (one row each), and its verdict on a sentence about
-# a person's luck is not worth much — its probability for 私は不運な人間です。
-# may sit close to 0.5. Check the predicted label and probability in each
-# title before reading the colours: a map of a wrong or unsure prediction
-# explains the model's mistake, not the sentence. The figures show the
-# pipeline working end to end on Japanese (MeCab words split into WordPiece
-# pieces, one Grad-CAM row per layer, Japanese labels rendered by
-# `japanize_matplotlib`); with the hub model (full profile, or the model in
-# the local Hugging Face cache) the same cells show the tutorial's model with
-# its 12 layers.
+# Before reading the colours, check what the model decided. A map of a wrong
+# or unsure prediction explains the model's mistake, not the sentence. The
+# next cell compares each prediction with the class a reader would give:
+
+# %%
+if ja_model is not None:
+    verdicts = japanese.judge_predictions(
+        ja_model,
+        ja_texts,
+        [res.probabilities for res in ja_results],
+        [want for _, want in japanese.EXAMPLES],
+    )
+    display(Markdown("\n".join(verdicts)))
+
+# %% [markdown]
+# The offline models are far smaller than the tutorial's: a couple of layers
+# (one Grad-CAM row each) instead of 12, a vocabulary built from a few
+# thousand training sentences (a word it never saw splits into characters),
+# and sentiment labels that the ETC annotators gave to what a *speaker felt*,
+# which is close to, but not the same as, what a reader judges from one
+# sentence. The figures still show the whole pipeline on Japanese: MeCab
+# words split into WordPiece pieces, one row per layer, Japanese labels
+# rendered by `japanize_matplotlib`. With the hub model (full profile, or the
+# model in the local Hugging Face cache) the same cells show the tutorial's
+# model with its 12 layers.
 #
 # ## Does Grad-CAM's premise hold for self-attention?
 #

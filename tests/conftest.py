@@ -20,6 +20,8 @@ from tiny import save_tiny
 def _isolated_data_dir(tmp_path_factory, monkeypatch):
     """Every test writes downloads and checkpoints into its own temporary folder."""
     monkeypatch.setenv("BERT_BOOK_DATA", str(tmp_path_factory.mktemp("data")))
+    # CI exports ETC_DIR for the book; tests that want ETC make their own
+    monkeypatch.delenv("ETC_DIR", raising=False)
     torch.manual_seed(0)
 
 

@@ -692,3 +692,25 @@ def test_real_imdb_layout():
     test = data.read_imdb_split(root, "test", per_label=50)
     assert len(test) == 100 and sum(test.labels) == 50
     assert sum(1 for _ in (root / "train" / "pos").glob("*.txt")) == 12500
+
+
+def test_a_failed_download_says_which_variable_to_set(http_server, monkeypatch):
+    from helpers import eraser, etc
+
+    _, url = http_server  # the file is not there: the connection fails
+    missing = f"{url}/missing.tar.gz"
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    monkeypatch.delenv(eraser.ERASER_ENV, raising=False)
+    expected = {
+        data: ("IMDB_URL", "find_imdb", r"\$IMDB_DIR"),
+        eraser: ("ERASER_URL", "find_eraser", r"\$ERASER_DIR"),
+        etc: ("ETC_URL", "find_etc", r"\$ETC_DIR"),
+    }
+    for module, (url_name, finder, variable) in expected.items():
+        monkeypatch.setattr(module, url_name, missing)
+        with pytest.raises(
+            data.DataError, match=rf"(?s)Could not download.*{variable}"
+        ) as err:
+            getattr(module, finder)()
+        others = {v for v in ("IMDB_DIR", "ERASER_DIR", "ETC_DIR")} - {variable[2:]}
+        assert not any(other in str(err.value) for other in others)

@@ -288,7 +288,7 @@ def _fake_download(source_root, tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source_root, arcname=f"ETCDataset-{etc.ETC_COMMIT}")
 
-    def download(url, dest, sha256=None):
+    def download(url, dest, sha256=None, offline_hint=""):
         assert url == etc.ETC_URL and url.endswith(etc.ETC_COMMIT)
         dest.write_bytes(archive.read_bytes())
         return dest

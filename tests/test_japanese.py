@@ -370,3 +370,32 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     page = highlight_html(first.tokens, first.cam.mean(0))
     visible = re.sub(r"<[^>]+>", "", page)
     assert SENTENCE in visible, "Japanese tokens must be joined without spaces"
+
+
+def test_judge_predictions_says_whether_the_maps_explain_confident_right_answers(
+    tiny_model_dir,
+):
+    _, model = load_model(tiny_model_dir)
+    pos = ja.positive_label_id(model)
+    texts = [s for s, _ in ja.EXAMPLES]
+    expected = [want for _, want in ja.EXAMPLES]  # negative, then positive
+    good = torch.zeros(2, 2)
+    good[0, 1 - pos], good[0, pos] = 0.9, 0.1
+    good[1, pos], good[1, 1 - pos] = 0.85, 0.15
+    lines = ja.judge_predictions(model, texts, good, expected)
+    assert lines[0] == (
+        "- 私は不運な人間です。: negative, p = 0.90 (a reader says negative): "
+        "correct, confident."
+    )
+    assert lines[-1].startswith("Every map above explains a confident, correct")
+    unsure = good.clone()
+    unsure[1, pos], unsure[1, 1 - pos] = 0.55, 0.45
+    lines = ja.judge_predictions(model, texts, unsure, expected)
+    assert lines[1].endswith("correct, unsure (p < 0.8).")
+    assert lines[-1].startswith("Not every map")
+    wrong = good.flip(1)
+    assert "wrong, confident" in ja.judge_predictions(model, texts, wrong, expected)[0]
+    with pytest.raises(ValueError, match="one expected label per text"):
+        ja.judge_predictions(model, texts, good, expected[:1])
+    with pytest.raises(ValueError, match="'positive' or 'negative'"):
+        ja.judge_predictions(model, texts, good, ["neg", "pos"])

@@ -5,6 +5,8 @@ Everything runs on tiny hand-made data (no ETC, no chABSA, no hub).
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from test_etc import write_etc
@@ -13,6 +15,7 @@ from transformers import BertForMaskedLM
 from helpers import etc
 from helpers import japanese as ja
 from helpers import japanese_pretrain as jp
+from helpers.config import get_profile
 from helpers.training import read_training_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")
@@ -273,3 +276,26 @@ def test_everyday_model_trains_once_then_loads(data, monkeypatch):
     assert jp.everyday_checkpoint_path(TINY, False, etc_root, chabsa) != folder
     (chabsa / "test.tsv").write_text(f"{CHABSA_TEST[0]}\t0\t\n", encoding="utf-8")
     assert jp.everyday_checkpoint_path(TINY, True, etc_root, chabsa) != folder
+
+
+def test_chapter_4_uses_the_everyday_model_and_says_so_when_it_cannot(data):
+    torch.set_num_threads(1)
+    etc_root, chabsa = data
+    quick = get_profile("quick")
+    kw = dict(chabsa_path=chabsa, settings=TINY.model, pretrain_settings=TINY)
+    _, model, description = ja.get_japanese_model(
+        quick, etc_path=etc_root, attn_implementation="eager", **kw
+    )
+    assert description.startswith("offline: 1-layer") and "masked-LM" in description
+    assert model.config._attn_implementation == "eager"
+    sources = ja.data_sources(model)
+    assert etc.CITATION in sources and etc.LICENCE in sources
+    # no ETC anywhere: the chABSA-only model, with a warning naming the fix
+    with pytest.warns(ja.EverydayFallbackWarning, match=r"ETC_DIR"):
+        _, chabsa_model, other = ja.get_japanese_model(quick, **kw)
+    assert "trained from scratch on chABSA" in other
+    assert ja.data_sources(chabsa_model) == [ja.CHABSA_SOURCE]
+    # everyday=False asks for the chABSA model without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ja.EverydayFallbackWarning)
+        assert ja.get_japanese_model(quick, everyday=False, **kw)[2] == other

@@ -2,9 +2,10 @@
 
 The seed explains ``daigo/bert-base-japanese-sentiment`` (a 12-layer Japanese
 BERT from the Hugging Face hub; MeCab + ipadic words, then WordPiece). When the
-hub cannot be reached, :func:`get_japanese_model` falls back to a *small BERT
-trained from scratch* on chABSA, built to look exactly like the hub model from
-the outside:
+hub cannot be reached, :func:`get_japanese_model` falls back to a *small BERT*:
+pretrained on everyday Japanese first when the ETC dialogues are at hand
+(:mod:`helpers.japanese_pretrain`), trained from scratch on chABSA otherwise.
+Both are built to look exactly like the hub model from the outside:
 
 * the same tokenizer class, ``BertJapaneseTokenizer`` with
   ``word_tokenizer_type="mecab"``, ``mecab_kwargs={"mecab_dic": "ipadic"}`` and a
@@ -43,7 +44,6 @@ HUB_MODEL = "daigo/bert-base-japanese-sentiment"
 CHABSA_ENV = "CHABSA_DIR"
 CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
 CHABSA_SOURCE = "chABSA (chakki-works, CC BY 4.0)"
-#: Test accuracy reported for a pretrained Japanese BERT fine-tuned on the same split.
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MECAB_KWARGS = {"mecab_dic": "ipadic"}
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}

@@ -663,7 +663,8 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits ``[n, num_labels]`` for texts, in their order.
 
-    Batches are sorted by length internally.
+    Batches are sorted by length internally; the model runs in eval mode
+    without gradients, and its previous mode is restored afterwards.
     """
     from tqdm.auto import tqdm
 
@@ -673,16 +674,16 @@ def predict_logits(
     device = next(model.parameters()).device
     lengths = [len(f["input_ids"]) for f in tokenized.features]
     out = torch.zeros(len(lengths), model.config.num_labels)
-    model.eval()
-    for idx in tqdm(
-        batches_by_length(lengths, batch_size),
-        desc="predicting",
-        leave=False,
-    ):
-        batch = collate([dict(tokenized[i]) for i in idx])
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-        with autocast(device):
-            out[idx] = model(**inputs).logits.float().cpu()
+    with eval_mode(model), torch.no_grad():
+        for idx in tqdm(
+            batches_by_length(lengths, batch_size),
+            desc="predicting",
+            leave=False,
+        ):
+            batch = collate([dict(tokenized[i]) for i in idx])
+            inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            with autocast(device):
+                out[idx] = model(**inputs).logits.float().cpu()
     return out
 
 

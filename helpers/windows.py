@@ -56,9 +56,11 @@ __all__ = [
     "LongEncoding",
     "LongExplanation",
     "classify_long",
+    "describe_long",
     "encode_long",
     "explain_long",
     "max_window",
+    "pick_long_text",
     "pool_logits",
     "stitch_scores",
     "stitch_weights",
@@ -539,3 +541,78 @@ def explain_long(
         pool=pool,
         stitch=stitch,
     )
+
+
+# --------------------------------------------------------------------------- a demo
+
+
+def pick_long_text(
+    tokenizer, texts, limit: int = 512, seed: int = 0
+) -> tuple[int, int]:
+    """``(index, n_tokens)`` of one text longer than ``limit`` tokens, drawn at random.
+
+    ``n_tokens`` counts [CLS] and [SEP], as the model's limit does. The draw is
+    seeded by ``seed``. When no text is longer than ``limit``, the longest
+    one is returned (ties drawn at random with the same seed): check
+    ``n_tokens`` before calling it long.
+    """
+    from .data import check_texts, token_lengths
+
+    lengths = token_lengths(tokenizer, check_texts(texts))
+    rng = torch.Generator().manual_seed(seed)
+    long = [i for i, n in enumerate(lengths) if n > limit]
+    if not long:
+        top = max(lengths)
+        long = [i for i, n in enumerate(lengths) if n == top]
+    chosen = long[int(torch.randint(len(long), (1,), generator=rng))]
+    return chosen, lengths[chosen]
+
+
+def describe_long(
+    explanation: LongExplanation,
+    cut_logits: torch.Tensor,
+    label: int | None = None,
+    names: Sequence[str] = ("negative", "positive"),
+) -> str:
+    """Markdown: what cutting at the model's limit loses for this explained text.
+
+    ``explanation``: from :func:`explain_long`; ``cut_logits``: the model's
+    logits ``[n_labels]`` (or ``[1, n_labels]``) for the same text cut at the
+    model's limit; ``label``: the true class, when known. Says how many tokens
+    the text has and how many the cut keeps, the two predictions, and the
+    share of the explanation's positive mass that lies beyond the cut.
+    """
+    cut_logits = torch.as_tensor(cut_logits).float().reshape(-1)
+    n = len(explanation.tokens)
+    kept = min(n, explanation.spans[0][1] - explanation.spans[0][0])
+    cut_p = cut_logits.softmax(-1)
+    cut_pred, whole_pred = int(cut_p.argmax()), explanation.prediction
+    positive = explanation.scores.clamp(min=0)
+    total = float(positive.sum())
+    beyond = float(positive[kept:].sum()) / total if total > 0 else float("nan")
+
+    def said(pred, probs):
+        return f"**{names[pred]}** (p = {float(probs[pred]):.2f})"
+
+    windows_used = len(explanation.spans)
+    lines = [
+        f"The review has {n} tokens (without [CLS]/[SEP]); cut at the model's limit "
+        f"it keeps the first {kept} ({kept / n:.0%}).",
+        f"Cut: {said(cut_pred, cut_p)}. Whole review in {windows_used} "
+        f"window{'s' if windows_used != 1 else ''} of at most {kept} tokens, "
+        f"logits pooled by {explanation.pool}: "
+        f"{said(whole_pred, explanation.probabilities)}"
+        + (f"; the label is **{names[label]}**." if label is not None else "."),
+    ]
+    if n > kept:
+        lines.append(
+            f"{beyond:.0%} of the explanation's positive mass ({explanation.method}, "
+            f"stitched by {explanation.stitch}) lies in the {n - kept} tokens the cut "
+            "drops: "
+            + (
+                "evidence a truncated explanation could not show."
+                if beyond > 0
+                else "here the cut loses no highlighted evidence."
+            )
+        )
+    return " ".join(lines)

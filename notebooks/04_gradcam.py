@@ -33,9 +33,19 @@
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
-from helpers import config, data, gradcam, highlight, japanese, models, training
+from helpers import (
+    attr,
+    config,
+    data,
+    gradcam,
+    highlight,
+    japanese,
+    models,
+    training,
+    windows,
+)
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -206,6 +216,48 @@ plt.show()
 # %%
 findings = gradcam.describe_layer_statistics(stats, results[shown])
 display(Markdown("\n".join(findings)))
+
+# %% [markdown]
+# ## A whole review, past the 512-token limit
+#
+# Everything so far read the first tokens of each review only. BERT has 512
+# positions, and about one IMDb review in eight is longer than that: cutting it
+# loses the ending, which is often the verdict, and a highlight of the cut
+# review cannot show evidence that sits after the cut. `helpers.windows`
+# reads a review of any length in overlapping windows instead (each at most
+# 510 tokens plus [CLS] and [SEP]; consecutive windows share 128 tokens),
+# averages the windows' logits into one prediction, explains every window for
+# that same class, and stitches the windows' maps into one score per token of
+# the whole review. Where windows overlap, the `"taper"` rule weights each
+# window's score by the token's distance to that window's edge, since a token
+# near an edge saw little context on that side. The explainer here is the
+# layer-balanced Grad-CAM mean of chapter 5; any method with the
+# `attribute(inputs, target)` call shape fits.
+#
+# One test review longer than 512 tokens, drawn at random (seeded):
+
+# %%
+long_i, long_n = windows.pick_long_text(tokenizer, test.texts, 512, profile.seed)
+long_text = test.texts[long_i]
+cut_logits = training.predict_logits(model, tokenizer, [long_text], max_length=512)
+cam_mean = attr.explainers(
+    model, tokenizer, gradcam_layers=False, transformer_methods=False
+)[attr.GRADCAM_MEAN]
+whole = windows.explain_long(
+    cam_mean, model, tokenizer, long_text, overlap=128, stitch="taper", progress=False
+)
+display(Markdown(windows.describe_long(whole, cut_logits, label=test.labels[long_i])))
+title = f"test review {long_i}, all {len(whole.tokens)} tokens ({cam_mean.name})"
+display(HTML(whole.html(merge="max", title=title)))
+
+# %% [markdown]
+# The highlight has no truncation marker: every token of the review is there,
+# with a score. Scroll to its end and compare with the sentence above: the
+# share of the highlight that lies past the cut is evidence that a truncated
+# explanation, like every one earlier in this chapter, could not show. Whether
+# windows also classify long reviews *better* than the cut is a question for
+# many reviews, not one: `bench/bench_accuracy.py` measures it on every long
+# test review.
 
 # %% [markdown]
 # ## The Japanese example

@@ -198,6 +198,11 @@ def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
     findings = ns["findings"]
     assert len(findings) == 5 and all(line.startswith("* **") for line in findings)
     assert f"{len(results[ns['shown']].cam)} layers" in findings[1]
+    # the whole-review section explains every token of the longest review
+    whole, tok = ns["whole"], ns["tokenizer"]
+    longest = max(len(tok(t)["input_ids"]) for t in ns["test"].texts)
+    assert ns["long_n"] == longest and len(whole.tokens) == longest - 2
+    assert whole.scores.shape == (longest - 2,)
 
 
 def test_chapter_5_measures_every_method_against_the_floor(chapters):

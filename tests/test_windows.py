@@ -21,9 +21,11 @@ from helpers.inputs import check_inputs, resolve_target
 from helpers.models import eval_mode
 from helpers.windows import (
     classify_long,
+    describe_long,
     encode_long,
     explain_long,
     max_window,
+    pick_long_text,
     pool_logits,
     stitch_scores,
     stitch_weights,
@@ -462,3 +464,41 @@ def test_explain_long_bad_arguments(tokenizer, model):
         explain_long(TokenIds(), model, tokenizer, text, overlap=8, pool="median")
     with pytest.raises(ValueError, match="aggregate per-layer maps"):
         explain_long(GradCam(model), model, tokenizer, text, overlap=8)
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def test_pick_long_text_draws_among_the_long_ones(tokenizer):
+    texts = [long_text(n, seed=n) for n in (10, 80, 12, 90, 5)]
+    lengths = [len(tokenizer(t)["input_ids"]) for t in texts]
+    picks = {pick_long_text(tokenizer, texts, limit=64, seed=s) for s in range(20)}
+    assert picks == {(1, lengths[1]), (3, lengths[3])}  # both drawn, nothing else
+    assert pick_long_text(tokenizer, texts, 64, seed=7) == pick_long_text(
+        tokenizer, texts, 64, seed=7
+    )
+    # nothing long: the longest, ties drawn at random rather than the first
+    same = [long_text(10, seed=1)] * 3 + [long_text(3, seed=2)]
+    drawn = {pick_long_text(tokenizer, same, limit=500, seed=s)[0] for s in range(20)}
+    assert drawn == {0, 1, 2}
+
+
+def test_describe_long_says_what_the_cut_loses(tokenizer, model):
+    text = long_text(150, seed=4)
+    result = explain_long(
+        TokenIds(), model, tokenizer, text, overlap=16, progress=False
+    )
+    n, kept = len(result.tokens), 62
+    cut = torch.tensor([2.0, 0.0])  # the cut text says negative, p = 0.88
+    text_md = describe_long(result, cut, label=1)
+    assert f"The review has {n} tokens" in text_md
+    assert f"keeps the first {kept} ({kept / n:.0%})" in text_md
+    assert "Cut: **negative** (p = 0.88)" in text_md
+    assert f"in {len(result.spans)} windows of at most {kept} tokens" in text_md
+    assert "the label is **positive**" in text_md
+    share = float(result.scores[kept:].sum() / result.scores.sum())
+    assert f"{share:.0%} of the explanation's positive mass" in text_md
+    short = explain_long(
+        TokenIds(), model, tokenizer, "a great film", overlap=16, progress=False
+    )
+    assert "positive mass" not in describe_long(short, cut)

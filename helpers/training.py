@@ -527,6 +527,29 @@ def _trainable_state(model) -> dict:
     } | {k: v.detach().to("cpu", copy=True) for k, v in model.named_buffers()}
 
 
+def _keep_epoch(history: list[dict], best_epoch: int, ties: list[int], rng) -> bool:
+    """Whether the last epoch of ``history`` replaces ``best_epoch``.
+
+    Better = higher ``val_acc``, then lower ``val_loss``. On an exact tie with
+    the best so far, the new epoch wins with probability 1/k, where k counts
+    the tied epochs seen (``ties[0]``, updated here): every tied epoch ends up
+    equally likely (reservoir sampling), without waiting for the last one.
+    """
+    new = history[-1]
+    if best_epoch == 0:
+        ties[0] = 1
+        return True
+    old = history[best_epoch - 1]
+    new_key = (new["val_acc"], -new["val_loss"])
+    old_key = (old["val_acc"], -old["val_loss"])
+    if new_key != old_key:
+        if new_key > old_key:
+            ties[0] = 1
+        return new_key > old_key
+    ties[0] += 1
+    return bool(rng.random() < 1.0 / ties[0])
+
+
 def train_classifier(
     model,
     tokenizer,
@@ -551,7 +574,9 @@ def train_classifier(
     docstring). Adam (betas 0.9/0.999), cross-entropy, seeded. On CUDA it uses
     autocast (bf16, or fp16 with a GradScaler). After each epoch that improves
     validation accuracy the model is saved to ``checkpoint_dir`` (atomically).
-    The model is left with the best epoch's weights, in eval mode.
+    The model is left with the best epoch's weights, in eval mode. Best =
+    highest validation accuracy, then lowest validation loss; epochs tied on
+    both are drawn at random (seeded by ``seed``), not by position.
     """
     num_labels = model.config.num_labels
     check_reviews(train_set, "train_set", num_labels)
@@ -581,6 +606,7 @@ def train_classifier(
     optimizer = torch.optim.Adam(trainable, lr=lr, betas=(0.9, 0.999))
     scaler = make_scaler(device)
     history, best_state, best_epoch = [], None, 0
+    ties, tie_rng = [1], np.random.default_rng(seed)
     try:
         for epoch in range(1, epochs + 1):
             set_train_mode(model, trainable_layers)
@@ -615,7 +641,7 @@ def train_classifier(
                     "samples_per_s": tr["n"] / seconds,
                 }
             )
-            if best_state is None or va["acc"] > history[best_epoch - 1]["val_acc"]:
+            if _keep_epoch(history, best_epoch, ties, tie_rng):
                 best_epoch, best_state = epoch, _trainable_state(model)
                 if checkpoint_dir is not None:
                     save_checkpoint(
@@ -715,16 +741,20 @@ def evaluate(
     }
 
 
-def misclassified(reviews: ReviewSet, evaluation: dict, n: int = 5) -> list[dict]:
+def misclassified(
+    reviews: ReviewSet, evaluation: dict, n: int = 5, seed: int = 0
+) -> list[dict]:
     """The ``n`` most confidently wrong reviews.
 
-    Dicts with index, id, text, label, pred, confidence.
+    Dicts with index, id, text, label, pred, confidence. Equal confidences
+    are ordered at random (seeded by ``seed``), not by position.
     """
     wrong = np.flatnonzero(evaluation["preds"] != evaluation["labels"])
     conf = evaluation["probs"][wrong, evaluation["preds"][wrong]]
+    order = np.random.default_rng(seed).permutation(len(wrong))
     rows = []
-    pairs = zip(wrong.tolist(), conf.tolist(), strict=True)
-    for i, c in sorted(pairs, key=lambda t: -t[1])[:n]:
+    triples = zip(wrong.tolist(), conf.tolist(), order.tolist(), strict=True)
+    for i, c, _ in sorted(triples, key=lambda t: (-t[1], t[2]))[:n]:
         rows.append(
             {
                 "index": i,

@@ -635,3 +635,40 @@ def test_misclassified_html_escapes_label_names():
     html = training.misclassified_html([row], label_names=("<b>neg</b>", "p&s"))
     assert "<b>" not in html and "&lt;b&gt;neg&lt;/b&gt;" in html
     assert "p&amp;s (0.75)" in html
+
+
+def test_best_epoch_prefers_accuracy_then_loss_and_draws_exact_ties():
+    def pick(history, seed=0):
+        best, ties, rng = 0, [1], np.random.default_rng(seed)
+        for epoch in range(1, len(history) + 1):
+            if training._keep_epoch(history[:epoch], best, ties, rng):
+                best = epoch
+        return best
+
+    row = lambda acc, loss: {"val_acc": acc, "val_loss": loss}  # noqa: E731
+    assert pick([row(0.8, 0.5), row(0.9, 0.6), row(0.85, 0.1)]) == 2
+    assert pick([row(0.9, 0.5), row(0.9, 0.4), row(0.9, 0.45)]) == 2  # then loss
+    tied = [row(0.9, 0.4)] * 3
+    drawn = [pick(tied, seed) for seed in range(300)]
+    assert set(drawn) == {1, 2, 3}  # not always the first epoch
+    assert all(abs(drawn.count(e) / 300 - 1 / 3) < 0.1 for e in (1, 2, 3))
+    assert pick(tied, 5) == pick(tied, 5)
+
+
+def test_misclassified_orders_equal_confidences_at_random_seeded():
+    reviews = ReviewSet([f"review {i}" for i in range(6)], [0] * 6, "toy")
+    evaluation = {
+        "preds": np.ones(6, dtype=int),
+        "labels": np.zeros(6, dtype=int),
+        "probs": np.tile([0.1, 0.9], (6, 1)),
+    }
+    evaluation["probs"][5] = [0.02, 0.98]  # the most confident comes first
+    firsts = set()
+    for seed in range(30):
+        rows = training.misclassified(reviews, evaluation, n=3, seed=seed)
+        assert rows[0]["index"] == 5 and rows[0]["confidence"] == pytest.approx(0.98)
+        firsts.add(rows[1]["index"])
+    assert len(firsts) > 1  # ties are not ordered by position
+    assert training.misclassified(reviews, evaluation, 3, seed=4) == (
+        training.misclassified(reviews, evaluation, 3, seed=4)
+    )

@@ -221,8 +221,8 @@ display(Markdown("\n".join(findings)))
 # ## A whole review, past the 512-token limit
 #
 # Everything so far read the first tokens of each review only. BERT has 512
-# positions, and about one IMDb review in eight is longer than that: cutting it
-# loses the ending, which is often the verdict, and a highlight of the cut
+# positions, and some IMDb reviews are longer (the cell below counts them in
+# the test sample): cutting such a review loses the ending, which is often the verdict, and a highlight of the cut
 # review cannot show evidence that sits after the cut. `helpers.windows`
 # reads a review of any length in overlapping windows instead (each at most
 # 510 tokens plus [CLS] and [SEP]; consecutive windows share 128 tokens),
@@ -237,6 +237,9 @@ display(Markdown("\n".join(findings)))
 # One test review longer than 512 tokens, drawn at random (seeded):
 
 # %%
+test_lengths = data.token_lengths(tokenizer, test.texts)
+n_over = sum(n > 512 for n in test_lengths)
+print(f"{n_over} of {len(test)} test reviews are longer than 512 tokens")
 long_i, long_n = windows.pick_long_text(tokenizer, test.texts, 512, profile.seed)
 long_text = test.texts[long_i]
 cut_logits = training.predict_logits(model, tokenizer, [long_text], max_length=512)

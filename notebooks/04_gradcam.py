@@ -222,8 +222,9 @@ display(Markdown("\n".join(findings)))
 #
 # Everything so far read the first tokens of each review only. BERT has 512
 # positions, and some IMDb reviews are longer (the cell below counts them in
-# the test sample): cutting such a review loses the ending, which is often the verdict, and a highlight of the cut
-# review cannot show evidence that sits after the cut. `helpers.windows`
+# the test sample): cutting such a review loses the ending, which is often
+# the verdict, and a highlight of the cut review cannot show evidence that
+# sits after the cut. `helpers.windows`
 # reads a review of any length in overlapping windows instead (each at most
 # 510 tokens plus [CLS] and [SEP]; consecutive windows share 128 tokens),
 # averages the windows' logits into one prediction, explains every window for

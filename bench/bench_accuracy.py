@@ -1,17 +1,30 @@
 """IMDb accuracy of the fine-tuned classifier, every choice made on validation.
 
-Each candidate (trainable layers x learning rate) is trained with
-``helpers.training.train_classifier`` on IMDb train minus a validation part
-(20 %, split by movie where the official archive's urls files are there, else
-by review; the source line says which), keeping its best epoch on
-validation. The candidate with the best validation accuracy (then the lower
-validation loss; exact ties drawn at random, seeded) is chosen, and only it
-is evaluated on the test split, once. Validation is printed for every
-candidate, test for the chosen one alone. Then, for the reviews longer than
-512 tokens, the ways of reading them (cut at ``--max-length``, cut at 512,
-the whole review in windows with mean or max pooling: ``helpers.windows``)
-are compared on validation and the best one alone is tested, beside the
-main figure's cut. Wall time and peak memory close the report.
+Each candidate (trainable layers x learning rate x max length x tokens kept x
+learning-rate schedule, every combination of the values given) is trained
+with ``helpers.training.train_classifier`` on IMDb train minus a validation
+part (20 %, split by movie where the official archive's urls files are there,
+else by review; the source line says which), keeping its best epoch on
+validation. The axes:
+
+* ``--trainable-layers``, ``--lr``: what learns, and how fast;
+* ``--max-length``: tokens per review (at most 512);
+* ``--keep``: which tokens of a longer review: ``head`` (the first ones) or
+  ``head+tail`` (the first quarter and the last three quarters of the
+  content tokens: 128 + 382 at 512, as Sun et al. 2019 found best on IMDb);
+* ``--schedule``: ``constant`` rate, or ``linear`` (warm-up over the first
+  ``--warmup`` of the steps, then linear decay to 0).
+
+The candidate with the best validation accuracy (then the lower validation
+loss; exact ties drawn at random, seeded) is chosen, and only it is evaluated
+on the test split, once, reading reviews as it was trained (its max length
+and tokens kept). Validation is printed for every candidate, with all its
+settings, test for the chosen one alone. Then, for the reviews longer than
+512 tokens, the ways of reading them (the chosen candidate's cut at its max
+length, the same cut at 512, the whole review in windows with mean or max
+pooling: ``helpers.windows``) are compared on validation and the best one
+alone is tested, beside the main figure's cut. Wall time and peak memory
+close the report.
 
 Needs ``IMDB_DIR`` (or IMDb under the data dir). All of IMDb on a 2-core CPU
 takes about 70 min of training per candidate (2 trainable layers) and 25 min
@@ -25,6 +38,8 @@ are not a validation-only choice; rerun this script for one.
     python bench/bench_accuracy.py                        # layers 1 2, lr 3e-4
     python bench/bench_accuracy.py --trainable-layers 1 2 --lr 3e-4 1e-4
     python bench/bench_accuracy.py --train-size 100 --test-size 50 --epochs 2
+    python bench/bench_accuracy.py --trainable-layers 2 --max-length 256 512 \
+        --keep head head+tail --schedule constant linear      # 8 candidates
 """
 
 from __future__ import annotations
@@ -44,7 +59,13 @@ import torch
 
 from helpers import training, windows
 from helpers.config import PACKAGED_MODEL, get_profile, seed_everything
-from helpers.data import find_imdb, read_imdb_split, token_lengths, train_val_split
+from helpers.data import (
+    KEEP,
+    find_imdb,
+    read_imdb_split,
+    token_lengths,
+    train_val_split,
+)
 from helpers.models import load_model
 
 #: BERT's positions: reviews longer than this lose their ending when cut.
@@ -86,7 +107,34 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="at most this many epochs; each candidate keeps its best on validation",
     )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        nargs="+",
+        default=[256],
+        help="candidates: tokens per review (at most 512)",
+    )
+    parser.add_argument(
+        "--keep",
+        nargs="+",
+        choices=KEEP,
+        default=["head"],
+        help="candidates: tokens kept of a longer review (head: the first; "
+        "head+tail: the first quarter and the last three quarters)",
+    )
+    parser.add_argument(
+        "--schedule",
+        nargs="+",
+        choices=training.SCHEDULES,
+        default=["constant"],
+        help="candidates: learning-rate schedule (linear: warm-up, then decay to 0)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.1,
+        help="share of the steps the linear schedule warms up over",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument(
         "--split",
@@ -102,8 +150,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train_candidate(args, layers, lr, train_set, val_set) -> tuple[dict, tuple]:
-    """Train one candidate; its validation figures and ``(tokenizer, model)``."""
+def train_candidate(args, setting: dict, train_set, val_set) -> tuple[dict, tuple]:
+    """Train one candidate; its validation figures and ``(tokenizer, model)``.
+
+    ``setting``: ``trainable_layers``, ``lr``, ``max_length``, ``keep`` and
+    ``schedule``; the row returned holds them, ``head`` (the tokens kept from
+    the start with ``head+tail``) and ``warmup`` as the training used them.
+    """
     seed_everything(args.seed)  # the same classifier head for every candidate
     tokenizer, model = load_model(args.model)
     start = time.perf_counter()
@@ -113,22 +166,39 @@ def train_candidate(args, layers, lr, train_set, val_set) -> tuple[dict, tuple]:
         train_set,
         val_set,
         epochs=args.epochs,
-        lr=lr,
         batch_size=args.batch_size,
-        max_length=args.max_length,
-        trainable_layers=layers,
         seed=args.seed,
         device=args.device,
+        warmup=args.warmup,
+        **setting,
     )
     row = {
-        "trainable_layers": layers,
-        "lr": lr,
+        **setting,
+        "head": result.settings["head"],
+        "warmup": result.settings["warmup"],
         "best_epoch": result.best_epoch,
         "val_acc": result.best["val_acc"],
         "val_loss": result.best["val_loss"],
         "train_seconds": round(time.perf_counter() - start, 1),
     }
     return row, (tokenizer, model)
+
+
+def describe(row: dict) -> str:
+    """A candidate's settings in one line: ``trainable_layers=1, lr=0.0003, ...``."""
+    keep = row["keep"] if row["head"] is None else f"{row['keep']} ({row['head']})"
+    schedule = row["schedule"]
+    if row["warmup"] is not None:
+        schedule += f" (warm-up {row['warmup']:g})"
+    return (
+        f"trainable_layers={row['trainable_layers']}, lr={row['lr']:g}, "
+        f"max_length={row['max_length']}, keep={keep}, schedule={schedule}"
+    )
+
+
+def cut_rule(keep: str, max_length: int) -> str:
+    """The name of the rule that reads ``max_length`` tokens kept by ``keep``."""
+    return f"cut at {max_length}" if keep == "head" else f"{keep} at {max_length}"
 
 
 def choose(rows: list[dict], seed: int) -> int:
@@ -141,12 +211,17 @@ def choose(rows: list[dict], seed: int) -> int:
     return random.Random(seed).choice(tied)
 
 
-def long_review_rules(model, tokenizer, reviews, max_length: int) -> dict:
+def long_review_rules(
+    model, tokenizer, reviews, max_length: int, keep: str = "head"
+) -> dict:
     """Accuracy on the reviews longer than 512 tokens, per way of reading them.
 
-    ``"cut at <max_length>"`` (as trained and as the main figure),
-    ``"cut at 512"``, and the whole review in windows with the logits
-    averaged (``"windows, mean"``) or max-pooled (``"windows, max"``); see
+    The cut as trained and as the main figure (``max_length`` tokens kept by
+    ``keep``: ``"cut at <max_length>"`` for the first ones,
+    ``"head+tail at <max_length>"`` for the first and the last), the same at
+    512 (``"cut at 512"`` / ``"head+tail at 512"``, see :func:`cut_rule`),
+    and the whole review in windows with the logits averaged
+    (``"windows, mean"``) or max-pooled (``"windows, max"``); see
     :mod:`helpers.windows`. Returns ``{"n": ..., "<rule>": accuracy, ...}``.
     """
     long = [
@@ -157,12 +232,10 @@ def long_review_rules(model, tokenizer, reviews, max_length: int) -> dict:
     texts = [reviews.texts[i] for i in long]
     labels = torch.tensor([reviews.labels[i] for i in long])
     logits = {
-        f"cut at {max_length}": training.predict_logits(
-            model, tokenizer, texts, max_length=max_length
-        ),
-        f"cut at {LIMIT}": training.predict_logits(
-            model, tokenizer, texts, max_length=LIMIT
-        ),
+        cut_rule(keep, n): training.predict_logits(
+            model, tokenizer, texts, max_length=n, keep=keep
+        )
+        for n in (max_length, LIMIT)
     }
     for pool in windows.POOLS:
         logits[f"windows, {pool}"] = windows.classify_long(
@@ -197,36 +270,47 @@ def main(argv=None) -> dict:
     print(f"train {len(train_set)} / validation {len(val_set)}: {val_set.source}")
     print(f"model {args.model}; at most {args.epochs} epochs per candidate")
     rows, best, best_model = [], None, None
-    for asked, lr in itertools.product(args.trainable_layers, args.lr):
-        layers = None if asked < 0 else asked
-        row, model = train_candidate(args, layers, lr, train_set, val_set)
+    axes = (args.trainable_layers, args.lr, args.max_length, args.keep, args.schedule)
+    for asked, lr, max_length, keep, schedule in itertools.product(*axes):
+        setting = {
+            "trainable_layers": None if asked < 0 else asked,
+            "lr": lr,
+            "max_length": max_length,
+            "keep": keep,
+            "schedule": schedule,
+        }
+        row, model = train_candidate(args, setting, train_set, val_set)
         rows.append(row)
         print(
-            f"candidate trainable_layers={layers}, lr={lr:g}: best epoch "
-            f"{row['best_epoch']}, VALIDATION acc {row['val_acc']:.2%} (loss "
-            f"{row['val_loss']:.4f}); training {row['train_seconds']:.0f} s"
+            f"candidate {describe(row)}: best epoch {row['best_epoch']}, VALIDATION "
+            f"acc {row['val_acc']:.2%} (loss {row['val_loss']:.4f}); training "
+            f"{row['train_seconds']:.0f} s"
         )
         chosen = choose(rows, args.seed)
         if chosen != best:  # keep only the chosen candidate's model
             best, best_model = chosen, model
     row = rows[best]
-    print(
-        f"chosen on validation: trainable_layers={row['trainable_layers']}, "
-        f"lr={row['lr']:g}, epoch {row['best_epoch']}"
-    )
+    print(f"chosen on validation: {describe(row)}, epoch {row['best_epoch']}")
     tokenizer, model = best_model
     if args.save:
         training.save_checkpoint(model, tokenizer, args.save, info={"chosen": row})
     half = None if args.test_size is None else args.test_size // 2
     test_set = read_imdb_split(root, "test", half, args.seed)
-    scores = training.evaluate(model, tokenizer, test_set, max_length=args.max_length)
+    reading = {
+        "max_length": row["max_length"],
+        "keep": row["keep"],
+        "head": row["head"],
+    }
+    scores = training.evaluate(model, tokenizer, test_set, **reading)
     print(
         f"TEST ACCURACY of the chosen candidate (evaluated once) on "
         f"{test_set.source}: {scores['accuracy']:.2%} (loss {scores['loss']:.4f})"
     )
     print(f"confusion (rows true neg/pos, cols predicted):\n{scores['confusion']}")
     # long reviews: the reading rule is chosen on validation, tested once
-    val_long = long_review_rules(model, tokenizer, val_set, args.max_length)
+    cut = (row["max_length"], row["keep"])
+    main_rule = cut_rule(row["keep"], row["max_length"])
+    val_long = long_review_rules(model, tokenizer, val_set, *cut)
     print(f"VALIDATION reviews longer than {LIMIT} tokens (n = {val_long['n']}):")
     for rule, acc in val_long.items():
         if rule != "n":
@@ -234,14 +318,12 @@ def main(argv=None) -> dict:
     test_long = {"n": 0}
     if val_long["n"]:
         rule = choose_rule(val_long, args.seed)
-        full = long_review_rules(model, tokenizer, test_set, args.max_length)
-        keep = ("n", f"cut at {args.max_length}", rule)
-        test_long = {k: v for k, v in full.items() if k in keep}
+        full = long_review_rules(model, tokenizer, test_set, *cut)
+        test_long = {k: v for k, v in full.items() if k in ("n", main_rule, rule)}
         print(
             f"TEST reviews longer than {LIMIT} tokens (n = {test_long['n']}), rule "
             f"chosen on validation: {rule} {test_long[rule]:.2%}, against the main "
-            f"figure's cut at {args.max_length}: "
-            f"{test_long[f'cut at {args.max_length}']:.2%}"
+            f"figure's {main_rule}: {test_long[main_rule]:.2%}"
         )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

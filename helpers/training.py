@@ -46,6 +46,7 @@ from .data import (
     GroupingWarning,
     ReviewSet,
     TokenizedReviews,
+    check_keep,
     make_collate,
     model_max_length,
 )
@@ -63,6 +64,8 @@ from .models import (
 #: Cached features above this many bytes go to a memory-mapped file instead of RAM.
 CACHE_IN_MEMORY_BYTES = 1 << 30
 TRAINING_INFO = "training_info.json"
+#: Learning-rate schedules of :func:`train_classifier` (see :func:`linear_schedule`).
+SCHEDULES = ("constant", "linear")
 
 
 @dataclass
@@ -410,12 +413,23 @@ def _loss_and_logits(logits, labels):
 
 
 def run_epoch(
-    model, batches, forward, *, optimizer=None, scaler=None, device, desc=""
+    model,
+    batches,
+    forward,
+    *,
+    optimizer=None,
+    scaler=None,
+    scheduler=None,
+    device,
+    desc="",
 ) -> dict:
     """One pass over ``batches`` (dicts with ``labels``); trains given an optimizer.
 
     ``forward(batch) -> logits``. Loss and accuracy are weighted by the real
     size of every batch (the last one may be smaller), unlike the seed.
+    ``scheduler`` (a learning-rate scheduler, optional) steps once after each
+    optimizer step; a step the fp16 ``GradScaler`` skips (gradients with
+    inf/NaN) does not count.
     """
     from tqdm.auto import tqdm
 
@@ -431,8 +445,12 @@ def run_epoch(
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            scale = scaler.get_scale() if scaler.is_enabled() else None
             scaler.step(optimizer)
             scaler.update()
+            skipped = scale is not None and scaler.get_scale() < scale
+            if scheduler is not None and not skipped:
+                scheduler.step()
         n = len(labels)
         total_loss += float(loss.detach()) * n
         correct += int((logits.argmax(-1) == labels).sum())
@@ -457,6 +475,8 @@ class _Pipeline:
         reviews,
         *,
         max_length,
+        keep="head",
+        head=None,
         batch_size,
         trainable_layers,
         cache,
@@ -471,7 +491,9 @@ class _Pipeline:
             seed,
         )
         self.trainable_layers = trainable_layers
-        self.tokenized = TokenizedReviews(tokenizer, reviews, max_length)
+        self.tokenized = TokenizedReviews(
+            tokenizer, reviews, max_length, keep=keep, head=head
+        )
         self.collate = make_collate(
             tokenizer, False, model_max_length(tokenizer, max_length)
         )
@@ -490,15 +512,22 @@ class _Pipeline:
                 desc=desc,
             )
 
-    def batches(self, epoch: int | None):
-        """Index batches: shuffled buckets (``epoch`` given), else sorted by length."""
-        idx = batches_by_length(
+    def _indices(self, epoch: int | None) -> list[list[int]]:
+        return batches_by_length(
             self.lengths,
             self.batch_size,
             shuffle=epoch is not None,
             seed=self.seed,
             epoch=epoch or 0,
         )
+
+    def n_batches(self, epoch: int | None) -> int:
+        """How many batches :meth:`batches` gives for ``epoch``."""
+        return len(self._indices(epoch))
+
+    def batches(self, epoch: int | None):
+        """Index batches: shuffled buckets (``epoch`` given), else sorted by length."""
+        idx = self._indices(epoch)
         if self.store is not None:
             return [{"index": i, "labels": self.labels[i]} for i in idx]
         return token_batches(self.tokenized, self.collate, idx)
@@ -550,6 +579,54 @@ def _keep_epoch(history: list[dict], best_epoch: int, ties: list[int], rng) -> b
     return bool(rng.random() < 1.0 / ties[0])
 
 
+def check_schedule(schedule: str, warmup: float) -> None:
+    """Raise ``ValueError`` naming the fix for a bad ``schedule`` or ``warmup``."""
+    if schedule not in SCHEDULES:
+        raise ValueError(
+            f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got "
+            f"{schedule!r}: pass schedule='constant' (the same rate throughout) or "
+            "schedule='linear' (warm-up, then linear decay to 0)."
+        )
+    if (
+        isinstance(warmup, bool)
+        or not isinstance(warmup, int | float)
+        or not 0 <= warmup <= 1
+    ):
+        raise ValueError(
+            f"warmup must be a fraction of the optimisation steps from 0 to 1, got "
+            f"{warmup!r}: pass e.g. warmup=0.1 (the first 10 % of the steps)."
+        )
+
+
+def linear_schedule(total_steps: int, warmup: float = 0.1):
+    """``factor(step)``: the learning rate's multiplier in the ``"linear"`` schedule.
+
+    For ``torch.optim.lr_scheduler.LambdaLR``, stepped once per optimizer
+    step (``step`` = optimizer steps already taken, 0 for the first). Over the
+    first ``w = int(warmup * total_steps)`` steps the factor rises linearly
+    from 0 (``step / w``); then it falls linearly from 1 to 0 at
+    ``total_steps`` (``(total_steps - step) / (total_steps - w)``), so the
+    last step (``total_steps - 1``) runs at ``1 / (total_steps - w)`` of the
+    rate. This is ``transformers.get_linear_schedule_with_warmup``, the
+    schedule BERT was fine-tuned with. ``warmup=0``: no warm-up, the first
+    step at the full rate.
+    """
+    if not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(
+            f"total_steps must be a positive integer, got {total_steps!r}: count "
+            "the optimizer steps of all epochs."
+        )
+    check_schedule("linear", warmup)
+    w = int(warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < w:
+            return step / w
+        return max(0.0, (total_steps - step) / max(1, total_steps - w))
+
+    return factor
+
+
 def train_classifier(
     model,
     tokenizer,
@@ -565,6 +642,10 @@ def train_classifier(
     seed: int = 1234,
     checkpoint_dir=None,
     device=None,
+    keep: str = "head",
+    head: int | None = None,
+    schedule: str = "constant",
+    warmup: float = 0.1,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``train_set``, pick the best epoch on ``val_set``.
 
@@ -577,12 +658,24 @@ def train_classifier(
     The model is left with the best epoch's weights, in eval mode. Best =
     highest validation accuracy, then lowest validation loss; epochs tied on
     both are drawn at random (seeded by ``seed``), not by position.
+
+    ``keep``/``head``: which tokens of a review longer than ``max_length``
+    are used, ``"head"`` (the first ones, default) or ``"head+tail"`` (the
+    first ``head`` and the last ones, see
+    :func:`helpers.data.tokenize_truncated`); predict with the same
+    (:func:`evaluate`, :func:`predict_logits`). ``schedule``: ``"constant"``
+    (default, the rate ``lr`` throughout) or ``"linear"`` (warm-up over the
+    first ``warmup`` of all optimizer steps, then linear decay to 0, see
+    :func:`linear_schedule`). ``result.settings`` records them (``head``
+    resolved; ``warmup`` ``None`` for the constant rate).
     """
     num_labels = model.config.num_labels
     check_reviews(train_set, "train_set", num_labels)
     check_reviews(val_set, "val_set", num_labels)
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    check_schedule(schedule, warmup)
+    head = check_keep(keep, head, model_max_length(tokenizer, max_length))
     device = resolve_device(device)
     seed_everything(seed)
     model.to(device)
@@ -591,6 +684,8 @@ def train_classifier(
     start = time.perf_counter()
     common = dict(
         max_length=max_length,
+        keep=keep,
+        head=head,
         batch_size=batch_size,
         trainable_layers=trainable_layers,
         cache=cache,
@@ -604,6 +699,12 @@ def train_classifier(
     cache_seconds = time.perf_counter() - start if cache else 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=lr, betas=(0.9, 0.999))
+    scheduler = None
+    if schedule == "linear":
+        steps = sum(train.n_batches(epoch) for epoch in range(1, epochs + 1))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, linear_schedule(steps, warmup)
+        )
     scaler = make_scaler(device)
     history, best_state, best_epoch = [], None, 0
     ties, tie_rng = [1], np.random.default_rng(seed)
@@ -616,6 +717,7 @@ def train_classifier(
                 train.forward,
                 optimizer=optimizer,
                 scaler=scaler,
+                scheduler=scheduler,
                 device=device,
                 desc=f"epoch {epoch}/{epochs} train",
             )
@@ -670,6 +772,10 @@ def train_classifier(
             "lr": lr,
             "batch_size": batch_size,
             "max_length": max_length,
+            "keep": keep,
+            "head": head,
+            "schedule": schedule,
+            "warmup": warmup if schedule == "linear" else None,
             "trainable_layers": trainable_layers,
             "cache_features": cache,
             "seed": seed,
@@ -685,17 +791,26 @@ def train_classifier(
 # --------------------------------------------------------------------------- #
 @torch.no_grad()
 def predict_logits(
-    model, tokenizer, texts, *, batch_size: int = 64, max_length: int = 256
+    model,
+    tokenizer,
+    texts,
+    *,
+    batch_size: int = 64,
+    max_length: int = 256,
+    keep: str = "head",
+    head: int | None = None,
 ) -> torch.Tensor:
     """Logits ``[n, num_labels]`` for texts, in their order.
 
     Batches are sorted by length internally; the model runs in eval mode
     without gradients, and its previous mode is restored afterwards.
+    ``keep``/``head``: which tokens of a text longer than ``max_length`` are
+    read (as in :func:`train_classifier`; default the first ones).
     """
     from tqdm.auto import tqdm
 
     reviews = ReviewSet(list(texts), [0] * len(texts), "texts")
-    tokenized = TokenizedReviews(tokenizer, reviews, max_length)
+    tokenized = TokenizedReviews(tokenizer, reviews, max_length, keep=keep, head=head)
     collate = make_collate(tokenizer, False, model_max_length(tokenizer, max_length))
     device = next(model.parameters()).device
     lengths = [len(f["input_ids"]) for f in tokenized.features]
@@ -714,18 +829,33 @@ def predict_logits(
 
 
 def evaluate(
-    model, tokenizer, reviews: ReviewSet, *, batch_size: int = 64, max_length: int = 256
+    model,
+    tokenizer,
+    reviews: ReviewSet,
+    *,
+    batch_size: int = 64,
+    max_length: int = 256,
+    keep: str = "head",
+    head: int | None = None,
 ) -> dict:
     """Accuracy, mean loss, predictions, probabilities, confusion on ``reviews``.
 
     Returns a dict: ``accuracy``, ``loss``, ``preds`` (array [n]), ``probs``
     (array [n, num_labels]), ``labels`` (array [n]) and ``confusion``
     (array [num_labels, num_labels]; rows = true label, columns = prediction).
+    ``keep``/``head``: which tokens of a longer review are read, as in
+    :func:`predict_logits`.
     """
     num_labels = model.config.num_labels
     check_reviews(reviews, "reviews", num_labels)
     logits = predict_logits(
-        model, tokenizer, reviews.texts, batch_size=batch_size, max_length=max_length
+        model,
+        tokenizer,
+        reviews.texts,
+        batch_size=batch_size,
+        max_length=max_length,
+        keep=keep,
+        head=head,
     )
     labels = torch.tensor(list(reviews.labels), dtype=torch.long)
     preds = logits.argmax(-1)

@@ -714,3 +714,103 @@ def test_a_failed_download_says_which_variable_to_set(http_server, monkeypatch):
             getattr(module, finder)()
         others = {v for v in ("IMDB_DIR", "ERASER_DIR", "ETC_DIR")} - {variable[2:]}
         assert not any(other in str(err.value) for other in others)
+
+
+# ------------------------------------------------------- head+tail truncation
+def _tiny():
+    from tiny import tiny_tokenizer
+
+    return tiny_tokenizer()
+
+
+#: A long review whose ending differs from its start (tiny vocabulary words).
+LONG = "the movie was great and " * 20 + "but the plot was boring and awful ."
+
+
+@pytest.mark.parametrize("kind", ["tiny", "packaged"])
+@pytest.mark.parametrize("head", [None, 0, 5, 30])
+def test_head_tail_keeps_the_first_and_last_content_tokens(tokenizer, kind, head):
+    tok = _tiny() if kind == "tiny" else tokenizer
+    max_length = 32
+    whole = tok([LONG], verbose=False)["input_ids"][0]
+    content = whole[1:-1]
+    assert len(whole) > max_length
+    got = data.tokenize_truncated(tok, [LONG], max_length, keep="head+tail", head=head)
+    n = max_length - 2
+    h = 8 if head is None else head  # default: a quarter of 30, halves rounded up
+    expected = [whole[0], *content[:h], *content[len(content) - (n - h) :], whole[-1]]
+    assert got["input_ids"] == [expected] and len(expected) == max_length
+    assert got["attention_mask"] == [[1] * max_length]
+    assert got["token_type_ids"] == [[0] * max_length]
+    words = tok.convert_ids_to_tokens(got["input_ids"][0])
+    assert (words[-3:-1] == ["awful", "."]) == (h < n)  # the ending is kept
+
+
+@pytest.mark.parametrize("kind", ["tiny", "packaged"])
+def test_head_tail_leaves_texts_that_fit_unchanged(tokenizer, kind):
+    tok = _tiny() if kind == "tiny" else tokenizer
+    fits = "the movie was great " * 3  # 12 content tokens, 14 in all
+    texts = ["good film", fits, fits + "!", fits + "! !", LONG]
+    max_length = 15
+    whole = tok(texts, verbose=False)["input_ids"]
+    assert [len(ids) for ids in whole[:4]] == [4, 14, 15, 16]
+    got = data.tokenize_truncated(tok, texts, max_length, keep="head+tail")
+    assert got["input_ids"][:3] == whole[:3]  # they fit: unchanged
+    # one token too many: the default head (3 of 13) and the last 10 kept
+    assert got["input_ids"][3] == whole[3][:4] + whole[3][-11:]
+    assert [len(ids) for ids in got["input_ids"]] == [4, 14, 15, 15, 15]
+
+
+@pytest.mark.parametrize("max_length", [8, 64, 256, 512])
+def test_keep_head_is_the_tokenizers_truncation(tokenizer, max_length):
+    texts = _long_texts()
+    plain = tokenizer(texts, truncation=True, max_length=max_length)
+    fast = data.tokenize_truncated(tokenizer, texts, max_length, keep="head")
+    assert fast == data.tokenize_truncated(tokenizer, texts, max_length)
+    for key in plain:
+        assert fast[key] == plain[key], key
+
+
+def test_tokenized_reviews_keep_head_and_tail(tokenizer):
+    texts = _long_texts()
+    reviews = data.ReviewSet(texts, [i % 2 for i in range(len(texts))], "test texts")
+    dataset = data.TokenizedReviews(tokenizer, reviews, 128, keep="head+tail", head=20)
+    ids = [f["input_ids"] for f in dataset.features]
+    assert (
+        ids
+        == data.tokenize_truncated(tokenizer, texts, 128, keep="head+tail", head=20)[
+            "input_ids"
+        ]
+    )
+    whole = tokenizer(texts, verbose=False)["input_ids"]
+    for got, full in zip(ids, whole, strict=True):
+        assert got == (full if len(full) <= 128 else full[:21] + full[-107:])
+    assert any(len(full) > 128 for full in whole)
+    capped = data.TokenizedReviews(tokenizer, reviews, 4096, keep="head+tail")
+    assert max(len(f["input_ids"]) for f in capped.features) == 512  # 128 + 382
+
+
+def test_default_head_is_a_quarter_of_the_content():
+    assert data.default_head(512) == 128  # Sun et al. (2019): 128 + 382
+    assert [data.default_head(n) for n in (256, 128, 16, 3)] == [64, 32, 4, 0]
+
+
+@pytest.mark.parametrize(
+    "keep,head,max_length,message",
+    [
+        ("tail", None, 32, r"keep must be one of 'head', 'head\+tail', got 'tail'"),
+        ("head+tail", 31, 32, r"head must be an integer from 0 to 30 .* got 31"),
+        ("head+tail", -1, 32, r"from 0 to 30 .* got -1: pass a smaller head"),
+        ("head+tail", 2.5, 32, r"got 2\.5"),
+        ("head+tail", True, 32, r"got True"),
+        ("head", 5, 32, r"only used with keep='head\+tail'"),
+        ("head+tail", None, 2, r"max_length >= 3"),
+    ],
+)
+def test_bad_keep_or_head_raise_and_name_the_fix(keep, head, max_length, message):
+    tok = _tiny()
+    with pytest.raises(ValueError, match=message):
+        data.tokenize_truncated(tok, [LONG], max_length, keep=keep, head=head)
+    reviews = data.ReviewSet([LONG], [1], "one review")
+    with pytest.raises(ValueError, match=message):
+        data.TokenizedReviews(tok, reviews, max_length, keep=keep, head=head)

@@ -5,6 +5,7 @@ Tiny models from tests/tiny.py; seconds.
 
 from __future__ import annotations
 
+import itertools
 import random
 import warnings
 
@@ -672,3 +673,165 @@ def test_misclassified_orders_equal_confidences_at_random_seeded():
     assert training.misclassified(reviews, evaluation, 3, seed=4) == (
         training.misclassified(reviews, evaluation, 3, seed=4)
     )
+
+
+# --------------------------------------------------------------------------- #
+# Learning-rate schedule and head+tail truncation
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def seen_rates(monkeypatch):
+    """The learning rate of every optimizer step train_classifier takes."""
+    rates = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    return rates
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_linear_schedule_warms_up_then_decays_to_zero(seen_rates, cache):
+    tokenizer, model = tiny()
+    train, val = toy_reviews(20), toy_reviews(4, seed=1)  # 40 reviews: 10 batches
+    result = training.train_classifier(
+        model,
+        tokenizer,
+        train,
+        val,
+        epochs=2,
+        lr=1e-3,
+        batch_size=4,
+        max_length=32,
+        cache_features=cache,
+        schedule="linear",
+    )
+    assert len(seen_rates) == 20  # 2 epochs x 10 steps; warm-up 0.1: 2 steps
+    peak = seen_rates.index(max(seen_rates))
+    assert seen_rates[:3] == pytest.approx([0, 5e-4, 1e-3]) and peak == 2
+    falling = seen_rates[peak:]
+    assert all(b < a for a, b in itertools.pairwise(falling))
+    assert seen_rates[-1] == pytest.approx(1e-3 / 18)  # (20 - 19) / (20 - 2)
+    factor = training.linear_schedule(20, 0.1)
+    assert seen_rates == pytest.approx([1e-3 * factor(k) for k in range(20)])
+    assert factor(20) == 0  # 0 once the last step is taken
+    assert result.settings["schedule"] == "linear"
+    assert result.settings["warmup"] == 0.1
+
+
+def test_constant_schedule_keeps_the_rate(seen_rates):
+    tokenizer, model = tiny()
+    result = training.train_classifier(
+        model,
+        tokenizer,
+        toy_reviews(8),
+        toy_reviews(2, seed=1),
+        epochs=2,
+        lr=1e-3,
+        batch_size=4,
+        max_length=32,
+    )
+    assert seen_rates == [1e-3] * 8  # 16 reviews: 4 steps per epoch
+    assert result.settings["schedule"] == "constant"
+    assert result.settings["warmup"] is None
+
+
+def test_linear_schedule_factors():
+    factor = training.linear_schedule(10, 0.3)  # 3 warm-up steps
+    assert [factor(k) for k in range(11)] == pytest.approx(
+        [0, 1 / 3, 2 / 3, 1, 6 / 7, 5 / 7, 4 / 7, 3 / 7, 2 / 7, 1 / 7, 0]
+    )
+    no_warmup = training.linear_schedule(4, 0.0)
+    assert [no_warmup(k) for k in range(5)] == [1, 0.75, 0.5, 0.25, 0]
+    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
+        training.linear_schedule(0)
+
+
+def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
+    """fp16 on CUDA: inf/NaN gradients make the GradScaler skip optimizer.step."""
+    _, model = tiny()
+    weight = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=True)  # as make_scaler for fp16
+    factors = iter([float("inf"), 1.0, 1.0])  # the first batch's gradient is NaN
+
+    def forward(batch):
+        return weight.expand(len(batch["labels"]), 2) * next(factors)
+
+    batches = [{"labels": torch.tensor([0, 1])} for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "scheduler.step() before optimizer"
+        training.run_epoch(
+            model,
+            batches,
+            forward,
+            optimizer=optimizer,
+            scaler=scaler,
+            scheduler=scheduler,
+            device=torch.device("cpu"),
+        )
+    assert scaler.get_scale() < 65536  # the first step was skipped
+    assert scheduler.last_epoch == 2  # two optimizer steps, two scheduler steps
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"schedule": "cosine"}, r"schedule must be one of 'constant', 'linear'"),
+        ({"schedule": "linear", "warmup": 1.5}, r"warmup must be .* from 0 to 1"),
+        ({"warmup": -0.1}, r"got -0\.1: pass e\.g\. warmup=0\.1"),
+        ({"keep": "tail"}, r"keep must be one of 'head', 'head\+tail'"),
+        ({"keep": "head+tail", "head": 40}, r"head must be an integer from 0 to 30"),
+    ],
+)
+def test_bad_schedule_or_keep_raise_before_any_work(monkeypatch, kwargs, message):
+    tokenizer, model = tiny()
+    monkeypatch.setattr(
+        training, "TokenizedReviews", lambda *a, **k: pytest.fail("tokenized")
+    )
+    with pytest.raises(ValueError, match=message):
+        training.train_classifier(
+            model,
+            tokenizer,
+            toy_reviews(2),
+            toy_reviews(2),
+            epochs=1,
+            max_length=32,
+            **kwargs,
+        )
+
+
+def test_head_tail_is_used_in_training_and_prediction(monkeypatch):
+    tokenizer, model = tiny(dropout=0.0)
+    text = "the movie was great and " * 12 + "but the plot was awful ."
+    whole = tokenizer([text], verbose=False)["input_ids"][0]
+    ids = torch.tensor([whole[:9] + whole[-23:]])  # default head: 8 of 30
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    got = training.predict_logits(
+        model, tokenizer, [text], max_length=32, keep="head+tail"
+    )
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    first = training.predict_logits(model, tokenizer, [text], max_length=32)
+    assert not torch.allclose(first, got)  # "head" reads other tokens
+    reviews = ReviewSet([text, "good film"], [1, 0], "two")
+    scores = training.evaluate(
+        model, tokenizer, reviews, max_length=32, keep="head+tail"
+    )
+    assert scores["probs"][0] == pytest.approx(expected.softmax(-1)[0].numpy())
+    made = []
+    real = training.TokenizedReviews
+
+    def spy(*args, **kwargs):
+        made.append((kwargs["keep"], kwargs["head"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "TokenizedReviews", spy)
+    result = training.train_classifier(
+        model, tokenizer, reviews, reviews, epochs=1, max_length=32, keep="head+tail"
+    )
+    assert made == [("head+tail", 8), ("head+tail", 8)]  # train and validation
+    assert (result.settings["keep"], result.settings["head"]) == ("head+tail", 8)

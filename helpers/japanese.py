@@ -348,6 +348,32 @@ def japanese_checkpoint_path(
     return data_dir() / "checkpoints" / name
 
 
+def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
+    """Full fine-tuning of a small Japanese BERT on the CPU, best epoch on ``val_set``.
+
+    :func:`helpers.training.train_classifier` with ``settings``' epochs, rate,
+    batch size, length and seed (no feature cache: every layer learns).
+    """
+    import torch
+
+    from .training import train_classifier
+
+    return train_classifier(
+        model,
+        tokenizer,
+        train_set,
+        val_set,
+        epochs=settings.epochs,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_length=settings.max_length,
+        trainable_layers=None,
+        cache_features=False,
+        seed=settings.seed,
+        device=torch.device("cpu"),
+    )
+
+
 def train_japanese_model(
     out_dir: str | os.PathLike,
     train_set: ReviewSet,
@@ -366,7 +392,7 @@ def train_japanese_model(
 
     import torch
 
-    from .training import evaluate, save_checkpoint, train_classifier
+    from .training import evaluate, save_checkpoint
 
     train_part, val_part = train_val_split(
         train_set, settings.val_fraction, settings.seed
@@ -378,20 +404,7 @@ def train_japanese_model(
             vocab, tmp, model_max_length=model_positions(settings)
         )
     model = build_japanese_model(len(tokenizer.vocab), settings)
-    result = train_classifier(
-        model,
-        tokenizer,
-        train_part,
-        val_part,
-        epochs=settings.epochs,
-        lr=settings.lr,
-        batch_size=settings.batch_size,
-        max_length=settings.max_length,
-        trainable_layers=None,
-        cache_features=False,
-        seed=settings.seed,
-        device=torch.device("cpu"),
-    )
+    result = fine_tune(model, tokenizer, train_part, val_part, settings)
     seconds = time.perf_counter() - start
     test = evaluate(model, tokenizer, test_set, max_length=settings.max_length)
     from .japanese_baselines import bow_logistic_regression, majority_baseline

@@ -61,6 +61,7 @@ from .japanese import (
     build_japanese_model,
     build_vocab,
     find_chabsa,
+    fine_tune,
     load_chabsa,
     make_japanese_tokenizer,
     model_positions,
@@ -424,22 +425,7 @@ def sentiment_data(
 
 
 def _finetune(model, tokenizer, data: dict, settings: JapaneseSettings):
-    from .training import train_classifier
-
-    return train_classifier(
-        model,
-        tokenizer,
-        data["train"],
-        data["valid"],
-        epochs=settings.epochs,
-        lr=settings.lr,
-        batch_size=settings.batch_size,
-        max_length=settings.max_length,
-        trainable_layers=None,
-        cache_features=False,
-        seed=settings.seed,
-        device=torch.device("cpu"),
-    )
+    return fine_tune(model, tokenizer, data["train"], data["valid"], settings)
 
 
 def _scores(model, tokenizer, data: dict, max_length: int) -> dict:

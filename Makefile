@@ -1,6 +1,10 @@
 # Set-up and everyday commands (see README):
 #   make book        -> virtual environment, install, execute every chapter (quick
-#                       profile), HTML in _build/html; fails when any cell raises
+#                       profile), HTML in _build/html; fails when any cell raises.
+#                       A clean build every time (.ci/build_book.py): each chapter
+#                       runs against the current helpers/
+#   make book-incremental -> for authors: re-executes only chapters whose own file
+#                       changed, unless helpers/, config, profile or data env changed
 #   make test        -> virtual environment, install, pytest
 #   make check-book  -> open every built page in headless Chromium, offline
 #   make lint        -> ruff check + ruff format --check
@@ -10,11 +14,11 @@ PY     := $(VENV)/bin/python
 # CPU build of torch; on a GPU machine use e.g. `make TORCH="torch==2.13.0" book` with a CUDA index.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
-LINTED := helpers tests bench notebooks/*.py .ci/check_book.py
+LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py
 # `make check-book SCREENSHOTS=dir` also saves a 1280-px screenshot of every page
 SCREENSHOTS ?=
 
-.PHONY: book test lint format check-book lab install sync clean bench
+.PHONY: book book-incremental test lint format check-book lab install sync clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,9 +31,11 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
-	rm -rf _build/html
-	$(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going
-	@test -f _build/html/index.html && echo "Book built: _build/html/index.html"
+	$(PY) .ci/build_book.py .
+
+book-incremental: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(PY) .ci/build_book.py . --incremental
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,0 +1,159 @@
+"""The book's running example: three short reviews followed through every chapter.
+
+Chapter 1 tokenizes them, chapter 2 predicts them, chapters 3–4 highlight them,
+chapter 5 deletes their top words and chapter 6 explains them the transformer
+way. One of them is a sentence of the IMDb test review chapter 2's model gets
+wrong: a positive review of a film it calls "a very bad one".
+
+* :data:`RUNNING` — the reviews (:class:`Example`: name, text, label, source);
+* :func:`texts`, :func:`labels` — their texts and gold labels, in order;
+* :func:`predictions` — the model's probabilities for them, as rows;
+* :func:`predictions_html` — the same rows as an escaped HTML table;
+* :func:`delete_top_words` — a review with its ``k`` highest-scored words replaced
+  by ``[MASK]``, for chapter 5's deletion test on one review.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .data import LABEL_NAMES
+
+__all__ = [
+    "RUNNING",
+    "Example",
+    "delete_top_words",
+    "labels",
+    "predictions",
+    "predictions_html",
+    "texts",
+]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One running example: a short ``name``, its ``text``, gold ``label``
+    (0 = negative, 1 = positive) and where the text comes from."""
+
+    name: str
+    text: str
+    label: int
+    source: str
+
+
+RUNNING: tuple[Example, ...] = (
+    Example(
+        name="hidden gem",
+        text=(
+            "It is, to put it simply, a very good movie cleverly hidden inside "
+            "a very bad one."
+        ),
+        label=1,
+        source=(
+            "a sentence of IMDb test review pos/12380_7 (Jack Frost 2, rated 7/10), "
+            "a positive review of a film it calls bad"
+        ),
+    ),
+    Example(
+        name="praise",
+        text="A wonderful film with superb acting; I loved every minute of it.",
+        label=1,
+        source="written for this book",
+    ),
+    Example(
+        name="pan",
+        text="Dull, predictable and far too long: a waste of two hours.",
+        label=0,
+        source="written for this book",
+    ),
+)
+
+
+def texts(examples: Sequence[Example] = RUNNING) -> list[str]:
+    """The examples' texts, in order."""
+    return [e.text for e in examples]
+
+
+def labels(examples: Sequence[Example] = RUNNING) -> list[int]:
+    """The examples' gold labels (0 = negative, 1 = positive), in order."""
+    return [e.label for e in examples]
+
+
+def _label_names(model) -> list[str]:
+    config = getattr(model, "config", None)
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label.get(i, "")) for i in range(len(id2label))]
+    if len(names) == len(LABEL_NAMES) and all(n.startswith("LABEL_") for n in names):
+        return list(LABEL_NAMES)  # an unnamed binary head: the book's names
+    return names if names and all(names) else list(LABEL_NAMES)
+
+
+@torch.no_grad()
+def predictions(
+    model, tokenizer, examples: Sequence[Example] = RUNNING, max_length: int = 512
+) -> list[dict]:
+    """One row per example: name, text, gold and predicted label names, the
+    probability of each label, and whether the prediction is right."""
+    from .training import predict_logits
+
+    probs = torch.softmax(
+        predict_logits(model, tokenizer, texts(examples), max_length=max_length), -1
+    )
+    names = _label_names(model)
+    rows = []
+    for e, p in zip(examples, probs, strict=True):
+        predicted = int(p.argmax())
+        row = {"name": e.name, "text": e.text, "gold": names[e.label]}
+        row.update({f"P({n})": float(p[i]) for i, n in enumerate(names)})
+        row.update(predicted=names[predicted], correct=predicted == e.label)
+        rows.append(row)
+    return rows
+
+
+def predictions_html(rows: list[dict]) -> str:
+    """The rows of :func:`predictions` as an HTML table (texts escaped)."""
+    prob_cols = [k for k in rows[0] if k.startswith("P(")] if rows else []
+    head = ["example", "text", "gold", *prob_cols, "predicted", ""]
+    out = ['<table style="border-collapse: collapse; font-size: 0.9em">', "<tr>"]
+    out += [f'<th style="text-align: left; padding: 2px 6px">{h}</th>' for h in head]
+    out.append("</tr>")
+    for r in rows:
+        cells = [r["name"], r["text"], r["gold"]]
+        cells += [f"{r[c]:.3f}" for c in prob_cols]
+        cells += [r["predicted"], "right" if r["correct"] else "wrong"]
+        out.append("<tr>")
+        out += [
+            f'<td style="padding: 2px 6px; border-top: 1px solid #eee">'
+            f"{html.escape(str(c))}</td>"
+            for c in cells
+        ]
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def delete_top_words(
+    words: Sequence[str], scores, k: int, mask: str = "[MASK]", seed: int = 1234
+) -> tuple[list[str], list[int]]:
+    """``words`` with the ``k`` highest-scored replaced by ``mask``.
+
+    Returns the new word list and the deleted positions (highest score first).
+    Equal scores are ordered at random with ``seed``, never by position.
+    """
+    scores = torch.as_tensor(scores, dtype=torch.float64).flatten()
+    if len(scores) != len(words):
+        raise ValueError(
+            f"{len(words)} words but {len(scores)} scores: align them first"
+        )
+    if not 0 <= k <= len(words):
+        raise ValueError(f"k must be between 0 and {len(words)}, got {k}")
+    generator = torch.Generator().manual_seed(seed)
+    shuffle = torch.randperm(len(scores), generator=generator)
+    order = shuffle[torch.argsort(scores[shuffle], descending=True, stable=True)]
+    top = order[:k].tolist()
+    kept = [mask if i in set(top) else w for i, w in enumerate(words)]
+    return kept, top

@@ -1,0 +1,84 @@
+"""The diagram of where each method reads, and the running example."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import diagram, examples
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_diagram_is_the_one_the_helper_draws():
+    committed = (ROOT / "_static" / "where_methods_read.svg").read_text()
+    assert committed == diagram.svg() + "\n", "run diagram.save(...) again"
+
+
+def test_diagram_has_every_method_and_loads_nothing():
+    svg = diagram.svg()
+    for method in diagram.METHODS:
+        assert method.name in svg
+    assert "<script" not in svg
+    assert not re.search(r'(?:href|src)\s*=\s*"(?:https?:)?//', svg)
+
+
+def test_highlight_colours_one_row_and_greys_the_others():
+    accent = "#c0392b"
+    everything = diagram.svg()
+    one = diagram.svg("Grad-CAM")
+    assert one.count(accent) < everything.count(accent)
+    # the Grad-CAM row reads 3 hidden-state columns: 3 accent dots plus P(class)
+    assert one.count(f'fill="{accent}"/>') == 3 + 1  # + the highlighted arrow head
+    assert diagram.svg("attnlrp") == diagram.svg("CP-LRP")  # one row, two names
+
+
+def test_unknown_method_names_the_choices():
+    with pytest.raises(ValueError, match="pick one of: \\[CLS\\] attention"):
+        diagram.svg("SHAP")
+
+
+def test_running_examples_are_short_labelled_and_include_the_hidden_gem():
+    assert len(examples.RUNNING) == 3
+    assert set(examples.labels()) == {0, 1}
+    gem = examples.RUNNING[0]
+    assert "cleverly hidden inside a very bad one" in gem.text
+    assert gem.label == 1 and "12380_7" in gem.source
+    assert all(len(t.split()) < 25 for t in examples.texts())
+
+
+def test_delete_top_words_masks_the_highest_and_breaks_ties_at_random():
+    words = ["a", "good", "bad", "film"]
+    kept, top = examples.delete_top_words(words, [0.1, 0.9, 0.5, 0.1], k=2)
+    assert kept == ["a", "[MASK]", "[MASK]", "film"] and top == [1, 2]
+    firsts = {
+        examples.delete_top_words(words, [1.0, 1.0, 1.0, 1.0], k=1, seed=s)[1][0]
+        for s in range(20)
+    }
+    assert len(firsts) > 1  # not always the first position
+    with pytest.raises(ValueError, match="align them"):
+        examples.delete_top_words(words, [1.0], k=1)
+
+
+def test_predictions_rows_and_escaped_table():
+    class Toy(torch.nn.Module):
+        config = type("C", (), {"id2label": {0: "negative", 1: "positive"}})()
+
+    rows = [
+        {
+            "name": "x",
+            "text": "<b>hi</b>",
+            "gold": "positive",
+            "P(negative)": 0.2,
+            "P(positive)": 0.8,
+            "predicted": "positive",
+            "correct": True,
+        }
+    ]
+    table = examples.predictions_html(rows)
+    assert "&lt;b&gt;hi&lt;/b&gt;" in table and "<b>hi" not in table
+    assert "0.800" in table and "right" in table
+    assert examples._label_names(Toy()) == ["negative", "positive"]

@@ -48,7 +48,7 @@ def _build(book: Path, warnings_are_errors: bool = True):
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
     book = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml", "intro.md"):
+    for name in ("_config.yml", "_toc.yml", "intro.md", "api.md"):
         shutil.copy(ROOT / name, book / name)
     shutil.copytree(ROOT / "_static", book / "_static")
     shutil.copytree(
@@ -65,6 +65,20 @@ def built_book(tmp_path_factory) -> Path:
     proc = _build(book)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return book / "_build" / "html"
+
+
+def test_api_reference_has_a_section_per_public_module(built_book):
+    import pkgutil
+
+    import helpers
+
+    page = (built_book / "api.html").read_text()
+    modules = [m.name for m in pkgutil.walk_packages(helpers.__path__, "helpers.")]
+    assert len(modules) > 20
+    for module in modules:
+        assert f'id="module-{module}"' in page, f"{module} missing from api.md"
+    # autodoc rendered the docstrings, not only the headings
+    assert "gradcam_for_texts" in page
 
 
 def test_every_chapter_has_a_page(built_book):

@@ -31,7 +31,8 @@ from ..inputs import TokenRoles, resolve_target, text_batches, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
 from .stats import ConfidenceInterval, bootstrap_ci, spearman
 
-#: A method passes when |mean ρ| (signed and absolute) is below this after the cascade.
+#: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
+#: the cascade.
 PASS_THRESHOLD = 0.3
 
 __all__ = [
@@ -192,7 +193,8 @@ class CascadeResults:
         return bootstrap_ci(table[method][:, -1], seed=seed)
 
     def passes(self, method: str, threshold: float = PASS_THRESHOLD) -> bool:
-        """True when |mean ρ| and |mean ρ of |maps|| are both below ``threshold``.
+        """True when ``|mean ρ|`` and ``|mean ρ of |maps||`` are both below
+        ``threshold``.
 
         A method that is not in the cascade fails (it was never checked).
         """

@@ -48,11 +48,14 @@ def cls_vectors(
     *,
     max_length: int = 256,
     batch_size: int = 32,
-) -> torch.Tensor:
+    return_logits: bool = False,
+):
     """``[n, hidden]``: the last layer's vector at the first position (``[CLS]``).
 
     Texts are cut to ``max_length`` tokens as in training; batches are sorted
-    by length; the model runs in eval mode and its mode is restored.
+    by length; the model runs in eval mode and its mode is restored. With
+    ``return_logits=True`` returns ``(vectors, logits [n, n_labels])`` from the
+    same forward pass.
     """
     from tqdm.auto import tqdm
 
@@ -62,6 +65,7 @@ def cls_vectors(
     lengths = [min(n, max_length) for n in token_lengths(tokenizer, texts)]
     device = next(model.parameters()).device
     out = torch.zeros(len(texts), model.config.hidden_size)
+    logits = torch.zeros(len(texts), model.config.num_labels)
     with eval_mode(model):
         for idx in tqdm(
             batches_by_length(lengths, batch_size), desc="[CLS]", leave=False
@@ -73,9 +77,10 @@ def cls_vectors(
                 padding=True,
                 return_tensors="pt",
             ).to(device)
-            hidden = model(**batch, output_hidden_states=True).hidden_states[-1]
-            out[idx] = hidden[:, 0].float().cpu()
-    return out
+            result = model(**batch, output_hidden_states=True)
+            out[idx] = result.hidden_states[-1][:, 0].float().cpu()
+            logits[idx] = result.logits.float().cpu()
+    return (out, logits) if return_logits else out
 
 
 def pca_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

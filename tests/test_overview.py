@@ -23,6 +23,11 @@ def test_cls_vectors_are_the_last_layers_first_position_in_text_order():
         with torch.no_grad():
             want = model(**alone, output_hidden_states=True).hidden_states[-1][0, 0]
         assert torch.allclose(got[i], want, atol=1e-5)
+    vectors, logits = overview.cls_vectors(model, tokenizer, TEXTS, return_logits=True)
+    assert torch.allclose(vectors, got, atol=1e-5)
+    with torch.no_grad():
+        want = model(**tokenizer(TEXTS[:1], return_tensors="pt")).logits[0]
+    assert torch.allclose(logits[0], want, atol=1e-5)
     with pytest.raises(ValueError, match="at least one text"):
         overview.cls_vectors(model, tokenizer, [])
 

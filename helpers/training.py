@@ -73,8 +73,9 @@ class TrainResult:
     """What :func:`train_classifier` returns.
 
     ``history``: one dict per epoch (train_loss, train_acc, val_loss, val_acc,
-    seconds, samples_per_s; epoch 1's seconds include the one-off feature
-    caching, also reported as ``cache_seconds``); ``best_epoch``: 1-based
+    seconds, samples_per_s; ``seconds`` is the epoch's training and validation
+    time only: the one-off feature caching runs before epoch 1 and is reported
+    on its own as ``cache_seconds``); ``best_epoch``: 1-based
     epoch with the best validation accuracy (its weights are in the model);
     ``checkpoint``: where the best epoch was saved, if a ``checkpoint_dir``
     was given; ``trained_on``: the :func:`training_record` of a profile's
@@ -651,10 +652,12 @@ def train_classifier(
 
     ``trainable_layers``: how many top encoder layers learn (with the head);
     ``None`` = full fine-tuning (embeddings included, no caching). With
-    ``cache_features`` the frozen bottom runs once per review (see the module
-    docstring). Adam (betas 0.9/0.999), cross-entropy, seeded. On CUDA it uses
-    autocast (bf16, or fp16 with a GradScaler). After each epoch that improves
-    validation accuracy the model is saved to ``checkpoint_dir`` (atomically).
+    ``cache_features`` the frozen bottom runs once per review, before epoch 1
+    (see the module docstring); that time is ``result.cache_seconds`` and is
+    not in any epoch's ``seconds``. Adam (betas 0.9/0.999), cross-entropy,
+    seeded. On CUDA it uses autocast (bf16, or fp16 with a GradScaler). After
+    each epoch that improves validation accuracy the model is saved to
+    ``checkpoint_dir`` (atomically).
     The model is left with the best epoch's weights, in eval mode. Best =
     highest validation accuracy, then lowest validation loss; epochs tied on
     both are drawn at random (seeded by ``seed``), not by position.
@@ -697,6 +700,11 @@ def train_classifier(
     )
     val = _Pipeline(model, tokenizer, val_set, desc="caching val features", **common)
     cache_seconds = time.perf_counter() - start if cache else 0.0
+    if cache:
+        print(
+            f"feature caching: {cache_seconds:.1f}s, once, before epoch 1 "
+            "(not in the epoch times)"
+        )
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=lr, betas=(0.9, 0.999))
     scheduler = None
@@ -729,9 +737,7 @@ def train_classifier(
                 device=device,
                 desc=f"epoch {epoch}/{epochs} val",
             )
-            seconds = (
-                tr["seconds"] + va["seconds"] + (cache_seconds if epoch == 1 else 0.0)
-            )
+            seconds = tr["seconds"] + va["seconds"]  # caching is cache_seconds
             history.append(
                 {
                     "epoch": epoch,

@@ -10,9 +10,11 @@
 # # 1. Loading IMDb for BERT
 #
 # This chapter builds the data pipeline every later chapter uses: IMDb reviews,
-# WordPiece tokens, and batches with as little padding as possible. All the code
-# lives in `helpers.data` and `helpers.models`; the chapter calls it and looks at
-# what comes out.
+# WordPiece tokens, and batches with as little padding as possible. It follows
+# the data preparation of chapter 8 of Yutaro Ogawa's *pytorch_advanced*, moved
+# from the retired `torchtext` to a Hugging Face tokenizer and a PyTorch
+# `DataLoader`. All the code lives in `helpers.data` and `helpers.models`; the
+# chapter calls it and looks at what comes out.
 #
 # The IMDb Large Movie Review Dataset (Maas et al., ACL 2011) has 25,000
 # training and 25,000 test reviews, half positive (rating ≥ 7) and half negative
@@ -23,7 +25,7 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 
-from helpers import config, data, models
+from helpers import config, data, examples, models
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -35,16 +37,10 @@ profile
 # `data.find_imdb()` looks, in order, for an extracted `aclImdb` folder named by
 # the environment variable `IMDB_DIR`, for one under the data directory
 # (`BERT_BOOK_DATA`, default `data/`), and otherwise downloads the official
-# archive from Stanford. The download resumes where an interrupted one stopped,
-# is checked against the archive's SHA-256, and is extracted without letting any
-# member escape the target folder; a corrupt archive raises an error and is not
-# left behind as if it were valid.
-
-# %%
-print("archive:", data.IMDB_URL)
-print("sha256: ", data.IMDB_SHA256)
-
-# %% [markdown]
+# archive from Stanford. It extracts only the complete official archive (an
+# interrupted download resumes, and a corrupt one is deleted, never used) and
+# writes nothing outside the data folder (details: {ref}`appendix-downloads`).
+#
 # `data.load_reviews(split, profile)` is the one loader the book uses. The quick
 # profile takes a seeded sample of reviews of each label; the full profile takes
 # all of them. Where IMDb can neither be found nor downloaded, it falls back to a
@@ -62,15 +58,15 @@ text, label = train_all[0]
 print(data.LABEL_NAMES[label], "|", text[:600])
 
 # %% [markdown]
-# ## The seed's preprocessing
+# ## *pytorch_advanced*'s preprocessing
 #
-# The original (torchtext-era) version of this tutorial cleaned every review
+# *pytorch_advanced* (written for `torchtext`) cleaned every review
 # before tokenizing: remove `<br />`, replace punctuation other than `.` and `,`
 # by spaces, and put spaces around `.` and `,`. BERT's tokenizer splits
 # punctuation itself and was pretrained on text *with* punctuation, so the
-# helpers only replace `<br />` by a space (`data.strip_line_breaks`). The seed's
-# function is kept as `data.preprocess_text` for comparison and for the TSV
-# export.
+# helpers only replace `<br />` by a space (`data.strip_line_breaks`).
+# *pytorch_advanced*'s function is kept as `data.preprocess_text` for comparison
+# and for the TSV export.
 
 # %%
 raw = "I loved it!<br /><br />The acting (mostly) was great, wasn't it? 10/10."
@@ -78,8 +74,8 @@ print(data.strip_line_breaks(raw))
 print(data.preprocess_text(raw))
 
 # %% [markdown]
-# The seed read its data from two TSV files, `text<TAB>label<TAB>` per line.
-# `data.export_tsv` writes the same format (with the seed's preprocessing) if you
+# *pytorch_advanced* read its data from two TSV files, `text<TAB>label<TAB>` per
+# line. `data.export_tsv` writes the same format (with its preprocessing) if you
 # want to feed those scripts; `data.read_tsv` reads it back and names the line of
 # any malformed row.
 
@@ -104,9 +100,36 @@ enc = tokenizer("The cinematography was unforgettable, the screenplay dragged.")
 print(tokenizer.convert_ids_to_tokens(enc["input_ids"]))
 
 # %% [markdown]
-# How long are reviews in tokens? The seed truncated to 256 tokens; BERT itself
-# has 512 positions. The histogram shows how many reviews lose their end at each
-# limit.
+# ## The running example
+#
+# Three short reviews come back in every chapter (`helpers.examples.RUNNING`):
+# the "hidden gem", a sentence of a positive IMDb test review that calls its
+# film bad, a plain "praise" and a plain "pan". Here are the pieces BERT reads
+# for each, and the words the tokenizer cut into more than one piece.
+
+# %%
+for ex in examples.RUNNING:
+    pieces = tokenizer.tokenize(ex.text)
+    words = []  # a piece starting with ## continues the word before it
+    for piece in pieces:
+        if piece.startswith("##") and words:
+            words[-1].append(piece)
+        else:
+            words.append([piece])
+    split = [" ".join(w) for w in words if len(w) > 1]
+    print(f"{ex.name} ({data.LABEL_NAMES[ex.label]}), {len(pieces)} pieces:")
+    print("   ", " | ".join(pieces))
+    print("    words split into pieces:", ", ".join(split) or "none")
+
+# %% [markdown]
+# Every later chapter scores these pieces; chapter 3 shows how the scores of a
+# word's pieces are merged back into one score per word.
+#
+# ## Review lengths and truncation
+#
+# How long are reviews in tokens? *pytorch_advanced* truncated to 256 tokens;
+# BERT itself has 512 positions. The histogram shows how many reviews lose
+# their end at each limit.
 
 # %%
 lengths = data.token_lengths(tokenizer, train_all.texts)
@@ -142,11 +165,11 @@ except ValueError as err:
 #
 # 80 % of the training reviews train the model and 20 % validate it, split with a
 # fixed seed and stratified by label. `make_loader` tokenizes once and pads each
-# batch only to its longest review (*dynamic padding*); `pad_to_max=True` pads to
-# 256 like the seed did. With batches drawn at random, almost every batch holds
-# one review at the 256-token cap, so dynamic padding alone saves little on IMDb;
-# grouping reviews of similar length (chapter 2 does this, shuffling the groups)
-# is what removes the padding.
+# batch only to its longest review (*dynamic padding*); `pad_to_max=True` pads
+# to 256 like *pytorch_advanced* did. With batches drawn at random, almost every
+# batch holds one review at the 256-token cap, so dynamic padding alone saves
+# little on IMDb; grouping reviews of similar length (chapter 2 does this,
+# shuffling the groups) is what removes the padding.
 
 # %%
 train, val = data.train_val_split(train_all, profile.val_fraction, seed=profile.seed)
@@ -191,39 +214,9 @@ for row in data.decode_batch(tokenizer, batch, n=2):
     print(row, "\n")
 
 # %% [markdown]
-# ## From torchtext to tokenizer + `DataLoader`
-#
-# The seed built this pipeline with `torchtext.data`, which was retired (its last
-# release is pinned to torch 2.3 and it no longer installs beside current torch).
-# Each of its steps has a direct replacement:
-#
-# * `TEXT = data.Field(sequential=True, tokenize=tokenizer_with_preprocessing,
-#   use_vocab=True, lower=True, include_length=True, batch_first=True,
-#   fix_length=max_length, init_token="[CLS]", eos_token="[SEP]",
-#   pad_token="[PAD]", unk_token="[UNK]")` becomes
-#   `tokenizer(texts, truncation=True, max_length=256)`: the fast tokenizer
-#   lowercases (uncased vocabulary), adds `[CLS]`/`[SEP]`, maps unknown pieces
-#   to `[UNK]` and returns ids and the attention mask.
-# * `LABEL = data.Field(sequential=False, use_vocab=False)` becomes the integer
-#   labels in `ReviewSet.labels` (1 = positive).
-# * `data.TabularDataset.splits(path=..., train="IMDb_train.tsv",
-#   test="IMDb_test.tsv", format="tsv", fields=[("Text", TEXT), ("Label",
-#   LABEL)])` becomes `data.load_reviews("train" / "test", profile)` (or
-#   `data.read_tsv` for the seed's TSVs).
-# * `train_ds, val_ds = train_val_ds.split(split_ratio=0.8,
-#   random_state=random.seed(1234))` becomes
-#   `data.train_val_split(reviews, 0.2, seed=1234)` (stratified, and the seed
-#   really is used: `random.seed(...)` returns `None`).
-# * `TEXT.build_vocab(train_ds, min_freq=1); TEXT.vocab.stoi = vocab_bert`:
-#   nothing to do, the vocabulary ships with the tokenizer.
-# * `data.Iterator(train_ds, batch_size=32, train=True)` becomes
-#   `data.make_loader(tokenizer, train, batch_size=32, shuffle=True)` (seeded
-#   shuffle, dynamic padding).
-# * `batch.Text[0]`, `batch.Label` become `batch["input_ids"]`,
-#   `batch["attention_mask"]`, `batch["labels"]`.
-#
-# The `DataLoader` pipeline is plain PyTorch: it works with any model, any device
-# and mixed precision, and the same tokenizer object comes back with a saved model.
+# *pytorch_advanced* built this pipeline with `torchtext.data`, which was
+# retired; every step of it has a direct replacement in the tokenizer and the
+# `DataLoader` used here (the step-by-step mapping: {ref}`appendix-torchtext`).
 
 # %% [markdown]
 # ## Summary
@@ -232,7 +225,9 @@ for row in data.decode_batch(tokenizer, batch, n=2):
 #   sample of IMDb in the quick profile, all of it in the full one, and a
 #   synthetic sample (named in `source`) when IMDb is out of reach.
 # * BERT reads WordPiece tokens; the tokenizer comes with the model
-#   (`models.load_tokenizer`) and adds `[CLS]` and `[SEP]` itself.
+#   (`models.load_tokenizer`) and adds `[CLS]` and `[SEP]` itself. Rarer words
+#   are cut into pieces (`##` marks a continuation), as the running example
+#   shows.
 # * Reviews longer than `max_length` are truncated with a warning; an empty
 #   review is an error.
 # * The validation split is seeded and stratified. Dynamic padding pads each
@@ -252,5 +247,5 @@ for row in data.decode_batch(tokenizer, batch, n=2):
 #    How do the padding shares change, and why does random batching gain
 #    most from smaller batches?
 # 5. Count the tokens of one review after `data.strip_line_breaks` and after
-#    the seed's `data.preprocess_text`. Which tokens does the seed's cleaning
-#    remove?
+#    *pytorch_advanced*'s `data.preprocess_text`. Which tokens does its
+#    cleaning remove?

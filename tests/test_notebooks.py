@@ -142,13 +142,13 @@ def test_chapter_1_loads_splits_and_pads(chapters):
     assert ns["batch"]["input_ids"].shape[0] == ns["profile"].batch_size
 
 
-def test_chapter_2_trains_a_classifier_equal_to_the_seeds(chapters):
+def test_chapter_2_trains_a_classifier_equal_to_the_handmade_one(chapters):
     ns = chapters("02_finetune")
     inputs = ns["inputs"]
     with torch.no_grad():
-        seed_logits = ns["seed_model"](**inputs)
+        handmade_logits = ns["handmade"](**inputs)
         bypassed = ns["bypassed"](**inputs).logits
-    torch.testing.assert_close(seed_logits, bypassed, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(handmade_logits, bypassed, atol=1e-5, rtol=1e-4)
     with torch.no_grad():
         full = ns["hf_model"](**inputs).logits
     torch.testing.assert_close(ns["cached"], full, atol=2e-2, rtol=0)
@@ -159,6 +159,10 @@ def test_chapter_2_trains_a_classifier_equal_to_the_seeds(chapters):
     assert int(scores["confusion"].sum()) == len(ns["test_set"]) == 2 * PER_LABEL
     # "great" against "awful": the classifier learns it
     assert scores["accuracy"] >= 0.9
+    # the running example: one row per review, right or wrong as computed
+    rows = ns["rows"]
+    assert [r["name"] for r in rows] == [e.name for e in ns["examples"].RUNNING]
+    assert sorted(ns["right"] + ns["wrong"]) == sorted(r["name"] for r in rows)
 
 
 def test_chapter_3_attention_sums_and_sample(chapters):
@@ -215,6 +219,10 @@ def test_chapter_5_measures_every_method_against_the_floor(chapters):
     assert cascade.n == min(ns["profile"].cascade_reviews, results.n)
     assert set(cascade.methods) == set(ns["methods"])
     assert all(r["sanity"] in ("pass", "fail") for r in rows)
+    # comprehensiveness by hand = the helper; the running example lost 3 words each
+    torch.testing.assert_close(ns["comp_helper"], ns["comp_by_hand"], atol=1e-5, rtol=0)
+    assert [len(words) for words in ns["deleted"]] == [3, 3, 3]
+    assert all(text.count("[MASK]") == 3 for text in ns["masked_texts"])
 
 
 def test_chapter_6_conserves_and_measures_plausibility(chapters):
@@ -234,3 +242,11 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     costs = ns["costs"]
     assert costs["random"].forwards == 0 and costs["CP-LRP"].backwards == 1
     assert len(ns["checks"]) == 5
+    # gradient-weighted rollout by hand = the helper; the book's finding is computed
+    from helpers import recommend
+
+    torch.testing.assert_close(ns["helper_map"], ns["by_hand"], atol=1e-5, rtol=0)
+    finding = ns["book_finding"]
+    assert finding.startswith("On this model, ") and finding.endswith(".")
+    assert finding == recommend.finding(ns["book_rows"], ns["recommended"])
+    assert {"rollout", "Grad-CAM L0"} <= {r["method"] for r in ns["book_rows"]}

@@ -243,6 +243,41 @@ def test_cached_and_naive_training_give_the_same_model():
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.07)
 
 
+def test_epoch_seconds_exclude_the_feature_caching(monkeypatch, capsys):
+    """Caching runs once, before epoch 1: reported as cache_seconds, not in epoch 1.
+
+    A fake clock makes caching take 1000 s, so the test does not depend on
+    how loaded the machine is.
+    """
+    clock = {"offset": 0.0}
+    real_clock, real_cache = training.time.perf_counter, training.cache_features
+
+    def slow_cache(*args, **kwargs):
+        clock["offset"] += 500.0  # train and validation: 2 x 500 s
+        return real_cache(*args, **kwargs)
+
+    monkeypatch.setattr(
+        training,
+        "time",
+        type("Clock", (), {"perf_counter": lambda: real_clock() + clock["offset"]}),
+    )
+    monkeypatch.setattr(training, "cache_features", slow_cache)
+    tokenizer, model = tiny()
+    result = training.train_classifier(
+        model,
+        tokenizer,
+        toy_reviews(6),
+        toy_reviews(2, seed=1),
+        epochs=2,
+        batch_size=4,
+        max_length=32,
+    )
+    assert result.cache_seconds >= 1000
+    assert all(h["seconds"] < 1000 for h in result.history)
+    out = capsys.readouterr().out
+    assert "feature caching: 1000." in out and "before epoch 1" in out
+
+
 def test_training_batches_cover_every_review_once_and_are_seeded():
     """The batches training draws (helpers.inputs.batches_by_length, shuffled)."""
     lengths = [random.Random(i).randint(5, 200) for i in range(100)]

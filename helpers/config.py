@@ -37,7 +37,7 @@ class Profile:
 
     ``train_per_label`` / ``test_per_label``: reviews per label and split
     (``None`` = all 12,500). ``trainable_layers``: how many top encoder layers
-    are fine-tuned (the seed: 1). ``seed`` seeds every random choice.
+    are fine-tuned (pytorch_advanced: 1). ``seed`` seeds every random choice.
     Chapters 5–6: ``explain_reviews`` reviews are explained, each cut to its
     first ``explain_max_length`` tokens; integrated gradients takes
     ``ig_steps`` steps; the sanity check runs on ``cascade_reviews`` of them

@@ -155,7 +155,7 @@ def strip_line_breaks(text: str) -> str:
 
 
 def preprocess_text(text: str) -> str:
-    """The seed's preprocessing, as it was (for the TSV export and comparisons).
+    """pytorch_advanced's preprocessing, as it was (for the TSV export and comparisons).
 
     1. remove ``<br />``;
     2. replace every ASCII punctuation character except ``.`` and ``,`` by a space;
@@ -746,7 +746,7 @@ def train_val_split(
     reviews per movie, so a review-level split puts the same movie on both
     sides and validation accuracy comes out optimistic. Needs
     ``reviews.movies`` (the official archive's urls files).
-    ``split="review"``: the seed's split, review by review.
+    ``split="review"``: pytorch_advanced's split, review by review.
     ``split="auto"`` (default): by movie when the reviews carry movie ids,
     else by review; for IMDb reviews without them a one-line
     :class:`GroupingWarning` says so. The parts' ``source`` and ``split_by``
@@ -786,7 +786,8 @@ def train_val_split(
 
 
 def _split_by_review(labels, val_fraction: float, rng) -> tuple[list, list]:
-    """The seed's split: per label, a shuffled ``val_fraction`` to validation."""
+    """pytorch_advanced's split: per label, a shuffled ``val_fraction`` to
+    validation."""
     train_idx, val_idx = [], []
     for label in sorted(set(labels)):
         idx = [i for i, y in enumerate(labels) if y == label]
@@ -849,12 +850,12 @@ def sample_reviews(reviews: ReviewSet, n: int, seed: int) -> ReviewSet:
 
 
 # --------------------------------------------------------------------------- #
-# TSV export / import, as the seed used
+# TSV export / import, as pytorch_advanced used
 # --------------------------------------------------------------------------- #
 def export_tsv(
     reviews: ReviewSet, path: str | os.PathLike, preprocess=preprocess_text
 ) -> Path:
-    """Write ``text<TAB>label<TAB>`` lines like the seed's ``IMDb_train.tsv``.
+    """Write ``text<TAB>label<TAB>`` lines like pytorch_advanced's ``IMDb_train.tsv``.
 
     Tabs and newlines inside a review are replaced by spaces so each review
     stays one row.
@@ -1193,7 +1194,7 @@ def make_loader(
     """A ``DataLoader`` of dicts (input_ids, attention_mask, token_type_ids, labels).
 
     Padding is dynamic (to the longest review in each batch) unless
-    ``pad_to_max`` pads every batch to ``max_length`` as the seed did.
+    ``pad_to_max`` pads every batch to ``max_length`` as pytorch_advanced did.
     Shuffling is seeded.
     """
     dataset = TokenizedReviews(tokenizer, reviews, max_length)

@@ -1,7 +1,8 @@
 """A Japanese sentiment classifier for the Grad-CAM chapter, with or without the hub.
 
-The seed explains ``daigo/bert-base-japanese-sentiment`` (a 12-layer Japanese
-BERT from the Hugging Face hub; MeCab + ipadic words, then WordPiece). When the
+The Japanese Grad-CAM article explains ``daigo/bert-base-japanese-sentiment``
+(a 12-layer Japanese BERT from the Hugging Face hub; MeCab + ipadic words, then
+WordPiece). When the
 hub cannot be reached, :func:`get_japanese_model` falls back to a *small BERT*:
 pretrained on everyday Japanese first when the ETC dialogues are at hand
 (:mod:`helpers.japanese_pretrain`), trained from scratch on chABSA otherwise.

@@ -1,6 +1,6 @@
 """Fine-tuning a BERT sentiment classifier, fast where it matters.
 
-The seed fine-tunes the last encoder layer and a linear head and runs the
+pytorch_advanced fine-tunes the last encoder layer and a linear head and runs the
 whole model on every step. Here:
 
 * the frozen part (embeddings + all but the top ``trainable_layers`` encoder
@@ -397,7 +397,7 @@ def set_train_mode(model, trainable_layers: int | None) -> None:
 
     No dropout inside what does not learn.
 
-    The seed called ``model.train()`` on everything, so dropout also ran in the
+    pytorch_advanced called ``model.train()`` on everything, so dropout also ran in the
     frozen layers; keeping them in eval mode makes the naive and the cached
     loops train the same function.
     """
@@ -427,7 +427,7 @@ def run_epoch(
     """One pass over ``batches`` (dicts with ``labels``); trains given an optimizer.
 
     ``forward(batch) -> logits``. Loss and accuracy are weighted by the real
-    size of every batch (the last one may be smaller), unlike the seed.
+    size of every batch (the last one may be smaller), unlike pytorch_advanced.
     ``scheduler`` (a learning-rate scheduler, optional) steps once after each
     optimizer step; a step the fp16 ``GradScaler`` skips (gradients with
     inf/NaN) does not count.

@@ -19,7 +19,9 @@ padding is left out of the token average and gets 0.
 Public API: :class:`GradCam` (Captum-style ``attribute``),
 :func:`gradcam_for_texts` (texts in, per-review maps and tokens out),
 :func:`aggregate_layers` (one score per token, for chapter 5),
-:func:`plot_gradcam` (the layers x tokens figure) and
+:func:`plot_gradcam` (the layers x tokens figure), :func:`layer_agreement`
+(how far the layers' maps rank the tokens alike, with
+:func:`plot_layer_agreement` and :func:`describe_layer_agreement`) and
 :func:`captum_layer_gradcam` (the same maps from Captum's ``LayerGradCam``,
 one layer at a time: the independent reference used by tests and the bench).
 """
@@ -49,11 +51,16 @@ __all__ = [
     "TextGradCam",
     "aggregate_layers",
     "captum_layer_gradcam",
+    "describe_layer_agreement",
     "describe_layer_statistics",
     "gradcam_for_texts",
+    "layer_agreement",
+    "layer_mean",
     "layer_statistics",
+    "mean_layer_agreement",
     "normalise_layers",
     "plot_gradcam",
+    "plot_layer_agreement",
     "plot_layer_statistics",
 ]
 
@@ -373,10 +380,19 @@ def normalise_layers(cam: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return kept / torch.where(total > 0, total, torch.ones_like(total))
 
 
+#: The tokens :func:`layer_statistics` counts as special by default: the
+#: framing tokens of BERT (``[CLS]``, ``[SEP]``) and RoBERTa (``<s>``, ``</s>``).
+FRAMING_TOKENS = ("[CLS]", "[SEP]", "<s>", "</s>")
+
+
 def layer_statistics(
-    results: Sequence[TextGradCam], special_tokens: Sequence[str] = ("[CLS]", "[SEP]")
+    results: Sequence[TextGradCam], special_tokens: Sequence[str] = FRAMING_TOKENS
 ) -> dict[str, torch.Tensor]:
     """Per-layer summaries of many reviews' maps (each a tensor [n_layers]).
+
+    ``special_tokens``: the token strings counted as special (default
+    :data:`FRAMING_TOKENS`; for another model pass
+    ``helpers.tokens.special_tokens(tokenizer)``).
 
     ``special_share``: mean over reviews of the share of the layer's Grad-CAM
     mass on special tokens (reviews whose map is all zero are left out; NaN
@@ -409,22 +425,26 @@ def layer_statistics(
     }
 
 
-#: The four series of :func:`plot_layer_statistics`: marker style and legend.
+#: The series of :func:`plot_layer_statistics`: marker style and legend. How
+#: far each layer's map agrees with the others is a matrix, not a series: see
+#: :func:`layer_agreement`.
 _STAT_SERIES = {
     "special_share": ("o-", "share of the map on [CLS]/[SEP]"),
     "peak_token_share": ("s-", "share on the single top token"),
     "all_zero": ("^-", "reviews whose map is all zero"),
-    "corr_with_last": ("d-", "correlation with the last layer's map"),
 }
 
 
 def plot_layer_statistics(stats: dict[str, torch.Tensor], title: str = "", path=None):
-    """The four per-layer summaries of :func:`layer_statistics` in one figure.
+    """The per-layer summaries of :func:`layer_statistics` in one figure.
 
-    x: encoder layer (0 = first); y: the shares and the correlation, in [0, 1]
-    (a negative correlation shows below 0). Saved to ``path`` when given.
+    x: encoder layer (0 = first); y: shares in [0, 1]. A series that is 0 at
+    every layer (often "reviews whose map is all zero") is not drawn, since a
+    flat line on the axis hides the others; the legend says which were left
+    out. Saved to ``path`` when given.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     missing = set(_STAT_SERIES) - set(stats)
     if missing:
@@ -432,13 +452,25 @@ def plot_layer_statistics(stats: dict[str, torch.Tensor], title: str = "", path=
             f"stats lacks {sorted(missing)}: pass the output of layer_statistics."
         )
     layers = range(len(stats["special_share"]))
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    handles, skipped = [], []
     for key, (style, label) in _STAT_SERIES.items():
-        ax.plot(layers, stats[key], style, label=label)
-    ax.set(xlabel="encoder layer (0 = first)", xticks=list(layers), ylim=(-0.05, 1.05))
+        values = torch.as_tensor(stats[key], dtype=torch.float64)
+        if bool((values == 0).all()):
+            skipped.append(label)
+            continue
+        handles += ax.plot(layers, values, style, label=label)
+    if skipped:
+        note = "not drawn, 0 at every layer: " + "; ".join(skipped)
+        handles.append(Line2D([], [], linestyle="none", label=note))
+    drawn = [float(v) for line in handles for v in line.get_ydata() if v == v]
+    top = min(1.05, max(0.25, 1.25 * max(drawn, default=1.0)))  # small shares: zoom
+    ax.set(xlabel="encoder layer (0 = first)", xticks=list(layers), ylim=(-0.02, top))
+    ax.set_ylabel("share (0 to 1)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False
+    )
     if path is not None:
         fig.savefig(path, dpi=150)
     return fig
@@ -455,30 +487,26 @@ def _code(token: str) -> str:
 def describe_layer_statistics(
     stats: dict[str, torch.Tensor], shown: TextGradCam
 ) -> list[str]:
-    """Five markdown bullets on ``stats``, written from the numbers.
+    """Four markdown bullets on ``stats``, written from the numbers.
 
     ``shown``: one review's result, whose top token per layer is named. The
     sentences are generated, so they stay true when a rerun moves the numbers.
+    (How far the layers agree is :func:`describe_layer_agreement`'s sentence.)
     """
-    corr = stats["corr_with_last"][:-1].tolist()
     special = stats["special_share"].tolist()
     peak = stats["peak_token_share"].tolist()
     empty = stats["all_zero"].tolist()
-    top = [shown.tokens[int(row.argmax())] for row in shown.cam]
-    agree = bool(corr) and max(corr) >= 0.5
+    top = [  # an all-zero row has no top token (argmax would name position 0)
+        shown.tokens[int(row.argmax())] if bool(row.max() > 0) else None
+        for row in shown.cam
+    ]
+    named = [_code(tok) if tok is not None else "none (all zero)" for tok in top]
+    distinct = len({tok for tok in top if tok is not None})
+    known = [v for v in special if v == v] or [float("nan")]  # NaN: no map at all
     return [
-        "* **Agreement between layers.** Mean correlation of each layer's map with "
-        f"the last layer's (layers {_per_layer(corr)}): "
-        + (
-            "at least one lower layer broadly agrees with the last one."
-            if agree
-            else "no lower layer's map is much like the last layer's. There is no "
-            'single "where" that sharpens with depth, as the layers of a CNN do.'
-        ),
         f"* **Top token per layer** in the review shown (layer 0 first): "
-        f"{', '.join(_code(tok) for tok in top)}; {len(set(top))} different "
-        f"tokens over {len(top)} layers.",
-        f"* **Special tokens** get {min(special):.0%} to {max(special):.0%} of the "
+        f"{', '.join(named)}; {distinct} different tokens over {len(top)} layers.",
+        f"* **Special tokens** get {min(known):.0%} to {max(known):.0%} of the "
         f"map ({special[-1]:.0%} in the last layer, whose `[CLS]` the classifier "
         "reads). How much goes to special tokens is a property of the model, not "
         "of the method.",
@@ -515,19 +543,35 @@ def plot_gradcam(
     title: str,
     path=None,
     normalize: str | None = "layer",
-    cmap: str = "cool",
+    cmap: str | None = None,
+    max_tokens: int | None = 50,
+    top: int = 40,
+    seed: int = 1234,
 ):
-    """The layers x tokens Grad-CAM figure (the seed's figure), optionally saved as PNG.
+    """The layers x tokens Grad-CAM figure (the Japanese Grad-CAM article's figure).
 
     Layer 0 (the first encoder layer, nearest the embeddings) is at the
     **bottom**, the last layer at the top; tokens run left to right.
     ``normalize``: ``"layer"`` divides each layer's row by its maximum (layers
     have very different scales, so a shared scale would show one or two layers
     only), ``"global"`` by the maximum of the whole map, ``None`` plots raw
-    values. Japanese tokens render through ``japanize_matplotlib``. Returns the
+    values. ``cmap``: the book's scale for scores >= 0 by default
+    (:data:`helpers.highlight.CMAP`, white -> red, as the HTML highlights).
+
+    Long reviews: labels of more than ``max_tokens`` tokens cannot be read at
+    the book's column width, so only the ``top`` tokens with the highest mean
+    over layers of the plotted map are drawn, in text order (ties in random
+    order drawn with ``seed``, never by position). A label that starts with
+    "…" follows left-out tokens, and a grey line marks the gap; the title says
+    how many tokens are shown. ``max_tokens=None`` draws every token. The
+    figure is at most 10 inches wide with labels of at least 8 points.
+
+    Japanese tokens render through ``japanize_matplotlib``. Returns the
     matplotlib Figure; ``path`` saves it (PNG, 150 dpi).
     """
     import matplotlib.pyplot as plt
+
+    from .highlight import CMAP
 
     try:  # Japanese font for token labels; harmless for English
         import japanize_matplotlib  # noqa: F401
@@ -547,23 +591,46 @@ def plot_gradcam(
     n_layers, n_tokens = data.shape
     if len(tokens) != n_tokens:
         raise ValueError(f"{len(tokens)} tokens given for a map of {n_tokens} tokens.")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}.")
     data, label = _normalized(data, normalize)
+    labels, gaps = list(tokens), []
+    if max_tokens is not None and n_tokens > max_tokens:
+        keep = _top_positions(data.mean(dim=0), min(top, n_tokens), seed)
+        gaps = [j for j, pos in enumerate(keep) if pos > (keep[j - 1] + 1 if j else 0)]
+        labels = [("… " if j in gaps else "") + tokens[p] for j, p in enumerate(keep)]
+        if keep[-1] < n_tokens - 1:
+            labels[-1] += " …"
+        data = data[:, keep]
+        title = (
+            f"{title} (the {len(keep)} of {n_tokens} tokens with the highest mean "
+            "over layers, in text order; … = tokens left out)"
+        )
 
-    width = min(max(6.0, 0.22 * n_tokens + 2.0), 40.0)
-    height = max(2.5, 0.35 * n_layers + 1.6)
-    fontsize = max(5.0, min(10.0, 14.0 - n_tokens / 12))
+    shown = data.shape[1]
+    width = min(10.0, max(6.0, 0.15 * shown + 2.4))
+    height = max(2.6, 0.3 * n_layers + 2.0)
     fig, ax = plt.subplots(figsize=(width, height))
     image = ax.imshow(
-        data.numpy(), cmap=cmap, aspect="auto", origin="lower", interpolation="nearest"
+        data.numpy(),
+        cmap=cmap or CMAP,
+        aspect="auto",
+        origin="lower",
+        interpolation="nearest",
+        vmin=0,
     )
-    ax.set_xticks(range(n_tokens))
-    ax.set_xticklabels(list(tokens), rotation=90, fontsize=fontsize)
+    for j in gaps:  # grey, since white is the colour of 0
+        ax.axvline(j - 0.5, color="0.4", linewidth=1.5)
+    ax.set_xticks(range(shown))
+    ax.set_xticklabels(labels, rotation=90, fontsize=9 if shown <= 30 else 8)
     ax.set_yticks(range(n_layers))
     ax.set_yticklabels([str(i) for i in range(n_layers)], fontsize=9)
     ax.set_ylabel("encoder layer\n(0 = first, at the bottom)", fontsize=9)
-    ax.set_xlabel("token")
+    ax.set_xlabel("token", fontsize=9)
     ax.set_title(_wrap(title, width), fontsize=10)
-    fig.colorbar(image, ax=ax, label=label, fraction=0.03, pad=0.01)
+    bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label(label, fontsize=9)
+    bar.ax.tick_params(labelsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=150)
@@ -678,3 +745,216 @@ def captum_layer_gradcam(
     cams = torch.stack(maps, dim=1)
     scale = mask.shape[1] / mask.sum(dim=1).to(cams.dtype)
     return cams * scale[:, None, None] * mask[:, None, :].to(cams.dtype)
+
+
+# ------------------------------------------------------- the layers compared (ch. 4)
+
+
+def _top_positions(scores: torch.Tensor, k: int, seed: int) -> list[int]:
+    """Positions of the ``k`` highest ``scores``, in text order (ties: seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    shuffle = torch.randperm(len(scores), generator=generator)
+    order = shuffle[torch.argsort(scores[shuffle], descending=True, stable=True)]
+    return sorted(order[:k].tolist())
+
+
+def layer_mean(
+    result: TextGradCam, special_tokens: Sequence[str] = ("[CLS]", "[SEP]")
+) -> torch.Tensor:
+    """One score per token of one review: the layer-balanced mean, ``[n_tokens]``.
+
+    Each layer's map is first divided by its total over the review's tokens
+    that are not in ``special_tokens`` (:func:`normalise_layers`), so every
+    layer counts equally (a raw mean is mostly the layer with the largest
+    values); special tokens get 0. This is chapter 5's "Grad-CAM mean
+    (normalised)" for one review (pass ``tokenizer.all_special_tokens``).
+    """
+    special = set(special_tokens)
+    real = torch.tensor([t not in special for t in result.tokens], dtype=torch.bool)
+    return normalise_layers(result.cam[None], real[None])[0].mean(dim=0)
+
+
+def _per_review(cam, real) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Pairs (map [layers, n], mask [n]) from a batch tensor or from lists."""
+    if isinstance(cam, torch.Tensor) and cam.dim() != 3:
+        raise ValueError(
+            f"cam must be [batch, layers, seq] or a list of [layers, n] maps, got "
+            f"shape {tuple(cam.shape)}."
+        )
+    cams, reals = list(cam), list(real)
+    if len(cams) != len(reals) or not cams:
+        raise ValueError(
+            f"{len(cams)} maps and {len(reals)} masks: pass one mask per review "
+            "(and at least one review)."
+        )
+    pairs = []
+    for b, (c, r) in enumerate(zip(cams, reals, strict=True)):
+        c, r = torch.as_tensor(c).detach().cpu(), torch.as_tensor(r).cpu().bool()
+        if c.dim() != 2 or r.shape != (c.shape[1],) or c.shape[0] != len(cams[0]):
+            raise ValueError(
+                f"review {b}: map {tuple(c.shape)} and mask {tuple(r.shape)} do not "
+                "fit: each map is [layers, n] (same layers for all), its mask [n]."
+            )
+        pairs.append((c, r))
+    return pairs
+
+
+def layer_agreement(cam, real):
+    """Spearman ρ between every two layers' maps, review by review.
+
+    ``cam``: maps ``[batch, n_layers, seq]``, or a list of one ``[n_layers, n]``
+    map per review (``[r.cam for r in results]``); ``real``: boolean masks of
+    the tokens compared, ``[batch, seq]`` or a list of ``[n]`` (chapter 5
+    compares the real tokens: attended to and not special). Returns a NumPy
+    array ``[batch, n_layers, n_layers]``: entry ``[b, i, j]`` is the Spearman
+    correlation (ranks, ties averaged: :func:`helpers.metrics.spearman`, as
+    chapter 5's agreement between methods) of layers ``i`` and ``j`` over review
+    ``b``'s compared tokens; NaN where one of the two maps is constant there (an
+    all-zero row, say); 1 on the diagonal. Average over reviews with
+    :func:`mean_layer_agreement`.
+    """
+    import numpy as np
+
+    from .metrics.stats import spearman
+
+    pairs = _per_review(cam, real)
+    n_layers = pairs[0][0].shape[0]
+    out = np.ones((len(pairs), n_layers, n_layers))
+    for b, (c, r) in enumerate(pairs):
+        rows = c[:, r].double().numpy()
+        for i in range(n_layers):
+            for j in range(i + 1, n_layers):
+                out[b, i, j] = out[b, j, i] = spearman(rows[i], rows[j])
+    return out
+
+
+def mean_layer_agreement(rho):
+    """Mean over reviews of :func:`layer_agreement` (NaN left out): ``[N, N]``.
+
+    An entry that is NaN for every review stays NaN (without a warning).
+    """
+    import numpy as np
+
+    rho = np.asarray(rho, dtype=float)
+    if rho.ndim != 3 or rho.shape[1] != rho.shape[2]:
+        raise ValueError(
+            f"rho must be [batch, layers, layers] (layer_agreement), got {rho.shape}."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN entries: NaN
+        return np.nanmean(rho, axis=0)
+
+
+def plot_layer_agreement(rho, title: str = "", path=None):
+    """The layer x layer matrix of mean Spearman ρ, annotated, on a signed scale.
+
+    ``rho``: the output of :func:`layer_agreement`. Colours:
+    :data:`helpers.highlight.CMAP_SIGNED` from -1 (blue) through 0 (white) to
+    1 (red), as chapter 5's agreement between methods; each cell shows its
+    value ("–" where no review gives one). Returns the Figure; ``path`` saves
+    it (PNG, 150 dpi).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .highlight import CMAP_SIGNED
+
+    mean = mean_layer_agreement(rho)
+    k = len(mean)
+    size = min(7.0, 2.4 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(size, size * 0.82))
+    image = ax.imshow(mean, cmap=CMAP_SIGNED, vmin=-1, vmax=1)
+    ticks = [str(i) for i in range(k)]
+    ax.set_xticks(range(k), ticks, fontsize=9)
+    ax.set_yticks(range(k), ticks, fontsize=9)
+    ax.set_xlabel("encoder layer", fontsize=9)
+    ax.set_ylabel("encoder layer", fontsize=9)
+    for i in range(k):
+        for j in range(k):
+            value = mean[i, j]
+            ax.text(
+                j,
+                i,
+                "–" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=9 if k <= 8 else 8,
+                color="white" if abs(value) > 0.6 else "black",
+            )
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("mean Spearman ρ", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    ax.set_title(_wrap(title, size), fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def _layer_list(layers: Sequence[int]) -> str:
+    """``[0, 1, 2, 3, 5]`` -> ``"0–3 and 5"``: runs of three or more as ranges."""
+    runs: list[list[int]] = []
+    for layer in sorted(layers):
+        if runs and layer == runs[-1][-1] + 1:
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{run[0]}–{run[-1]}")
+        else:
+            parts += [str(x) for x in run]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def describe_layer_agreement(rho, threshold: float = 0.3) -> str:
+    """One sentence, from the numbers: which layers agree and which stand apart.
+
+    ``rho``: the output of :func:`layer_agreement`. Two layers *agree* when
+    their mean ρ exceeds ``threshold``; layers linked by such pairs form a
+    group (the sentence gives the range of ρ inside it), and a layer that
+    agrees with no other *stands apart* (the sentence gives its highest ρ).
+    """
+    import numpy as np
+
+    mean = mean_layer_agreement(rho)
+    k, n = len(mean), len(rho)
+    head = f"Mean Spearman ρ between the layers' maps over {n} reviews"
+    if k < 2:
+        return f"{head}: the model has one layer, so there is nothing to compare."
+    group = list(range(k))  # union-find over the pairs that agree
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(k):
+        for j in range(i + 1, k):
+            if mean[i, j] > threshold:  # NaN compares False: no agreement
+                group[root(j)] = root(i)
+    members: dict[int, list[int]] = {}
+    for i in range(k):
+        members.setdefault(root(i), []).append(i)
+    parts = []
+    for layers in sorted(members.values()):
+        if len(layers) > 1:
+            inside = [mean[i, j] for i in layers for j in layers if i < j]
+            inside = [v for v in inside if not np.isnan(v)]
+            spread = f"ρ between them {min(inside):.2f} to {max(inside):.2f}"
+            parts.append(
+                f"layers {_layer_list(layers)} agree with each other ({spread})"
+                if min(inside) > threshold
+                else f"layers {_layer_list(layers)} form one group, each agreeing "
+                f"with at least one other of them ({spread})"
+            )
+        else:
+            (i,) = layers
+            others = [v for j, v in enumerate(mean[i]) if j != i and not np.isnan(v)]
+            best = f"{max(others):.2f}" if others else "undefined"
+            parts.append(
+                f"layer {i} stands apart (its highest ρ with another layer is {best})"
+            )
+    body = "; ".join(parts)
+    return f"{head} (agreeing: ρ > {threshold:g}): {body}."

@@ -17,28 +17,33 @@
 # weighted maps are summed and passed through a ReLU:
 #
 # $$w_k^c = \frac{1}{Z}\sum_{i} \frac{\partial y^c}{\partial A_{k,i}}, \qquad
-#   L^c_i = \mathrm{ReLU}\Big(\sum_k w_k^c\, A_{k,i}\Big).$$
+#   M^c_i = \mathrm{ReLU}\Big(\sum_k w_k^c\, A_{k,i}\Big).$$
 #
-# The tutorial this book grew from carried the recipe over to BERT: the
+# The Japanese Grad-CAM article carried the recipe over to BERT: the
 # *positions* $i$ become the tokens, the *channels* $k$ the hidden units of an
 # encoder layer's output $H_l \in \mathbb{R}^{\text{tokens}\times\text{hidden}}$,
-# and it did this **for every encoder layer**, drawing a layers × tokens
-# heat map in matplotlib's `cool` colour map. Its example was a Japanese
-# sentiment BERT on 私は不運な人間です。 ("I am an unlucky person.").
+# and it did this **for every encoder layer** $l = 0, \dots, N-1$, drawing a
+# layers × tokens heat map (in matplotlib's `cool` colour map; this book draws
+# it white → red, its scale for every score that cannot be negative). Its
+# example was a Japanese sentiment BERT on 私は不運な人間です。 ("I am an
+# unlucky person.").
 #
-# This chapter rebuilds that figure with `helpers.gradcam`, checks the numbers
-# against Captum, applies it to our IMDb classifier from chapter 2 and to the
-# Japanese example, and then asks whether the premise behind Grad-CAM holds
-# for self-attention at all.
+# This chapter writes the recipe in a few lines of PyTorch, rebuilds that
+# figure with `helpers.gradcam`, checks the numbers against Captum, applies it
+# to our IMDb classifier from chapter 2 and to the Japanese example, and then
+# asks whether the premise behind Grad-CAM holds for self-attention at all.
 
 # %%
 import matplotlib.pyplot as plt
+import torch
 from IPython.display import HTML, Markdown, display
 
 from helpers import (
     attr,
     config,
     data,
+    diagram,
+    examples,
     gradcam,
     highlight,
     japanese,
@@ -53,10 +58,70 @@ figures = config.figures_dir()
 profile.name
 
 # %% [markdown]
+# In the book's diagram of BERT, the highlighted row is Grad-CAM: it reads the
+# hidden states after every encoder layer, 0 to N−1, together with the
+# gradient sent back from P(class) (dashed).
+
+# %%
+diagram.show("Grad-CAM")
+
+# %% [markdown]
+# The model is chapter 2's IMDb classifier (`get_finetuned_model` loads its
+# checkpoint, or trains it first when the data folder has none).
+
+# %%
+tokenizer, model = training.get_finetuned_model(profile)
+test = data.load_reviews("test", profile)
+print(test.source)
+
+# %% [markdown]
+# ## The idea in code
+#
+# Grad-CAM of one encoder layer on one review, in plain PyTorch: a forward
+# hook keeps the layer's output $H$ (`[tokens, hidden]`) and asks autograd to
+# keep its gradient (`retain_grad`); one backward pass from the predicted
+# class's logit fills that gradient; averaging it over the tokens gives one
+# weight per hidden unit, and the ReLU of the weighted sum over hidden units
+# gives one value per token. The review is the running example "hidden gem".
+# Chapter 2 fine-tuned only the top layer, so nothing below it requires a
+# gradient: the word embeddings go in as a tensor that does, which puts every
+# layer in the autograd graph.
+
+# %%
+text = examples.RUNNING[0].text  # "hidden gem"
+layer = len(model.base_model.encoder.layer) // 2
+enc = tokenizer(text, return_tensors="pt").to(model.device)
+kept = {}
+
+
+def keep_output(module, args, output):
+    hidden = output[0] if isinstance(output, tuple) else output  # [1, tokens, hidden]
+    hidden.retain_grad()  # keep its .grad after backward()
+    kept["H"] = hidden
+
+
+model.eval()
+handle = model.base_model.encoder.layer[layer].register_forward_hook(keep_output)
+embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_()
+logits = model(
+    inputs_embeds=embeds,
+    attention_mask=enc["attention_mask"],
+    token_type_ids=enc.get("token_type_ids"),
+).logits
+handle.remove()
+logits[0, logits[0].argmax()].backward()  # gradient of the predicted class's logit
+H, dH = kept["H"][0].detach(), kept["H"].grad[0]  # [tokens, hidden] each
+weights = dH.mean(dim=0)  # one weight per hidden unit
+by_hand = torch.relu(H @ weights)  # one value per token
+model.zero_grad(set_to_none=True)  # backward() also filled the parameters' .grad
+print(f"layer {layer}: one value per token, shape {tuple(by_hand.shape)}")
+
+# %% [markdown]
 # ## How `helpers.gradcam` computes it
 #
-# For review $b$, encoder layer $l$ (0 = the first layer, nearest the
-# embeddings), token $t$, hidden unit $h$ and target class $c$:
+# The same definition for every layer at once. For review $b$, encoder layer
+# $l \in \{0, \dots, N-1\}$ (0 = the first layer, nearest the embeddings),
+# token $t$, hidden unit $h$ and target class $c$:
 #
 # $$w_{b,l,h} = \frac{1}{n_b}\sum_{s\ \text{real}}
 #   \frac{\partial\, \mathrm{logit}_{b,c}}{\partial H_{l}[b,s,h]},
@@ -69,8 +134,9 @@ profile.name
 #   `torch.autograd.grad` call returns the gradient of the target logit at every
 #   layer. The hooks are removed in a `finally` block, so an error (a bad target
 #   class, say) leaves the model as it was. The gradient never touches the
-#   parameters' `.grad`, and a model with frozen layers works too (the word
-#   embeddings are fed in as a leaf that requires grad).
+#   parameters' `.grad` (the cell above had to clear it), and a model with
+#   frozen layers works too (the word embeddings are fed in as a leaf that
+#   requires grad, as above).
 # * **Batches.** Each review backpropagates its own target logit: the sum
 #   `logits[range(B), target].sum()` is differentiated, and since reviews do not
 #   interact, each review's gradient is the one it would get alone. The token
@@ -81,17 +147,16 @@ profile.name
 #   `ValueError`.
 #
 # `GradCam(model).attribute(inputs, target=None)` has the call shape of the
-# other explainers in this book and returns `[batch, n_layers, tokens]`;
+# other explainers in this book and returns `[batch, N, tokens]`;
 # `gradcam_for_texts` goes from texts to per-review maps trimmed to the real
-# tokens.
-#
-# The model is chapter 2's IMDb classifier (`get_finetuned_model` loads its
-# checkpoint, or trains it first when the data folder has none).
+# tokens. On the review above, its row for the same layer is the map we
+# computed by hand:
 
 # %%
-tokenizer, model = training.get_finetuned_model(profile)
-test = data.load_reviews("test", profile)
-print(test.source)
+helper = gradcam.GradCam(model).attribute(enc)[0, layer]  # [1, N, tokens] -> row
+scale = float(helper.abs().max()) or 1.0
+assert torch.allclose(by_hand, helper, rtol=0, atol=1e-4 * scale)
+print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}")
 
 # %% [markdown]
 # ## Checking against Captum
@@ -120,6 +185,34 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # packaged 6-layer model and a 12-layer model of bert-base size, and checks
 # that the maps agree: run it to get the numbers for your machine.
 #
+# ## The running example
+#
+# Grad-CAM on every layer for the three running reviews. Each row of a figure
+# is one layer, scaled to its own maximum; the printed line names each
+# review's three words with the highest **layer-balanced mean**
+# (`gradcam.layer_mean`: each layer's map scaled to sum 1 over the words, then
+# averaged, so every layer counts equally; pieces are merged into words by the
+# sum, the book's rule from chapter 3). Chapter 5 deletes such words to see
+# whether the prediction changes.
+
+# %%
+running = gradcam.gradcam_for_texts(model, tokenizer, examples.texts(), progress=False)
+specials = tokenizer.all_special_tokens
+for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
+    p, predicted = float(res.probabilities[res.prediction]), res.prediction
+    title = (
+        f'"{example.name}", gold {data.LABEL_NAMES[example.label]}: '
+        f"predicted {data.LABEL_NAMES[predicted]} (p={p:.2f})"
+    )
+    path = figures / f"gradcam_running_{i}.png"
+    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
+    plt.show()
+    mean = gradcam.layer_mean(res, specials)
+    words, scores = highlight.merge_subwords(res.tokens, mean, how="sum")
+    _, top = examples.delete_top_words(words, scores, 3, seed=profile.seed)
+    print(f"{example.name}: top 3 words =", ", ".join(words[j] for j in top))
+
+# %% [markdown]
 # ## The IMDb classifier: one right, one wrong
 #
 # A heat map with hundreds of token labels cannot be read, so we explain the
@@ -127,7 +220,9 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # choice — short reviews — made for legibility; chapter 5 uses a random
 # sample). `gradcam_for_texts` explains them in batches and also returns each
 # prediction, so we can pick a correctly and a wrongly classified review: the
-# shortest of each.
+# shortest of each. A review longer than 50 tokens would still need labels
+# too small to read, so its figure shows its 40 tokens with the highest mean
+# over layers, in text order (the title says so).
 
 # %%
 shuffled = data.sample_reviews(test, len(test), seed=profile.seed)  # ties: at random
@@ -155,14 +250,14 @@ def show(index, kind):
         f"true {truth}, predicted {predicted} (p={p:.2f})"
     )
     path = figures / f"gradcam_{kind}.png"
-    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
+    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path, seed=profile.seed)
     plt.show()
     display(
         highlight.highlight(
             res.tokens,
-            gradcam.aggregate_layers(res.cam, "mean"),
-            merge="max",
-            label="Grad-CAM, mean over layers",
+            gradcam.layer_mean(res, specials),
+            merge="sum",
+            label="Grad-CAM, layer-balanced mean",
             truncated=res.truncated,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
@@ -187,16 +282,17 @@ else:
 # Each row is normalised by its own maximum (the colour bar says so): the raw
 # values differ by orders of magnitude between layers, and a shared scale
 # would show one or two layers only. Layer 0 is at the **bottom**, the last
-# layer at the top. The highlight below each figure averages the per-layer
-# maps (`aggregate_layers(cam, "mean")`), merges WordPiece pieces into words
-# (the maximum of the pieces) and hides `[CLS]`/`[SEP]`, which the figure
-# shows; it inherits the question raised at the end of the chapter.
+# layer at the top. The highlight below each figure is the layer-balanced
+# mean of the running example (`gradcam.layer_mean`), with pieces merged into
+# words by the sum and `[CLS]`/`[SEP]` hidden, which the figure shows; it
+# inherits the question raised at the end of the chapter.
 #
 # To read the figures for what they show rather than for what we would like,
-# four summaries per layer over all the reviews explained: how much of the map
-# sits on `[CLS]`/`[SEP]`, how concentrated it is (share of the single top
-# token), how often the ReLU empties a whole row, and how much each layer's map
-# agrees with the last layer's (Pearson correlation over tokens).
+# three summaries per layer over all the reviews explained: how much of the
+# map sits on `[CLS]`/`[SEP]`, how concentrated it is (share of the single top
+# token), and how often the ReLU empties a whole row. A summary that is 0 at
+# every layer is left out of the figure, and its legend says so. How far the
+# layers agree with each other is the next section's question.
 
 # %%
 stats = gradcam.layer_statistics(results)
@@ -218,6 +314,35 @@ findings = gradcam.describe_layer_statistics(stats, results[shown])
 display(Markdown("\n".join(findings)))
 
 # %% [markdown]
+# ## Do the layers agree?
+#
+# Every layer gives its own map. To compare two layers on one review, we take
+# the Spearman rank correlation $\rho$ of their maps over the review's real
+# tokens (`[CLS]`/`[SEP]` left out), and average it over the reviews: the
+# measure chapter 5 uses to compare methods. $\rho = 1$: the two layers rank
+# the tokens the same way; $\rho \approx 0$: unrelated rankings; below 0:
+# opposite. Every pair of layers gives one cell of the matrix (blue < 0 < red).
+
+# %%
+real = [torch.tensor([t not in specials for t in r.tokens]) for r in results]
+agreement = gradcam.layer_agreement([r.cam for r in results], real)
+gradcam.plot_layer_agreement(
+    agreement,
+    title=f"Grad-CAM: agreement between layers, {len(results)} IMDb reviews",
+    path=figures / "gradcam_layer_agreement.png",
+)
+plt.show()
+print(gradcam.describe_layer_agreement(agreement, threshold=0.3))
+
+# %% [markdown]
+# The sentence under the matrix is computed from it: it names the groups of
+# layers whose maps rank the tokens alike ($\rho > 0.3$) and the layers that
+# stand apart. Agreement is not correctness: layers can agree on the wrong
+# words. Which layer's map is the **most faithful** to the model is the
+# question chapter 5 asks: if we delete the tokens a layer ranks highest, does
+# the prediction change more than when we delete the tokens another layer, or
+# a random draw, ranks highest?
+#
 # ## A whole review, past the 512-token limit
 #
 # Everything so far read the first tokens of each review only. BERT has 512
@@ -252,7 +377,7 @@ whole = windows.explain_long(
 )
 display(Markdown(windows.describe_long(whole, cut_logits, label=test.labels[long_i])))
 title = f"test review {long_i}, all {len(whole.tokens)} tokens ({cam_mean.name})"
-display(HTML(whole.html(merge="max", title=title)))
+display(HTML(whole.html(merge="sum", title=title)))
 
 # %% [markdown]
 # The highlight has no truncation marker: every token of the review is there,
@@ -266,7 +391,8 @@ display(HTML(whole.html(merge="max", title=title)))
 # %% [markdown]
 # ## The Japanese example
 #
-# The tutorial's example used `daigo/bert-base-japanese-sentiment` (a BERT
+# The Japanese Grad-CAM article's example used
+# `daigo/bert-base-japanese-sentiment` (a BERT
 # fine-tuned for Japanese sentiment, with a MeCab word tokenizer: `fugashi` +
 # `ipadic`, then WordPiece). `helpers.japanese.get_japanese_model` loads it
 # from the Hugging Face hub when it can. Otherwise it builds a small Japanese
@@ -326,7 +452,7 @@ if ja_model is not None:
     display(Markdown("\n".join(verdicts)))
 
 # %% [markdown]
-# The offline models are far smaller than the tutorial's: a couple of layers
+# The offline models are far smaller than the article's: a couple of layers
 # (one Grad-CAM row each) instead of 12, a vocabulary built from a few
 # thousand training sentences (a word it never saw splits into characters),
 # and sentiment labels that the ETC annotators gave to what a *speaker felt*,
@@ -334,7 +460,7 @@ if ja_model is not None:
 # sentence. The figures still show the whole pipeline on Japanese: MeCab
 # words split into WordPiece pieces, one row per layer, Japanese labels
 # rendered by `japanize_matplotlib`. With the hub model (full profile, or the
-# model in the local Hugging Face cache) the same cells show the tutorial's
+# model in the local Hugging Face cache) the same cells show the article's
 # model with its 12 layers.
 #
 # ## Does Grad-CAM's premise hold for self-attention?
@@ -357,11 +483,13 @@ if ja_model is not None:
 #
 # Read the figures and the computed paragraph above with that in mind:
 #
-# * **When the layers disagree** (low correlations with the last layer's map),
-#   the positions no longer mean "this token": if they did, the layers would
-#   broadly agree on which tokens matter, as a CNN's layers agree on where the
-#   object is. Which row is then *the* explanation? Averaging them (the
-#   highlight above) is a choice, not a consequence of the method.
+# * **Where the layers disagree** (the agreement matrix and the sentence
+#   under it), the positions no longer mean "this token" at every depth: if
+#   they did, all the layers would broadly agree on which tokens matter, as a
+#   CNN's layers agree on where the object is. A group of layers that agree
+#   and a layer that stands apart raise the question: which row is *the*
+#   explanation? Averaging them (the highlight above) is a choice, not a
+#   consequence of the method.
 # * **`[CLS]` in the top layer.** When the last layer's map moves towards
 #   `[CLS]` (the special-token share above), it points at the position the
 #   classifier reads and that collects the other tokens through attention
@@ -373,11 +501,12 @@ if ja_model is not None:
 #   the model used the word: that has to be tested by changing the input.
 # * **The lowest layers** are closest to "token $i$" (one or two rounds of
 #   mixing, plus the residual stream that still carries the token's own
-#   embedding), so a word-level reading is most defensible there, and it is
-#   their correlation with the last layer that says whether the top of the
-#   network agrees. Note also that chapter 2 fine-tuned only the top encoder
-#   layer: the lower layers are the pretrained sentence encoder's, and their
-#   gradients reach them through the one layer that learned sentiment.
+#   embedding), so a word-level reading is most defensible there, and their
+#   row of the agreement matrix says whether the upper layers, up to the last,
+#   rank the tokens the same way. Note also that chapter 2 fine-tuned only
+#   the top encoder layer: the lower layers are the pretrained sentence
+#   encoder's, and their gradients reach them through the one layer that
+#   learned sentiment.
 #
 # So the per-layer heat map is a faithful picture of *a gradient-weighted
 # projection of each layer's hidden states*, computed exactly (it matches
@@ -396,7 +525,9 @@ if ja_model is not None:
 # * `gradcam.GradCam` computes all layers with one forward and one backward
 #   pass and matches Captum's `LayerGradCam`, which needs a pass per layer.
 # * The layers' maps need not agree, and the top layer can point at `[CLS]`:
-#   the statistics cell measures both for the model you run.
+#   the agreement matrix (mean Spearman ρ between layers) and the statistics
+#   cell measure both for the model you run. Which layer is the most faithful
+#   is chapter 5's question.
 # * In a transformer every position mixes the whole input, so a high value at
 #   a token says where information is stored, not that the token caused the
 #   prediction; chapter 5 tests that.
@@ -409,9 +540,12 @@ if ja_model is not None:
 # 2. Plot a map with `normalize="global"` instead of per layer
 #    (`gradcam.plot_gradcam(..., normalize="global")`). Which layers vanish,
 #    and why does the chapter scale each row on its own?
-# 3. Aggregate the layers differently in `show`: `aggregate_layers(res.cam,
-#    -1)` (the last layer only) or `"max"`. Which words change?
+# 3. Aggregate the layers differently in `show`: replace
+#    `gradcam.layer_mean(res, specials)` by `gradcam.aggregate_layers(res.cam,
+#    -1)` (the last layer only) or `aggregate_layers(res.cam, "mean")` (the raw
+#    mean, without balancing the layers). Which words change?
 # 4. Explain the longest reviews of the sample instead of the shortest (take
-#    the end of `by_length`). Do the statistics of the layers change?
+#    the end of `by_length`). Do the statistics of the layers, and the
+#    agreement matrix, change?
 # 5. Write a Japanese sentence of your own into `ja_texts`. Which MeCab words
 #    are split into WordPiece pieces or become `[UNK]`?

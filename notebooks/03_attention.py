@@ -9,8 +9,10 @@
 # %% [markdown]
 # # 3. What does the classifier attend to?
 #
-# Every encoder layer of BERT mixes the tokens with **self-attention**. Head
-# $h$ of layer $l$ computes, for each query token $i$ and key token $j$,
+# Every encoder layer of BERT mixes the tokens with **self-attention**. The
+# model has $N$ layers, numbered $0 \dots N-1$ (0 is the one nearest the
+# embeddings), and $H$ heads per layer. Head $h$ of layer $l$ computes, for
+# each query token $i$ and key token $j$,
 #
 # $$a^{l,h}_{ij} =
 #   \mathrm{softmax}_j\Big(\frac{q_i^{l,h}\cdot k_j^{l,h}}{\sqrt{d_h}}\Big),
@@ -19,24 +21,35 @@
 # and the new vector of token $i$ is built from the values $v_j$ weighted by
 # $a_{ij}$. Our classifier (chapter 2) reads only the vector of `[CLS]` after
 # the last layer, so the **`[CLS]` row of the last layer**,
-# $a^{L,h}_{\mathrm{[CLS]},j}$, says from which tokens `[CLS]` gathered
+# $a^{N-1,h}_{\mathrm{[CLS]},j}$, says from which tokens `[CLS]` gathered
 # information in that last step.
 #
-# The tutorial this book grew from drew exactly that: for one review, the 12
-# heads of the last layer, each normalised by its maximum and shown as a red
-# background (white = 0, red = the maximum), then their mean. This chapter
-# rebuilds that view with `helpers.attention` and `helpers.highlight`, and
-# adds: any layer, **attention rollout** over all layers, whole words instead
-# of WordPiece pieces, a colour legend, export to a standalone HTML file, and
-# an interactive explorer. At the end we say why none of this is, by itself,
-# an explanation.
+# Chapter 8 of Yutaro Ogawa's *pytorch_advanced*, the tutorial this book grew
+# from, drew exactly that: for one review, every head of the last layer, each
+# normalised by its maximum and shown as a red background (white = 0, red =
+# the maximum), then their mean. This chapter rebuilds that view with
+# `helpers.attention` and `helpers.highlight`, and adds: any layer,
+# **attention rollout** over all layers, whole words instead of WordPiece
+# pieces, a colour legend, export to a standalone HTML file, and an
+# interactive explorer. At the end we say why none of this is, by itself, an
+# explanation.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
+from scipy.stats import binomtest
 
-from helpers import attention, config, data, explorer, highlight, training
+from helpers import (
+    attention,
+    config,
+    data,
+    diagram,
+    examples,
+    explorer,
+    highlight,
+    training,
+)
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -46,6 +59,14 @@ test = data.load_reviews("test", profile)
 layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
 print(f"profile {profile.name}: {profile.model_name}, {layers} layers x {heads} heads")
 print(f"test data: {test.source}")
+
+# %% [markdown]
+# In the diagram of where each method reads its signal, the highlighted row is
+# this chapter's first method: it reads one thing, the attention of the last
+# layer $N-1$, and nothing comes back from the prediction.
+
+# %%
+diagram.show("[CLS] attention")
 
 # %% [markdown]
 # ## Attention probabilities of every layer and head
@@ -70,16 +91,114 @@ on_padding = float(attn[0, :, :, :, padding].abs().sum())
 print(f"first review: {int(padding.sum())} padding positions, attention {on_padding}")
 
 # %% [markdown]
+# ## Words instead of WordPiece pieces
+#
+# The tokenizer splits rare words into pieces (`un`, `##watch`, `##able`).
+# `merge_subwords` (used through `merge=`) joins them into the word a reader
+# sees and combines their scores. This book uses **one rule for every kind of
+# score: the sum** (`merge="sum"`). Attention probabilities add up: a word
+# receives the attention of all its pieces, and the total over the review
+# does not change. The attributions of chapters 5 and 6 add up in the same
+# way: they share the prediction out among the tokens, so a word's part is
+# the sum of its pieces' parts. Every later highlight in words follows this
+# rule.
+#
+# Below, the first of the book's three running examples (`examples.RUNNING`,
+# followed through every chapter): the `[CLS]` row of the last layer, mean
+# over the heads, as pieces and as words, each row scaled to its own maximum.
+
+# %%
+gem = attention.explain_review(
+    model, tokenizer, examples.RUNNING[0].text, max_length=profile.max_length
+)
+words, word_scores = highlight.merge_subwords(gem.tokens, gem.cls(), how="sum")
+display(
+    HTML(
+        highlight.highlight_rows(
+            [("pieces", gem.tokens, gem.cls()), ("words (sum)", words, word_scores)],
+            title=f"{examples.RUNNING[0].name}: [CLS] attention, last layer",
+            label="attention",
+        )
+    )
+)
+on_pieces = [t not in highlight.SPECIAL_TOKENS for t in gem.tokens]
+piece_total = float(gem.cls()[torch.tensor(on_pieces)].sum())
+print(
+    f"{sum(on_pieces)} pieces -> {len(words)} words; attention on them: "
+    f"{piece_total:.4f} as pieces, {word_scores.sum():.4f} as words"
+)
+
+# %% [markdown]
+# ## The running example
+#
+# The three running examples side by side: the `[CLS]` row of the last layer,
+# mean over the heads, in words (the sum). The printout gives each review's
+# prediction and its three words with the most attention.
+
+# %%
+running = [
+    attention.explain_review(model, tokenizer, e.text, max_length=profile.max_length)
+    for e in examples.RUNNING
+]
+pairs = list(zip(examples.RUNNING, running, strict=True))
+rows = [(e.name, ra.tokens, ra.cls()) for e, ra in pairs]
+title = "[CLS] attention, last layer, mean over heads, words (sum)"
+display(
+    HTML(highlight.highlight_rows(rows, merge="sum", title=title, label="attention"))
+)
+running_top = {e.name: attention.top_words(ra.tokens, ra.cls(), 3) for e, ra in pairs}
+for e, ra in pairs:
+    top = ", ".join(f"{w} ({s:.2f})" for _, w, s in running_top[e.name])
+    p = float(ra.probabilities[ra.prediction])
+    print(
+        f"{e.name}: gold {data.LABEL_NAMES[e.label]}, predicted "
+        f"{data.LABEL_NAMES[ra.prediction]} (p={p:.2f}); top words: {top}"
+    )
+
+# %% [markdown]
+# Compare the top words with the words a reader would underline. The hidden
+# gem says both *good* and *bad*; the attention of one layer cannot say which
+# of them the prediction followed: the section *Reading the highlights* below
+# asks the model.
+#
+# ## Every head of the last layer
+#
+# *pytorch_advanced* showed a review as a stack of highlights, one per head of
+# the last layer, then their mean. A heat map shows the same numbers at a
+# glance: one row per head and a last row for their mean, one column per
+# token of the hidden gem (`[CLS]` and `[SEP]` left out). As in
+# *pytorch_advanced*, **each row is scaled to its own maximum**, so a weak
+# head is as visible as a strong one: white is 0, dark red that row's largest
+# attention.
+
+# %%
+fig = attention.plot_heads_heatmap(
+    gem,
+    title=f"{examples.RUNNING[0].name}: [CLS] attention of each head, "
+    f"layer {gem.n_layers - 1} (last)",
+    path=figures / "heads_heatmap.png",
+)
+plt.show()
+per_head = torch.stack([gem.cls(-1, h) for h in range(gem.n_heads)])
+peaks = per_head.max(dim=1).values
+print(f"largest share on one token, per head: {peaks.min():.2f} to {peaks.max():.2f}")
+
+# %% [markdown]
+# The last line gives, for each head, the largest share of its attention on a
+# single token (`[CLS]` and `[SEP]` included): a small value is a head that
+# spreads its attention over the review, a value near 1 one that picks out a
+# single token. The mean over the heads is what most tutorials show, and it
+# hides that variety.
+#
 # ## A correctly and a wrongly classified review
 #
 # We run the model over a seeded sample of `profile.explain_reviews` test
 # reviews (at most `profile.max_length` tokens each, as in training: longer
 # reviews are truncated, with a warning and a marker in the highlight) and
 # keep, for each review, its prediction and where its `[CLS]` attention goes.
-# `review_attentions` holds one batch of attention tensors at a time. A grid
-# of every head is only readable for a short review, so the views below use
-# the **shortest** correctly classified review of the sample; longer ones go
-# into blocks that open on a click.
+# `review_attentions` holds one batch of attention tensors at a time. The
+# views below use the **shortest** correctly classified review of the sample;
+# longer ones go into blocks that open on a click.
 
 # %%
 sample = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
@@ -117,6 +236,47 @@ def view(ra, i, **options) -> str:
 
 
 # %% [markdown]
+# The share of correct reviews in this sample need not match chapter 2's
+# accuracy: it is measured on a few reviews only. The cell gives it with a
+# 95 % interval (Wilson's, which stays sensible at 0 % and 100 %) and
+# compares it with chapter 2's validation accuracy, which the checkpoint
+# keeps.
+
+# %%
+n_right = sum(predictions[i] == sample.labels[i] for i in range(len(sample)))
+sample_accuracy = n_right / len(sample)
+interval = binomtest(n_right, len(sample)).proportion_ci(0.95, method="wilson")
+low, high = interval.low, interval.high
+print(
+    f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
+    f"95 % interval {low:.0%} to {high:.0%}"
+)
+kept = training.read_training_info(training.checkpoint_path(profile))
+epochs = {h.get("epoch"): h for h in kept.get("history", [])}
+val_accuracy = epochs.get(kept.get("best_epoch"), {}).get("val_acc")
+print(
+    f"A sample of {len(sample)} reviews is small: its interval is "
+    f"{high - low:.0%} wide. Chapter 2's test accuracy comes from all {len(test)} "
+    f"test reviews, an interval about {(len(test) / len(sample)) ** 0.5:.0f} "
+    "times narrower."
+)
+if val_accuracy is None:
+    print("The checkpoint keeps no validation accuracy to compare with.")
+else:
+    n_val = kept.get("trained_on", {}).get("data", {}).get("val_size", "?")
+    inside = low <= val_accuracy <= high
+    print(
+        f"Chapter 2's validation accuracy ({n_val} reviews, the kept epoch) is "
+        f"{val_accuracy:.1%}, "
+        + (
+            "inside this interval: the difference is what a small sample gives."
+            if inside
+            else "outside this interval: more than a small sample's variation "
+            "would usually give."
+        )
+    )
+
+# %% [markdown]
 # Before highlighting words, look at *where* the `[CLS]` attention goes on
 # average over the sample. Clark et al. (*What Does BERT Look At?*, 2019)
 # found that many heads of bert-base put most of their attention on `[SEP]`,
@@ -147,28 +307,65 @@ print("largest share:", ", ".join(f"layer {n}: {k}" for n, k in enumerate(larges
 # whose attention mostly stays on `[CLS]` shows the *rest*, rescaled: bright
 # colours there can stand for very little attention.
 #
-# ## The tutorial's view: every head of the last layer
-#
-# Each row is one head of the last layer: the `[CLS]` row, **each scaled to
-# its own maximum** (the seed's normalisation, so weak heads are as visible as
-# strong ones); the last row is the mean over the heads. Hover over a token to
-# read its attention probability. The title gives the true label and the
-# prediction.
+# The shortest correctly classified review of the sample: the `[CLS]` row of
+# the last layer, mean over the heads, in words. The title gives the true
+# label and the prediction; hover over a word to read its attention.
 
 # %%
 first_correct = attention.explain_review(
     model, tokenizer, sample.texts[shown], max_length=profile.max_length
 )
-display(HTML(view(first_correct, shown, head="grid")))
-rows = torch.stack([first_correct.cls(-1, h) for h in range(first_correct.n_heads)])
-peaks = rows.max(dim=1).values
-print(f"largest share on one token, per head: {peaks.min():.2f} to {peaks.max():.2f}")
+display(HTML(view(first_correct, shown, merge="sum")))
 
 # %% [markdown]
-# The last line gives, for each head, the largest share of its attention on a
-# single token: a small value is a head that spreads its attention over the
-# review, a value near 1 one that picks out a single token. The mean over the
-# heads is what most tutorials show, and it hides that variety.
+# ## Reading the highlights
+#
+# Which words light up, and does the prediction depend on them? The cell
+# takes the review's `K` words with the most attention and asks the model
+# about each: how far does the probability of its predicted class fall when
+# that word alone is replaced by `[MASK]`? It ranks every word of the review
+# by that fall too, and counts how many words the two top-`K` lists share.
+
+# %%
+K = 5
+review_words, word_attention = highlight.merge_subwords(
+    first_correct.tokens, first_correct.cls(), how="sum"
+)
+label = data.LABEL_NAMES[first_correct.prediction]
+masked_texts = [" ".join(review_words)] + [
+    " ".join([*review_words[:i], tokenizer.mask_token, *review_words[i + 1 :]])
+    for i in range(len(review_words))
+]
+logits = training.predict_logits(
+    model, tokenizer, masked_texts, max_length=profile.max_length
+)
+p_label = logits.softmax(dim=-1)[:, first_correct.prediction]
+drop = p_label[0] - p_label[1:]  # the fall when word i alone is masked
+by_attention = attention.top_words(review_words, word_attention, K)
+by_drop = attention.top_words(review_words, drop, len(review_words))
+rank = {i: r for r, (i, _, _) in enumerate(by_drop, start=1)}
+print(f"P = P({label}), the predicted class; of the whole review: {p_label[0]:.3f}")
+print(f"{'word':>15}  attention  P change if masked  rank by fall")
+for i, word, share in by_attention:
+    print(
+        f"{word:>15}  {share:9.3f}  {-drop[i]:+17.3f}  "
+        f"{rank[i]:>5} of {len(review_words)}"
+    )
+shared = sum(rank[i] <= K for i, _, _ in by_attention)
+print(
+    f"{shared} of the {len(by_attention)} words with the most attention are "
+    f"among the {K} whose masking lowers P({label}) most: "
+    + ", ".join(f"{w} ({-drop[i]:+.3f})" for i, w, _ in by_drop[:K])
+    + "."
+)
+
+# %% [markdown]
+# Read the two lists against each other. Attention goes to where `[CLS]`
+# finds information, which can be a name, a title or a function word; the
+# fall in probability says which words the prediction needs. Where the lists
+# differ, the highlight shows what was read, not what decided. Masking one
+# word at a time also misses words that repeat what other words already say;
+# chapter 5 masks several at once, on many reviews.
 #
 # The shortest misclassified review of the sample, every head of the last
 # layer (click to open):
@@ -203,23 +400,57 @@ display(HTML(view(first_correct, shown, layer="all")))
 # Attention Flow in Transformers*, ACL 2020) follows the mixing through all
 # layers: average the heads, add the identity for the residual connection and
 # renormalise each row (for rows that sum to 1 this is $0.5A + 0.5I$), then
-# multiply the layers,
+# multiply the layers, from layer 0 up to layer $N-1$,
 #
 # $$\tilde A^{l} =
 #   \mathrm{rownorm}\Big(\tfrac{1}{H}\textstyle\sum_h A^{l,h} + I\Big),
-#   \qquad R = \tilde A^{L}\,\tilde A^{L-1}\cdots\tilde A^{1}.$$
+#   \qquad R = \tilde A^{N-1}\,\tilde A^{N-2}\cdots\tilde A^{0}.$$
 #
 # The `[CLS]` row of $R$ sums to 1 over the input tokens. Rollout assumes that
 # attention and residual are all that mix tokens (the feed-forward layers act
 # on each token separately) and that heads matter equally: it is a model of
-# the information flow, not a measurement of it.
+# the information flow, not a measurement of it. In the diagram, rollout's row
+# reads the attention of every layer, 0 to $N-1$; still nothing comes back
+# from the prediction.
+
+# %%
+diagram.show("attention rollout")
+
+# %% [markdown]
+# The whole method fits in a loop. Here it is by hand on the hidden gem's
+# attention tensor, then `attention.attention_rollout` on the same tensor;
+# the `assert` checks that the two agree.
+
+# %%
+one = attention.attention_probabilities(
+    model, data.encode_texts(tokenizer, [examples.RUNNING[0].text])
+)[0]  # [layers, heads, seq, seq], layer 0 first
+rollout = torch.eye(one.shape[-1])
+for layer_attention in one:  # layers 0, 1, ..., N-1
+    a = layer_attention.mean(dim=0)  # average the H heads
+    a = a + torch.eye(a.shape[-1])  # the residual connection
+    a = a / a.sum(dim=-1, keepdim=True)  # each row sums to 1 again
+    rollout = a @ rollout  # Ã^l Ã^(l-1) ... Ã^0
+rollout_by_hand = rollout[0]  # the [CLS] row
+
+# %%
+rollout_helper = attention.attention_rollout(one[None])[0, 0]
+assert torch.allclose(rollout_by_hand, rollout_helper, atol=1e-6)
+difference = float((rollout_by_hand - rollout_helper).abs().max())
+print(
+    f"largest difference: {difference:.1e}; "
+    f"the [CLS] row sums to {float(rollout_by_hand.sum()):.4f}"
+)
+
+# %% [markdown]
+# The shortest correctly classified review of the sample, and (click to open)
+# the shortest misclassified one, by rollout:
 
 # %%
 display(HTML(view(first_correct, shown, rollout=True)))
 if first_wrong is not None:
     summary = f"Misclassified review {sample.ids[w]}: attention rollout"
     display(HTML(highlight.collapsible(view(first_wrong, w, rollout=True), summary)))
-
 # %% [markdown]
 # The same highlighter shows signed scores on a diverging scale
 # (blue < 0 < red), which chapters 4 and 5 use for gradients. Here it shows
@@ -230,8 +461,8 @@ if first_wrong is not None:
 
 # %%
 token_kinds = [attention.token_kind(t) for t in first_correct.tokens]
-words = torch.tensor([k in ("word", "punctuation") for k in token_kinds])
-roll, last = first_correct.rollout() * words, first_correct.cls() * words
+on_words = torch.tensor([k in ("word", "punctuation") for k in token_kinds])
+roll, last = first_correct.rollout() * on_words, first_correct.cls() * on_words
 display(
     highlight.highlight(
         first_correct.tokens,
@@ -277,25 +508,13 @@ print(
 # attention mixed tokens". The sentence above compares them on this review;
 # rollout keeps some weight on `[CLS]` at every layer (the identity term),
 # which is why its share there tends to be the larger.
-#
-# ## Words instead of WordPiece pieces
-#
-# The tokenizer splits rare words into pieces (`un`, `##watch`, `##able`).
-# `merge_subwords` (used through `merge=`) joins them into the word a reader
-# sees and combines their scores: here with the **sum**, since attention
-# probabilities add up (the word receives the attention of all its pieces);
-# `merge="max"` keeps the strongest piece instead, the better choice for
-# scores that do not add up.
-
-# %%
-display(HTML(view(first_correct, shown, merge="sum")))
 
 # %% [markdown]
-# ## Export a highlight as a standalone HTML file
+# ## Export a highlight
 #
-# `save_html` wraps a highlight in a complete page with inline styles only and
-# a Content-Security-Policy that forbids scripts and remote loads: the file
-# opens anywhere, offline, and a review containing `<script>` shows it as text.
+# `save_html` writes any highlight as a standalone HTML file that opens
+# anywhere, offline, and shows a review's text without ever running markup
+# from it (details: {ref}`appendix-html-safety`).
 
 # %%
 page = highlight.save_html(
@@ -304,13 +523,6 @@ page = highlight.save_html(
     title="[CLS] attention per head, last layer",
 )
 print(f"written: {config.display_path(page)} ({page.stat().st_size / 1024:.0f} KiB)")
-display(
-    highlight.highlight(
-        ["[CLS]", "a", "<script>alert(1)</script>", "review", "[SEP]"],
-        [0, 0.2, 1.0, 0.5, 0],
-        title="escaping: markup in a review is shown, never run",
-    )
-)
 
 # %% [markdown]
 # ## Explore interactively
@@ -335,43 +547,60 @@ widget
 # weights often uncorrelated with gradient-based importance, and found very
 # different attention distributions giving the same predictions; Wiegreffe &
 # Pinter (*Attention is not not Explanation*, EMNLP 2019) answered that this
-# depends on the model and the test, and proposed tests of their own. Two
-# more reasons for caution are visible above: in some layers most of the
-# attention goes to special tokens, which the highlights hide, and by the last
-# layer each position already mixes the whole review, so "attention to token
-# $j$" is attention to a vector that is no longer just token $j$. Chapter 4
-# looks at gradients
-# (Grad-CAM on every layer), and chapter 5 **measures** how faithful these
-# highlights are: does removing the most highlighted tokens change the
-# prediction more than removing random ones?
+# depends on the model and the test, and proposed tests of their own. Three
+# reasons for caution are visible above: in some layers most of the attention
+# goes to special tokens, which the highlights hide; by the last layer each
+# position already mixes the whole review, so "attention to token $j$" is
+# attention to a vector that is no longer just token $j$; and the words with
+# the most attention need not be the ones whose masking moves the prediction.
+#
+# Chapter 4 looks at gradients (Grad-CAM on every layer). Chapter 5 then
+# **measures** these highlights, `[CLS]` attention and rollout among them, on
+# many reviews: *comprehensiveness* (does the prediction fall when the most
+# highlighted tokens are hidden, more than when random tokens are?),
+# *sufficiency* (does it stay when only those tokens are kept?), whether the
+# methods point at the same tokens, and whether a highlight changes when the
+# model's weights are randomised layer by layer (a sanity check that attention
+# read from a destroyed model should fail).
 
 # %% [markdown]
 # ## Summary
 #
 # * `attention.attention_probabilities` returns every layer's and head's
-#   attention, `[batch, layers, heads, query, key]`, with padding set to 0.
+#   attention, `[batch, layers, heads, query, key]`, with padding set to 0;
+#   layers are numbered 0 … N−1 from the embeddings up.
 # * The `[CLS]` row of the last layer says what the classifier's token read in
-#   the last step; heads differ widely, and their mean hides it.
+#   the last step; heads differ widely (the heat map), and their mean hides it.
+# * Pieces are merged into words by the **sum**, for every kind of score in
+#   this book: attention probabilities and attributions both add up.
+# * A sample of a few reviews gives a rough accuracy: read it with its
+#   interval.
 # * Much of `[CLS]`'s attention can go to `[CLS]`, `[SEP]` and punctuation;
 #   the highlights hide special tokens and rescale the rest, so check the
 #   attention-mass bars before reading colours.
-# * Attention rollout follows the mixing through all layers under the
-#   assumption that only attention and the residual mix tokens.
+# * Attention rollout (a few lines of torch) follows the mixing through all
+#   layers under the assumption that only attention and the residual mix
+#   tokens.
 # * Attention shows where information flowed, not what the prediction depends
-#   on; chapters 4 and 5 test that.
+#   on; masking the most attended words one at a time is a first check, and
+#   chapter 5 measures it.
 #
 # ## Exercises
 #
-# 1. Show every head of another layer: `view(first_correct, shown, layer=2,
-#    head="grid")`. Do the lower layers' heads look more alike than the last
+# 1. Draw the heat map of another layer: `attention.plot_heads_heatmap(gem,
+#    layer=0)`. Do the lower layers' heads look more alike than the last
 #    layer's?
 # 2. Show the grid of the *longest* correctly classified review
 #    (`max(correct, key=n_tokens.get)`) inside `highlight.collapsible`. Do the
 #    heads still pick out a few tokens when there are hundreds?
-# 3. Merge pieces with `merge="max"` instead of `"sum"`. Which words change
-#    colour, and why does the sum favour words split into many pieces?
+# 3. Merge pieces with `merge="max"` instead of `"sum"` for one review. Which
+#    words change colour, and why does the sum favour words split into many
+#    pieces?
 # 4. Average the attention mass over the misclassified reviews only
 #    (`masses[i] for i in wrong`) and compare the bars with the correct ones.
-# 5. Put a review of your own through `attention.explain_review` and
-#    `attention.render_review(..., head="grid")`: does a head follow negations
-#    such as *not*?
+# 5. Repeat *Reading the highlights* with the rollout (`first_correct.rollout()`)
+#    instead of the last layer's attention. Do more of its top words move the
+#    prediction?
+# 6. Put a review of your own through `attention.explain_review` and
+#    `attention.plot_heads_heatmap`: does a head follow negations such as
+#    *not*?

@@ -9,7 +9,23 @@ Chapters import the submodules module-qualified (``from helpers import data``
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``report`` — chapter 5;
 * ``eraser`` (human rationales), ``recommend``, ``windows`` (texts of any
-  length) — chapter 6.
+  length) — chapter 6;
+* ``tokens`` (words and special tokens of any fast tokenizer), ``explain``
+  (one call that explains any text with any model), ``explorer`` (widgets) —
+  for your own model.
+
+``helpers.explain`` is both the module and the call:
+``from helpers import explain; explain(model, tokenizer, "a text")``. It is
+imported on first use, so ``import helpers`` stays light (no torch).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import ``helpers.explain`` on first use (it needs torch and transformers)."""
+    if name == "explain":
+        import importlib
+
+        return importlib.import_module(".explain", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,7 @@ from torch import nn
 
 from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
-from .inputs import check_inputs, resolve_target, text_batches
+from .inputs import check_inputs, label_names, resolve_target, text_batches
 from .models import eval_mode, model_device, set_eager_attention
 
 __all__ = [
@@ -305,7 +305,12 @@ class ReviewAttention:
     ``tokens``: the tokenizer's tokens, ``[CLS]``/``[SEP]`` included;
     ``attentions``: ``[layers, heads, n_tokens, n_tokens]``; ``prediction`` and
     ``probabilities``: the model's output for the same forward pass;
-    ``truncated``: the text was cut to ``max_length`` tokens.
+    ``truncated``: the text was cut to ``max_length`` tokens. From the
+    tokenizer and model (:func:`review_attentions` fills them; the defaults
+    are BERT's): ``special_tokens`` (hidden in highlights; ``None`` =
+    :data:`helpers.highlight.SPECIAL_TOKENS`), ``cls_token``/``sep_token``
+    (``<s>``/``</s>`` for RoBERTa) and ``label_names`` (``config.id2label``,
+    see :func:`helpers.inputs.label_names`; ``None`` = the book's).
     """
 
     text: str
@@ -314,6 +319,10 @@ class ReviewAttention:
     prediction: int
     probabilities: torch.Tensor
     truncated: bool
+    special_tokens: frozenset[str] | None = None
+    cls_token: str = "[CLS]"
+    sep_token: str = "[SEP]"
+    label_names: tuple[str, ...] | None = None
 
     @property
     def n_layers(self) -> int:
@@ -342,6 +351,18 @@ class ReviewAttention:
         return attention_rollout(self.attentions[None])[0, 0]
 
 
+def _tokenizer_roles(model: nn.Module, tokenizer) -> dict:
+    """The :class:`ReviewAttention` fields read from the tokenizer and the model."""
+    from .tokens import special_tokens
+
+    return {
+        "special_tokens": special_tokens(tokenizer) or None,
+        "cls_token": str(getattr(tokenizer, "cls_token", None) or "[CLS]"),
+        "sep_token": str(getattr(tokenizer, "sep_token", None) or "[SEP]"),
+        "label_names": tuple(label_names(model)),
+    }
+
+
 def review_attentions(
     model: nn.Module,
     tokenizer,
@@ -364,6 +385,7 @@ def review_attentions(
     batches = text_batches(
         tokenizer, texts, max_length=max_length, batch_size=batch_size
     )
+    about = _tokenizer_roles(model, tokenizer)
     for batch in tqdm(
         batches, desc="attention", disable=not progress or len(batches) < 2
     ):
@@ -384,6 +406,7 @@ def review_attentions(
                         prediction=int(probs[row].argmax()),
                         probabilities=probs[row],
                         truncated=batch.truncated[row],
+                        **about,
                     ),
                 )
             del layers
@@ -431,7 +454,7 @@ def render_review(
     merge: str | None = None,
     true_label: int | None = None,
     name: str = "review",
-    label_names: Sequence[str] = LABEL_NAMES,
+    label_names: Sequence[str] | None = None,
 ) -> str:
     """HTML of one view of a review's attention (static figure and explorer output).
 
@@ -441,9 +464,13 @@ def render_review(
     the seed's view); ``layer="all"``: one row per layer (``head`` an int or
     ``None``), each scaled to its own maximum. ``merge`` (``"max"``/``"sum"``)
     shows whole words. The title gives the true label (when known) and the
-    prediction. Special tokens are hidden and each view is scaled to its
-    largest shown value; a truncated review gets the truncation marker.
+    prediction. Special tokens (``ra.special_tokens``) are hidden and each
+    view is scaled to its largest shown value; a truncated review gets the
+    truncation marker. ``label_names``: default ``ra.label_names`` (the
+    model's ``id2label``), else the book's negative/positive.
     """
+    if label_names is None:
+        label_names = ra.label_names or LABEL_NAMES
     p = float(ra.probabilities[ra.prediction])
     pred = f"predicted {label_names[ra.prediction]} (p={p:.2f})"
     true = f"true {label_names[true_label]}, " if true_label is not None else ""
@@ -454,7 +481,10 @@ def render_review(
     )
     title = f"{name}: {true}{pred}{verdict} — {_view_name(ra, layer, head, rollout)}"
     common = dict(
-        merge=merge, truncated=ra.truncated and len(ra.tokens), label="attention"
+        merge=merge,
+        truncated=ra.truncated and len(ra.tokens),
+        label="attention",
+        special_tokens=ra.special_tokens,
     )
     if rollout:
         return highlight_html(ra.tokens, ra.rollout(), title=title, **common)
@@ -471,14 +501,23 @@ def render_review(
 TOKEN_KINDS = ("[CLS]", "[SEP]", "punctuation", "word")
 
 
-def token_kind(token: str) -> str:
+def token_kind(
+    token: str,
+    cls_tokens: Sequence[str] = ("[CLS]", "<s>"),
+    sep_tokens: Sequence[str] = ("[SEP]", "</s>"),
+) -> str:
     """``"[CLS]"``, ``"[SEP]"``, ``"punctuation"`` (no letter or digit) or ``"word"``.
 
-    WordPiece continuations (``##s``) count as words.
+    The kind ``"[CLS]"`` is any of ``cls_tokens`` (BERT's ``[CLS]``,
+    RoBERTa's ``<s>``; pass ``[tokenizer.cls_token]`` for another model),
+    ``"[SEP]"`` any of ``sep_tokens``. WordPiece continuations (``##s``) and
+    pieces with a word-start marker (``Ġ``, ``▁``) count by their text.
     """
-    if token in ("[CLS]", "[SEP]"):
-        return token
-    piece = token[2:] if token.startswith("##") else token
+    if token in cls_tokens:
+        return "[CLS]"
+    if token in sep_tokens:
+        return "[SEP]"
+    piece = token[2:] if token.startswith("##") else token.lstrip("Ġ▁")
     return "word" if any(ch.isalnum() for ch in piece) else "punctuation"
 
 
@@ -486,9 +525,13 @@ def attention_mass(ra: ReviewAttention) -> torch.Tensor:
     """``[layers, 4]``: share of the ``[CLS]`` row (mean over heads) per token kind.
 
     Columns follow :data:`TOKEN_KINDS` (``[CLS]``, ``[SEP]``, punctuation,
-    words); each row sums to 1.
+    words); each row sums to 1. ``ra.cls_token``/``ra.sep_token`` say which
+    tokens are the model's ``[CLS]`` and ``[SEP]``.
     """
-    kinds = torch.tensor([TOKEN_KINDS.index(token_kind(t)) for t in ra.tokens])
+    cls_tokens, sep_tokens = (ra.cls_token, "[CLS]"), (ra.sep_token, "[SEP]")
+    kinds = torch.tensor(
+        [TOKEN_KINDS.index(token_kind(t, cls_tokens, sep_tokens)) for t in ra.tokens]
+    )
     rows = ra.attentions[:, :, 0, :].mean(dim=1)  # [layers, n]
     mass = torch.zeros(ra.n_layers, len(TOKEN_KINDS))
     return mass.index_add_(1, kinds, rows)
@@ -525,3 +568,113 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+# --------------------------------------------------------------------------- heat map
+
+
+def _shown_columns(tokens: Sequence[str]) -> list[int]:
+    """Positions of the tokens a figure shows: all but ``[CLS]``/``[SEP]``/padding."""
+    from .highlight import SPECIAL_TOKENS
+
+    return [i for i, t in enumerate(tokens) if t not in SPECIAL_TOKENS]
+
+
+def heads_matrix(
+    ra: ReviewAttention, layer: int = -1
+) -> tuple[list[str], torch.Tensor]:
+    """``(tokens, rows)``: the ``[CLS]`` row of ``layer`` for each head, then the mean.
+
+    ``rows`` is ``[n_heads + 1, n_shown]``, special tokens left out and each row
+    divided by its own maximum over the tokens shown (the normalisation of
+    *pytorch_advanced*'s per-head view: a weak head is as visible as a strong
+    one); a row that is 0 on every shown token stays 0. This is the image that
+    :func:`plot_heads_heatmap` draws.
+    """
+    keep = _shown_columns(ra.tokens)
+    if not keep:
+        raise ValueError("The review has no token besides [CLS] and [SEP].")
+    heads = [ra.cls(layer, h) for h in range(ra.n_heads)]
+    rows = torch.stack([*heads, ra.cls(layer, None)])[:, keep]
+    peak = rows.max(dim=1, keepdim=True).values
+    rows = torch.where(peak > 0, rows / peak.clamp_min(1e-12), torch.zeros_like(rows))
+    return [ra.tokens[i] for i in keep], rows
+
+
+def plot_heads_heatmap(
+    ra: ReviewAttention,
+    layer: int = -1,
+    *,
+    title: str = "",
+    path=None,
+    max_tokens: int = 60,
+    max_width: float = 10.0,
+):
+    """Heads × tokens heat map of one layer's ``[CLS]`` attention; returns the Figure.
+
+    One row per head and a last row for their mean, one column per token
+    (``[CLS]`` and ``[SEP]`` left out, WordPiece pieces as they are), each row
+    scaled to its own maximum as in :func:`heads_matrix`, coloured with
+    :data:`helpers.highlight.CMAP` from 0 (white) to the row's maximum (red).
+    Token labels are rotated 90°; the figure is at most ``max_width`` inches
+    wide. Meant for short reviews: more than ``max_tokens`` shown tokens raise
+    ``ValueError`` (show such a review's heads with :func:`render_review` and
+    ``head="grid"`` instead). Saved to ``path`` when given.
+    """
+    import matplotlib.pyplot as plt
+
+    from .highlight import CMAP
+
+    tokens, rows = heads_matrix(ra, layer)
+    if len(tokens) > max_tokens:
+        raise ValueError(
+            f"{len(tokens)} tokens do not fit a readable heat map (max_tokens="
+            f"{max_tokens}): use render_review(ra, head='grid') for a long review."
+        )
+    n_rows = rows.shape[0]
+    width = min(max_width, 1.6 + 0.3 * len(tokens))
+    height = 1.3 + 0.24 * n_rows + 0.07 * max(len(t) for t in tokens)
+    fig, ax = plt.subplots(figsize=(width, height))
+    image = ax.imshow(
+        rows.numpy(),
+        cmap=CMAP,
+        vmin=0.0,
+        vmax=1.0,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    ax.axhline(n_rows - 1.5, color="black", linewidth=1.5)
+    ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=9)
+    labels = [f"head {h}" for h in range(n_rows - 1)] + ["mean"]
+    ax.set_yticks(range(n_rows), labels, fontsize=8)
+    ax.tick_params(length=0)
+    index = _layer_index(layer, ra.n_layers)
+    ax.set_title(title or f"[CLS] attention, layer {index} of 0..{ra.n_layers - 1}")
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label("attention / row max")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def top_words(
+    tokens: Sequence[str], scores, k: int, seed: int = 1234
+) -> list[tuple[int, str, float]]:
+    """The ``k`` highest-scored words of a review: ``(position, word, score)``.
+
+    Pieces are merged into words with the book's rule, the **sum**
+    (:func:`helpers.highlight.merge_subwords` with ``how="sum"``); ``[CLS]``
+    and ``[SEP]`` are left out, punctuation is kept. ``position`` indexes the
+    merged words; the list is highest score first, and equal scores are
+    ordered at random (``seed``), never by position. Fewer than ``k`` words:
+    all of them. Already merged words (no ``##`` pieces) pass through as they
+    are, so this also ranks any per-word scores.
+    """
+    from .highlight import merge_subwords
+
+    words, merged = merge_subwords(tokens, scores, how="sum")
+    merged = torch.as_tensor(merged, dtype=torch.float64)
+    shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
+    order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]
+    return [(i, words[i], float(merged[i])) for i in order[:k].tolist()]

@@ -8,10 +8,16 @@ gradients; every chapter goes through :func:`highlight_html`:
   and *diverging* for signed scores (blue = ``-vmax``, white = 0,
   red = ``+vmax``). By default the scale is diverging exactly when a score is
   negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
-* **tokens**: special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``...) are left out;
-  WordPiece continuations (``##ing``) are glued to the previous piece, or merged
-  into whole words with :func:`merge_subwords` (``merge="max"``/``"sum"``/``"mean"``).
-  Japanese text (tokens with CJK characters) is joined without spaces.
+* **tokens**: special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``, ``<s>``...; or
+  the tokenizer's own, passed as ``special_tokens=``) are left out; WordPiece
+  continuations (``##ing``) are glued to the previous piece, and so are the
+  pieces of byte-level BPE (RoBERTa, words start with ``Ġ``) and SentencePiece
+  (words start with ``▁``) that do not start a word; pieces can be merged
+  into whole words with :func:`merge_subwords` (``merge="max"``/``"sum"``/
+  ``"mean"``). Japanese text (tokens with CJK characters) is joined without
+  spaces. Reading words from token strings is a best guess; the exact words
+  come from a fast tokenizer (:mod:`helpers.tokens`), shown with ``gaps=``
+  (the original text between the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
   containing ``<script>`` shows as text. :func:`save_html` writes a standalone
@@ -57,6 +63,7 @@ _CJK = re.compile(
 )
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
 _NO_SPACE_AFTER = set("([{'’$#")
+_WORD_START_MARKERS = "Ġ▁"  # byte-level BPE (RoBERTa, GPT-2), SentencePiece
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
 _ROW_HEAD = (
     "text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; "
@@ -67,6 +74,12 @@ _BOX = "border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000"
 _BAR = "border: 1px solid #999; display: inline-flex"
 _BLOCK = "line-height: 1.9; margin: 6px 0"
 _TITLE = "font-weight: 600; margin-bottom: 2px"
+
+#: Matplotlib colour maps that match the highlights, one per kind of quantity,
+#: used by every figure of the book: white → red for scores >= 0 (attention,
+#: rollout, Grad-CAM) and blue < 0 < red, centred at 0, for signed scores.
+CMAP = "Reds"
+CMAP_SIGNED = "RdBu_r"
 
 
 # --------------------------------------------------------------------------- colours
@@ -173,43 +186,89 @@ def _check_tokens(tokens) -> list[str]:
     return tokens
 
 
-def _visible(tokens: Sequence[str], scores: np.ndarray, keep_special: bool):
+def _hidden(keep_special: bool, special_tokens) -> frozenset[str]:
+    """The token strings not shown: special tokens, or only padding with
+    ``keep_special``. ``special_tokens=None`` means :data:`SPECIAL_TOKENS`."""
+    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
+    return special & _PADDING if keep_special else special
+
+
+def _visible_index(
+    tokens: Sequence[str], keep_special: bool, special_tokens=None
+) -> list[int]:
+    """Positions of the tokens shown (not special, never padding)."""
+    hidden = _hidden(keep_special, special_tokens)
+    return [i for i, t in enumerate(tokens) if t not in hidden]
+
+
+def _visible(
+    tokens: Sequence[str], scores: np.ndarray, keep_special: bool, special_tokens=None
+):
     """Tokens and scores without special tokens (and without padding)."""
-    hidden = _PADDING if keep_special else SPECIAL_TOKENS
-    keep = [i for i, t in enumerate(tokens) if t not in hidden]
+    keep = _visible_index(tokens, keep_special, special_tokens)
     return [tokens[i] for i in keep], scores[keep]
 
 
+def _is_continuation_piece(token: str) -> bool:
+    return token.startswith("##") and len(token) > 2
+
+
+def _start_marker(tokens: Sequence[str]) -> str | None:
+    """``"Ġ"`` or ``"▁"`` when tokens mark word *starts* (byte-level BPE,
+    SentencePiece); ``None`` for WordPiece, which marks continuations (``##``)."""
+    if any(_is_continuation_piece(t) for t in tokens):
+        return None
+    for token in tokens:
+        if token[:1] in _WORD_START_MARKERS:
+            return token[0]
+    return None
+
+
+def _continues(tokens: Sequence[str], i: int, marker, special) -> bool:
+    """Whether token ``i`` continues the word of token ``i - 1``."""
+    if i == 0 or tokens[i - 1] in special or tokens[i] in special:
+        return False
+    if marker is None:
+        return _is_continuation_piece(tokens[i])
+    return not tokens[i].startswith(marker)
+
+
 def merge_subwords(
-    tokens, scores, how: str = "max", keep_special: bool = False
+    tokens,
+    scores,
+    how: str = "max",
+    keep_special: bool = False,
+    special_tokens=None,
 ) -> tuple[list[str], np.ndarray]:
-    """Merge WordPiece pieces (``play`` ``##ing``) into words and their scores into one.
+    """Merge pieces (``play`` ``##ing``; ``Ġplay`` ``ing``) into words, scores into one.
 
     ``how``: ``"max"`` (the word's most important piece), ``"sum"`` (total mass,
     natural for attention probabilities, which add up) or ``"mean"``. Special
-    tokens and padding are dropped unless ``keep_special`` (padding always is).
-    Returns ``(words, scores)`` with ``scores`` a NumPy vector of ``len(words)``.
+    tokens and padding are dropped unless ``keep_special`` (padding always is);
+    ``special_tokens``: the tokenizer's (``tokenizer.all_special_tokens``;
+    default :data:`SPECIAL_TOKENS`). WordPiece pieces starting with ``##``
+    continue a word; with byte-level BPE (``Ġ``) or SentencePiece (``▁``)
+    markers, a piece *without* the marker does. For exact words (punctuation,
+    Japanese) use :func:`helpers.tokens.word_map`. Returns ``(words, scores)``
+    with ``scores`` a NumPy vector of ``len(words)``.
     """
     reducers = {"max": np.max, "sum": np.sum, "mean": np.mean}
     if how not in reducers:
         raise ValueError(f"how must be one of {sorted(reducers)}, got {how!r}.")
     tokens = _check_tokens(tokens)
-    tokens, scores = _visible(tokens, _as_scores(scores, len(tokens)), keep_special)
+    tokens, scores = _visible(
+        tokens, _as_scores(scores, len(tokens)), keep_special, special_tokens
+    )
+    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
+    marker = _start_marker(tokens)
     words: list[str] = []
     groups: list[list[float]] = []
-    for token, score in zip(tokens, scores, strict=True):
-        if (
-            token.startswith("##")
-            and len(token) > 2
-            and words
-            and words[-1] not in SPECIAL_TOKENS
-        ):
-            words[-1] += token[2:]
+    for i, (token, score) in enumerate(zip(tokens, scores, strict=True)):
+        if _continues(tokens, i, marker, special):
+            words[-1] += _display(token, marker)
             groups[-1].append(score)
         else:
-            words.append(
-                token[2:] if token.startswith("##") and len(token) > 2 else token
-            )
+            words.append(_display(token, marker))
             groups.append([score])
     merged = np.array([reducers[how](g) for g in groups], dtype=np.float64)
     return words, merged
@@ -221,12 +280,15 @@ def _is_cjk(token: str) -> bool:
 
 def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
     """Text before each token: ``join``; ``""`` in words, Japanese, punctuation."""
+    marker = _start_marker(tokens)
     seps = []
     for i, token in enumerate(tokens):
-        if i == 0 or (token.startswith("##") and len(token) > 2):
+        if i == 0 or (marker is None and _is_continuation_piece(token)):
             seps.append("")
         elif join is not None:
             seps.append(join)
+        elif marker is not None:
+            seps.append(" " if token.startswith(marker) else "")
         elif (
             _is_cjk(token)
             or _is_cjk(tokens[i - 1])
@@ -239,24 +301,26 @@ def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
     return seps
 
 
-def _display(token: str) -> str:
-    return token[2:] if token.startswith("##") and len(token) > 2 else token
+def _display(token: str, marker: str | None = None) -> str:
+    """The token as shown: without ``##`` (WordPiece) or the word-start marker."""
+    if marker is not None:
+        return token[len(marker) :] if token.startswith(marker) else token
+    return token[2:] if _is_continuation_piece(token) else token
 
 
 # ------------------------------------------------------------------- HTML pieces
 
 
 def _token_span(
-    token: str, score: float, vmax: float, diverging: bool, label: str
+    shown: str, score: float, vmax: float, diverging: bool, label: str
 ) -> str:
+    """One coloured ``<span>``: ``shown`` (escaped here) on the score's colour."""
     rgb = _rgb(score, vmax, diverging)
     tooltip = html.escape(f"{label}: {score:.3g}", quote=True)
     style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     if _text_color(rgb) != "#000":
         style += f"; color: {_text_color(rgb)}"
-    return (
-        f'<span style="{style}" title="{tooltip}">{html.escape(_display(token))}</span>'
-    )
+    return f'<span style="{style}" title="{tooltip}">{html.escape(shown)}</span>'
 
 
 def _opening(title) -> str:
@@ -267,11 +331,21 @@ def _opening(title) -> str:
     return head + f'<div style="{_TITLE}">{html.escape(str(title))}</div>'
 
 
-def _spans(tokens, scores, vmax, diverging, join, label) -> str:
-    seps = _separators(tokens, join)
+def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
+    """The coloured tokens with what goes between them, all escaped.
+
+    With ``gaps`` (words read by :mod:`helpers.tokens`) the tokens are shown
+    verbatim and ``gaps[i]`` (original text) goes before token ``i``.
+    """
+    if gaps is None:
+        marker = _start_marker(tokens)
+        seps = _separators(tokens, join)
+        shown = [_display(t, marker) for t in tokens]
+    else:
+        seps, shown = list(gaps), list(tokens)
     return "".join(
         html.escape(sep) + _token_span(t, s, vmax, diverging, label)
-        for sep, t, s in zip(seps, tokens, scores, strict=True)
+        for sep, t, s in zip(seps, shown, scores, strict=True)
     )
 
 
@@ -330,17 +404,46 @@ def _truncation_marker(truncated, n_tokens: int) -> str:
     )
 
 
-def _prepare(tokens, scores, merge, keep_special):
+def _check_gaps(gaps, n_tokens: int, merge) -> list[str]:
+    gaps = [str(g) for g in _check_tokens(gaps)]
+    if len(gaps) != n_tokens:
+        raise ValueError(
+            f"{len(gaps)} gaps for {n_tokens} tokens: pass the text before each "
+            "word (helpers.tokens.WordMap.gaps)."
+        )
+    if merge is not None:
+        raise ValueError(
+            "gaps go with whole words (helpers.tokens.word_map), which are merged "
+            "already: pass merge=None."
+        )
+    return gaps
+
+
+def _prepare(tokens, scores, merge, keep_special, special_tokens=None, gaps=None):
+    """``(shown tokens, their scores, token count, their gaps or None)``."""
     tokens = _check_tokens(tokens)
     scores = _as_scores(scores, len(tokens))
     n_tokens = len(tokens)
+    if gaps is not None:
+        gaps = _check_gaps(gaps, n_tokens, merge)
+        keep = _visible_index(tokens, keep_special, special_tokens)
+        return (
+            [tokens[i] for i in keep],
+            scores[keep],
+            n_tokens,
+            [gaps[i] for i in keep],
+        )
     if merge is not None:
         tokens, scores = merge_subwords(
-            tokens, scores, how=merge, keep_special=keep_special
+            tokens,
+            scores,
+            how=merge,
+            keep_special=keep_special,
+            special_tokens=special_tokens,
         )
     else:
-        tokens, scores = _visible(tokens, scores, keep_special)
-    return tokens, scores, n_tokens
+        tokens, scores = _visible(tokens, scores, keep_special, special_tokens)
+    return tokens, scores, n_tokens, None
 
 
 def highlight_html(
@@ -356,6 +459,8 @@ def highlight_html(
     merge: str | None = None,
     keep_special: bool = False,
     label: str = "score",
+    special_tokens: Iterable[str] | None = None,
+    gaps: Sequence[str] | None = None,
 ) -> str:
     """An HTML fragment showing ``tokens`` coloured by ``scores`` (inline styles only).
 
@@ -373,15 +478,21 @@ def highlight_html(
     ``merge``: ``"max"``/``"sum"``/``"mean"`` merges ``##`` pieces into words
     (:func:`merge_subwords`). ``truncated``: ``True`` or the token count adds a
     "… [truncated at N tokens]" marker. ``label`` names the score in tooltips
-    and the legend.
+    and the legend. ``special_tokens``: the token strings to hide (default
+    :data:`SPECIAL_TOKENS`, BERT's and RoBERTa's; pass
+    ``tokenizer.all_special_tokens`` for another model). ``gaps``: whole words
+    from :func:`helpers.tokens.word_map` are shown as written, with
+    ``gaps[i]`` (the original text between words) before word ``i``.
 
     Raises ``ValueError`` for NaN/inf scores, a length other than the tokens',
     or negative scores with ``diverging=False``.
     """
-    tokens, scores, n_tokens = _prepare(tokens, scores, merge, keep_special)
+    tokens, scores, n_tokens, gaps = _prepare(
+        tokens, scores, merge, keep_special, special_tokens, gaps
+    )
     diverging, vmax = _scale(scores, diverging, vmax)
     parts = [_opening(title), f'<div style="{_BOX}">']
-    parts.append(_spans(tokens, scores, vmax, diverging, join, label))
+    parts.append(_spans(tokens, scores, vmax, diverging, join, label, gaps))
     parts.append(_truncation_marker(truncated, n_tokens))
     parts.append("</div>")
     if legend:
@@ -408,16 +519,22 @@ def highlight_rows(
     merge: str | None = None,
     keep_special: bool = False,
     label: str = "score",
+    special_tokens: Iterable[str] | None = None,
+    gaps: Sequence[str] | None = None,
 ) -> str:
     """A table of highlighted texts, one row per ``(row label, tokens, scores)``.
 
     The per-head grid of chapter 3: each row is normalised by its own maximum
     (the seed's view) unless ``shared_scale``, which colours every row on one
     scale (the largest ``|score|`` of all rows). Other arguments as in
-    :func:`highlight_html`; the truncation marker goes after each row.
+    :func:`highlight_html` (``gaps`` applies to every row: rows of the same
+    words); the truncation marker goes after each row.
     """
     prepared = [
-        (str(name), *_prepare(tokens, scores, merge, keep_special))
+        (
+            str(name),
+            *_prepare(tokens, scores, merge, keep_special, special_tokens, gaps),
+        )
         for name, tokens, scores in rows
     ]
     if not prepared:
@@ -427,9 +544,9 @@ def highlight_rows(
     every = np.concatenate([p[2] for p in prepared])
     diverging, shared_vmax = _scale(every, diverging, None)
     body = []
-    for name, tokens, scores, n_tokens in prepared:
+    for name, tokens, scores, n_tokens, row_gaps in prepared:
         vmax = shared_vmax if shared_scale else _scale(scores, diverging, None)[1]
-        spans = _spans(tokens, scores, vmax, diverging, join, label)
+        spans = _spans(tokens, scores, vmax, diverging, join, label, row_gaps)
         marker = _truncation_marker(truncated, n_tokens)
         body.append(
             f'<tr><th style="{_ROW_HEAD}">{html.escape(name)}</th>'

@@ -5,9 +5,12 @@
   each a ``[batch, seq]`` LongTensor.
 * :func:`to_device` — the same dict on the model's device.
 * :func:`target_tensor` / :func:`resolve_target` — Captum-style targets:
-  ``None`` (the predicted class), an int, or a LongTensor ``[batch]``.
-* :class:`TokenRoles` — which ids are special ([CLS], [SEP], padding) and
-  which id replaces a removed token ([MASK]).
+  ``None`` (the predicted class), an int, or a LongTensor ``[batch]``; with
+  the label names (:func:`label_names`) also a label's name.
+* :func:`label_names` — a model's label names from ``config.id2label``.
+* :class:`TokenRoles` — which ids are special ([CLS], [SEP], padding, or
+  whatever the tokenizer's special tokens are) and which id replaces a
+  removed token ([MASK]).
 * :func:`batches_by_length` / :func:`slice_batch` — reviews grouped by length
   so that a batch pads little, and one group cut to its own width.
 * :func:`text_batches` — texts tokenized once, grouped by length and cut into
@@ -24,6 +27,7 @@ copy of its own.
 from __future__ import annotations
 
 import random
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ __all__ = [
     "TokenRoles",
     "batches_by_length",
     "check_inputs",
+    "label_names",
     "resolve_target",
     "review_generators",
     "slice_batch",
@@ -104,13 +109,66 @@ def to_device(inputs: Mapping[str, torch.Tensor], device) -> dict[str, torch.Ten
     return {k: v.to(device) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
 
 
-def target_tensor(target, batch: int) -> torch.Tensor | None:
+_PLACEHOLDER = re.compile(r"LABEL_\d+")
+
+
+def label_names(model_or_config, n_labels: int | None = None) -> list[str]:
+    """The label names of a classifier, in class order, from ``config.id2label``.
+
+    ``model_or_config``: a transformers model or its config. Names missing
+    from ``id2label`` become ``LABEL_<i>``. A binary head whose names are
+    transformers' placeholders (``LABEL_0``, ``LABEL_1``: trained without
+    naming its labels, as the book's IMDb models are) gets the book's names
+    :data:`helpers.data.LABEL_NAMES` (negative, positive). ``n_labels``:
+    how many classes there are (default: ``config.num_labels``).
+    """
+    from .data import LABEL_NAMES
+
+    config = getattr(model_or_config, "config", model_or_config)
+    id2label = dict(getattr(config, "id2label", None) or {})
+    id2label = {int(k): str(v) for k, v in id2label.items()}
+    if n_labels is None:
+        n_labels = int(getattr(config, "num_labels", None) or len(id2label) or 2)
+    names = [id2label.get(i, f"LABEL_{i}") for i in range(n_labels)]
+    if n_labels == len(LABEL_NAMES) and all(_PLACEHOLDER.fullmatch(n) for n in names):
+        return list(LABEL_NAMES)
+    return names
+
+
+def _class_of(name: str, names: Sequence[str] | None) -> int:
+    """The index of label ``name`` (case-insensitive); ``ValueError`` naming all."""
+    if names is None:
+        raise TypeError(
+            f"target {name!r} is a label name, but no label names were given: pass "
+            "a class index, or names=helpers.inputs.label_names(model)."
+        )
+    wanted = name.strip().casefold()
+    for i, candidate in enumerate(names):
+        if str(candidate).strip().casefold() == wanted:
+            return i
+    raise ValueError(
+        f"target {name!r} is not one of the model's labels: pass one of "
+        f"{[str(n) for n in names]} (any case), a class index "
+        f"0..{len(names) - 1}, or None for the prediction."
+    )
+
+
+def target_tensor(
+    target, batch: int, names: Sequence[str] | None = None
+) -> torch.Tensor | None:
     """``target`` as ``None`` or a LongTensor ``[batch]``.
 
     Type and shape are checked here, the class range by :func:`resolve_target`.
+    With ``names`` (:func:`label_names`) a target may also be a label name,
+    or a list of names and indices (one per review); an unknown name raises
+    ``ValueError`` listing the valid ones.
     """
     if target is None:
         return None
+    if isinstance(target, str):
+        target = _class_of(target, names)
+    elif isinstance(target, (list, tuple)) and any(isinstance(t, str) for t in target):
+        target = [_class_of(t, names) if isinstance(t, str) else t for t in target]
     if isinstance(target, bool):
         raise TypeError(
             f"target must be None, an int or a LongTensor [batch], got {target!r}."
@@ -136,14 +194,17 @@ def target_tensor(target, batch: int) -> torch.Tensor | None:
     return tensor
 
 
-def resolve_target(target, logits: torch.Tensor) -> torch.Tensor:
+def resolve_target(
+    target, logits: torch.Tensor, names: Sequence[str] | None = None
+) -> torch.Tensor:
     """Target classes as a LongTensor ``[batch]`` on the logits' device.
 
     ``None`` = the predicted class (``argmax``). A class outside
-    ``0..n_classes-1`` raises ``ValueError``.
+    ``0..n_classes-1`` raises ``ValueError``. With ``names``, label names
+    are accepted too (:func:`target_tensor`).
     """
     batch, n_classes = logits.shape
-    tensor = target_tensor(target, batch)
+    tensor = target_tensor(target, batch, names)
     if tensor is None:
         return logits.argmax(dim=-1)
     tensor = tensor.to(logits.device)
@@ -170,7 +231,12 @@ class TokenRoles:
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> TokenRoles:
-        """Roles from a BERT-like tokenizer (it must have a mask token)."""
+        """Roles from a tokenizer that has a mask token (BERT, RoBERTa, ...).
+
+        Special = the tokenizer's special tokens (``all_special_ids``: [CLS],
+        [SEP], padding, ``<s>``, ``</s>``...) except the unknown and mask
+        tokens, which stand for words of the text.
+        """
         if getattr(tokenizer, "mask_token_id", None) is None:
             raise ValueError(
                 f"{type(tokenizer).__name__} has no mask token: the metrics replace "
@@ -184,7 +250,13 @@ class TokenRoles:
             "bos_token_id",
             "eos_token_id",
         )
-        special = {getattr(tokenizer, n, None) for n in names} - {None}
+        special = {getattr(tokenizer, n, None) for n in names}
+        special |= set(getattr(tokenizer, "all_special_ids", None) or ())
+        special -= {
+            None,
+            tokenizer.mask_token_id,
+            getattr(tokenizer, "unk_token_id", None),
+        }
         return cls(int(tokenizer.mask_token_id), tuple(sorted(int(i) for i in special)))
 
     def real(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:

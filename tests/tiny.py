@@ -1,9 +1,13 @@
-"""The tests' one builder of tiny BERT classifiers and WordPiece tokenizers.
+"""The tests' one builder of tiny classifiers and tokenizers.
 
-Every test module that needs a model imports from here (never from
-``conftest``). Nothing here touches the disk except :func:`save_tiny`, which
-writes where it is told; the tokenizer's vocabulary file lives in a temporary
-folder that is removed once the tokenizer has read it.
+BERT with a WordPiece tokenizer (:func:`tiny_bert`, :func:`tiny_tokenizer`),
+RoBERTa with a byte-level BPE tokenizer trained on a few sentences
+(:func:`tiny_roberta`, :func:`tiny_bpe_tokenizer`), a SentencePiece-style
+Unigram tokenizer (:func:`tiny_unigram_tokenizer`) and a slow (pure Python)
+tokenizer (:func:`tiny_slow_tokenizer`). Every test module that needs a model
+imports from here (never from ``conftest``). Nothing here touches the disk
+except :func:`save_tiny`, which writes where it is told; vocabulary files
+live in temporary folders removed once the tokenizer has read them.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def tiny_bert(
     heads: int = 4,
     hidden: int = 32,
     labels: int = 2,
+    id2label: dict[int, str] | None = None,
     vocab_size: int | None = None,
     max_positions: int = 64,
     dropout: float = 0.1,
@@ -95,11 +100,15 @@ def tiny_bert(
     so LayerNorms are no longer exactly 1/0 (tests of methods that would be
     trivially right at initialisation use it). ``attn``: the attention kernel
     (``"eager"`` returns attention probabilities; ``None`` = transformers'
-    default).
+    default). ``id2label`` names the labels (and sets their number).
     """
     from transformers import BertConfig, BertForSequenceClassification
 
     extra = {} if attn is None else {"attn_implementation": attn}
+    if id2label is not None:
+        labels = len(id2label)
+        extra["id2label"] = dict(id2label)
+        extra["label2id"] = {name: i for i, name in id2label.items()}
     config = BertConfig(
         vocab_size=vocab_size or len(vocabulary()),
         hidden_size=hidden,
@@ -142,3 +151,131 @@ def encode(tokenizer, texts=TEXTS, max_length: int = 64) -> dict[str, torch.Tens
         return_tensors="pt",
     )
     return dict(batch)
+
+
+#: Sentences the byte-level BPE and Unigram tokenizers are trained on.
+CORPUS = [
+    "the movie was great and the acting was wonderful",
+    "an awful boring plot and very bad acting",
+    "a good film with a wonderful story",
+    "it was not the best story but i really love the acting",
+    "the worst film i have seen",
+]
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def tiny_bpe_tokenizer(corpus=CORPUS, vocab_size: int = 400, model_max_length=64):
+    """A RoBERTa byte-level BPE fast tokenizer trained on ``corpus`` (seconds).
+
+    ``<s>`` = 0, ``<pad>`` = 1, ``</s>`` = 2, ``<unk>`` = 3, ``<mask>`` = 4;
+    words start with ``Ġ``; a small ``vocab_size`` leaves rare words in pieces.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        list(corpus),
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=ROBERTA_SPECIALS,
+        show_progress=False,
+    )
+    return RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_roberta(
+    tokenizer,
+    *,
+    layers: int = 2,
+    heads: int = 4,
+    hidden: int = 32,
+    id2label: dict[int, str] | None = None,
+    seed: int = 0,
+    perturb: float = 0.0,
+):
+    """A randomly initialised ``RobertaForSequenceClassification`` in eval mode.
+
+    Sized for ``tokenizer`` (:func:`tiny_bpe_tokenizer`), eager attention,
+    labels from ``id2label`` (default 2, unnamed); ``perturb`` as
+    :func:`tiny_bert`.
+    """
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    id2label = id2label or {0: "LABEL_0", 1: "LABEL_1"}
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=tokenizer.model_max_length + 2,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        id2label=dict(id2label),
+        label2id={name: i for i, name in id2label.items()},
+        attn_implementation="eager",
+    )
+    torch.manual_seed(seed)
+    model = RobertaForSequenceClassification(config)
+    if perturb:
+        generator = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(perturb * torch.randn(p.shape, generator=generator))
+    return model.eval()
+
+
+def tiny_unigram_tokenizer(corpus=CORPUS, vocab_size: int = 60):
+    """A SentencePiece-style fast tokenizer: Unigram model, ``▁`` word starts.
+
+    Framed as ``<cls> text <sep>``; trained on ``corpus``, so rare words
+    come out in pieces.
+    """
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(
+        list(corpus),
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<unk>", "<cls>", "<sep>"],
+        unk_token="<unk>",
+        show_progress=False,
+    )
+    backend = unigram._tokenizer
+    backend.post_processor = TemplateProcessing(
+        single="<cls> $A <sep>",
+        special_tokens=[(t, backend.token_to_id(t)) for t in ("<cls>", "<sep>")],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        cls_token="<cls>",
+        sep_token="<sep>",
+    )
+
+
+def tiny_slow_tokenizer(words=WORDS, pieces=PIECES):
+    """A slow (pure Python) WordPiece tokenizer over the same vocabulary."""
+    from transformers import BertJapaneseTokenizer
+
+    with tempfile.TemporaryDirectory() as folder:
+        vocab = write_vocab(Path(folder), words, pieces)
+        return BertJapaneseTokenizer(
+            str(vocab), word_tokenizer_type="basic", subword_tokenizer_type="wordpiece"
+        )

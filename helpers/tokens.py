@@ -1,0 +1,311 @@
+"""Tokens and words of any Hugging Face fast tokenizer (WordPiece, BPE, SentencePiece).
+
+Chapters 3–6 were written on BERT, whose tokens say what they are: ``[CLS]``
+and ``[SEP]`` frame the text and ``##ing`` continues a word. Other models spell
+this differently: RoBERTa frames with ``<s>`` … ``</s>`` and *starts* words
+with ``Ġ`` (byte-level BPE), SentencePiece models start them with ``▁``, and
+Japanese text has no spaces at all. Nothing here looks at how tokens are
+spelled; everything comes from the tokenizer itself:
+
+* **special tokens** — :func:`special_tokens` / :func:`special_ids`, the
+  tokenizer's ``all_special_tokens`` / ``all_special_ids``;
+* **words** — a *fast* tokenizer (``tokenizer.is_fast``) knows, for every
+  token, which word of the text it belongs to (``word_ids()``) and which
+  characters it covers (``offset_mapping``). :func:`word_map` groups the
+  tokens of one word and takes the word's text **from the original string**
+  (``text[start:end]``), so a word shows as it was written: no ``##``, ``Ġ``
+  or ``▁``, the original case and accents, and the original spacing between
+  words, also in Japanese, where there is none. "Word" means one word of the
+  tokenizer's pre-tokenizer: BERT also splits punctuation off (``great`` ``!``),
+  byte-level BPE keeps runs of punctuation together (``>!``).
+* **scores** — :func:`merge_scores` turns one score per token into one per
+  word by a stated rule (below).
+
+A slow tokenizer (pure Python, ``is_fast`` False) has no word ids or offsets:
+:func:`require_fast` raises a ``TypeError`` saying how to get a fast one.
+
+**The book's merge rule: ``"sum"``.** A word's score is the sum of its
+pieces' scores. For additive attributions (gradient x input, integrated
+gradients, CP-LRP, AttnLRP) this keeps what makes them additive: the words'
+scores add up to the same total as the tokens'. For attention and rollout the
+sum is the attention mass the word receives, and for Grad-CAM the evidence of
+all its pieces; in every case a word cut into many pieces is not diluted, as a
+mean would dilute it. ``"max"`` (the word's strongest piece) and ``"mean"``
+are offered for comparison; the book itself always sums.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = [
+    "DEFAULT_MERGE",
+    "MERGES",
+    "WordMap",
+    "from_offsets",
+    "merge_scores",
+    "require_fast",
+    "special_ids",
+    "special_tokens",
+    "word_map",
+]
+
+#: How the pieces of a word may be merged; the book uses the first, ``"sum"``.
+MERGES = ("sum", "max", "mean")
+#: The book's rule for every kind of score (see the module docstring).
+DEFAULT_MERGE = "sum"
+
+_SPACES = re.compile(r"\s+")
+_MARKERS = "Ġ▁"  # byte-level BPE and SentencePiece word starts (fallback only)
+
+
+def require_fast(tokenizer):
+    """``tokenizer`` itself when it is a fast tokenizer; ``TypeError`` otherwise.
+
+    Words are read from the fast tokenizer's ``word_ids()`` and
+    ``offset_mapping``, which slow (pure Python) tokenizers do not have.
+    """
+    if not bool(getattr(tokenizer, "is_fast", False)):
+        raise TypeError(
+            f"{type(tokenizer).__name__} is a slow tokenizer: words are read from a "
+            "fast tokenizer's word_ids() and offset_mapping. Load a fast one with "
+            "AutoTokenizer.from_pretrained(name, use_fast=True), or wrap a "
+            "`tokenizers.Tokenizer` in "
+            "transformers.PreTrainedTokenizerFast(tokenizer_object=...)."
+        )
+    return tokenizer
+
+
+def special_tokens(tokenizer) -> frozenset[str]:
+    """The tokenizer's special tokens (``all_special_tokens``), never shown as words.
+
+    The unknown token (``[UNK]``, ``<unk>``) is left out: it stands for a word
+    of the text the vocabulary does not know, and is shown as that word.
+    """
+    unknown = getattr(tokenizer, "unk_token", None)
+    names = getattr(tokenizer, "all_special_tokens", ())
+    return frozenset(str(t) for t in names if t != unknown)
+
+
+def special_ids(tokenizer) -> frozenset[int]:
+    """The ids of :func:`special_tokens` (``all_special_ids`` without the unknown)."""
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    ids = getattr(tokenizer, "all_special_ids", ())
+    return frozenset(int(i) for i in ids if i is not None and i != unknown)
+
+
+def _check_merge(merge: str) -> str:
+    if merge not in MERGES:
+        raise ValueError(
+            f"merge must be one of {MERGES} (the book uses {DEFAULT_MERGE!r}), "
+            f"got {merge!r}."
+        )
+    return merge
+
+
+def merge_scores(
+    scores, index: Sequence[int | None], n_words: int, merge: str = DEFAULT_MERGE
+) -> torch.Tensor:
+    """One score per word ``[n_words]`` from one per token ``[len(index)]``.
+
+    ``index[t]``: the word of token ``t``, or ``None`` for a token that is no
+    word (special tokens, padding), whose score is dropped. ``merge``:
+    ``"sum"`` (the book's rule), ``"max"`` or ``"mean"`` of the word's pieces.
+    Raises ``ValueError`` when the lengths differ.
+    """
+    _check_merge(merge)
+    scores = torch.as_tensor(scores).detach().double().cpu().reshape(-1)
+    if scores.shape[0] != len(index):
+        raise ValueError(
+            f"{scores.shape[0]} scores for {len(index)} tokens: pass one score per "
+            "token of the same encoding (cut padding off first, e.g. "
+            "scores[:word_map.n_tokens])."
+        )
+    keep = [t for t, w in enumerate(index) if w is not None]
+    words = torch.tensor([index[t] for t in keep], dtype=torch.long)
+    out = torch.zeros(n_words, dtype=torch.float64)
+    if not keep:
+        return out.float()
+    values = scores[keep]
+    if merge == "sum":
+        return out.index_add_(0, words, values).float()
+    how = "amax" if merge == "max" else "mean"
+    return out.scatter_reduce_(0, words, values, how, include_self=False).float()
+
+
+@dataclass(frozen=True)
+class WordMap:
+    """The words of one text and which token belongs to which word.
+
+    ``words``: the words as written in ``text`` (special tokens never appear);
+    ``spans``: their ``(start, end)`` characters in ``text``; ``index``: for
+    each token of the encoding, its word (``None`` for special tokens);
+    ``gaps``: the original text before each word (``""`` for the first, and
+    where the text has no space, as in Japanese; whitespace runs become one
+    space): ``gaps[k] + words[k]`` joined gives the text back (:meth:`display`);
+    ``truncated``: the encoding was cut, so the words stop early.
+    """
+
+    text: str
+    words: list[str]
+    spans: list[tuple[int, int]]
+    index: list[int | None]
+    gaps: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def n_tokens(self) -> int:
+        """How many tokens (special tokens included) the map covers."""
+        return len(self.index)
+
+    def merge(self, scores, merge: str = DEFAULT_MERGE) -> torch.Tensor:
+        """One score per word from one per token (:func:`merge_scores`)."""
+        return merge_scores(scores, self.index, len(self.words), merge)
+
+    def display(self) -> str:
+        """The text the words make, with their gaps (what a highlight shows)."""
+        return "".join(g + w for g, w in zip(self.gaps, self.words, strict=True))
+
+
+def _word_text(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """``text[start:end]`` without surrounding whitespace, and its new span."""
+    piece = text[start:end]
+    lead = len(piece) - len(piece.lstrip())
+    trail = len(piece) - len(piece.rstrip())
+    return piece.strip(), start + lead, end - trail
+
+
+def _group_words(word_ids, hidden) -> list[list[int]]:
+    """Token positions of each word: consecutive tokens sharing a word id."""
+    groups: list[list[int]] = []
+    previous = None
+    for t, word in enumerate(word_ids):
+        if word is None or hidden[t]:
+            continue
+        if not groups or word != previous or groups[-1][-1] != t - 1:
+            groups.append([])
+        groups[-1].append(t)
+        previous = word
+    return groups
+
+
+def _group_span(text: str, offsets, group: list[int]) -> tuple[str, int, int]:
+    """The word's text and span: its pieces' characters, whitespace stripped."""
+    covered = [offsets[t] for t in group if offsets[t][1] > offsets[t][0]]
+    if not covered:
+        start = offsets[group[0]][0]
+        return "", start, start
+    return _word_text(text, min(s for s, _ in covered), max(e for _, e in covered))
+
+
+def _fold_blank(groups, texts) -> list[list[int]]:
+    """Give the pieces of blank "words" (whitespace, byte-level ``Ġ``/``Ċ``) to the
+    next word, or to the previous one at the end; all-blank text stays as it is."""
+    if all(not t for t in texts):
+        return groups
+    folded: list[list[int]] = []
+    carry: list[int] = []
+    for group, word in zip(groups, texts, strict=True):
+        if not word:
+            carry += group
+            continue
+        folded.append(sorted(carry + group))
+        carry = []
+    if carry:
+        folded[-1] = sorted(folded[-1] + carry)
+    return folded
+
+
+def from_offsets(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    word_ids: Sequence[int | None],
+    hidden: Sequence[bool] | None = None,
+    tokens: Sequence[str] | None = None,
+    truncated: bool = False,
+) -> WordMap:
+    """The :class:`WordMap` of an encoding given its offsets and word ids.
+
+    Consecutive tokens with the same word id form one word; tokens whose
+    word id is ``None`` or that are ``hidden`` (special tokens) belong to no
+    word. A word's span runs from its first covered character to its last,
+    without surrounding whitespace. Pieces that cover only whitespace (a lone
+    ``Ġ``, a newline token) join the next word (the previous one at the end),
+    so every word has visible text. ``tokens`` (optional) name the pieces of
+    a text that has no visible character at all.
+    """
+    if len(offsets) != len(word_ids):
+        raise ValueError(
+            f"{len(offsets)} offsets but {len(word_ids)} word ids: pass both from "
+            "the same encoding."
+        )
+    hidden = [False] * len(word_ids) if hidden is None else list(hidden)
+    offsets = [tuple(o) for o in offsets]
+    groups = _group_words(word_ids, hidden)
+    groups = _fold_blank(groups, [_group_span(text, offsets, g)[0] for g in groups])
+    index: list[int | None] = [None] * len(word_ids)
+    words, spans, gaps = [], [], []
+    end_before = None
+    for k, group in enumerate(groups):
+        for t in group:
+            index[t] = k
+        word, start, end = _group_span(text, offsets, group)
+        if not word:
+            pieces = [tokens[t] for t in group] if tokens is not None else []
+            word = (
+                "".join(p.lstrip(_MARKERS) for p in pieces)
+                or "\N{REPLACEMENT CHARACTER}"
+            )
+        gap = "" if end_before is None else text[end_before:start]
+        gaps.append(_SPACES.sub(" ", gap))
+        words.append(word)
+        spans.append((start, end))
+        end_before = max(end, end_before or 0)
+    return WordMap(text, words, spans, index, gaps, truncated)
+
+
+def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
+    """Words of ``text`` as the model reads it: ``tokenizer(text)`` with specials.
+
+    ``index`` follows the positions of that encoding (special tokens
+    included, as ``None``), so a score vector ``[n_tokens]`` of one review
+    merges with :meth:`WordMap.merge`. ``max_length`` truncates the encoding
+    (``truncated`` says whether it cut). Raises ``TypeError`` for a slow
+    tokenizer (:func:`require_fast`).
+    """
+    require_fast(tokenizer)
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}.")
+    kwargs = (
+        {} if max_length is None else {"truncation": True, "max_length": max_length}
+    )
+    encoding = tokenizer(
+        text,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        return_overflowing_tokens=False,
+        verbose=False,
+        **kwargs,
+    )
+    ids = list(encoding["input_ids"])
+    special = special_ids(tokenizer)
+    hidden = [
+        bool(m) or i in special
+        for m, i in zip(encoding["special_tokens_mask"], ids, strict=True)
+    ]
+    truncated = False
+    if max_length is not None:
+        full = tokenizer(text, verbose=False)["input_ids"]
+        truncated = len(full) > len(ids)
+    return from_offsets(
+        text,
+        [tuple(o) for o in encoding["offset_mapping"]],
+        encoding.word_ids(),
+        hidden,
+        tokenizer.convert_ids_to_tokens(ids),
+        truncated,
+    )

@@ -8,7 +8,7 @@
 * :func:`attention_rollout` (Abnar & Zuidema, 2020) follows attention through
   all layers: per layer the heads are averaged, the identity is added for the
   residual connection, rows are renormalised to sum to 1, and the layers are
-  multiplied, ``R = Ã_L ··· Ã_2 Ã_1``.
+  multiplied, ``R = Ã_{N-1} ··· Ã_1 Ã_0``.
 * :class:`CLSAttention` and :class:`AttentionRollout` have the book's explainer
   call shape ``attribute(inputs, target=None) -> [batch, seq]``.
 * :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
@@ -44,10 +44,13 @@ __all__ = [
     "attention_rollout",
     "cls_attention",
     "explain_review",
+    "heads_matrix",
     "plot_attention_mass",
+    "plot_heads_heatmap",
     "render_review",
     "review_attentions",
     "token_kind",
+    "top_words",
 ]
 
 
@@ -176,7 +179,7 @@ def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
     For each layer: mean over heads ``A``, keys of padding set to 0,
     ``Ã = (A + I)`` renormalised so each row sums to 1 (the identity stands for
     the residual connection; with rows of ``A`` summing to 1 this is
-    ``0.5 A + 0.5 I``). Then ``R = Ã_L ··· Ã_2 Ã_1``: ``R[b, i, j]`` is how much
+    ``0.5 A + 0.5 I``). Then ``R = Ã_{N-1} ··· Ã_1 Ã_0``: ``R[b, i, j]`` is how much
     of position ``i`` in the last layer's output comes from input token ``j``.
     Rows of real tokens sum to 1; rows and columns of padding are 0.
     """
@@ -461,7 +464,7 @@ def render_review(
     ``rollout=True``: the rollout's ``[CLS]`` row. Otherwise the ``[CLS]`` row
     of ``layer`` for ``head`` = an int (one head), ``None`` (mean over heads)
     or ``"grid"`` (every head, each scaled to its own maximum, then the mean:
-    the seed's view); ``layer="all"``: one row per layer (``head`` an int or
+    pytorch_advanced's view); ``layer="all"``: one row per layer (``head`` an int or
     ``None``), each scaled to its own maximum. ``merge`` (``"max"``/``"sum"``)
     shows whole words. The title gives the true label (when known) and the
     prediction. Special tokens (``ra.special_tokens``) are hidden and each
@@ -573,11 +576,12 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 # --------------------------------------------------------------------------- heat map
 
 
-def _shown_columns(tokens: Sequence[str]) -> list[int]:
+def _shown_columns(tokens: Sequence[str], special=None) -> list[int]:
     """Positions of the tokens a figure shows: all but ``[CLS]``/``[SEP]``/padding."""
     from .highlight import SPECIAL_TOKENS
 
-    return [i for i, t in enumerate(tokens) if t not in SPECIAL_TOKENS]
+    hidden = special or SPECIAL_TOKENS
+    return [i for i, t in enumerate(tokens) if t not in hidden]
 
 
 def heads_matrix(
@@ -591,7 +595,7 @@ def heads_matrix(
     one); a row that is 0 on every shown token stays 0. This is the image that
     :func:`plot_heads_heatmap` draws.
     """
-    keep = _shown_columns(ra.tokens)
+    keep = _shown_columns(ra.tokens, getattr(ra, "special_tokens", None))
     if not keep:
         raise ValueError("The review has no token besides [CLS] and [SEP].")
     heads = [ra.cls(layer, h) for h in range(ra.n_heads)]

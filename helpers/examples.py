@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import LABEL_NAMES
-
 __all__ = [
     "RUNNING",
     "Example",
@@ -84,12 +82,9 @@ def labels(examples: Sequence[Example] = RUNNING) -> list[int]:
 
 
 def _label_names(model) -> list[str]:
-    config = getattr(model, "config", None)
-    id2label = getattr(config, "id2label", None) or {}
-    names = [str(id2label.get(i, "")) for i in range(len(id2label))]
-    if len(names) == len(LABEL_NAMES) and all(n.startswith("LABEL_") for n in names):
-        return list(LABEL_NAMES)  # an unnamed binary head: the book's names
-    return names if names and all(names) else list(LABEL_NAMES)
+    from .inputs import label_names
+
+    return list(label_names(model))
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ Chapter 3 uses it for attention, chapter 4 for Grad-CAM and chapter 5 for
 gradients; every chapter goes through :func:`highlight_html`:
 
 * **colour scales** (:func:`score_to_color`): *sequential* for scores >= 0
-  (white = 0, red = ``vmax``; the seed's ``rgb(255, 255(1-a), 255(1-a))``)
+  (white = 0, red = ``vmax``; pytorch_advanced's ``rgb(255, 255(1-a), 255(1-a))``)
   and *diverging* for signed scores (blue = ``-vmax``, white = 0,
   red = ``+vmax``). By default the scale is diverging exactly when a score is
   negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
@@ -525,7 +525,7 @@ def highlight_rows(
     """A table of highlighted texts, one row per ``(row label, tokens, scores)``.
 
     The per-head grid of chapter 3: each row is normalised by its own maximum
-    (the seed's view) unless ``shared_scale``, which colours every row on one
+    (pytorch_advanced's view) unless ``shared_scale``, which colours every row on one
     scale (the largest ``|score|`` of all rows). Other arguments as in
     :func:`highlight_html` (``gaps`` applies to every row: rows of the same
     words); the truncation marker goes after each row.

@@ -149,11 +149,12 @@ class Explanation:
         return pd.DataFrame(self.rows())
 
     def top_words(
-        self, i: int = 0, method: str | None = None, k: int = 5
+        self, i: int = 0, method: str | None = None, k: int = 5, seed: int = 1234
     ) -> list[tuple[str, float]]:
         """The ``k`` highest-scored words of text ``i``, highest first.
 
-        ``method``: default the first one. Equal scores keep text order.
+        ``method``: default the first one. Equal scores are ordered at random
+        (seeded with ``seed``), never by position.
         """
         method = self.methods[0] if method is None else method
         if method not in self.scores:
@@ -161,7 +162,11 @@ class Explanation:
                 f"method {method!r} was not run: pick from {self.methods}."
             )
         scores = self.scores[method][i]
-        order = torch.argsort(scores, descending=True, stable=True)[:k].tolist()
+        shuffle = torch.randperm(
+            len(scores), generator=torch.Generator().manual_seed(seed)
+        )
+        ranked = torch.argsort(scores[shuffle], descending=True, stable=True)
+        order = shuffle[ranked][:k].tolist()
         return [(self.words[i][j], float(scores[j])) for j in order]
 
     # ------------------------------------------------------------------ display

@@ -385,3 +385,17 @@ def test_gradcam_statistics_count_roberta_framing_tokens():
         truncated=False,
     )
     assert float(layer_statistics([result])["special_share"][0]) == pytest.approx(0.75)
+
+
+def test_top_words_break_ties_at_random_not_by_position(bert):
+    import dataclasses
+
+    tokenizer, model = bert
+    result = explain(model, tokenizer, "good film", ["grad x input"], **FAST)
+    words = ["a", "b", "c", "d", "e", "f"]
+    flat = dataclasses.replace(
+        result, words=[words], scores={"grad x input": [torch.ones(len(words))]}
+    )
+    firsts = {flat.top_words(0, k=1, seed=s)[0][0] for s in range(30)}
+    assert len(firsts) > 1
+    assert flat.top_words(0, k=6, seed=3) == flat.top_words(0, k=6, seed=3)

@@ -23,12 +23,15 @@ import torch
 
 __all__ = [
     "RUNNING",
+    "TOY_WORDS",
     "Example",
     "delete_top_words",
     "labels",
     "predictions",
     "predictions_html",
     "texts",
+    "toy_roberta_classifier",
+    "toy_sentences",
 ]
 
 
@@ -152,3 +155,94 @@ def delete_top_words(
     top = order[:k].tolist()
     kept = [mask if i in set(top) else w for i, w in enumerate(words)]
     return kept, top
+
+
+# --------------------------------------------------------------------------- a stand-in
+
+#: The stand-in model's three classes and the words that decide them.
+TOY_WORDS = {
+    "negative": ("awful", "dreadful", "boring", "terrible", "bland"),
+    "neutral": ("okay", "average", "ordinary", "passable", "acceptable"),
+    "positive": ("great", "lovely", "superb", "wonderful", "delightful"),
+}
+_TOY_THINGS = ("food", "service", "film", "view", "room", "staff", "music", "plot")
+_TOY_TEMPLATES = (
+    "The {thing} was {word}.",
+    "Honestly, the {thing} is {word}.",
+    "A {word} {thing}, all things considered.",
+    "We found the {thing} {word} this time.",
+)
+
+
+def toy_sentences(n: int = 600, seed: int = 0) -> tuple[list[str], list[int]]:
+    """``n`` seeded sentences of the stand-in's 3-class task and their labels.
+
+    Each sentence names a thing and one word of :data:`TOY_WORDS`; the word's
+    class is the label (0 negative, 1 neutral, 2 positive).
+    """
+    rng = torch.Generator().manual_seed(seed)
+    classes = list(TOY_WORDS)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(torch.randint(len(classes), (1,), generator=rng))
+        pick = lambda seq: seq[int(torch.randint(len(seq), (1,), generator=rng))]  # noqa: E731
+        template, thing = pick(_TOY_TEMPLATES), pick(_TOY_THINGS)
+        texts.append(template.format(thing=thing, word=pick(TOY_WORDS[classes[label]])))
+        labels.append(label)
+    return texts, labels
+
+
+def toy_roberta_classifier(seed: int = 0, epochs: int = 4):
+    """``(tokenizer, model)``: a stand-in for *your* model, built in seconds.
+
+    A RoBERTa-style classifier (2 layers, hidden 64, byte-level BPE tokenizer
+    trained here, three named labels negative/neutral/positive) trained for
+    ``epochs`` on :func:`toy_sentences`. It is not the book's model and knows
+    nothing of IMDb: the appendix "Apply it to your model" explains it with
+    :func:`helpers.explain`. Seeded; returned in eval mode with eager attention.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import (
+        RobertaConfig,
+        RobertaForSequenceClassification,
+        RobertaTokenizerFast,
+    )
+
+    texts, labels = toy_sentences(seed=seed)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        texts, vocab_size=300, special_tokens=specials, show_progress=False
+    )
+    tokenizer = RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer, model_max_length=64
+    )
+    id2label = dict(enumerate(TOY_WORDS))
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        attn_implementation="eager",
+    )
+    torch.manual_seed(seed)
+    model = RobertaForSequenceClassification(config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    order = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for batch in torch.randperm(len(texts), generator=order).split(32):
+            inputs = tokenizer(
+                [texts[i] for i in batch], padding=True, return_tensors="pt"
+            )
+            loss = model(**inputs, labels=torch.tensor([labels[i] for i in batch])).loss
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return tokenizer, model.eval()

@@ -203,7 +203,8 @@ def plot_accuracy_by_length(rows: list[dict], title: str = "", cut: int | None =
         dtype=float,
     ).T
     ax.bar(xs, acc, color="#9ecae1", edgecolor="#3182bd")
-    ax.errorbar(xs, acc, yerr=np.nan_to_num(err), fmt="none", ecolor="#222", capsize=4)
+    err = np.clip(np.nan_to_num(err), 0, None)  # rounding can give -1e-17
+    ax.errorbar(xs, acc, yerr=err, fmt="none", ecolor="#222", capsize=4)
     for x, r in zip(xs, rows, strict=True):
         ax.text(x, 0.02, f"n={r['n']}", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(xs, [r["bin"] for r in rows])

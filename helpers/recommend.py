@@ -10,7 +10,11 @@
 * :func:`verdict` — whether the recommended method reached the chapter's
   goal against integrated gradients, each condition checked on the numbers;
 * :func:`both_axes` — where faithfulness and plausibility agree and where
-  they do not, as a sentence generated from the ranks.
+  they do not, as a sentence generated from the ranks;
+* :func:`conclusion`, :func:`finding` — the book's answer to the questions of
+  chapters 3, 4 and 6 (does attention show what the prediction depends on,
+  which Grad-CAM layer is faithful, which method to use), written from the
+  numbers, and the one-sentence finding.
 
 Nothing here computes an explanation: it reads the results of
 :mod:`helpers.metrics` (faithfulness, sanity, plausibility, cost).
@@ -22,12 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .attr import TRANSFORMER_METHODS
 from .metrics.faithfulness import RANDOM, FaithfulnessResults
 from .metrics.stats import ConfidenceInterval, bootstrap_ci, spearman
 
 __all__ = [
+    "ATTENTION_METHODS",
     "Check",
     "both_axes",
+    "conclusion",
+    "finding",
     "paired_difference",
     "plausibility_table",
     "recommend",
@@ -249,3 +257,243 @@ def both_axes(faithfulness_rows: list[dict], plausibility_rows: list[dict]) -> s
     if far:
         text.append("They part most on " + ", ".join(far) + ".")
     return " ".join(text)
+
+
+# ------------------------------------------------------------------ the book's finding
+
+#: Chapter 3's attention methods, asked about in the conclusion.
+ATTENTION_METHODS = ("[CLS] attention", "rollout")
+_LAYER_PREFIX = "Grad-CAM L"
+
+
+def _layer(name: str) -> int | None:
+    tail = name[len(_LAYER_PREFIX) :]
+    return int(tail) if name.startswith(_LAYER_PREFIX) and tail.isdigit() else None
+
+
+def _beats_random(row: dict) -> bool:
+    diff = row.get("comp - random")
+    return diff is not None and diff.low > 0
+
+
+def _listing(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What :func:`finding` and :func:`conclusion` read off the rows."""
+
+    best: dict
+    floor: float
+    native: dict | None
+    attention: list[dict]
+    layers: list[dict]
+    n: int | None
+
+
+def _facts(rows, transformer, attention, baseline) -> _Facts:
+    by = _by_method(rows)
+    if baseline not in by:
+        raise ValueError(f"rows hold no {baseline!r} row: the floor is needed.")
+    scored = [r for r in rows if r["method"] != baseline]
+    if not scored:
+        raise ValueError("rows hold no method besides the random baseline.")
+
+    def comp(r):
+        return r["comprehensiveness"].mean
+
+    native = [r for r in scored if r["method"] in transformer]
+    return _Facts(
+        best=max(scored, key=comp),
+        floor=by[baseline]["comprehensiveness"].mean,
+        native=max(native, key=comp) if native else None,
+        attention=[by[a] for a in attention if a in by],
+        layers=sorted(
+            (r for r in scored if _layer(r["method"]) is not None),
+            key=lambda r: _layer(r["method"]),
+        ),
+        n=getattr(by[baseline]["comprehensiveness"], "n", None),
+    )
+
+
+def _best_clause(f: _Facts, transformer) -> str:
+    best, c = f.best["method"], f.best["comprehensiveness"].mean
+    if best in transformer:
+        return (
+            f"the transformer-native method {best} removed the most evidence "
+            f"(comprehensiveness {c:.3f} vs random {f.floor:.3f})"
+        )
+    text = (
+        f"{best} removed the most evidence "
+        f"(comprehensiveness {c:.3f} vs random {f.floor:.3f})"
+    )
+    if f.native is not None:
+        text += (
+            f", more than the best transformer-native method, {f.native['method']} "
+            f"({f.native['comprehensiveness'].mean:.3f})"
+        )
+    return text
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f} %"
+
+
+def _share(row: dict, f: _Facts) -> float:
+    """``row``'s margin over random as a share of the best method's margin."""
+    top = f.best["comprehensiveness"].mean - f.floor
+    if top <= 0:
+        return 0.0
+    return (row["comprehensiveness"].mean - f.floor) / top
+
+
+def _attention_clause(f: _Facts) -> str:
+    if not f.attention:
+        return ""
+
+    def value(r):
+        return f"{r['method']} {r['comprehensiveness'].mean:.3f}"
+
+    above = [r for r in f.attention if _beats_random(r)]
+    if not above:
+        values = _listing([value(r) for r in f.attention])
+        return f"attention alone ({values}) did not beat random"
+    shares = _listing([_percent(_share(r, f)) for r in above])
+    margin = f"{shares} of the best method's margin over random"
+    if len(above) == len(f.attention):
+        verb = "barely beat" if max(_share(r, f) for r in above) < 0.5 else "beat"
+        values = _listing([value(r) for r in above])
+        return f"attention alone {verb} random ({values}: {margin})"
+    below = _listing([value(r) for r in f.attention if not _beats_random(r)])
+    names = _listing([r["method"] for r in above])
+    values = _listing([f"{r['comprehensiveness'].mean:.3f}" for r in above])
+    return (
+        f"only {names} among the attention methods beat random ({values}, "
+        f"{margin}; {below} did not)"
+    )
+
+
+def _gradcam_clause(f: _Facts) -> str:
+    if not f.layers:
+        return ""
+    good = [r for r in f.layers if _beats_random(r)]
+    if not good:
+        return "Grad-CAM beat random at no layer"
+    top = max(good, key=lambda r: r["comprehensiveness"].mean)
+    best = f"layer {_layer(top['method'])}, {top['comprehensiveness'].mean:.3f}"
+    if len(good) == len(f.layers):
+        return f"Grad-CAM was faithful at every layer (best: {best})"
+    numbers = [str(_layer(r["method"])) for r in good]
+    which = (
+        f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {_listing(numbers)}"
+    )
+    return f"Grad-CAM was faithful only at {which} (best: {best})"
+
+
+def finding(
+    rows: list[dict],
+    recommended: str | None = None,
+    *,
+    transformer=TRANSFORMER_METHODS,
+    attention=ATTENTION_METHODS,
+    baseline: str = RANDOM,
+) -> str:
+    """The book's finding in one sentence, every name and number from ``rows``.
+
+    ``rows``: :func:`helpers.report.results_table` rows measured on the same
+    reviews (chapter 6's methods, plus rollout and the per-layer Grad-CAM
+    methods ``"Grad-CAM L<k>"`` when measured), including ``baseline``.
+    The sentence names the most comprehensive method and compares it with
+    random, says whether the ``attention`` methods beat random (paired CI
+    of ``comp - random`` above 0) and which share of the best method's
+    margin over random they reached ("barely" below half), at which layers
+    Grad-CAM beat random, and, when given, the ``recommended`` method
+    (``None`` = say that none qualified). Clauses whose methods are missing
+    from ``rows`` are left out.
+    """
+    facts = _facts(rows, transformer, attention, baseline)
+    clauses = [
+        _best_clause(facts, transformer),
+        _attention_clause(facts),
+        _gradcam_clause(facts),
+    ]
+    clauses = [c for c in clauses if c]
+    clauses.append(
+        f"the method to use is {recommended}"
+        if recommended is not None
+        else "no method both beat random and passed the sanity check"
+    )
+    return "On this model, " + "; ".join(clauses[:-1]) + "; and " + clauses[-1] + "."
+
+
+def conclusion(
+    rows: list[dict],
+    recommended: str | None = None,
+    *,
+    transformer=TRANSFORMER_METHODS,
+    attention=ATTENTION_METHODS,
+    baseline: str = RANDOM,
+) -> str:
+    """The book's conclusion as markdown: the chapters' questions, answered.
+
+    A short paragraph answers chapter 3 (does attention show what the
+    prediction depends on? its comprehensiveness against random and the best
+    method), chapter 4 (which Grad-CAM layer is faithful, i.e. beats random
+    with a paired CI above 0) and chapter 6 (which method to use:
+    ``recommended``, the most comprehensive method that beats random and
+    passes the sanity check, e.g. :func:`recommend`; ``None`` = none did),
+    then states :func:`finding` in bold. Arguments as in :func:`finding`.
+    """
+    facts = _facts(rows, transformer, attention, baseline)
+    n = f" over {facts.n} reviews" if facts.n else ""
+    best = facts.best
+    parts = [
+        "Comprehensiveness is the drop in p(predicted class) when a method's top "
+        f"tokens are replaced by [MASK] (AOPC{n}): random tokens gave "
+        f"{facts.floor:.3f}, the best method, {best['method']}, "
+        f"{best['comprehensiveness'].mean:.3f}."
+    ]
+    if facts.attention:
+        above = [r["method"] for r in facts.attention if _beats_random(r)]
+        none = "it did not" if len(facts.attention) == 1 else "none of them did"
+        verdict = (
+            f"{none} beat random (paired 95 % CI above 0)"
+            if not above
+            else f"{_listing(above)} beat random (paired 95 % CI above 0)"
+        )
+        parts.append(
+            "*Chapter 3 asked whether attention shows what the prediction depends "
+            "on:* "
+            + ", ".join(
+                f"{r['method']} reached {r['comprehensiveness'].mean:.3f} "
+                f"({_percent(_share(r, facts))} of the best method's margin over "
+                "random)"
+                for r in facts.attention
+            )
+            + f"; {verdict}."
+        )
+    if facts.layers:
+        parts.append(
+            "*Chapter 4 asked which Grad-CAM layer is faithful* (faithful = beats "
+            "random, paired 95 % CI above 0; layer 0 is the nearest the "
+            "embeddings): " + _gradcam_clause(facts) + "."
+        )
+    parts.append(
+        "*Chapter 6 asked which method to use:* "
+        + (
+            f"**{recommended}**, the most comprehensive method that beats random "
+            "and passes the sanity check."
+            if recommended is not None
+            else "no method both beat random and passed the sanity check."
+        )
+    )
+    sentence = finding(
+        rows,
+        recommended,
+        transformer=transformer,
+        attention=attention,
+        baseline=baseline,
+    )
+    return " ".join(parts) + f"\n\n**The finding:** {sentence}"

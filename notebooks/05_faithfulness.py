@@ -27,9 +27,22 @@
 import functools
 
 import matplotlib.pyplot as plt
+import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import attr, config, data, highlight, metrics, report, training
+from helpers import (
+    attr,
+    config,
+    data,
+    diagram,
+    examples,
+    highlight,
+    inputs,
+    metrics,
+    recommend,
+    report,
+    training,
+)
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -66,8 +79,9 @@ print(
 #   mean over heads (chapter 3).
 # * `rollout`: attention rollout (Abnar & Zuidema, 2020) over all layers
 #   (chapter 3).
-# * `Grad-CAM L0` … `L5`: Grad-CAM of one encoder layer, 0 = nearest the
-#   embeddings (chapter 4).
+# * `Grad-CAM L0`, `Grad-CAM L1`, …: Grad-CAM of one encoder layer; the
+#   layers are numbered 0 … N−1, 0 = nearest the embeddings, N = the model's
+#   number of layers (chapter 4).
 # * `Grad-CAM mean (normalised)`: the mean over layers of each layer's map,
 #   first divided by its total over the review's tokens, so that no layer
 #   dominates by its scale.
@@ -83,6 +97,13 @@ print(
 #
 # The methods built for transformers (gradient-weighted rollout, CP-LRP) are
 # chapter 6's subject; they are left out here.
+#
+# The two new methods, gradient × input and IG, are the highlighted row of the
+# book's diagram: they read the embeddings and need a gradient sent back from
+# P(class) (the dashed arrow).
+
+# %%
+diagram.show("grad × input")
 
 # %%
 explain = functools.partial(
@@ -142,6 +163,60 @@ display(HTML("".join(pages)))
 # (a position rule would turn part of the metric into "delete the first
 # tokens"). The table reports, per method, the share of the selected tokens
 # that were such ties.
+#
+# In the diagram, comprehensiveness and sufficiency are the highlighted row:
+# they read nothing inside the model, only the review text going in and
+# P(class) coming out.
+
+# %%
+diagram.show("comprehensiveness")
+
+# %% [markdown]
+# ## Comprehensiveness in code
+#
+# Here is the metric on the shortest review, in plain PyTorch, for the
+# grad × input map drawn above: rank the real tokens by their score, replace
+# the top k % by [MASK], run the model again and see how much p(predicted
+# class) fell; AOPC is the mean over the five k. Grad × input gives every
+# token a different score, so there are no ties to break (the cell checks it).
+
+# %%
+gxi = methods["grad x input"].attribute(example)[0]  # one score per token
+ids = example["input_ids"]
+special = [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]
+real = ~torch.isin(ids[0], torch.tensor(special))  # never touched: [CLS], [SEP]
+assert len(set(gxi[real].tolist())) == int(real.sum()), "ties: use the helper"
+order = torch.where(real)[0][gxi[real].argsort(descending=True)]  # best first
+with torch.no_grad():
+    p = model(**example).logits.softmax(-1)[0]
+    c = int(p.argmax())  # the predicted class
+    comp_by_hand = []
+    for k in metrics.AOPC_FRACTIONS:  # 1, 5, 10, 20, 50 %
+        n = max(1, int(k * int(real.sum()) + 0.5))  # k % of the tokens, >= 1
+        masked = ids.clone()
+        masked[0, order[:n]] = tokenizer.mask_token_id
+        p_masked = model(**{**example, "input_ids": masked}).logits.softmax(-1)
+        comp_by_hand.append(float(p[c] - p_masked[0, c]))
+comp_by_hand = torch.tensor(comp_by_hand)
+print("comprehensiveness per k:", [f"{x:+.4f}" for x in comp_by_hand.tolist()])
+print(f"AOPC (mean over k): {comp_by_hand.mean():+.4f}")
+
+# %% [markdown]
+# The helper `metrics.comprehensiveness` does the same for a whole batch (and
+# breaks ties in a seeded random order); on this review it must agree:
+
+# %%
+roles = inputs.TokenRoles.from_tokenizer(tokenizer)
+comp_helper = metrics.comprehensiveness(
+    model, example, gxi[None], roles, seed=profile.seed
+)[0]
+largest = float((comp_helper - comp_by_hand).abs().max())
+print(f"helper AOPC {metrics.aopc(comp_helper):+.4f}; largest difference {largest:.1e}")
+assert torch.allclose(comp_helper, comp_by_hand, atol=1e-5)
+
+# %% [markdown]
+# `metrics.evaluate_faithfulness` runs this, and sufficiency, for every method
+# on every review:
 
 # %%
 results = metrics.evaluate_faithfulness(
@@ -177,8 +252,16 @@ rows = report.results_table(results, cascade, seed=profile.seed)
 caption = f"{results.n} reviews ({reviews.source}); sanity check on {cascade.n} of them"
 display(HTML(report.table_html(rows, caption=caption)))
 
+# %% [markdown]
+# The curves of the main methods (the random floor dashed); the per-layer
+# Grad-CAM maps follow in a panel each:
+
 # %%
 report.plot_curves(results)
+plt.show()
+
+# %%
+report.plot_layer_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -190,7 +273,7 @@ plt.show()
 # attributions on SST-2, and rollout more; here is our model on IMDb:
 
 # %%
-report.plot_agreement(results)
+report.plot_agreement(results, methods=report.main_methods(results.methods))
 plt.show()
 for a, b in [
     ("[CLS] attention", "grad x input"),
@@ -229,6 +312,10 @@ for a, b in [
 report.plot_cascade(cascade, seed=profile.seed)
 plt.show()
 
+# %%
+report.plot_cascade_layers(cascade, seed=profile.seed)
+plt.show()
+
 # %% [markdown]
 # ## Conclusion
 #
@@ -249,6 +336,43 @@ display(Markdown(report.summarise(rows, cascade)))
 # mean less than the comparison with the random row. The sanity check asks a
 # different question — whether the map depends on the learned weights at all
 # — and a method has to pass both before its highlights are worth showing.
+#
+# ## The running example: deleting the top words
+#
+# What does removing the three words a method ranks highest do to the book's
+# three reviews? The method is the one the conclusion recommends
+# (grad × input when none qualifies); pieces are merged into words by their
+# sum, as in chapter 3, and the words are replaced by [MASK].
+
+# %%
+chosen = recommend.recommend(rows) or "grad x input"
+running = data.encode_texts(tokenizer, examples.texts(), max_length=MAX_LENGTH)
+running_maps = methods[chosen].attribute(running)
+deleted, masked_texts = [], []
+for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
+    tokens_ = tokenizer.convert_ids_to_tokens(ids_.tolist())
+    words, word_scores = highlight.merge_subwords(tokens_, scores_, how="sum")
+    kept, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
+    deleted.append([words[i] for i in top])
+    masked_texts.append(" ".join(kept))
+before = training.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
+after = training.predict_logits(model, tokenizer, masked_texts).softmax(-1)
+predicted = before.argmax(-1)
+table = [f"| review | {chosen}: top 3 words deleted | P(predicted) before → after |"]
+table.append("|---|---|---|")
+for i, e in enumerate(examples.RUNNING):
+    c = int(predicted[i])
+    table.append(
+        f"| {e.name} | {', '.join(deleted[i])} | {data.LABEL_NAMES[c]} "
+        f"{before[i, c]:.3f} → {after[i, c]:.3f} |"
+    )
+display(Markdown("\n".join(table)))
+drops = before.gather(1, predicted[:, None]) - after.gather(1, predicted[:, None])
+print(
+    f"Deleting three words lowered P(predicted) for {int((drops > 0).sum())} of "
+    f"{len(drops)} reviews; the largest drop was {float(drops.max()):+.3f} "
+    f"({examples.RUNNING[int(drops.argmax())].name})."
+)
 
 # %% [markdown]
 # ## Summary

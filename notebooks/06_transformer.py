@@ -32,13 +32,17 @@
 import functools
 
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 from IPython.display import HTML, Markdown, display
 
 from helpers import (
     attr,
     config,
     data,
+    diagram,
     eraser,
+    examples,
     highlight,
     inputs,
     metrics,
@@ -65,16 +69,63 @@ print(f"{len(reviews)} reviews, first {MAX_LENGTH} tokens, IG {profile.ig_steps}
 # follow information from the input to [CLS], but it ignores the class:
 # chapter 5's sanity check showed it does not change when the classifier head
 # is randomised. Chefer et al. weight each attention probability by its
-# gradient, as Grad-CAM weights a channel, and keep only the positive part:
+# gradient, as Grad-CAM weights a channel, and keep only the positive part.
+# Starting from $R = I$, for the layers $l = 0, 1, \dots, N-1$ in turn:
 #
 # $$\bar A_l = \mathbb{E}_h\big[(\nabla A_{l,h} \odot A_{l,h})^+\big], \qquad
-#   R \leftarrow R + \bar A_l R \quad (l = 1, \dots, L),\; R_0 = I .$$
+#   R \leftarrow R + \bar A_l R .$$
 #
 # The explanation is the [CLS] row of $R$: how much each token reached the
 # classification position, counting only attention that *raised* the target
 # logit. One forward and one backward pass give every layer's $A$ and
-# $\nabla A$.
+# $\nabla A$. In the diagram it is the highlighted row: it reads every
+# layer's attention and needs a gradient sent back from P(class).
+
+# %%
+diagram.show("grad-weighted rollout")
+
+# %% [markdown]
+# ### Gradient-weighted rollout in code
 #
+# On the first running example, "hidden gem": the word embeddings are fed as
+# a leaf that requires a gradient, so that the gradient reaches every layer's
+# attention probabilities whatever parameters are frozen. [CLS] starts with
+# relevance 1 for itself (the identity); that 1 is not evidence, and the
+# helper reports what reached [CLS] beyond it, so the code subtracts it too.
+
+# %%
+review = data.encode_texts(tokenizer, [examples.RUNNING[0].text])
+words_in = model.get_input_embeddings()(review["input_ids"]).detach()
+out = model(
+    inputs_embeds=words_in.requires_grad_(True),
+    attention_mask=review["attention_mask"],
+    token_type_ids=review["token_type_ids"],
+    output_attentions=True,  # A: one [1, heads, seq, seq] per layer
+)
+target = int(out.logits.argmax(-1))  # explain the predicted class
+grads = torch.autograd.grad(out.logits[0, target], out.attentions)  # ∇A
+R = torch.eye(review["input_ids"].shape[1])
+for A, dA in zip(out.attentions, grads, strict=True):  # layer 0 first
+    A_bar = (dA * A).clamp(min=0).mean(dim=1)[0]  # mean over heads of (∇A ⊙ A)+
+    R = R + A_bar @ R
+by_hand = R[0].detach().clone()  # the [CLS] row
+by_hand[0] -= 1  # minus [CLS]'s starting 1
+gem_tokens = tokenizer.convert_ids_to_tokens(review["input_ids"][0].tolist())
+print([f"{t} {v:.3g}" for t, v in zip(gem_tokens, by_hand.tolist(), strict=True)])
+
+# %% [markdown]
+# The helper does the same for a batch (padding masked, only the [CLS] row
+# propagated, so it is cheaper); on this review it must agree:
+
+# %%
+helper_map = attr.GradientWeightedRollout(model).attribute(
+    review, target=torch.tensor([target])
+)[0]
+largest = float((helper_map - by_hand).abs().max())
+print(f"largest difference {largest:.1e}")
+assert torch.allclose(helper_map, by_hand, atol=1e-5)
+
+# %% [markdown]
 # ## Conservative propagation (CP-LRP)
 #
 # Gradient × input on a *linear* function is exactly conservative: the token
@@ -107,7 +158,14 @@ for i in range(4):
 # between its two factors. It is no longer exactly conservative. The
 # maintained package for it (`lxt`) supports BERT only on transformers 4, by
 # replacing transformers' BERT module, so the book writes AttnLRP's rules on
-# the same machinery as CP-LRP.
+# the same machinery as CP-LRP. In the diagram, CP-LRP and AttnLRP are the row
+# that reads every stage: relevance is passed back layer by layer from
+# P(class) to the embeddings.
+
+# %%
+diagram.show("AttnLRP")
+
+# %% [markdown]
 #
 # ## The same reviews, explained eight ways
 #
@@ -150,6 +208,35 @@ shown = [
     for name in NAMES[:-1]
 ]
 display(HTML("".join(shown)))
+
+# %% [markdown]
+# ## The running example
+#
+# The three transformer methods on the book's three reviews, each explaining
+# the class the model predicts for that review (pieces merged into words by
+# their sum; each row scaled to its own maximum). Grad-weighted rollout is
+# never negative (white → red); CP-LRP and AttnLRP are signed (blue = against
+# the predicted class). The printout lists each method's three top words.
+
+# %%
+running = data.encode_texts(tokenizer, examples.texts(), max_length=MAX_LENGTH)
+running_tokens = [
+    tokenizer.convert_ids_to_tokens(ids.tolist()) for ids in running["input_ids"]
+]
+pages = []
+for name in attr.TRANSFORMER_METHODS:
+    scores = methods[name].attribute(running)
+    triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
+    pages.append(
+        highlight.highlight_rows(
+            [(e.name, t, s) for e, t, s in triples], title=name, merge="sum"
+        )
+    )
+    for e, t, s in triples:
+        words, word_scores = highlight.merge_subwords(t, s, how="sum")
+        _, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
+        print(f"{name:>21} | {e.name:<10} | top 3: {', '.join(words[i] for i in top)}")
+display(HTML("".join(pages)))
 
 # %% [markdown]
 # ## Faithfulness, sanity and agreement (chapter 5's tools)
@@ -324,6 +411,41 @@ if docs:
     display(Markdown(text + "\n\n" + "\n".join(lines)))
 
 # %% [markdown]
+# ## What the book found
+#
+# Chapter 3 asked whether attention shows what the prediction depends on,
+# chapter 4 which Grad-CAM layer to trust, and this chapter which method to
+# use. The answers come from comprehensiveness on this chapter's reviews. The
+# table above lacks rollout and the per-layer Grad-CAM maps, so they are
+# measured here on the same reviews with the same random floor (the numbers
+# of chapter 5's table, which explains the same reviews); the recommended
+# method is the most comprehensive of this chapter's methods that beats random
+# and passes the sanity check.
+
+# %%
+earlier_all = attr.explainers(
+    model,
+    tokenizer,
+    ig_steps=profile.ig_steps,
+    seed=profile.seed,
+    random_draws=profile.random_draws,
+    transformer_methods=False,
+)
+earlier_names = ["rollout", *report.layer_methods(earlier_all)]
+earlier = {name: earlier_all[name] for name in [*earlier_names, "random"]}
+earlier_results = metrics.evaluate_faithfulness(
+    model, tokenizer, reviews.texts, earlier, max_length=MAX_LENGTH, seed=profile.seed
+)
+floor = results.aopc("comprehensiveness", "random")
+assert np.allclose(earlier_results.aopc("comprehensiveness", "random"), floor)
+earlier_rows = report.results_table(earlier_results, seed=profile.seed)
+book_rows = rows + [r for r in earlier_rows if r["method"] not in NAMES]
+recommended = recommend.recommend(rows)
+display(Markdown(recommend.conclusion(book_rows, recommended)))
+book_finding = recommend.finding(book_rows, recommended)
+print(book_finding)
+
+# %% [markdown]
 # ## Summary
 #
 # * Gradient-weighted rollout brings Grad-CAM's idea — weight by the
@@ -345,6 +467,7 @@ if docs:
 #    relevances with `split["tokens"]` above. How far from conservative is it?
 # 3. Set `plausibility_max_length` to 256 with `profile.with_(...)`. How do
 #    the rationale coverage and the AUPRC of each method move?
-# 4. Replace `"grad x input"` by `"Grad-CAM L5"` in `NAMES` and rerun the
-#    sanity check. Which of chapter 5's observations about the last layer
+# 4. Replace `"grad x input"` by the last layer's Grad-CAM,
+#    `f"Grad-CAM L{model.config.num_hidden_layers - 1}"`, in `NAMES` and rerun
+#    the sanity check. Which of chapter 5's observations about the last layer
 #    carries over?

@@ -115,3 +115,62 @@ def test_both_axes_names_where_the_rankings_part():
     assert "Most faithful (comprehensiveness): **A**" in text
     assert "most plausible (AUPRC): **D**" in text
     assert "disagree" in text and "A (faithfulness rank 1, plausibility rank 4)" in text
+
+
+def _finding_rows(comp: dict, beats: set) -> list[dict]:
+    """Rows whose paired CI over random is above 0 exactly for ``beats``."""
+    return [
+        {
+            "method": m,
+            "comprehensiveness": ci(c, n=16),
+            "comp - random": ci(0.1, 0.05, 0.15) if m in beats else ci(0.0, -0.05),
+        }
+        for m, c in comp.items()
+    ]
+
+
+def test_the_finding_is_written_from_the_numbers():
+    comp = {
+        "[CLS] attention": 0.12,
+        "rollout": 0.13,
+        "Grad-CAM L0": 0.11,
+        "Grad-CAM L1": 0.30,
+        "Grad-CAM L2": 0.12,
+        "IG": 0.25,
+        "AttnLRP": 0.40,
+        "random": 0.10,
+    }
+    rows = _finding_rows(comp, {"Grad-CAM L1", "IG", "AttnLRP"})
+    sentence = recommend.finding(rows, "AttnLRP")
+    assert sentence.startswith("On this model, the transformer-native method AttnLRP")
+    assert "(comprehensiveness 0.400 vs random 0.100)" in sentence
+    assert "attention alone ([CLS] attention 0.120 and rollout 0.130) did not" in (
+        sentence
+    )
+    assert "Grad-CAM was faithful only at layer 1 (best: layer 1, 0.300)" in sentence
+    assert sentence.endswith("the method to use is AttnLRP.")
+    assert sentence.count(".") == sentence.count("0.") + 1  # one sentence
+    # other numbers, another sentence
+    comp.update({"AttnLRP": 0.20, "[CLS] attention": 0.28, "rollout": 0.27})
+    beats = {"Grad-CAM L0", "Grad-CAM L1", "Grad-CAM L2", "IG", "AttnLRP"}
+    beats |= {"[CLS] attention", "rollout"}
+    other = recommend.finding(_finding_rows(comp, beats), None)
+    assert other != sentence
+    assert other.startswith("On this model, Grad-CAM L1 removed the most evidence")
+    assert "than the best transformer-native method, AttnLRP (0.200)" in other
+    assert "attention alone beat random ([CLS] attention 0.280 and rollout 0.270:" in (
+        other
+    )
+    assert "90 % and 85 % of the best method's margin" in other
+    assert "Grad-CAM was faithful at every layer (best: layer 1, 0.300)" in other
+    assert other.endswith("no method both beat random and passed the sanity check.")
+    # the conclusion answers chapters 3, 4 and 6, then states the finding
+    text = recommend.conclusion(rows, "AttnLRP")
+    assert text.endswith(f"**The finding:** {sentence}")
+    assert "over 16 reviews" in text and "**AttnLRP**" in text
+    for chapter in (3, 4, 6):
+        assert f"*Chapter {chapter} asked" in text
+    without = [r for r in rows if not r["method"].startswith("Grad-CAM L")]
+    assert "Grad-CAM" not in recommend.finding(without, "AttnLRP")
+    with pytest.raises(ValueError, match="random"):
+        recommend.finding(rows[:-1])

@@ -168,3 +168,87 @@ def test_figures_fit_the_book_column(evaluated, tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "n = 4" in figures[2].axes[0].get_title()
     plt.close("all")
+
+
+def _layered_results(n_layers=5, n=4) -> metrics.FaithfulnessResults:
+    """Made-up results: five main methods, random and ``n_layers`` Grad-CAM layers."""
+    rng = np.random.default_rng(0)
+    layers = [f"Grad-CAM L{k}" for k in range(n_layers)]
+    names = ["[CLS] attention", "rollout", *layers, "grad x input", "IG", "random"]
+    fractions, curve = (0.1, 0.5), (0.0, 0.1, 0.5, 1.0)
+
+    def table(width):
+        return {m: rng.uniform(0, 1, (n, width)) for m in names}
+
+    return metrics.FaithfulnessResults(
+        methods=names,
+        fractions=fractions,
+        curve_fractions=curve,
+        comprehensiveness=table(2),
+        sufficiency=table(2),
+        deletion=table(4),
+        insertion=table(4),
+        tied={m: np.zeros((n, 2)) for m in names},
+        selected=np.ones((n, 2), int),
+        agreement=rng.uniform(-1, 1, (n, len(names), len(names))),
+        p_full=np.ones(n),
+        n_tokens=np.full(n, 10),
+    )
+
+
+def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = _layered_results()
+    assert report.layer_methods(res.methods) == [f"Grad-CAM L{k}" for k in range(5)]
+    assert report.main_methods(res.methods) == [
+        "[CLS] attention",
+        "rollout",
+        "grad x input",
+        "IG",
+        "random",
+    ]
+    assert report.layer_of("Grad-CAM L12") == 12 and report.layer_of("IG") is None
+    fig = report.plot_curves(res)
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 5 <= report.MAX_LINES
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == report.main_methods(
+        res.methods
+    )
+    assert min(t.get_fontsize() for t in legend.get_texts()) >= 9
+    chosen = report.plot_curves(res, methods=["IG", "random"])
+    assert len(chosen.axes[0].get_lines()) == 2
+    with pytest.raises(ValueError, match="not among"):
+        report.plot_curves(res, methods=["AttnLRP"])
+    grid = report.plot_layer_curves(res, tmp_path / "layers.png")
+    panels = [ax for ax in grid.axes if ax.get_visible()]
+    assert [ax.get_title().split(":")[0] for ax in panels] == [
+        f"layer {k}" for k in range(5)
+    ]
+    comp = res.aopc("comprehensiveness", "Grad-CAM L3").mean()
+    assert panels[3].get_title() == f"layer 3: comp. {comp:.3f}"
+    assert all(len(ax.get_lines()) == 4 for ax in panels)  # layer and random, x2
+    assert grid.get_figwidth() <= report.BOOK_WIDTH
+    assert (tmp_path / "layers.png").read_bytes()[:4] == b"\x89PNG"
+    names = res.methods
+    steps = ["head", "layer 1", "layer 0"]
+    cascade = CascadeResults(
+        names,
+        steps,
+        {m: np.full((4, 3), 0.5) for m in names},
+        {m: np.full((4, 3), 0.5) for m in names},
+        {m: np.zeros((4, 3), bool) for m in names},
+    )
+    lines = report.plot_cascade(cascade).axes[0].get_lines()
+    assert len([ln for ln in lines if not ln.get_label().startswith("_")]) == 5
+    layered = report.plot_cascade_layers(cascade)
+    assert sum(ax.get_visible() for ax in layered.axes) == 5
+    heat = report.plot_agreement(res, methods=report.main_methods(names))
+    assert len(heat.axes[0].get_xticklabels()) == 5
+    with pytest.raises(ValueError, match="per-layer"):
+        report.plot_layer_curves(_layered_results(n_layers=0))
+    plt.close("all")

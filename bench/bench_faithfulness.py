@@ -151,10 +151,12 @@ def write_outputs(out, results, cascade, rows, timing, seed):
         sanity = sanity_rows(cascade)
         (out / "sanity.md").write_text(report.table_markdown(sanity, list(sanity[0])))
         report.plot_cascade(cascade, out / "cascade.png", seed=seed)
+        report.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
     if timing:
         report.write_csv(timing, out / "timing.csv")
         (out / "timing.md").write_text(report.table_markdown(timing, list(timing[0])))
     report.plot_curves(results, out / "curves.png")
+    report.plot_layer_curves(results, out / "curves_layers.png")
     report.plot_agreement(results, out / "agreement.png")
     raw = {
         f"{metric}/{m}": getattr(results, metric)[m]

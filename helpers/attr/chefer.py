@@ -10,17 +10,17 @@ probabilities ``[batch, heads, seq, seq]`` (query rows, key columns) and
 ``dA_l`` the gradient of the target logit with respect to them::
 
     Ā_l = mean over heads of  max(dA_l * A_l, 0)        # [batch, seq, seq]
-    R_0 = I,   R_l = R_{l-1} + Ā_l R_{l-1}               # l = 1 .. L
+    R = I;  for l = 0 .. N-1:  R <- R + Ā_l R           # N layers
 
-The map is the ``[CLS]`` row of ``R_L`` (the classifier reads ``[CLS]``, the
+The map is the ``[CLS]`` row of the final ``R`` (the classifier reads ``[CLS]``, the
 first position). The identity stands for the residual connection: every
 token starts with relevance for itself.
 
 Choices made here:
 
-* **[CLS] itself.** ``R_L[CLS, CLS]`` is at least 1 because of the starting
+* **[CLS] itself.** ``R[CLS, CLS]`` is at least 1 because of the starting
   identity: that 1 is the trivial "[CLS] is [CLS]" and not evidence. The map
-  reports ``R_L[CLS, CLS] - 1`` there: what reached [CLS] through attention,
+  reports ``R[CLS, CLS] - 1`` there: what reached [CLS] through attention,
   on the same scale as the other tokens. (The faithfulness metrics never remove
   [CLS], so this only affects displays.)
 * **Padding.** Rows and columns of padding in every ``Ā_l`` are set to 0 (they
@@ -28,7 +28,7 @@ Choices made here:
   queries get no gradient), and the map is 0 at padding.
 * **Cost.** One forward and one backward pass. Only the ``[CLS]`` row is
   needed, so it is propagated as a row vector, ``r <- r + r Ā_l`` from the last
-  layer down to the first: ``O(L seq²)`` instead of ``O(L seq³)``.
+  layer down to the first: ``O(N seq²)`` instead of ``O(N seq³)``.
 
 The attention probabilities come from transformers' eager kernel with
 ``output_attentions=True`` (the model is switched to it for the pass and

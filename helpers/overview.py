@@ -160,7 +160,7 @@ def accuracy_by_length(
 ) -> list[dict]:
     """Accuracy per length bin: one row per bin (``bin``, ``n``, ``accuracy``,
     ``low``, ``high`` = 95 % Wilson interval). ``edges`` split the token counts:
-    ``(128, 256, 512)`` gives ``< 128``, ``128–255``, ``256–511``, ``≥ 512``.
+    ``(128, 256, 512)`` gives ``< 128``, ``128–255``, ``256–511``, ``512+``.
     Empty bins are kept with ``n = 0``."""
     lengths, correct = np.asarray(lengths), np.asarray(correct, dtype=bool)
     if len(lengths) != len(correct):
@@ -176,7 +176,7 @@ def accuracy_by_length(
         name = (
             f"< {hi}"
             if lo == 0
-            else (f"≥ {lo}" if hi == math.inf else f"{lo}–{hi - 1}")
+            else (f"{lo}+" if hi == math.inf else f"{lo}–{hi - 1}")
         )
         low, high = wilson_interval(k, n)
         rows.append(

@@ -51,7 +51,7 @@ def test_accuracy_by_length_bins_counts_and_intervals():
     lengths = [10, 20, 130, 300, 600, 700]
     correct = [True, True, False, True, False, True]
     rows = overview.accuracy_by_length(lengths, correct, edges=(128, 256, 512))
-    assert [r["bin"] for r in rows] == ["< 128", "128–255", "256–511", "≥ 512"]
+    assert [r["bin"] for r in rows] == ["< 128", "128–255", "256–511", "512+"]
     assert [r["n"] for r in rows] == [2, 1, 1, 2]
     assert [r["accuracy"] for r in rows] == [1.0, 0.0, 1.0, 0.5]
     for r in rows:

@@ -611,22 +611,16 @@ def plot_layer_curves(results: FaithfulnessResults, path=None):
     colour = _COLOURS["Grad-CAM mean (normalised)"]
     for ax, name in zip(axes.flat, layers, strict=False):
         if RANDOM in results.methods:
-            ax.plot(
-                x,
-                results.deletion[RANDOM].mean(0),
-                color="0.55",
-                lw=1.2,
-                ls="-",
-                label="random: deletion",
-            )
-            ax.plot(
-                x,
-                results.insertion[RANDOM].mean(0),
-                color="0.55",
-                lw=1.2,
-                ls=":",
-                label="random: insertion",
-            )
+            for curves, style in ((results.deletion, "-"), (results.insertion, ":")):
+                kind = "deletion" if style == "-" else "insertion"
+                ax.plot(
+                    x,
+                    curves[RANDOM].mean(0),
+                    color="0.55",
+                    lw=1.2,
+                    ls=style,
+                    label=f"random: {kind}",
+                )
         ax.plot(
             x,
             results.deletion[name].mean(0),

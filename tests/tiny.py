@@ -80,6 +80,16 @@ def tiny_tokenizer(words=WORDS, pieces=PIECES, model_max_length: int = 64):
         return BertTokenizer(vocab=str(vocab), model_max_length=model_max_length)
 
 
+def _perturbed(model, perturb: float, seed: int):
+    """``model`` in eval mode, every weight plus seeded noise of size ``perturb``."""
+    if perturb:
+        generator = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(perturb * torch.randn(p.shape, generator=generator))
+    return model.eval()
+
+
 def tiny_bert(
     *,
     layers: int = 2,
@@ -123,12 +133,7 @@ def tiny_bert(
     )
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config)
-    if perturb:
-        generator = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(perturb * torch.randn(p.shape, generator=generator))
-    return model.eval()
+    return _perturbed(model, perturb, seed)
 
 
 def save_tiny(folder: Path, model=None, tokenizer=None) -> Path:
@@ -230,12 +235,7 @@ def tiny_roberta(
     )
     torch.manual_seed(seed)
     model = RobertaForSequenceClassification(config)
-    if perturb:
-        generator = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(perturb * torch.randn(p.shape, generator=generator))
-    return model.eval()
+    return _perturbed(model, perturb, seed)
 
 
 def tiny_unigram_tokenizer(corpus=CORPUS, vocab_size: int = 60):

@@ -212,7 +212,7 @@ def toy_roberta_classifier(seed: int = 0, epochs: int = 4):
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        texts, vocab_size=300, special_tokens=specials, show_progress=False
+        texts, vocab_size=400, special_tokens=specials, show_progress=False
     )
     tokenizer = RobertaTokenizerFast(
         tokenizer_object=bpe._tokenizer, model_max_length=64

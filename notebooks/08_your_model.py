@@ -35,7 +35,7 @@ from helpers import examples
 tokenizer, model = examples.toy_roberta_classifier(seed=0)
 print(type(model).__name__, "with", type(tokenizer).__name__)
 print("labels:", model.config.id2label)
-print("pieces of 'delightful':", tokenizer.tokenize(" delightful"))
+print("pieces of a word it never saw:", tokenizer.tokenize("The sommelier"))
 
 # %% [markdown]
 # ## Explain it in ten lines
@@ -46,6 +46,7 @@ import helpers
 texts = [
     "The staff was dreadful.",
     "Honestly, the music is ordinary.",
+    "The sommelier was lovely.",
     "The food was lovely but the service was dreadful.",
 ]
 result = helpers.explain(model, tokenizer, texts)  # predicted class, default methods
@@ -58,8 +59,9 @@ result
 # The labels come from the model's config; special tokens (`<s>`, `</s>`) are
 # hidden and BPE pieces are merged into the words as written. The classes and
 # the target can be named: here the mixed last sentence, explained once for
-# each class. Each explanation should point at the word that supports *its*
-# class.
+# each class. The toy model never saw a sentence with two verdicts, so whether
+# it weighs both words is exactly what these explanations can tell: read which
+# word each class's explanation points at.
 
 # %%
 mixed = texts[-1]

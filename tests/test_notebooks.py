@@ -320,7 +320,7 @@ def test_appendix_explains_a_three_label_roberta_by_label_name(chapters):
     for words in result.words:
         assert not {"<s>", "</s>"} & set(words)
         assert not any(w.startswith("Ġ") for w in words)
-    assert result.words[0] == ["The", "staff", "was", "dreadful", "."]
+    assert result.words[2] == ["The", "sommelier", "was", "lovely", "."]
     # the toy task is learnt: the deciding word is predicted and leads
     assert result.predicted[0] == "negative"
     assert result.top_words(0, "AttnLRP", k=1)[0][0] == "dreadful"

@@ -174,9 +174,7 @@ def accuracy_by_length(
         sel = (lengths >= lo) & (lengths < hi)
         n, k = int(sel.sum()), int(correct[sel].sum())
         name = (
-            f"< {hi}"
-            if lo == 0
-            else (f"{lo}+" if hi == math.inf else f"{lo}–{hi - 1}")
+            f"< {hi}" if lo == 0 else (f"{lo}+" if hi == math.inf else f"{lo}–{hi - 1}")
         )
         low, high = wilson_interval(k, n)
         rows.append(

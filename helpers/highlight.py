@@ -236,14 +236,15 @@ def _continues(tokens: Sequence[str], i: int, marker, special) -> bool:
 def merge_subwords(
     tokens,
     scores,
-    how: str = "max",
+    how: str = "sum",
     keep_special: bool = False,
     special_tokens=None,
 ) -> tuple[list[str], np.ndarray]:
     """Merge pieces (``play`` ``##ing``; ``Ġplay`` ``ing``) into words, scores into one.
 
-    ``how``: ``"max"`` (the word's most important piece), ``"sum"`` (total mass,
-    natural for attention probabilities, which add up) or ``"mean"``. Special
+    ``how``: ``"sum"`` (the book's one rule, for every kind of score: attention
+    probabilities and attributions both add up), or for comparison ``"max"``
+    (the word's most important piece) and ``"mean"``. Special
     tokens and padding are dropped unless ``keep_special`` (padding always is);
     ``special_tokens``: the tokenizer's (``tokenizer.all_special_tokens``;
     default :data:`SPECIAL_TOKENS`). WordPiece pieces starting with ``##``

@@ -38,7 +38,6 @@
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
-from scipy.stats import binomtest
 
 from helpers import (
     attention,
@@ -48,6 +47,7 @@ from helpers import (
     examples,
     explorer,
     highlight,
+    overview,
     training,
 )
 
@@ -245,8 +245,7 @@ def view(ra, i, **options) -> str:
 # %%
 n_right = sum(predictions[i] == sample.labels[i] for i in range(len(sample)))
 sample_accuracy = n_right / len(sample)
-interval = binomtest(n_right, len(sample)).proportion_ci(0.95, method="wilson")
-low, high = interval.low, interval.high
+low, high = overview.wilson_interval(n_right, len(sample))
 print(
     f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
     f"95 % interval {low:.0%} to {high:.0%}"

@@ -64,6 +64,7 @@ __all__ = [
     "pool_logits",
     "stitch_scores",
     "stitch_weights",
+    "window_logits",
     "windows",
 ]
 
@@ -323,11 +324,39 @@ def classify_long(
     :func:`pool_logits` (``"mean"`` or ``"max"``). A text that fits in one
     window gets exactly the logits of a plain ``[CLS] text [SEP]`` pass.
     """
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}.")
+    per_text = window_logits(
+        model,
+        tokenizer,
+        texts,
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    return torch.stack([pool_logits(chunk, pool) for chunk in per_text])
+
+
+def window_logits(
+    model: nn.Module,
+    tokenizer,
+    texts: str | Sequence[str],
+    *,
+    window: int | None = None,
+    overlap: int = 128,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> list[torch.Tensor]:
+    """Each text's window logits ``[n_windows, n_labels]``, before pooling.
+
+    The windows and the pass are those of :func:`classify_long`; pool a text's
+    tensor with :func:`pool_logits`. One pass serves both pooling rules, so
+    comparing them costs no second run of the model.
+    """
     from .data import check_texts
 
     texts = check_texts(texts)
-    if pool not in POOLS:
-        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}.")
     window, overlap = _resolve_window(window, overlap, tokenizer, model)
     ids = _content_ids(tokenizer, texts)
     spans = [windows(len(row), window, overlap) for row in ids]
@@ -339,8 +368,7 @@ def classify_long(
     logits = _window_logits(
         model, _Specials.of(tokenizer), pieces, batch_size, progress
     )
-    per_text = torch.split(logits, [len(s) for s in spans])
-    return torch.stack([pool_logits(chunk, pool) for chunk in per_text])
+    return list(torch.split(logits, [len(s) for s in spans]))
 
 
 # --------------------------------------------------------------------------- explain

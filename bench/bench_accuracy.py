@@ -27,8 +27,9 @@ alone is tested, beside the main figure's cut. Wall time and peak memory
 close the report.
 
 Needs ``IMDB_DIR`` (or IMDb under the data dir). On a 2-core CPU, all of
-IMDb with 2 trainable layers at 512 tokens takes about 13 min of feature
-caching, 13 min per epoch and 20 min of test prediction; use a GPU, or
+IMDb with 2 trainable layers at 512 tokens took 13 min of feature caching,
+16 min per epoch and about 35 min of test prediction and long-review
+comparison (95 min in all, ``bench/results/accuracy.log``); use a GPU, or
 ``--train-size`` / ``--test-size``. ``--no-test`` trains and chooses on
 validation and reads no test review (a baseline, or exploring recipes before
 the one test evaluation). The full-data reports chapter 2 quotes are kept in
@@ -270,9 +271,9 @@ def machine(args) -> str:
     """Where the run ran, in words: device, CPU cores and torch threads."""
     device = training.resolve_device(args.device)
     if device.type == "cuda":
-        return f"GPU {torch.cuda.get_device_name(device)}"
+        return f"a GPU ({torch.cuda.get_device_name(device)})"
     return (
-        f"CPU, {os.cpu_count()} cores ({platform.machine()}), "
+        f"a CPU with {os.cpu_count()} cores ({platform.machine()}) and "
         f"{torch.get_num_threads()} torch threads"
     )
 

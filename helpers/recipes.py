@@ -223,10 +223,15 @@ def steps_table(rows: Sequence[dict]) -> list[dict]:
                 "95 % interval": f"{low:.1%}–{high:.1%}",
                 "vs first (points)": f"{100 * (row['val_acc'] - first):+.1f}",
                 "best epoch": row["best_epoch"],
-                "seconds": f"{row['seconds']:.0f}",
+                "time": _duration(row["seconds"]),
             }
         )
     return table
+
+
+def _duration(seconds: float) -> str:
+    """``"45 s"`` under two minutes, else ``"95 min"``."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def steps_html(rows: Sequence[dict]) -> str:
@@ -274,10 +279,17 @@ def describe_steps(rows: Sequence[dict]) -> str:
     lo, hi = wilson_interval(k, first["n_val"])
     inside = lo <= last["val_acc"] <= hi
     diff = 100 * (last["val_acc"] - first["val_acc"])
+    if len(gains) == 1:
+        moved = f"On {first['n_val']:,d} validation reviews, the step moved "
+    else:
+        moved = (
+            f"On {first['n_val']:,d} validation reviews, {raised} of the "
+            f"{len(gains)} steps raised validation accuracy; all of them together "
+            "moved "
+        )
     return (
-        f"On {first['n_val']:,d} validation reviews, {raised} of the {len(gains)} "
-        f"steps raised validation accuracy; all of them together moved it from "
-        f"{first['val_acc']:.1%} to {last['val_acc']:.1%} ({diff:+.1f} points), "
+        moved + f"it from {first['val_acc']:.1%} to {last['val_acc']:.1%} "
+        f"({diff:+.1f} points), "
         + (
             "inside the first run's 95 % interval, so this sample cannot tell them "
             "apart"
@@ -317,26 +329,43 @@ def benchmark_report(path=None) -> dict:
     return report
 
 
-def benchmark_steps(reports: Sequence[dict], labels: Sequence[str]) -> list[dict]:
-    """One row per report: its chosen candidate's validation figures, as steps.
+def benchmark_steps(
+    reports: Sequence[dict],
+    labels: Sequence[str],
+    candidates: Sequence[int | None] | None = None,
+) -> list[dict]:
+    """One row per report: a candidate's validation figures, as a step.
 
-    ``labels[i]`` names report ``i``'s step. Rows have the keys of
-    :func:`run_steps`' rows, so :func:`steps_html`, :func:`plot_steps` and
-    :func:`describe_steps` show them; ``epochs`` is the report's, ``seconds``
-    its whole run.
+    ``labels[i]`` names row ``i``; ``candidates[i]`` picks which of report
+    ``i``'s candidates it shows (``None``, the default: the one the report
+    chose on validation), so a report that trained several steps gives
+    several rows. Rows have the keys of :func:`run_steps`' rows, so
+    :func:`steps_html`, :func:`plot_steps` and :func:`describe_steps` show
+    them; ``epochs`` is the report's, ``seconds`` the candidate's training
+    (feature caching included).
     """
-    if len(reports) != len(labels):
-        raise ValueError(f"{len(reports)} reports but {len(labels)} labels.")
+    candidates = [None] * len(reports) if candidates is None else list(candidates)
+    if not len(reports) == len(labels) == len(candidates):
+        raise ValueError(
+            f"{len(reports)} reports, {len(labels)} labels and {len(candidates)} "
+            "candidates: give one of each per step."
+        )
     rows = []
-    for report, label in zip(reports, labels, strict=True):
-        chosen = report["candidates"][report["chosen"]]
+    for report, label, pick in zip(reports, labels, candidates, strict=True):
+        index = report["chosen"] if pick is None else pick
+        if not 0 <= index < len(report["candidates"]):
+            raise ValueError(
+                f"Step {label!r}: candidate {index} of a report with "
+                f"{len(report['candidates'])}; pick one from 0 or None."
+            )
+        chosen = report["candidates"][index]
         rows.append(
             {
                 **chosen,
                 "step": label,
                 "epochs": report.get("epochs"),
                 "n_val": report["n_validation"],
-                "seconds": report.get("seconds", chosen.get("train_seconds", 0)),
+                "seconds": chosen["train_seconds"],
             }
         )
     return rows
@@ -386,26 +415,50 @@ def describe_benchmark(
             "This report has no test figure (a --no-test run): pass the report of "
             "the run that evaluated its chosen candidate on test."
         )
+    from .overview import wilson_interval
+
     chosen = report["candidates"][report["chosen"]]
     n = len(report["candidates"])
     test = report["test"]["accuracy"]
-    diff = 100 * (test - reference)
-    verdict = (
-        (f"{diff:.2f} points above" if diff > 0 else f"{-diff:.2f} points below")
-        if diff
-        else "equal to"
+    n_test = (
+        sum(map(sum, report["test"]["confusion"]))
+        if "confusion" in report["test"]
+        else None
     )
-    tried = "the one candidate tried" if n == 1 else f"the best of {n} candidates"
-    hours = report.get("seconds", 0) / 3600
+    diff = 100 * (test - reference)
+    if diff > 0:
+        verdict = f"{diff:.2f} points above"
+    elif diff < 0:
+        verdict = f"{-diff:.2f} points below"
+    else:
+        verdict = "equal to"
+    trained = (
+        "trained one recipe, fixed before the run,"
+        if n == 1
+        else f"trained {n} recipes, chose one on validation,"
+    )
+    interval = ""
+    if n_test:
+        low, high = wilson_interval(round(test * n_test), n_test)
+        interval = f" (95 % interval {low:.2%}–{high:.2%})"
+        if low > reference:
+            verdict += f" {reference:.2%}: the whole interval lies above"
+        elif high < reference:
+            verdict += f" {reference:.2%}: the whole interval lies below"
+        else:
+            verdict += f" {reference:.2%}, with the interval reaching across"
+        verdict += " *pytorch_advanced*'s figure with `bert-base-uncased`"
+    else:
+        verdict += f" *pytorch_advanced*'s {reference:.2%} with `bert-base-uncased`"
+    minutes = report.get("seconds", 0) / 60
+    where = f" on {report['machine']}" if report.get("machine") else ""
     return (
-        f"On all of IMDb, `bench/bench_accuracy.py` trained {tried} on validation "
-        f"({describe_settings(chosen)}; validation accuracy {chosen['val_acc']:.2%}, "
-        f"best epoch {chosen['best_epoch']}) and evaluated it once on "
-        f"{report['test']['source']}: **{test:.2%}**, {verdict} "
-        f"*pytorch_advanced*'s {reference:.2%} with `bert-base-uncased`. "
+        f"On all of IMDb, `bench/bench_accuracy.py` {trained} kept its best epoch "
+        f"on validation (epoch {chosen['best_epoch']}, validation accuracy "
+        f"{chosen['val_acc']:.2%}; {describe_settings(chosen)}) and evaluated it "
+        f"once on {report['test']['source']}: **{test:.2%}**{interval}, {verdict}. "
         f"The whole run (caching, training, test prediction and the long-review "
-        f"comparison) took {hours:.1f} h"
-        + (f" ({report['machine']})." if report.get("machine") else ".")
+        f"comparison) took {minutes:.0f} min{where}."
     )
 
 

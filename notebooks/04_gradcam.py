@@ -48,6 +48,7 @@ from helpers import (
     highlight,
     japanese,
     models,
+    recipes,
     training,
     windows,
 )
@@ -386,7 +387,11 @@ display(HTML(whole.html(merge="sum", title=title)))
 # explanation, like every one earlier in this chapter, could not show. Whether
 # windows also classify long reviews *better* than the cut is a question for
 # many reviews, not one: `bench/bench_accuracy.py` measures it on every long
-# test review.
+# test review, with chapter 2's full-data recipe (its report is kept in
+# `bench/results/`):
+
+# %%
+print(recipes.describe_long_reviews(recipes.benchmark_report()))
 
 # %% [markdown]
 # ## The Japanese example

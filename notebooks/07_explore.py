@@ -176,7 +176,8 @@ if cut.any() and (~cut).any():
 # %% [markdown]
 # Overlapping intervals mean the sample cannot tell the bins apart; the book's
 # benchmark (`bench/bench_accuracy.py`) compares cut and windowed prediction on
-# all 25,000 test reviews.
+# every test review longer than 512 tokens, with the full-data model (chapters
+# 2 and 4 quote it).
 #
 # ## Chapter 2's misclassified reviews, explained
 #

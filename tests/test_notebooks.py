@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import config, data, training
+from helpers import config, data, recipes, training
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -166,6 +166,15 @@ def test_chapter_2_trains_a_classifier_equal_to_the_handmade_one(chapters):
     rows = ns["rows"]
     assert [r["name"] for r in rows] == [e.name for e in ns["examples"].RUNNING]
     assert sorted(ns["right"] + ns["wrong"]) == sorted(r["name"] for r in rows)
+    # the recipe steps and the full-data figure are read from bench/results
+    steps, final = ns["steps"], ns["final"]
+    assert [s["keep"] for s in steps] == ["head"] + ["head+tail"] * 3
+    schedules = ["constant", "constant", "linear", "linear"]
+    assert [s["schedule"] for s in steps] == schedules
+    assert [s["max_length"] for s in steps] == [256, 256, 256, 512]
+    assert final["test"]["source"].startswith("IMDb test (25000 reviews")
+    assert ns["first_run"]["test"] is None  # the baseline read no test review
+    assert "90.38%" in recipes.describe_benchmark(final)
 
 
 def test_chapter_3_attention_sums_and_sample(chapters):

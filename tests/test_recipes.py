@@ -110,7 +110,7 @@ def test_describe_steps_is_computed_from_the_numbers():
     assert "'+ 512 tokens' (90.0%)" in text
     close = [dict(ROWS[0]), dict(ROWS[1], val_acc=0.81)]
     text = recipes.describe_steps(close)
-    assert "1 of the 1 steps raised" in text
+    assert "400 validation reviews, the step moved it from 80.0% to 81.0%" in text
     assert "cannot tell them apart" in text
 
 
@@ -118,6 +118,9 @@ def test_steps_table_and_plot():
     table = recipes.steps_table(ROWS)
     assert [r["val acc"] for r in table] == ["80.0%", "79.0%", "90.0%"]
     assert [r["vs first (points)"] for r in table] == ["+0.0", "-1.0", "+10.0"]
+    assert [r["time"] for r in table] == ["50 s", "51 s", "90 s"]
+    long = recipes.steps_table([dict(ROWS[0], seconds=5712)])
+    assert long[0]["time"] == "95 min"
     assert table[2]["settings"] == (
         "1 trainable layer, head+tail 512 tokens, lr 0.0003 constant, 3 epochs"
     )
@@ -138,7 +141,7 @@ def test_steps_table_and_plot():
 def report(accuracy: float, n_candidates: int = 1) -> dict:
     row = {"trainable_layers": 2, "lr": 3e-4, "max_length": 512, "keep": "head+tail",
            "schedule": "linear", "head": 128, "warmup": 0.1, "best_epoch": 3,
-           "val_acc": 0.905, "val_loss": 0.24}  # fmt: skip
+           "val_acc": 0.905, "val_loss": 0.24, "train_seconds": 3636.1}  # fmt: skip
     return {
         "candidates": [row] * n_candidates,
         "chosen": 0,
@@ -153,11 +156,23 @@ def report(accuracy: float, n_candidates: int = 1) -> dict:
 def test_describe_benchmark_compares_with_pytorch_advanced():
     above = recipes.describe_benchmark(report(0.9100))
     assert "**91.00%**, 0.62 points above *pytorch_advanced*'s 90.38%" in above
-    assert "the one candidate tried" in above
+    assert "trained one recipe, fixed before the run," in above
     assert "2 trainable layers, head+tail 512 tokens, lr 0.0003 linear" in above
-    assert "1.5 h (CPU, 2 cores" in above
+    assert "took 90 min on CPU, 2 cores" in above
     below = recipes.describe_benchmark(report(0.8990, n_candidates=3))
-    assert "0.48 points below" in below and "the best of 3 candidates" in below
+    assert "0.48 points below" in below
+    assert "trained 3 recipes, chose one on validation," in below
+
+
+def test_describe_benchmark_gives_the_interval_from_the_confusion_matrix():
+    rep = report(0.9213)
+    rep["test"]["confusion"] = [[11510, 990], [978, 11522]]  # 25,000 reviews
+    text = recipes.describe_benchmark(rep)
+    assert "**92.13%** (95 % interval 91.79%–92.46%)" in text
+    assert "the whole interval lies above" in text
+    rep["test"]["accuracy"] = 0.9050
+    rep["test"]["confusion"] = [[90, 10], [9, 91]]  # 200 reviews: a wide interval
+    assert "with the interval reaching across" in recipes.describe_benchmark(rep)
 
 
 def test_benchmark_report_reads_the_file_and_names_the_fix(tmp_path):
@@ -175,14 +190,30 @@ def test_benchmark_steps_show_each_report_as_a_step():
     first, last = report(0.0), report(0.91)
     first["candidates"] = [dict(first["candidates"][0], val_acc=0.88, max_length=256)]
     first["test"] = None  # a --no-test baseline
-    rows = recipes.benchmark_steps([first, last], ["first run", "all levers"])
-    assert [r["step"] for r in rows] == ["first run", "all levers"]
-    assert [r["val_acc"] for r in rows] == [0.88, 0.905]
-    assert [r["n_val"] for r in rows] == [5000, 5000]
-    assert rows[0]["max_length"] == 256 and rows[1]["epochs"] == 3
-    assert "+2.5 points" in recipes.describe_steps(rows)
-    with pytest.raises(ValueError, match="2 reports but 1 labels"):
-        recipes.benchmark_steps([first, last], ["one"])
+    levers = report(0.0)
+    levers["candidates"] = [
+        dict(levers["candidates"][0], val_acc=0.885, train_seconds=700.0),
+        dict(levers["candidates"][0], val_acc=0.89, train_seconds=710.0),
+    ]
+    levers["chosen"] = 1
+    rows = recipes.benchmark_steps(
+        [first, levers, levers, last],
+        ["first run", "+ a", "+ b", "all levers"],
+        candidates=[None, 0, 1, None],
+    )
+    assert [r["step"] for r in rows] == ["first run", "+ a", "+ b", "all levers"]
+    assert [r["val_acc"] for r in rows] == [0.88, 0.885, 0.89, 0.905]
+    assert [r["seconds"] for r in rows][1:3] == [700.0, 710.0]
+    assert [r["n_val"] for r in rows] == [5000] * 4
+    assert rows[0]["max_length"] == 256 and rows[3]["epochs"] == 3
+    assert "3 of the 3 steps raised" in recipes.describe_steps(rows)
+    assert "(+2.5 points)" in recipes.describe_steps(rows)
+    # by default each report shows the candidate it chose
+    assert recipes.benchmark_steps([levers], ["x"])[0]["val_acc"] == 0.89
+    with pytest.raises(ValueError, match="2 reports, 1 labels and 2 candidates"):
+        recipes.benchmark_steps([first, last], ["one"], [None, None])
+    with pytest.raises(ValueError, match="candidate 2 of a report with 2"):
+        recipes.benchmark_steps([levers], ["x"], [2])
     with pytest.raises(ValueError, match="no test figure"):
         recipes.describe_benchmark(first)
 

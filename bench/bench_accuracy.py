@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from helpers import training, windows
-from helpers.config import PACKAGED_MODEL, get_profile, seed_everything
+from helpers.config import PACKAGED_MODEL, get_profile
 from helpers.data import (
     KEEP,
     find_imdb,
@@ -72,7 +72,6 @@ from helpers.data import (
     token_lengths,
     train_val_split,
 )
-from helpers.models import load_model
 
 #: BERT's positions: reviews longer than this lose their ending when cut.
 LIMIT = 512
@@ -169,17 +168,14 @@ def train_candidate(args, setting: dict, train_set, val_set) -> tuple[dict, tupl
     ``schedule``; the row returned holds them, ``head`` (the tokens kept from
     the start with ``head+tail``) and ``warmup`` as the training used them.
     """
-    seed_everything(args.seed)  # the same classifier head for every candidate
-    tokenizer, model = load_model(args.model)
-    start = time.perf_counter()
-    result = training.train_classifier(
-        model,
-        tokenizer,
+    # seeded: the same classifier head for every candidate
+    tokenizer, model, result, seconds = training.train_fresh(
+        args.model,
         train_set,
         val_set,
+        seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        seed=args.seed,
         device=args.device,
         warmup=args.warmup,
         **setting,
@@ -191,7 +187,7 @@ def train_candidate(args, setting: dict, train_set, val_set) -> tuple[dict, tupl
         "best_epoch": result.best_epoch,
         "val_acc": result.best["val_acc"],
         "val_loss": result.best["val_loss"],
-        "train_seconds": round(time.perf_counter() - start, 1),
+        "train_seconds": round(seconds, 1),
     }
     return row, (tokenizer, model)
 

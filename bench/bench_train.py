@@ -121,23 +121,19 @@ def seed_style(args, train_set, val_set) -> dict:
 
 def helpers_style(args, train_set, val_set) -> dict:
     """``train_classifier`` with the same settings (its default fast path)."""
-    seed_everything(args.seed)  # the same initial head as the seed-style run
-    tokenizer, model = load_model(args.model)
-    start = time.perf_counter()
-    result = training.train_classifier(
-        model,
-        tokenizer,
+    # seeded: the same initial head as the seed-style run
+    *_, result, seconds = training.train_fresh(
+        args.model,
         train_set,
         val_set,
+        seed=args.seed,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
         max_length=args.max_length,
         trainable_layers=1,
-        seed=args.seed,
         device="cpu",
     )
-    seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
         "samples_per_s": args.epochs * len(train_set) / seconds,

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Profile, get_profile, seed_everything
+from .config import Profile, get_profile
 
 __all__ = [
     "PYTORCH_ADVANCED_TEST_ACCURACY",
@@ -148,7 +147,6 @@ def run_steps(
     ``val_loss``, ``n_val`` and the training ``seconds`` (caching included).
     """
     from . import training
-    from .models import load_model
 
     profile = profile or get_profile()
     train_set, val_set = data if data is not None else training.profile_data(profile)
@@ -167,20 +165,15 @@ def run_steps(
             rows.append(_row(label, settings, first, len(val_set), seconds))
             continue
         print(f"{label}: {describe_settings(settings)}")
-        seed_everything(profile.seed)
-        tokenizer, model = load_model(model_name or profile.model_name)
-        start = time.perf_counter()
-        result = training.train_classifier(
-            model,
-            tokenizer,
+        *_, result, seconds = training.train_fresh(
+            model_name or profile.model_name,
             train_set,
             val_set,
-            batch_size=profile.batch_size,
             seed=profile.seed,
+            batch_size=profile.batch_size,
             device=device,
             **settings,
         )
-        seconds = time.perf_counter() - start
         rows.append(_row(label, settings, result, len(val_set), seconds))
     return rows
 

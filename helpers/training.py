@@ -1178,6 +1178,25 @@ def _changes(old: dict, new: dict, keys=None) -> str:
     )
 
 
+def train_fresh(model_name: str, train_set, val_set, *, seed: int = 1234, **settings):
+    """Load ``model_name`` afresh, seeded, and fine-tune it (:func:`train_classifier`).
+
+    The one way the helpers and benchmarks train a new classifier: the seed
+    is set before loading, so runs with the same seed start from the same
+    classifier head and differ only in ``settings`` (any keyword of
+    :func:`train_classifier`). Returns ``(tokenizer, model, result,
+    seconds)``; ``seconds`` is the training time, feature caching included,
+    loading not.
+    """
+    seed_everything(seed)
+    tokenizer, model = load_model(model_name)
+    start = time.perf_counter()
+    result = train_classifier(
+        model, tokenizer, train_set, val_set, seed=seed, **settings
+    )
+    return tokenizer, model, result, time.perf_counter() - start
+
+
 def finetune_profile_model(profile: Profile | None = None, device=None, data=None):
     """Train the profile's classifier as chapter 2 does, and save it.
 
@@ -1189,19 +1208,16 @@ def finetune_profile_model(profile: Profile | None = None, device=None, data=Non
     """
     profile = profile or get_profile()
     train_set, val_set = data if data is not None else profile_data(profile)
-    seed_everything(profile.seed)
-    tokenizer, model = load_model(profile.model_name)
-    result = train_classifier(
-        model,
-        tokenizer,
+    tokenizer, model, result, _ = train_fresh(
+        profile.model_name,
         train_set,
         val_set,
+        seed=profile.seed,
         epochs=profile.epochs,
         lr=profile.lr,
         batch_size=profile.batch_size,
         max_length=profile.max_length,
         trainable_layers=profile.trainable_layers,
-        seed=profile.seed,
         device=device,
     )
     result.trained_on = training_record(profile, train_set, val_set)

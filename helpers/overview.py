@@ -8,7 +8,7 @@ model's [CLS] space, and how accuracy changes with review length.
   by right/wrong;
 * :func:`token_lengths`, :func:`accuracy_by_length`,
   :func:`plot_accuracy_by_length` — accuracy per length bin with 95 % Wilson
-  intervals.
+  intervals (:func:`helpers.stats.wilson_interval`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 
 from .inputs import batches_by_length
 from .models import eval_mode
+from .stats import wilson_interval
 
 __all__ = [
     "accuracy_by_length",
@@ -30,7 +31,6 @@ __all__ = [
     "plot_accuracy_by_length",
     "plot_cls_projection",
     "token_lengths",
-    "wilson_interval",
 ]
 
 
@@ -141,19 +141,6 @@ def plot_cls_projection(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (``(nan, nan)`` if n=0).
-
-    Stays inside [0, 1] and sensible at 0 % and 100 % (scipy's ``binomtest``).
-    """
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return math.nan, math.nan
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def accuracy_by_length(

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Profile, get_profile
+from .stats import wilson_interval
 
 __all__ = [
     "PYTORCH_ADVANCED_TEST_ACCURACY",
@@ -199,11 +200,10 @@ def describe_settings(settings: dict) -> str:
 def steps_table(rows: Sequence[dict]) -> list[dict]:
     """The rows in words: step, settings, validation figures (one dict each).
 
-    ``val acc`` comes with its 95 % Wilson interval (``helpers.overview``) and
-    ``vs first (points)`` in percentage points; :func:`steps_html` shows it.
+    ``val acc`` comes with its 95 % Wilson interval
+    (:func:`helpers.stats.wilson_interval`) and ``vs first (points)`` in
+    percentage points; :func:`steps_html` shows it.
     """
-    from .overview import wilson_interval
-
     first = rows[0]["val_acc"]
     table = []
     for row in rows:
@@ -239,8 +239,6 @@ def plot_steps(rows: Sequence[dict], title: str | None = None):
     """Validation accuracy per step with 95 % Wilson intervals; the figure."""
     import matplotlib.pyplot as plt
 
-    from .overview import wilson_interval
-
     labels = [r["step"] for r in rows]
     acc = [100 * r["val_acc"] for r in rows]
     intervals = [
@@ -262,8 +260,6 @@ def plot_steps(rows: Sequence[dict], title: str | None = None):
 
 def describe_steps(rows: Sequence[dict]) -> str:
     """A sentence computed from the rows: what the steps did on validation."""
-    from .overview import wilson_interval
-
     first, last = rows[0], rows[-1]
     gains = [b["val_acc"] - a["val_acc"] for a, b in itertools.pairwise(rows)]
     raised = sum(g > 0 for g in gains)
@@ -408,8 +404,6 @@ def describe_benchmark(
             "This report has no test figure (a --no-test run): pass the report of "
             "the run that evaluated its chosen candidate on test."
         )
-    from .overview import wilson_interval
-
     chosen = report["candidates"][report["chosen"]]
     n = len(report["candidates"])
     test = report["test"]["accuracy"]

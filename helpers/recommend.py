@@ -28,7 +28,7 @@ import numpy as np
 
 from .attr import TRANSFORMER_METHODS
 from .metrics.faithfulness import RANDOM, FaithfulnessResults
-from .metrics.stats import ConfidenceInterval, bootstrap_ci, spearman
+from .stats import ConfidenceInterval, bootstrap_ci, spearman
 
 __all__ = [
     "ATTENTION_METHODS",

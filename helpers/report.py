@@ -24,7 +24,7 @@ import numpy as np
 
 from .metrics.faithfulness import RANDOM, FaithfulnessResults
 from .metrics.sanity import PASS_THRESHOLD, CascadeResults
-from .metrics.stats import ConfidenceInterval, bootstrap_ci
+from .stats import ConfidenceInterval, bootstrap_ci
 
 __all__ = [
     "BOOK_WIDTH",

@@ -47,7 +47,7 @@ from helpers import (
     examples,
     explorer,
     highlight,
-    overview,
+    stats,
     training,
 )
 
@@ -245,7 +245,7 @@ def view(ra, i, **options) -> str:
 # %%
 n_right = sum(predictions[i] == sample.labels[i] for i in range(len(sample)))
 sample_accuracy = n_right / len(sample)
-low, high = overview.wilson_interval(n_right, len(sample))
+low, high = stats.wilson_interval(n_right, len(sample))
 print(
     f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
     f"95 % interval {low:.0%} to {high:.0%}"

@@ -8,7 +8,7 @@ import pytest
 from helpers import recommend
 from helpers.metrics.cost import Cost
 from helpers.metrics.faithfulness import FaithfulnessResults
-from helpers.metrics.stats import ConfidenceInterval
+from helpers.stats import ConfidenceInterval
 
 
 def ci(mean, low=None, high=None, n=10):

@@ -29,7 +29,7 @@ from torch import nn
 from ..attr.base import compute_maps
 from ..inputs import TokenRoles, resolve_target, text_batches, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
-from .stats import ConfidenceInterval, bootstrap_ci, spearman
+from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 
 #: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
 #: the cascade.

@@ -12,7 +12,7 @@ Writes, under ``--out`` (default ``<data_dir>/bench/faithfulness``):
 * ``timing.csv`` / ``timing.md`` — ms per review of each method's
   ``attribute`` calls, measured side by side on the same batches (each method
   alone, interleaved batch by batch), and the forward passes per review;
-* ``summary.md`` — the generated conclusion (:func:`helpers.report.summarise`);
+* ``summary.md`` — the generated conclusion (:func:`helpers.book.report.summarise`);
 * ``curves.png``, ``agreement.png``, ``cascade.png`` — the chapter's figures;
 * ``raw.npz`` — the per-review numbers, and ``settings.json``;
 * ``results.pkl`` — the results, cascade, table rows and costs, which
@@ -39,7 +39,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import attr, config, metrics, report
+from helpers import attr, config, metrics
+from helpers.book import plots, report
 from helpers.inputs import text_batches
 
 
@@ -150,14 +151,14 @@ def write_outputs(out, results, cascade, rows, timing, seed):
     if cascade is not None:
         sanity = sanity_rows(cascade)
         (out / "sanity.md").write_text(report.table_markdown(sanity, list(sanity[0])))
-        report.plot_cascade(cascade, out / "cascade.png", seed=seed)
-        report.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
+        plots.plot_cascade(cascade, out / "cascade.png", seed=seed)
+        plots.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
     if timing:
         report.write_csv(timing, out / "timing.csv")
         (out / "timing.md").write_text(report.table_markdown(timing, list(timing[0])))
-    report.plot_curves(results, out / "curves.png")
-    report.plot_layer_curves(results, out / "curves_layers.png")
-    report.plot_agreement(results, out / "agreement.png")
+    plots.plot_curves(results, out / "curves.png")
+    plots.plot_layer_curves(results, out / "curves_layers.png")
+    plots.plot_agreement(results, out / "agreement.png")
     raw = {
         f"{metric}/{m}": getattr(results, metric)[m]
         for metric in ("comprehensiveness", "sufficiency", "deletion", "insertion")

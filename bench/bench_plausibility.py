@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_faithfulness import load  # the one way the benchmarks load the model
 
-from helpers import attr, config, eraser, metrics, recommend, report
+from helpers import attr, config, eraser, metrics
+from helpers.book import recommend, report
 
 
 def parse_args(argv=None):

@@ -32,7 +32,8 @@ import math
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import config, data, examples, models, recipes, training, windows
+from helpers import config, data, models, training, windows
+from helpers.book import examples, recipes
 
 profile = config.get_profile()
 profile
@@ -205,7 +206,7 @@ fig = training.plot_confusion(scores["confusion"])
 # layer and the head learn, each review is cut after its first 256 tokens, and
 # the learning rate is constant. *pytorch_advanced* reported **90.38 %** on the
 # 25,000 test reviews with `bert-base-uncased`, a model five times the size of
-# the packaged MiniLM. Four levers may close that gap; `helpers.recipes.STEPS`
+# the packaged MiniLM. Four levers may close that gap; `helpers.book.recipes.STEPS`
 # adds them one at a time, each on top of the previous ones.
 #
 # **1. Which tokens to keep.** About four IMDb reviews in ten are longer than 256
@@ -289,7 +290,7 @@ display(HTML(training.misclassified_html(worst)))
 # %% [markdown]
 # ## The running example
 #
-# The three reviews of chapter 1 (`helpers.examples.RUNNING`), as the fine-tuned
+# The three reviews of chapter 1 (`helpers.book.examples.RUNNING`), as the fine-tuned
 # model sees them:
 
 # %%

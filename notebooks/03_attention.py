@@ -39,17 +39,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers import (
-    attention,
-    config,
-    data,
-    diagram,
-    examples,
-    explorer,
-    highlight,
-    stats,
-    training,
-)
+from helpers import attention, config, data, explorer, highlight, stats, training
+from helpers.book import diagram, examples
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)

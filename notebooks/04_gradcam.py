@@ -42,16 +42,14 @@ from helpers import (
     attr,
     config,
     data,
-    diagram,
-    examples,
     gradcam,
     highlight,
     japanese,
     models,
-    recipes,
     training,
     windows,
 )
+from helpers.book import diagram, examples, recipes
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny import TEXTS, tiny_bert, tiny_tokenizer
 
-from helpers import overview
+from helpers.book import overview
 
 matplotlib.use("Agg")
 

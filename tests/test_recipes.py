@@ -7,7 +7,8 @@ import json
 import pytest
 from test_training import toy_reviews
 
-from helpers import recipes, training
+from helpers import training
+from helpers.book import recipes
 from helpers.config import get_profile
 
 

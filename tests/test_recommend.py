@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import recommend
+from helpers.book import recommend
 from helpers.metrics.cost import Cost
 from helpers.metrics.faithfulness import FaithfulnessResults
 from helpers.stats import ConfidenceInterval

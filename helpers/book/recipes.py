@@ -28,8 +28,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Profile, get_profile
-from .stats import wilson_interval
+from .. import training
+from ..config import Profile, get_profile
+from ..data import tokenize_truncated
+from ..stats import wilson_interval
+from .report import table_html
 
 __all__ = [
     "PYTORCH_ADVANCED_TEST_ACCURACY",
@@ -147,8 +150,6 @@ def run_steps(
     differs. Rows hold the settings, ``best_epoch``, ``val_acc``,
     ``val_loss``, ``n_val`` and the training ``seconds`` (caching included).
     """
-    from . import training
-
     profile = profile or get_profile()
     train_set, val_set = data if data is not None else training.profile_data(profile)
     plan = cumulative_settings(base_settings(profile), steps)
@@ -229,8 +230,6 @@ def _duration(seconds: float) -> str:
 
 def steps_html(rows: Sequence[dict]) -> str:
     """:func:`steps_table` as an HTML table (every text escaped)."""
-    from .report import table_html
-
     table = steps_table(rows)
     return table_html(table, columns=list(table[0]))
 
@@ -369,8 +368,6 @@ def kept_ending(
     first quarter and the end (:func:`helpers.data.tokenize_truncated`); the
     text is ``"... "`` + those tokens, decoded.
     """
-    from .data import tokenize_truncated
-
     ids = tokenize_truncated(tokenizer, [text], max_length, keep=keep)["input_ids"][0]
     content = ids[1:-1]  # [CLS] ... [SEP]
     return "... " + tokenizer.decode(content[-n:])
@@ -380,9 +377,7 @@ def plot_schedules(total_steps: int, lr: float, warmup: float = 0.1):
     """The learning rate per optimizer step: constant, and linear with warm-up."""
     import matplotlib.pyplot as plt
 
-    from .training import linear_schedule
-
-    factor = linear_schedule(total_steps, warmup)
+    factor = training.linear_schedule(total_steps, warmup)
     steps = list(range(total_steps))
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     ax.plot(steps, [lr] * total_steps, color="0.5", label="constant")

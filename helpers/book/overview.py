@@ -6,7 +6,7 @@ model's [CLS] space, and how accuracy changes with review length.
 * :func:`pca_2d` — a 2-D projection (principal components, deterministic);
 * :func:`plot_cls_projection` — the projection twice: coloured by gold label and
   by right/wrong;
-* :func:`token_lengths`, :func:`accuracy_by_length`,
+* :func:`accuracy_by_length` (of :func:`helpers.data.token_lengths`),
   :func:`plot_accuracy_by_length` — accuracy per length bin with 95 % Wilson
   intervals (:func:`helpers.stats.wilson_interval`).
 """
@@ -20,9 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .inputs import batches_by_length
-from .models import eval_mode
-from .stats import wilson_interval
+from ..data import token_lengths
+from ..inputs import batches_by_length
+from ..models import eval_mode
+from ..stats import wilson_interval
 
 __all__ = [
     "accuracy_by_length",
@@ -30,14 +31,7 @@ __all__ = [
     "pca_2d",
     "plot_accuracy_by_length",
     "plot_cls_projection",
-    "token_lengths",
 ]
-
-
-def token_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
-    """Number of tokens of each whole text, special tokens included, no cut."""
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
-    return [len(ids) for ids in encoded["input_ids"]]
 
 
 @torch.no_grad()

@@ -28,6 +28,8 @@
 
 # %%
 import math
+import os
+from pathlib import Path
 
 import torch
 from IPython.display import HTML, Markdown, display
@@ -248,12 +250,14 @@ fig = recipes.plot_schedules(n_steps * profile.epochs, lr=profile.lr)
 # were measured together, as the final recipe (fixed before the run, its best
 # epoch kept on validation), and only that recipe was evaluated, **once**, on
 # the 25,000 test reviews. The reports are kept in `bench/results/` with the
-# commands that wrote them; every figure below is read from them.
+# commands that wrote them (`BENCH_RESULTS` names another folder); every figure
+# below is read from them.
 
 # %%
-first_run = recipes.benchmark_report(recipes.benchmark_path("accuracy_first_run.json"))
-levers = recipes.benchmark_report(recipes.benchmark_path("accuracy_steps.json"))
-final = recipes.benchmark_report()
+bench_results = Path(os.environ.get("BENCH_RESULTS", "../bench/results"))
+first_run = recipes.benchmark_report(bench_results / "accuracy_first_run.json")
+levers = recipes.benchmark_report(bench_results / "accuracy_steps.json")
+final = recipes.benchmark_report(bench_results / "accuracy.json")
 labels = [recipes.FIRST, "+ head+tail tokens", "+ linear schedule"]
 steps = recipes.benchmark_steps(
     [first_run, levers, levers, final],

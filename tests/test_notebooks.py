@@ -99,6 +99,7 @@ def chapters(tmp_path_factory, make_imdb_folder):
         "ERASER_DIR": str(_write_eraser_folder(base)),
         "MPLBACKEND": "Agg",
         "HF_HUB_OFFLINE": "1",
+        "BENCH_RESULTS": str(ROOT / "bench" / "results"),
     }
     namespaces: dict[str, dict] = {}
 

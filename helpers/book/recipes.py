@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +39,6 @@ __all__ = [
     "PYTORCH_ADVANCED_TEST_ACCURACY",
     "STEPS",
     "base_settings",
-    "benchmark_path",
     "benchmark_report",
     "benchmark_steps",
     "cumulative_settings",
@@ -289,23 +289,21 @@ def describe_steps(rows: Sequence[dict]) -> str:
     )
 
 
-def benchmark_path(name: str = "accuracy.json") -> Path:
-    """A ``bench/bench_accuracy.py`` report kept in the repository's bench/results."""
-    return Path(__file__).resolve().parent.parent / "bench" / "results" / name
+def benchmark_report(path: str | os.PathLike) -> dict:
+    """The report ``bench/bench_accuracy.py --json path`` wrote (a dict).
 
-
-def benchmark_report(path=None) -> dict:
-    """A report ``bench/bench_accuracy.py --json`` wrote (a dict).
-
-    ``path``: default :func:`benchmark_path`, the full-data run chapter 2
-    quotes. ``report["test"]`` is ``None`` for a ``--no-test`` run. Raises
-    ``FileNotFoundError`` naming the command that writes it.
+    The book keeps the full-data runs chapter 2 quotes in the repository's
+    ``bench/results/``; its chapters pass that folder's files (or those of
+    the folder ``$BENCH_RESULTS`` names). ``report["test"]`` is ``None`` for
+    a ``--no-test`` run. Raises ``FileNotFoundError`` naming the command that
+    writes it.
     """
-    path = Path(path) if path is not None else benchmark_path()
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"No benchmark report at {path}: run `python bench/bench_accuracy.py "
-            f"--json {path}` with IMDB_DIR set (all of IMDb; see its docstring)."
+            f"--json {path}` with IMDB_DIR set (all of IMDb; see its docstring), "
+            "or set BENCH_RESULTS to the folder that holds the reports."
         )
     report = json.loads(path.read_text(encoding="utf-8"))
     for key in ("candidates", "chosen", "test", "n_validation"):

@@ -182,10 +182,13 @@ def plot_layer_curves(results: FaithfulnessResults, path=None):
     )
     x = np.asarray(results.curve_fractions)
     colour = _COLOURS["Grad-CAM mean (normalised)"]
+    kinds = (
+        ("deletion", results.deletion, "-", "↓"),
+        ("insertion", results.insertion, ":", "↑"),
+    )
     for ax, name in zip(axes.flat, layers, strict=False):
         if RANDOM in results.methods:
-            for curves, style in ((results.deletion, "-"), (results.insertion, ":")):
-                kind = "deletion" if style == "-" else "insertion"
+            for kind, curves, style, _ in kinds:
                 ax.plot(
                     x,
                     curves[RANDOM].mean(0),
@@ -194,24 +197,16 @@ def plot_layer_curves(results: FaithfulnessResults, path=None):
                     ls=style,
                     label=f"random: {kind}",
                 )
-        ax.plot(
-            x,
-            results.deletion[name].mean(0),
-            color=colour,
-            lw=1.8,
-            ls="-",
-            marker=".",
-            label="layer: deletion ↓",
-        )
-        ax.plot(
-            x,
-            results.insertion[name].mean(0),
-            color=colour,
-            lw=1.8,
-            ls=":",
-            marker=".",
-            label="layer: insertion ↑",
-        )
+        for kind, curves, style, better in kinds:
+            ax.plot(
+                x,
+                curves[name].mean(0),
+                color=colour,
+                lw=1.8,
+                ls=style,
+                marker=".",
+                label=f"layer: {kind} {better}",
+            )
         comp = float(results.aopc("comprehensiveness", name).mean())
         ax.set_title(f"layer {layer_of(name)}: comp. {comp:.3f}", fontsize=_FONT)
     return _finish_grid(

@@ -157,8 +157,10 @@ def verdict(
     paired CI of the difference reaches 0 or below); passes the sanity
     check; among the two most plausible methods by mean AUPRC; at most
     ``1/cost_ratio`` of the reference's ms/review. ``candidate``: the method
-    to judge (default :func:`recommend` without the reference). Returns the
-    generated sentence and the checks.
+    to judge (default :func:`recommend` without the reference). ``results``:
+    the faithfulness results of ``faithfulness_rows`` (only their per-review
+    ``aopc(metric, method)`` is read, so a benchmark may pass what it saved of
+    them). Returns the generated sentence and the checks.
     """
     if reference not in _by_method(faithfulness_rows):
         raise ValueError(f"{reference!r} is not among the methods measured.")

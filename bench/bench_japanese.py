@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from helpers import etc
 from helpers import japanese_pretrain as jp
+from helpers.data import etc
 from helpers.japanese import CHABSA_SOURCE, mecab_words, positive_label_id
 from helpers.japanese_baselines import bow_logistic_regression
 from helpers.models import eval_mode

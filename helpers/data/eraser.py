@@ -464,6 +464,26 @@ def _review_of(doc) -> RationaleReview:
     return doc
 
 
+def _tokenize_with_offsets(tokenizer, texts: list[str], max_length: int):
+    """``texts`` tokenized twice: truncated and padded, and whole (no specials).
+
+    Both carry character offsets; the first also the special-tokens mask.
+    """
+    enc = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    full = tokenizer(
+        texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    return enc, full
+
+
 def encode_rationales(docs, tokenizer, max_length: int = 512) -> RationaleBatch:
     """Tokenize reviews and mark the WordPiece tokens of their human rationales.
 
@@ -481,18 +501,7 @@ def encode_rationales(docs, tokenizer, max_length: int = 512) -> RationaleBatch:
     _require_offsets(tokenizer)
     texts = check_texts([d.text for d in docs])
     max_length = model_max_length(tokenizer, max_length)
-    enc = tokenizer(
-        texts,
-        truncation=True,
-        max_length=max_length,
-        padding=True,
-        return_tensors="pt",
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    full = tokenizer(
-        texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-    )
+    enc, full = _tokenize_with_offsets(tokenizer, texts, max_length)
     special = enc.pop("special_tokens_mask").bool()
     offsets = enc.pop("offset_mapping")
     word_index = torch.full(enc["input_ids"].shape, -1, dtype=torch.long)

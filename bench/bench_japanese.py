@@ -1,7 +1,7 @@
 """Japanese sentiment: baselines, a small BERT from scratch, and pretrained first.
 
 Prints one table for the ETC test split (everyday dialogue, labels from the
-annotators' emotions; see ``helpers.etc``) and the chABSA test split
+annotators' emotions; see ``helpers.data.etc``) and the chABSA test split
 (securities reports):
 
 * the majority class of the training data;

@@ -155,7 +155,7 @@ print(
 # reviews in each bin:
 
 # %%
-lengths = data.token_lengths(tokenizer, test.texts)
+lengths = overview.token_lengths(tokenizer, test.texts)
 edges = sorted({128, profile.max_length, 512})
 rows = overview.accuracy_by_length(lengths, right, edges=edges)
 fig = overview.plot_accuracy_by_length(rows, cut=profile.max_length)

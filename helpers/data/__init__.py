@@ -1,7 +1,7 @@
 """The one way the book gets data: IMDb reviews, tokenized for BERT.
 
 Chapters call the reader-facing API module-qualified (``from helpers import
-data`` … ``data.load_reviews(...)``); it lives in five modules:
+data`` … ``data.load_reviews(...)``); it lives in these modules:
 
 * :mod:`helpers.data.imdb`: the IMDb reader, the synthetic sample behind the
   same loader (:func:`load_reviews`), the splitter (:func:`train_val_split`);

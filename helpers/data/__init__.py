@@ -8,7 +8,8 @@ data`` … ``data.load_reviews(...)``); it lives in these modules:
 * :mod:`helpers.data.encode`: texts to BERT inputs (:func:`encode_texts`,
   :func:`make_loader`, :func:`token_lengths`);
 * :mod:`helpers.data.fetch`: downloads that resume and check their SHA-256,
-  safe extraction, the cache folder (not re-exported: ``data.fetch.download``);
+  safe extraction into :func:`helpers.config.data_dir` (not re-exported:
+  ``data.fetch.download``);
 * :mod:`helpers.data.eraser` (ERASER Movies, human rationales) and
   :mod:`helpers.data.etc` (the ETC Dataset, everyday Japanese), reached as
   ``from helpers.data import eraser, etc``;

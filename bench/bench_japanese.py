@@ -1,7 +1,7 @@
 """Japanese sentiment: baselines, a small BERT from scratch, and pretrained first.
 
 Prints one table for the ETC test split (everyday dialogue, labels from the
-annotators' emotions; see ``helpers.etc``) and the chABSA test split
+annotators' emotions; see ``helpers.data.etc``) and the chABSA test split
 (securities reports):
 
 * the majority class of the training data;
@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from helpers import etc
 from helpers import japanese_pretrain as jp
+from helpers.data import etc
 from helpers.japanese import CHABSA_SOURCE, mecab_words, positive_label_id
 from helpers.japanese_baselines import bow_logistic_regression
 from helpers.models import eval_mode

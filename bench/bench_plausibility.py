@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_faithfulness import load  # the one way the benchmarks load the model
 
-from helpers import attr, config, eraser, metrics, recommend, report
+from helpers import attr, config, metrics, recommend, report
+from helpers.data import eraser
 
 
 def parse_args(argv=None):

@@ -594,7 +594,7 @@ def get_japanese_model(
 
 def _everyday_model(profile, etc_path, chabsa_path, settings, attn_implementation):
     """The everyday model when ETC and chABSA are at hand (DataError otherwise)."""
-    from . import etc
+    from .data import etc
     from .japanese_pretrain import load_everyday_model
 
     root = etc.find_etc(etc_path, download_if_missing=profile.name == "full")

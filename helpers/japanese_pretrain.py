@@ -51,9 +51,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import etc
 from .config import data_dir, seed_everything
-from .data import ReviewSet, train_val_split
+from .data import ReviewSet, etc, train_val_split
 from .inputs import batches_by_length
 from .japanese import (
     CHABSA_SOURCE,

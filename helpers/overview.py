@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .data import token_lengths
 from .inputs import batches_by_length
 from .models import eval_mode
 
@@ -32,12 +33,6 @@ __all__ = [
     "token_lengths",
     "wilson_interval",
 ]
-
-
-def token_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
-    """Number of tokens of each whole text, special tokens included, no cut."""
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
-    return [len(ids) for ids in encoded["input_ids"]]
 
 
 @torch.no_grad()

@@ -41,7 +41,6 @@ from helpers import (
     config,
     data,
     diagram,
-    eraser,
     examples,
     highlight,
     inputs,
@@ -51,6 +50,7 @@ from helpers import (
     training,
 )
 from helpers.attr import lrp
+from helpers.data import eraser
 from helpers.metrics import cost, plausibility
 
 profile = config.get_profile()
@@ -295,7 +295,7 @@ for name, c in costs.items():
 # the model was fine-tuned on IMDb and never saw ERASER, and the reviews come
 # from another site and another decade.
 #
-# `helpers.eraser` maps each marked passage onto WordPiece tokens through
+# `helpers.data.eraser` maps each marked passage onto WordPiece tokens through
 # character offsets, so a word split into pieces (`##s`) or punctuation the
 # tokenizer separates lands on the right pieces. The reviews are long (about
 # 840 WordPieces on average), and the explanation covers the first

@@ -12,10 +12,10 @@ import torch
 from test_etc import write_etc
 from transformers import BertForMaskedLM
 
-from helpers import etc
 from helpers import japanese as ja
 from helpers import japanese_pretrain as jp
 from helpers.config import get_profile
+from helpers.data import etc
 from helpers.training import read_training_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")

@@ -577,7 +577,7 @@ def count_training(monkeypatch):
 def _offline(monkeypatch):
     """No IMDb anywhere: load_reviews falls back to the synthetic sample."""
     monkeypatch.delenv("IMDB_DIR", raising=False)
-    monkeypatch.setattr(data, "IMDB_URL", "http://127.0.0.1:9/unreachable.tar.gz")
+    monkeypatch.setattr(data.imdb, "IMDB_URL", "http://127.0.0.1:9/unreachable.tar.gz")
 
 
 def test_synthetic_checkpoint_is_retrained_once_imdb_is_there(

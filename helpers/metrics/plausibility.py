@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..eraser import RationaleBatch, encode_rationales
+from ..data.eraser import RationaleBatch, encode_rationales
 from ..inputs import TokenRoles, batches_by_length, slice_batch, to_device
 from ..models import eval_mode, model_device
 

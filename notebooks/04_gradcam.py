@@ -46,7 +46,7 @@ from helpers import (
     examples,
     gradcam,
     highlight,
-    japanese,
+    ja,
     models,
     recipes,
     training,
@@ -399,14 +399,14 @@ print(recipes.describe_long_reviews(recipes.benchmark_report()))
 # The Japanese Grad-CAM article's example used
 # `daigo/bert-base-japanese-sentiment` (a BERT
 # fine-tuned for Japanese sentiment, with a MeCab word tokenizer: `fugashi` +
-# `ipadic`, then WordPiece). `helpers.japanese.get_japanese_model` loads it
+# `ipadic`, then WordPiece). `helpers.ja.get_japanese_model` loads it
 # from the Hugging Face hub when it can. Otherwise it builds a small Japanese
 # BERT offline with the same kind of MeCab tokenizer:
 #
 # * with the **ETC Dataset** (everyday dialogues about first-person
 #   experiences, CC BY-NC 4.0; `$ETC_DIR`) and chABSA at hand, it pretrains the
 #   small BERT with masked-language modelling on their *train* text, then
-#   fine-tunes it for sentiment on both (`helpers.japanese_pretrain`; a few
+#   fine-tunes it for sentiment on both (`helpers.ja.pretrain`; a few
 #   minutes the first time, cached afterwards);
 # * with chABSA alone (sentences from companies' securities reports), it
 #   trains one from scratch, and warns that this model knows financial
@@ -419,22 +419,22 @@ print(recipes.describe_long_reviews(recipes.benchmark_report()))
 
 # %%
 try:
-    ja_tokenizer, ja_model, ja_description = japanese.get_japanese_model(profile)
+    ja_tokenizer, ja_model, ja_description = ja.get_japanese_model(profile)
     print("Japanese model used below:", ja_description)
-    print("Its training data:", *japanese.data_sources(ja_model), sep="\n  ")
+    print("Its training data:", *ja.data_sources(ja_model), sep="\n  ")
 except models.ModelLoadError as err:  # no hub model, no chABSA: say how to get one
     ja_model = None
     print(err)
 
 # %%
-ja_texts = [text for text, _ in japanese.EXAMPLES]
+ja_texts = [text for text, _ in ja.EXAMPLES]
 if ja_model is not None:
     ja_results = gradcam.gradcam_for_texts(
         ja_model, ja_tokenizer, ja_texts, progress=False
     )
     source = ja_description.split(":")[0]
     for i, res in enumerate(ja_results):
-        label = japanese.label_name(ja_model, res.prediction)
+        label = ja.label_name(ja_model, res.prediction)
         p = res.probabilities[res.prediction]
         title = f"{res.text} → {label} (p={p:.2f}); {source} model"
         path = figures / f"gradcam_japanese_{i}.png"
@@ -448,11 +448,11 @@ if ja_model is not None:
 
 # %%
 if ja_model is not None:
-    verdicts = japanese.judge_predictions(
+    verdicts = ja.judge_predictions(
         ja_model,
         ja_texts,
         [res.probabilities for res in ja_results],
-        [want for _, want in japanese.EXAMPLES],
+        [want for _, want in ja.EXAMPLES],
     )
     display(Markdown("\n".join(verdicts)))
 

@@ -322,7 +322,7 @@ def test_collapsible_wraps_a_fragment_in_details():
 
 def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):
     pytest.importorskip("fugashi")
-    from helpers.japanese import build_vocab, make_japanese_tokenizer
+    from helpers.ja import build_vocab, make_japanese_tokenizer
 
     sentence = "私は不運な人間です。"
     vocab = [

@@ -33,6 +33,7 @@ from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names, resolve_target, text_batches
 from .models import eval_mode, model_device, set_eager_attention
+from .tokens import merge_pieces
 
 __all__ = [
     "TOKEN_KINDS",
@@ -663,21 +664,20 @@ def plot_heads_heatmap(
 
 
 def top_words(
-    tokens: Sequence[str], scores, k: int, seed: int = 1234
+    tokens: Sequence[str], scores, k: int, seed: int = 1234, special_tokens=()
 ) -> list[tuple[int, str, float]]:
     """The ``k`` highest-scored words of a review: ``(position, word, score)``.
 
     Pieces are merged into words with the book's rule, the **sum**
-    (:func:`helpers.highlight.merge_subwords` with ``how="sum"``); ``[CLS]``
-    and ``[SEP]`` are left out, punctuation is kept. ``position`` indexes the
+    (:func:`helpers.tokens.merge_pieces` with ``merge="sum"``);
+    ``special_tokens`` (the tokenizer's, e.g. ``ra.special_tokens``) are left
+    out, punctuation is kept. ``position`` indexes the
     merged words; the list is highest score first, and equal scores are
     ordered at random (``seed``), never by position. Fewer than ``k`` words:
     all of them. Already merged words (no ``##`` pieces) pass through as they
     are, so this also ranks any per-word scores.
     """
-    from .highlight import merge_subwords
-
-    words, merged = merge_subwords(tokens, scores, how="sum")
+    words, merged = merge_pieces(tokens, scores, special_tokens, merge="sum")
     merged = torch.as_tensor(merged, dtype=torch.float64)
     shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
     order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]

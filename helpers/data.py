@@ -33,14 +33,20 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .config import DATA_ENV, Profile, data_dir, display_path, get_profile
+from .config import (  # noqa: F401  (LABEL_NAMES: its home is config, re-exported)
+    DATA_ENV,
+    LABEL_NAMES,
+    Profile,
+    data_dir,
+    display_path,
+    get_profile,
+)
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 #: SHA-256 of the official ``aclImdb_v1.tar.gz`` (Maas et al., 2011).
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_ENV = "IMDB_DIR"
 LABELS = {"neg": 0, "pos": 1}
-LABEL_NAMES = ("negative", "positive")
 MODEL_MAX_POSITIONS = 512
 
 

@@ -13,11 +13,12 @@ gradients; every chapter goes through :func:`highlight_html`:
   continuations (``##ing``) are glued to the previous piece, and so are the
   pieces of byte-level BPE (RoBERTa, words start with ``Ġ``) and SentencePiece
   (words start with ``▁``) that do not start a word; pieces can be merged
-  into whole words with :func:`merge_subwords` (``merge="max"``/``"sum"``/
-  ``"mean"``). Japanese text (tokens with CJK characters) is joined without
-  spaces. Reading words from token strings is a best guess; the exact words
-  come from a fast tokenizer (:mod:`helpers.tokens`), shown with ``gaps=``
-  (the original text between the words).
+  into whole words (``merge="sum"``/``"max"``/``"mean"``) by the book's one
+  merge, :func:`helpers.tokens.merge_pieces`. Japanese text (tokens with
+  CJK characters) is joined without spaces. Reading words from token strings
+  is a best guess; the exact words come from a fast tokenizer
+  (:mod:`helpers.tokens`), shown with ``gaps=`` (the original text between
+  the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
   containing ``<script>`` shows as text. :func:`save_html` writes a standalone
@@ -40,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tokens import merge_pieces, piece_text, start_marker
+
 __all__ = [
     "SPECIAL_TOKENS",
     "as_html",
@@ -47,7 +50,6 @@ __all__ = [
     "highlight_html",
     "highlight_rows",
     "legend_html",
-    "merge_subwords",
     "save_html",
     "score_to_color",
 ]
@@ -63,7 +65,6 @@ _CJK = re.compile(
 )
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
 _NO_SPACE_AFTER = set("([{'’$#")
-_WORD_START_MARKERS = "Ġ▁"  # byte-level BPE (RoBERTa, GPT-2), SentencePiece
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
 _ROW_HEAD = (
     "text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; "
@@ -209,82 +210,16 @@ def _visible(
     return [tokens[i] for i in keep], scores[keep]
 
 
-def _is_continuation_piece(token: str) -> bool:
-    return token.startswith("##") and len(token) > 2
-
-
-def _start_marker(tokens: Sequence[str]) -> str | None:
-    """``"Ġ"`` or ``"▁"`` when tokens mark word *starts* (byte-level BPE,
-    SentencePiece); ``None`` for WordPiece, which marks continuations (``##``)."""
-    if any(_is_continuation_piece(t) for t in tokens):
-        return None
-    for token in tokens:
-        if token[:1] in _WORD_START_MARKERS:
-            return token[0]
-    return None
-
-
-def _continues(tokens: Sequence[str], i: int, marker, special) -> bool:
-    """Whether token ``i`` continues the word of token ``i - 1``."""
-    if i == 0 or tokens[i - 1] in special or tokens[i] in special:
-        return False
-    if marker is None:
-        return _is_continuation_piece(tokens[i])
-    return not tokens[i].startswith(marker)
-
-
-def merge_subwords(
-    tokens,
-    scores,
-    how: str = "sum",
-    keep_special: bool = False,
-    special_tokens=None,
-) -> tuple[list[str], np.ndarray]:
-    """Merge pieces (``play`` ``##ing``; ``Ġplay`` ``ing``) into words, scores into one.
-
-    ``how``: ``"sum"`` (the book's one rule, for every kind of score: attention
-    probabilities and attributions both add up), or for comparison ``"max"``
-    (the word's most important piece) and ``"mean"``. Special
-    tokens and padding are dropped unless ``keep_special`` (padding always is);
-    ``special_tokens``: the tokenizer's (``tokenizer.all_special_tokens``;
-    default :data:`SPECIAL_TOKENS`). WordPiece pieces starting with ``##``
-    continue a word; with byte-level BPE (``Ġ``) or SentencePiece (``▁``)
-    markers, a piece *without* the marker does. For exact words (punctuation,
-    Japanese) use :func:`helpers.tokens.word_map`. Returns ``(words, scores)``
-    with ``scores`` a NumPy vector of ``len(words)``.
-    """
-    reducers = {"max": np.max, "sum": np.sum, "mean": np.mean}
-    if how not in reducers:
-        raise ValueError(f"how must be one of {sorted(reducers)}, got {how!r}.")
-    tokens = _check_tokens(tokens)
-    tokens, scores = _visible(
-        tokens, _as_scores(scores, len(tokens)), keep_special, special_tokens
-    )
-    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
-    marker = _start_marker(tokens)
-    words: list[str] = []
-    groups: list[list[float]] = []
-    for i, (token, score) in enumerate(zip(tokens, scores, strict=True)):
-        if _continues(tokens, i, marker, special):
-            words[-1] += _display(token, marker)
-            groups[-1].append(score)
-        else:
-            words.append(_display(token, marker))
-            groups.append([score])
-    merged = np.array([reducers[how](g) for g in groups], dtype=np.float64)
-    return words, merged
-
-
 def _is_cjk(token: str) -> bool:
     return bool(_CJK.search(token))
 
 
 def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
     """Text before each token: ``join``; ``""`` in words, Japanese, punctuation."""
-    marker = _start_marker(tokens)
+    marker = start_marker(tokens)
     seps = []
     for i, token in enumerate(tokens):
-        if i == 0 or (marker is None and _is_continuation_piece(token)):
+        if i == 0 or (marker is None and piece_text(token) != token):
             seps.append("")
         elif join is not None:
             seps.append(join)
@@ -300,13 +235,6 @@ def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
         else:
             seps.append(" ")
     return seps
-
-
-def _display(token: str, marker: str | None = None) -> str:
-    """The token as shown: without ``##`` (WordPiece) or the word-start marker."""
-    if marker is not None:
-        return token[len(marker) :] if token.startswith(marker) else token
-    return token[2:] if _is_continuation_piece(token) else token
 
 
 # ------------------------------------------------------------------- HTML pieces
@@ -339,9 +267,9 @@ def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
     verbatim and ``gaps[i]`` (original text) goes before token ``i``.
     """
     if gaps is None:
-        marker = _start_marker(tokens)
+        marker = start_marker(tokens)
         seps = _separators(tokens, join)
-        shown = [_display(t, marker) for t in tokens]
+        shown = [piece_text(t, marker) for t in tokens]
     else:
         seps, shown = list(gaps), list(tokens)
     return "".join(
@@ -435,13 +363,9 @@ def _prepare(tokens, scores, merge, keep_special, special_tokens=None, gaps=None
             [gaps[i] for i in keep],
         )
     if merge is not None:
-        tokens, scores = merge_subwords(
-            tokens,
-            scores,
-            how=merge,
-            keep_special=keep_special,
-            special_tokens=special_tokens,
-        )
+        hidden = _hidden(keep_special, special_tokens)
+        tokens, merged = merge_pieces(tokens, scores, hidden, merge)
+        scores = merged.double().numpy()
     else:
         tokens, scores = _visible(tokens, scores, keep_special, special_tokens)
     return tokens, scores, n_tokens, None
@@ -477,9 +401,9 @@ def highlight_html(
     tokens; ``None`` puts spaces between words but none inside words, around
     punctuation or between Japanese (CJK) tokens; ``""`` joins everything.
     ``merge``: ``"max"``/``"sum"``/``"mean"`` merges ``##`` pieces into words
-    (:func:`merge_subwords`). ``truncated``: ``True`` or the token count adds a
-    "… [truncated at N tokens]" marker. ``label`` names the score in tooltips
-    and the legend. ``special_tokens``: the token strings to hide (default
+    (:func:`helpers.tokens.merge_pieces`). ``truncated``: ``True`` or the token
+    count adds a "… [truncated at N tokens]" marker. ``label`` names the score
+    in tooltips and the legend. ``special_tokens``: the token strings to hide (default
     :data:`SPECIAL_TOKENS`, BERT's and RoBERTa's; pass
     ``tokenizer.all_special_tokens`` for another model). ``gaps``: whole words
     from :func:`helpers.tokens.word_map` are shown as written, with

@@ -48,6 +48,7 @@ from helpers import (
     explorer,
     highlight,
     overview,
+    tokens,
     training,
 )
 
@@ -111,7 +112,8 @@ print(f"first review: {int(padding.sum())} padding positions, attention {on_padd
 gem = attention.explain_review(
     model, tokenizer, examples.RUNNING[0].text, max_length=profile.max_length
 )
-words, word_scores = highlight.merge_subwords(gem.tokens, gem.cls(), how="sum")
+specials = tokens.special_tokens(tokenizer)
+words, word_scores = tokens.merge_pieces(gem.tokens, gem.cls(), specials, merge="sum")
 display(
     HTML(
         highlight.highlight_rows(
@@ -121,7 +123,7 @@ display(
         )
     )
 )
-on_pieces = [t not in highlight.SPECIAL_TOKENS for t in gem.tokens]
+on_pieces = [t not in specials for t in gem.tokens]
 piece_total = float(gem.cls()[torch.tensor(on_pieces)].sum())
 print(
     f"{sum(on_pieces)} pieces -> {len(words)} words; attention on them: "
@@ -146,7 +148,10 @@ title = "[CLS] attention, last layer, mean over heads, words (sum)"
 display(
     HTML(highlight.highlight_rows(rows, merge="sum", title=title, label="attention"))
 )
-running_top = {e.name: attention.top_words(ra.tokens, ra.cls(), 3) for e, ra in pairs}
+running_top = {
+    e.name: attention.top_words(ra.tokens, ra.cls(), 3, special_tokens=specials)
+    for e, ra in pairs
+}
 for e, ra in pairs:
     top = ", ".join(f"{w} ({s:.2f})" for _, w, s in running_top[e.name])
     p = float(ra.probabilities[ra.prediction])
@@ -327,8 +332,8 @@ display(HTML(view(first_correct, shown, merge="sum")))
 
 # %%
 K = 5
-review_words, word_attention = highlight.merge_subwords(
-    first_correct.tokens, first_correct.cls(), how="sum"
+review_words, word_attention = tokens.merge_pieces(
+    first_correct.tokens, first_correct.cls(), specials, merge="sum"
 )
 label = data.LABEL_NAMES[first_correct.prediction]
 masked_texts = [" ".join(review_words)] + [

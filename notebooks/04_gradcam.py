@@ -49,6 +49,7 @@ from helpers import (
     ja,
     models,
     recipes,
+    tokens,
     training,
     windows,
 )
@@ -199,6 +200,7 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # %%
 running = gradcam.gradcam_for_texts(model, tokenizer, examples.texts(), progress=False)
 specials = tokenizer.all_special_tokens
+hidden = tokens.special_tokens(tokenizer)  # [UNK] is a word
 for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     p, predicted = float(res.probabilities[res.prediction]), res.prediction
     title = (
@@ -209,7 +211,7 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
     plt.show()
     mean = gradcam.layer_mean(res, specials)
-    words, scores = highlight.merge_subwords(res.tokens, mean, how="sum")
+    words, scores = tokens.merge_pieces(res.tokens, mean, hidden, merge="sum")
     _, top = examples.delete_top_words(words, scores, 3, seed=profile.seed)
     print(f"{example.name}: top 3 words =", ", ".join(words[j] for j in top))
 

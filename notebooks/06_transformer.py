@@ -48,6 +48,7 @@ from helpers import (
     metrics,
     recommend,
     report,
+    tokens,
     training,
 )
 from helpers.attr import lrp
@@ -202,9 +203,9 @@ methods = chapter_methods(model)
 shortest = min(reviews.texts, key=len)
 example = data.encode_texts(tokenizer, [shortest], max_length=MAX_LENGTH)
 maps = attr.compute_maps(methods, example, None)
-tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+example_tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
 shown = [
-    highlight.highlight_html(tokens, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(example_tokens, maps[name][0], title=name, merge="sum")
     for name in NAMES[:-1]
 ]
 display(HTML("".join(shown)))
@@ -224,6 +225,7 @@ running_tokens = [
     tokenizer.convert_ids_to_tokens(ids.tolist()) for ids in running["input_ids"]
 ]
 pages = []
+specials = tokens.special_tokens(tokenizer)
 for name in attr.TRANSFORMER_METHODS:
     scores = methods[name].attribute(running)
     triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
@@ -233,7 +235,7 @@ for name in attr.TRANSFORMER_METHODS:
         )
     )
     for e, t, s in triples:
-        words, word_scores = highlight.merge_subwords(t, s, how="sum")
+        words, word_scores = tokens.merge_pieces(t, s, specials, merge="sum")
         _, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
         print(f"{name:>21} | {e.name:<10} | top 3: {', '.join(words[i] for i in top)}")
 display(HTML("".join(pages)))

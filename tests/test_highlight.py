@@ -13,10 +13,10 @@ from helpers.highlight import (
     highlight,
     highlight_html,
     highlight_rows,
-    merge_subwords,
     save_html,
     score_to_color,
 )
+from helpers.tokens import merge_pieces
 
 ALLOWED_TAGS = {"div", "span", "table", "tr", "th", "td"}
 
@@ -223,18 +223,19 @@ def test_save_html_writes_a_standalone_page(tmp_path):
 # -------------------------------------------------------------- tokens and words
 
 
-def test_merge_subwords_max_sum_and_mean():
+def test_merge_pieces_max_sum_and_mean():
     tokens = ["[CLS]", "play", "##ing", "is", "fun", "##n", "##y", "[SEP]", "[PAD]"]
     scores = [9.0, 0.25, 0.5, 0.1, 0.2, 0.3, 0.1, 9.0, 0.0]
-    words, merged = merge_subwords(tokens, scores, how="max")
+    special = {"[CLS]", "[SEP]", "[PAD]"}
+    words, merged = merge_pieces(tokens, scores, special, merge="max")
     assert words == ["playing", "is", "funny"]
-    np.testing.assert_allclose(merged, [0.5, 0.1, 0.3])
-    _, summed = merge_subwords(tokens, scores, how="sum")
-    np.testing.assert_allclose(summed, [0.75, 0.1, 0.6])
-    _, mean = merge_subwords(tokens, scores, how="mean")
-    np.testing.assert_allclose(mean, [0.375, 0.1, 0.2])
-    with pytest.raises(ValueError, match="how must be one of"):
-        merge_subwords(tokens, scores, how="median")
+    np.testing.assert_allclose(merged, [0.5, 0.1, 0.3], rtol=1e-6)
+    _, summed = merge_pieces(tokens, scores, special, merge="sum")
+    np.testing.assert_allclose(summed, [0.75, 0.1, 0.6], rtol=1e-6)
+    _, mean = merge_pieces(tokens, scores, special, merge="mean")
+    np.testing.assert_allclose(mean, [0.375, 0.1, 0.2], rtol=1e-6)
+    with pytest.raises(ValueError, match="merge must be one of"):
+        merge_pieces(tokens, scores, special, merge="median")
 
 
 def test_merged_words_are_highlighted_as_one_span():

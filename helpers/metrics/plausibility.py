@@ -33,8 +33,9 @@ import numpy as np
 import torch
 
 from ..eraser import RationaleBatch, encode_rationales
-from ..inputs import TokenRoles, batches_by_length, slice_batch, to_device
+from ..inputs import batches_by_length, slice_batch, to_device
 from ..models import eval_mode, model_device
+from ..tokens import TokenRoles
 
 __all__ = [
     "PlausibilityResult",

@@ -33,7 +33,7 @@ from .data import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names, resolve_target, text_batches
 from .models import eval_mode, model_device, set_eager_attention
-from .tokens import merge_pieces
+from .tokens import merge_pieces, special_tokens
 
 __all__ = [
     "TOKEN_KINDS",
@@ -311,8 +311,8 @@ class ReviewAttention:
     ``probabilities``: the model's output for the same forward pass;
     ``truncated``: the text was cut to ``max_length`` tokens. From the
     tokenizer and model (:func:`review_attentions` fills them; the defaults
-    are BERT's): ``special_tokens`` (hidden in highlights; ``None`` =
-    :data:`helpers.highlight.SPECIAL_TOKENS`), ``cls_token``/``sep_token``
+    are BERT's): ``special_tokens`` (:func:`helpers.tokens.special_tokens`,
+    hidden in highlights and figures), ``cls_token``/``sep_token``
     (``<s>``/``</s>`` for RoBERTa) and ``label_names`` (``config.id2label``,
     see :func:`helpers.inputs.label_names`; ``None`` = the book's).
     """
@@ -357,10 +357,8 @@ class ReviewAttention:
 
 def _tokenizer_roles(model: nn.Module, tokenizer) -> dict:
     """The :class:`ReviewAttention` fields read from the tokenizer and the model."""
-    from .tokens import special_tokens
-
     return {
-        "special_tokens": special_tokens(tokenizer) or None,
+        "special_tokens": special_tokens(tokenizer),
         "cls_token": str(getattr(tokenizer, "cls_token", None) or "[CLS]"),
         "sep_token": str(getattr(tokenizer, "sep_token", None) or "[SEP]"),
         "label_names": tuple(label_names(model)),
@@ -578,10 +576,9 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 
 
 def _shown_columns(tokens: Sequence[str], special=None) -> list[int]:
-    """Positions of the tokens a figure shows: all but ``[CLS]``/``[SEP]``/padding."""
-    from .highlight import SPECIAL_TOKENS
-
-    hidden = special or SPECIAL_TOKENS
+    """Positions of the tokens a figure shows: all but ``special`` (the tokenizer's
+    special tokens: ``[CLS]``/``[SEP]``/padding)."""
+    hidden = frozenset(special or ())
     return [i for i, t in enumerate(tokens) if t not in hidden]
 
 

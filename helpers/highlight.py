@@ -8,8 +8,9 @@ gradients; every chapter goes through :func:`highlight_html`:
   and *diverging* for signed scores (blue = ``-vmax``, white = 0,
   red = ``+vmax``). By default the scale is diverging exactly when a score is
   negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
-* **tokens**: special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``, ``<s>``...; or
-  the tokenizer's own, passed as ``special_tokens=``) are left out; WordPiece
+* **tokens**: the tokenizer's special tokens, passed as
+  ``special_tokens=helpers.tokens.special_tokens(tokenizer)`` (``[CLS]``,
+  ``[SEP]``, ``[PAD]``, ``<s>``...), are left out; WordPiece
   continuations (``##ing``) are glued to the previous piece, and so are the
   pieces of byte-level BPE (RoBERTa, words start with ``Ġ``) and SentencePiece
   (words start with ``▁``) that do not start a word; pieces can be merged
@@ -44,7 +45,6 @@ import numpy as np
 from .tokens import merge_pieces, piece_text, start_marker
 
 __all__ = [
-    "SPECIAL_TOKENS",
     "as_html",
     "highlight",
     "highlight_html",
@@ -54,12 +54,6 @@ __all__ = [
     "score_to_color",
 ]
 
-#: Tokens never shown: BERT's and RoBERTa-style special tokens.
-SPECIAL_TOKENS = frozenset(
-    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<mask>"}
-)
-
-_PADDING = frozenset({"[PAD]", "<pad>"})
 _CJK = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]"
 )
@@ -187,27 +181,10 @@ def _check_tokens(tokens) -> list[str]:
     return tokens
 
 
-def _hidden(keep_special: bool, special_tokens) -> frozenset[str]:
-    """The token strings not shown: special tokens, or only padding with
-    ``keep_special``. ``special_tokens=None`` means :data:`SPECIAL_TOKENS`."""
-    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
-    return special & _PADDING if keep_special else special
-
-
-def _visible_index(
-    tokens: Sequence[str], keep_special: bool, special_tokens=None
-) -> list[int]:
-    """Positions of the tokens shown (not special, never padding)."""
-    hidden = _hidden(keep_special, special_tokens)
+def _visible_index(tokens: Sequence[str], special_tokens) -> list[int]:
+    """Positions of the tokens shown: all but ``special_tokens``."""
+    hidden = frozenset(special_tokens or ())
     return [i for i, t in enumerate(tokens) if t not in hidden]
-
-
-def _visible(
-    tokens: Sequence[str], scores: np.ndarray, keep_special: bool, special_tokens=None
-):
-    """Tokens and scores without special tokens (and without padding)."""
-    keep = _visible_index(tokens, keep_special, special_tokens)
-    return [tokens[i] for i in keep], scores[keep]
 
 
 def _is_cjk(token: str) -> bool:
@@ -348,27 +325,19 @@ def _check_gaps(gaps, n_tokens: int, merge) -> list[str]:
     return gaps
 
 
-def _prepare(tokens, scores, merge, keep_special, special_tokens=None, gaps=None):
+def _prepare(tokens, scores, merge, special_tokens=(), gaps=None):
     """``(shown tokens, their scores, token count, their gaps or None)``."""
     tokens = _check_tokens(tokens)
     scores = _as_scores(scores, len(tokens))
     n_tokens = len(tokens)
     if gaps is not None:
         gaps = _check_gaps(gaps, n_tokens, merge)
-        keep = _visible_index(tokens, keep_special, special_tokens)
-        return (
-            [tokens[i] for i in keep],
-            scores[keep],
-            n_tokens,
-            [gaps[i] for i in keep],
-        )
-    if merge is not None:
-        hidden = _hidden(keep_special, special_tokens)
-        tokens, merged = merge_pieces(tokens, scores, hidden, merge)
-        scores = merged.double().numpy()
-    else:
-        tokens, scores = _visible(tokens, scores, keep_special, special_tokens)
-    return tokens, scores, n_tokens, None
+    if merge is not None and gaps is None:
+        words, merged = merge_pieces(tokens, scores, special_tokens or (), merge)
+        return words, merged.double().numpy(), n_tokens, None
+    keep = _visible_index(tokens, special_tokens)
+    shown_gaps = None if gaps is None else [gaps[i] for i in keep]
+    return [tokens[i] for i in keep], scores[keep], n_tokens, shown_gaps
 
 
 def highlight_html(
@@ -382,16 +351,15 @@ def highlight_html(
     join: str | None = None,
     truncated: bool | int = False,
     merge: str | None = None,
-    keep_special: bool = False,
     label: str = "score",
-    special_tokens: Iterable[str] | None = None,
+    special_tokens: Iterable[str] = (),
     gaps: Sequence[str] | None = None,
 ) -> str:
     """An HTML fragment showing ``tokens`` coloured by ``scores`` (inline styles only).
 
     ``tokens``: the tokenizer's tokens (``convert_ids_to_tokens``), special
     tokens and padding included or not; ``scores``: one number per token (list,
-    NumPy array or tensor). Special tokens are hidden unless ``keep_special``.
+    NumPy array or tensor). ``special_tokens`` are hidden.
     Each token is a ``<span>`` with ``background-color`` and a ``title``
     tooltip holding its score (``"<label>: <score>"``).
 
@@ -403,9 +371,9 @@ def highlight_html(
     ``merge``: ``"max"``/``"sum"``/``"mean"`` merges ``##`` pieces into words
     (:func:`helpers.tokens.merge_pieces`). ``truncated``: ``True`` or the token
     count adds a "… [truncated at N tokens]" marker. ``label`` names the score
-    in tooltips and the legend. ``special_tokens``: the token strings to hide (default
-    :data:`SPECIAL_TOKENS`, BERT's and RoBERTa's; pass
-    ``tokenizer.all_special_tokens`` for another model). ``gaps``: whole words
+    in tooltips and the legend. ``special_tokens``: the token strings to hide,
+    the tokenizer's :func:`helpers.tokens.special_tokens` (default: none, e.g.
+    for words already without them). ``gaps``: whole words
     from :func:`helpers.tokens.word_map` are shown as written, with
     ``gaps[i]`` (the original text between words) before word ``i``.
 
@@ -413,7 +381,7 @@ def highlight_html(
     or negative scores with ``diverging=False``.
     """
     tokens, scores, n_tokens, gaps = _prepare(
-        tokens, scores, merge, keep_special, special_tokens, gaps
+        tokens, scores, merge, special_tokens, gaps
     )
     diverging, vmax = _scale(scores, diverging, vmax)
     parts = [_opening(title), f'<div style="{_BOX}">']
@@ -442,9 +410,8 @@ def highlight_rows(
     join: str | None = None,
     truncated: bool | int = False,
     merge: str | None = None,
-    keep_special: bool = False,
     label: str = "score",
-    special_tokens: Iterable[str] | None = None,
+    special_tokens: Iterable[str] = (),
     gaps: Sequence[str] | None = None,
 ) -> str:
     """A table of highlighted texts, one row per ``(row label, tokens, scores)``.
@@ -458,7 +425,7 @@ def highlight_rows(
     prepared = [
         (
             str(name),
-            *_prepare(tokens, scores, merge, keep_special, special_tokens, gaps),
+            *_prepare(tokens, scores, merge, special_tokens, gaps),
         )
         for name, tokens, scores in rows
     ]

@@ -95,7 +95,7 @@ print(f"first review: {int(padding.sum())} padding positions, attention {on_padd
 # ## Words instead of WordPiece pieces
 #
 # The tokenizer splits rare words into pieces (`un`, `##watch`, `##able`).
-# `merge_subwords` (used through `merge=`) joins them into the word a reader
+# `tokens.merge_pieces` (used through `merge=`) joins them into the word a reader
 # sees and combines their scores. This book uses **one rule for every kind of
 # score: the sum** (`merge="sum"`). Attention probabilities add up: a word
 # receives the attention of all its pieces, and the total over the review
@@ -120,6 +120,7 @@ display(
             [("pieces", gem.tokens, gem.cls()), ("words (sum)", words, word_scores)],
             title=f"{examples.RUNNING[0].name}: [CLS] attention, last layer",
             label="attention",
+            special_tokens=specials,
         )
     )
 )
@@ -146,7 +147,11 @@ pairs = list(zip(examples.RUNNING, running, strict=True))
 rows = [(e.name, ra.tokens, ra.cls()) for e, ra in pairs]
 title = "[CLS] attention, last layer, mean over heads, words (sum)"
 display(
-    HTML(highlight.highlight_rows(rows, merge="sum", title=title, label="attention"))
+    HTML(
+        highlight.highlight_rows(
+            rows, merge="sum", title=title, label="attention", special_tokens=specials
+        )
+    )
 )
 running_top = {
     e.name: attention.top_words(ra.tokens, ra.cls(), 3, special_tokens=specials)
@@ -474,6 +479,7 @@ display(
         title="rollout minus last-layer attention (each renormalised over the words)",
         label="difference",
         truncated=first_correct.truncated and len(first_correct.tokens),
+        special_tokens=specials,
     )
 )
 

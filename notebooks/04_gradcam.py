@@ -262,6 +262,7 @@ def show(index, kind):
             merge="sum",
             label="Grad-CAM, layer-balanced mean",
             truncated=res.truncated,
+            special_tokens=hidden,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
     )

@@ -132,8 +132,11 @@ shown = [
 ]
 maps = attr.compute_maps({name: methods[name] for name in shown}, example, None)
 pieces = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+specials = tokens.special_tokens(tokenizer)
 pages = [
-    highlight.highlight_html(pieces, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(
+        pieces, maps[name][0], title=name, merge="sum", special_tokens=specials
+    )
     for name in shown
 ]
 display(HTML("".join(pages)))
@@ -349,7 +352,6 @@ chosen = recommend.recommend(rows) or "grad x input"
 running = data.encode_texts(tokenizer, examples.texts(), max_length=MAX_LENGTH)
 running_maps = methods[chosen].attribute(running)
 deleted, masked_texts = [], []
-specials = tokens.special_tokens(tokenizer)
 for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
     tokens_ = tokenizer.convert_ids_to_tokens(ids_.tolist())
     words, word_scores = tokens.merge_pieces(tokens_, scores_, specials, merge="sum")

@@ -204,8 +204,15 @@ shortest = min(reviews.texts, key=len)
 example = data.encode_texts(tokenizer, [shortest], max_length=MAX_LENGTH)
 maps = attr.compute_maps(methods, example, None)
 example_tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+specials = tokens.special_tokens(tokenizer)
 shown = [
-    highlight.highlight_html(example_tokens, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(
+        example_tokens,
+        maps[name][0],
+        title=name,
+        merge="sum",
+        special_tokens=specials,
+    )
     for name in NAMES[:-1]
 ]
 display(HTML("".join(shown)))
@@ -225,13 +232,15 @@ running_tokens = [
     tokenizer.convert_ids_to_tokens(ids.tolist()) for ids in running["input_ids"]
 ]
 pages = []
-specials = tokens.special_tokens(tokenizer)
 for name in attr.TRANSFORMER_METHODS:
     scores = methods[name].attribute(running)
     triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
     pages.append(
         highlight.highlight_rows(
-            [(e.name, t, s) for e, t, s in triples], title=name, merge="sum"
+            [(e.name, t, s) for e, t, s in triples],
+            title=name,
+            merge="sum",
+            special_tokens=specials,
         )
     )
     for e, t, s in triples:
@@ -336,9 +345,15 @@ if docs:
     one = plaus.encoding
     pieces = tokenizer.convert_ids_to_tokens(one.inputs["input_ids"][0].tolist())
     human = one.rationale[0].float()
-    parts = [highlight.highlight_html(pieces, human, title="human rationale")]
+    parts = [
+        highlight.highlight_html(
+            pieces, human, title="human rationale", special_tokens=specials
+        )
+    ]
     parts += [
-        highlight.highlight_html(pieces, plaus.scores[m][0], title=m, merge="sum")
+        highlight.highlight_html(
+            pieces, plaus.scores[m][0], title=m, merge="sum", special_tokens=specials
+        )
         for m in ("IG", "CP-LRP", "grad-weighted rollout")
     ]
     display(HTML(highlight.collapsible("".join(parts), "one ERASER review")))

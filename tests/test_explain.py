@@ -132,7 +132,11 @@ def test_string_tokens_merge_with_bpe_and_sentencepiece_markers():
     )
     assert words == ["good", "film"]
     shown = _visible_text(
-        highlight_html(["<s>", "Ġgo", "od", "Ġfilm", "</s>"], [1] * 5)
+        highlight_html(
+            ["<s>", "Ġgo", "od", "Ġfilm", "</s>"],
+            [1] * 5,
+            special_tokens=special_tokens(tiny_bpe_tokenizer()),
+        )
     )
     assert "good film" in shown and "&lt;s&gt;" not in shown
 

@@ -451,22 +451,17 @@ def highlight_rows(
         + "</table>"
     )
     if legend:
-        scale_note = (
-            "one scale for all rows"
-            if shared_scale
-            else "each row scaled to its own maximum"
-        )
-        max_label = shared_vmax if shared_scale else 1.0
-        parts.append(
-            legend_html(
-                max_label,
-                diverging,
-                label if shared_scale else f"{label} / row max",
-                scale_note,
-            )
-        )
+        parts.append(_rows_legend(shared_scale, shared_vmax, diverging, label))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _rows_legend(shared_scale: bool, vmax: float, diverging: bool, label: str):
+    """The legend of :func:`highlight_rows`: one scale, or each row's maximum."""
+    if shared_scale:
+        return legend_html(vmax, diverging, label, "one scale for all rows")
+    note = "each row scaled to its own maximum"
+    return legend_html(1.0, diverging, f"{label} / row max", note)
 
 
 # --------------------------------------------------------------------------- output

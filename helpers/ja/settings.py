@@ -19,11 +19,8 @@ __all__ = ["DEFAULTS", "JapaneseSettings", "PretrainSettings", "model_positions"
 class JapaneseSettings:
     """Size and training settings of the offline Japanese BERT (trained from scratch).
 
-    The defaults were tuned on chABSA (validation part of train): 2 layers,
-    hidden 128, Adam at a constant 1e-3 (high, as the model starts from
-    random weights), 4 epochs (validation accuracy peaked at epoch 2 to 4 in
-    our runs and fell after; the best epoch is kept), 128 tokens (about 1.5 %
-    of the sentences are longer). Test accuracy on chABSA's 843 test sentences:
+    The defaults were tuned on chABSA (validation part of train; each field
+    says why). Test accuracy on chABSA's 843 test sentences:
     about 0.81, beside two baselines measured on the same sentences (majority
     class of the training labels about 0.59, bag-of-words logistic regression
     on the same MeCab words about 0.82; ``bench/bench_japanese.py``).
@@ -32,16 +29,26 @@ class JapaneseSettings:
     to try it.
     """
 
+    #: Encoder layers (2; a 4-layer model takes about twice as long per epoch).
     layers: int = 2
+    #: Hidden size, a multiple of ``heads``.
     hidden: int = 128
     heads: int = 4
     intermediate: int = 256
+    #: Tokens per sentence (about 1.5 % of chABSA's sentences are longer).
     max_length: int = 128
+    #: Vocabulary: MeCab words seen at least ``min_freq`` times, and with
+    #: ``base_chars`` every kana, CJK and ASCII character
+    #: (:func:`helpers.ja.corpus.build_vocab`).
     min_freq: int = 2
     base_chars: bool = True
+    #: Training (:func:`helpers.training.train_classifier`, Adam at a constant
+    #: rate, high as the model starts from random weights; the best epoch on
+    #: the validation part is kept: it peaked at epoch 2 to 4 in our runs).
     epochs: int = 4
     lr: float = 1e-3
     batch_size: int = 32
+    #: Share of chABSA train held out for validation, and the seed of everything.
     val_fraction: float = 0.2
     seed: int = 1234
 
@@ -86,11 +93,15 @@ class PretrainSettings:
     model: JapaneseSettings = field(
         default_factory=lambda: JapaneseSettings(min_freq=1, epochs=3, lr=5e-4)
     )
+    #: Also fine-tune on the emotion transcriptions of ETC train.
     train_transcriptions: bool = True
+    #: Masked-LM pretraining: epochs, AdamW rate, batch size, tokens per text.
     mlm_epochs: int = 4
     mlm_lr: float = 1e-3
     mlm_batch_size: int = 64
     mlm_max_length: int = 64
+    #: Share of the tokens chosen for masking (BERT's 15 %).
     mask_prob: float = 0.15
+    #: Linear warm-up over this share of the steps, then linear decay.
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01

@@ -401,3 +401,25 @@ def test_judge_predictions_says_whether_the_maps_explain_confident_right_answers
         ja.judge_predictions(model, texts, good, expected[:1])
     with pytest.raises(ValueError, match="'positive' or 'negative'"):
         ja.judge_predictions(model, texts, good, ["neg", "pos"])
+
+
+def test_ja_modules_import_only_downward_and_never_inside_functions():
+    """settings → corpus → baselines → model → pretrain → choose: no cycle."""
+    import ast
+    from pathlib import Path
+
+    order = ["settings", "corpus", "baselines", "model", "pretrain", "choose"]
+    folder = Path(ja.__file__).parent
+    for rank, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert order.index(node.module) < rank, (name, node.module)
+        for func in ast.walk(tree):
+            if isinstance(func, ast.FunctionDef):
+                inner = [
+                    n
+                    for n in ast.walk(func)
+                    if isinstance(n, ast.ImportFrom) and n.level >= 1
+                ]
+                assert not inner, f"{name}.{func.name} imports helpers inside"

@@ -47,6 +47,7 @@ from helpers import (
     metrics,
     recommend,
     report,
+    tokens,
     training,
 )
 from helpers.attr import lrp
@@ -202,9 +203,16 @@ methods = chapter_methods(model)
 shortest = min(reviews.texts, key=len)
 example = data.encode_texts(tokenizer, [shortest], max_length=MAX_LENGTH)
 maps = attr.compute_maps(methods, example, None)
-tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+example_tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+specials = tokens.special_tokens(tokenizer)
 shown = [
-    highlight.highlight_html(tokens, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(
+        example_tokens,
+        maps[name][0],
+        title=name,
+        merge="sum",
+        special_tokens=specials,
+    )
     for name in NAMES[:-1]
 ]
 display(HTML("".join(shown)))
@@ -229,11 +237,14 @@ for name in attr.TRANSFORMER_METHODS:
     triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
     pages.append(
         highlight.highlight_rows(
-            [(e.name, t, s) for e, t, s in triples], title=name, merge="sum"
+            [(e.name, t, s) for e, t, s in triples],
+            title=name,
+            merge="sum",
+            special_tokens=specials,
         )
     )
     for e, t, s in triples:
-        words, word_scores = highlight.merge_subwords(t, s, how="sum")
+        words, word_scores = tokens.merge_pieces(t, s, specials, merge="sum")
         _, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
         print(f"{name:>21} | {e.name:<10} | top 3: {', '.join(words[i] for i in top)}")
 display(HTML("".join(pages)))
@@ -334,9 +345,15 @@ if docs:
     one = plaus.encoding
     pieces = tokenizer.convert_ids_to_tokens(one.inputs["input_ids"][0].tolist())
     human = one.rationale[0].float()
-    parts = [highlight.highlight_html(pieces, human, title="human rationale")]
+    parts = [
+        highlight.highlight_html(
+            pieces, human, title="human rationale", special_tokens=specials
+        )
+    ]
     parts += [
-        highlight.highlight_html(pieces, plaus.scores[m][0], title=m, merge="sum")
+        highlight.highlight_html(
+            pieces, plaus.scores[m][0], title=m, merge="sum", special_tokens=specials
+        )
         for m in ("IG", "CP-LRP", "grad-weighted rollout")
     ]
     display(HTML(highlight.collapsible("".join(parts), "one ERASER review")))

@@ -31,7 +31,6 @@ IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_ENV = "IMDB_DIR"
 LABELS = {"neg": 0, "pos": 1}
-LABEL_NAMES = ("negative", "positive")
 
 
 # --------------------------------------------------------------------------- #

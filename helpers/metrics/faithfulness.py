@@ -29,7 +29,6 @@ from torch import nn
 from ..attr.base import compute_maps
 from ..attr.baselines import RandomScores
 from ..inputs import (
-    TokenRoles,
     check_inputs,
     resolve_target,
     review_generators,
@@ -37,6 +36,7 @@ from ..inputs import (
     to_device,
 )
 from ..models import eval_mode, model_device
+from ..tokens import TokenRoles
 from .stats import per_review_spearman
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.

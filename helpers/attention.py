@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import LABEL_NAMES
+from .config import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names, resolve_target, text_batches
 from .models import eval_mode, model_device, set_eager_attention

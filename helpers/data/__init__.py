@@ -16,6 +16,7 @@ data`` … ``data.load_reviews(...)``); it lives in these modules:
 * :mod:`helpers.data.errors`: :class:`DataError` and the book's warning format.
 """
 
+from ..config import LABEL_NAMES  # IMDb's labels, in class order
 from . import encode, eraser, errors, etc, fetch, imdb
 from .encode import (
     KEEP,
@@ -38,7 +39,6 @@ from .imdb import (
     IMDB_ENV,
     IMDB_SHA256,
     IMDB_URL,
-    LABEL_NAMES,
     GroupingWarning,
     ReviewSet,
     export_tsv,

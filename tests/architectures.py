@@ -1,7 +1,7 @@
 """Every registry method on tiny random models of each architecture: checked.
 
 Run as a script to rewrite the architecture × method table that the API
-reference includes (``architectures.md``)::
+reference includes (``_static/architectures.md``)::
 
     .venv/bin/python tests/architectures.py
 
@@ -37,7 +37,7 @@ from tiny import ARCHITECTURES, tiny_architecture  # noqa: E402
 from helpers import attr  # noqa: E402
 from helpers.attr.support import NotSupported  # noqa: E402
 
-TABLE = HERE.parent / "architectures.md"
+TABLE = HERE.parent / "_static" / "architectures.md"
 TEXTS = ["the movie was great", "an awful boring plot and very bad acting"]
 #: Conservation tolerance for CP-LRP (relative to the logit).
 CONSERVATION_RTOL = 1e-3

@@ -4,7 +4,7 @@ Each method either gives a map that passes the contract checks (shape, finite,
 0 at padding, not all zero, the same alone and in a padded batch, the
 predicted class as target; CP-LRP also conserves the logit) or raises
 :class:`helpers.attr.support.NotSupported` naming the architecture and why.
-The API reference's table is what these checks measure (``architectures.md``).
+The API reference's table is what these checks measure (``_static/architectures.md``).
 """
 
 from __future__ import annotations
@@ -85,6 +85,6 @@ def test_a_failing_check_shows_in_the_cell():
 
 def test_the_api_reference_table_is_what_the_checks_measure(cells):
     assert TABLE.read_text(encoding="utf-8") == page(cells), (
-        "architectures.md is out of date: run `.venv/bin/python "
+        "_static/architectures.md is out of date: run `.venv/bin/python "
         "tests/architectures.py` and commit it."
     )

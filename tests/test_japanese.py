@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, BertJapaneseTokenizer
 
 from helpers import ja
 from helpers.config import get_profile
-from helpers.data import DataError, TruncationWarning, encode_texts
+from helpers.data import DataError, TruncationWarning, encode_texts, etc
 from helpers.ja import choose
 from helpers.ja import model as ja_model
 from helpers.models import ModelLoadError, load_model
@@ -253,6 +253,8 @@ def test_short_training_lowers_loss_and_saves_metrics(chabsa_dir):
 
 def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
     torch.set_num_threads(1)
+    # no ETC here, and its download is refused at once (as on a machine offline)
+    monkeypatch.setattr(etc, "ETC_URL", "http://127.0.0.1:9/etc.tar.gz")
     monkeypatch.setenv(ja.CHABSA_ENV, str(chabsa_dir))
     quick = get_profile("quick")
     tok, model, description = ja.get_japanese_model(

@@ -4,7 +4,7 @@ Chapters import the submodules module-qualified (``from helpers import data``
 … ``data.load_reviews(...)``):
 
 * ``config`` (the profile), ``inputs`` (batches, targets, token roles),
-  ``data`` (IMDb), ``models`` (the one model loader), ``training`` — chapters 1–2;
+  ``data`` (IMDb), ``models`` (the one model loader), ``train`` — chapters 1–2;
 * ``highlight``, ``attention`` — chapter 3; ``gradcam``, ``japanese`` — chapter 4;
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``report`` — chapter 5;

@@ -16,7 +16,7 @@ Both are built to look exactly like the hub model from the outside:
 * the same model class, ``BertForSequenceClassification`` (a few layers);
 * saved with ``save_pretrained`` and loaded back with
   :func:`helpers.models.load_model`, like every model of the book;
-* trained with :func:`helpers.training.train_classifier` (full fine-tuning).
+* trained with :func:`helpers.train.train_classifier` (full fine-tuning).
 
 Data: **chABSA** (TIS Inc. / chakki-works, CC BY 4.0): sentences from Japanese
 securities reports, labelled here at sentence level (1 = positive, 0 =
@@ -352,18 +352,14 @@ def japanese_checkpoint_path(
 def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
     """Full fine-tuning of a small Japanese BERT on the CPU, best epoch on ``val_set``.
 
-    :func:`helpers.training.train_classifier` with ``settings``' epochs, rate,
+    :func:`helpers.train.train_classifier` with ``settings``' epochs, rate,
     batch size, length and seed (no feature cache: every layer learns).
     """
     import torch
 
-    from .training import train_classifier
+    from .train import TrainSettings, train_classifier
 
-    return train_classifier(
-        model,
-        tokenizer,
-        train_set,
-        val_set,
+    how = TrainSettings(
         epochs=settings.epochs,
         lr=settings.lr,
         batch_size=settings.batch_size,
@@ -371,7 +367,9 @@ def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
         trainable_layers=None,
         cache_features=False,
         seed=settings.seed,
-        device=torch.device("cpu"),
+    )
+    return train_classifier(
+        model, tokenizer, train_set, val_set, how, device=torch.device("cpu")
     )
 
 
@@ -384,8 +382,8 @@ def train_japanese_model(
     """Build a vocabulary, train a small BERT from scratch, test it, save it.
 
     A seeded, stratified validation part of ``train_set`` picks the best epoch
-    (:func:`helpers.training.train_classifier`, full fine-tuning). The tokenizer
-    and model are saved with :func:`helpers.training.save_checkpoint` (atomic),
+    (:func:`helpers.train.train_classifier`, full fine-tuning). The tokenizer
+    and model are saved with :func:`helpers.train.save_checkpoint` (atomic),
     with the metrics (test accuracy, majority baseline, history, sizes, training
     seconds) in its ``training_info.json``; returns the metrics.
     """
@@ -393,7 +391,7 @@ def train_japanese_model(
 
     import torch
 
-    from .training import evaluate, save_checkpoint
+    from .train import evaluate, save_checkpoint
 
     train_part, val_part = train_val_split(
         train_set, settings.val_fraction, settings.seed
@@ -437,7 +435,7 @@ def train_japanese_model(
 
 def read_metrics(folder: str | os.PathLike) -> dict:
     """The metrics saved beside an offline model (empty dict when there are none)."""
-    from .training import read_training_info
+    from .train import read_training_info
 
     return read_training_info(folder)
 
@@ -612,7 +610,7 @@ def data_sources(model) -> list[str]:
     Read from the ``training_info.json`` saved beside an offline model; for a
     hub model (or a model without that file), its name.
     """
-    from .training import read_training_info
+    from .train import read_training_info
 
     folder = Path(str(getattr(model, "name_or_path", "") or ""))
     sources = read_training_info(folder).get("sources") if folder.is_dir() else None

@@ -15,7 +15,7 @@ own, in two stages, from the Japanese text on hand:
    utterances and their emotion transcriptions (labels of
    :func:`helpers.etc.utterance_label`) plus chABSA's train part; the epoch
    is chosen on ETC valid utterances plus chABSA's validation part
-   (:func:`helpers.training.train_classifier`), then both test splits are
+   (:func:`helpers.train.train_classifier`), then both test splits are
    scored once.
 
 The vocabulary is built from the same corpus by
@@ -429,7 +429,7 @@ def _finetune(model, tokenizer, data: dict, settings: JapaneseSettings):
 
 
 def _scores(model, tokenizer, data: dict, max_length: int) -> dict:
-    from .training import evaluate
+    from .train import evaluate
 
     out = {}
     for name in ("etc_valid", "chabsa_valid", "etc_test", "chabsa_test"):
@@ -550,7 +550,7 @@ def get_mlm(settings: PretrainSettings | None = None, etc_path=None, chabsa_path
     """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached."""
     from transformers import BertForMaskedLM, BertJapaneseTokenizer
 
-    from .training import read_training_info, save_checkpoint
+    from .train import read_training_info, save_checkpoint
 
     settings = settings or PretrainSettings()
     folder = mlm_checkpoint_path(settings, etc_path, chabsa_path)
@@ -627,7 +627,7 @@ def train_everyday_model(
     per data set, baselines, history, provenance) go to
     ``training_info.json`` and are returned.
     """
-    from .training import save_checkpoint
+    from .train import save_checkpoint
 
     settings = settings or PretrainSettings()
     m = settings.model
@@ -705,7 +705,7 @@ def load_everyday_model(
     loads it through :func:`helpers.models.load_model` otherwise.
     """
     from .models import load_model
-    from .training import read_training_info
+    from .train import read_training_info
 
     settings = settings or PretrainSettings()
     folder = everyday_checkpoint_path(settings, pretrained, etc_path, chabsa_path)

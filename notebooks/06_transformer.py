@@ -48,14 +48,14 @@ from helpers import (
     metrics,
     recommend,
     report,
-    training,
+    train,
 )
 from helpers.attr import lrp
 from helpers.metrics import cost, plausibility
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 reviews = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
 MAX_LENGTH = profile.explain_max_length

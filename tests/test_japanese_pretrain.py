@@ -16,7 +16,7 @@ from helpers import etc
 from helpers import japanese as ja
 from helpers import japanese_pretrain as jp
 from helpers.config import get_profile
-from helpers.training import read_training_info
+from helpers.train import read_training_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")
 

@@ -913,6 +913,7 @@ def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
         ({"lr": "fast"}, r"lr must be a number"),
         ({"trainable_layers": -1}, r"trainable_layers must be an integer >= 0 or None"),
         ({"cache_features": "yes"}, r"cache_features must be True or False"),
+        ({"seed": 1.5}, r"seed must be an integer, got 1\.5"),
     ],
 )
 def test_bad_settings_name_the_fix(kwargs, message):

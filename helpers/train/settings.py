@@ -80,11 +80,12 @@ class TrainSettings:
                 f"trainable_layers must be an integer >= 0 or None, got {layers!r}: "
                 "pass 1 (the top layer learns), 0 (only the head) or None (all)."
             )
-        if not isinstance(self.cache_features, bool) or not _is_int(self.seed):
+        if not isinstance(self.cache_features, bool):
             raise ValueError(
-                f"cache_features must be True or False and seed an integer, got "
-                f"{self.cache_features!r} and {self.seed!r}."
+                f"cache_features must be True or False, got {self.cache_features!r}."
             )
+        if not _is_int(self.seed):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}: e.g. 1234.")
         check_keep(self.keep, self.head, min(self.max_length, MODEL_MAX_POSITIONS))
         check_schedule(self.schedule, self.warmup)
 

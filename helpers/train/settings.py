@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from ..config import Profile, get_profile
-from ..data import MODEL_MAX_POSITIONS, check_keep
+from ..data import check_keep
 
 #: Learning-rate schedules: the same rate throughout, or warm-up then linear decay.
 SCHEDULES = ("constant", "linear")
@@ -86,7 +86,8 @@ class TrainSettings:
             )
         if not _is_int(self.seed):
             raise ValueError(f"seed must be an integer, got {self.seed!r}: e.g. 1234.")
-        check_keep(self.keep, self.head, min(self.max_length, MODEL_MAX_POSITIONS))
+        # checked again against the tokenizer's own limit when training
+        check_keep(self.keep, self.head, self.max_length)
         check_schedule(self.schedule, self.warmup)
 
     @classmethod

@@ -39,7 +39,7 @@ from helpers.ja import pretrain as jp
 from helpers.ja.corpus import CHABSA_SOURCE, mecab_words
 from helpers.ja.model import positive_label_id
 from helpers.models import eval_mode
-from helpers.training import read_training_info
+from helpers.train import read_training_info
 
 EXAMPLES = ("私は不運な人間です。", "今日は最高の一日で、とても幸せです。")
 EXPECTED = ("negative", "positive")
@@ -76,7 +76,7 @@ def bert_probabilities(tokenizer, model, texts) -> list[float]:
 
 def chabsa_only_model(data):
     """``(tokenizer, model, etc_score, chabsa_score)`` of the current offline model."""
-    from helpers.training import evaluate
+    from helpers.train import evaluate
 
     tokenizer, model, description = ja.load_offline_model()
     print(description)

@@ -5,7 +5,7 @@ Chapters import the submodules module-qualified (``from helpers import data``
 
 * ``config`` (the profile), ``inputs`` (batches, targets, token roles),
   ``data`` (IMDb; ``data.etc``: everyday Japanese), ``models`` (the one model
-  loader), ``training`` — chapters 1–2;
+  loader), ``train`` — chapters 1–2;
 * ``highlight``, ``attention`` — chapter 3; ``gradcam``, ``ja`` (Japanese) — chapter 4;
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``report`` — chapter 5;

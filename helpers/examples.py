@@ -96,7 +96,7 @@ def predictions(
 ) -> list[dict]:
     """One row per example: name, text, gold and predicted label names, the
     probability of each label, and whether the prediction is right."""
-    from .training import predict_logits
+    from .train import predict_logits
 
     probs = torch.softmax(
         predict_logits(model, tokenizer, texts(examples), max_length=max_length), -1

@@ -61,7 +61,7 @@ STEPS: tuple[tuple[str, dict], ...] = (
     ("+ 512 tokens", {"max_length": 512}),
 )
 
-#: The settings a step may change (those of ``training.train_classifier``).
+#: The settings a step may change (fields of ``train.TrainSettings``).
 SETTINGS = ("trainable_layers", "lr", "max_length", "keep", "schedule", "epochs")
 FIRST = "pytorch_advanced's recipe"
 
@@ -137,7 +137,7 @@ def run_steps(
     """Train the first run and every step; one row of validation figures each.
 
     ``data``: ``(train_set, val_set)``, by default
-    :func:`helpers.training.profile_data` (chapter 2's split). Every step
+    :func:`helpers.train.profile_data` (chapter 2's split). Every step
     loads ``model_name`` (default the profile's) afresh, seeded with the
     profile's seed, so steps differ only in their settings. ``first``: a
     ``TrainResult`` already trained with :func:`base_settings` on the same
@@ -146,10 +146,10 @@ def run_steps(
     differs. Rows hold the settings, ``best_epoch``, ``val_acc``,
     ``val_loss``, ``n_val`` and the training ``seconds`` (caching included).
     """
-    from . import training
+    from . import train
 
     profile = profile or get_profile()
-    train_set, val_set = data if data is not None else training.profile_data(profile)
+    train_set, val_set = data if data is not None else train.profile_data(profile)
     plan = cumulative_settings(base_settings(profile), steps)
     rows = []
     for i, (label, settings) in enumerate(plan):
@@ -165,14 +165,12 @@ def run_steps(
             rows.append(_row(label, settings, first, len(val_set), seconds))
             continue
         print(f"{label}: {describe_settings(settings)}")
-        *_, result, seconds = training.train_fresh(
+        *_, result, seconds = train.train_fresh(
             model_name or profile.model_name,
             train_set,
             val_set,
-            seed=profile.seed,
-            batch_size=profile.batch_size,
+            train.TrainSettings.from_profile(profile, **settings),
             device=device,
-            **settings,
         )
         rows.append(_row(label, settings, result, len(val_set), seconds))
     return rows
@@ -384,13 +382,17 @@ def plot_schedules(total_steps: int, lr: float, warmup: float = 0.1):
     """The learning rate per optimizer step: constant, and linear with warm-up."""
     import matplotlib.pyplot as plt
 
-    from .training import linear_schedule
+    from .train import schedule_rates
 
-    factor = linear_schedule(total_steps, warmup)
     steps = list(range(total_steps))
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     ax.plot(steps, [lr] * total_steps, color="0.5", label="constant")
-    ax.plot(steps, [lr * factor(t) for t in steps], color="C3", label="linear")
+    ax.plot(
+        steps,
+        schedule_rates(total_steps, lr, "linear", warmup),
+        color="C3",
+        label="linear",
+    )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
     ax.set_title(f"Warm-up over the first {warmup:.0%} of the steps, then decay to 0")

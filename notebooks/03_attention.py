@@ -49,13 +49,13 @@ from helpers import (
     highlight,
     overview,
     tokens,
-    training,
+    train,
 )
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
 figures = config.figures_dir()
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
 print(f"profile {profile.name}: {profile.model_name}, {layers} layers x {heads} heads")
@@ -260,7 +260,7 @@ print(
     f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
     f"95 % interval {low:.0%} to {high:.0%}"
 )
-kept = training.read_training_info(training.checkpoint_path(profile))
+kept = train.read_training_info(train.checkpoint_path(profile))
 epochs = {h.get("epoch"): h for h in kept.get("history", [])}
 val_accuracy = epochs.get(kept.get("best_epoch"), {}).get("val_acc")
 print(
@@ -345,7 +345,7 @@ masked_texts = [" ".join(review_words)] + [
     " ".join([*review_words[:i], tokenizer.mask_token, *review_words[i + 1 :]])
     for i in range(len(review_words))
 ]
-logits = training.predict_logits(
+logits = train.predict_logits(
     model, tokenizer, masked_texts, max_length=profile.max_length
 )
 p_label = logits.softmax(dim=-1)[:, first_correct.prediction]

@@ -50,7 +50,7 @@ from helpers import (
     models,
     recipes,
     tokens,
-    training,
+    train,
     windows,
 )
 
@@ -72,7 +72,7 @@ diagram.show("Grad-CAM")
 # checkpoint, or trains it first when the data folder has none).
 
 # %%
-tokenizer, model = training.get_finetuned_model(profile)
+tokenizer, model = train.get_finetuned_model(profile)
 test = data.load_reviews("test", profile)
 print(test.source)
 
@@ -372,7 +372,7 @@ n_over = sum(n > 512 for n in test_lengths)
 print(f"{n_over} of {len(test)} test reviews are longer than 512 tokens")
 long_i, long_n = windows.pick_long_text(tokenizer, test.texts, 512, profile.seed)
 long_text = test.texts[long_i]
-cut_logits = training.predict_logits(model, tokenizer, [long_text], max_length=512)
+cut_logits = train.predict_logits(model, tokenizer, [long_text], max_length=512)
 cam_mean = attr.explainers(
     model, tokenizer, gradcam_layers=False, transformer_methods=False
 )[attr.GRADCAM_MEAN]

@@ -41,12 +41,12 @@ from helpers import (
     recommend,
     report,
     tokens,
-    training,
+    train,
 )
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 
 N_REVIEWS = profile.explain_reviews  # 16 in quick, 500 in full
 MAX_LENGTH = profile.explain_max_length  # 128 in quick
@@ -358,8 +358,8 @@ for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
     kept, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
     deleted.append([words[i] for i in top])
     masked_texts.append(" ".join(kept))
-before = training.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
-after = training.predict_logits(model, tokenizer, masked_texts).softmax(-1)
+before = train.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
+after = train.predict_logits(model, tokenizer, masked_texts).softmax(-1)
 predicted = before.argmax(-1)
 table = [f"| review | {chosen}: top 3 words deleted | P(predicted) before → after |"]
 table.append("|---|---|---|")

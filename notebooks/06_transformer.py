@@ -48,7 +48,7 @@ from helpers import (
     recommend,
     report,
     tokens,
-    training,
+    train,
 )
 from helpers.attr import lrp
 from helpers.data import eraser
@@ -56,7 +56,7 @@ from helpers.metrics import cost, plausibility
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 reviews = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
 MAX_LENGTH = profile.explain_max_length

@@ -17,7 +17,7 @@ from helpers.config import get_profile
 from helpers.data import etc
 from helpers.ja import corpus as ja_corpus
 from helpers.ja import pretrain as jp
-from helpers.training import read_training_info
+from helpers.train import read_training_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")
 

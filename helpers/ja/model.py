@@ -9,7 +9,7 @@ The offline models are built to look exactly like the hub model
   :func:`build_japanese_model`);
 * saved with ``save_pretrained`` and loaded back with
   :func:`helpers.models.load_model`, like every model of the book;
-* trained with :func:`helpers.training.train_classifier` (full fine-tuning,
+* trained with :func:`helpers.train.train_classifier` (full fine-tuning,
   :func:`fine_tune`).
 
 :func:`load_offline_model` trains (once, cached) the model of chABSA alone;
@@ -35,7 +35,7 @@ from ..config import data_dir
 from ..data import ReviewSet, train_val_split
 from ..inputs import label_names
 from ..models import load_model
-from ..training import evaluate, read_training_info, save_checkpoint, train_classifier
+from ..train import evaluate, read_training_info, save_checkpoint, train_classifier
 from .baselines import bow_logistic_regression, majority_baseline
 from .corpus import (
     CHABSA_SOURCE,
@@ -151,7 +151,7 @@ def japanese_checkpoint_path(
 def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
     """Full fine-tuning of a small Japanese BERT on the CPU, best epoch on ``val_set``.
 
-    :func:`helpers.training.train_classifier` with ``settings``' epochs, rate,
+    :func:`helpers.train.train_classifier` with ``settings``' epochs, rate,
     batch size, length and seed (no feature cache: every layer learns).
     """
     return train_classifier(
@@ -159,9 +159,7 @@ def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
         tokenizer,
         train_set,
         val_set,
-        **settings.training(),
-        trainable_layers=None,
-        cache_features=False,
+        settings.training(),
         device=torch.device("cpu"),
     )
 
@@ -175,8 +173,8 @@ def train_japanese_model(
     """Build a vocabulary, train a small BERT from scratch, test it, save it.
 
     A seeded, stratified validation part of ``train_set`` picks the best epoch
-    (:func:`helpers.training.train_classifier`, full fine-tuning). The tokenizer
-    and model are saved with :func:`helpers.training.save_checkpoint` (atomic),
+    (:func:`helpers.train.train_classifier`, full fine-tuning). The tokenizer
+    and model are saved with :func:`helpers.train.save_checkpoint` (atomic),
     with the metrics (test accuracy, majority baseline, history, sizes, training
     seconds) in its ``training_info.json``; returns the metrics.
     """

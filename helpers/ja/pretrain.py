@@ -15,7 +15,7 @@ own, in two stages, from the Japanese text on hand:
    utterances and their emotion transcriptions (labels of
    :func:`helpers.data.etc.utterance_label`) plus chABSA's train part; the epoch
    is chosen on ETC valid utterances plus chABSA's validation part
-   (:func:`helpers.training.train_classifier`), then both test splits are
+   (:func:`helpers.train.train_classifier`), then both test splits are
    scored once.
 
 The vocabulary is built from the same corpus by
@@ -59,7 +59,7 @@ from ..config import data_dir, seed_everything
 from ..data import etc
 from ..inputs import batches_by_length
 from ..models import load_model
-from ..training import evaluate, read_training_info, save_checkpoint
+from ..train import evaluate, read_training_info, save_checkpoint
 from .baselines import bow_accuracy, bow_logistic_regression, majority_baseline
 from .corpus import (
     CHABSA_SOURCE,
@@ -170,7 +170,7 @@ def mlm_schedule(optimizer, total: int, warmup_fraction: float):
 
     ``transformers.get_linear_schedule_with_warmup`` with
     ``int(warmup_fraction * total)`` warm-up steps, the rule of
-    :func:`helpers.training.linear_schedule`.
+    :func:`helpers.train.make_scheduler`.
     """
     warmup = int(warmup_fraction * total)
     return get_linear_schedule_with_warmup(optimizer, warmup, total)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..train import TrainSettings
+
 __all__ = ["DEFAULTS", "JapaneseSettings", "PretrainSettings", "model_positions"]
 
 
@@ -42,7 +44,7 @@ class JapaneseSettings:
     #: (:func:`helpers.ja.corpus.build_vocab`).
     min_freq: int = 2
     base_chars: bool = True
-    #: Training (:func:`helpers.training.train_classifier`, Adam at a constant
+    #: Training (:func:`helpers.train.train_classifier`, Adam at a constant
     #: rate, high as the model starts from random weights; the best epoch on
     #: the validation part is kept: it peaked at epoch 2 to 4 in our runs).
     epochs: int = 4
@@ -52,10 +54,15 @@ class JapaneseSettings:
     val_fraction: float = 0.2
     seed: int = 1234
 
-    def training(self) -> dict:
-        """The keywords of :func:`helpers.training.train_classifier` these set."""
+    def training(self) -> TrainSettings:
+        """These settings as :class:`helpers.train.TrainSettings`: full fine-tuning
+        (every layer learns, no feature cache)."""
         names = ("epochs", "lr", "batch_size", "max_length", "seed")
-        return {name: getattr(self, name) for name in names}
+        return TrainSettings(
+            **{name: getattr(self, name) for name in names},
+            trainable_layers=None,
+            cache_features=False,
+        )
 
 
 #: The settings of the chABSA-only model (the default argument of its functions).

@@ -75,7 +75,7 @@ def load_classifier(args, profile):
         from helpers.models import load_model
 
         return load_model(args.model, attn_implementation="eager")
-    from helpers.training import get_finetuned_model
+    from helpers.train import get_finetuned_model
 
     return get_finetuned_model(profile, attn_implementation="eager")
 

@@ -2,7 +2,7 @@
 
 Each candidate (trainable layers x learning rate x max length x tokens kept x
 learning-rate schedule, every combination of the values given) is trained
-with ``helpers.training.train_classifier`` on IMDb train minus a validation
+with ``helpers.train.train_classifier`` on IMDb train minus a validation
 part (20 %, split by movie where the official archive's urls files are there,
 else by review; the source line says which), keeping its best epoch on
 validation. The axes:
@@ -56,7 +56,7 @@ import time
 import torch
 from _common import machine, peak_rss_mib, write_json
 
-from helpers import training, windows
+from helpers import train, windows
 from helpers.config import PACKAGED_MODEL, get_profile
 from helpers.data import (
     KEEP,
@@ -123,7 +123,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--schedule",
         nargs="+",
-        choices=training.SCHEDULES,
+        choices=train.SCHEDULES,
         default=["constant"],
         help="candidates: learning-rate schedule (linear: warm-up, then decay to 0)",
     )
@@ -162,16 +162,15 @@ def train_candidate(args, setting: dict, train_set, val_set) -> tuple[dict, tupl
     the start with ``head+tail``) and ``warmup`` as the training used them.
     """
     # seeded: the same classifier head for every candidate
-    tokenizer, model, result, seconds = training.train_fresh(
-        args.model,
-        train_set,
-        val_set,
-        seed=args.seed,
+    settings = train.TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        device=args.device,
         warmup=args.warmup,
+        seed=args.seed,
         **setting,
+    )
+    tokenizer, model, result, seconds = train.train_fresh(
+        args.model, train_set, val_set, settings, device=args.device
     )
     row = {
         **setting,
@@ -233,7 +232,7 @@ def long_review_rules(
     texts = [reviews.texts[i] for i in long]
     labels = torch.tensor([reviews.labels[i] for i in long])
     logits = {
-        cut_rule(keep, n): training.predict_logits(
+        cut_rule(keep, n): train.predict_logits(
             model, tokenizer, texts, max_length=n, keep=keep
         )
         for n in sorted({max_length, LIMIT})  # one pass when they are the same
@@ -295,7 +294,7 @@ def main(argv=None) -> dict:
     print(f"chosen on validation: {describe(row)}, epoch {row['best_epoch']}")
     tokenizer, model = best_model
     if args.save:
-        training.save_checkpoint(model, tokenizer, args.save, info={"chosen": row})
+        train.save_checkpoint(model, tokenizer, args.save, info={"chosen": row})
     if args.no_test:
         return finish(args, start, val_set, rows, best, None, None, None, None)
     half = None if args.test_size is None else args.test_size // 2
@@ -305,7 +304,7 @@ def main(argv=None) -> dict:
         "keep": row["keep"],
         "head": row["head"],
     }
-    scores = training.evaluate(model, tokenizer, test_set, **reading)
+    scores = train.evaluate(model, tokenizer, test_set, **reading)
     print(
         f"TEST ACCURACY of the chosen candidate (evaluated once) on "
         f"{test_set.source}: {scores['accuracy']:.2%} (loss {scores['loss']:.4f})"
@@ -366,7 +365,7 @@ def finish(args, start, val_set, rows, best, test_set, scores, val_long, test_lo
         "long_test": test_long,
         "seconds": round(seconds),
         "peak_rss_mib": round(peak),
-        "machine": machine(training.resolve_device(args.device)),
+        "machine": machine(train.resolve_device(args.device)),
     }
     if args.json:
         write_json(args.json, report)

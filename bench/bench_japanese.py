@@ -1,7 +1,7 @@
 """Japanese sentiment: baselines, a small BERT from scratch, and pretrained first.
 
 Prints one table for the ETC test split (everyday dialogue, labels from the
-annotators' emotions; see ``helpers.etc``) and the chABSA test split
+annotators' emotions; see ``helpers.data.etc``) and the chABSA test split
 (securities reports):
 
 * the majority class of the training data;
@@ -9,7 +9,7 @@ annotators' emotions; see ``helpers.etc``) and the chABSA test split
   set's own train split, and on ETC + chABSA train (the models' data);
 * the small Japanese BERT trained from scratch, and the same model pretrained
   with masked-language modelling on the train text first
-  (``helpers.japanese_pretrain``);
+  (``helpers.ja.pretrain``);
 
 then each model's prediction for two example sentences and how the
 tokenizers split them. Every choice (``C``, epochs) is made on validation; the
@@ -30,19 +30,20 @@ from dataclasses import replace
 import _common  # noqa: F401  (the checkout on sys.path)
 import torch
 
-from helpers import etc
-from helpers import japanese_pretrain as jp
-from helpers.japanese import CHABSA_SOURCE, mecab_words, positive_label_id
-from helpers.japanese_baselines import bow_logistic_regression
+from helpers import ja
+from helpers.data import etc
+from helpers.ja import pretrain as jp
+from helpers.ja.corpus import CHABSA_SOURCE, mecab_words
+from helpers.ja.model import positive_label_id
 from helpers.models import eval_mode
-from helpers.training import read_training_info
+from helpers.train import read_training_info
 
 EXAMPLES = ("私は不運な人間です。", "今日は最高の一日で、とても幸せです。")
 EXPECTED = ("negative", "positive")
 
 
-def settings_from(args) -> jp.PretrainSettings:
-    base = jp.PretrainSettings()
+def settings_from(args) -> ja.PretrainSettings:
+    base = ja.PretrainSettings()
     model = base.model
     if args.epochs is not None:
         model = replace(model, epochs=args.epochs)
@@ -72,10 +73,9 @@ def bert_probabilities(tokenizer, model, texts) -> list[float]:
 
 def chabsa_only_model(data):
     """``(tokenizer, model, etc_score, chabsa_score)`` of the current offline model."""
-    from helpers.japanese import load_offline_model
-    from helpers.training import evaluate
+    from helpers.train import evaluate
 
-    tokenizer, model, description = load_offline_model()
+    tokenizer, model, description = ja.load_offline_model()
     print(description)
     scores = [
         {
@@ -105,12 +105,12 @@ def main(argv=None):
     parser.add_argument(
         "--skip-chabsa-only",
         action="store_true",
-        help="leave out helpers.japanese's chABSA-only model (trained if not cached)",
+        help="leave out helpers.ja's chABSA-only model (trained if not cached)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = settings_from(args)
-    data = jp.sentiment_data(settings=settings)
+    data = ja.sentiment_data(settings=settings)
 
     print("ETC labels (positive / negative / dropped), per split and role:")
     for key, counts in etc.label_counts().items():
@@ -134,7 +134,7 @@ def main(argv=None):
             f"{h['accuracy']:.3f}, {h['masked']:.1%} masked, {h['seconds']} s"
         )
 
-    bow_all = bow_logistic_regression(data["train"], data["valid"], data["etc_test"])
+    bow_all = ja.bow_logistic_regression(data["train"], data["valid"], data["etc_test"])
     base = info["baselines"]
     print(f"\n| {'model':<44} | {'ETC test':>13} | {'chABSA test':>13} |")
     print(f"|{'-' * 46}|{'-' * 15}|{'-' * 15}|")
@@ -161,7 +161,7 @@ def main(argv=None):
     )
     chabsa_only = None if args.skip_chabsa_only else chabsa_only_model(data)
     if chabsa_only:
-        print(row("BERT chABSA only (helpers.japanese now)", *chabsa_only[2:]))
+        print(row("BERT chABSA only (helpers.ja now)", *chabsa_only[2:]))
     for pretrained, label in (
         (False, "BERT from scratch"),
         (True, "BERT MLM-pretrained + fine-tuned"),

@@ -40,8 +40,9 @@ from _common import (
     write_json,
 )
 
-from helpers import attr, config, eraser, metrics
+from helpers import attr, config, metrics
 from helpers.book import recommend, report
+from helpers.data import eraser
 
 
 def parse_args(argv=None):

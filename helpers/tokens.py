@@ -7,8 +7,10 @@ with ``Ġ`` (byte-level BPE), SentencePiece models start them with ``▁``, and
 Japanese text has no spaces at all. Nothing here looks at how tokens are
 spelled; everything comes from the tokenizer itself:
 
-* **special tokens** — :func:`special_tokens` / :func:`special_ids`, the
-  tokenizer's ``all_special_tokens`` / ``all_special_ids``;
+* **special tokens** — :func:`special_ids` / :func:`special_tokens`, the
+  tokenizer's ``all_special_ids`` (and its [CLS], [SEP], padding, ``<s>``,
+  ``</s>``) without the unknown token, the one set every module hides;
+  :class:`TokenRoles` adds which id replaces a removed token ([MASK]);
 * **words** — a *fast* tokenizer (``tokenizer.is_fast``) knows, for every
   token, which word of the text it belongs to (``word_ids()``) and which
   characters it covers (``offset_mapping``). :func:`word_map` groups the
@@ -19,7 +21,10 @@ spelled; everything comes from the tokenizer itself:
   tokenizer's pre-tokenizer: BERT also splits punctuation off (``great`` ``!``),
   byte-level BPE keeps runs of punctuation together (``>!``).
 * **scores** — :func:`merge_scores` turns one score per token into one per
-  word by a stated rule (below).
+  word by a stated rule (below), the book's only merge. Without a fast
+  tokenizer, :func:`piece_words` guesses the words from the token strings
+  (``##`` continues a WordPiece word, ``Ġ``/``▁`` start a BPE/SentencePiece
+  one) and :func:`merge_pieces` merges with the same rule.
 
 A slow tokenizer (pure Python, ``is_fast`` False) has no word ids or offsets:
 :func:`require_fast` raises a ``TypeError`` saying how to get a fast one.
@@ -37,7 +42,7 @@ are offered for comparison; the book itself always sums.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -45,12 +50,17 @@ import torch
 __all__ = [
     "DEFAULT_MERGE",
     "MERGES",
+    "TokenRoles",
     "WordMap",
     "from_offsets",
+    "merge_pieces",
     "merge_scores",
+    "piece_text",
+    "piece_words",
     "require_fast",
     "special_ids",
     "special_tokens",
+    "start_marker",
     "word_map",
 ]
 
@@ -80,22 +90,68 @@ def require_fast(tokenizer):
     return tokenizer
 
 
-def special_tokens(tokenizer) -> frozenset[str]:
-    """The tokenizer's special tokens (``all_special_tokens``), never shown as words.
-
-    The unknown token (``[UNK]``, ``<unk>``) is left out: it stands for a word
-    of the text the vocabulary does not know, and is shown as that word.
-    """
-    unknown = getattr(tokenizer, "unk_token", None)
-    names = getattr(tokenizer, "all_special_tokens", ())
-    return frozenset(str(t) for t in names if t != unknown)
+_NAMED_SPECIALS = (
+    "cls_token_id",
+    "sep_token_id",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+)
 
 
 def special_ids(tokenizer) -> frozenset[int]:
-    """The ids of :func:`special_tokens` (``all_special_ids`` without the unknown)."""
-    unknown = getattr(tokenizer, "unk_token_id", None)
-    ids = getattr(tokenizer, "all_special_ids", ())
-    return frozenset(int(i) for i in ids if i is not None and i != unknown)
+    """The tokenizer's special ids, never shown as words: THE one set of the book.
+
+    ``all_special_ids`` and the [CLS], [SEP], padding, ``<s>`` and ``</s>``
+    ids, without the unknown token (``[UNK]``, ``<unk>``): it stands for a
+    word of the text the vocabulary does not know, and is shown as that word.
+    """
+    ids = set(getattr(tokenizer, "all_special_ids", None) or ())
+    ids |= {getattr(tokenizer, name, None) for name in _NAMED_SPECIALS}
+    ids -= {None, getattr(tokenizer, "unk_token_id", None)}
+    return frozenset(int(i) for i in ids)
+
+
+def special_tokens(tokenizer) -> frozenset[str]:
+    """The strings of :func:`special_ids` (``[CLS]``, ``<s>``, ``[PAD]``...)."""
+    ids = sorted(special_ids(tokenizer))
+    return frozenset(str(t) for t in tokenizer.convert_ids_to_tokens(ids))
+
+
+@dataclass(frozen=True)
+class TokenRoles:
+    """Which ids are never removed ([CLS], [SEP], padding), which id replaces a token.
+
+    Build it with :meth:`from_tokenizer`. ``real(inputs)`` is the boolean mask
+    of the *real* tokens: attended to and not special. [UNK] counts as text.
+    """
+
+    mask_id: int
+    special_ids: tuple[int, ...]
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> TokenRoles:
+        """Roles from a tokenizer that has a mask token (BERT, RoBERTa, ...).
+
+        Special = :func:`special_ids` except the mask token, which stands for
+        a removed word of the text.
+        """
+        if getattr(tokenizer, "mask_token_id", None) is None:
+            raise ValueError(
+                f"{type(tokenizer).__name__} has no mask token: the metrics replace "
+                "removed tokens by [MASK]; pass "
+                "TokenRoles(mask_id=..., special_ids=...)."
+            )
+        mask = int(tokenizer.mask_token_id)
+        return cls(mask, tuple(sorted(special_ids(tokenizer) - {mask})))
+
+    def real(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Boolean ``[batch, seq]``: attended to and not a special token."""
+        ids = torch.as_tensor(inputs["input_ids"])
+        special = torch.tensor(self.special_ids, dtype=ids.dtype, device=ids.device)
+        mask = inputs.get("attention_mask")
+        mask = torch.ones_like(ids) if mask is None else torch.as_tensor(mask)
+        return mask.bool() & ~torch.isin(ids, special)
 
 
 def _check_merge(merge: str) -> str:
@@ -135,6 +191,69 @@ def merge_scores(
         return out.index_add_(0, words, values).float()
     how = "amax" if merge == "max" else "mean"
     return out.scatter_reduce_(0, words, values, how, include_self=False).float()
+
+
+def _is_continuation(token: str) -> bool:
+    return token.startswith("##") and len(token) > 2
+
+
+def start_marker(tokens: Sequence[str]) -> str | None:
+    """``"Ġ"`` or ``"▁"`` when tokens mark word *starts* (byte-level BPE,
+    SentencePiece); ``None`` for WordPiece, which marks continuations (``##``)."""
+    if any(_is_continuation(t) for t in tokens):
+        return None
+    for token in tokens:
+        if token[:1] in _MARKERS:
+            return token[0]
+    return None
+
+
+def piece_text(token: str, marker: str | None = None) -> str:
+    """The token as shown: without ``##`` (WordPiece) or the word-start marker."""
+    if marker is not None:
+        return token[len(marker) :] if token.startswith(marker) else token
+    return token[2:] if _is_continuation(token) else token
+
+
+def piece_words(
+    tokens: Sequence[str], special_tokens=frozenset()
+) -> tuple[list[str], list[int | None]]:
+    """Words guessed from token strings: ``(words, index)`` as in :class:`WordMap`.
+
+    For tokens without their tokenizer (a fast tokenizer's :func:`word_map`
+    is exact). WordPiece pieces starting with ``##`` continue a word; with
+    byte-level BPE (``Ġ``) or SentencePiece (``▁``) markers, a piece
+    *without* the marker does. Tokens in ``special_tokens`` (e.g.
+    :func:`special_tokens` of the tokenizer) belong to no word (``None``).
+    """
+    special = frozenset(special_tokens)
+    shown = [t for t in tokens if t not in special]
+    marker = start_marker(shown)
+    words: list[str] = []
+    index: list[int | None] = []
+    previous = None
+    for token in tokens:
+        if token in special:
+            index.append(None)
+            previous = None
+            continue
+        glued = marker is None and _is_continuation(token)
+        glued |= marker is not None and not token.startswith(marker)
+        if previous is not None and glued:
+            words[-1] += piece_text(token, marker)
+        else:
+            words.append(piece_text(token, marker))
+        index.append(len(words) - 1)
+        previous = token
+    return words, index
+
+
+def merge_pieces(
+    tokens: Sequence[str], scores, special_tokens=frozenset(), merge=DEFAULT_MERGE
+) -> tuple[list[str], torch.Tensor]:
+    """``(words, scores)``: :func:`piece_words`, then :func:`merge_scores`."""
+    words, index = piece_words(tokens, special_tokens)
+    return words, merge_scores(scores, index, len(words), merge)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
 
@@ -120,7 +121,6 @@ def max_window(tokenizer, model: nn.Module | None = None) -> int:
     tokenizer's limit, at most 512) and ``model.config.max_position_embeddings``
     when a model is given. 510 for BERT.
     """
-    from .data import model_max_length
 
     limit = model_max_length(tokenizer, None)
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -243,7 +243,6 @@ def encode_long(
     for BERT); ``overlap``: tokens shared by consecutive windows. Raises
     ``ValueError`` naming the fix for an empty text or a bad window/overlap.
     """
-    from .data import check_texts
 
     (text,) = check_texts([text])
     window, overlap = _resolve_window(window, overlap, tokenizer)
@@ -354,7 +353,6 @@ def window_logits(
     tensor with :func:`pool_logits`. One pass serves both pooling rules, so
     comparing them costs no second run of the model.
     """
-    from .data import check_texts
 
     texts = check_texts(texts)
     window, overlap = _resolve_window(window, overlap, tokenizer, model)
@@ -584,7 +582,6 @@ def pick_long_text(
     one is returned (ties drawn at random with the same seed): check
     ``n_tokens`` before calling it long.
     """
-    from .data import check_texts, token_lengths
 
     lengths = token_lengths(tokenizer, check_texts(texts))
     rng = torch.Generator().manual_seed(seed)

@@ -17,7 +17,7 @@
 # compute them once.
 #
 # The model trained here is saved and reused by chapters 3–6 through
-# `helpers.training.get_finetuned_model()`.
+# `helpers.train.get_finetuned_model()`.
 #
 # Profiles: this book runs by default in the *quick* profile (the packaged
 # MiniLM BERT, 6 layers, hidden size 384, a seeded sample of IMDb, a CPU, a few
@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import config, data, models, training, windows
-from helpers.book import examples, recipes
+from helpers import config, data, models, train, windows
+from helpers.book import examples, recipes, train_plots
 
 profile = config.get_profile()
 profile
@@ -116,14 +116,14 @@ for policy in (1, None):
 # One subtlety: `model.train()` switches on dropout everywhere, also inside the
 # frozen layers, so *pytorch_advanced*'s frozen layers were *not* computing a
 # fixed function. Here frozen modules stay in eval mode
-# (`training.set_train_mode`); dropout still applies inside the trainable layer
+# (`train.set_train_mode`); dropout still applies inside the trainable layer
 # and before the classifier. With that, the cached path gives the same logits
 # as `model(**inputs)`, up to the float16 rounding of the cache:
 
 # %%
 n_layers = len(hf_model.base_model.encoder.layer)
 with torch.no_grad():
-    hidden = training.bottom_forward(
+    hidden = train.bottom_forward(
         hf_model,
         inputs["input_ids"],
         inputs["attention_mask"],
@@ -131,7 +131,7 @@ with torch.no_grad():
         n_frozen=n_layers - 1,
     )
     mask = inputs["attention_mask"]
-    cached = training.top_forward(
+    cached = train.top_forward(
         hf_model, hidden.half().float(), mask, trainable_layers=1
     )
     full = hf_model(**inputs).logits
@@ -167,7 +167,7 @@ with torch.no_grad():
 # time on each epoch's line is training and validation only.
 
 # %%
-tokenizer, model, result = training.finetune_profile_model(profile)
+tokenizer, model, result = train.finetune_profile_model(profile)
 epoch_times = ", ".join(f"{h['seconds']:.1f} s" for h in result.history)
 print(f"trainable parameters: {result.trainable_parameters:,d}")
 print(
@@ -184,7 +184,7 @@ print(f"trained on: {result.trained_on['data']['source']}")
 # learning curves. The dashed line marks the epoch whose weights were kept.
 
 # %%
-fig = training.plot_learning_curves(result.history, best_epoch=result.best_epoch)
+fig = train_plots.plot_learning_curves(result.history, best_epoch=result.best_epoch)
 
 # %% [markdown]
 # ## Test accuracy
@@ -193,10 +193,10 @@ fig = training.plot_learning_curves(result.history, best_epoch=result.best_epoch
 
 # %%
 test_set = data.load_reviews("test", profile)
-scores = training.evaluate(model, tokenizer, test_set, max_length=profile.max_length)
+scores = train.evaluate(model, tokenizer, test_set, max_length=profile.max_length)
 print(test_set.source)
 print(f"accuracy {scores['accuracy']:.1%}, loss {scores['loss']:.3f}")
-fig = training.plot_confusion(scores["confusion"])
+fig = train_plots.plot_confusion(scores["confusion"])
 
 # %% [markdown]
 # The quick profile tests on 500 reviews, so this figure comes with a wide
@@ -229,7 +229,8 @@ print(f"  the review ends with: ...{review[-70:]}")
 # %% [markdown]
 # **2. The learning rate.** A constant rate keeps taking full-size steps when the
 # model is already close to a good solution. BERT itself was fine-tuned with a
-# warm-up followed by a linear decay to zero (`schedule="linear"`), drawn here for
+# warm-up followed by a linear decay to zero (`schedule="linear"` in
+# `train.TrainSettings`: `transformers.get_linear_schedule_with_warmup`), drawn for
 # the steps of the training above:
 
 # %%
@@ -288,8 +289,8 @@ print(recipes.describe_long_reviews(final))
 # made the model decide.
 
 # %%
-worst = training.misclassified(test_set, scores, n=5)
-display(HTML(training.misclassified_html(worst)))
+worst = train.misclassified(test_set, scores, n=5)
+display(HTML(train_plots.misclassified_html(worst)))
 
 # %% [markdown]
 # ## The running example
@@ -318,8 +319,8 @@ print(
 # ## Using the model in the next chapters
 #
 # ```python
-# from helpers import training
-# tokenizer, model = training.get_finetuned_model(attn_implementation="eager")
+# from helpers import train
+# tokenizer, model = train.get_finetuned_model(attn_implementation="eager")
 # ```
 #
 # loads the checkpoint saved above (or trains it, identically, if it is missing or
@@ -340,7 +341,7 @@ print(
 #   movie; every choice is made on validation, and the test set is used once.
 # * The epoch with the best validation accuracy is kept, saved with a record
 #   of its data and settings, and reused by chapters 3–6 through
-#   `training.get_finetuned_model` for as long as that record matches the
+#   `train.get_finetuned_model` for as long as that record matches the
 #   profile.
 # * Four levers improve on *pytorch_advanced*'s recipe: head+tail tokens, a
 #   warm-up and linear decay, one more trainable layer and 512 tokens. The
@@ -350,7 +351,7 @@ print(
 # ## Exercises
 #
 # 1. Fine-tune two layers instead of one: call
-#    `training.finetune_profile_model(profile.with_(trainable_layers=2))` in the
+#    `train.finetune_profile_model(profile.with_(trainable_layers=2))` in the
 #    training cell. How do the trainable parameters, the caching time and the
 #    validation accuracy change?
 # 2. Add `2` and `3` to the policies in the freezing cell. How fast does the

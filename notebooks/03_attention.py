@@ -39,13 +39,13 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers import attention, config, data, explorer, highlight, stats, training
+from helpers import attention, config, data, explorer, highlight, stats, tokens, train
 from helpers.book import diagram, examples
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
 figures = config.figures_dir()
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
 print(f"profile {profile.name}: {profile.model_name}, {layers} layers x {heads} heads")
@@ -85,7 +85,7 @@ print(f"first review: {int(padding.sum())} padding positions, attention {on_padd
 # ## Words instead of WordPiece pieces
 #
 # The tokenizer splits rare words into pieces (`un`, `##watch`, `##able`).
-# `merge_subwords` (used through `merge=`) joins them into the word a reader
+# `tokens.merge_pieces` (used through `merge=`) joins them into the word a reader
 # sees and combines their scores. This book uses **one rule for every kind of
 # score: the sum** (`merge="sum"`). Attention probabilities add up: a word
 # receives the attention of all its pieces, and the total over the review
@@ -102,17 +102,19 @@ print(f"first review: {int(padding.sum())} padding positions, attention {on_padd
 gem = attention.explain_review(
     model, tokenizer, examples.RUNNING[0].text, max_length=profile.max_length
 )
-words, word_scores = highlight.merge_subwords(gem.tokens, gem.cls(), how="sum")
+specials = tokens.special_tokens(tokenizer)
+words, word_scores = tokens.merge_pieces(gem.tokens, gem.cls(), specials, merge="sum")
 display(
     HTML(
         highlight.highlight_rows(
             [("pieces", gem.tokens, gem.cls()), ("words (sum)", words, word_scores)],
             title=f"{examples.RUNNING[0].name}: [CLS] attention, last layer",
             label="attention",
+            special_tokens=specials,
         )
     )
 )
-on_pieces = [t not in highlight.SPECIAL_TOKENS for t in gem.tokens]
+on_pieces = [t not in specials for t in gem.tokens]
 piece_total = float(gem.cls()[torch.tensor(on_pieces)].sum())
 print(
     f"{sum(on_pieces)} pieces -> {len(words)} words; attention on them: "
@@ -135,9 +137,16 @@ pairs = list(zip(examples.RUNNING, running, strict=True))
 rows = [(e.name, ra.tokens, ra.cls()) for e, ra in pairs]
 title = "[CLS] attention, last layer, mean over heads, words (sum)"
 display(
-    HTML(highlight.highlight_rows(rows, merge="sum", title=title, label="attention"))
+    HTML(
+        highlight.highlight_rows(
+            rows, merge="sum", title=title, label="attention", special_tokens=specials
+        )
+    )
 )
-running_top = {e.name: attention.top_words(ra.tokens, ra.cls(), 3) for e, ra in pairs}
+running_top = {
+    e.name: attention.top_words(ra.tokens, ra.cls(), 3, special_tokens=specials)
+    for e, ra in pairs
+}
 for e, ra in pairs:
     top = ", ".join(f"{w} ({s:.2f})" for _, w, s in running_top[e.name])
     p = float(ra.probabilities[ra.prediction])
@@ -241,7 +250,7 @@ print(
     f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
     f"95 % interval {low:.0%} to {high:.0%}"
 )
-kept = training.read_training_info(training.checkpoint_path(profile))
+kept = train.read_training_info(train.checkpoint_path(profile))
 epochs = {h.get("epoch"): h for h in kept.get("history", [])}
 val_accuracy = epochs.get(kept.get("best_epoch"), {}).get("val_acc")
 print(
@@ -318,15 +327,15 @@ display(HTML(view(first_correct, shown, merge="sum")))
 
 # %%
 K = 5
-review_words, word_attention = highlight.merge_subwords(
-    first_correct.tokens, first_correct.cls(), how="sum"
+review_words, word_attention = tokens.merge_pieces(
+    first_correct.tokens, first_correct.cls(), specials, merge="sum"
 )
 label = data.LABEL_NAMES[first_correct.prediction]
 masked_texts = [" ".join(review_words)] + [
     " ".join([*review_words[:i], tokenizer.mask_token, *review_words[i + 1 :]])
     for i in range(len(review_words))
 ]
-logits = training.predict_logits(
+logits = train.predict_logits(
     model, tokenizer, masked_texts, max_length=profile.max_length
 )
 p_label = logits.softmax(dim=-1)[:, first_correct.prediction]
@@ -460,6 +469,7 @@ display(
         title="rollout minus last-layer attention (each renormalised over the words)",
         label="difference",
         truncated=first_correct.truncated and len(first_correct.tokens),
+        special_tokens=specials,
     )
 )
 

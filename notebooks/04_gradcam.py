@@ -47,9 +47,10 @@ from helpers import (
     data,
     gradcam,
     highlight,
-    japanese,
+    ja,
     models,
-    training,
+    tokens,
+    train,
     windows,
 )
 from helpers.book import diagram, examples, recipes
@@ -72,7 +73,7 @@ diagram.show("Grad-CAM")
 # checkpoint, or trains it first when the data folder has none).
 
 # %%
-tokenizer, model = training.get_finetuned_model(profile)
+tokenizer, model = train.get_finetuned_model(profile)
 test = data.load_reviews("test", profile)
 print(test.source)
 
@@ -200,6 +201,7 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # %%
 running = gradcam.gradcam_for_texts(model, tokenizer, examples.texts(), progress=False)
 specials = tokenizer.all_special_tokens
+hidden = tokens.special_tokens(tokenizer)  # [UNK] is a word
 for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     p, predicted = float(res.probabilities[res.prediction]), res.prediction
     title = (
@@ -210,7 +212,7 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
     plt.show()
     mean = gradcam.layer_mean(res, specials)
-    words, scores = highlight.merge_subwords(res.tokens, mean, how="sum")
+    words, scores = tokens.merge_pieces(res.tokens, mean, hidden, merge="sum")
     _, top = examples.delete_top_words(words, scores, 3, seed=profile.seed)
     print(f"{example.name}: top 3 words =", ", ".join(words[j] for j in top))
 
@@ -261,6 +263,7 @@ def show(index, kind):
             merge="sum",
             label="Grad-CAM, layer-balanced mean",
             truncated=res.truncated,
+            special_tokens=hidden,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
     )
@@ -370,7 +373,7 @@ n_over = sum(n > 512 for n in test_lengths)
 print(f"{n_over} of {len(test)} test reviews are longer than 512 tokens")
 long_i, long_n = windows.pick_long_text(tokenizer, test.texts, 512, profile.seed)
 long_text = test.texts[long_i]
-cut_logits = training.predict_logits(model, tokenizer, [long_text], max_length=512)
+cut_logits = train.predict_logits(model, tokenizer, [long_text], max_length=512)
 cam_mean = attr.explainers(
     model, tokenizer, gradcam_layers=False, transformer_methods=False
 )[attr.GRADCAM_MEAN]
@@ -405,14 +408,14 @@ print(
 # The Japanese Grad-CAM article's example used
 # `daigo/bert-base-japanese-sentiment` (a BERT
 # fine-tuned for Japanese sentiment, with a MeCab word tokenizer: `fugashi` +
-# `ipadic`, then WordPiece). `helpers.japanese.get_japanese_model` loads it
+# `ipadic`, then WordPiece). `helpers.ja.get_japanese_model` loads it
 # from the Hugging Face hub when it can. Otherwise it builds a small Japanese
 # BERT offline with the same kind of MeCab tokenizer:
 #
 # * with the **ETC Dataset** (everyday dialogues about first-person
 #   experiences, CC BY-NC 4.0; `$ETC_DIR`) and chABSA at hand, it pretrains the
 #   small BERT with masked-language modelling on their *train* text, then
-#   fine-tunes it for sentiment on both (`helpers.japanese_pretrain`; a few
+#   fine-tunes it for sentiment on both (`helpers.ja.pretrain`; a few
 #   minutes the first time, cached afterwards);
 # * with chABSA alone (sentences from companies' securities reports), it
 #   trains one from scratch, and warns that this model knows financial
@@ -425,22 +428,22 @@ print(
 
 # %%
 try:
-    ja_tokenizer, ja_model, ja_description = japanese.get_japanese_model(profile)
+    ja_tokenizer, ja_model, ja_description = ja.get_japanese_model(profile)
     print("Japanese model used below:", ja_description)
-    print("Its training data:", *japanese.data_sources(ja_model), sep="\n  ")
+    print("Its training data:", *ja.data_sources(ja_model), sep="\n  ")
 except models.ModelLoadError as err:  # no hub model, no chABSA: say how to get one
     ja_model = None
     print(err)
 
 # %%
-ja_texts = [text for text, _ in japanese.EXAMPLES]
+ja_texts = [text for text, _ in ja.EXAMPLES]
 if ja_model is not None:
     ja_results = gradcam.gradcam_for_texts(
         ja_model, ja_tokenizer, ja_texts, progress=False
     )
     source = ja_description.split(":")[0]
     for i, res in enumerate(ja_results):
-        label = japanese.label_name(ja_model, res.prediction)
+        label = ja.label_name(ja_model, res.prediction)
         p = res.probabilities[res.prediction]
         title = f"{res.text} → {label} (p={p:.2f}); {source} model"
         path = figures / f"gradcam_japanese_{i}.png"
@@ -454,11 +457,11 @@ if ja_model is not None:
 
 # %%
 if ja_model is not None:
-    verdicts = japanese.judge_predictions(
+    verdicts = ja.judge_predictions(
         ja_model,
         ja_texts,
         [res.probabilities for res in ja_results],
-        [want for _, want in japanese.EXAMPLES],
+        [want for _, want in ja.EXAMPLES],
     )
     display(Markdown("\n".join(verdicts)))
 

@@ -30,12 +30,12 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import attr, config, data, highlight, inputs, metrics, training
+from helpers import attr, config, data, highlight, metrics, tokens, train
 from helpers.book import diagram, examples, plots, recommend, report
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 
 N_REVIEWS = profile.explain_reviews  # 16 in quick, 500 in full
 MAX_LENGTH = profile.explain_max_length  # 128 in quick
@@ -120,9 +120,12 @@ shown = [
     "random",
 ]
 maps = attr.compute_maps({name: methods[name] for name in shown}, example, None)
-tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+pieces = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+specials = tokens.special_tokens(tokenizer)
 pages = [
-    highlight.highlight_html(tokens, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(
+        pieces, maps[name][0], title=name, merge="sum", special_tokens=specials
+    )
     for name in shown
 ]
 display(HTML("".join(pages)))
@@ -195,7 +198,7 @@ print(f"AOPC (mean over k): {comp_by_hand.mean():+.4f}")
 # breaks ties in a seeded random order); on this review it must agree:
 
 # %%
-roles = inputs.TokenRoles.from_tokenizer(tokenizer)
+roles = tokens.TokenRoles.from_tokenizer(tokenizer)
 comp_helper = metrics.comprehensiveness(
     model, example, gxi[None], roles, seed=profile.seed
 )[0]
@@ -340,12 +343,12 @@ running_maps = methods[chosen].attribute(running)
 deleted, masked_texts = [], []
 for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
     tokens_ = tokenizer.convert_ids_to_tokens(ids_.tolist())
-    words, word_scores = highlight.merge_subwords(tokens_, scores_, how="sum")
+    words, word_scores = tokens.merge_pieces(tokens_, scores_, specials, merge="sum")
     kept, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
     deleted.append([words[i] for i in top])
     masked_texts.append(" ".join(kept))
-before = training.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
-after = training.predict_logits(model, tokenizer, masked_texts).softmax(-1)
+before = train.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
+after = train.predict_logits(model, tokenizer, masked_texts).softmax(-1)
 predicted = before.argmax(-1)
 table = [f"| review | {chosen}: top 3 words deleted | P(predicted) before → after |"]
 table.append("|---|---|---|")
@@ -382,7 +385,7 @@ print(
 #    to `attr.compute_maps`. Which methods' highlights flip, and which stay
 #    the same?
 # 2. Replace [MASK] by [PAD] as the removal token: build
-#    `inputs.TokenRoles(mask_id=tokenizer.pad_token_id, special_ids=...)` and
+#    `tokens.TokenRoles(mask_id=tokenizer.pad_token_id, special_ids=...)` and
 #    pass it to `metrics.comprehensiveness`. Does the ranking of the methods
 #    change?
 # 3. Set `IG_STEPS = 5` and rerun the table. How much comprehensiveness does

@@ -36,14 +36,15 @@ import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import attr, config, data, eraser, highlight, inputs, metrics, training
+from helpers import attr, config, data, highlight, inputs, metrics, tokens, train
 from helpers.attr import lrp
 from helpers.book import diagram, examples, plots, recommend, report
+from helpers.data import eraser
 from helpers.metrics import cost, plausibility
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 reviews = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
 MAX_LENGTH = profile.explain_max_length
@@ -190,9 +191,16 @@ methods = chapter_methods(model)
 shortest = min(reviews.texts, key=len)
 example = data.encode_texts(tokenizer, [shortest], max_length=MAX_LENGTH)
 maps = attr.compute_maps(methods, example, None)
-tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+example_tokens = tokenizer.convert_ids_to_tokens(example["input_ids"][0].tolist())
+specials = tokens.special_tokens(tokenizer)
 shown = [
-    highlight.highlight_html(tokens, maps[name][0], title=name, merge="sum")
+    highlight.highlight_html(
+        example_tokens,
+        maps[name][0],
+        title=name,
+        merge="sum",
+        special_tokens=specials,
+    )
     for name in NAMES[:-1]
 ]
 display(HTML("".join(shown)))
@@ -217,11 +225,14 @@ for name in attr.TRANSFORMER_METHODS:
     triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
     pages.append(
         highlight.highlight_rows(
-            [(e.name, t, s) for e, t, s in triples], title=name, merge="sum"
+            [(e.name, t, s) for e, t, s in triples],
+            title=name,
+            merge="sum",
+            special_tokens=specials,
         )
     )
     for e, t, s in triples:
-        words, word_scores = highlight.merge_subwords(t, s, how="sum")
+        words, word_scores = tokens.merge_pieces(t, s, specials, merge="sum")
         _, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
         print(f"{name:>21} | {e.name:<10} | top 3: {', '.join(words[i] for i in top)}")
 display(HTML("".join(pages)))
@@ -283,7 +294,7 @@ for name, c in costs.items():
 # the model was fine-tuned on IMDb and never saw ERASER, and the reviews come
 # from another site and another decade.
 #
-# `helpers.eraser` maps each marked passage onto WordPiece tokens through
+# `helpers.data.eraser` maps each marked passage onto WordPiece tokens through
 # character offsets, so a word split into pieces (`##s`) or punctuation the
 # tokenizer separates lands on the right pieces. The reviews are long (about
 # 840 WordPieces on average), and the explanation covers the first
@@ -322,9 +333,15 @@ if docs:
     one = plaus.encoding
     pieces = tokenizer.convert_ids_to_tokens(one.inputs["input_ids"][0].tolist())
     human = one.rationale[0].float()
-    parts = [highlight.highlight_html(pieces, human, title="human rationale")]
+    parts = [
+        highlight.highlight_html(
+            pieces, human, title="human rationale", special_tokens=specials
+        )
+    ]
     parts += [
-        highlight.highlight_html(pieces, plaus.scores[m][0], title=m, merge="sum")
+        highlight.highlight_html(
+            pieces, plaus.scores[m][0], title=m, merge="sum", special_tokens=specials
+        )
         for m in ("IG", "CP-LRP", "grad-weighted rollout")
     ]
     display(HTML(highlight.collapsible("".join(parts), "one ERASER review")))

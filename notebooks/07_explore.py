@@ -30,12 +30,12 @@ import numpy as np
 from IPython.display import HTML, display
 
 import helpers
-from helpers import config, data, explorer, training
+from helpers import config, data, explorer, train
 from helpers.book import examples, overview
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
-tokenizer, model = training.get_finetuned_model(profile, attn_implementation="eager")
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
 test = data.load_reviews("test", profile)
 print(f"profile {profile.name}: {profile.model_name}; {test.source}")
 
@@ -105,7 +105,7 @@ display(HTML(explorer.edit_gallery(model, tokenizer, edits, method="AttnLRP")))
 # the predictions here are chapter 2's.
 
 # %%
-scores = training.evaluate(model, tokenizer, test, max_length=profile.max_length)
+scores = train.evaluate(model, tokenizer, test, max_length=profile.max_length)
 right = scores["preds"] == scores["labels"]
 vectors = overview.cls_vectors(
     model, tokenizer, test.texts, max_length=profile.max_length
@@ -183,14 +183,14 @@ if cut.any() and (~cut).any():
 # ## Chapter 2's misclassified reviews, explained
 #
 # Chapter 2 listed the test reviews the model got most confidently wrong and
-# promised to come back to them. `training.misclassified` with the same
+# promised to come back to them. `train.misclassified` with the same
 # evaluation returns the same reviews; here they are, whole, with chapter 6's
 # recommended method (windows for reviews longer than the model reads). Each
 # highlight explains the class the model **predicted**: red words pushed it
 # towards its wrong answer.
 
 # %%
-worst = training.misclassified(test, scores, n=3)
+worst = train.misclassified(test, scores, n=3)
 wrong_result = None
 if worst:
     wrong_result = helpers.explain(

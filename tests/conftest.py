@@ -8,12 +8,57 @@ fixtures (factories), so no test module imports them either.
 from __future__ import annotations
 
 import io
+import ipaddress
+import socket
 import tarfile
 from pathlib import Path
 
 import pytest
 import torch
 from tiny import save_tiny
+
+
+class NetworkBlocked(RuntimeError):
+    """A test reached for the network (tests only talk to this machine)."""
+
+
+def _loopback(host) -> bool:
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded(real):
+    """``real`` (connect / getaddrinfo) allowed only for loopback addresses."""
+
+    def call(*args, **kwargs):
+        target = args[1] if real is _REAL_CONNECT else args[0]
+        host = target[0] if isinstance(target, tuple) else target
+        if isinstance(target, (str, bytes)) and real is _REAL_CONNECT:
+            return real(*args, **kwargs)  # a Unix socket (Jupyter, multiprocessing)
+        if not _loopback(host):
+            raise NetworkBlocked(
+                f"test reached for the network ({host!r}); tests must not. Serve "
+                "what the test needs from a local server or a file."
+            )
+        return real(*args, **kwargs)
+
+    return call
+
+
+_REAL_CONNECT = socket.socket.connect
+_REAL_GETADDRINFO = socket.getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Block every socket connection and name lookup that leaves this machine."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded(_REAL_CONNECT))
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded(_REAL_CONNECT))
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded(_REAL_GETADDRINFO))
 
 
 @pytest.fixture(autouse=True)

@@ -64,10 +64,10 @@ def test_plot_heads_heatmap_refuses_a_long_review(review):
 def test_top_words_sums_pieces_and_breaks_ties_at_random():
     tokens = ["[CLS]", "act", "##ing", "was", "good", "[SEP]"]
     scores = [0.5, 0.1, 0.25, 0.3, 0.2, 0.0]
-    top = attention.top_words(tokens, scores, 2)
+    top = attention.top_words(tokens, scores, 2, special_tokens={"[CLS]", "[SEP]"})
     assert [(i, w) for i, w, _ in top] == [(0, "acting"), (1, "was")]
     assert top[0][2] == pytest.approx(0.35) and top[1][2] == pytest.approx(0.3)
-    assert len(attention.top_words(tokens, scores, 10)) == 3  # fewer words: all
+    assert len(attention.top_words(tokens, scores, 10)) == 5  # [CLS]/[SEP] shown
     # equal scores: the order comes from the seed, not from the position
     words = ["a", "b", "c", "d"]
     orders = {

@@ -9,7 +9,7 @@ from toys import ROLES, VOCAB, LinearTokenModel, make_batch, trigger_model
 
 from helpers import attr
 from helpers.gradcam import GradCam, normalise_layers
-from helpers.inputs import TokenRoles
+from helpers.tokens import TokenRoles
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""ERASER Movies loader and the rationale-to-WordPiece mapping (helpers.eraser)."""
+"""ERASER Movies loader and the rationale-to-WordPiece mapping (helpers.data.eraser)."""
 
 import hashlib
 import io
@@ -10,8 +10,7 @@ import pytest
 import torch
 from tiny import tiny_tokenizer
 
-from helpers import eraser
-from helpers.data import DataError, encode_texts
+from helpers.data import DataError, encode_texts, eraser
 
 DOCS = {
     "negR_000.txt": ["the movie was boring and bad .", "awful acting !"],

@@ -10,8 +10,7 @@ import tarfile
 
 import pytest
 
-from helpers import etc
-from helpers.data import DataError
+from helpers.data import DataError, etc
 
 JOY, SAD, ANGER, FEAR, DISGUST, SURPRISE, NONE = (
     "喜び",

@@ -32,9 +32,15 @@ from helpers.attention import (
 from helpers.explain import DEFAULT_METHODS, Explanation, explain
 from helpers.explorer import edit_gallery, text_explorer, word_differences
 from helpers.gradcam import TextGradCam, layer_statistics
-from helpers.highlight import highlight_html, merge_subwords
-from helpers.inputs import TokenRoles, label_names, resolve_target
-from helpers.tokens import merge_scores, special_tokens, word_map
+from helpers.highlight import highlight_html
+from helpers.inputs import label_names, resolve_target
+from helpers.tokens import (
+    TokenRoles,
+    merge_pieces,
+    merge_scores,
+    special_tokens,
+    word_map,
+)
 
 LABELS = {0: "neg", 1: "neutral", 2: "pos"}
 TEXT = "The acting was boringly bad!"
@@ -115,18 +121,22 @@ def test_special_tokens_come_from_the_tokenizer(roberta):
 
 
 def test_string_tokens_merge_with_bpe_and_sentencepiece_markers():
-    words, merged = merge_subwords(
-        ["<s>", "T", "he", "Ġact", "ing", "Ġbad", "</s>"], [9, 1, 1, 2, 3, 4, 9], "sum"
+    words, merged = merge_pieces(
+        ["<s>", "T", "he", "Ġact", "ing", "Ġbad", "</s>"],
+        [9, 1, 1, 2, 3, 4, 9],
+        {"<s>", "</s>"},
     )
     assert words == ["The", "acting", "bad"] and merged.tolist() == [2, 5, 4]
-    words, _ = merge_subwords(
-        ["<cls>", "▁go", "od", "▁film", "<sep>"],
-        [0, 1, 1, 1, 0],
-        special_tokens=("<cls>", "<sep>"),
+    words, _ = merge_pieces(
+        ["<cls>", "▁go", "od", "▁film", "<sep>"], [0, 1, 1, 1, 0], ("<cls>", "<sep>")
     )
     assert words == ["good", "film"]
     shown = _visible_text(
-        highlight_html(["<s>", "Ġgo", "od", "Ġfilm", "</s>"], [1] * 5)
+        highlight_html(
+            ["<s>", "Ġgo", "od", "Ġfilm", "</s>"],
+            [1] * 5,
+            special_tokens=special_tokens(tiny_bpe_tokenizer()),
+        )
     )
     assert "good film" in shown and "&lt;s&gt;" not in shown
 

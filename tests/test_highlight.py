@@ -7,16 +7,17 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_tokenizer
 
 from helpers.highlight import (
     collapsible,
     highlight,
     highlight_html,
     highlight_rows,
-    merge_subwords,
     save_html,
     score_to_color,
 )
+from helpers.tokens import merge_pieces, special_tokens
 
 ALLOWED_TAGS = {"div", "span", "table", "tr", "th", "td"}
 
@@ -83,7 +84,10 @@ def test_score_to_color_rejects_bad_values():
 
 def test_highlight_colours_follow_scores_and_hide_special_tokens():
     tokens = ["[CLS]", "good", "movie", "[SEP]", "[PAD]"]
-    out = Spans(highlight_html(tokens, [5.0, 2.0, 1.0, 9.0, 0.0]))
+    hidden = special_tokens(tiny_tokenizer())  # the tokenizer's own
+    out = Spans(
+        highlight_html(tokens, [5.0, 2.0, 1.0, 9.0, 0.0], special_tokens=hidden)
+    )
     # [CLS]/[SEP]/[PAD] are hidden and do not set the scale: vmax is the largest
     # shown score
     assert out.colours() == {"good": "rgb(255, 0, 0)", "movie": "rgb(255, 128, 128)"}
@@ -91,9 +95,9 @@ def test_highlight_colours_follow_scores_and_hide_special_tokens():
     assert out.tokens[0][2] == "score: 2"  # tooltip with the score
 
 
-def test_keep_special_shows_cls_and_sep_but_never_padding():
+def test_only_the_special_tokens_given_are_hidden():
     tokens = ["[CLS]", "good", "[SEP]", "[PAD]"]
-    out = Spans(highlight_html(tokens, [1.0, 0.5, 0.0, 0.0], keep_special=True))
+    out = Spans(highlight_html(tokens, [1.0, 0.5, 0.0, 0.0], special_tokens={"[PAD]"}))
     assert [t for t, _, _ in out.tokens] == ["[CLS]", "good", "[SEP]"]
     assert out.colours()["[CLS]"] == "rgb(255, 0, 0)"
 
@@ -223,18 +227,19 @@ def test_save_html_writes_a_standalone_page(tmp_path):
 # -------------------------------------------------------------- tokens and words
 
 
-def test_merge_subwords_max_sum_and_mean():
+def test_merge_pieces_max_sum_and_mean():
     tokens = ["[CLS]", "play", "##ing", "is", "fun", "##n", "##y", "[SEP]", "[PAD]"]
     scores = [9.0, 0.25, 0.5, 0.1, 0.2, 0.3, 0.1, 9.0, 0.0]
-    words, merged = merge_subwords(tokens, scores, how="max")
+    special = {"[CLS]", "[SEP]", "[PAD]"}
+    words, merged = merge_pieces(tokens, scores, special, merge="max")
     assert words == ["playing", "is", "funny"]
-    np.testing.assert_allclose(merged, [0.5, 0.1, 0.3])
-    _, summed = merge_subwords(tokens, scores, how="sum")
-    np.testing.assert_allclose(summed, [0.75, 0.1, 0.6])
-    _, mean = merge_subwords(tokens, scores, how="mean")
-    np.testing.assert_allclose(mean, [0.375, 0.1, 0.2])
-    with pytest.raises(ValueError, match="how must be one of"):
-        merge_subwords(tokens, scores, how="median")
+    np.testing.assert_allclose(merged, [0.5, 0.1, 0.3], rtol=1e-6)
+    _, summed = merge_pieces(tokens, scores, special, merge="sum")
+    np.testing.assert_allclose(summed, [0.75, 0.1, 0.6], rtol=1e-6)
+    _, mean = merge_pieces(tokens, scores, special, merge="mean")
+    np.testing.assert_allclose(mean, [0.375, 0.1, 0.2], rtol=1e-6)
+    with pytest.raises(ValueError, match="merge must be one of"):
+        merge_pieces(tokens, scores, special, merge="median")
 
 
 def test_merged_words_are_highlighted_as_one_span():
@@ -242,6 +247,7 @@ def test_merged_words_are_highlighted_as_one_span():
         ["[CLS]", "play", "##ing", "well", "[SEP]"],
         [0.0, 0.2, 0.4, 0.6, 0.0],
         merge="sum",
+        special_tokens=special_tokens(tiny_tokenizer()),
     )
     colours = Spans(fragment).colours()
     assert colours == {"playing": "rgb(255, 0, 0)", "well": "rgb(255, 0, 0)"}
@@ -252,6 +258,7 @@ def test_subword_pieces_are_glued_and_punctuation_attached():
     fragment = highlight_html(
         ["[CLS]", "the", "act", "##ing", "was", "great", ".", "[SEP]"],
         [0.0] + [1.0] * 6 + [0.0],
+        special_tokens=special_tokens(tiny_tokenizer()),
     )
     parsed = Spans(fragment)
     assert [text for text, _, _ in parsed.tokens] == [
@@ -322,7 +329,7 @@ def test_collapsible_wraps_a_fragment_in_details():
 
 def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):
     pytest.importorskip("fugashi")
-    from helpers.japanese import build_vocab, make_japanese_tokenizer
+    from helpers.ja import build_vocab, make_japanese_tokenizer
 
     sentence = "私は不運な人間です。"
     vocab = [

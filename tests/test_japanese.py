@@ -12,9 +12,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertJapaneseTokenizer
 
-from helpers import japanese as ja
+from helpers import ja
 from helpers.config import get_profile
-from helpers.data import DataError, TruncationWarning, encode_texts
+from helpers.data import DataError, TruncationWarning, encode_texts, etc
+from helpers.ja import choose
+from helpers.ja import model as ja_model
 from helpers.models import ModelLoadError, load_model
 
 SENTENCE = "私は不運な人間です。"
@@ -251,6 +253,8 @@ def test_short_training_lowers_loss_and_saves_metrics(chabsa_dir):
 
 def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
     torch.set_num_threads(1)
+    # no ETC here, and its download is refused at once (as on a machine offline)
+    monkeypatch.setattr(etc, "ETC_URL", "http://127.0.0.1:9/etc.tar.gz")
     monkeypatch.setenv(ja.CHABSA_ENV, str(chabsa_dir))
     quick = get_profile("quick")
     tok, model, description = ja.get_japanese_model(
@@ -274,7 +278,7 @@ def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
     def no_retraining(*args, **kwargs):
         raise AssertionError("the cached model should have been loaded, not retrained")
 
-    monkeypatch.setattr(ja, "train_japanese_model", no_retraining)
+    monkeypatch.setattr(ja_model, "train_japanese_model", no_retraining)
     tok2, model2, description2 = ja.get_japanese_model(quick, settings=TINY)
     assert description2 == description
     inputs = tok2([SENTENCE], return_tensors="pt")
@@ -282,14 +286,14 @@ def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
         torch.testing.assert_close(model2(**inputs).logits, model(**inputs).logits)
     # the full profile tries the hub first; when that fails it warns and uses the
     # cached model
-    real_load = ja.load_model
+    real_load = choose.load_model
 
     def offline_only(name, *args, **kwargs):
         if str(name) == ja.HUB_MODEL:
             raise ModelLoadError("no hub here")
         return real_load(name, *args, **kwargs)
 
-    monkeypatch.setattr(ja, "load_model", offline_only)
+    monkeypatch.setattr(choose, "load_model", offline_only)
     with pytest.warns(ja.HubFallbackWarning, match="no hub here"):
         assert (
             ja.get_japanese_model(get_profile("full"), settings=TINY)[2] == description
@@ -306,7 +310,7 @@ def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_
         calls.append((name, attn_implementation))
         return load_model(tiny_model_dir)
 
-    monkeypatch.setattr(ja, "load_model", fake_hub)
+    monkeypatch.setattr(choose, "load_model", fake_hub)
     tok, model, description = ja.get_japanese_model(
         get_profile("full"), attn_implementation="eager"
     )
@@ -315,7 +319,7 @@ def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_
     assert calls == [(ja.HUB_MODEL, "eager")] and description.startswith(
         f"hub: {ja.HUB_MODEL}"
     )
-    monkeypatch.setattr(ja, "hub_model_cached", lambda name=ja.HUB_MODEL: True)
+    monkeypatch.setattr(choose, "hub_model_cached", lambda name=ja.HUB_MODEL: True)
     assert ja.get_japanese_model(get_profile("quick"))[2].startswith(
         "hub:"
     )  # cached: quick uses it too
@@ -399,3 +403,25 @@ def test_judge_predictions_says_whether_the_maps_explain_confident_right_answers
         ja.judge_predictions(model, texts, good, expected[:1])
     with pytest.raises(ValueError, match="'positive' or 'negative'"):
         ja.judge_predictions(model, texts, good, ["neg", "pos"])
+
+
+def test_ja_modules_import_only_downward_and_never_inside_functions():
+    """settings → corpus → baselines → model → pretrain → choose: no cycle."""
+    import ast
+    from pathlib import Path
+
+    order = ["settings", "corpus", "baselines", "model", "pretrain", "choose"]
+    folder = Path(ja.__file__).parent
+    for rank, name in enumerate(order):
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert order.index(node.module) < rank, (name, node.module)
+        for func in ast.walk(tree):
+            if isinstance(func, ast.FunctionDef):
+                inner = [
+                    n
+                    for n in ast.walk(func)
+                    if isinstance(n, ast.ImportFrom) and n.level >= 1
+                ]
+                assert not inner, f"{name}.{func.name} imports helpers inside"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import japanese_baselines as jb
 from helpers.data import ReviewSet
+from helpers.ja import baselines as jb
 
 
 def split_words(texts):

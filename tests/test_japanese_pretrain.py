@@ -10,13 +10,14 @@ import warnings
 import pytest
 import torch
 from test_etc import write_etc
-from transformers import BertForMaskedLM
+from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
-from helpers import etc
-from helpers import japanese as ja
-from helpers import japanese_pretrain as jp
+from helpers import ja
 from helpers.config import get_profile
-from helpers.training import read_training_info
+from helpers.data import etc
+from helpers.ja import corpus as ja_corpus
+from helpers.ja import pretrain as jp
+from helpers.train import read_training_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")
 
@@ -32,7 +33,7 @@ CHABSA_NEG = [
     "受注が減少しました。",
 ]
 CHABSA_TEST = ["営業利益は大幅に減少しました。", "海外の売上が好調でした。"]
-TINY = jp.PretrainSettings(
+TINY = ja.PretrainSettings(
     model=ja.JapaneseSettings(
         layers=1,
         hidden=32,
@@ -152,20 +153,24 @@ def test_restricted_loss_equals_the_full_loss_when_all_tokens_are_candidates(
     assert hits.shape == (2,) and fewer < ours  # fewer rivals, lower loss
 
 
+def mlm_settings(epochs: int, lr: float, **changes) -> ja.PretrainSettings:
+    """Masked-LM settings for the tiny tests: batches of 16, 32 tokens, seed 0."""
+    return ja.PretrainSettings(
+        model=ja.JapaneseSettings(seed=0),
+        mlm_epochs=epochs,
+        mlm_lr=lr,
+        mlm_batch_size=16,
+        mlm_max_length=32,
+        **changes,
+    )
+
+
 def test_pretraining_lowers_the_loss_on_a_repeated_sentence(tmp_path):
     torch.set_num_threads(1)
     tok = tiny_tokenizer([SENTENCE], tmp_path)
     model = tiny_mlm(len(tok.vocab))
     history = jp.pretrain_mlm(
-        model,
-        tok,
-        [SENTENCE] * 64,
-        epochs=4,
-        lr=1e-2,
-        batch_size=16,
-        max_length=32,
-        seed=0,
-        progress=False,
+        model, tok, [SENTENCE] * 64, mlm_settings(epochs=4, lr=1e-2), progress=False
     )
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
@@ -173,10 +178,42 @@ def test_pretraining_lowers_the_loss_on_a_repeated_sentence(tmp_path):
     assert all(0.08 < h["masked"] < 0.25 for h in history)  # ~15 % of 7 words
     assert not model.training
     again = tiny_mlm(len(tok.vocab))
-    kw = dict(epochs=1, batch_size=16, seed=0, progress=False)
-    first = jp.pretrain_mlm(again, tok, [SENTENCE] * 16, **kw)
-    second = jp.pretrain_mlm(tiny_mlm(len(tok.vocab)), tok, [SENTENCE] * 16, **kw)
+    one = mlm_settings(epochs=1, lr=1e-3)
+    first = jp.pretrain_mlm(again, tok, [SENTENCE] * 16, one, progress=False)
+    second = jp.pretrain_mlm(
+        tiny_mlm(len(tok.vocab)), tok, [SENTENCE] * 16, one, progress=False
+    )
     assert first[0]["loss"] == second[0]["loss"]  # seeded
+
+
+def test_mlm_warm_up_is_the_librarys_linear_schedule(tmp_path, monkeypatch):
+    """The rates pretraining uses are transformers' warm-up then linear decay."""
+    tok = tiny_tokenizer([SENTENCE], tmp_path)
+    used = []
+    make = jp._adamw
+
+    def recording(params, lr, weight_decay):
+        optimizer = make(params, lr, weight_decay)
+        optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: used.append(opt.param_groups[0]["lr"])
+        )
+        return optimizer
+
+    monkeypatch.setattr(jp, "_adamw", recording)
+    settings = mlm_settings(epochs=2, lr=1e-2, mask_prob=0.5, warmup_fraction=0.3)
+    jp.pretrain_mlm(
+        tiny_mlm(len(tok.vocab)), tok, [SENTENCE] * 80, settings, progress=False
+    )
+    total = 2 * 5  # 80 texts in batches of 16, two epochs
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-2)
+    library = get_linear_schedule_with_warmup(reference, int(0.3 * total), total)
+    expected = []
+    for _ in range(total):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        library.step()
+    assert len(used) == total and used == pytest.approx(expected)
+    assert used[0] == 0.0 and used[3] == pytest.approx(1e-2)  # 3 warm-up steps
 
 
 def test_classifier_starts_from_the_pretrained_encoder(tmp_path):
@@ -196,24 +233,24 @@ def test_classifier_starts_from_the_pretrained_encoder(tmp_path):
 # --------------------------------------------------------------------------- #
 def test_corpus_has_no_validation_or_test_text(data):
     etc_root, chabsa = data
-    corpus = jp.train_only_corpus(etc_root, chabsa, TINY)
+    corpus = ja.train_only_corpus(etc_root, chabsa, TINY)
     held_out = etc.all_text("valid", etc_root) + etc.all_text("test", etc_root)
     held_out += CHABSA_TEST
-    chabsa_valid = jp.sentiment_data(etc_root, chabsa, TINY)["chabsa_valid"]
+    chabsa_valid = ja.sentiment_data(etc_root, chabsa, TINY)["chabsa_valid"]
     assert not set(corpus.texts) & set(held_out + chabsa_valid.texts)
     # ETC train text is in, except こんにちは / 挨拶した, which valid holds too
     assert "試験に合格して嬉しいです。" in corpus.texts and "嬉しかった" in corpus.texts
     assert "こんにちは" not in corpus.texts and "挨拶した" not in corpus.texts
     assert corpus.removed_held_out >= 2
     assert corpus.counts["ETC train"] == 14 - 2
-    jp.check_no_held_out(corpus.texts, held_out)
-    with pytest.raises(jp.HeldOutTextError, match="1 held-out sentence"):
-        jp.check_no_held_out([*corpus.texts, "ｺﾝﾆﾁﾊ"], ["コンニチハ"])  # NFKC
+    ja_corpus.check_no_held_out(corpus.texts, held_out)
+    with pytest.raises(ja.HeldOutTextError, match="1 held-out sentence"):
+        ja_corpus.check_no_held_out([*corpus.texts, "ｺﾝﾆﾁﾊ"], ["コンニチハ"])  # NFKC
 
 
 def test_sentiment_data_trains_on_train_text_and_selects_on_valid(data):
     etc_root, chabsa = data
-    sets = jp.sentiment_data(etc_root, chabsa, TINY)
+    sets = ja.sentiment_data(etc_root, chabsa, TINY)
     assert sets["train"].texts[:4] == sets["etc_train"].texts
     assert sets["train"].texts[4:8] == [
         "嬉しかった",
@@ -224,8 +261,8 @@ def test_sentiment_data_trains_on_train_text_and_selects_on_valid(data):
     assert len(sets["train"]) == 4 + 4 + len(sets["chabsa_train"])
     assert len(sets["valid"]) == len(sets["etc_valid"]) + len(sets["chabsa_valid"])
     assert len(sets["chabsa_train"]) == 8 and len(sets["chabsa_valid"]) == 4
-    without = jp.PretrainSettings(model=TINY.model, train_transcriptions=False)
-    plain = jp.sentiment_data(etc_root, chabsa, without)["train"]
+    without = ja.PretrainSettings(model=TINY.model, train_transcriptions=False)
+    plain = ja.sentiment_data(etc_root, chabsa, without)["train"]
     assert len(plain) == 4 + len(sets["chabsa_train"])
     assert "嬉しかった" not in plain.texts
 
@@ -271,7 +308,7 @@ def test_everyday_model_trains_once_then_loads(data, monkeypatch):
     with torch.no_grad():
         torch.testing.assert_close(model2(**enc).logits, model(**enc).logits)
     # other settings, other data or no pretraining: another folder
-    other = jp.PretrainSettings(model=TINY.model, mlm_epochs=3)
+    other = ja.PretrainSettings(model=TINY.model, mlm_epochs=3)
     assert jp.everyday_checkpoint_path(other, True, etc_root, chabsa) != folder
     assert jp.everyday_checkpoint_path(TINY, False, etc_root, chabsa) != folder
     (chabsa / "test.tsv").write_text(f"{CHABSA_TEST[0]}\t0\t\n", encoding="utf-8")

@@ -9,7 +9,7 @@ from tiny import TEXTS, encode, tiny_bert, tiny_tokenizer
 from toys import MASK, ROLES, VOCAB, MeanProbabilityModel, make_batch, trigger_model
 
 from helpers import attr, metrics
-from helpers.inputs import TokenRoles
+from helpers.tokens import TokenRoles
 
 # --------------------------------------------------------------------------- selection
 

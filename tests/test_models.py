@@ -42,10 +42,19 @@ def test_eager_attention_returns_weights(tiny_model_dir):
     )
 
 
-def test_unknown_model_says_what_was_tried():
+def test_unknown_model_says_what_was_tried(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the suite never reaches the hub
     with pytest.raises(
-        ModelLoadError, match=r"(?s)Tried:.*local Hugging Face cache.*How to get it"
+        ModelLoadError,
+        match=r"(?s)Tried:.*local Hugging Face cache.*HF_HUB_OFFLINE.*How to get it",
     ):
+        load_model("no-such-org/no-such-bert-model")
+
+
+def test_an_unreachable_hub_is_named_in_the_error(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
+    with pytest.raises(ModelLoadError, match=r"127\.0\.0\.1 is unreachable"):
         load_model("no-such-org/no-such-bert-model")
 
 

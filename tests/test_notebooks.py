@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import config, data, training
+from helpers import config, data, train
 from helpers.book import recipes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +159,7 @@ def test_chapter_2_trains_a_classifier_equal_to_the_handmade_one(chapters):
     torch.testing.assert_close(ns["cached"], full, atol=2e-2, rtol=0)
     result, scores = ns["result"], ns["scores"]
     assert 1 <= result.best_epoch <= ns["profile"].epochs
-    assert result.checkpoint == training.checkpoint_path(ns["profile"])
+    assert result.checkpoint == train.checkpoint_path(ns["profile"])
     assert result.checkpoint.is_relative_to(config.data_dir())
     assert int(scores["confusion"].sum()) == len(ns["test_set"]) == 2 * PER_LABEL
     # "great" against "awful": the classifier learns it

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tiny import tiny_bert, tiny_tokenizer
 
-from helpers.eraser import RationaleReview, RationaleSpan
+from helpers.data.eraser import RationaleReview, RationaleSpan
 from helpers.metrics import plausibility as pl
 
 

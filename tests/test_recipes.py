@@ -7,7 +7,7 @@ import json
 import pytest
 from test_training import toy_reviews
 
-from helpers import training
+from helpers import train
 from helpers.book import recipes
 from helpers.config import get_profile
 
@@ -78,7 +78,7 @@ def test_run_steps_trains_each_step_with_its_settings(tiny_model_dir):
 def test_run_steps_reuses_the_chapter_model_and_refuses_another(tiny_model_dir):
     profile = tiny_profile(tiny_model_dir)
     data = (toy_reviews(10), toy_reviews(5, seed=1))
-    _, _, first = training.finetune_profile_model(profile, data=data)
+    _, _, first = train.finetune_profile_model(profile, data=data)
     rows = recipes.run_steps(profile, data=data, steps=(), first=first)
     assert rows[0]["val_acc"] == first.best["val_acc"]
     assert rows[0]["seconds"] == pytest.approx(

@@ -5,6 +5,7 @@ Tiny models from tests/tiny.py; seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import warnings
@@ -13,9 +14,14 @@ import numpy as np
 import pytest
 import torch
 from tiny import tiny_bert, tiny_tokenizer
-from transformers import BertModel
+from transformers import (
+    BertModel,
+    DataCollatorWithPadding,
+    get_linear_schedule_with_warmup,
+)
 
-from helpers import data, training
+from helpers import data, train
+from helpers.book import train_plots
 from helpers.config import get_profile
 from helpers.data import ReviewSet, encode_texts
 from helpers.inputs import batches_by_length
@@ -27,6 +33,7 @@ from helpers.models import (
     load_model,
     seed_as_hf_classifier,
 )
+from helpers.train import TrainSettings, finetuned, loop
 
 POS = ["good", "great", "love", "best", "fine"]
 NEG = ["bad", "awful", "hate", "worst", "boring"]
@@ -83,16 +90,18 @@ def test_only_the_intended_parameters_change(trainable_layers, changed_prefixes)
     tokenizer, model = tiny()
     before = {k: v.clone() for k, v in model.named_parameters()}
     data = toy_reviews(8)
-    training.train_classifier(
+    train.train_classifier(
         model,
         tokenizer,
         data,
         data,
-        epochs=1,
-        lr=1e-2,
-        batch_size=8,
-        trainable_layers=trainable_layers,
-        max_length=32,
+        TrainSettings(
+            epochs=1,
+            lr=1e-2,
+            batch_size=8,
+            trainable_layers=trainable_layers,
+            max_length=32,
+        ),
     )
     for name, param in model.named_parameters():
         moved = not torch.equal(before[name], param)
@@ -122,7 +131,7 @@ def test_trainable_parameter_counts():
 
 def test_frozen_modules_stay_in_eval_mode():
     _, model = tiny()
-    training.set_train_mode(model, 1)
+    train.set_train_mode(model, 1)
     assert (
         not model.bert.embeddings.training and not model.bert.encoder.layer[0].training
     )
@@ -147,11 +156,11 @@ def test_bottom_then_top_equals_model_logits(attn, k):
     assert (enc["attention_mask"] == 0).any()  # padding is present
     with torch.no_grad():
         expected = model(**enc).logits
-        hidden = training.bottom_forward(
+        hidden = train.bottom_forward(
             model, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], 3 - k
         )
-        got = training.top_forward(model, hidden, enc["attention_mask"], k)
-        full_layer = training.top_forward(
+        got = train.top_forward(model, hidden, enc["attention_mask"], k)
+        full_layer = train.top_forward(
             model, hidden, enc["attention_mask"], k, cls_only=False
         )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
@@ -176,8 +185,8 @@ def test_cached_float16_features_give_the_logits_up_to_rounding(k):
         model.classifier.weight.mul_(300)
     reviews = toy_reviews(6)
     tokenized = data.TokenizedReviews(tokenizer, reviews, max_length=32)
-    collate = data.make_collate(tokenizer, False, 32)
-    store = training.cache_features(model, tokenized, collate, n_frozen=3 - k)
+    collate = DataCollatorWithPadding(tokenizer)
+    store = train.cache_features(model, tokenized, collate, n_frozen=3 - k)
     assert store.array.dtype == np.float16
     order = np.arange(len(reviews))
     hidden, mask = store.batch(order, "cpu")
@@ -185,10 +194,10 @@ def test_cached_float16_features_give_the_logits_up_to_rounding(k):
     inputs = {key: v for key, v in batch.items() if key != "labels"}
     with torch.no_grad():
         expected = model(**inputs).logits
-        cached = training.top_forward(model, hidden, mask, k)
-        exact = training.top_forward(
+        cached = train.top_forward(model, hidden, mask, k)
+        exact = train.top_forward(
             model,
-            training.bottom_forward(model, **inputs, n_frozen=3 - k),
+            train.bottom_forward(model, **inputs, n_frozen=3 - k),
             inputs["attention_mask"],
             k,
         )
@@ -202,7 +211,7 @@ def test_cached_float16_features_give_the_logits_up_to_rounding(k):
 @pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0])
 def test_feature_cache_round_trip_in_memory_and_on_disk(tmp_path, in_memory_bytes):
     rows = [torch.randn(n, 8) for n in (3, 7, 5)]
-    cache = training.FeatureCache(
+    cache = train.FeatureCache(
         [3, 7, 5], 8, cache_dir=tmp_path, in_memory_bytes=in_memory_bytes
     )
     for i, r in enumerate(rows):
@@ -217,6 +226,48 @@ def test_feature_cache_round_trip_in_memory_and_on_disk(tmp_path, in_memory_byte
     assert path is None or not path.exists()
 
 
+def test_a_feature_cache_knows_what_it_was_made_from():
+    tokenizer, model = tiny(layers=3)
+    tokenized = data.TokenizedReviews(tokenizer, toy_reviews(3), max_length=32)
+    store = train.cache_features(
+        model, tokenized, DataCollatorWithPadding(tokenizer), n_frozen=2
+    )
+    made = store.made_from
+    name = model.config.name_or_path or "BertForSequenceClassification"
+    assert (made.n_frozen, made.model) == (2, name)
+    assert made == train.CacheSource.of(model, 2)
+    store.check(model, 2)  # the same model, unchanged: fine
+    with pytest.raises(ValueError, match=r"output of 2 frozen layers .* after 1"):
+        store.check(model, 1)
+    with torch.no_grad():
+        model.bert.encoder.layer[2].output.dense.bias.add_(1.0)  # above: no matter
+    store.check(model, 2)
+    with torch.no_grad():
+        model.bert.encoder.layer[1].output.dense.bias.add_(1e-3)
+    with pytest.raises(ValueError, match=r"frozen weights changed .* cache_features"):
+        store.check(model, 2)
+    with pytest.raises(ValueError, match="does not record what it was made from"):
+        train.FeatureCache([3], 8).check(model, 2)
+
+
+def test_token_batches_pad_to_the_longest_review_of_each_batch():
+    tokenizer, _ = tiny()
+    reviews = toy_reviews(4)
+    tokenized = data.TokenizedReviews(tokenizer, reviews, max_length=32)
+    collate = DataCollatorWithPadding(tokenizer)
+    order = [[0, 5, 2], [7]]
+    batches = train.token_batches(tokenized, collate, order)
+    for idx, batch in zip(order, batches, strict=True):
+        ids = [tokenized.features[i]["input_ids"] for i in idx]
+        width = max(map(len, ids))
+        assert batch["input_ids"].shape == (len(idx), width)
+        assert batch["attention_mask"].sum(1).tolist() == [len(r) for r in ids]
+        for row, r in zip(batch["input_ids"].tolist(), ids, strict=True):
+            assert row == r + [tokenizer.pad_token_id] * (width - len(r))
+        assert batch["labels"].dtype == torch.long
+        assert batch["labels"].tolist() == [reviews.labels[i] for i in idx]
+
+
 def test_cached_and_naive_training_give_the_same_model():
     data, val = toy_reviews(12), toy_reviews(4, seed=1)
     weights, results = [], []
@@ -224,16 +275,14 @@ def test_cached_and_naive_training_give_the_same_model():
         # no dropout: both loops compute the same function
         tokenizer, model = tiny(dropout=0.0)
         results.append(
-            training.train_classifier(
+            train.train_classifier(
                 model,
                 tokenizer,
                 data,
                 val,
-                epochs=2,
-                lr=1e-3,
-                batch_size=8,
-                max_length=32,
-                cache_features=cache,
+                TrainSettings(
+                    epochs=2, lr=1e-3, batch_size=8, max_length=32, cache_features=cache
+                ),
             )
         )
         weights.append(model.classifier.weight.detach().clone())
@@ -250,27 +299,25 @@ def test_epoch_seconds_exclude_the_feature_caching(monkeypatch, capsys):
     how loaded the machine is.
     """
     clock = {"offset": 0.0}
-    real_clock, real_cache = training.time.perf_counter, training.cache_features
+    real_clock, real_cache = loop.time.perf_counter, loop.cache_features
 
     def slow_cache(*args, **kwargs):
         clock["offset"] += 500.0  # train and validation: 2 x 500 s
         return real_cache(*args, **kwargs)
 
     monkeypatch.setattr(
-        training,
+        loop,
         "time",
         type("Clock", (), {"perf_counter": lambda: real_clock() + clock["offset"]}),
     )
-    monkeypatch.setattr(training, "cache_features", slow_cache)
+    monkeypatch.setattr(loop, "cache_features", slow_cache)
     tokenizer, model = tiny()
-    result = training.train_classifier(
+    result = train.train_classifier(
         model,
         tokenizer,
         toy_reviews(6),
         toy_reviews(2, seed=1),
-        epochs=2,
-        batch_size=4,
-        max_length=32,
+        TrainSettings(epochs=2, batch_size=4, max_length=32),
     )
     assert result.cache_seconds >= 1000
     assert all(h["seconds"] < 1000 for h in result.history)
@@ -301,19 +348,17 @@ def test_training_batches_cover_every_review_once_and_are_seeded():
 # --------------------------------------------------------------------------- #
 def test_short_training_learns_the_toy_task(tmp_path):
     tokenizer, model = tiny()
-    train, val = toy_reviews(32), toy_reviews(10, seed=1)
+    train_set, val = toy_reviews(32), toy_reviews(10, seed=1)
     # a random tiny encoder: its frozen layers carry little signal, so the whole
     # model learns here
-    result = training.train_classifier(
+    result = train.train_classifier(
         model,
         tokenizer,
-        train,
+        train_set,
         val,
-        epochs=5,
-        lr=3e-3,
-        batch_size=8,
-        max_length=32,
-        trainable_layers=None,
+        TrainSettings(
+            epochs=5, lr=3e-3, batch_size=8, max_length=32, trainable_layers=None
+        ),
         checkpoint_dir=tmp_path / "ckpt",
     )
     losses = [h["train_loss"] for h in result.history]
@@ -328,23 +373,22 @@ def test_short_training_learns_the_toy_task(tmp_path):
         "samples_per_s",
     }
     # the model holds the best epoch's weights, and so does the checkpoint
-    assert training.evaluate(model, tokenizer, val, max_length=32)[
+    assert train.evaluate(model, tokenizer, val, max_length=32)[
         "accuracy"
     ] == pytest.approx(result.best["val_acc"], abs=1e-6)
     _, reloaded = load_model(tmp_path / "ckpt")
-    assert training.evaluate(reloaded, tokenizer, val, max_length=32)[
+    assert train.evaluate(reloaded, tokenizer, val, max_length=32)[
         "accuracy"
     ] == pytest.approx(result.best["val_acc"], abs=1e-6)
     assert (
-        training.read_training_info(tmp_path / "ckpt")["best_epoch"]
-        == result.best_epoch
+        train.read_training_info(tmp_path / "ckpt")["best_epoch"] == result.best_epoch
     )
 
 
 def test_evaluate_returns_consistent_metrics():
     tokenizer, model = tiny()
     reviews = toy_reviews(5)
-    out = training.evaluate(model, tokenizer, reviews, batch_size=4)
+    out = train.evaluate(model, tokenizer, reviews, batch_size=4)
     assert out["probs"].shape == (10, 2) and np.allclose(
         out["probs"].sum(1), 1, atol=1e-5
     )
@@ -357,11 +401,11 @@ def test_evaluate_returns_consistent_metrics():
             model(**encode_texts(tokenizer, reviews.texts[:1])).logits.argmax(-1).item()
         )
     assert out["preds"][0] == direct
-    rows = training.misclassified(reviews, out, n=3)
+    rows = train.misclassified(reviews, out, n=3)
     assert all(r["label"] != r["pred"] for r in rows) and len(rows) == min(
         3, 10 - np.trace(out["confusion"])
     )
-    html = training.misclassified_html(
+    html = train_plots.misclassified_html(
         [
             {
                 "id": "x",
@@ -392,21 +436,21 @@ def test_plots_return_figures():
             "val_acc": 0.8,
         },
     ]
-    fig = training.plot_learning_curves(history)
+    fig = train_plots.plot_learning_curves(history)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
     assert list(fig.axes[1].lines[1].get_ydata()) == [
         0.75,
         0.8,
     ]  # validation accuracy per epoch
-    fig = training.plot_learning_curves(history, best_epoch=2)
+    fig = train_plots.plot_learning_curves(history, best_epoch=2)
     assert len(fig.axes[0].lines) == 3 and list(fig.axes[0].lines[2].get_xdata()) == [
         2,
         2,
     ]
-    fig = training.plot_confusion(np.array([[40, 10], [5, 45]]))
+    fig = train_plots.plot_confusion(np.array([[40, 10], [5, 45]]))
     assert fig.axes[0].get_title() == "accuracy 85.0%"
     with pytest.raises(ValueError, match="empty"):
-        training.plot_learning_curves([])
+        train_plots.plot_learning_curves([])
 
 
 def test_seed_classifier_equals_hf_classifier_without_pooler():
@@ -433,12 +477,12 @@ def test_seed_classifier_equals_hf_classifier_without_pooler():
 def test_checkpoint_round_trip_gives_same_predictions(tmp_path):
     tokenizer, model = tiny()
     reviews = toy_reviews(4)
-    path = training.save_checkpoint(
+    path = train.save_checkpoint(
         model, tokenizer, tmp_path / "ckpt", info={"base_model": "tiny"}
     )
     tok2, model2 = load_model(path)
-    a = training.predict_logits(model, tokenizer, reviews.texts)
-    b = training.predict_logits(model2, tok2, reviews.texts)
+    a = train.predict_logits(model, tokenizer, reviews.texts)
+    b = train.predict_logits(model2, tok2, reviews.texts)
     torch.testing.assert_close(a, b)
     assert [
         p.name for p in tmp_path.iterdir() if p.name.startswith(".")
@@ -447,8 +491,8 @@ def test_checkpoint_round_trip_gives_same_predictions(tmp_path):
 
 def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     tokenizer, model = tiny()
-    path = training.save_checkpoint(model, tokenizer, tmp_path / "ckpt")
-    good = training.predict_logits(load_model(path)[1], tokenizer, ["good film"])
+    path = train.save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    good = train.predict_logits(load_model(path)[1], tokenizer, ["good film"])
     with torch.no_grad():
         model.classifier.weight.add_(1.0)
 
@@ -457,9 +501,9 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(type(tokenizer), "save_pretrained", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        training.save_checkpoint(model, tokenizer, path)
+        train.save_checkpoint(model, tokenizer, path)
     torch.testing.assert_close(
-        training.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good
+        train.predict_logits(load_model(path)[1], tokenizer, ["good film"]), good
     )
     assert (
         sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ckpt")) == []
@@ -468,18 +512,18 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 def test_checkpoint_of_other_label_count_or_architecture_is_refused(tmp_path):
     tokenizer, three = tiny(num_labels=3)
-    training.save_checkpoint(three, tokenizer, tmp_path / "three")
+    train.save_checkpoint(three, tokenizer, tmp_path / "three")
     with pytest.raises(ModelLoadError, match="3 labels"):
-        training.load_checkpoint(tmp_path / "three")
+        train.load_checkpoint(tmp_path / "three")
     BertModel(three.config).save_pretrained(tmp_path / "encoder")
     with pytest.raises(ModelLoadError, match="not a sequence classifier"):
-        training.load_checkpoint(tmp_path / "encoder")
+        train.load_checkpoint(tmp_path / "encoder")
     _, two = tiny()
-    training.save_checkpoint(
+    train.save_checkpoint(
         two, tokenizer, tmp_path / "two", info={"base_model": "other-model"}
     )
     with pytest.raises(ModelLoadError, match="fine-tuned from 'other-model'"):
-        training.load_checkpoint(tmp_path / "two", base_model="tiny-model")
+        train.load_checkpoint(tmp_path / "two", base_model="tiny-model")
 
 
 # --------------------------------------------------------------------------- #
@@ -492,21 +536,31 @@ def test_bad_labels_and_empty_sets_raise_clear_errors():
     with pytest.raises(
         ValueError, match=r"Label 2 at position 1 is outside range\(2\)"
     ):
-        training.train_classifier(model, tokenizer, bad, good, epochs=1)
+        train.train_classifier(model, tokenizer, bad, good, TrainSettings(epochs=1))
     with pytest.raises(ValueError, match="train_set is empty"):
-        training.train_classifier(
-            model, tokenizer, ReviewSet([], [], "nothing"), good, epochs=1
+        train.train_classifier(
+            model,
+            tokenizer,
+            ReviewSet([], [], "nothing"),
+            good,
+            TrainSettings(epochs=1),
         )
     with pytest.raises(ValueError, match="val_set is empty"):
-        training.train_classifier(
-            model, tokenizer, good, ReviewSet([], [], "nothing"), epochs=1
+        train.train_classifier(
+            model,
+            tokenizer,
+            good,
+            ReviewSet([], [], "nothing"),
+            TrainSettings(epochs=1),
         )
     with pytest.raises(ValueError, match="outside range"):
-        training.check_labels(torch.tensor([0, 1, -1]))
+        train.check_labels(torch.tensor([0, 1, -1]))
     with pytest.raises(ValueError, match="integers"):
-        training.check_labels(torch.tensor([0.0, 1.0]))
+        train.check_labels(torch.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match="ReviewSet"):
-        training.train_classifier(model, tokenizer, ["good"], good, epochs=1)
+        train.train_classifier(
+            model, tokenizer, ["good"], good, TrainSettings(epochs=1)
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -527,23 +581,21 @@ def test_get_finetuned_model_trains_once_then_loads(
         batch_size=8,
     )
     with pytest.warns(data.GroupingWarning):  # the split's note, when training
-        tok, model = training.get_finetuned_model(profile)
-    path = training.checkpoint_path(profile)
+        tok, model = train.get_finetuned_model(profile)
+    path = train.checkpoint_path(profile)
     assert path.parent.name == "checkpoints" and path.name.startswith("quick-")
-    assert training.read_training_info(path)["base_model"] == str(tiny_model_dir)
+    assert train.read_training_info(path)["base_model"] == str(tiny_model_dir)
     monkeypatch.setattr(
-        training, "train_classifier", lambda *a, **k: pytest.fail("retrained")
+        finetuned, "train_classifier", lambda *a, **k: pytest.fail("retrained")
     )
     with warnings.catch_warnings():  # reused: no training, so no note on the split
         warnings.simplefilter("error")
-        tok2, model2 = training.get_finetuned_model(
-            profile, attn_implementation="eager"
-        )
+        tok2, model2 = train.get_finetuned_model(profile, attn_implementation="eager")
     assert model2.config._attn_implementation == "eager" and not model2.training
     texts = ["the film was great", "the film was awful"]
     torch.testing.assert_close(
-        training.predict_logits(model, tok, texts),
-        training.predict_logits(model2, tok2, texts),
+        train.predict_logits(model, tok, texts),
+        train.predict_logits(model2, tok2, texts),
     )
 
 
@@ -562,22 +614,22 @@ def tiny_profile(tiny_model_dir):
 
 @pytest.fixture
 def count_training(monkeypatch):
-    """Counts the calls of training.train_classifier (which still trains)."""
+    """Counts the calls of train.train_classifier (which still trains)."""
     calls = []
-    real = training.train_classifier
+    real = train.train_classifier
 
     def counted(*args, **kwargs):
         calls.append(len(args[2]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "train_classifier", counted)
+    monkeypatch.setattr(finetuned, "train_classifier", counted)
     return calls
 
 
 def _offline(monkeypatch):
     """No IMDb anywhere: load_reviews falls back to the synthetic sample."""
     monkeypatch.delenv("IMDB_DIR", raising=False)
-    monkeypatch.setattr(data, "IMDB_URL", "http://127.0.0.1:9/unreachable.tar.gz")
+    monkeypatch.setattr(data.imdb, "IMDB_URL", "http://127.0.0.1:9/unreachable.tar.gz")
 
 
 def test_synthetic_checkpoint_is_retrained_once_imdb_is_there(
@@ -585,24 +637,24 @@ def test_synthetic_checkpoint_is_retrained_once_imdb_is_there(
 ):
     _offline(monkeypatch)
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        training.get_finetuned_model(tiny_profile)
-    path = training.checkpoint_path(tiny_profile)
-    record = training.read_training_info(path)["trained_on"]
+        train.get_finetuned_model(tiny_profile)
+    path = train.checkpoint_path(tiny_profile)
+    record = train.read_training_info(path)["trained_on"]
     assert record["data"]["dataset"] == "synthetic" and count_training == [16]
     assert "there is no checkpoint yet" in capsys.readouterr().out
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        training.get_finetuned_model(tiny_profile)  # still offline: reused
+        train.get_finetuned_model(tiny_profile)  # still offline: reused
     assert count_training == [16]
     monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
     with pytest.warns(data.GroupingWarning):
-        training.get_finetuned_model(tiny_profile)
+        train.get_finetuned_model(tiny_profile)
     out = capsys.readouterr().out.splitlines()[0]  # then train_classifier's lines
     assert out == (
         "Fine-tuning <data>/checkpoints/" + path.name + ": it was trained on the "
         "synthetic sample and IMDb is there now."
     )
     assert count_training == [16, 16]
-    record = training.read_training_info(path)["trained_on"]
+    record = train.read_training_info(path)["trained_on"]
     assert record["data"]["dataset"] == "IMDb" and record["data"]["split"] == "review"
     assert (record["data"]["train_size"], record["data"]["val_size"]) == (16, 4)
 
@@ -612,15 +664,15 @@ def test_a_changed_setting_retrains_and_says_which(
     tmp_path, monkeypatch, capsys, tiny_profile, count_training, make_imdb_folder
 ):
     monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
-    training.get_finetuned_model(tiny_profile)
+    train.get_finetuned_model(tiny_profile)
     capsys.readouterr()
-    training.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2))
+    train.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2))
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(
         ": the profile asks for other settings or data: "
         "epochs 1 -> 2, lr 0.0003 -> 0.001."
     )
-    training.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2, seed=5))
+    train.get_finetuned_model(tiny_profile.with_(lr=1e-3, epochs=2, seed=5))
     assert "seed 1234 -> 5" in capsys.readouterr().out
     assert count_training == [16, 16, 16]
 
@@ -630,10 +682,10 @@ def test_an_imdb_checkpoint_is_kept_when_imdb_is_gone(
     tmp_path, monkeypatch, capsys, tiny_profile, count_training, make_imdb_folder
 ):
     monkeypatch.setenv("IMDB_DIR", str(make_imdb_folder(tmp_path, per_label=10)))
-    training.get_finetuned_model(tiny_profile)
+    train.get_finetuned_model(tiny_profile)
     _offline(monkeypatch)
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        training.get_finetuned_model(tiny_profile)
+        train.get_finetuned_model(tiny_profile)
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("Using <data>/checkpoints/") and "IMDb train" in out
     assert count_training == [16]
@@ -644,31 +696,31 @@ def test_checkpoint_mismatch_names_each_difference():
     reviews = data.synthetic_reviews("train", 10)
     reviews.dataset = "IMDb"
     by_review = data.train_val_split(reviews, 0.2, 1234, split="review")
-    wanted = training.training_record(profile, *by_review)
-    assert training.checkpoint_mismatch(wanted, wanted) is None
-    assert "older version" in training.checkpoint_mismatch({}, wanted)
+    wanted = train.training_record(profile, *by_review)
+    assert train.checkpoint_mismatch(wanted, wanted) is None
+    assert "older version" in train.checkpoint_mismatch({}, wanted)
     other_base = {**wanted, "base_model": "bert-base-uncased"}
-    assert "fine-tuned from 'bert-base-uncased'" in training.checkpoint_mismatch(
+    assert "fine-tuned from 'bert-base-uncased'" in train.checkpoint_mismatch(
         other_base, wanted
     )
     reviews.movies = [f"tt{i // 2}" for i in range(len(reviews))]
-    by_movie = training.training_record(profile, *data.train_val_split(reviews))
-    assert "split 'review' -> 'movie'" in training.checkpoint_mismatch(wanted, by_movie)
-    shuffled = training.training_record(
+    by_movie = train.training_record(profile, *data.train_val_split(reviews))
+    assert "split 'review' -> 'movie'" in train.checkpoint_mismatch(wanted, by_movie)
+    shuffled = train.training_record(
         profile, *data.train_val_split(reviews, 0.2, 1234, split="review")
     )
     reviews.ids = [f"other-{i}" for i in range(len(reviews))]
-    renamed = training.training_record(
+    renamed = train.training_record(
         profile, *data.train_val_split(reviews, 0.2, 1234, split="review")
     )
-    assert training.checkpoint_mismatch(shuffled, renamed) == (
+    assert train.checkpoint_mismatch(shuffled, renamed) == (
         "the training reviews differ (same number, other files)"
     )
 
 
 def test_misclassified_html_escapes_label_names():
     row = {"id": "7", "text": "fine", "label": 0, "pred": 1, "confidence": 0.75}
-    html = training.misclassified_html([row], label_names=("<b>neg</b>", "p&s"))
+    html = train_plots.misclassified_html([row], label_names=("<b>neg</b>", "p&s"))
     assert "<b>" not in html and "&lt;b&gt;neg&lt;/b&gt;" in html
     assert "p&amp;s (0.75)" in html
 
@@ -677,7 +729,7 @@ def test_best_epoch_prefers_accuracy_then_loss_and_draws_exact_ties():
     def pick(history, seed=0):
         best, ties, rng = 0, [1], np.random.default_rng(seed)
         for epoch in range(1, len(history) + 1):
-            if training._keep_epoch(history[:epoch], best, ties, rng):
+            if loop._keep_epoch(history[:epoch], best, ties, rng):
                 best = epoch
         return best
 
@@ -701,12 +753,12 @@ def test_misclassified_orders_equal_confidences_at_random_seeded():
     evaluation["probs"][5] = [0.02, 0.98]  # the most confident comes first
     firsts = set()
     for seed in range(30):
-        rows = training.misclassified(reviews, evaluation, n=3, seed=seed)
+        rows = train.misclassified(reviews, evaluation, n=3, seed=seed)
         assert rows[0]["index"] == 5 and rows[0]["confidence"] == pytest.approx(0.98)
         firsts.add(rows[1]["index"])
     assert len(firsts) > 1  # ties are not ordered by position
-    assert training.misclassified(reviews, evaluation, 3, seed=4) == (
-        training.misclassified(reviews, evaluation, 3, seed=4)
+    assert train.misclassified(reviews, evaluation, 3, seed=4) == (
+        train.misclassified(reviews, evaluation, 3, seed=4)
     )
 
 
@@ -730,18 +782,20 @@ def seen_rates(monkeypatch):
 @pytest.mark.parametrize("cache", [True, False])
 def test_linear_schedule_warms_up_then_decays_to_zero(seen_rates, cache):
     tokenizer, model = tiny()
-    train, val = toy_reviews(20), toy_reviews(4, seed=1)  # 40 reviews: 10 batches
-    result = training.train_classifier(
+    train_set, val = toy_reviews(20), toy_reviews(4, seed=1)  # 40 reviews: 10 batches
+    result = train.train_classifier(
         model,
         tokenizer,
-        train,
+        train_set,
         val,
-        epochs=2,
-        lr=1e-3,
-        batch_size=4,
-        max_length=32,
-        cache_features=cache,
-        schedule="linear",
+        TrainSettings(
+            epochs=2,
+            lr=1e-3,
+            batch_size=4,
+            max_length=32,
+            cache_features=cache,
+            schedule="linear",
+        ),
     )
     assert len(seen_rates) == 20  # 2 epochs x 10 steps; warm-up 0.1: 2 steps
     peak = seen_rates.index(max(seen_rates))
@@ -749,39 +803,71 @@ def test_linear_schedule_warms_up_then_decays_to_zero(seen_rates, cache):
     falling = seen_rates[peak:]
     assert all(b < a for a, b in itertools.pairwise(falling))
     assert seen_rates[-1] == pytest.approx(1e-3 / 18)  # (20 - 19) / (20 - 2)
-    factor = training.linear_schedule(20, 0.1)
-    assert seen_rates == pytest.approx([1e-3 * factor(k) for k in range(20)])
-    assert factor(20) == 0  # 0 once the last step is taken
+    assert seen_rates == pytest.approx(library_rates(20, 2, 1e-3))
     assert result.settings["schedule"] == "linear"
     assert result.settings["warmup"] == 0.1
 
 
 def test_constant_schedule_keeps_the_rate(seen_rates):
     tokenizer, model = tiny()
-    result = training.train_classifier(
+    result = train.train_classifier(
         model,
         tokenizer,
         toy_reviews(8),
         toy_reviews(2, seed=1),
-        epochs=2,
-        lr=1e-3,
-        batch_size=4,
-        max_length=32,
+        TrainSettings(epochs=2, lr=1e-3, batch_size=4, max_length=32),
     )
     assert seen_rates == [1e-3] * 8  # 16 reviews: 4 steps per epoch
     assert result.settings["schedule"] == "constant"
     assert result.settings["warmup"] is None
 
 
+def library_rates(total_steps: int, warmup_steps: int, lr: float) -> list[float]:
+    """The rate of each step under transformers' own linear schedule."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    rates = []
+    for _ in range(total_steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize("total,warmup", [(20, 0.1), (10, 0.3), (7, 0.5), (4, 0.0)])
+def test_the_schedule_of_training_is_the_librarys_step_by_step(total, warmup):
+    """The scheduler training uses is transformers.get_linear_schedule_with_warmup.
+
+    ``int(warmup * total)`` warm-up steps: the rate rises as ``step / w``, then
+    falls linearly to 0 at ``total`` (BERT's fine-tuning schedule).
+    """
+    warmup_steps = int(warmup * total)
+    expected = library_rates(total, warmup_steps, 1e-3)
+    assert train.schedule_rates(total, 1e-3, "linear", warmup) == expected
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1e-3)
+    scheduler = train.make_scheduler(optimizer, "linear", total, warmup)
+    factors = [scheduler.lr_lambdas[0](k) for k in range(total + 1)]
+    assert [1e-3 * f for f in factors[:total]] == pytest.approx(expected)
+    assert factors[-1] == 0  # 0 once the last step is taken
+    if warmup_steps:
+        assert factors[: warmup_steps + 1] == pytest.approx(
+            [k / warmup_steps for k in range(warmup_steps + 1)]
+        )
+    assert train.schedule_rates(total, 1e-3, "constant") == [1e-3] * total
+
+
 def test_linear_schedule_factors():
-    factor = training.linear_schedule(10, 0.3)  # 3 warm-up steps
+    factor = train.make_scheduler(
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "linear", 10, 0.3
+    ).lr_lambdas[0]  # 3 warm-up steps
     assert [factor(k) for k in range(11)] == pytest.approx(
         [0, 1 / 3, 2 / 3, 1, 6 / 7, 5 / 7, 4 / 7, 3 / 7, 2 / 7, 1 / 7, 0]
     )
-    no_warmup = training.linear_schedule(4, 0.0)
-    assert [no_warmup(k) for k in range(5)] == [1, 0.75, 0.5, 0.25, 0]
+    assert train.schedule_rates(4, 1.0, "linear", 0.0) == [1, 0.75, 0.5, 0.25]
     with pytest.raises(ValueError, match="total_steps must be a positive integer"):
-        training.linear_schedule(0)
+        train.schedule_rates(0, 1.0)
 
 
 def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
@@ -799,7 +885,7 @@ def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
     batches = [{"labels": torch.tensor([0, 1])} for _ in range(3)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "scheduler.step() before optimizer"
-        training.run_epoch(
+        train.run_epoch(
             model,
             batches,
             forward,
@@ -820,22 +906,49 @@ def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
         ({"warmup": -0.1}, r"got -0\.1: pass e\.g\. warmup=0\.1"),
         ({"keep": "tail"}, r"keep must be one of 'head', 'head\+tail'"),
         ({"keep": "head+tail", "head": 40}, r"head must be an integer from 0 to 30"),
+        ({"epochs": 0}, r"epochs must be an integer >= 1, got 0: pass e\.g\."),
+        ({"batch_size": 2.5}, r"batch_size must be an integer >= 1"),
+        ({"max_length": 2}, r"max_length must be an integer >= 3"),
+        ({"lr": -1e-3}, r"lr must be a positive finite number"),
+        ({"lr": "fast"}, r"lr must be a number"),
+        ({"trainable_layers": -1}, r"trainable_layers must be an integer >= 0 or None"),
+        ({"cache_features": "yes"}, r"cache_features must be True or False"),
+        ({"seed": 1.5}, r"seed must be an integer, got 1\.5"),
     ],
 )
-def test_bad_schedule_or_keep_raise_before_any_work(monkeypatch, kwargs, message):
-    tokenizer, model = tiny()
-    monkeypatch.setattr(
-        training, "TokenizedReviews", lambda *a, **k: pytest.fail("tokenized")
-    )
+def test_bad_settings_name_the_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        training.train_classifier(
-            model,
-            tokenizer,
-            toy_reviews(2),
-            toy_reviews(2),
-            epochs=1,
-            max_length=32,
-            **kwargs,
+        TrainSettings(**{"max_length": 32, **kwargs})
+    with pytest.raises(ValueError, match=message):
+        TrainSettings(max_length=32).with_(**kwargs)  # checked again on change
+
+
+def test_settings_are_frozen_and_read_from_a_profile():
+    settings = TrainSettings.from_profile(get_profile("quick"), keep="head+tail")
+    assert (settings.epochs, settings.lr, settings.trainable_layers) == (3, 3e-4, 1)
+    assert (settings.max_length, settings.batch_size, settings.seed) == (256, 32, 1234)
+    assert (settings.keep, settings.schedule) == ("head+tail", "constant")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.epochs = 5
+    with pytest.raises(TypeError, match="no field hidden_size: use one of epochs"):
+        settings.with_(hidden_size=768)
+
+
+def test_train_classifier_takes_settings_and_checks_the_tokenizer_first(monkeypatch):
+    """``head`` is checked again against the tokenizer's own limit, before work."""
+    tokenizer, model = tiny()
+    tokenizer.model_max_length = 16  # the content of 16 tokens: 14
+    monkeypatch.setattr(
+        loop, "TokenizedReviews", lambda *a, **k: pytest.fail("tokenized")
+    )
+    fine_for_32 = TrainSettings(epochs=1, max_length=32, keep="head+tail", head=20)
+    with pytest.raises(ValueError, match=r"head must be an integer from 0 to 14"):
+        train.train_classifier(
+            model, tokenizer, toy_reviews(2), toy_reviews(2), fine_for_32
+        )
+    with pytest.raises(TypeError, match="settings must be a TrainSettings"):
+        train.train_classifier(
+            model, tokenizer, toy_reviews(2), toy_reviews(2), {"epochs": 1}
         )
 
 
@@ -846,27 +959,29 @@ def test_head_tail_is_used_in_training_and_prediction(monkeypatch):
     ids = torch.tensor([whole[:9] + whole[-23:]])  # default head: 8 of 30
     with torch.no_grad():
         expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-    got = training.predict_logits(
+    got = train.predict_logits(
         model, tokenizer, [text], max_length=32, keep="head+tail"
     )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
-    first = training.predict_logits(model, tokenizer, [text], max_length=32)
+    first = train.predict_logits(model, tokenizer, [text], max_length=32)
     assert not torch.allclose(first, got)  # "head" reads other tokens
     reviews = ReviewSet([text, "good film"], [1, 0], "two")
-    scores = training.evaluate(
-        model, tokenizer, reviews, max_length=32, keep="head+tail"
-    )
+    scores = train.evaluate(model, tokenizer, reviews, max_length=32, keep="head+tail")
     assert scores["probs"][0] == pytest.approx(expected.softmax(-1)[0].numpy())
     made = []
-    real = training.TokenizedReviews
+    real = loop.TokenizedReviews
 
     def spy(*args, **kwargs):
         made.append((kwargs["keep"], kwargs["head"]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "TokenizedReviews", spy)
-    result = training.train_classifier(
-        model, tokenizer, reviews, reviews, epochs=1, max_length=32, keep="head+tail"
+    monkeypatch.setattr(loop, "TokenizedReviews", spy)
+    result = train.train_classifier(
+        model,
+        tokenizer,
+        reviews,
+        reviews,
+        TrainSettings(epochs=1, max_length=32, keep="head+tail"),
     )
     assert made == [("head+tail", 8), ("head+tail", 8)]  # train and validation
     assert (result.settings["keep"], result.settings["head"]) == ("head+tail", 8)

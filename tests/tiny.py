@@ -279,3 +279,107 @@ def tiny_slow_tokenizer(words=WORDS, pieces=PIECES):
         return BertJapaneseTokenizer(
             str(vocab), word_tokenizer_type="basic", subword_tokenizer_type="wordpiece"
         )
+
+
+#: The architectures every attribution method is checked on (tests and the
+#: architecture × method table of the API reference).
+ARCHITECTURES = (
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "distilbert",
+    "electra",
+    "deberta-v2",
+    "modernbert",
+)
+
+
+def _sized(tokenizer) -> dict:
+    """Config fields every tiny model takes from its tokenizer."""
+    return {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "num_labels": 2,
+        "attn_implementation": "eager",
+    }
+
+
+def _architecture_config(name: str, tokenizer, hidden: int, layers: int, heads: int):
+    """A transformers config of architecture ``name``, sized for ``tokenizer``."""
+    import transformers as tf
+
+    size = {
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": 2 * hidden,
+    }
+    positions = {"max_position_embeddings": 128}
+    if name == "distilbert":
+        return tf.DistilBertConfig(
+            dim=hidden,
+            n_layers=layers,
+            n_heads=heads,
+            hidden_dim=2 * hidden,
+            **positions,
+            **_sized(tokenizer),
+        )
+    if name == "modernbert":
+        return tf.ModernBertConfig(
+            **size,
+            **positions,
+            global_attn_every_n_layers=2,
+            local_attention=16,
+            cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id,
+            bos_token_id=None,
+            eos_token_id=None,
+            **_sized(tokenizer),
+        )
+    classes = {
+        "bert": tf.BertConfig,
+        "roberta": tf.RobertaConfig,
+        "xlm-roberta": tf.XLMRobertaConfig,
+        "electra": tf.ElectraConfig,
+        "deberta-v2": tf.DebertaV2Config,
+    }
+    if name not in classes:
+        raise ValueError(f"unknown architecture {name!r}; one of {ARCHITECTURES}")
+    if name in ("roberta", "xlm-roberta"):
+        positions = {"max_position_embeddings": 130, "type_vocab_size": 1}
+    extra = {"embedding_size": hidden} if name == "electra" else {}
+    return classes[name](**size, **positions, **extra, **_sized(tokenizer))
+
+
+def tiny_architecture(
+    name: str,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+    perturb: float = 0.5,
+):
+    """``(model, tokenizer)``: a random tiny sequence classifier of ``name``.
+
+    ``name`` is one of :data:`ARCHITECTURES`. Each family gets its own kind of
+    tokenizer: WordPiece (BERT, DistilBERT, ELECTRA), byte-level BPE (RoBERTa,
+    ModernBERT) or SentencePiece Unigram (XLM-R, DeBERTa-v2). Eager attention,
+    eval mode, ``perturb`` as :func:`tiny_bert` (default 0.5, so that logits
+    are far from 0 and LayerNorms are not the identity).
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if name in ("roberta", "modernbert"):
+        tokenizer = tiny_bpe_tokenizer()
+    elif name in ("xlm-roberta", "deberta-v2"):
+        tokenizer = tiny_unigram_tokenizer()
+        tokenizer.add_special_tokens({"mask_token": "<mask>"})
+    else:
+        tokenizer = tiny_tokenizer()
+    if name not in ("bert", "electra"):  # no token types, as their tokenizers
+        tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    config = _architecture_config(name, tokenizer, hidden, layers, heads)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config)
+    return _perturbed(model, perturb, seed), tokenizer

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from helpers.inputs import TokenRoles
+from helpers.tokens import TokenRoles
 
 PAD, UNK, CLS, SEP, MASK = range(5)
 ROLES = TokenRoles(mask_id=MASK, special_ids=(PAD, CLS, SEP))

@@ -23,8 +23,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..attention import AttentionRollout, CLSAttention
-from ..inputs import TokenRoles
 from ..models import set_eager_attention
+from ..tokens import TokenRoles
 from .base import Attribution, Explainer, compute_maps
 from .baselines import RandomScores
 from .chefer import GradientWeightedRollout

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..inputs import TokenRoles, resolve_target
+from ..inputs import resolve_target
+from ..tokens import TokenRoles
 from .base import Attribution
 
 __all__ = ["GradientXInput", "IntegratedGradients", "embeddings_layer"]

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..gradcam import GradCam, normalise_layers
-from ..inputs import TokenRoles, check_inputs, target_tensor
+from ..inputs import check_inputs, target_tensor
+from ..tokens import TokenRoles
 
 __all__ = ["GradCamLayer", "GradCamLayers", "GradCamMean"]
 

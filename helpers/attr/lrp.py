@@ -74,6 +74,7 @@ from torch import nn
 
 from ..inputs import check_inputs, resolve_target, target_tensor, to_device
 from ..models import eval_mode, model_device
+from .support import check_lrp_support
 
 __all__ = [
     "ATTNLRP_ATTENTION",
@@ -252,6 +253,23 @@ def _is_activation(module: nn.Module) -> bool:
     )
 
 
+#: Classification heads that call ``torch.tanh`` as a function (no module to
+#: patch): [CLS] -> dense -> tanh -> out_proj, in RoBERTa's family.
+_TANH_HEADS = frozenset({"RobertaClassificationHead", "XLMRobertaClassificationHead"})
+
+
+def _tanh_head_forward(head: nn.Module) -> Callable:
+    """The head's forward with the identity rule on its functional ``tanh``."""
+    tanh = _identity_rule(torch.tanh)
+
+    def forward(features: torch.Tensor, **kwargs) -> torch.Tensor:
+        x = head.dropout(features[:, 0, :])
+        x = head.dropout(tanh(head.dense(x)))
+        return head.out_proj(x)
+
+    return forward
+
+
 @contextlib.contextmanager
 def _patched_forwards(patches: list[tuple[nn.Module, Callable]]) -> Iterator[None]:
     """Give each module its patched forward for the block; restore every one after."""
@@ -277,8 +295,11 @@ def lrp_rules(
 
     Inside: every LayerNorm's standard deviation is a constant for autograd,
     (``identity_activations``) element-wise activations use the identity
-    rule, and attention runs the kernel ``attention``: ``"cp_lrp"``
-    (probabilities constant) or ``"attn_lrp"`` (AttnLRP's rules). Forward
+    rule (also the functional ``tanh`` of RoBERTa-family classification
+    heads), and attention runs the kernel ``attention``: ``"cp_lrp"``
+    (probabilities constant) or ``"attn_lrp"`` (AttnLRP's rules). Raises
+    :class:`~helpers.attr.support.NotSupported` for an architecture the rules
+    do not cover (:func:`~helpers.attr.support.check_lrp_support`). Forward
     values are unchanged (up to float rounding). Afterwards the attention
     implementation and every module's ``forward`` are what they were, even if
     the block raised.
@@ -288,12 +309,15 @@ def lrp_rules(
             f"attention must be {CP_ATTENTION!r} or {ATTNLRP_ATTENTION!r}, "
             f"got {attention!r}."
         )
+    check_lrp_support(model, "CP-LRP" if attention == CP_ATTENTION else "AttnLRP")
     patches: list[tuple[nn.Module, Callable]] = []
     for module in model.modules():
         if isinstance(module, nn.LayerNorm):
             patches.append((module, types.MethodType(_std_detached_layer_norm, module)))
         elif identity_activations and _is_activation(module):
             patches.append((module, _identity_rule(module.forward)))
+        elif identity_activations and type(module).__name__ in _TANH_HEADS:
+            patches.append((module, _tanh_head_forward(module)))
     with attention_implementation(model, attention), _patched_forwards(patches):
         yield model
 

@@ -13,5 +13,6 @@ module-qualified (``from helpers.book import examples, report`` …
 * :mod:`.plots` — chapters 5–6's figures (curves, agreement, sanity check);
 * :mod:`.recommend` — chapter 6's closing tables, verdict and the book's
   finding;
-* :mod:`.overview` — chapter 7's view of the whole test sample.
+* :mod:`.overview` — chapter 7's view of the whole test sample;
+* :mod:`.train_plots` — chapter 2's training figures.
 """

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..inputs import label_names
-from ..training import predict_logits
+from ..train import predict_logits
 
 __all__ = [
     "RUNNING",

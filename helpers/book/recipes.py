@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import training
+from .. import train
 from ..config import Profile, get_profile
 from ..data import tokenize_truncated
 from ..stats import wilson_interval
@@ -65,7 +65,7 @@ STEPS: tuple[tuple[str, dict], ...] = (
     ("+ 512 tokens", {"max_length": 512}),
 )
 
-#: The settings a step may change (those of ``training.train_classifier``).
+#: The settings a step may change (fields of ``train.TrainSettings``).
 SETTINGS = ("trainable_layers", "lr", "max_length", "keep", "schedule", "epochs")
 FIRST = "pytorch_advanced's recipe"
 
@@ -141,7 +141,7 @@ def run_steps(
     """Train the first run and every step; one row of validation figures each.
 
     ``data``: ``(train_set, val_set)``, by default
-    :func:`helpers.training.profile_data` (chapter 2's split). Every step
+    :func:`helpers.train.profile_data` (chapter 2's split). Every step
     loads ``model_name`` (default the profile's) afresh, seeded with the
     profile's seed, so steps differ only in their settings. ``first``: a
     ``TrainResult`` already trained with :func:`base_settings` on the same
@@ -151,7 +151,7 @@ def run_steps(
     ``val_loss``, ``n_val`` and the training ``seconds`` (caching included).
     """
     profile = profile or get_profile()
-    train_set, val_set = data if data is not None else training.profile_data(profile)
+    train_set, val_set = data if data is not None else train.profile_data(profile)
     plan = cumulative_settings(base_settings(profile), steps)
     rows = []
     for i, (label, settings) in enumerate(plan):
@@ -167,14 +167,12 @@ def run_steps(
             rows.append(_row(label, settings, first, len(val_set), seconds))
             continue
         print(f"{label}: {describe_settings(settings)}")
-        *_, result, seconds = training.train_fresh(
+        *_, result, seconds = train.train_fresh(
             model_name or profile.model_name,
             train_set,
             val_set,
-            seed=profile.seed,
-            batch_size=profile.batch_size,
+            train.TrainSettings.from_profile(profile, **settings),
             device=device,
-            **settings,
         )
         rows.append(_row(label, settings, result, len(val_set), seconds))
     return rows
@@ -375,11 +373,15 @@ def plot_schedules(total_steps: int, lr: float, warmup: float = 0.1):
     """The learning rate per optimizer step: constant, and linear with warm-up."""
     import matplotlib.pyplot as plt
 
-    factor = training.linear_schedule(total_steps, warmup)
     steps = list(range(total_steps))
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     ax.plot(steps, [lr] * total_steps, color="0.5", label="constant")
-    ax.plot(steps, [lr * factor(t) for t in steps], color="C3", label="linear")
+    ax.plot(
+        steps,
+        train.schedule_rates(total_steps, lr, "linear", warmup),
+        color="C3",
+        label="linear",
+    )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate")
     ax.set_title(f"Warm-up over the first {warmup:.0%} of the steps, then decay to 0")

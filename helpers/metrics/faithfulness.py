@@ -29,7 +29,6 @@ from torch import nn
 from ..attr.base import compute_maps
 from ..attr.baselines import RandomScores
 from ..inputs import (
-    TokenRoles,
     check_inputs,
     resolve_target,
     review_generators,
@@ -38,6 +37,7 @@ from ..inputs import (
 )
 from ..models import eval_mode, model_device
 from ..stats import per_review_spearman
+from ..tokens import TokenRoles
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)

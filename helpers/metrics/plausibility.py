@@ -3,7 +3,7 @@
 Faithfulness asks whether the model *used* the highlighted tokens; plausibility
 asks whether they are the tokens a *person* would mark (Jacovi & Goldberg,
 2020). ERASER (DeYoung et al., ACL 2020) measures it against human rationales,
-here those of the Movies task (see :mod:`helpers.eraser`), on the WordPiece
+here those of the Movies task (see :mod:`helpers.data.eraser`), on the WordPiece
 tokens the model reads:
 
 * :func:`auprc` — average precision of the token scores against the rationale
@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..eraser import RationaleBatch, encode_rationales
-from ..inputs import TokenRoles, batches_by_length, slice_batch, to_device
+from ..data.eraser import RationaleBatch, encode_rationales
+from ..inputs import batches_by_length, slice_batch, to_device
 from ..models import eval_mode, model_device
+from ..tokens import TokenRoles
 
 __all__ = [
     "PlausibilityResult",
@@ -306,10 +307,10 @@ def evaluate_plausibility(
 ) -> PlausibilityResult:
     """AUPRC and token F1 against human rationales, per review and method.
 
-    ``docs``: :class:`helpers.eraser.RationaleReview` objects; ``methods``:
+    ``docs``: :class:`helpers.data.eraser.RationaleReview` objects; ``methods``:
     explainers (``name`` + ``attribute(inputs, target=None) -> [batch, seq]``)
     as a list or a dict ``{name: explainer}``. Reviews are encoded with
-    :func:`helpers.eraser.encode_rationales` (first ``max_length`` tokens),
+    :func:`helpers.data.eraser.encode_rationales` (first ``max_length`` tokens),
     grouped by length, and scored on their real tokens only.
 
     ``target="predicted"`` (default) explains the class the model predicts

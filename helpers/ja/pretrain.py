@@ -13,15 +13,15 @@ own, in two stages, from the Japanese text on hand:
    occurs in a held-out split and asserts that none is left.
 2. **Fine-tuning** (:func:`train_everyday_model`): sentiment on ETC train
    utterances and their emotion transcriptions (labels of
-   :func:`helpers.etc.utterance_label`) plus chABSA's train part; the epoch
+   :func:`helpers.data.etc.utterance_label`) plus chABSA's train part; the epoch
    is chosen on ETC valid utterances plus chABSA's validation part
-   (:func:`helpers.training.train_classifier`), then both test splits are
+   (:func:`helpers.train.train_classifier`), then both test splits are
    scored once.
 
 The vocabulary is built from the same corpus by
-:func:`helpers.japanese.build_vocab` with ``min_freq=1``, so every word of
+:func:`helpers.ja.corpus.build_vocab` with ``min_freq=1``, so every word of
 the training text (不運, 人間, 幸せ, 最高 ...) is one token; tokenizer and model
-are the ones of :mod:`helpers.japanese`. The same model *without* stage 1
+are the ones of :mod:`helpers.ja.model`. The same model *without* stage 1
 (``pretrained=False``) measures what pretraining buys.
 
 The MLM head scores only the tokens that occur in the corpus (13,082 of the
@@ -33,45 +33,47 @@ quarter of the full one. Models are cached under
 fingerprint of the settings and of the data (ETC content digest, chABSA
 files), so a stale model is never reused.
 
-Data: ETC Dataset (:data:`helpers.etc.LICENCE`, CC BY-NC 4.0, cite
-:data:`helpers.etc.CITATION`) and chABSA (CC BY 4.0).
+Data: ETC Dataset (:data:`helpers.data.etc.LICENCE`, CC BY-NC 4.0, cite
+:data:`helpers.data.etc.CITATION`) and chABSA (CC BY 4.0).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tempfile
 import time
-import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-from . import etc
-from .config import data_dir, seed_everything
-from .data import ReviewSet, train_val_split
-from .inputs import batches_by_length
-from .japanese import (
-    CHABSA_SOURCE,
-    JapaneseSettings,
-    build_japanese_model,
-    build_vocab,
-    find_chabsa,
-    fine_tune,
-    load_chabsa,
-    make_japanese_tokenizer,
-    model_positions,
+from tqdm.auto import tqdm
+from transformers import (
+    BertForMaskedLM,
+    BertJapaneseTokenizer,
+    get_linear_schedule_with_warmup,
 )
 
+from ..config import data_dir, seed_everything
+from ..data import etc
+from ..inputs import batches_by_length
+from ..models import load_model
+from ..train import evaluate, read_training_info, save_checkpoint
+from .baselines import bow_accuracy, bow_logistic_regression, majority_baseline
+from .corpus import (
+    CHABSA_SOURCE,
+    Corpus,
+    build_vocab,
+    find_chabsa,
+    make_japanese_tokenizer,
+    sentiment_data,
+    train_only_corpus,
+)
+from .model import build_japanese_model, fine_tune
+from .settings import JapaneseSettings, PretrainSettings, model_positions
+
 __all__ = [
-    "Corpus",
-    "HeldOutTextError",
-    "PretrainSettings",
-    "check_no_held_out",
     "classifier_from_mlm",
     "describe_everyday_model",
     "everyday_checkpoint_path",
@@ -80,122 +82,15 @@ __all__ = [
     "mask_tokens",
     "mlm_checkpoint_path",
     "mlm_loss",
+    "mlm_schedule",
     "pretrain_mlm",
-    "sentiment_data",
     "train_everyday_model",
-    "train_only_corpus",
 ]
 
-#: Bump when the training code changes what a cached model would be.
-FORMAT_VERSION = 2
+#: Bump when the training code changes what a cached model would be
+#: (3: the warm-up of transformers.get_linear_schedule_with_warmup).
+FORMAT_VERSION = 3
 IGNORE = -100
-
-
-class HeldOutTextError(AssertionError):
-    """A validation or test sentence was found in a pretraining corpus."""
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Settings of the everyday Japanese model: architecture and fine-tuning, then MLM.
-
-    ``model``: size, vocabulary (``min_freq=1``: every training word is a
-    token), fine-tuning epochs (the best on validation is kept), learning
-    rate, ``val_fraction`` of chABSA train held out, ``seed``.
-    ``train_transcriptions``: also fine-tune on the emotion transcriptions of
-    ETC train (the texts the annotators labelled). ``mlm_*``:
-    masked-LM pretraining (AdamW, linear warm-up over ``warmup_fraction`` of
-    the steps then linear decay).
-
-    Measured on validation (ETC valid + chABSA validation part; 2026-11-29,
-    one seed each, so differences of about 1 point are noise): fine-tuning
-    at 5e-4 peaked at epoch 2-3, so 3 epochs are run (0.827 after 12 MLM
-    epochs; 0.825 at 2e-4; 1e-3 overfits by epoch 2); the transcriptions
-    raised the bag of words' ETC validation accuracy from 0.796 to 0.813;
-    freezing the pretrained embeddings during fine-tuning fell to 0.72.
-    12 MLM epochs gave 0.827, 4 gave 0.814, within the noise; 4 are kept
-    because 12 take about 9 minutes on a shared 2-core machine
-    (``PretrainSettings(mlm_epochs=12)`` for more).
-    """
-
-    model: JapaneseSettings = field(
-        default_factory=lambda: JapaneseSettings(min_freq=1, epochs=3, lr=5e-4)
-    )
-    train_transcriptions: bool = True
-    mlm_epochs: int = 4
-    mlm_lr: float = 1e-3
-    mlm_batch_size: int = 64
-    mlm_max_length: int = 64
-    mask_prob: float = 0.15
-    warmup_fraction: float = 0.06
-    weight_decay: float = 0.01
-
-
-# --------------------------------------------------------------------------- #
-# The corpus: train splits only
-# --------------------------------------------------------------------------- #
-@dataclass
-class Corpus:
-    """Pretraining sentences, how many of each source, how many were left out."""
-
-    texts: list[str]
-    counts: dict[str, int]
-    removed_held_out: int
-
-
-def _key(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
-
-
-def check_no_held_out(texts, held_out) -> None:
-    """Raise :class:`HeldOutTextError` if a text equals a held-out one (after NFKC)."""
-    held = {_key(t) for t in held_out}
-    leaked = [t for t in texts if _key(t) in held]
-    if leaked:
-        raise HeldOutTextError(
-            f"{len(leaked)} held-out sentence(s) in the pretraining corpus, "
-            f"e.g. {leaked[0]!r}: build it with train_only_corpus()."
-        )
-
-
-def train_only_corpus(
-    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
-) -> Corpus:
-    """The MLM corpus: ETC train utterances + transcriptions, chABSA train part.
-
-    Held out, and never in the corpus: ETC valid and test (all text, labelled
-    or not), chABSA test, and the chABSA validation part that
-    :func:`sentiment_data` carves from chABSA train. A training sentence equal
-    to a held-out one (ETC has a few, such as こんにちは) is removed and
-    counted; the result is checked with :func:`check_no_held_out`.
-    """
-    settings = settings or PretrainSettings()
-    chabsa_train, chabsa_valid = _chabsa_parts(chabsa_path, settings.model)
-    sources = {
-        "ETC train": etc.all_text("train", etc_path),
-        "chABSA train part": chabsa_train.texts,
-    }
-    held_out = (
-        etc.all_text("valid", etc_path)
-        + etc.all_text("test", etc_path)
-        + load_chabsa("test", chabsa_path).texts
-        + chabsa_valid.texts
-    )
-    held = {_key(t) for t in held_out}
-    texts, counts, removed = [], {}, 0
-    for name, part in sources.items():
-        kept = [t for t in part if _key(t) and _key(t) not in held]
-        removed += len(part) - len(kept)
-        counts[name] = len(kept)
-        texts += kept
-    check_no_held_out(texts, held_out)
-    return Corpus(texts, counts, removed)
-
-
-def _chabsa_parts(chabsa_path, model: JapaneseSettings):
-    return train_val_split(
-        load_chabsa("train", chabsa_path), model.val_fraction, model.seed
-    )
 
 
 # --------------------------------------------------------------------------- #
@@ -270,44 +165,22 @@ def _adamw(params, lr: float, weight_decay: float):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def _schedule(optimizer, total: int, warmup_fraction: float):
-    warmup = max(1, math.ceil(total * warmup_fraction))
+def mlm_schedule(optimizer, total: int, warmup_fraction: float):
+    """Linear warm-up over ``warmup_fraction`` of the ``total`` steps, then decay.
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def pretrain_mlm(
-    model,
-    tokenizer,
-    texts,
-    *,
-    epochs: int = 4,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    max_length: int = 64,
-    mask_prob: float = 0.15,
-    warmup_fraction: float = 0.06,
-    weight_decay: float = 0.01,
-    seed: int = 1234,
-    progress: bool = True,
-) -> list[dict]:
-    """Masked-LM training of a ``BertForMaskedLM`` on ``texts``; returns the history.
-
-    Texts are tokenized once (truncated to ``max_length``); each batch gets new
-    masks (:func:`mask_tokens`, seeded). Batches group similar lengths
-    (:func:`helpers.inputs.batches_by_length`, seeded per epoch). One history
-    row per epoch: ``loss`` and ``accuracy`` over the masked tokens,
-    ``masked`` (their share of the real non-special tokens), ``seconds``.
-    The model is left in eval mode.
+    ``transformers.get_linear_schedule_with_warmup`` with
+    ``int(warmup_fraction * total)`` warm-up steps, the rule of
+    :func:`helpers.train.make_scheduler`.
     """
-    from tqdm.auto import tqdm
+    warmup = int(warmup_fraction * total)
+    return get_linear_schedule_with_warmup(optimizer, warmup, total)
 
-    seed_everything(seed)
+
+def _encode(tokenizer, texts, max_length: int):
+    """Token ids and special-token masks of ``texts``, and the MLM candidates.
+
+    The candidates: sorted long ``[c]``, every non-special id of the corpus.
+    """
     enc = tokenizer(
         list(texts),
         truncation=True,
@@ -321,116 +194,106 @@ def pretrain_mlm(
         for i, sp in zip(r, s, strict=True)
         if not sp
     }
-    candidates = torch.tensor(sorted(words), dtype=torch.long)
-    optimizer = _adamw(model.parameters(), lr, weight_decay)
+    return rows, specials, torch.tensor(sorted(words), dtype=torch.long)
+
+
+def _mlm_step(model, optimizer, inputs, labels, candidates):
+    """One optimizer step on a masked batch; ``(loss, correct)``."""
+    loss, correct = mlm_loss(model, inputs, labels, candidates)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return float(loss.detach()), correct
+
+
+def _mlm_epoch(model, tokenizer, data, batches, train, mask_prob, bar) -> dict:
+    """One epoch over ``batches``; its history row (without epoch and seconds)."""
+    rows, specials, candidates = data
+    optimizer, scheduler, generator = train
+    loss_sum, hits, n_masked, n_tokens = 0.0, 0, 0, 0
+    model.train()
+    for idx in bar(batches):
+        ids, mask = _pad([rows[i] for i in idx], tokenizer.pad_token_id)
+        special, _ = _pad([specials[i] for i in idx], 1)
+        maskable = mask & (special == 0)
+        inputs, labels = mask_tokens(
+            ids,
+            maskable,
+            mask_id=tokenizer.mask_token_id,
+            replacement_ids=candidates,
+            prob=mask_prob,
+            generator=generator,
+        )
+        n_tokens += int(maskable.sum())
+        if (labels != IGNORE).any():
+            inputs = {"input_ids": inputs, "attention_mask": mask.long()}
+            loss, correct = _mlm_step(model, optimizer, inputs, labels, candidates)
+            loss_sum += loss * len(correct)
+            hits += int(correct.sum())
+            n_masked += len(correct)
+        scheduler.step()
+    return {
+        "loss": loss_sum / max(n_masked, 1),
+        "accuracy": hits / max(n_masked, 1),
+        "masked": n_masked / max(n_tokens, 1),
+    }
+
+
+def pretrain_mlm(
+    model, tokenizer, texts, settings: PretrainSettings, *, progress: bool = True
+) -> list[dict]:
+    """Masked-LM training of a ``BertForMaskedLM`` on ``texts``; returns the history.
+
+    ``settings``: the ``mlm_*`` fields, ``mask_prob``, ``warmup_fraction``,
+    ``weight_decay`` and ``model.seed``. Texts are tokenized once (truncated to
+    ``mlm_max_length``); each batch gets new masks (:func:`mask_tokens`,
+    seeded). Batches group similar lengths
+    (:func:`helpers.inputs.batches_by_length`, seeded per epoch); the rate
+    follows :func:`mlm_schedule`. One history row per epoch: ``loss`` and
+    ``accuracy`` over the masked tokens, ``masked`` (their share of the real
+    non-special tokens), ``seconds``. The model is left in eval mode.
+    """
+    seed, epochs = settings.model.seed, settings.mlm_epochs
+    seed_everything(seed)
+    data = _encode(tokenizer, texts, settings.mlm_max_length)
+    lengths = [len(r) for r in data[0]]
     plan = [
         batches_by_length(
-            [len(r) for r in rows], batch_size, shuffle=True, seed=seed, epoch=e
+            lengths, settings.mlm_batch_size, shuffle=True, seed=seed, epoch=e
         )
         for e in range(1, epochs + 1)
     ]
-    scheduler = _schedule(optimizer, sum(map(len, plan)), warmup_fraction)
-    generator = torch.Generator().manual_seed(seed)
+    optimizer = _adamw(model.parameters(), settings.mlm_lr, settings.weight_decay)
+    scheduler = mlm_schedule(optimizer, sum(map(len, plan)), settings.warmup_fraction)
+    train = (optimizer, scheduler, torch.Generator().manual_seed(seed))
     history = []
     for epoch, batches in enumerate(plan, start=1):
-        model.train()
-        start, loss_sum, hits, n_masked, n_tokens = time.perf_counter(), 0.0, 0, 0, 0
-        bar = tqdm(batches, desc=f"MLM epoch {epoch}/{epochs}", disable=not progress)
-        for idx in bar:
-            ids, mask = _pad([rows[i] for i in idx], tokenizer.pad_token_id)
-            special, _ = _pad([specials[i] for i in idx], 1)
-            maskable = mask & (special == 0)
-            inputs, labels = mask_tokens(
-                ids,
-                maskable,
-                mask_id=tokenizer.mask_token_id,
-                replacement_ids=candidates,
-                prob=mask_prob,
-                generator=generator,
-            )
-            n_tokens += int(maskable.sum())
-            if not (labels != IGNORE).any():
-                scheduler.step()
-                continue
-            loss, correct = mlm_loss(
-                model,
-                {"input_ids": inputs, "attention_mask": mask.long()},
-                labels,
-                candidates,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(correct)
-            hits += int(correct.sum())
-            n_masked += len(correct)
-            bar.set_postfix(loss=f"{loss_sum / n_masked:.3f}")
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": loss_sum / max(n_masked, 1),
-                "accuracy": hits / max(n_masked, 1),
-                "masked": n_masked / max(n_tokens, 1),
-                "seconds": round(time.perf_counter() - start, 1),
-            }
+        desc = f"MLM epoch {epoch}/{epochs}"
+        start = time.perf_counter()
+        row = _mlm_epoch(
+            model,
+            tokenizer,
+            data,
+            batches,
+            train,
+            settings.mask_prob,
+            lambda b, d=desc: tqdm(b, desc=d, disable=not progress),
         )
+        seconds = round(time.perf_counter() - start, 1)
+        history.append({"epoch": epoch, **row, "seconds": seconds})
     model.eval()
     return history
 
 
 # --------------------------------------------------------------------------- #
-# Sentiment data and fine-tuning
+# Fine-tuning for sentiment
 # --------------------------------------------------------------------------- #
-def _concat(parts: list[ReviewSet], source: str) -> ReviewSet:
-    return ReviewSet(
-        [t for p in parts for t in p.texts],
-        [y for p in parts for y in p.labels],
-        source,
-        [i for p in parts for i in p.ids],
-    )
-
-
-def sentiment_data(
-    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
-) -> dict[str, ReviewSet]:
-    """Labelled splits: ``etc_<split>``, ``chabsa_<split>``, ``train``, ``valid``.
-
-    ``etc_<split>``: utterances of both roles (:func:`helpers.etc.load_etc`).
-    ``chabsa_train``/``chabsa_valid`` are chABSA train carved by
-    ``settings.model`` (``val_fraction``, ``seed``; stratified). ``train`` =
-    ETC train utterances (+ their emotion transcriptions, ``etc_train_notes``,
-    when ``settings.train_transcriptions``) + chABSA train part; ``valid`` =
-    ETC valid utterances + chABSA validation part.
-    """
-    settings = settings or PretrainSettings()
-    data = {f"etc_{s}": etc.load_etc(s, etc_path) for s in etc.SPLITS}
-    data["etc_train_notes"] = etc.load_etc(
-        "train", etc_path, text="emotion_transcription"
-    )
-    data["chabsa_train"], data["chabsa_valid"] = _chabsa_parts(
-        chabsa_path, settings.model
-    )
-    data["chabsa_test"] = load_chabsa("test", chabsa_path)
-    train, name = [data["etc_train"], data["chabsa_train"]], "ETC train utterances"
-    if settings.train_transcriptions:
-        train.insert(1, data["etc_train_notes"])
-        name += " + emotion transcriptions"
-    data["train"] = _concat(train, f"{name} + chABSA train part")
-    data["valid"] = _concat(
-        [data["etc_valid"], data["chabsa_valid"]], "ETC valid + chABSA valid part"
-    )
-    return data
-
-
 def _finetune(model, tokenizer, data: dict, settings: JapaneseSettings):
     return fine_tune(model, tokenizer, data["train"], data["valid"], settings)
 
 
 def _scores(model, tokenizer, data: dict, max_length: int) -> dict:
-    from .training import evaluate
-
     out = {}
     for name in ("etc_valid", "chabsa_valid", "etc_test", "chabsa_test"):
         result = evaluate(model, tokenizer, data[name], max_length=max_length)
@@ -445,12 +308,6 @@ def _baselines(data: dict) -> dict:
     validation split; ``bow_same_data``: trained on ``train`` (the model's
     fine-tuning data), ``C`` chosen on ``valid`` (the model's validation).
     """
-    from .japanese_baselines import (
-        bow_accuracy,
-        bow_logistic_regression,
-        majority_baseline,
-    )
-
     same = bow_logistic_regression(data["train"], data["valid"], data["etc_test"])
     out = {}
     for name in ("etc", "chabsa"):
@@ -548,10 +405,6 @@ def _tokenizer(corpus: Corpus, settings: JapaneseSettings, folder: Path):
 
 def get_mlm(settings: PretrainSettings | None = None, etc_path=None, chabsa_path=None):
     """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached."""
-    from transformers import BertForMaskedLM, BertJapaneseTokenizer
-
-    from .training import read_training_info, save_checkpoint
-
     settings = settings or PretrainSettings()
     folder = mlm_checkpoint_path(settings, etc_path, chabsa_path)
     if not (folder / "config.json").is_file():
@@ -562,19 +415,7 @@ def get_mlm(settings: PretrainSettings | None = None, etc_path=None, chabsa_path
         seed_everything(settings.model.seed)
         model = BertForMaskedLM(config)
         start = time.perf_counter()
-        history = pretrain_mlm(
-            model,
-            tokenizer,
-            corpus.texts,
-            epochs=settings.mlm_epochs,
-            lr=settings.mlm_lr,
-            batch_size=settings.mlm_batch_size,
-            max_length=settings.mlm_max_length,
-            mask_prob=settings.mask_prob,
-            warmup_fraction=settings.warmup_fraction,
-            weight_decay=settings.weight_decay,
-            seed=settings.model.seed,
-        )
+        history = pretrain_mlm(model, tokenizer, corpus.texts, settings)
         info = {
             "history": history,
             "corpus_counts": corpus.counts,
@@ -627,8 +468,6 @@ def train_everyday_model(
     per data set, baselines, history, provenance) go to
     ``training_info.json`` and are returned.
     """
-    from .training import save_checkpoint
-
     settings = settings or PretrainSettings()
     m = settings.model
     data = sentiment_data(etc_path, chabsa_path, settings)
@@ -704,9 +543,6 @@ def load_everyday_model(
     fingerprinted folder of :func:`everyday_checkpoint_path` does not exist;
     loads it through :func:`helpers.models.load_model` otherwise.
     """
-    from .models import load_model
-    from .training import read_training_info
-
     settings = settings or PretrainSettings()
     folder = everyday_checkpoint_path(settings, pretrained, etc_path, chabsa_path)
     if not (folder / "config.json").is_file():

@@ -11,7 +11,7 @@ emotions (喜び 悲しみ 恐怖 怒り 驚き 嫌悪) or 該当なし (none).
   folder named by ``$ETC_DIR``; one already under :func:`helpers.config.data_dir`;
   else the GitHub archive of the pinned commit :data:`ETC_COMMIT`, downloaded
   there (resumable) and extracted safely.
-* :func:`load_etc` returns a :class:`helpers.data.ReviewSet` of labelled
+* :func:`load_etc` returns a :class:`helpers.data.imdb.ReviewSet` of labelled
   utterances for one split of the dataset's own split by dialogue
   (``etc/split.json``); :func:`all_text` returns every utterance and emotion
   transcription of a split, for masked-language-model pretraining.
@@ -50,8 +50,10 @@ import shutil
 import warnings
 from pathlib import Path
 
-from .config import data_dir
-from .data import DataError, ReviewSet, download, safe_extract
+from ..config import data_dir
+from .errors import DataError
+from .fetch import download, safe_extract
+from .imdb import ReviewSet
 
 __all__ = [
     "CITATION",
@@ -188,7 +190,7 @@ def _download_etc() -> Path:
     )
     name = f"ETCDataset-{ETC_COMMIT[:8]}.tar.gz"
     archive = download(ETC_URL, data_dir() / name, offline_hint=hint)
-    safe_extract(archive, data_dir())
+    safe_extract(archive, data_dir(), env=ETC_ENV)
     root = check_etc_folder(data_dir())
     got = etc_content_digest(root)
     if got != ETC_CONTENT_SHA256:

@@ -7,15 +7,15 @@ trivial model gets on the same test sentences:
   training data;
 * :func:`bow_logistic_regression` is an L2-regularised logistic regression on
   the presence of MeCab (ipadic) words, the *same* words the BERT's tokenizer
-  starts from (:func:`helpers.japanese.mecab_words`). It is fitted by
+  starts from (:func:`helpers.ja.corpus.mecab_words`). It is fitted by
   full-batch L-BFGS in float64 from zero weights (the objective is convex, so
   the result does not depend on a seed), and its regularisation ``C`` is chosen
   on the validation split only; the test split is scored once, for the chosen
   ``C``.
 
-chABSA has no validation split: :func:`chabsa_train_valid` carves one out of
-its training sentences (seeded, stratified by label), the same way
-:func:`helpers.japanese.train_japanese_model` does.
+chABSA has no validation split: :func:`helpers.ja.corpus.chabsa_train_valid`
+carves one out of its training sentences (seeded, stratified by label), the
+same way :func:`helpers.ja.model.train_japanese_model` does.
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import ReviewSet, train_val_split
-from .japanese import mecab_words
+from ..data import ReviewSet
+from .corpus import mecab_words
 
 __all__ = [
     "DEFAULT_CS",
     "BowLogisticRegression",
     "bow_accuracy",
     "bow_logistic_regression",
-    "chabsa_train_valid",
     "fit_bow_logistic_regression",
     "majority_baseline",
 ]
@@ -244,17 +243,3 @@ def bow_accuracy(model: BowLogisticRegression, test: ReviewSet) -> dict:
     _check_set(test, "test")
     preds = (model.logits(model.tokenize(list(test.texts))) > 0).long().numpy()
     return {"accuracy": _accuracy(preds, test.labels), "n": len(test)}
-
-
-def chabsa_train_valid(
-    chabsa_path=None, val_fraction: float = 0.2, seed: int = 1234
-) -> tuple[ReviewSet, ReviewSet]:
-    """chABSA train split into a train part and a validation part (seeded, stratified).
-
-    The same carve as :func:`helpers.japanese.train_japanese_model` with the
-    same ``val_fraction`` and ``seed`` (defaults of
-    :class:`helpers.japanese.JapaneseSettings`).
-    """
-    from .japanese import load_chabsa
-
-    return train_val_split(load_chabsa("train", chabsa_path), val_fraction, seed)

@@ -35,8 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import data_dir
-from .data import DataError, check_texts, download, model_max_length, safe_extract
+from ..config import data_dir
+from .encode import check_texts, model_max_length
+from .errors import DataError
+from .fetch import download, safe_extract
 
 __all__ = [
     "CITATION",
@@ -158,7 +160,7 @@ def check_eraser_folder(root: str | os.PathLike, split: str | None = None) -> Pa
     candidates = [root] + [root / sub for sub in _SUBFOLDERS if (root / sub).is_dir()]
     for folder in candidates:
         if not (folder / "docs").is_dir() and (folder / "docs.tar.gz").is_file():
-            safe_extract(folder / "docs.tar.gz", folder)
+            safe_extract(folder / "docs.tar.gz", folder, env=ERASER_ENV)
         jsonls = [s for s in SPLITS if (folder / f"{s}.jsonl").is_file()]
         if jsonls and _has_docs(folder):
             if split is not None and split not in jsonls:
@@ -202,7 +204,7 @@ def find_eraser(download_if_missing: bool = True) -> Path:
     archive = download(
         ERASER_URL, data_dir() / "movies.tar.gz", ERASER_SHA256, offline_hint=hint
     )
-    safe_extract(archive, data_dir())
+    safe_extract(archive, data_dir(), env=ERASER_ENV)
     return check_eraser_folder(data_dir())
 
 
@@ -382,7 +384,7 @@ class RationaleBatch:
 
     ``inputs``: ``input_ids``, ``attention_mask`` (and ``token_type_ids``), each
     a LongTensor ``[n, seq]``, padded and truncated to ``max_length``: exactly
-    what ``helpers.data.encode_texts(tokenizer, texts, max_length)`` returns.
+    what ``helpers.data.encode.encode_texts(tokenizer, texts, max_length)`` returns.
     ``rationale``: BoolTensor ``[n, seq]``, true on the pieces of rationale
     words ([CLS], [SEP] and padding never). ``word_index``: LongTensor
     ``[n, seq]``, the review word each piece comes from (-1 for special tokens
@@ -462,23 +464,11 @@ def _review_of(doc) -> RationaleReview:
     return doc
 
 
-def encode_rationales(docs, tokenizer, max_length: int = 512) -> RationaleBatch:
-    """Tokenize reviews and mark the WordPiece tokens of their human rationales.
+def _tokenize_with_offsets(tokenizer, texts: list[str], max_length: int):
+    """``texts`` tokenized twice: truncated and padded, and whole (no specials).
 
-    The words are joined by single spaces; a piece is marked when the word its
-    character span starts in is a rationale word. This follows ``##``
-    continuations, punctuation split off a word, accents stripped by the
-    normalizer and [UNK] alike. ``max_length`` is capped at the model's 512
-    positions; longer reviews are truncated exactly like
-    :func:`helpers.data.encode_texts`, and ``rationale_words_kept`` tells how
-    much of each rationale is left. Needs a fast tokenizer (offsets).
+    Both carry character offsets; the first also the special-tokens mask.
     """
-    docs = [_review_of(d) for d in docs]
-    if not docs:
-        raise ValueError("No reviews given: pass at least one RationaleReview.")
-    _require_offsets(tokenizer)
-    texts = check_texts([d.text for d in docs])
-    max_length = model_max_length(tokenizer, max_length)
     enc = tokenizer(
         texts,
         truncation=True,
@@ -491,6 +481,27 @@ def encode_rationales(docs, tokenizer, max_length: int = 512) -> RationaleBatch:
     full = tokenizer(
         texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
     )
+    return enc, full
+
+
+def encode_rationales(docs, tokenizer, max_length: int = 512) -> RationaleBatch:
+    """Tokenize reviews and mark the WordPiece tokens of their human rationales.
+
+    The words are joined by single spaces; a piece is marked when the word its
+    character span starts in is a rationale word. This follows ``##``
+    continuations, punctuation split off a word, accents stripped by the
+    normalizer and [UNK] alike. ``max_length`` is capped at the model's 512
+    positions; longer reviews are truncated exactly like
+    :func:`helpers.data.encode.encode_texts`, and ``rationale_words_kept`` tells how
+    much of each rationale is left. Needs a fast tokenizer (offsets).
+    """
+    docs = [_review_of(d) for d in docs]
+    if not docs:
+        raise ValueError("No reviews given: pass at least one RationaleReview.")
+    _require_offsets(tokenizer)
+    texts = check_texts([d.text for d in docs])
+    max_length = model_max_length(tokenizer, max_length)
+    enc, full = _tokenize_with_offsets(tokenizer, texts, max_length)
     special = enc.pop("special_tokens_mask").bool()
     offsets = enc.pop("offset_mapping")
     word_index = torch.full(enc["input_ids"].shape, -1, dtype=torch.long)

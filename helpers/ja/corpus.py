@@ -1,0 +1,367 @@
+"""Japanese text for the book's models: chABSA, ETC splits, MeCab words, vocabulary.
+
+Data: **chABSA** (TIS Inc. / chakki-works, CC BY 4.0): sentences from Japanese
+securities reports, labelled here at sentence level (1 = positive, 0 =
+negative) as ``text<TAB>label<TAB>`` files ``train.tsv`` and ``test.tsv``. Get
+it from https://github.com/chakki-works/chABSA-dataset (sentence labels are
+derived from its JSON opinion annotations), then point ``$CHABSA_DIR`` at the
+folder holding the two TSVs, or put them in ``<data_dir>/chabsa/``. The **ETC
+Dataset** (:mod:`helpers.data.etc`) gives everyday dialogues.
+
+Words and tokenizer: ``BertJapaneseTokenizer`` with
+``word_tokenizer_type="mecab"``, ``mecab_kwargs={"mecab_dic": "ipadic"}`` and a
+WordPiece vocabulary (:func:`build_vocab`: MeCab words of the training
+sentences, plus every single character and its ``##`` continuation so unseen
+words split into characters rather than ``[UNK]``), exactly the hub model's
+type.
+
+Splits: chABSA has no validation split; :func:`chabsa_train_valid` carves one
+from its training sentences (seeded, stratified). :func:`train_only_corpus`
+is the masked-LM corpus (train text only, held-out text removed and checked);
+:func:`sentiment_data` the labelled splits of the everyday model.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import BertJapaneseTokenizer
+from transformers.models.bert_japanese.tokenization_bert_japanese import (
+    MecabTokenizer,
+)
+
+from ..config import data_dir
+from ..data import DataError, ReviewSet, etc, read_tsv, train_val_split
+from .settings import PretrainSettings
+
+__all__ = [
+    "CHABSA_ENV",
+    "CHABSA_SOURCE",
+    "CHABSA_URL",
+    "MECAB_KWARGS",
+    "VOCAB_SPECIALS",
+    "ChabsaFormatError",
+    "Corpus",
+    "HeldOutTextError",
+    "base_characters",
+    "build_vocab",
+    "chabsa_train_valid",
+    "check_no_held_out",
+    "find_chabsa",
+    "join_tokens_for_display",
+    "load_chabsa",
+    "make_japanese_tokenizer",
+    "mecab_words",
+    "read_chabsa_tsv",
+    "sentiment_data",
+    "train_only_corpus",
+    "use_ipadic",
+]
+
+CHABSA_ENV = "CHABSA_DIR"
+CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
+CHABSA_SOURCE = "chABSA (chakki-works, CC BY 4.0)"
+#: The special tokens written at the head of a new WordPiece vocabulary
+#: (``[PAD]`` = 0); the tokenizer built on it reports them as its own.
+VOCAB_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MECAB_KWARGS = {"mecab_dic": "ipadic"}
+
+
+class ChabsaFormatError(DataError, ValueError):
+    """A chABSA TSV row is malformed; the message names the file and line."""
+
+
+class HeldOutTextError(AssertionError):
+    """A validation or test sentence was found in a pretraining corpus."""
+
+
+# --------------------------------------------------------------------------- #
+# Data
+# --------------------------------------------------------------------------- #
+def find_chabsa(path: str | os.PathLike | None = None) -> Path:
+    """The folder holding chABSA's ``train.tsv``/``test.tsv``.
+
+    ``path`` when given, else ``$CHABSA_DIR`` when set, else ``<data_dir>/chabsa``;
+    raises :class:`helpers.data.DataError` saying how to get the data when the
+    files are not there.
+    """
+    if path is not None:
+        what, folder = "the path given", Path(path).expanduser()
+    elif os.environ.get(CHABSA_ENV):
+        what, folder = f"${CHABSA_ENV}", Path(os.environ[CHABSA_ENV]).expanduser()
+    else:
+        what, folder = "the data folder", data_dir() / "chabsa"
+    if (folder / "train.tsv").is_file() and (folder / "test.tsv").is_file():
+        return folder
+    raise DataError(
+        f"chABSA not found: no train.tsv and test.tsv in {folder} ({what}). "
+        f"Get chABSA (CC BY 4.0) from {CHABSA_URL}, write sentence-level "
+        "'text<TAB>label<TAB>' files train.tsv/test.tsv (1 = positive, 0 = negative) "
+        f"and set ${CHABSA_ENV} to their folder, or put them in "
+        f"{data_dir() / 'chabsa'}."
+    )
+
+
+def read_chabsa_tsv(path: str | os.PathLike, source: str | None = None) -> ReviewSet:
+    """Read one chABSA TSV; a malformed row raises :class:`ChabsaFormatError`.
+
+    Rows are ``text<TAB>label<TAB>`` with label 0 or 1; the error for a row
+    without a label, with another label or with an empty sentence names the file
+    and the line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: see {CHABSA_URL} to get chABSA.")
+    try:
+        return read_tsv(path, num_labels=2, source=source)
+    except DataError as err:
+        raise ChabsaFormatError(
+            f"{err} Fix or remove that row of the chABSA file."
+        ) from err
+
+
+def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
+    """chABSA sentences of ``split`` (``"train"``/``"test"``) as a :class:`ReviewSet`.
+
+    ``path`` is the folder with the TSVs (default: ``$CHABSA_DIR``, then
+    ``<data_dir>/chabsa``). Labels: 1 = positive, 0 = negative.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = find_chabsa(path)
+    reviews = read_chabsa_tsv(folder / f"{split}.tsv")
+    reviews.source = f"{CHABSA_SOURCE} {split} ({len(reviews)} sentences)"
+    reviews.ids = [f"chabsa-{split}-{i}" for i in range(len(reviews))]
+    return reviews
+
+
+# --------------------------------------------------------------------------- #
+# Tokenizer: MeCab (ipadic) words + WordPiece, exactly the hub model's type
+# --------------------------------------------------------------------------- #
+def mecab_words(texts) -> list[list[str]]:
+    """MeCab (ipadic) words of each text, split as ``BertJapaneseTokenizer`` does.
+
+    The text is NFKC-normalised first.
+    """
+    tagger = MecabTokenizer(**MECAB_KWARGS)
+    return [tagger.tokenize(text) for text in texts]
+
+
+def base_characters() -> list[str]:
+    """Characters every vocabulary gets: ASCII, Japanese punctuation, kana, CJK.
+
+    chABSA (securities reports) never uses, e.g., ``私`` or ``。``; without
+    these a sentence such as ``私は不運な人間です。`` would show ``[UNK]`` where
+    those characters are. Their embeddings stay untrained (random) unless the
+    training data uses them, but every token keeps its text for display.
+    """
+    ranges = [
+        (0x21, 0x7E),
+        (0x3001, 0x303F),
+        (0x3041, 0x3096),
+        (0x309D, 0x309F),
+        (0x30A1, 0x30FF),
+        (0x4E00, 0x9FFF),
+    ]
+    return [chr(c) for lo, hi in ranges for c in range(lo, hi + 1)]
+
+
+def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
+    """WordPiece vocabulary for ``texts``: specials, characters, ``##``-pieces, words.
+
+    Order: the five special tokens (``[PAD]`` = 0), every character (those seen
+    in ``texts`` plus, with ``base_chars``, :func:`base_characters`) and its
+    ``##`` continuation (so any word made of known characters splits into pieces
+    instead of ``[UNK]``), then MeCab words seen at least ``min_freq`` times, most
+    frequent first (ties alphabetical), so the result is deterministic.
+    """
+    if not isinstance(min_freq, int) or min_freq < 1:
+        raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
+    counts = collections.Counter(w for words in mecab_words(texts) for w in words)
+    if not counts:
+        raise ValueError(
+            "No words found: pass at least one non-empty sentence to build a "
+            "vocabulary."
+        )
+    chars = {c for word in counts for c in word if not c.isspace()}
+    chars = sorted(chars | set(base_characters()) if base_chars else chars)
+    vocab = list(VOCAB_SPECIALS) + chars + ["##" + c for c in chars]
+    seen = set(vocab)
+    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n >= min_freq and word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return vocab
+
+
+def make_japanese_tokenizer(
+    vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512
+):
+    """A ``BertJapaneseTokenizer`` (MeCab + WordPiece) over ``vocab``, in ``folder``.
+
+    ``model_max_length``: the model's number of positions, so that truncation
+    (e.g. :func:`helpers.data.encode_texts`) never exceeds it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertJapaneseTokenizer(
+        str(vocab_file),
+        do_lower_case=False,
+        word_tokenizer_type="mecab",
+        subword_tokenizer_type="wordpiece",
+        mecab_kwargs=dict(MECAB_KWARGS),
+        model_max_length=model_max_length,
+    )
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def join_tokens_for_display(tokens) -> str:
+    """Join (sub)word tokens as Japanese is written: no spaces, ``##`` removed.
+
+    ``tokenizer.convert_tokens_to_string`` puts spaces between MeCab words
+    (``"私 は 不運 な"``); this gives ``"私は不運な"``.
+    """
+    return "".join(t[2:] if t.startswith("##") else t for t in tokens)
+
+
+def use_ipadic(tokenizer):
+    """Make a MeCab ``BertJapaneseTokenizer`` that names no dictionary use ipadic.
+
+    Old Japanese BERT configs (cl-tohoku v1 and models fine-tuned from them)
+    say only ``word_tokenizer_type="mecab"``: they were trained on ipadic words,
+    but transformers 5 defaults to unidic-lite. Other tokenizers pass unchanged.
+    """
+    if (
+        isinstance(tokenizer, BertJapaneseTokenizer)
+        and tokenizer.word_tokenizer_type == "mecab"
+        and not (tokenizer.mecab_kwargs or {}).get("mecab_dic")
+    ):
+        tokenizer.mecab_kwargs = dict(MECAB_KWARGS)
+        tokenizer.word_tokenizer = MecabTokenizer(
+            do_lower_case=tokenizer.do_lower_case,
+            never_split=tokenizer.never_split,
+            **MECAB_KWARGS,
+        )
+    return tokenizer
+
+
+def chabsa_train_valid(
+    chabsa_path=None, val_fraction: float = 0.2, seed: int = 1234
+) -> tuple[ReviewSet, ReviewSet]:
+    """chABSA train split into a train part and a validation part (seeded, stratified).
+
+    The same carve as :func:`helpers.ja.model.train_japanese_model` with the
+    same ``val_fraction`` and ``seed`` (defaults of
+    :class:`helpers.ja.settings.JapaneseSettings`).
+    """
+    return train_val_split(load_chabsa("train", chabsa_path), val_fraction, seed)
+
+
+# --------------------------------------------------------------------------- #
+# The corpus: train splits only
+# --------------------------------------------------------------------------- #
+@dataclass
+class Corpus:
+    """Pretraining sentences, how many of each source, how many were left out."""
+
+    texts: list[str]
+    counts: dict[str, int]
+    removed_held_out: int
+
+
+def _key(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def check_no_held_out(texts, held_out) -> None:
+    """Raise :class:`HeldOutTextError` if a text equals a held-out one (after NFKC)."""
+    held = {_key(t) for t in held_out}
+    leaked = [t for t in texts if _key(t) in held]
+    if leaked:
+        raise HeldOutTextError(
+            f"{len(leaked)} held-out sentence(s) in the pretraining corpus, "
+            f"e.g. {leaked[0]!r}: build it with train_only_corpus()."
+        )
+
+
+def train_only_corpus(
+    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
+) -> Corpus:
+    """The MLM corpus: ETC train utterances + transcriptions, chABSA train part.
+
+    Held out, and never in the corpus: ETC valid and test (all text, labelled
+    or not), chABSA test, and the chABSA validation part that
+    :func:`sentiment_data` carves from chABSA train. A training sentence equal
+    to a held-out one (ETC has a few, such as こんにちは) is removed and
+    counted; the result is checked with :func:`check_no_held_out`.
+    """
+    settings = settings or PretrainSettings()
+    m = settings.model
+    chabsa_train, chabsa_valid = chabsa_train_valid(chabsa_path, m.val_fraction, m.seed)
+    sources = {
+        "ETC train": etc.all_text("train", etc_path),
+        "chABSA train part": chabsa_train.texts,
+    }
+    held_out = (
+        etc.all_text("valid", etc_path)
+        + etc.all_text("test", etc_path)
+        + load_chabsa("test", chabsa_path).texts
+        + chabsa_valid.texts
+    )
+    held = {_key(t) for t in held_out}
+    texts, counts, removed = [], {}, 0
+    for name, part in sources.items():
+        kept = [t for t in part if _key(t) and _key(t) not in held]
+        removed += len(part) - len(kept)
+        counts[name] = len(kept)
+        texts += kept
+    check_no_held_out(texts, held_out)
+    return Corpus(texts, counts, removed)
+
+
+def _concat(parts: list[ReviewSet], source: str) -> ReviewSet:
+    return ReviewSet(
+        [t for p in parts for t in p.texts],
+        [y for p in parts for y in p.labels],
+        source,
+        [i for p in parts for i in p.ids],
+    )
+
+
+def sentiment_data(
+    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
+) -> dict[str, ReviewSet]:
+    """Labelled splits: ``etc_<split>``, ``chabsa_<split>``, ``train``, ``valid``.
+
+    ``etc_<split>``: utterances of both roles (:func:`helpers.data.etc.load_etc`).
+    ``chabsa_train``/``chabsa_valid`` are chABSA train carved by
+    ``settings.model`` (``val_fraction``, ``seed``; stratified). ``train`` =
+    ETC train utterances (+ their emotion transcriptions, ``etc_train_notes``,
+    when ``settings.train_transcriptions``) + chABSA train part; ``valid`` =
+    ETC valid utterances + chABSA validation part.
+    """
+    settings = settings or PretrainSettings()
+    data = {f"etc_{s}": etc.load_etc(s, etc_path) for s in etc.SPLITS}
+    data["etc_train_notes"] = etc.load_etc(
+        "train", etc_path, text="emotion_transcription"
+    )
+    data["chabsa_train"], data["chabsa_valid"] = chabsa_train_valid(
+        chabsa_path, settings.model.val_fraction, settings.model.seed
+    )
+    data["chabsa_test"] = load_chabsa("test", chabsa_path)
+    train, name = [data["etc_train"], data["chabsa_train"]], "ETC train utterances"
+    if settings.train_transcriptions:
+        train.insert(1, data["etc_train_notes"])
+        name += " + emotion transcriptions"
+    data["train"] = _concat(train, f"{name} + chABSA train part")
+    data["valid"] = _concat(
+        [data["etc_valid"], data["chabsa_valid"]], "ETC valid + chABSA valid part"
+    )
+    return data

@@ -1,0 +1,105 @@
+"""One merge, one set of special tokens, one source of label names: on WordPiece
+(BERT), byte-level BPE (RoBERTa) and SentencePiece unigram (XLM-R-like)
+tokenizers built here from small vocabularies (no network)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from tiny import TEXTS, tiny_bert, tiny_bpe_tokenizer, tiny_tokenizer
+from tiny import tiny_unigram_tokenizer as tiny_unigram
+
+from helpers import ja
+from helpers.config import LABEL_NAMES
+from helpers.highlight import highlight_html
+from helpers.inputs import label_names
+from helpers.tokens import (
+    TokenRoles,
+    merge_pieces,
+    merge_scores,
+    piece_words,
+    special_ids,
+    special_tokens,
+    word_map,
+)
+
+TOKENIZERS = {
+    "wordpiece": tiny_tokenizer,
+    "bpe": tiny_bpe_tokenizer,
+    "sentencepiece": tiny_unigram,
+}
+
+
+@pytest.fixture(params=sorted(TOKENIZERS), scope="module")
+def tokenizer(request):
+    return TOKENIZERS[request.param]()
+
+
+def _pieces(tokenizer, text):
+    return tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+
+
+def test_special_tokens_are_the_tokenizers_own(tokenizer):
+    ids = special_ids(tokenizer)
+    names = special_tokens(tokenizer)
+    assert names == set(tokenizer.convert_ids_to_tokens(sorted(ids)))
+    assert tokenizer.cls_token in names and tokenizer.pad_token in names
+    assert tokenizer.unk_token not in names  # an unknown word is a word
+    assert {tokenizer.cls_token_id, tokenizer.sep_token_id} <= ids
+    if tokenizer.mask_token_id is not None:
+        roles = TokenRoles.from_tokenizer(tokenizer)
+        assert set(roles.special_ids) == ids - {tokenizer.mask_token_id}
+        enc = tokenizer(TEXTS[:2], padding=True, return_tensors="pt")
+        real = roles.real(enc)
+        assert not real[:, 0].any()  # the first token is <s>/[CLS]
+        assert int(real.sum()) < int(enc["attention_mask"].sum())
+
+
+def test_one_merge_from_offsets_and_from_token_strings(tokenizer):
+    """The exact words (word_map) and the guessed ones (piece_words) agree, and
+    both merge through merge_scores."""
+    text = TEXTS[1]
+    pieces = _pieces(tokenizer, text)
+    mapped = word_map(tokenizer, text)
+    words, index = piece_words(pieces, special_tokens(tokenizer))
+    assert words == mapped.words and index == mapped.index
+    scores = torch.arange(len(pieces), dtype=torch.float32)
+    for merge in ("sum", "max", "mean"):
+        merged_words, merged = merge_pieces(
+            pieces, scores, special_tokens(tokenizer), merge=merge
+        )
+        assert merged_words == words
+        torch.testing.assert_close(merged, mapped.merge(scores, merge))
+        torch.testing.assert_close(
+            merged, merge_scores(scores, index, len(words), merge)
+        )
+    total = merge_pieces(pieces, scores, special_tokens(tokenizer))[1].sum()
+    real = [i for i, w in enumerate(index) if w is not None]
+    assert float(total) == pytest.approx(float(scores[real].sum()))  # sum: additive
+
+
+def test_highlight_hides_exactly_the_tokenizers_special_tokens(tokenizer):
+    pieces = _pieces(tokenizer, TEXTS[0])
+    specials = special_tokens(tokenizer)
+    html = highlight_html(pieces, [1.0] * len(pieces), special_tokens=specials)
+    shown = re.findall(r'title="score: [^"]*">([^<]*)</span>', html)
+    assert not specials & set(shown)
+    merged = highlight_html(
+        pieces, [1.0] * len(pieces), special_tokens=specials, merge="sum"
+    )
+    words = re.findall(r'title="score: [^"]*">([^<]*)</span>', merged)
+    assert words == word_map(tokenizer, TEXTS[0]).words
+
+
+@pytest.mark.parametrize("kind", sorted(TOKENIZERS))
+def test_label_names_have_one_source(kind):
+    tokenizer = TOKENIZERS[kind]()
+    model = tiny_bert(vocab_size=len(tokenizer))
+    assert label_names(model) == list(LABEL_NAMES)  # LABEL_0/1: the book's names
+    assert ja.positive_label_id(model) == label_names(model).index("positive")
+    model.config.id2label = {0: "ポジティブ", 1: "ネガティブ"}
+    model.config.label2id = {"ポジティブ": 0, "ネガティブ": 1}
+    assert label_names(model) == ["ポジティブ", "ネガティブ"]
+    assert ja.positive_label_id(model) == 0 and ja.label_name(model, 1) == "negative"

@@ -50,6 +50,7 @@ ENV_KEYS = (
     "CHABSA_DIR",
     "ERASER_DIR",
     "ETC_DIR",
+    "BENCH_RESULTS",
     "HF_HUB_OFFLINE",
     "HF_ENDPOINT",
 )

@@ -50,18 +50,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import platform
 import random
-import resource
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+from _common import machine, peak_rss_mib, write_json
 
 from helpers import train, windows
 from helpers.config import PACKAGED_MODEL, get_profile
@@ -262,17 +255,6 @@ def choose_rule(scores: dict, seed: int) -> str:
     return random.Random(seed).choice(sorted(k for k, v in rules.items() if v == best))
 
 
-def machine(args) -> str:
-    """Where the run ran, in words: device, CPU cores and torch threads."""
-    device = train.resolve_device(args.device)
-    if device.type == "cuda":
-        return f"a GPU ({torch.cuda.get_device_name(device)})"
-    return (
-        f"a CPU with {os.cpu_count()} cores ({platform.machine()}) and "
-        f"{torch.get_num_threads()} torch threads"
-    )
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -362,7 +344,7 @@ def finish(args, start, val_set, rows, best, test_set, scores, val_long, test_lo
     ``test`` is ``None`` in a ``--no-test`` run (no test review was read).
     """
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_mib()
     print(f"wall time {seconds / 60:.1f} min; peak memory {peak:.0f} MiB (RSS)")
     test = None
     if test_set is not None:
@@ -383,10 +365,10 @@ def finish(args, start, val_set, rows, best, test_set, scores, val_long, test_lo
         "long_test": test_long,
         "seconds": round(seconds),
         "peak_rss_mib": round(peak),
-        "machine": machine(args),
+        "machine": machine(train.resolve_device(args.device)),
     }
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        write_json(args.json, report)
     return report
 
 

@@ -24,15 +24,11 @@ import argparse
 import json
 import math
 import os
-import resource
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import peak_rss_mib
 
 from helpers.attention import render_review, review_attentions
 from helpers.config import PACKAGED_MODEL
@@ -55,11 +51,6 @@ def review_texts(n: int, seed: int = 1234) -> tuple[list[str], list[int], str]:
     texts = [reviews.texts[i % len(reviews)] for i in range(n)]
     labels = [reviews.labels[i % len(reviews)] for i in range(n)]
     return texts, labels, source
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, in MiB (from ``ru_maxrss``)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(n: int, batch_size: int, max_length: int, model_name: str) -> dict:

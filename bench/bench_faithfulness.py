@@ -12,11 +12,12 @@ Writes, under ``--out`` (default ``<data_dir>/bench/faithfulness``):
 * ``timing.csv`` / ``timing.md`` — ms per review of each method's
   ``attribute`` calls, measured side by side on the same batches (each method
   alone, interleaved batch by batch), and the forward passes per review;
-* ``summary.md`` — the generated conclusion (:func:`helpers.report.summarise`);
+* ``summary.md`` — the generated conclusion (:func:`helpers.book.report.summarise`);
 * ``curves.png``, ``agreement.png``, ``cascade.png`` — the chapter's figures;
 * ``raw.npz`` — the per-review numbers, and ``settings.json``;
-* ``results.pkl`` — the results, cascade, table rows and costs, which
-  ``bench/bench_plausibility.py`` reads for chapter 6's verdict.
+* ``faithfulness.json`` — the table rows, the costs and each method's
+  per-review AOPC, which ``bench/bench_plausibility.py`` reads for chapter
+  6's verdict.
 
 Examples::
 
@@ -29,35 +30,36 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import pickle
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import (
+    HANDOFF,
+    add_explain_arguments,
+    faithfulness_handoff,
+    load_classifier,
+    machine,
+    output_folder,
+    write_json,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from helpers import attr, config, metrics, report
+from helpers import attr, config, metrics
+from helpers.book import plots, report
 from helpers.inputs import text_batches
 
 
 def parse_args(argv=None):
     """The command line (defaults from the profile where it has one)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_explain_arguments(parser, 500, "IMDb test reviews")
     add = parser.add_argument
-    add("--n", type=int, default=500, help="IMDb test reviews (default 500)")
-    add("--model", default=None, help="checkpoint folder; default: chapter-2 model")
-    add("--profile", default=None, help="quick or full (default: $BERT_BOOK_PROFILE)")
-    add("--out", default=None, help="output folder (<data_dir>/bench/faithfulness)")
     add("--max-length", type=int, default=None, help="tokens per review (profile)")
-    add("--ig-steps", type=int, default=None, help="IG steps (profile)")
     add("--ig-baseline", choices=("pad", "mask"), default="pad")
     add("--internal-batch-size", type=int, default=32, help="IG copies per pass")
     add("--batch-size", type=int, default=8, help="reviews explained together")
     add("--forward-batch-size", type=int, default=64, help="masked copies per pass")
-    add("--random-draws", type=int, default=10, help="random maps per review")
     add(
         "--no-layer-rows",
         action="store_true",
@@ -71,20 +73,8 @@ def parse_args(argv=None):
         default=None,
         help="deletion/insertion grid, e.g. 0,0.1,0.2,...,1 (default: the AOPC k's)",
     )
-    add("--seed", type=int, default=None, help="seed (default: profile seed)")
     add("--threads", type=int, default=None, help="torch CPU threads")
     return parser.parse_args(argv)
-
-
-def load(args, profile):
-    """(tokenizer, model) from --model, else the chapter-2 model of the profile."""
-    if args.model:
-        from helpers.models import load_model
-
-        return load_model(args.model, attn_implementation="eager")
-    from helpers.train import get_finetuned_model
-
-    return get_finetuned_model(profile, attn_implementation="eager")
 
 
 def pick_reviews(profile, n: int, seed: int):
@@ -144,20 +134,24 @@ def sanity_rows(cascade) -> list[dict]:
 
 
 def write_outputs(out, results, cascade, rows, timing, seed):
-    """Tables, summary, figures and per-review arrays under ``out``."""
+    """Tables, summary, figures and per-review arrays under ``out``
+    (the per-layer figures when the per-layer Grad-CAM rows were measured)."""
+    layers = bool(report.layer_methods(results.methods))
     report.write_csv(rows, out / "table.csv")
     (out / "table.md").write_text(report.table_markdown(rows) + "\n")
     if cascade is not None:
         sanity = sanity_rows(cascade)
         (out / "sanity.md").write_text(report.table_markdown(sanity, list(sanity[0])))
-        report.plot_cascade(cascade, out / "cascade.png", seed=seed)
-        report.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
+        plots.plot_cascade(cascade, out / "cascade.png", seed=seed)
+        if layers:
+            plots.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
     if timing:
         report.write_csv(timing, out / "timing.csv")
         (out / "timing.md").write_text(report.table_markdown(timing, list(timing[0])))
-    report.plot_curves(results, out / "curves.png")
-    report.plot_layer_curves(results, out / "curves_layers.png")
-    report.plot_agreement(results, out / "agreement.png")
+    plots.plot_curves(results, out / "curves.png")
+    if layers:
+        plots.plot_layer_curves(results, out / "curves_layers.png")
+    plots.plot_agreement(results, out / "agreement.png")
     raw = {
         f"{metric}/{m}": getattr(results, metric)[m]
         for metric in ("comprehensiveness", "sufficiency", "deletion", "insertion")
@@ -178,27 +172,11 @@ def write_outputs(out, results, cascade, rows, timing, seed):
     np.savez_compressed(out / "raw.npz", **raw)
 
 
-def main(argv=None) -> int:
-    """Run the benchmark; print the tables and the summary."""
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    profile = config.get_profile(args.profile)
-    seed = profile.seed if args.seed is None else args.seed
-    max_length = args.max_length or profile.explain_max_length
+def measure(args, profile, model, tokenizer, reviews, seed: int):
+    """Faithfulness, the sanity check and the cost: ``(results, cascade,
+    timing rows, costs, seconds per part)``."""
     ig_steps = args.ig_steps or profile.ig_steps
-    config.seed_everything(seed)
-    out = Path(args.out) if args.out else config.data_dir() / "bench" / "faithfulness"
-    out.mkdir(parents=True, exist_ok=True)
-
-    tokenizer, model = load(args, profile)
-    model.eval()  # CPU: the timings below are this machine's CPU
-    reviews = pick_reviews(profile, args.n, seed)
-    print(
-        f"{reviews}; model {args.model or profile.model_name}; max_length "
-        f"{max_length}; IG {ig_steps} steps ({args.ig_baseline} baseline); "
-        f"{torch.get_num_threads()} threads"
-    )
+    max_length = args.max_length or profile.explain_max_length
     make = functools.partial(
         attr.explainers,
         tokenizer=tokenizer,
@@ -213,6 +191,7 @@ def main(argv=None) -> int:
         if args.curve_fractions
         else metrics.CURVE_FRACTIONS
     )
+    batches = {"max_length": max_length, "batch_size": args.batch_size}
     seconds, start = {}, time.time()
     results = metrics.evaluate_faithfulness(
         model,
@@ -220,28 +199,23 @@ def main(argv=None) -> int:
         reviews.texts,
         make(model, seed=seed),
         curve_fractions=curve,
-        max_length=max_length,
-        batch_size=args.batch_size,
         forward_batch_size=args.forward_batch_size,
         seed=seed,
+        **batches,
     )
     seconds["faithfulness"] = time.time() - start
-
     cascade = None
     if args.cascade_n > 0:
         start = time.time()
-        steps = args.cascade_ig_steps or ig_steps
         cascade = metrics.sanity_check(
             model,
             tokenizer,
             reviews.texts[: args.cascade_n],
-            functools.partial(make, ig_steps=steps),
+            functools.partial(make, ig_steps=args.cascade_ig_steps or ig_steps),
             seed=seed,
-            max_length=max_length,
-            batch_size=args.batch_size,
+            **batches,
         )
         seconds["cascade"] = time.time() - start
-
     timing, costs = [], {}
     if args.timing_n > 0:
         start = time.time()
@@ -255,23 +229,13 @@ def main(argv=None) -> int:
             seed,
         )
         seconds["timing"] = time.time() - start
+    return results, cascade, timing, costs, seconds
 
-    rows = report.results_table(results, cascade, seed=seed)
-    write_outputs(out, results, cascade, rows, timing, seed)
-    with open(out / "results.pkl", "wb") as f:  # for bench_plausibility's verdict
-        pickle.dump(
-            {
-                "results": results,
-                "cascade": cascade,
-                "rows": rows,
-                "costs": costs,
-                "settings": {"n": results.n, "seed": seed},
-            },
-            f,
-        )
-    summary = report.summarise(rows, cascade)
-    (out / "summary.md").write_text(summary + "\n")
-    settings = {
+
+def run_settings(args, profile, reviews, results, cascade, timing, extra) -> dict:
+    """What ``settings.json`` records of the run."""
+    ig_steps = args.ig_steps or profile.ig_steps
+    return {
         **results.settings,
         "source": reviews.source,
         "model": args.model or profile.model_name,
@@ -284,24 +248,59 @@ def main(argv=None) -> int:
         "cascade_steps": cascade.steps if cascade else [],
         "timing_reviews": timing[0]["n"] if timing else 0,
         "threads": torch.get_num_threads(),
-        "seed": seed,
-        "seconds": seconds,
+        "machine": machine("cpu"),
+        **extra,
         "methods": results.methods,
         "aopc_fractions": list(results.fractions),
         "curve_fractions": list(results.curve_fractions),
     }
-    (out / "settings.json").write_text(json.dumps(settings, indent=2))
+
+
+def print_tables(rows, cascade, timing, summary: str) -> None:
+    """The faithfulness table, the sanity check, the cost and the summary."""
     print(report.table_markdown(rows))
     if cascade is not None:
         print("\nSanity check (last step):")
-        print(
-            report.table_markdown(sanity_rows(cascade), list(sanity_rows(cascade)[0]))
-        )
+        sanity = sanity_rows(cascade)
+        print(report.table_markdown(sanity, list(sanity[0])))
     if timing:
         print(f"\nCost ({timing[0]['n']} reviews, each method alone, side by side):")
         print(report.table_markdown(timing, list(timing[0])))
     print()
     print(summary)
+
+
+def main(argv=None) -> int:
+    """Run the benchmark; print the tables and the summary."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    profile = config.get_profile(args.profile)
+    seed = profile.seed if args.seed is None else args.seed
+    config.seed_everything(seed)
+    out = output_folder(args)
+    tokenizer, model = load_classifier(args, profile)
+    model.eval()  # CPU: the timings below are this machine's CPU
+    reviews = pick_reviews(profile, args.n, seed)
+    print(
+        f"{reviews}; model {args.model or profile.model_name}; max_length "
+        f"{args.max_length or profile.explain_max_length}; IG "
+        f"{args.ig_steps or profile.ig_steps} steps ({args.ig_baseline} baseline); "
+        f"{torch.get_num_threads()} threads"
+    )
+    results, cascade, timing, costs, seconds = measure(
+        args, profile, model, tokenizer, reviews, seed
+    )
+    rows = report.results_table(results, cascade, seed=seed)
+    write_outputs(out, results, cascade, rows, timing, seed)
+    # for bench_plausibility's verdict
+    write_json(out / HANDOFF, faithfulness_handoff(results, rows, costs, seed))
+    summary = report.summarise(rows, cascade)
+    (out / "summary.md").write_text(summary + "\n")
+    extra = {"seed": seed, "seconds": seconds}
+    settings = run_settings(args, profile, reviews, results, cascade, timing, extra)
+    (out / "settings.json").write_text(json.dumps(settings, indent=2))
+    print_tables(rows, cascade, timing, summary)
     print(f"\nseconds: {json.dumps({k: round(v) for k, v in seconds.items()})}")
     print(f"written to {out}")
     return 0

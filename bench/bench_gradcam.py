@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import child_json, peak_hwm_mib, peak_rss_mib
 
 from helpers.config import seed_everything
 from helpers.data import encode_texts, load_reviews
@@ -124,26 +119,6 @@ def compare(name: str, texts, batch_size: int, max_length: int) -> dict:
     }
 
 
-def peak_rss_mib() -> tuple[float, float]:
-    """``(VmHWM, ru_maxrss)`` in MiB: this process's peak resident memory.
-
-    ``ru_maxrss`` survives ``exec`` on Linux, so in a child process started by
-    a big parent it may report the parent's peak; ``VmHWM`` (from
-    /proc/self/status) belongs to the process's own memory map. NaN when absent.
-    """
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    try:
-        status = Path("/proc/self/status").read_text()
-        hwm = next(
-            int(line.split()[1])
-            for line in status.splitlines()
-            if line.startswith("VmHWM")
-        )
-        return hwm / 1024, maxrss
-    except (OSError, StopIteration):
-        return float("nan"), maxrss
-
-
 def measure_memory(name: str, batch: int = 16, length: int = 512) -> dict:
     """Peak RSS of Grad-CAM on ``batch`` reviews of ``length`` tokens (new process)."""
     tokenizer, model = build_model(name)
@@ -151,11 +126,11 @@ def measure_memory(name: str, batch: int = 16, length: int = 512) -> dict:
     long_texts = [(t + " ") * (1 + 4 * length // max(len(t.split()), 1)) for t in texts]
     encoded = encode_texts(tokenizer, long_texts, max_length=length, warn=False)
     assert tuple(encoded["input_ids"].shape) == (batch, length)
-    before, _ = peak_rss_mib()
+    before = peak_hwm_mib()
     start = time.perf_counter()
     cam = GradCam(model).attribute(encoded)
     seconds = time.perf_counter() - start
-    peak, maxrss = peak_rss_mib()
+    peak, maxrss = peak_hwm_mib(), peak_rss_mib()
     return {
         "model": name,
         "shape": list(cam.shape),
@@ -213,20 +188,9 @@ def main(argv=None) -> None:
         return
     print("\nPeak memory, Grad-CAM on a batch of 16 x 512 tokens (fresh process each):")
     for name in args.models:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--memory-only",
-                name,
-                "--threads",
-                str(args.threads),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+        r = child_json(
+            __file__, ["--memory-only", name, "--threads", str(args.threads)]
         )
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         verdict = "under" if r["peak_rss_mib"] < 4096 else "OVER"
         print(
             f"{r['model']:18} peak RSS {r['peak_rss_mib']} MiB (VmHWM; "

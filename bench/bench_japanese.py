@@ -24,13 +24,10 @@ first run trains them (a few minutes on 2 CPU cores).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import _common  # noqa: F401  (the checkout on sys.path)
 import torch
 
 from helpers import ja

@@ -10,73 +10,58 @@ test: no training on ERASER), and writes under ``--out`` (default
   F1 at the rationale's length with 95 % bootstrap CIs and n, and ERASER's
   comprehensiveness / sufficiency on the same reviews (the same maps, served
   again by :class:`helpers.attr.StoredMaps`, not recomputed);
-* when ``bench_faithfulness.py`` has written ``results.pkl`` to the same
-  folder (``--wait`` waits for it): the recommendation table (faithfulness
-  and sanity from IMDb, plausibility from ERASER, cost per review) and the
-  chapter's verdict against integrated gradients.
+* ``plausibility.json`` — the same tables and the per-review AUPRC and F1;
+* the recommendation table (faithfulness and sanity from IMDb, plausibility
+  from ERASER, cost per review) and the chapter's verdict against integrated
+  gradients, from the ``faithfulness.json`` that ``bench_faithfulness.py``
+  wrote to the same folder: run it first. Without that file the script stops
+  before explaining anything and names the command; ``--no-verdict`` leaves
+  the verdict out instead.
 
-Example (the two benchmarks side by side, one thread each)::
+Example::
 
-    OMP_NUM_THREADS=1 python bench/bench_faithfulness.py --n 500 &
-    OMP_NUM_THREADS=1 python bench/bench_plausibility.py --n 200 --wait 7200
+    python bench/bench_faithfulness.py --n 500
+    python bench/bench_plausibility.py --n 200
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import pickle
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import (
+    HANDOFF,
+    add_explain_arguments,
+    load_classifier,
+    output_folder,
+    read_faithfulness_handoff,
+    write_json,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench_faithfulness import load  # the one way the benchmarks load the model
-
-from helpers import attr, config, metrics, recommend, report
+from helpers import attr, config, metrics
+from helpers.book import recommend, report
 from helpers.data import eraser
 
 
 def parse_args(argv=None):
     """The command line (defaults from the profile where it has one)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_explain_arguments(parser, 200, "ERASER validation reviews")
     add = parser.add_argument
-    add("--n", type=int, default=200, help="ERASER validation reviews (default 200)")
     add("--max-length", type=int, default=512, help="tokens explained per review")
-    add("--model", default=None, help="checkpoint folder; default: chapter-2 model")
-    add("--profile", default=None, help="quick or full (default: $BERT_BOOK_PROFILE)")
-    add("--out", default=None, help="output folder (<data_dir>/bench/faithfulness)")
-    add("--ig-steps", type=int, default=None, help="IG steps (profile)")
-    add("--random-draws", type=int, default=10, help="random maps per review")
-    add("--wait", type=float, default=0, help="seconds to wait for results.pkl")
-    add("--seed", type=int, default=None, help="seed (default: profile seed)")
+    add(
+        "--no-verdict",
+        action="store_true",
+        help=f"leave out the verdict (no {HANDOFF} from bench_faithfulness.py)",
+    )
     return parser.parse_args(argv)
 
 
-def wait_for(path: Path, seconds: float):
-    """The pickled faithfulness results at ``path``, waiting up to ``seconds``."""
-    deadline = time.time() + seconds
-    while not path.exists() and time.time() < deadline:
-        time.sleep(30)
-    if not path.exists():
-        return None
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
-def main(argv=None) -> int:
-    """Run the benchmark; print the tables and the verdict."""
-    args = parse_args(argv)
-    profile = config.get_profile(args.profile)
-    seed = profile.seed if args.seed is None else args.seed
-    config.seed_everything(seed)
-    out = Path(args.out) if args.out else config.data_dir() / "bench" / "faithfulness"
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer, model = load(args, profile)
-    model.eval()
+def measure(args, profile, model, tokenizer, seed: int):
+    """Plausibility on ERASER, and faithfulness of the same maps on the same
+    reviews: ``(plausibility result, faithfulness results, seconds)``."""
     docs = eraser.sample_eraser("val", args.n, seed=seed)
     make = functools.partial(
         attr.explainers,
@@ -112,7 +97,45 @@ def main(argv=None) -> int:
         forward_batch_size=32,
         seed=seed,
     )
-    seconds = time.time() - start
+    return plaus, faithful, time.time() - start
+
+
+def verdict_lines(handoff, plaus_rows: list[dict], seed: int) -> list[str]:
+    """The recommendation table, both axes and the verdict against IG."""
+    aopc, rows, costs = handoff
+    if not costs:
+        return ["", f"({HANDOFF} holds no costs: run it with --timing-n > 0)"]
+    table = recommend.recommendation_table(rows, plaus_rows, costs)
+    text, checks = recommend.verdict(aopc, rows, plaus_rows, costs, seed=seed)
+    return [
+        "",
+        f"Recommendation (faithfulness, sanity and cost: {aopc.n} IMDb "
+        f"test reviews; plausibility: ERASER):",
+        "",
+        report.table_markdown(table, list(table[0])),
+        "",
+        recommend.both_axes(rows, plaus_rows),
+        "",
+        text,
+        *[
+            f"- {'met' if c.met else 'NOT met'}: {c.condition}: {c.measured}"
+            for c in checks
+        ],
+    ]
+
+
+def main(argv=None) -> int:
+    """Run the benchmark; print the tables and the verdict."""
+    args = parse_args(argv)
+    profile = config.get_profile(args.profile)
+    seed = profile.seed if args.seed is None else args.seed
+    config.seed_everything(seed)
+    out = output_folder(args)
+    # read first: a missing hand-off stops the run before the long part
+    handoff = None if args.no_verdict else read_faithfulness_handoff(out)
+    tokenizer, model = load_classifier(args, profile)
+    model.eval()
+    plaus, faithful, seconds = measure(args, profile, model, tokenizer, seed)
     plaus_rows = recommend.plausibility_table(plaus, seed=seed)
     eraser_rows = report.results_table(faithful, seed=seed)
     merged = [
@@ -130,36 +153,12 @@ def main(argv=None) -> int:
         report.table_markdown(merged, list(merged[0])),
     ]
     saved = {"rows": plaus_rows, "eraser_rows": eraser_rows, "merged": merged}
-    saved.update(plausibility=plaus, faithfulness=faithful)
-    try:  # the tables can be redone from it
-        with open(out / "plausibility.pkl", "wb") as f:
-            pickle.dump(saved, f)
-    except (pickle.PicklingError, TypeError, AttributeError) as err:
-        print(f"plausibility.pkl not written: {err}")
-    imdb = wait_for(out / "results.pkl", args.wait)
-    if imdb is not None and imdb["costs"]:
-        rows, costs = imdb["rows"], imdb["costs"]
-        table = recommend.recommendation_table(rows, plaus_rows, costs)
-        text, checks = recommend.verdict(
-            imdb["results"], rows, plaus_rows, costs, seed=seed
-        )
-        lines += [
-            "",
-            f"Recommendation (faithfulness, sanity and cost: {imdb['results'].n} IMDb "
-            f"test reviews; plausibility: ERASER):",
-            "",
-            report.table_markdown(table, list(table[0])),
-            "",
-            recommend.both_axes(rows, plaus_rows),
-            "",
-            text,
-            *[
-                f"- {'met' if c.met else 'NOT met'}: {c.condition}: {c.measured}"
-                for c in checks
-            ],
-        ]
+    saved.update(auprc=plaus.auprc, f1=plaus.f1, ids=plaus.ids)
+    write_json(out / "plausibility.json", saved)  # the tables can be redone from it
+    if handoff is None:
+        lines += ["", "(--no-verdict: no recommendation table, no verdict)"]
     else:
-        lines += ["", "(no results.pkl from bench_faithfulness.py: no verdict)"]
+        lines += verdict_lines(handoff, plaus_rows, seed)
     text = "\n".join(lines)
     (out / "plausibility.md").write_text(text + "\n")
     report.write_csv(merged, out / "plausibility.csv")

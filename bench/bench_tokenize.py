@@ -24,12 +24,10 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import child_json
 
 from helpers import data
 from helpers.config import get_profile
@@ -73,15 +71,7 @@ def digest(ids) -> str:
 
 def time_fast_one_thread(argv: list[str]) -> dict:
     """:func:`time_fast` in a child process whose tokenizer has one thread."""
-    env = {**os.environ, **ONE_THREAD}
-    out = subprocess.run(
-        [sys.executable, __file__, *argv, "--fast-only"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child_json(__file__, [*argv, "--fast-only"], env=ONE_THREAD)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

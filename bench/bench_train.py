@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import _common  # noqa: F401  (the checkout on sys.path)
 import torch
 
 from helpers import inputs, train

@@ -8,12 +8,14 @@ Chapters import the submodules module-qualified (``from helpers import data``
   loader), ``train`` — chapters 1–2;
 * ``highlight``, ``attention`` — chapter 3; ``gradcam``, ``ja`` (Japanese) — chapter 4;
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
-  plausibility, cost), ``report`` — chapter 5;
-* ``data.eraser`` (human rationales), ``recommend``, ``windows`` (texts of any
-  length) — chapter 6;
+  plausibility, cost), ``stats`` (correlation and intervals) — chapter 5;
+* ``data.eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
 * ``tokens`` (words and special tokens of any fast tokenizer), ``explain``
   (one call that explains any text with any model), ``explorer`` (widgets) —
-  for your own model.
+  for your own model;
+* ``book`` — the book's own material (the running example, recipes, tables,
+  figures and generated prose), which nothing else in ``helpers`` imports:
+  ``from helpers.book import examples, report``.
 
 ``helpers.explain`` is both the module and the call:
 ``from helpers import explain; explain(model, tokenizer, "a text")``. It is

@@ -55,10 +55,11 @@ from .tokens import DEFAULT_MERGE, from_offsets, require_fast, special_ids
 __all__ = ["DEFAULT_METHODS", "Explanation", "explain", "resolve_methods"]
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
-#: (comprehensiveness 0.432, the largest drop in probability when its top words
-#: are removed) and matched human rationales best (plausibility AUPRC); the
-#: last layer's [CLS] attention is shown beside it as the cheap view of what the
-#: classifier's token looks at, which chapter 3 taught to read with care.
+#: (the largest drop in probability when its top words are removed; chapter 6
+#: and ``bench/bench_faithfulness.py`` give the figures) and matched human
+#: rationales best (plausibility AUPRC); the last layer's [CLS] attention is
+#: shown beside it as the cheap view of what the classifier's token looks at,
+#: which chapter 3 taught to read with care.
 DEFAULT_METHODS = ("AttnLRP", "[CLS] attention")
 
 _CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"
@@ -360,8 +361,8 @@ def explain(
     from :func:`helpers.attr.explainers` or explainer objects; default
     :data:`DEFAULT_METHODS` = ``("AttnLRP", "[CLS] attention")``, chapter 6's
     recommendation: AttnLRP was the measured winner of the faithfulness
-    benchmark (comprehensiveness 0.432, and the best plausibility AUPRC), and
-    the last layer's [CLS] attention is the cheap view beside it.
+    benchmark (the highest comprehensiveness, and the best plausibility
+    AUPRC), and the last layer's [CLS] attention is the cheap view beside it.
     ``target``: ``None`` (each text's predicted class), a class index, a label
     name of ``model.config.id2label`` (case-insensitive; an unknown name
     raises ``ValueError`` listing the valid ones), or a list of these, one

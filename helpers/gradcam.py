@@ -45,6 +45,7 @@ from .inputs import (
     to_device,
 )
 from .models import eval_mode, get_encoder_layers, model_device
+from .stats import spearman
 
 __all__ = [
     "GradCam",
@@ -807,15 +808,13 @@ def layer_agreement(cam, real):
     the tokens compared, ``[batch, seq]`` or a list of ``[n]`` (chapter 5
     compares the real tokens: attended to and not special). Returns a NumPy
     array ``[batch, n_layers, n_layers]``: entry ``[b, i, j]`` is the Spearman
-    correlation (ranks, ties averaged: :func:`helpers.metrics.spearman`, as
+    correlation (ranks, ties averaged: :func:`helpers.stats.spearman`, as
     chapter 5's agreement between methods) of layers ``i`` and ``j`` over review
     ``b``'s compared tokens; NaN where one of the two maps is constant there (an
     all-zero row, say); 1 on the diagonal. Average over reviews with
     :func:`mean_layer_agreement`.
     """
     import numpy as np
-
-    from .metrics.stats import spearman
 
     pairs = _per_review(cam, real)
     n_layers = pairs[0][0].shape[0]

@@ -25,7 +25,8 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 
-from helpers import config, data, examples, models
+from helpers import config, data, models
+from helpers.book import examples
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -102,7 +103,7 @@ print(tokenizer.convert_ids_to_tokens(enc["input_ids"]))
 # %% [markdown]
 # ## The running example
 #
-# Three short reviews come back in every chapter (`helpers.examples.RUNNING`):
+# Three short reviews come back in every chapter (`helpers.book.examples.RUNNING`):
 # the "hidden gem", a sentence of a positive IMDb test review that calls its
 # film bad, a plain "praise" and a plain "pan". Here are the pieces BERT reads
 # for each, and the words the tokenizer cut into more than one piece.

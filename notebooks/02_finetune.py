@@ -28,12 +28,14 @@
 
 # %%
 import math
+import os
+from pathlib import Path
 
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import config, data, examples, models, recipes, train, windows
-from helpers.book import train_plots
+from helpers import config, data, models, train, windows
+from helpers.book import examples, recipes, train_plots
 
 profile = config.get_profile()
 profile
@@ -206,7 +208,7 @@ fig = train_plots.plot_confusion(scores["confusion"])
 # layer and the head learn, each review is cut after its first 256 tokens, and
 # the learning rate is constant. *pytorch_advanced* reported **90.38 %** on the
 # 25,000 test reviews with `bert-base-uncased`, a model five times the size of
-# the packaged MiniLM. Four levers may close that gap; `helpers.recipes.STEPS`
+# the packaged MiniLM. Four levers may close that gap; `helpers.book.recipes.STEPS`
 # adds them one at a time, each on top of the previous ones.
 #
 # **1. Which tokens to keep.** About four IMDb reviews in ten are longer than 256
@@ -249,12 +251,14 @@ fig = recipes.plot_schedules(n_steps * profile.epochs, lr=profile.lr)
 # were measured together, as the final recipe (fixed before the run, its best
 # epoch kept on validation), and only that recipe was evaluated, **once**, on
 # the 25,000 test reviews. The reports are kept in `bench/results/` with the
-# commands that wrote them; every figure below is read from them.
+# commands that wrote them (`BENCH_RESULTS` names another folder); every figure
+# below is read from them.
 
 # %%
-first_run = recipes.benchmark_report(recipes.benchmark_path("accuracy_first_run.json"))
-levers = recipes.benchmark_report(recipes.benchmark_path("accuracy_steps.json"))
-final = recipes.benchmark_report()
+bench_results = Path(os.environ.get("BENCH_RESULTS", "../bench/results"))
+first_run = recipes.benchmark_report(bench_results / "accuracy_first_run.json")
+levers = recipes.benchmark_report(bench_results / "accuracy_steps.json")
+final = recipes.benchmark_report(bench_results / "accuracy.json")
 labels = [recipes.FIRST, "+ head+tail tokens", "+ linear schedule"]
 steps = recipes.benchmark_steps(
     [first_run, levers, levers, final],
@@ -291,7 +295,7 @@ display(HTML(train_plots.misclassified_html(worst)))
 # %% [markdown]
 # ## The running example
 #
-# The three reviews of chapter 1 (`helpers.examples.RUNNING`), as the fine-tuned
+# The three reviews of chapter 1 (`helpers.book.examples.RUNNING`), as the fine-tuned
 # model sees them:
 
 # %%

@@ -39,18 +39,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers import (
-    attention,
-    config,
-    data,
-    diagram,
-    examples,
-    explorer,
-    highlight,
-    overview,
-    tokens,
-    train,
-)
+from helpers import attention, config, data, explorer, highlight, stats, tokens, train
+from helpers.book import diagram, examples
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -255,7 +245,7 @@ def view(ra, i, **options) -> str:
 # %%
 n_right = sum(predictions[i] == sample.labels[i] for i in range(len(sample)))
 sample_accuracy = n_right / len(sample)
-low, high = overview.wilson_interval(n_right, len(sample))
+low, high = stats.wilson_interval(n_right, len(sample))
 print(
     f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
     f"95 % interval {low:.0%} to {high:.0%}"

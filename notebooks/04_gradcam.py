@@ -34,6 +34,9 @@
 # asks whether the premise behind Grad-CAM holds for self-attention at all.
 
 # %%
+import os
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
@@ -42,17 +45,15 @@ from helpers import (
     attr,
     config,
     data,
-    diagram,
-    examples,
     gradcam,
     highlight,
     ja,
     models,
-    recipes,
     tokens,
     train,
     windows,
 )
+from helpers.book import diagram, examples, recipes
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -394,7 +395,12 @@ display(HTML(whole.html(merge="sum", title=title)))
 # `bench/results/`):
 
 # %%
-print(recipes.describe_long_reviews(recipes.benchmark_report()))
+bench_results = Path(os.environ.get("BENCH_RESULTS", "../bench/results"))
+print(
+    recipes.describe_long_reviews(
+        recipes.benchmark_report(bench_results / "accuracy.json")
+    )
+)
 
 # %% [markdown]
 # ## The Japanese example

@@ -30,19 +30,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import (
-    attr,
-    config,
-    data,
-    diagram,
-    examples,
-    highlight,
-    metrics,
-    recommend,
-    report,
-    tokens,
-    train,
-)
+from helpers import attr, config, data, highlight, metrics, tokens, train
+from helpers.book import diagram, examples, plots, recommend, report
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -260,11 +249,11 @@ display(HTML(report.table_html(rows, caption=caption)))
 # Grad-CAM maps follow in a panel each:
 
 # %%
-report.plot_curves(results)
+plots.plot_curves(results)
 plt.show()
 
 # %%
-report.plot_layer_curves(results)
+plots.plot_layer_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -276,7 +265,7 @@ plt.show()
 # attributions on SST-2, and rollout more; here is our model on IMDb:
 
 # %%
-report.plot_agreement(results, methods=report.main_methods(results.methods))
+plots.plot_agreement(results, methods=report.main_methods(results.methods))
 plt.show()
 for a, b in [
     ("[CLS] attention", "grad x input"),
@@ -312,11 +301,11 @@ for a, b in [
 # and IG uses fewer steps (`profile.cascade_reviews`, `profile.cascade_ig_steps`).
 
 # %%
-report.plot_cascade(cascade, seed=profile.seed)
+plots.plot_cascade(cascade, seed=profile.seed)
 plt.show()
 
 # %%
-report.plot_cascade_layers(cascade, seed=profile.seed)
+plots.plot_cascade_layers(cascade, seed=profile.seed)
 plt.show()
 
 # %% [markdown]

@@ -36,21 +36,9 @@ import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import (
-    attr,
-    config,
-    data,
-    diagram,
-    examples,
-    highlight,
-    inputs,
-    metrics,
-    recommend,
-    report,
-    tokens,
-    train,
-)
+from helpers import attr, config, data, highlight, inputs, metrics, tokens, train
 from helpers.attr import lrp
+from helpers.book import diagram, examples, plots, recommend, report
 from helpers.data import eraser
 from helpers.metrics import cost, plausibility
 
@@ -273,11 +261,11 @@ rows = report.results_table(results, cascade, seed=profile.seed)
 display(HTML(report.table_html(rows, caption=f"{results.n} reviews, {reviews.source}")))
 
 # %%
-report.plot_cascade(cascade, seed=profile.seed)
+plots.plot_cascade(cascade, seed=profile.seed)
 plt.show()
 
 # %%
-report.plot_agreement(results)
+plots.plot_agreement(results)
 plt.show()
 
 # %% [markdown]

@@ -30,7 +30,8 @@ import numpy as np
 from IPython.display import HTML, display
 
 import helpers
-from helpers import config, data, examples, explorer, overview, train
+from helpers import config, data, explorer, train
+from helpers.book import examples, overview
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -155,7 +156,7 @@ print(
 # reviews in each bin:
 
 # %%
-lengths = overview.token_lengths(tokenizer, test.texts)
+lengths = data.token_lengths(tokenizer, test.texts)
 edges = sorted({128, profile.max_length, 512})
 rows = overview.accuracy_by_length(lengths, right, edges=edges)
 fig = overview.plot_accuracy_by_length(rows, cut=profile.max_length)

@@ -30,7 +30,7 @@
 # ```
 
 # %%
-from helpers import examples
+from helpers.book import examples
 
 tokenizer, model = examples.toy_roberta_classifier(seed=0)
 print(type(model).__name__, "with", type(tokenizer).__name__)

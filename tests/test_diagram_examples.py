@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
+from tiny import tiny_bert, tiny_tokenizer
 
-from helpers import diagram, examples
+from helpers.book import diagram, examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,9 +64,12 @@ def test_delete_top_words_masks_the_highest_and_breaks_ties_at_random():
 
 
 def test_predictions_rows_and_escaped_table():
-    class Toy(torch.nn.Module):
-        config = type("C", (), {"id2label": {0: "negative", 1: "positive"}})()
-
+    predicted = examples.predictions(tiny_bert(attn=None), tiny_tokenizer())
+    assert [r["name"] for r in predicted] == [e.name for e in examples.RUNNING]
+    for row in predicted:
+        probs = [v for k, v in row.items() if k.startswith("P(")]
+        assert len(probs) == 2 and sum(probs) == pytest.approx(1.0, abs=1e-5)
+        assert row["correct"] == (row["predicted"] == row["gold"])
     rows = [
         {
             "name": "x",
@@ -81,4 +84,3 @@ def test_predictions_rows_and_escaped_table():
     table = examples.predictions_html(rows)
     assert "&lt;b&gt;hi&lt;/b&gt;" in table and "<b>hi" not in table
     assert "0.800" in table and "right" in table
-    assert examples._label_names(Toy()) == ["negative", "positive"]

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import config, data, recipes, train
+from helpers import config, data, train
+from helpers.book import recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -98,6 +99,7 @@ def chapters(tmp_path_factory, make_imdb_folder):
         "ERASER_DIR": str(_write_eraser_folder(base)),
         "MPLBACKEND": "Agg",
         "HF_HUB_OFFLINE": "1",
+        "BENCH_RESULTS": str(ROOT / "bench" / "results"),
     }
     namespaces: dict[str, dict] = {}
 
@@ -201,7 +203,7 @@ def test_chapter_3_attention_sums_and_sample(chapters):
 
 def test_chapter_3_running_example_heat_map_rollout_and_reading(chapters):
     ns = chapters("03_attention")
-    from helpers import examples
+    from helpers.book import examples
 
     # words: the sum keeps the attention on the pieces
     assert float(ns["word_scores"].sum()) == pytest.approx(ns["piece_total"])
@@ -292,7 +294,7 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     assert costs["random"].forwards == 0 and costs["CP-LRP"].backwards == 1
     assert len(ns["checks"]) == 5
     # gradient-weighted rollout by hand = the helper; the book's finding is computed
-    from helpers import recommend
+    from helpers.book import recommend
 
     torch.testing.assert_close(ns["helper_map"], ns["by_hand"], atol=1e-5, rtol=0)
     finding = ns["book_finding"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from tiny import TEXTS, tiny_bert, tiny_tokenizer
 
-from helpers import overview
+from helpers.book import overview
 
 matplotlib.use("Agg")
 
@@ -62,13 +62,6 @@ def test_accuracy_by_length_bins_counts_and_intervals():
         overview.accuracy_by_length([1, 2], [True])
     with pytest.raises(ValueError, match="increase"):
         overview.accuracy_by_length([1], [True], edges=(10, 5))
-
-
-def test_wilson_interval_matches_the_textbook_value():
-    low, high = overview.wilson_interval(8, 10)
-    assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(
-        0.9433, abs=1e-3
-    )
 
 
 def test_plots_draw_one_point_per_review_and_one_bar_per_bin():

@@ -7,7 +7,8 @@ import json
 import pytest
 from test_training import toy_reviews
 
-from helpers import recipes, train
+from helpers import train
+from helpers.book import recipes
 from helpers.config import get_profile
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import recommend
+from helpers.book import recommend
 from helpers.metrics.cost import Cost
 from helpers.metrics.faithfulness import FaithfulnessResults
-from helpers.metrics.stats import ConfidenceInterval
+from helpers.stats import ConfidenceInterval
 
 
 def ci(mean, low=None, high=None, n=10):
@@ -76,7 +76,8 @@ def test_recommend_skips_methods_that_fail_the_sanity_check():
     assert recommend.recommend(faith, exclude=("random", "B")) is None
 
 
-def test_verdict_checks_every_condition_on_the_numbers():
+def verdict_case():
+    """``(results, faithfulness rows, plausibility rows, costs)``: CP beats IG."""
     rng = np.random.default_rng(0)
     ig = rng.uniform(0.3, 0.4, 50)
     res = results(
@@ -94,6 +95,11 @@ def test_verdict_checks_every_condition_on_the_numbers():
         {"method": "random", "AUPRC": ci(0.9)},
     ]
     costs = {"IG": Cost(2000.0, 21, 20, 50), "CP": Cost(80.0, 1, 1, 50)}
+    return res, faith, plaus, costs
+
+
+def test_verdict_checks_every_condition_on_the_numbers():
+    res, faith, plaus, costs = verdict_case()
     text, checks = recommend.verdict(res, faith, plaus, costs)
     assert [c.met for c in checks] == [True, True, True, True, True]
     assert text.startswith("**CP** reached every part")

@@ -1,4 +1,4 @@
-"""helpers.report: tables, the generated conclusion and the figures."""
+"""helpers.book.report and .plots: tables, the generated conclusion, figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from tiny import TEXTS, tiny_bert, tiny_tokenizer
 
-from helpers import attr, metrics, report
+from helpers import attr, metrics
+from helpers.book import plots, report
 from helpers.metrics import CascadeResults
 from helpers.metrics import ConfidenceInterval as CI
 
@@ -159,12 +160,12 @@ def test_figures_fit_the_book_column(evaluated, tmp_path):
 
     cascade = _cascade({m: (0.1, 0.1) for m in evaluated.methods}, n=4)
     figures = [
-        report.plot_curves(evaluated, tmp_path / "curves.png"),
-        report.plot_agreement(evaluated),
-        report.plot_cascade(cascade),
+        plots.plot_curves(evaluated, tmp_path / "curves.png"),
+        plots.plot_agreement(evaluated),
+        plots.plot_cascade(cascade),
     ]
     for fig in figures:
-        assert fig.get_figwidth() <= report.BOOK_WIDTH
+        assert fig.get_figwidth() <= plots.BOOK_WIDTH
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "n = 4" in figures[2].axes[0].get_title()
     plt.close("all")
@@ -212,19 +213,19 @@ def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
         "random",
     ]
     assert report.layer_of("Grad-CAM L12") == 12 and report.layer_of("IG") is None
-    fig = report.plot_curves(res)
+    fig = plots.plot_curves(res)
     for ax in fig.axes:
-        assert len(ax.get_lines()) == 5 <= report.MAX_LINES
+        assert len(ax.get_lines()) == 5 <= plots.MAX_LINES
     legend = fig.legends[0]
     assert [t.get_text() for t in legend.get_texts()] == report.main_methods(
         res.methods
     )
     assert min(t.get_fontsize() for t in legend.get_texts()) >= 9
-    chosen = report.plot_curves(res, methods=["IG", "random"])
+    chosen = plots.plot_curves(res, methods=["IG", "random"])
     assert len(chosen.axes[0].get_lines()) == 2
     with pytest.raises(ValueError, match="not among"):
-        report.plot_curves(res, methods=["AttnLRP"])
-    grid = report.plot_layer_curves(res, tmp_path / "layers.png")
+        plots.plot_curves(res, methods=["AttnLRP"])
+    grid = plots.plot_layer_curves(res, tmp_path / "layers.png")
     panels = [ax for ax in grid.axes if ax.get_visible()]
     assert [ax.get_title().split(":")[0] for ax in panels] == [
         f"layer {k}" for k in range(5)
@@ -232,7 +233,7 @@ def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
     comp = res.aopc("comprehensiveness", "Grad-CAM L3").mean()
     assert panels[3].get_title() == f"layer 3: comp. {comp:.3f}"
     assert all(len(ax.get_lines()) == 4 for ax in panels)  # layer and random, x2
-    assert grid.get_figwidth() <= report.BOOK_WIDTH
+    assert grid.get_figwidth() <= plots.BOOK_WIDTH
     assert (tmp_path / "layers.png").read_bytes()[:4] == b"\x89PNG"
     names = res.methods
     steps = ["head", "layer 1", "layer 0"]
@@ -243,12 +244,12 @@ def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
         {m: np.full((4, 3), 0.5) for m in names},
         {m: np.zeros((4, 3), bool) for m in names},
     )
-    lines = report.plot_cascade(cascade).axes[0].get_lines()
+    lines = plots.plot_cascade(cascade).axes[0].get_lines()
     assert len([ln for ln in lines if not ln.get_label().startswith("_")]) == 5
-    layered = report.plot_cascade_layers(cascade)
+    layered = plots.plot_cascade_layers(cascade)
     assert sum(ax.get_visible() for ax in layered.axes) == 5
-    heat = report.plot_agreement(res, methods=report.main_methods(names))
+    heat = plots.plot_agreement(res, methods=report.main_methods(names))
     assert len(heat.axes[0].get_xticklabels()) == 5
     with pytest.raises(ValueError, match="per-layer"):
-        report.plot_layer_curves(_layered_results(n_layers=0))
+        plots.plot_layer_curves(_layered_results(n_layers=0))
     plt.close("all")

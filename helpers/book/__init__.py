@@ -1,1 +1,18 @@
-"""The book layer: prose, figures and tables of the chapters (nothing imports it)."""
+"""The book layer: what only the book needs, on top of the whole package.
+
+Nothing else in :mod:`helpers` imports it. The chapters import its modules
+module-qualified (``from helpers.book import examples, report`` …
+``examples.RUNNING``):
+
+* :mod:`.examples` — the running example (three short reviews) and the
+  stand-in model of the appendix;
+* :mod:`.diagram` — where each explanation method reads its signal (SVG);
+* :mod:`.recipes` — chapter 2's fine-tuning recipes and the full-data
+  benchmark reports, in words;
+* :mod:`.report` — chapters 5–6's tables and generated conclusion;
+* :mod:`.plots` — chapters 5–6's figures (curves, agreement, sanity check);
+* :mod:`.recommend` — chapter 6's closing tables, verdict and the book's
+  finding;
+* :mod:`.overview` — chapter 7's view of the whole test sample;
+* :mod:`.train_plots` — chapter 2's training figures.
+"""

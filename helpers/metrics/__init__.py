@@ -3,7 +3,8 @@
 * :mod:`.faithfulness` — ERASER comprehensiveness / sufficiency / AOPC,
   deletion and insertion curves, seeded tie-breaking and tie shares, and the
   :func:`evaluate_faithfulness` runner;
-* :mod:`.stats` — Spearman correlation and bootstrap confidence intervals;
+* the statistics (Spearman, bootstrap intervals) live in :mod:`helpers.stats`
+  and are re-exported here;
 * :mod:`.sanity` — Adebayo et al.'s cascading model randomisation;
 * :mod:`.plausibility` — agreement with human rationales (AUPRC, F1;
   chapter 6);
@@ -14,6 +15,7 @@ Everything public is re-exported here: ``metrics.comprehensiveness(...)``.
 
 from __future__ import annotations
 
+from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman, spearman
 from . import cost, plausibility
 from .faithfulness import (
     AOPC_FRACTIONS,
@@ -40,7 +42,6 @@ from .sanity import (
     reinitialise_,
     sanity_check,
 )
-from .stats import ConfidenceInterval, bootstrap_ci, per_review_spearman, spearman
 
 __all__ = [
     "AOPC_FRACTIONS",

@@ -36,8 +36,8 @@ from ..inputs import (
     to_device,
 )
 from ..models import eval_mode, model_device
+from ..stats import per_review_spearman
 from ..tokens import TokenRoles
-from .stats import per_review_spearman
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)

@@ -29,8 +29,8 @@ from torch import nn
 from ..attr.base import compute_maps
 from ..inputs import resolve_target, text_batches, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
+from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from ..tokens import TokenRoles
-from .stats import ConfidenceInterval, bootstrap_ci, spearman
 
 #: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
 #: the cascade.

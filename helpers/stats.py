@@ -1,24 +1,29 @@
-"""Statistics behind the chapter's numbers: rank correlation and bootstrap CIs.
+"""Statistics behind the book's numbers: rank correlation and intervals.
 
 * :func:`spearman` / :func:`per_review_spearman` — Spearman's rank
   correlation (average ranks for ties), of two vectors or of two maps
   review by review over the real tokens;
 * :func:`bootstrap_ci` — a mean with its percentile bootstrap interval over
-  reviews, as a :class:`ConfidenceInterval` that knows its ``n``.
+  reviews, as a :class:`ConfidenceInterval` that knows its ``n``;
+* :func:`wilson_interval` — the 95 % Wilson score interval of a proportion
+  (an accuracy ``k / n``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.stats import binomtest, rankdata
 
 __all__ = [
     "ConfidenceInterval",
     "bootstrap_ci",
     "per_review_spearman",
     "spearman",
+    "wilson_interval",
 ]
 
 
@@ -28,8 +33,6 @@ def spearman(a, b) -> float:
     Average ranks for ties (as ``scipy.stats.spearmanr``). Raises
     ``ValueError`` for vectors of different lengths.
     """
-    from scipy.stats import rankdata
-
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a.shape != b.shape:
         raise ValueError(
@@ -104,3 +107,14 @@ def bootstrap_ci(
     return ConfidenceInterval(
         float(values.mean()), float(low), float(high), int(values.size)
     )
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (``(nan, nan)`` if n=0).
+
+    Stays inside [0, 1] and sensible at 0 % and 100 % (scipy's ``binomtest``).
+    """
+    if n == 0:
+        return math.nan, math.nan
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)

@@ -8,10 +8,11 @@
   column), :func:`table_markdown`, :func:`write_csv` (every column);
 * :func:`summarise` — the conclusion, written from the numbers, with the n
   behind every mean;
-* :func:`mean_agreement`, :func:`plot_curves`, :func:`plot_agreement`,
-  :func:`plot_cascade`: at most :data:`MAX_LINES` lines a plot, the per-layer
-  Grad-CAM methods in small multiples (:func:`plot_layer_curves`,
-  :func:`plot_cascade_layers`; :func:`main_methods`, :func:`layer_methods`).
+* :func:`mean_agreement` — the mean agreement of two methods, with its CI;
+* :func:`layer_of`, :func:`main_methods`, :func:`layer_methods` — the
+  per-layer Grad-CAM methods (``"Grad-CAM L3"``) told apart from the others.
+
+The figures of the same results are drawn by :mod:`helpers.book.plots`.
 """
 
 from __future__ import annotations
@@ -22,23 +23,16 @@ import os
 
 import numpy as np
 
-from .metrics.faithfulness import RANDOM, FaithfulnessResults
-from .metrics.sanity import PASS_THRESHOLD, CascadeResults
-from .metrics.stats import ConfidenceInterval, bootstrap_ci
+from ..metrics.faithfulness import RANDOM, FaithfulnessResults
+from ..metrics.sanity import PASS_THRESHOLD, CascadeResults
+from ..stats import ConfidenceInterval, bootstrap_ci
 
 __all__ = [
-    "BOOK_WIDTH",
-    "MAX_LINES",
     "TABLE_COLUMNS",
     "layer_methods",
     "layer_of",
     "main_methods",
     "mean_agreement",
-    "plot_agreement",
-    "plot_cascade",
-    "plot_cascade_layers",
-    "plot_curves",
-    "plot_layer_curves",
     "results_table",
     "summarise",
     "table_html",
@@ -433,26 +427,9 @@ def mean_agreement(
     return bootstrap_ci(results.agreement[:, i, j], seed=seed)
 
 
-# --------------------------------------------------------------------------- plots
+# --------------------------------------------------------------------------- methods
 
 
-_COLOURS = {
-    "[CLS] attention": "tab:blue",
-    "rollout": "tab:orange",
-    "Grad-CAM mean (normalised)": "tab:green",
-    "Grad-CAM mean (raw)": "tab:olive",
-    "grad x input": "tab:red",
-    "IG": "tab:purple",
-    "grad-weighted rollout": "tab:brown",
-    "CP-LRP": "tab:pink",
-    "AttnLRP": "tab:cyan",
-}
-#: Figure width in inches that fits the book's text column.
-BOOK_WIDTH = 7.0
-#: At most this many lines in one curve plot; the rest go to small multiples.
-MAX_LINES = 6
-#: Font sizes (points) of the figures: legends and titles, axis labels, ticks.
-_FONT, _SMALL = 9, 8
 _LAYER_PREFIX = "Grad-CAM L"
 
 
@@ -465,8 +442,9 @@ def layer_of(name: str) -> int | None:
 def main_methods(names) -> list[str]:
     """``names`` without the per-layer Grad-CAM methods, in order.
 
-    The curve plots draw these as lines; :func:`plot_layer_curves` and
-    :func:`plot_cascade_layers` give each layer its own small panel.
+    The curve plots draw these as lines; :func:`helpers.book.plots.plot_layer_curves`
+    and :func:`~helpers.book.plots.plot_cascade_layers` give each layer its own
+    small panel.
     """
     return [n for n in names if layer_of(n) is None]
 
@@ -474,291 +452,3 @@ def main_methods(names) -> list[str]:
 def layer_methods(names) -> list[str]:
     """The per-layer Grad-CAM methods of ``names``, layer 0 first."""
     return sorted((n for n in names if layer_of(n) is not None), key=layer_of)
-
-
-def _style(name: str) -> dict:
-    """Line style per method: random dashed black, per-layer Grad-CAM thin greens."""
-    if name == RANDOM:
-        return {"color": "black", "linestyle": "--", "linewidth": 1.8}
-    layer = layer_of(name)
-    if layer is not None:
-        import matplotlib
-
-        shade = 0.35 + 0.1 * min(layer, 6)
-        return {"color": matplotlib.colormaps["Greens"](shade), "linewidth": 0.9}
-    return {"color": _COLOURS.get(name, "tab:gray"), "linewidth": 1.8}
-
-
-def _legend_below(fig, axes, n: int) -> None:
-    handles, labels = axes.get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(3, n),
-        fontsize=_FONT,
-        frameon=False,
-    )
-
-
-def _pick(available, methods, what: str) -> list[str]:
-    """``methods`` (default: :func:`main_methods` of ``available``), checked."""
-    chosen = main_methods(available) if methods is None else list(methods)
-    missing = [m for m in chosen if m not in available]
-    if missing:
-        raise ValueError(f"{missing} are not among the {what} methods {available}.")
-    if not chosen:
-        raise ValueError(f"no method to plot among {available}.")
-    return chosen
-
-
-def plot_curves(results: FaithfulnessResults, path=None, methods=None):
-    """Deletion and insertion curves: mean p(target) vs fraction of tokens.
-
-    ``methods``: the lines to draw (default: every method but the per-layer
-    Grad-CAM ones, which :func:`plot_layer_curves` draws as small multiples).
-    """
-    import matplotlib.pyplot as plt
-
-    names = _pick(results.methods, methods, "evaluated")
-    rows = (len(names) + 2) // 3
-    fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH, 3.4 + 0.3 * rows), sharey=True)
-    x = np.asarray(results.curve_fractions)
-    panels = (
-        (axes[0], results.deletion, "Deletion: top tokens → [MASK]\n(lower = better)"),
-        (axes[1], results.insertion, "Insertion: only top tokens\n(higher = better)"),
-    )
-    for ax, curves, title in panels:
-        for m in names:
-            ax.plot(x, curves[m].mean(0), marker=".", label=m, **_style(m))
-        ax.set_title(title, fontsize=_FONT)
-        ax.set_xlabel("fraction of real tokens, in score order", fontsize=_FONT)
-        ax.tick_params(labelsize=_SMALL)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"mean p(predicted class), n = {results.n}", fontsize=_FONT)
-    _legend_below(fig, axes[0], len(names))
-    fig.tight_layout(rect=(0, 0.075 * rows, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
-
-
-def _small_multiples(n: int, title: str):
-    """A grid of ``n`` small panels (at most 4 a row) that fits the book column."""
-    import matplotlib.pyplot as plt
-
-    ncols = min(n, 4)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(BOOK_WIDTH, 0.9 + 1.75 * nrows),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
-    )
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    fig.suptitle(title, fontsize=_FONT)
-    return fig, axes
-
-
-def _finish_grid(fig, axes, n, xlabel, ylabel, n_legend, path):
-    """Axis labels on the outer panels, one legend below, tight layout, save."""
-    ncols = axes.shape[1]
-    for i, ax in enumerate(axes.flat[:n]):
-        ax.tick_params(labelsize=_SMALL)
-        ax.grid(alpha=0.3)
-        if i % ncols == 0:
-            ax.set_ylabel(ylabel, fontsize=_SMALL)
-        if i + ncols >= n:
-            ax.set_xlabel(xlabel, fontsize=_SMALL)
-            ax.tick_params(labelbottom=True)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(n_legend, 4),
-        fontsize=_FONT,
-        frameon=False,
-    )
-    fig.tight_layout(rect=(0, 0.32 / fig.get_figheight() + 0.02, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
-
-
-def plot_layer_curves(results: FaithfulnessResults, path=None):
-    """Small multiples: each per-layer Grad-CAM method's curves in its own panel.
-
-    One panel per layer (0 = nearest the embeddings): the deletion curve
-    (solid, lower = better) and the insertion curve (dotted, higher = better)
-    of that layer's map, with the random baseline's two curves in grey; the
-    panel's title gives the layer's AOPC comprehensiveness. Raises
-    ``ValueError`` when ``results`` holds no per-layer Grad-CAM method.
-    """
-    layers = layer_methods(results.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {results.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers),
-        f"Grad-CAM of one layer at a time: deletion and insertion (n = {results.n})",
-    )
-    x = np.asarray(results.curve_fractions)
-    colour = _COLOURS["Grad-CAM mean (normalised)"]
-    for ax, name in zip(axes.flat, layers, strict=False):
-        if RANDOM in results.methods:
-            for curves, style in ((results.deletion, "-"), (results.insertion, ":")):
-                kind = "deletion" if style == "-" else "insertion"
-                ax.plot(
-                    x,
-                    curves[RANDOM].mean(0),
-                    color="0.55",
-                    lw=1.2,
-                    ls=style,
-                    label=f"random: {kind}",
-                )
-        ax.plot(
-            x,
-            results.deletion[name].mean(0),
-            color=colour,
-            lw=1.8,
-            ls="-",
-            marker=".",
-            label="layer: deletion ↓",
-        )
-        ax.plot(
-            x,
-            results.insertion[name].mean(0),
-            color=colour,
-            lw=1.8,
-            ls=":",
-            marker=".",
-            label="layer: insertion ↑",
-        )
-        comp = float(results.aopc("comprehensiveness", name).mean())
-        ax.set_title(f"layer {layer_of(name)}: comp. {comp:.3f}", fontsize=_FONT)
-    return _finish_grid(
-        fig, axes, len(layers), "fraction of tokens", "mean p(class)", 4, path
-    )
-
-
-def plot_agreement(results: FaithfulnessResults, path=None, methods=None):
-    """Heatmap of the mean per-review Spearman correlation between methods.
-
-    ``methods``: the rows and columns to show, in order (default: all).
-    """
-    import matplotlib.pyplot as plt
-
-    names = list(results.methods) if methods is None else list(methods)
-    missing = [m for m in names if m not in results.methods]
-    if missing:
-        raise ValueError(f"{missing} are not among the evaluated {results.methods}.")
-    index = [results.methods.index(m) for m in names]
-    mean = np.nanmean(results.agreement, axis=0)[np.ix_(index, index)]
-    k = len(names)
-    size = min(BOOK_WIDTH, 2.0 + 0.6 * k)
-    small = _SMALL if k <= 8 else 6.5
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    image = ax.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(k), names, rotation=60, ha="right", fontsize=_SMALL)
-    ax.set_yticks(range(k), names, fontsize=_SMALL)
-    for i in range(k):
-        for j in range(k):
-            colour = "white" if abs(mean[i, j]) > 0.6 else "black"
-            ax.text(
-                j,
-                i,
-                f"{mean[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=small,
-                color=colour,
-            )
-    bar = fig.colorbar(image, ax=ax, fraction=0.04)
-    bar.set_label("mean Spearman ρ", fontsize=_SMALL)
-    bar.ax.tick_params(labelsize=_SMALL)
-    ax.set_title(f"Agreement between methods (n = {results.n} reviews)", fontsize=_FONT)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
-
-
-def _cascade_band(cascade: CascadeResults, method: str, seed: int):
-    """Mean signed ρ per step with its 95 % CI, the original model (ρ = 1) first."""
-    cis = [
-        bootstrap_ci(cascade.rho[method][:, s], seed=seed)
-        for s in range(len(cascade.steps))
-    ]
-    mean = [1.0] + [c.mean for c in cis]
-    return mean, [1.0] + [c.low for c in cis], [1.0] + [c.high for c in cis]
-
-
-def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234, methods=None):
-    """Sanity check: mean signed ρ with the original map (95 % CI band) per step.
-
-    ``methods``: the lines to draw (default: every method but the per-layer
-    Grad-CAM ones, which :func:`plot_cascade_layers` draws as small multiples).
-    """
-    import matplotlib.pyplot as plt
-
-    names = _pick(cascade.methods, methods, "cascade")
-    x = np.arange(len(cascade.steps) + 1)  # 0 = the original model (ρ = 1)
-    rows = (len(names) + 2) // 3
-    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 3.6 + 0.3 * rows))
-    for m in names:
-        style = _style(m)
-        mean, low, high = _cascade_band(cascade, m, seed)
-        ax.plot(x, mean, marker="o", markersize=2.5, label=m, **style)
-        ax.fill_between(x, low, high, color=style.get("color"), alpha=0.10)
-    ax.axhline(0, color="grey", linewidth=0.8)
-    labels = ["original"] + [f"+{s}" for s in cascade.steps]
-    ax.set_xticks(x, labels, rotation=30, fontsize=_SMALL)
-    ax.tick_params(axis="y", labelsize=_SMALL)
-    ax.set_xlabel("randomised so far (cumulative, from the top)", fontsize=_FONT)
-    ax.set_ylabel("Spearman ρ with the original map", fontsize=_FONT)
-    ax.set_ylim(-0.5, 1.05)
-    ax.set_title(f"Cascading randomisation (n = {cascade.n} reviews)", fontsize=_FONT)
-    ax.grid(alpha=0.3)
-    _legend_below(fig, ax, len(names))
-    fig.tight_layout(rect=(0, 0.075 * rows, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
-
-
-def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
-    """Small multiples of the sanity check: one panel per Grad-CAM layer.
-
-    Each panel draws that layer's mean signed ρ with the original map (95 %
-    CI band) against the number of randomisation steps (0 = the original
-    model; the steps are those of :func:`plot_cascade`), with the random
-    baseline in grey. Raises ``ValueError`` without per-layer methods.
-    """
-    layers = layer_methods(cascade.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {cascade.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers), f"Cascading randomisation, Grad-CAM per layer (n = {cascade.n})"
-    )
-    x = np.arange(len(cascade.steps) + 1)
-    colour = _COLOURS["Grad-CAM mean (normalised)"]
-    for ax, name in zip(axes.flat, layers, strict=False):
-        if RANDOM in cascade.methods:
-            mean, _, _ = _cascade_band(cascade, RANDOM, seed)
-            ax.plot(x, mean, color="0.55", lw=1.2, ls="--", label="random")
-        mean, low, high = _cascade_band(cascade, name, seed)
-        ax.plot(x, mean, color=colour, lw=1.8, marker=".", label="layer's map")
-        ax.fill_between(x, low, high, color=colour, alpha=0.15)
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_ylim(-0.5, 1.05)
-        ax.set_title(f"layer {layer_of(name)}", fontsize=_FONT)
-    return _finish_grid(
-        fig, axes, len(layers), "steps randomised", "Spearman ρ", 2, path
-    )

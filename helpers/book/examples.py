@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..inputs import label_names
+from ..train import predict_logits
+
 __all__ = [
     "RUNNING",
     "TOY_WORDS",
@@ -84,24 +87,16 @@ def labels(examples: Sequence[Example] = RUNNING) -> list[int]:
     return [e.label for e in examples]
 
 
-def _label_names(model) -> list[str]:
-    from .inputs import label_names
-
-    return list(label_names(model))
-
-
 @torch.no_grad()
 def predictions(
     model, tokenizer, examples: Sequence[Example] = RUNNING, max_length: int = 512
 ) -> list[dict]:
     """One row per example: name, text, gold and predicted label names, the
     probability of each label, and whether the prediction is right."""
-    from .train import predict_logits
-
     probs = torch.softmax(
         predict_logits(model, tokenizer, texts(examples), max_length=max_length), -1
     )
-    names = _label_names(model)
+    names = list(label_names(model))
     rows = []
     for e, p in zip(examples, probs, strict=True):
         predicted = int(p.argmax())

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attr import TRANSFORMER_METHODS
-from .metrics.faithfulness import RANDOM, FaithfulnessResults
-from .metrics.stats import ConfidenceInterval, bootstrap_ci, spearman
+from ..attr import TRANSFORMER_METHODS
+from ..metrics.faithfulness import RANDOM, FaithfulnessResults
+from ..stats import ConfidenceInterval, bootstrap_ci, spearman
+from .report import layer_of
 
 __all__ = [
     "ATTENTION_METHODS",
@@ -88,7 +89,7 @@ def recommendation_table(
     """Both axes and the cost, one row per method found in all three inputs.
 
     Columns: ``comprehensiveness`` / ``sufficiency`` (CIs, from
-    :func:`helpers.report.results_table`), ``sanity`` (pass/fail), ``AUPRC``
+    :func:`helpers.book.report.results_table`), ``sanity`` (pass/fail), ``AUPRC``
     / ``F1`` (CIs), ``ms/review`` and ``passes`` (forward + backward passes
     per review, measured by :func:`helpers.metrics.cost.measure_cost`).
     """
@@ -156,11 +157,12 @@ def verdict(
     paired CI of the difference reaches 0 or below); passes the sanity
     check; among the two most plausible methods by mean AUPRC; at most
     ``1/cost_ratio`` of the reference's ms/review. ``candidate``: the method
-    to judge (default :func:`recommend` without the reference). Returns the
-    generated sentence and the checks.
+    to judge (default :func:`recommend` without the reference). ``results``:
+    the faithfulness results of ``faithfulness_rows`` (only their per-review
+    ``aopc(metric, method)`` is read, so a benchmark may pass what it saved of
+    them). Returns the generated sentence and the checks.
     """
-    faith, plaus = _by_method(faithfulness_rows), _by_method(plausibility_rows)
-    if reference not in faith:
+    if reference not in _by_method(faithfulness_rows):
         raise ValueError(f"{reference!r} is not among the methods measured.")
     candidate = candidate or recommend(faithfulness_rows, exclude=(RANDOM, reference))
     if candidate is None:
@@ -169,20 +171,20 @@ def verdict(
             "sanity check, so there is no candidate to judge.",
             [],
         )
+    checks = [
+        *_faithfulness_checks(results, candidate, reference, seed),
+        _sanity_check(_by_method(faithfulness_rows)[candidate]),
+        _plausibility_check(plausibility_rows, candidate),
+        _cost_check(costs, candidate, reference, cost_ratio),
+    ]
+    return _verdict_sentence(candidate, reference, checks), checks
+
+
+def _faithfulness_checks(results, candidate, reference, seed) -> list[Check]:
+    """Comprehensiveness above the reference, sufficiency not worse (paired CIs)."""
     comp = paired_difference(results, candidate, reference, seed=seed)
     suff = paired_difference(results, candidate, reference, "sufficiency", seed=seed)
-    ranked = sorted(
-        (r for r in plausibility_rows if r["method"] != RANDOM),
-        key=lambda r: r["AUPRC"].mean,
-        reverse=True,
-    )
-    place = (
-        [r["method"] for r in ranked].index(candidate) + 1
-        if candidate in plaus
-        else None
-    )
-    ratio = costs[reference].ms / costs[candidate].ms
-    checks = [
+    return [
         Check(
             "comprehensiveness above IG (paired CI > 0)",
             f"difference {comp}",
@@ -193,33 +195,58 @@ def verdict(
             f"difference {suff}",
             suff.low <= 0,
         ),
-        Check(
-            "passes the sanity check",
-            faith[candidate].get("sanity", "not run"),
-            faith[candidate].get("sanity") == "pass",
-        ),
-        Check(
-            "top two for plausibility (mean AUPRC)",
-            "not measured" if place is None else f"rank {place} of {len(ranked)}",
-            place is not None and place <= 2,
-        ),
-        Check(
-            f"at most 1/{cost_ratio:g} of IG's time",
-            f"{costs[candidate].ms:,.0f} vs {costs[reference].ms:,.0f} ms/review "
-            f"({ratio:.1f}x faster)",
-            ratio >= cost_ratio,
-        ),
     ]
-    met = [c for c in checks if c.met]
-    head = (
-        f"**{candidate}** reached every part of the goal against {reference}."
-        if len(met) == len(checks)
-        else f"**{candidate}** met {len(met)} of the {len(checks)} conditions against "
-        f"{reference}; not met: "
-        + "; ".join(f"{c.condition} ({c.measured})" for c in checks if not c.met)
+
+
+def _sanity_check(row: dict) -> Check:
+    """The candidate's row passed the sanity check (``"not run"`` fails)."""
+    return Check(
+        "passes the sanity check",
+        row.get("sanity", "not run"),
+        row.get("sanity") == "pass",
+    )
+
+
+def _plausibility_check(plausibility_rows: list[dict], candidate: str) -> Check:
+    """The candidate ranks first or second by mean AUPRC (random left out)."""
+    ranked = [
+        r["method"]
+        for r in sorted(
+            (r for r in plausibility_rows if r["method"] != RANDOM),
+            key=lambda r: r["AUPRC"].mean,
+            reverse=True,
+        )
+    ]
+    place = ranked.index(candidate) + 1 if candidate in ranked else None
+    return Check(
+        "top two for plausibility (mean AUPRC)",
+        "not measured" if place is None else f"rank {place} of {len(ranked)}",
+        place is not None and place <= 2,
+    )
+
+
+def _cost_check(costs: dict, candidate: str, reference: str, ratio: float) -> Check:
+    """The candidate takes at most ``1/ratio`` of the reference's ms/review."""
+    faster = costs[reference].ms / costs[candidate].ms
+    return Check(
+        f"at most 1/{ratio:g} of IG's time",
+        f"{costs[candidate].ms:,.0f} vs {costs[reference].ms:,.0f} ms/review "
+        f"({faster:.1f}x faster)",
+        faster >= ratio,
+    )
+
+
+def _verdict_sentence(candidate: str, reference: str, checks: list[Check]) -> str:
+    """Every condition met, or how many and which were not."""
+    missed = [c for c in checks if not c.met]
+    if not missed:
+        return f"**{candidate}** reached every part of the goal against {reference}."
+    return (
+        f"**{candidate}** met {len(checks) - len(missed)} of the {len(checks)} "
+        f"conditions against {reference}; not met: "
+        + "; ".join(f"{c.condition} ({c.measured})" for c in missed)
         + "."
     )
-    return head, checks
 
 
 def both_axes(faithfulness_rows: list[dict], plausibility_rows: list[dict]) -> str:
@@ -263,12 +290,6 @@ def both_axes(faithfulness_rows: list[dict], plausibility_rows: list[dict]) -> s
 
 #: Chapter 3's attention methods, asked about in the conclusion.
 ATTENTION_METHODS = ("[CLS] attention", "rollout")
-_LAYER_PREFIX = "Grad-CAM L"
-
-
-def _layer(name: str) -> int | None:
-    tail = name[len(_LAYER_PREFIX) :]
-    return int(tail) if name.startswith(_LAYER_PREFIX) and tail.isdigit() else None
 
 
 def _beats_random(row: dict) -> bool:
@@ -311,8 +332,8 @@ def _facts(rows, transformer, attention, baseline) -> _Facts:
         native=max(native, key=comp) if native else None,
         attention=[by[a] for a in attention if a in by],
         layers=sorted(
-            (r for r in scored if _layer(r["method"]) is not None),
-            key=lambda r: _layer(r["method"]),
+            (r for r in scored if layer_of(r["method"]) is not None),
+            key=lambda r: layer_of(r["method"]),
         ),
         n=getattr(by[baseline]["comprehensiveness"], "n", None),
     )
@@ -382,10 +403,10 @@ def _gradcam_clause(f: _Facts) -> str:
     if not good:
         return "Grad-CAM beat random at no layer"
     top = max(good, key=lambda r: r["comprehensiveness"].mean)
-    best = f"layer {_layer(top['method'])}, {top['comprehensiveness'].mean:.3f}"
+    best = f"layer {layer_of(top['method'])}, {top['comprehensiveness'].mean:.3f}"
     if len(good) == len(f.layers):
         return f"Grad-CAM was faithful at every layer (best: {best})"
-    numbers = [str(_layer(r["method"])) for r in good]
+    numbers = [str(layer_of(r["method"])) for r in good]
     which = (
         f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {_listing(numbers)}"
     )
@@ -402,7 +423,7 @@ def finding(
 ) -> str:
     """The book's finding in one sentence, every name and number from ``rows``.
 
-    ``rows``: :func:`helpers.report.results_table` rows measured on the same
+    ``rows``: :func:`helpers.book.report.results_table` rows measured on the same
     reviews (chapter 6's methods, plus rollout and the per-layer Grad-CAM
     methods ``"Grad-CAM L<k>"`` when measured), including ``baseline``.
     The sentence names the most comprehensive method and compares it with
@@ -447,48 +468,12 @@ def conclusion(
     then states :func:`finding` in bold. Arguments as in :func:`finding`.
     """
     facts = _facts(rows, transformer, attention, baseline)
-    n = f" over {facts.n} reviews" if facts.n else ""
-    best = facts.best
     parts = [
-        "Comprehensiveness is the drop in p(predicted class) when a method's top "
-        f"tokens are replaced by [MASK] (AOPC{n}): random tokens gave "
-        f"{facts.floor:.3f}, the best method, {best['method']}, "
-        f"{best['comprehensiveness'].mean:.3f}."
+        _comprehensiveness_answer(facts),
+        _chapter3_answer(facts),
+        _chapter4_answer(facts),
+        _chapter6_answer(recommended),
     ]
-    if facts.attention:
-        above = [r["method"] for r in facts.attention if _beats_random(r)]
-        none = "it did not" if len(facts.attention) == 1 else "none of them did"
-        verdict = (
-            f"{none} beat random (paired 95 % CI above 0)"
-            if not above
-            else f"{_listing(above)} beat random (paired 95 % CI above 0)"
-        )
-        parts.append(
-            "*Chapter 3 asked whether attention shows what the prediction depends "
-            "on:* "
-            + ", ".join(
-                f"{r['method']} reached {r['comprehensiveness'].mean:.3f} "
-                f"({_percent(_share(r, facts))} of the best method's margin over "
-                "random)"
-                for r in facts.attention
-            )
-            + f"; {verdict}."
-        )
-    if facts.layers:
-        parts.append(
-            "*Chapter 4 asked which Grad-CAM layer is faithful* (faithful = beats "
-            "random, paired 95 % CI above 0; layer 0 is the nearest the "
-            "embeddings): " + _gradcam_clause(facts) + "."
-        )
-    parts.append(
-        "*Chapter 6 asked which method to use:* "
-        + (
-            f"**{recommended}**, the most comprehensive method that beats random "
-            "and passes the sanity check."
-            if recommended is not None
-            else "no method both beat random and passed the sanity check."
-        )
-    )
     sentence = finding(
         rows,
         recommended,
@@ -496,4 +481,59 @@ def conclusion(
         attention=attention,
         baseline=baseline,
     )
-    return " ".join(parts) + f"\n\n**The finding:** {sentence}"
+    return " ".join(p for p in parts if p) + f"\n\n**The finding:** {sentence}"
+
+
+def _comprehensiveness_answer(facts: _Facts) -> str:
+    """What comprehensiveness is, with the floor and the best method's value."""
+    n = f" over {facts.n} reviews" if facts.n else ""
+    best = facts.best
+    return (
+        "Comprehensiveness is the drop in p(predicted class) when a method's top "
+        f"tokens are replaced by [MASK] (AOPC{n}): random tokens gave "
+        f"{facts.floor:.3f}, the best method, {best['method']}, "
+        f"{best['comprehensiveness'].mean:.3f}."
+    )
+
+
+def _chapter3_answer(facts: _Facts) -> str:
+    """Chapter 3's question: each attention method against random and the best."""
+    if not facts.attention:
+        return ""
+    above = [r["method"] for r in facts.attention if _beats_random(r)]
+    none = "it did not" if len(facts.attention) == 1 else "none of them did"
+    verdict = (
+        f"{none} beat random (paired 95 % CI above 0)"
+        if not above
+        else f"{_listing(above)} beat random (paired 95 % CI above 0)"
+    )
+    reached = ", ".join(
+        f"{r['method']} reached {r['comprehensiveness'].mean:.3f} "
+        f"({_percent(_share(r, facts))} of the best method's margin over random)"
+        for r in facts.attention
+    )
+    return (
+        "*Chapter 3 asked whether attention shows what the prediction depends "
+        f"on:* {reached}; {verdict}."
+    )
+
+
+def _chapter4_answer(facts: _Facts) -> str:
+    """Chapter 4's question: which Grad-CAM layers beat random."""
+    if not facts.layers:
+        return ""
+    return (
+        "*Chapter 4 asked which Grad-CAM layer is faithful* (faithful = beats "
+        "random, paired 95 % CI above 0; layer 0 is the nearest the "
+        "embeddings): " + _gradcam_clause(facts) + "."
+    )
+
+
+def _chapter6_answer(recommended: str | None) -> str:
+    """Chapter 6's question: the method to use, or that none qualified."""
+    return "*Chapter 6 asked which method to use:* " + (
+        f"**{recommended}**, the most comprehensive method that beats random "
+        "and passes the sanity check."
+        if recommended is not None
+        else "no method both beat random and passed the sanity check."
+    )

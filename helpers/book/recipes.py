@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Profile, get_profile
+from .. import train
+from ..config import Profile, get_profile
+from ..data import tokenize_truncated
+from ..stats import wilson_interval
+from .report import table_html
 
 __all__ = [
     "PYTORCH_ADVANCED_TEST_ACCURACY",
     "STEPS",
     "base_settings",
-    "benchmark_path",
     "benchmark_report",
     "benchmark_steps",
     "cumulative_settings",
@@ -146,8 +150,6 @@ def run_steps(
     differs. Rows hold the settings, ``best_epoch``, ``val_acc``,
     ``val_loss``, ``n_val`` and the training ``seconds`` (caching included).
     """
-    from . import train
-
     profile = profile or get_profile()
     train_set, val_set = data if data is not None else train.profile_data(profile)
     plan = cumulative_settings(base_settings(profile), steps)
@@ -197,11 +199,10 @@ def describe_settings(settings: dict) -> str:
 def steps_table(rows: Sequence[dict]) -> list[dict]:
     """The rows in words: step, settings, validation figures (one dict each).
 
-    ``val acc`` comes with its 95 % Wilson interval (``helpers.overview``) and
-    ``vs first (points)`` in percentage points; :func:`steps_html` shows it.
+    ``val acc`` comes with its 95 % Wilson interval
+    (:func:`helpers.stats.wilson_interval`) and ``vs first (points)`` in
+    percentage points; :func:`steps_html` shows it.
     """
-    from .overview import wilson_interval
-
     first = rows[0]["val_acc"]
     table = []
     for row in rows:
@@ -227,8 +228,6 @@ def _duration(seconds: float) -> str:
 
 def steps_html(rows: Sequence[dict]) -> str:
     """:func:`steps_table` as an HTML table (every text escaped)."""
-    from .report import table_html
-
     table = steps_table(rows)
     return table_html(table, columns=list(table[0]))
 
@@ -236,8 +235,6 @@ def steps_html(rows: Sequence[dict]) -> str:
 def plot_steps(rows: Sequence[dict], title: str | None = None):
     """Validation accuracy per step with 95 % Wilson intervals; the figure."""
     import matplotlib.pyplot as plt
-
-    from .overview import wilson_interval
 
     labels = [r["step"] for r in rows]
     acc = [100 * r["val_acc"] for r in rows]
@@ -260,8 +257,6 @@ def plot_steps(rows: Sequence[dict], title: str | None = None):
 
 def describe_steps(rows: Sequence[dict]) -> str:
     """A sentence computed from the rows: what the steps did on validation."""
-    from .overview import wilson_interval
-
     first, last = rows[0], rows[-1]
     gains = [b["val_acc"] - a["val_acc"] for a, b in itertools.pairwise(rows)]
     raised = sum(g > 0 for g in gains)
@@ -292,23 +287,21 @@ def describe_steps(rows: Sequence[dict]) -> str:
     )
 
 
-def benchmark_path(name: str = "accuracy.json") -> Path:
-    """A ``bench/bench_accuracy.py`` report kept in the repository's bench/results."""
-    return Path(__file__).resolve().parent.parent / "bench" / "results" / name
+def benchmark_report(path: str | os.PathLike) -> dict:
+    """The report ``bench/bench_accuracy.py --json path`` wrote (a dict).
 
-
-def benchmark_report(path=None) -> dict:
-    """A report ``bench/bench_accuracy.py --json`` wrote (a dict).
-
-    ``path``: default :func:`benchmark_path`, the full-data run chapter 2
-    quotes. ``report["test"]`` is ``None`` for a ``--no-test`` run. Raises
-    ``FileNotFoundError`` naming the command that writes it.
+    The book keeps the full-data runs chapter 2 quotes in the repository's
+    ``bench/results/``; its chapters pass that folder's files (or those of
+    the folder ``$BENCH_RESULTS`` names). ``report["test"]`` is ``None`` for
+    a ``--no-test`` run. Raises ``FileNotFoundError`` naming the command that
+    writes it.
     """
-    path = Path(path) if path is not None else benchmark_path()
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"No benchmark report at {path}: run `python bench/bench_accuracy.py "
-            f"--json {path}` with IMDB_DIR set (all of IMDb; see its docstring)."
+            f"--json {path}` with IMDB_DIR set (all of IMDb; see its docstring), "
+            "or set BENCH_RESULTS to the folder that holds the reports."
         )
     report = json.loads(path.read_text(encoding="utf-8"))
     for key in ("candidates", "chosen", "test", "n_validation"):
@@ -371,8 +364,6 @@ def kept_ending(
     first quarter and the end (:func:`helpers.data.tokenize_truncated`); the
     text is ``"... "`` + those tokens, decoded.
     """
-    from .data import tokenize_truncated
-
     ids = tokenize_truncated(tokenizer, [text], max_length, keep=keep)["input_ids"][0]
     content = ids[1:-1]  # [CLS] ... [SEP]
     return "... " + tokenizer.decode(content[-n:])
@@ -382,14 +373,12 @@ def plot_schedules(total_steps: int, lr: float, warmup: float = 0.1):
     """The learning rate per optimizer step: constant, and linear with warm-up."""
     import matplotlib.pyplot as plt
 
-    from .train import schedule_rates
-
     steps = list(range(total_steps))
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     ax.plot(steps, [lr] * total_steps, color="0.5", label="constant")
     ax.plot(
         steps,
-        schedule_rates(total_steps, lr, "linear", warmup),
+        train.schedule_rates(total_steps, lr, "linear", warmup),
         color="C3",
         label="linear",
     )
@@ -410,8 +399,6 @@ def describe_benchmark(
             "This report has no test figure (a --no-test run): pass the report of "
             "the run that evaluated its chosen candidate on test."
         )
-    from .overview import wilson_interval
-
     chosen = report["candidates"][report["chosen"]]
     n = len(report["candidates"])
     test = report["test"]["accuracy"]

@@ -6,9 +6,9 @@ model's [CLS] space, and how accuracy changes with review length.
 * :func:`pca_2d` — a 2-D projection (principal components, deterministic);
 * :func:`plot_cls_projection` — the projection twice: coloured by gold label and
   by right/wrong;
-* :func:`token_lengths`, :func:`accuracy_by_length`,
+* :func:`accuracy_by_length` (of :func:`helpers.data.token_lengths`),
   :func:`plot_accuracy_by_length` — accuracy per length bin with 95 % Wilson
-  intervals.
+  intervals (:func:`helpers.stats.wilson_interval`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .data import token_lengths
-from .inputs import batches_by_length
-from .models import eval_mode
+from ..data import token_lengths
+from ..inputs import batches_by_length
+from ..models import eval_mode
+from ..stats import wilson_interval
 
 __all__ = [
     "accuracy_by_length",
@@ -30,8 +31,6 @@ __all__ = [
     "pca_2d",
     "plot_accuracy_by_length",
     "plot_cls_projection",
-    "token_lengths",
-    "wilson_interval",
 ]
 
 
@@ -136,19 +135,6 @@ def plot_cls_projection(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (``(nan, nan)`` if n=0).
-
-    Stays inside [0, 1] and sensible at 0 % and 100 % (scipy's ``binomtest``).
-    """
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return math.nan, math.nan
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def accuracy_by_length(

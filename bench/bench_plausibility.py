@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         seed=seed,
     )
     stored = {
-        m: attr.StoredMaps(m, plaus.encoding.inputs, plaus.scores[m])
+        m: attr.StoredMaps(model, m, plaus.encoding.inputs, plaus.scores[m])
         for m in methods
         if m != attr.RANDOM
     }

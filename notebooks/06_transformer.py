@@ -118,9 +118,11 @@ print([f"{t} {v:.3g}" for t, v in zip(gem_tokens, by_hand.tolist(), strict=True)
 # propagated, so it is cheaper); on this review it must agree:
 
 # %%
-helper_map = attr.GradientWeightedRollout(model).attribute(
-    review, target=torch.tensor([target])
-)[0]
+helper_map = (
+    attr.GradientWeightedRollout(model)
+    .attribute(review, target=torch.tensor([target]))
+    .scores[0]
+)
 largest = float((helper_map - by_hand).abs().max())
 print(f"largest difference {largest:.1e}")
 assert torch.allclose(helper_map, by_hand, atol=1e-5)
@@ -169,9 +171,9 @@ diagram.show("AttnLRP")
 #
 # ## The same reviews, explained eight ways
 #
-# Every method answers chapter 5's call, `attribute(inputs, target)`, so the
-# registry serves them all. Red = evidence for the predicted class; blue =
-# against it, for the signed methods.
+# Every method answers chapter 5's call, `attribute(inputs, target)`, whose
+# record holds the scores, so the registry serves them all. Red = evidence for
+# the predicted class; blue = against it, for the signed methods.
 
 # %%
 NAMES = [
@@ -225,7 +227,7 @@ running_tokens = [
 ]
 pages = []
 for name in attr.TRANSFORMER_METHODS:
-    scores = methods[name].attribute(running)
+    scores = methods[name].attribute(running).scores
     triples = list(zip(examples.RUNNING, running_tokens, scores, strict=True))
     pages.append(
         highlight.highlight_rows(
@@ -357,7 +359,7 @@ if docs:
 # %%
 if docs:
     stored = {
-        name: attr.StoredMaps(name, plaus.encoding.inputs, plaus.scores[name])
+        name: attr.StoredMaps(model, name, plaus.encoding.inputs, plaus.scores[name])
         for name in NAMES
         if name != "random"
     }

@@ -233,11 +233,11 @@ def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
     kept = sorted(lengths)[: len(sample)]
     assert sorted(len(r.tokens) for r in results) == kept
     stats = ns["stats"]
-    n_layers = results[0].cam.shape[0]
+    n_layers = results[0].score("Grad-CAM").shape[0]
     assert all(values.shape == (n_layers,) for values in stats.values())
     findings = ns["findings"]
     assert len(findings) == 4 and all(line.startswith("* **") for line in findings)
-    assert f"{len(results[ns['shown']].cam)} layers" in findings[0]
+    assert f"{n_layers} layers" in findings[0]
     # the idea in code (hook, retain_grad, mean gradient, ReLU) is the helper's map
     by_hand, helper = ns["by_hand"], ns["helper"]
     assert by_hand.shape == helper.shape == (len(ns["enc"]["input_ids"][0]),)

@@ -4,7 +4,7 @@ For each model, the same reviews (IMDb test when ``$IMDB_DIR`` is set, else
 the book's fallback sample) are explained twice, in the same batches:
 
 * ``helpers.attr.GradCam``: one forward + one backward pass for all layers;
-* ``helpers.gradcam.captum_layer_gradcam``: Captum's ``LayerGradCam`` called
+* ``helpers.attr.captum_layer_gradcam``: Captum's ``LayerGradCam`` called
   once per layer (one forward + one backward each).
 
 Both run on each batch in turn, so a busy shared machine slows both alike.
@@ -34,10 +34,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.attr import GradCam
+from helpers.attr import GradCam, captum_layer_gradcam
 from helpers.config import seed_everything
 from helpers.data import encode_texts, load_reviews
-from helpers.gradcam import captum_layer_gradcam
 from helpers.models import get_encoder_layers, load_model
 
 MODELS = ("packaged", "bert-base-random")

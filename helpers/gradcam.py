@@ -19,9 +19,9 @@ gets 0). This module is chapter 4's analysis of it:
 :func:`gradcam_for_texts` (texts in, per-review maps and tokens out),
 :func:`plot_gradcam` (the layers x tokens figure), :func:`layer_agreement`
 (how far the layers' maps rank the tokens alike, with
-:func:`plot_layer_agreement` and :func:`describe_layer_agreement`) and
-:func:`captum_layer_gradcam` (the same maps from Captum's ``LayerGradCam``,
-one layer at a time: the independent reference used by tests and the bench).
+:func:`plot_layer_agreement` and :func:`describe_layer_agreement`). The
+independent reference, Captum's ``LayerGradCam`` one layer at a time, is
+:func:`helpers.attr.gradcam.captum_layer_gradcam`.
 """
 
 from __future__ import annotations
@@ -33,20 +33,13 @@ import torch
 from torch import nn
 
 from .attr.explanation import TextExplanation
-from .attr.gradcam import (
-    GradCam,
-    embeddings_requiring_grad,
-    hidden_states,
-    normalise_layers,
-)
+from .attr.gradcam import GradCam, normalise_layers
 from .data import BookWarning
 from .highlight import CMAP, CMAP_SIGNED
-from .inputs import check_inputs, resolve_target, target_tensor, text_batches, to_device
+from .inputs import target_tensor, text_batches
 from .metrics.stats import spearman
-from .models import eval_mode, get_encoder_layers, model_device
 
 __all__ = [
-    "captum_layer_gradcam",
     "describe_layer_agreement",
     "describe_layer_statistics",
     "gradcam_for_texts",
@@ -257,14 +250,11 @@ def describe_layer_statistics(
 
 
 def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``."""
-    x = rows - rows.mean(dim=1, keepdim=True)
-    y = reference - reference.mean()
-    denominator = x.norm(dim=1) * y.norm()
-    nan = torch.full_like(denominator, float("nan"))
-    return torch.where(
-        denominator > 0, (x @ y) / torch.where(denominator > 0, denominator, 1.0), nan
-    )
+    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``.
+
+    NaN where a row (or the reference) is constant.
+    """
+    return torch.corrcoef(torch.cat([rows, reference[None]]))[-1, :-1]
 
 
 # --------------------------------------------------------------------------- plot
@@ -395,87 +385,6 @@ def _normalized(data: torch.Tensor, normalize: str | None) -> tuple[torch.Tensor
         peak = float(data.max())
         return data / (peak if peak > 0 else 1.0), "Grad-CAM / map max"
     raise ValueError(f"normalize must be 'layer', 'global' or None, got {normalize!r}.")
-
-
-# --------------------------------------------------------------------- Captum reference
-
-
-class _ChannelsFirst(nn.Module):
-    """[batch, seq, hidden] -> [batch, hidden, seq]: hidden units as Captum channels."""
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden.transpose(1, 2)
-
-
-def _route_through(view: nn.Module):
-    """Forward hook passing a layer's hidden states through ``view`` and back."""
-
-    def hook(module, args, output):
-        hidden = view(hidden_states(output)).transpose(1, 2)
-        if isinstance(output, torch.Tensor):
-            return hidden
-        return (hidden, *output[1:])
-
-    return hook
-
-
-def captum_layer_gradcam(
-    model: nn.Module, inputs, target=None, progress: bool = False
-) -> torch.Tensor:
-    """The same per-layer maps from Captum's ``LayerGradCam``, one layer at a time.
-
-    Each encoder layer's output is routed through a transpose module so Captum
-    sees the hidden units as channels (``[batch, hidden, seq]``) and the tokens
-    as the spatial axis; ``relu_attributions=True``,
-    ``attribute_to_layer_input=False``. Captum averages the gradient over *all*
-    positions, padding included; the gradient at padding is exactly 0 (padding
-    is masked as a key, and the classifier reads [CLS] only), so Captum's
-    weights are ours times ``n_real / seq``. The result is rescaled by
-    ``seq / n_real`` and zeroed at padding, which makes it comparable on padded
-    batches too. Returns ``[batch, n_layers, seq]``. This costs one forward and
-    one backward pass per layer: it is the reference for tests and the bench.
-    """
-    from captum.attr import LayerGradCam
-
-    batch = to_device(check_inputs(inputs), model_device(model))
-    mask = batch["attention_mask"]
-    layers = list(get_encoder_layers(model))
-    views = [_ChannelsFirst() for _ in layers]
-
-    def forward(embeds, attention_mask, token_type_ids):
-        return model(
-            inputs_embeds=embeds,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-        ).logits
-
-    handles = []
-    with eval_mode(model):
-        try:
-            for layer, view in zip(layers, views, strict=True):
-                handles.append(layer.register_forward_hook(_route_through(view)))
-            embeds = embeddings_requiring_grad(model, batch["input_ids"])
-            with torch.no_grad():
-                logits = forward(embeds, mask, batch.get("token_type_ids"))
-            target_t = resolve_target(target, logits)
-            maps = []
-            from tqdm.auto import tqdm
-
-            for view in tqdm(views, desc="Captum LayerGradCam", disable=not progress):
-                attr = LayerGradCam(forward, view).attribute(
-                    embeds,
-                    target=target_t.tolist(),
-                    additional_forward_args=(mask, batch.get("token_type_ids")),
-                    relu_attributions=True,
-                    attribute_to_layer_input=False,
-                )
-                maps.append(attr[:, 0].detach())
-        finally:
-            for handle in handles:
-                handle.remove()
-    cams = torch.stack(maps, dim=1)
-    scale = mask.shape[1] / mask.sum(dim=1).to(cams.dtype)
-    return cams * scale[:, None, None] * mask[:, None, :].to(cams.dtype)
 
 
 # ------------------------------------------------------- the layers compared (ch. 4)
@@ -645,26 +554,18 @@ def describe_layer_agreement(rho, threshold: float = 0.3) -> str:
     agrees with no other *stands apart* (the sentence gives its highest ρ).
     """
     import numpy as np
+    from scipy.sparse.csgraph import connected_components
 
     mean = mean_layer_agreement(rho)
     k, n = len(mean), len(rho)
     head = f"Mean Spearman ρ between the layers' maps over {n} reviews"
     if k < 2:
         return f"{head}: the model has one layer, so there is nothing to compare."
-    group = list(range(k))  # union-find over the pairs that agree
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i in range(k):
-        for j in range(i + 1, k):
-            if mean[i, j] > threshold:  # NaN compares False: no agreement
-                group[root(j)] = root(i)
+    with np.errstate(invalid="ignore"):  # NaN compares False: no agreement
+        _, group = connected_components(mean > threshold, directed=False)
     members: dict[int, list[int]] = {}
     for i in range(k):
-        members.setdefault(root(i), []).append(i)
+        members.setdefault(int(group[i]), []).append(i)
     parts = []
     for layers in sorted(members.values()):
         if len(layers) > 1:

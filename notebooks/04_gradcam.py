@@ -165,7 +165,7 @@ print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}
 #
 # An independent implementation: Captum's `LayerGradCam`, called once per
 # layer. Captum treats dimension 1 as channels and averages the gradient over
-# all further dimensions, so `captum_layer_gradcam` routes each layer's output
+# all further dimensions, so `attr.captum_layer_gradcam` routes each layer's output
 # through a transpose (`[batch, hidden, tokens]`: hidden units as channels,
 # tokens as the spatial axis). Captum averages over padding too; the gradient
 # there is exactly zero (no real token attends to padding and the classifier
@@ -175,7 +175,7 @@ print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}
 # %%
 check = data.encode_texts(tokenizer, [t[:400] for t in test.texts[:3]])
 ours = attr.GradCam(model).attribute(check).scores
-reference = gradcam.captum_layer_gradcam(model, check)
+reference = attr.captum_layer_gradcam(model, check)
 print("maps [batch, layers, tokens]:", tuple(ours.shape))
 print(f"max |ours - Captum| = {float((ours - reference).abs().max()):.3g}")
 print(f"largest value       = {float(ours.max()):.3g}")

@@ -10,10 +10,9 @@ from tiny import tiny_bert, tiny_tokenizer, vocabulary
 from torch import nn
 
 from helpers.attr.explanation import TextExplanation
-from helpers.attr.gradcam import GradCam, aggregate_layers
+from helpers.attr.gradcam import GradCam, aggregate_layers, captum_layer_gradcam
 from helpers.data import TruncationWarning, encode_texts
 from helpers.gradcam import (
-    captum_layer_gradcam,
     gradcam_for_texts,
     layer_statistics,
     plot_gradcam,
@@ -289,8 +288,8 @@ def test_hooks_removed_after_error_inside_forward(tokenizer):
 
 
 def test_layer_outputs_may_be_tensors_or_tuples():
-    from helpers.attr.gradcam import hidden_states as _split_output
-    from helpers.gradcam import _ChannelsFirst, _route_through
+    from helpers.attr.gradcam import _ChannelsFirst, _route_through
+    from helpers.attr.gradcam import _hidden_states as _split_output
 
     hidden = torch.randn(2, 5, 8)
     assert _split_output(hidden) is hidden

@@ -39,6 +39,7 @@ from .gradcam import (
     GradCamLayers,
     GradCamMean,
     aggregate_layers,
+    captum_layer_gradcam,
 )
 from .gradients import GradientXInput, IntegratedGradients, embeddings_layer
 from .lrp import AttnLRP, ConservativeLRP
@@ -75,6 +76,7 @@ __all__ = [
     "StoredMaps",
     "Target",
     "aggregate_layers",
+    "captum_layer_gradcam",
     "compute_maps",
     "embeddings_layer",
     "explainers",
@@ -92,6 +94,7 @@ def explainers(
     random_draws: int = 10,
     gradcam_layers: bool = True,
     transformer_methods: bool = True,
+    max_tokens: int | None = 4096,
 ) -> dict[str, Attribution]:
     """The chapters' methods, in table order, keyed by their class's ``name``.
 
@@ -105,18 +108,20 @@ def explainers(
     al. 2022), ``"AttnLRP"`` (Achtibat et al. 2024; the methods whose class
     sets ``transformer = True`` are left out with
     ``transformer_methods=False``) and ``"random"`` (seeded with ``seed``;
-    the metrics average ``random_draws`` maps per review). The attention
-    methods need the eager attention kernel; it is switched on here.
+    the metrics average ``random_draws`` maps per review). ``max_tokens``:
+    the most tokens (reviews x padded length) one pass of any method sees
+    (:class:`Attribution`). The attention methods need the eager attention
+    kernel; it is switched on here.
     """
     set_eager_attention(model)
     roles = TokenRoles.from_tokenizer(tokenizer)
-    cam = GradCamLayers(model)
+    cam = GradCamLayers(model, max_tokens)
     methods: list[Attribution] = [
-        CLSAttention(model),
-        AttentionRollout(model),
+        CLSAttention(model, max_tokens=max_tokens),
+        AttentionRollout(model, max_tokens),
         *(cam.explainers() if gradcam_layers else []),
         cam.mean(roles),
-        GradientXInput(model),
+        GradientXInput(model, max_tokens),
         IntegratedGradients(
             model,
             roles,
@@ -124,10 +129,11 @@ def explainers(
             n_steps=ig_steps,
             baseline=ig_baseline,
             internal_batch_size=internal_batch_size,
+            max_tokens=max_tokens,
         ),
-        GradientWeightedRollout(model),
-        ConservativeLRP(model),
-        AttnLRP(model),
-        RandomScores(model, seed, draws=random_draws),
+        GradientWeightedRollout(model, max_tokens),
+        ConservativeLRP(model, max_tokens),
+        AttnLRP(model, max_tokens),
+        RandomScores(model, seed, draws=random_draws, max_tokens=max_tokens),
     ]
     return {m.name: m for m in methods if transformer_methods or not m.transformer}

@@ -16,6 +16,9 @@ serves it to :class:`GradCamLayer` (``"Grad-CAM L3"``) and
 :class:`GradCamMean` (``"Grad-CAM mean (normalised)"``, each layer
 normalised per review first by :func:`normalise_layers`): explaining a batch
 with all of them costs one forward and one backward pass.
+:func:`captum_layer_gradcam` computes the same maps with Captum's
+``LayerGradCam``, one layer at a time: the independent reference of the tests
+and the benchmark.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from ..inputs import TokenRoles, check_inputs
-from ..models import get_encoder_layers
+from ..inputs import TokenRoles, check_inputs, resolve_target, to_device
+from ..models import eval_mode, get_encoder_layers, model_device
 from .base import Attribution, Attributions
 
 __all__ = [
@@ -36,13 +39,12 @@ __all__ = [
     "GradCamLayers",
     "GradCamMean",
     "aggregate_layers",
-    "embeddings_requiring_grad",
-    "hidden_states",
+    "captum_layer_gradcam",
     "normalise_layers",
 ]
 
 
-def hidden_states(output) -> torch.Tensor:
+def _hidden_states(output) -> torch.Tensor:
     """The hidden states of a layer's output (a tensor, or a tuple led by one)."""
     if isinstance(output, torch.Tensor):
         return output
@@ -58,7 +60,7 @@ def hidden_states(output) -> torch.Tensor:
     )
 
 
-def embeddings_requiring_grad(
+def _embeddings_requiring_grad(
     model: nn.Module, input_ids: torch.Tensor
 ) -> torch.Tensor:
     """Word embeddings of ``input_ids`` as a leaf that requires grad.
@@ -80,7 +82,7 @@ def _capture_outputs(layers: Sequence[nn.Module]) -> Iterator[list]:
 
     def make_hook(index):
         def hook(module, args, output):
-            captured[index] = hidden_states(output)
+            captured[index] = _hidden_states(output)
 
         return hook
 
@@ -188,7 +190,9 @@ class GradCam(Attribution):
         mask = batch["attention_mask"]
         with torch.enable_grad(), _capture_outputs(self.layers) as hidden:
             logits = self.model(
-                inputs_embeds=embeddings_requiring_grad(self.model, batch["input_ids"]),
+                inputs_embeds=_embeddings_requiring_grad(
+                    self.model, batch["input_ids"]
+                ),
                 attention_mask=mask,
                 token_type_ids=batch.get("token_type_ids"),
             ).logits
@@ -322,3 +326,84 @@ class GradCamMean(Attribution):
             )
             cam = normalise_layers(cam, real.cpu())
         return cam.mean(dim=1), record.logits
+
+
+# ------------------------------------------------------------- Captum reference
+
+
+class _ChannelsFirst(nn.Module):
+    """[batch, seq, hidden] -> [batch, hidden, seq]: hidden units as Captum channels."""
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden.transpose(1, 2)
+
+
+def _route_through(view: nn.Module):
+    """Forward hook passing a layer's hidden states through ``view`` and back."""
+
+    def hook(module, args, output):
+        hidden = view(_hidden_states(output)).transpose(1, 2)
+        if isinstance(output, torch.Tensor):
+            return hidden
+        return (hidden, *output[1:])
+
+    return hook
+
+
+def captum_layer_gradcam(
+    model: nn.Module, inputs, target=None, progress: bool = False
+) -> torch.Tensor:
+    """The same per-layer maps from Captum's ``LayerGradCam``, one layer at a time.
+
+    Each encoder layer's output is routed through a transpose module so Captum
+    sees the hidden units as channels (``[batch, hidden, seq]``) and the tokens
+    as the spatial axis; ``relu_attributions=True``,
+    ``attribute_to_layer_input=False``. Captum averages the gradient over *all*
+    positions, padding included; the gradient at padding is exactly 0 (padding
+    is masked as a key, and the classifier reads [CLS] only), so Captum's
+    weights are ours times ``n_real / seq``. The result is rescaled by
+    ``seq / n_real`` and zeroed at padding, which makes it comparable on padded
+    batches too. Returns ``[batch, n_layers, seq]``. This costs one forward and
+    one backward pass per layer: it is the reference for tests and the bench.
+    """
+    from captum.attr import LayerGradCam
+
+    batch = to_device(check_inputs(inputs), model_device(model))
+    mask = batch["attention_mask"]
+    layers = list(get_encoder_layers(model))
+    views = [_ChannelsFirst() for _ in layers]
+
+    def forward(embeds, attention_mask, token_type_ids):
+        return model(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).logits
+
+    handles = []
+    with eval_mode(model):
+        try:
+            for layer, view in zip(layers, views, strict=True):
+                handles.append(layer.register_forward_hook(_route_through(view)))
+            embeds = _embeddings_requiring_grad(model, batch["input_ids"])
+            with torch.no_grad():
+                logits = forward(embeds, mask, batch.get("token_type_ids"))
+            target_t = resolve_target(target, logits)
+            maps = []
+            from tqdm.auto import tqdm
+
+            for view in tqdm(views, desc="Captum LayerGradCam", disable=not progress):
+                attr = LayerGradCam(forward, view).attribute(
+                    embeds,
+                    target=target_t.tolist(),
+                    additional_forward_args=(mask, batch.get("token_type_ids")),
+                    relu_attributions=True,
+                    attribute_to_layer_input=False,
+                )
+                maps.append(attr[:, 0].detach())
+        finally:
+            for handle in handles:
+                handle.remove()
+    cams = torch.stack(maps, dim=1)
+    scale = mask.shape[1] / mask.sum(dim=1).to(cams.dtype)
+    return cams * scale[:, None, None] * mask[:, None, :].to(cams.dtype)

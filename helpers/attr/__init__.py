@@ -29,7 +29,12 @@ from torch import nn
 
 from ..inputs import TokenRoles
 from ..models import set_eager_attention
-from .attention import AttentionRollout, CLSAttention
+from .attention import (
+    AttentionRollout,
+    CLSAttention,
+    attention_rollout,
+    cls_attention,
+)
 from .base import Attribution, Attributions, Target, compute_maps
 from .baselines import RandomScores
 from .chefer import GradientWeightedRollout
@@ -76,7 +81,9 @@ __all__ = [
     "StoredMaps",
     "Target",
     "aggregate_layers",
+    "attention_rollout",
     "captum_layer_gradcam",
+    "cls_attention",
     "compute_maps",
     "embeddings_layer",
     "explainers",

@@ -3,8 +3,8 @@
 For each model, the same reviews (IMDb test when ``$IMDB_DIR`` is set, else
 the book's fallback sample) are explained twice, in the same batches:
 
-* ``helpers.gradcam.GradCam``: one forward + one backward pass for all layers;
-* ``helpers.gradcam.captum_layer_gradcam``: Captum's ``LayerGradCam`` called
+* ``helpers.attr.GradCam``: one forward + one backward pass for all layers;
+* ``helpers.attr.captum_layer_gradcam``: Captum's ``LayerGradCam`` called
   once per layer (one forward + one backward each).
 
 Both run on each batch in turn, so a busy shared machine slows both alike.
@@ -29,9 +29,9 @@ import time
 import torch
 from _common import child_json, peak_hwm_mib, peak_rss_mib
 
+from helpers.attr import GradCam, captum_layer_gradcam
 from helpers.config import seed_everything
 from helpers.data import encode_texts, load_reviews
-from helpers.gradcam import GradCam, captum_layer_gradcam
 from helpers.models import get_encoder_layers, load_model
 
 MODELS = ("packaged", "bert-base-random")
@@ -91,7 +91,7 @@ def compare(name: str, texts, batch_size: int, max_length: int) -> dict:
     encoded = batches(tokenizer, texts, batch_size, max_length)
     runs = interleaved(
         {
-            "ours": lambda b: GradCam(model).attribute(b),
+            "ours": lambda b: GradCam(model).attribute(b).scores,
             "captum": lambda b: captum_layer_gradcam(model, b),
         },
         encoded,
@@ -128,7 +128,7 @@ def measure_memory(name: str, batch: int = 16, length: int = 512) -> dict:
     assert tuple(encoded["input_ids"].shape) == (batch, length)
     before = peak_hwm_mib()
     start = time.perf_counter()
-    cam = GradCam(model).attribute(encoded)
+    cam = GradCam(model).attribute(encoded).scores
     seconds = time.perf_counter() - start
     peak, maxrss = peak_hwm_mib(), peak_rss_mib()
     return {

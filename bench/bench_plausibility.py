@@ -82,7 +82,7 @@ def measure(args, profile, model, tokenizer, seed: int):
         seed=seed,
     )
     stored = {
-        m: attr.StoredMaps(m, plaus.encoding.inputs, plaus.scores[m])
+        m: attr.StoredMaps(model, m, plaus.encoding.inputs, plaus.scores[m])
         for m in methods
         if m != attr.RANDOM
     }

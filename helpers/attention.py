@@ -1,16 +1,11 @@
-"""Attention of a BERT classifier: extraction, [CLS] attention, rollout (chapter 3).
+"""Attention of a BERT classifier, analysed for chapter 3.
 
 * :func:`attention_probabilities` runs the model with ``output_attentions=True``
   batch by batch and returns ``[batch, layers, heads, seq, seq]`` (query rows,
   key columns); rows and columns of padding are 0.
-* :func:`cls_attention` takes the ``[CLS]`` row of one layer: how much the
-  ``[CLS]`` position, which the classifier reads, attends to each token.
-* :func:`attention_rollout` (Abnar & Zuidema, 2020) follows attention through
-  all layers: per layer the heads are averaged, the identity is added for the
-  residual connection, rows are renormalised to sum to 1, and the layers are
-  multiplied, ``R = Ã_{N-1} ··· Ã_1 Ã_0``.
-* :class:`CLSAttention` and :class:`AttentionRollout` have the book's explainer
-  call shape ``attribute(inputs, target=None) -> [batch, seq]``.
+* The ``[CLS]`` row, attention rollout and their explainers
+  (:class:`helpers.attr.CLSAttention`, :class:`helpers.attr.AttentionRollout`)
+  live in :mod:`helpers.attr.attention`.
 * :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
   :func:`attention_explorer` turn texts into highlighted HTML and an
   ipywidgets explorer, through :mod:`helpers.highlight`.
@@ -24,26 +19,22 @@ same outputs as SDPA, only slower; nothing needs restoring).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .attr.attention import CLSAttention, layer_index
+from .attr.explanation import TextExplanation
 from .config import LABEL_NAMES
-from .highlight import highlight_html, highlight_rows
-from .inputs import check_inputs, label_names, resolve_target, text_batches
+from .highlight import CMAP, highlight_html, highlight_rows
+from .inputs import check_inputs, label_names, text_batches
 from .models import eval_mode, model_device, set_eager_attention
 from .tokens import merge_pieces, special_tokens
 
 __all__ = [
     "TOKEN_KINDS",
-    "AttentionRollout",
-    "CLSAttention",
-    "ReviewAttention",
     "attention_mass",
     "attention_probabilities",
-    "attention_rollout",
-    "cls_attention",
     "explain_review",
     "heads_matrix",
     "plot_attention_mass",
@@ -131,232 +122,11 @@ def attention_probabilities(
     return _attentions_and_logits(model, inputs, batch_size)[0]
 
 
-def _as_attention(attn) -> torch.Tensor:
-    """``[batch, layers, heads, seq, seq]`` from ours or ``outputs.attentions``."""
-    if isinstance(attn, (tuple, list)):
-        if not attn:
-            raise ValueError(
-                "attn is an empty tuple: run the model with output_attentions=True."
-            )
-        attn = torch.stack([torch.as_tensor(a) for a in attn], dim=1)
-    attn = torch.as_tensor(attn)
-    if attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
-        raise ValueError(
-            "attn must be [batch, layers, heads, seq, seq] (or outputs.attentions, a "
-            f"tuple of [batch, heads, seq, seq]), got shape {tuple(attn.shape)}: add "
-            "a batch axis with attn[None]."
-        )
-    return attn.float()
-
-
-def _layer_index(layer: int, n_layers: int) -> int:
-    if (
-        not isinstance(layer, int)
-        or isinstance(layer, bool)
-        or not -n_layers <= layer < n_layers
-    ):
-        raise ValueError(
-            f"layer must be an integer in {-n_layers}..{n_layers - 1} (the model has "
-            f"{n_layers} layers), "
-            f"got {layer!r}."
-        )
-    return layer % n_layers
-
-
-def cls_attention(attn, layer: int = -1) -> torch.Tensor:
-    """The ``[CLS]`` row of one layer: ``[batch, heads, seq]``.
-
-    ``attn``: from :func:`attention_probabilities` or ``outputs.attentions``.
-    ``layer``: 0 is the layer nearest the embeddings, -1 (default) the last,
-    whose ``[CLS]`` output the classifier reads.
-    """
-    attn = _as_attention(attn)
-    return attn[:, _layer_index(layer, attn.shape[1]), :, 0, :]
-
-
-def attention_rollout(attn, attention_mask=None) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema, 2020): ``[batch, seq, seq]``.
-
-    For each layer: mean over heads ``A``, keys of padding set to 0,
-    ``Ã = (A + I)`` renormalised so each row sums to 1 (the identity stands for
-    the residual connection; with rows of ``A`` summing to 1 this is
-    ``0.5 A + 0.5 I``). Then ``R = Ã_{N-1} ··· Ã_1 Ã_0``: ``R[b, i, j]`` is how much
-    of position ``i`` in the last layer's output comes from input token ``j``.
-    Rows of real tokens sum to 1; rows and columns of padding are 0.
-    """
-    attn = _as_attention(attn)
-    batch, n_layers, _, seq, _ = attn.shape
-    if attention_mask is None:
-        mask = torch.ones(batch, seq)
-    else:
-        mask = torch.as_tensor(attention_mask).float()
-        if mask.shape != (batch, seq):
-            raise ValueError(
-                f"attention_mask has shape {tuple(mask.shape)}, expected "
-                f"{(batch, seq)} for this attn."
-            )
-    eye = torch.eye(seq)
-    rollout = None
-    for layer in range(n_layers):
-        mixed = attn[:, layer].mean(dim=1) * mask[:, None, :] + eye
-        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
-        rollout = mixed if rollout is None else mixed @ rollout
-    return rollout * mask[:, :, None] * mask[:, None, :]
-
-
-# --------------------------------------------------------------------------- explainers
-
-
-class _AttentionExplainer:
-    """The loop both attention explainers share; subclasses write ``_scores``.
-
-    ``attribute(inputs, target=None) -> [batch, seq]`` (float, CPU, 0 at
-    padding) runs the model in eval mode (the previous mode is restored),
-    ``batch_size`` reviews at a time, with the eager kernel. Attention does
-    not depend on the class explained, so ``target`` changes nothing; it is
-    still checked by :func:`helpers.inputs.resolve_target` (a class the model
-    does not have raises) and kept in ``last_target`` with the logits in
-    ``last_logits``.
-    """
-
-    name = "attention"
-
-    def __init__(self, model: nn.Module, batch_size: int = 16):
-        self.model = set_eager_attention(model)
-        self.batch_size = batch_size
-        self.last_logits: torch.Tensor | None = None
-        self.last_target: torch.Tensor | None = None
-
-    def _scores(self, layers, mask: torch.Tensor) -> torch.Tensor:
-        """``[b, seq]`` from per-layer attentions ``[b, heads, seq, seq]``."""
-        raise NotImplementedError
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """``[batch, seq]`` scores; ``target`` is checked, not used."""
-        rows, logits = [], []
-        for chunk, layers, chunk_logits in _forward_chunks(
-            self.model, inputs, self.batch_size
-        ):
-            mask = chunk["attention_mask"].to(torch.float32)
-            rows.append(self._scores(layers, mask) * mask)
-            logits.append(chunk_logits)
-        self.last_logits = torch.cat(logits)
-        self.last_target = resolve_target(target, self.last_logits)
-        return torch.cat(rows)
-
-
-class CLSAttention(_AttentionExplainer):
-    """Explainer: attention from ``[CLS]`` to each token in one layer.
-
-    ``attribute(inputs, target=None) -> [batch, seq]``: the ``[CLS]`` row of
-    ``layer`` (default: the last), averaged over heads (``head=None``) or of
-    one head; 0 at padding. ``name``: ``"[CLS] attention"`` for the default,
-    with the layer and head added otherwise. The model is switched to eager
-    attention (and stays so).
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        layer: int = -1,
-        head: int | None = None,
-        batch_size: int = 16,
-    ):
-        super().__init__(model, batch_size)
-        self.n_layers = model.config.num_hidden_layers
-        n_heads = model.config.num_attention_heads
-        self.layer = _layer_index(layer, self.n_layers)
-        if head is not None and (not isinstance(head, int) or not 0 <= head < n_heads):
-            raise ValueError(
-                "head must be None (mean over heads) or an integer in "
-                f"0..{n_heads - 1}, got {head!r}."
-            )
-        self.head = head
-
-    @property
-    def name(self) -> str:
-        """``"[CLS] attention"`` (+ ``" L<layer>"`` unless last, ``" head <h>"``)."""
-        where = "" if self.layer == self.n_layers - 1 else f" L{self.layer}"
-        head = "" if self.head is None else f" head {self.head}"
-        return f"[CLS] attention{where}{head}"
-
-    def _scores(self, layers, mask):
-        rows = layers[self.layer][:, :, 0, :]  # [b, heads, seq]
-        return rows.mean(dim=1) if self.head is None else rows[:, self.head]
-
-
-class AttentionRollout(_AttentionExplainer):
-    """Explainer: the ``[CLS]`` row of :func:`attention_rollout` over all layers.
-
-    ``attribute(inputs, target=None) -> [batch, seq]``, summing to 1 over each
-    review's tokens; 0 at padding. ``name = "rollout"``. The model is
-    switched to eager attention (and stays so).
-    """
-
-    name = "rollout"
-
-    def _scores(self, layers, mask):
-        return attention_rollout(layers, mask)[:, 0, :]
-
-
 # --------------------------------------------------------------------------- reviews
 
 
-@dataclass
-class ReviewAttention:
-    """Attention of one review, trimmed to its real tokens.
-
-    ``tokens``: the tokenizer's tokens, ``[CLS]``/``[SEP]`` included;
-    ``attentions``: ``[layers, heads, n_tokens, n_tokens]``; ``prediction`` and
-    ``probabilities``: the model's output for the same forward pass;
-    ``truncated``: the text was cut to ``max_length`` tokens. From the
-    tokenizer and model (:func:`review_attentions` fills them; the defaults
-    are BERT's): ``special_tokens`` (:func:`helpers.tokens.special_tokens`,
-    hidden in highlights and figures), ``cls_token``/``sep_token``
-    (``<s>``/``</s>`` for RoBERTa) and ``label_names`` (``config.id2label``,
-    see :func:`helpers.inputs.label_names`; ``None`` = the book's).
-    """
-
-    text: str
-    tokens: list[str]
-    attentions: torch.Tensor
-    prediction: int
-    probabilities: torch.Tensor
-    truncated: bool
-    special_tokens: frozenset[str] | None = None
-    cls_token: str = "[CLS]"
-    sep_token: str = "[SEP]"
-    label_names: tuple[str, ...] | None = None
-
-    @property
-    def n_layers(self) -> int:
-        """Number of encoder layers."""
-        return self.attentions.shape[0]
-
-    @property
-    def n_heads(self) -> int:
-        """Number of attention heads per layer."""
-        return self.attentions.shape[1]
-
-    def cls(self, layer: int = -1, head: int | None = None) -> torch.Tensor:
-        """``[n_tokens]``: the ``[CLS]`` row of ``layer``, one head or their mean."""
-        rows = cls_attention(self.attentions[None], layer)[0]  # [heads, n]
-        if head is None:
-            return rows.mean(dim=0)
-        if not isinstance(head, int) or not 0 <= head < self.n_heads:
-            raise ValueError(
-                f"head must be None or an integer in 0..{self.n_heads - 1}, "
-                f"got {head!r}."
-            )
-        return rows[head]
-
-    def rollout(self) -> torch.Tensor:
-        """``[n_tokens]``: the ``[CLS]`` row of the rollout over all layers."""
-        return attention_rollout(self.attentions[None])[0, 0]
-
-
 def _tokenizer_roles(model: nn.Module, tokenizer) -> dict:
-    """The :class:`ReviewAttention` fields read from the tokenizer and the model."""
+    """The display fields of a record, read from the tokenizer and the model."""
     return {
         "special_tokens": special_tokens(tokenizer),
         "cls_token": str(getattr(tokenizer, "cls_token", None) or "[CLS]"),
@@ -373,8 +143,8 @@ def review_attentions(
     max_length: int = 512,
     batch_size: int = 8,
     progress: bool = True,
-) -> Iterator[tuple[int, ReviewAttention]]:
-    """Yield ``(index, ReviewAttention)`` for each text, one batch in memory at a time.
+) -> Iterator[tuple[int, TextExplanation]]:
+    """Yield ``(index, TextExplanation)`` for each text, one batch in memory at a time.
 
     Texts are tokenized with :func:`helpers.data.encode_texts` (empty texts
     raise ``ValueError``; texts longer than ``max_length``, at most 512, are
@@ -396,18 +166,19 @@ def review_attentions(
         for _, layers, logits in _forward_chunks(
             model, batch.inputs, batch_size=len(batch.rows)
         ):
-            probs = logits.softmax(dim=-1)
             for row, index in enumerate(batch.rows):
                 n = batch.lengths[row]  # real tokens: no padding inside [:n, :n]
+                attentions = torch.stack([a[row, :, :n, :n] for a in layers])
                 yield (
                     index,
-                    ReviewAttention(
+                    TextExplanation(
                         text=texts[index],
                         tokens=tokens[row],
-                        attentions=torch.stack([a[row, :, :n, :n] for a in layers]),
-                        prediction=int(probs[row].argmax()),
-                        probabilities=probs[row],
+                        scores={CLSAttention.name: attentions[-1, :, 0].mean(dim=0)},
+                        target=int(logits[row].argmax()),
+                        logits=logits[row],
                         truncated=batch.truncated[row],
+                        attentions=attentions,
                         **about,
                     ),
                 )
@@ -416,8 +187,8 @@ def review_attentions(
 
 def explain_review(
     model: nn.Module, tokenizer, text: str, max_length: int = 512
-) -> ReviewAttention:
-    """:class:`ReviewAttention` of one review (see :func:`review_attentions`)."""
+) -> TextExplanation:
+    """:class:`TextExplanation` of one review (see :func:`review_attentions`)."""
     if not isinstance(text, str):
         raise TypeError(f"text must be one review (str), got {type(text).__name__}.")
     return next(
@@ -427,13 +198,13 @@ def explain_review(
     )[1]
 
 
-def _view_name(ra: ReviewAttention, layer, head, rollout: bool) -> str:
+def _view_name(ra: TextExplanation, layer, head, rollout: bool) -> str:
     if rollout:
         return f"attention rollout over all {ra.n_layers} layers, [CLS] row"
     if layer == "all":
         heads = "mean over heads" if head is None else f"head {head}"
         return f"[CLS] attention in each layer (0 = nearest the embeddings), {heads}"
-    index = _layer_index(layer, ra.n_layers)
+    index = layer_index(layer, ra.n_layers)
     where = (
         f"layer {index}"
         + (" (last)" if index == ra.n_layers - 1 else "")
@@ -448,7 +219,7 @@ def _view_name(ra: ReviewAttention, layer, head, rollout: bool) -> str:
 
 
 def render_review(
-    ra: ReviewAttention,
+    ra: TextExplanation,
     *,
     layer: int | str = -1,
     head: int | str | None = None,
@@ -523,7 +294,7 @@ def token_kind(
     return "word" if any(ch.isalnum() for ch in piece) else "punctuation"
 
 
-def attention_mass(ra: ReviewAttention) -> torch.Tensor:
+def attention_mass(ra: TextExplanation) -> torch.Tensor:
     """``[layers, 4]``: share of the ``[CLS]`` row (mean over heads) per token kind.
 
     Columns follow :data:`TOKEN_KINDS` (``[CLS]``, ``[SEP]``, punctuation,
@@ -583,7 +354,7 @@ def _shown_columns(tokens: Sequence[str], special=None) -> list[int]:
 
 
 def heads_matrix(
-    ra: ReviewAttention, layer: int = -1
+    ra: TextExplanation, layer: int = -1
 ) -> tuple[list[str], torch.Tensor]:
     """``(tokens, rows)``: the ``[CLS]`` row of ``layer`` for each head, then the mean.
 
@@ -604,7 +375,7 @@ def heads_matrix(
 
 
 def plot_heads_heatmap(
-    ra: ReviewAttention,
+    ra: TextExplanation,
     layer: int = -1,
     *,
     title: str = "",
@@ -624,8 +395,6 @@ def plot_heads_heatmap(
     ``head="grid"`` instead). Saved to ``path`` when given.
     """
     import matplotlib.pyplot as plt
-
-    from .highlight import CMAP
 
     tokens, rows = heads_matrix(ra, layer)
     if len(tokens) > max_tokens:
@@ -650,7 +419,7 @@ def plot_heads_heatmap(
     labels = [f"head {h}" for h in range(n_rows - 1)] + ["mean"]
     ax.set_yticks(range(n_rows), labels, fontsize=8)
     ax.tick_params(length=0)
-    index = _layer_index(layer, ra.n_layers)
+    index = layer_index(layer, ra.n_layers)
     ax.set_title(title or f"[CLS] attention, layer {index} of 0..{ra.n_layers - 1}")
     bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("attention / row max")

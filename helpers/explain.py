@@ -18,8 +18,8 @@ or a list, and returns an :class:`Explanation`. What it decides, once:
 * **Methods** — names from :func:`helpers.attr.explainers` (``"[CLS] attention"``,
   ``"rollout"``, ``"Grad-CAM L0"``…, ``"Grad-CAM mean (normalised)"``,
   ``"grad x input"``, ``"IG"``, ``"grad-weighted rollout"``, ``"CP-LRP"``,
-  ``"AttnLRP"``, ``"random"``) or explainer objects of your own (anything
-  with ``name`` and ``attribute(inputs, target)``). The default,
+  ``"AttnLRP"``, ``"random"``) or explainers of your own (subclasses of
+  :class:`helpers.attr.Attribution`). The default,
   :data:`DEFAULT_METHODS`, is chapter 6's recommendation.
 * **Target** — ``None`` explains the predicted class; an index or a label
   name from ``model.config.id2label`` (any case) explains that class
@@ -42,24 +42,27 @@ import os
 import sys
 import types
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .attr import Attribution, explainers
+from .attr.explanation import TextExplanation
+from .data import check_texts
 from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
-from .tokens import DEFAULT_MERGE, from_offsets, require_fast, special_ids
+from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_fast, special_ids
+from .windows import N_SPECIAL, encode_long, explain_long, max_window
 
 __all__ = ["DEFAULT_METHODS", "Explanation", "explain", "resolve_methods"]
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
 #: (the largest drop in probability when its top words are removed; chapter 6
-#: and ``bench/bench_faithfulness.py`` give the figures) and matched human
-#: rationales best (plausibility AUPRC); the last layer's [CLS] attention is
-#: shown beside it as the cheap view of what the classifier's token looks at,
-#: which chapter 3 taught to read with care.
+#: measures it) and matched human rationales best (plausibility AUPRC); the
+#: last layer's [CLS] attention is shown beside it as the cheap view of what the
+#: classifier's token looks at, which chapter 3 taught to read with care.
 DEFAULT_METHODS = ("AttnLRP", "[CLS] attention")
 
 _CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"
@@ -74,29 +77,68 @@ _NOTE = "font-size: 0.85em; color: #555; margin: 2px 0"
 
 @dataclass
 class Explanation:
-    """What :func:`explain` returns: predictions and word scores of every text.
+    """What :func:`explain` returns: one :class:`TextExplanation` per text.
 
-    ``texts``; ``labels``: the label names in class order (``id2label``);
-    ``probs``: ``[n_texts, n_labels]``; ``predicted`` and ``target``: one
-    label name per text (the class predicted, the class explained);
-    ``words``: per text, its words as written (special tokens hidden);
-    ``scores``: per method, a list with one tensor ``[len(words[i])]`` per
-    text, aligned with ``words``; ``gaps``: per text, the original text
-    before each word; ``windows``: how many windows each text was read in
-    (1 = it fit); ``merge``: how piece scores became word scores.
+    ``records``: per text, a :class:`helpers.attr.explanation.TextExplanation`
+    whose ``tokens`` are the text's words as written (special tokens hidden),
+    ``scores`` one tensor ``[n_words]`` per method, ``gaps`` the original
+    text before each word and ``windows`` how it was read (``None``: it fit
+    in one pass); ``explanation[i]`` is text ``i``'s record. ``labels``: the
+    label names in class order (``id2label``); ``window_length``: the content
+    tokens per window; ``merge``: how piece scores became word scores.
+    The properties give the same as tables over texts: ``texts``, ``probs``
+    ``[n_texts, n_labels]``, ``predicted`` and ``target`` (label names),
+    ``words``, ``scores`` (per method, one tensor per text), ``gaps`` and
+    ``windows`` (how many windows each text was read in).
     """
 
-    texts: list[str]
+    records: list[TextExplanation]
     labels: list[str]
-    probs: torch.Tensor
-    predicted: list[str]
-    target: list[str]
-    words: list[list[str]]
-    scores: dict[str, list[torch.Tensor]]
-    gaps: list[list[str]] = field(default_factory=list)
-    windows: list[int] = field(default_factory=list)
     window_length: int = 0
     merge: str = DEFAULT_MERGE
+
+    def __getitem__(self, i: int) -> TextExplanation:
+        return self.records[i]
+
+    @property
+    def texts(self) -> list[str]:
+        """The texts, in order."""
+        return [r.text for r in self.records]
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """Every label's probability per text, ``[n_texts, n_labels]``."""
+        return torch.stack([r.probabilities for r in self.records]).float()
+
+    @property
+    def predicted(self) -> list[str]:
+        """The label predicted for each text."""
+        return [self.labels[r.prediction] for r in self.records]
+
+    @property
+    def target(self) -> list[str]:
+        """The label explained for each text."""
+        return [self.labels[r.target] for r in self.records]
+
+    @property
+    def words(self) -> list[list[str]]:
+        """Per text, its words as written (special tokens hidden)."""
+        return [r.tokens for r in self.records]
+
+    @property
+    def scores(self) -> dict[str, list[torch.Tensor]]:
+        """Per method, one tensor ``[len(words[i])]`` per text."""
+        return {m: [r.scores[m] for r in self.records] for m in self.methods}
+
+    @property
+    def gaps(self) -> list[list[str]]:
+        """Per text, the original text before each word."""
+        return [r.gaps or [] for r in self.records]
+
+    @property
+    def windows(self) -> list[int]:
+        """How many windows each text was read in (1 = it fit)."""
+        return [1 if r.windows is None else len(r.windows.spans) for r in self.records]
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -104,7 +146,7 @@ class Explanation:
     @property
     def methods(self) -> list[str]:
         """The methods' names, in the order they were asked for."""
-        return list(self.scores)
+        return self.records[0].methods if self.records else []
 
     def __repr__(self) -> str:
         return (
@@ -263,7 +305,7 @@ def resolve_methods(model: nn.Module, tokenizer, methods=None, **options) -> dic
     """
     if methods is None:
         methods = DEFAULT_METHODS
-    if isinstance(methods, str) or hasattr(methods, "attribute"):
+    if isinstance(methods, (str, Attribution)):
         methods = [methods]
     methods = list(methods)
     if not methods:
@@ -273,21 +315,18 @@ def resolve_methods(model: nn.Module, tokenizer, methods=None, **options) -> dic
     for method in methods:
         if isinstance(method, str):
             if registry is None:
-                from .attr import explainers
-
                 registry = explainers(model, tokenizer, **options)
             if method not in registry:
                 raise ValueError(
                     f"unknown method {method!r}: pick from {list(registry)}."
                 )
             chosen[method] = registry[method]
-        elif hasattr(method, "attribute"):
-            name = str(getattr(method, "name", type(method).__name__))
-            chosen[name] = method
+        elif isinstance(method, Attribution):
+            chosen[method.name] = method
         else:
             raise TypeError(
                 "methods must hold method names (helpers.attr.explainers) or "
-                f"explainers with .attribute(inputs, target), got {method!r}."
+                f"helpers.attr.Attribution explainers, got {method!r}."
             )
     return chosen
 
@@ -297,8 +336,6 @@ def resolve_methods(model: nn.Module, tokenizer, methods=None, **options) -> dic
 
 def _window(tokenizer, model, max_length) -> tuple[int, int]:
     """``(window, overlap)``: content tokens per window and tokens shared."""
-    from .windows import N_SPECIAL, max_window
-
     if isinstance(max_length, bool) or not isinstance(max_length, int):
         raise TypeError(f"max_length must be an int, got {max_length!r}.")
     if max_length < N_SPECIAL + 1:
@@ -311,9 +348,7 @@ def _window(tokenizer, model, max_length) -> tuple[int, int]:
 
 
 def _explain_one(model, tokenizer, text, explainers, target, window, overlap, merge):
-    """Words, scores per method, probabilities and the class explained, one text."""
-    from .windows import encode_long, explain_long
-
+    """One text's :class:`TextExplanation`: word scores of every method."""
     encoding = encode_long(tokenizer, text, window, overlap)
     special = special_ids(tokenizer)
     words = from_offsets(
@@ -323,7 +358,7 @@ def _explain_one(model, tokenizer, text, explainers, target, window, overlap, me
         hidden=[i in special for i in encoding.ids],
         tokens=encoding.tokens,
     )
-    scores, probs, explained = {}, None, target
+    scores, first = {}, None
     for name, explainer in explainers.items():
         result = explain_long(
             explainer,
@@ -332,13 +367,20 @@ def _explain_one(model, tokenizer, text, explainers, target, window, overlap, me
             text,
             window=window,
             overlap=overlap,
-            target=explained,
+            target=target if first is None else first.target,
             progress=False,
-        )
-        explained = result.target  # every method explains the same class
-        probs = result.probabilities if probs is None else probs
-        scores[name] = words.merge(result.scores, merge)
-    return words, scores, probs, explained, len(encoding.spans)
+        )  # every method explains the class the first one explained
+        first = result if first is None else first
+        scores[name] = words.merge(result.score(), merge)
+    return TextExplanation(
+        text=encoding.text,
+        tokens=words.words,
+        scores=scores,
+        target=first.target,
+        logits=first.logits,
+        gaps=words.gaps,
+        windows=first.windows if len(encoding.spans) > 1 else None,
+    )
 
 
 def explain(
@@ -360,9 +402,9 @@ def explain(
     raises ``TypeError`` saying how to get a fast one). ``methods``: names
     from :func:`helpers.attr.explainers` or explainer objects; default
     :data:`DEFAULT_METHODS` = ``("AttnLRP", "[CLS] attention")``, chapter 6's
-    recommendation: AttnLRP was the measured winner of the faithfulness
-    benchmark (the highest comprehensiveness, and the best plausibility
-    AUPRC), and the last layer's [CLS] attention is the cheap view beside it.
+    recommendation: AttnLRP was the winner of the faithfulness benchmark
+    (chapter 6 measures it; it also had the best plausibility AUPRC), and
+    the last layer's [CLS] attention is the cheap view beside it.
     ``target``: ``None`` (each text's predicted class), a class index, a label
     name of ``model.config.id2label`` (case-insensitive; an unknown name
     raises ``ValueError`` listing the valid ones), or a list of these, one
@@ -380,9 +422,6 @@ def explain(
     """
     from tqdm.auto import tqdm
 
-    from .data import check_texts
-    from .tokens import MERGES
-
     require_fast(tokenizer)
     texts = check_texts(text_or_texts)
     if merge not in MERGES:
@@ -399,22 +438,10 @@ def explain(
         results.append(
             _explain_one(model, tokenizer, text, chosen, wanted, window, overlap, merge)
         )
-    probs = torch.stack([r[2] for r in results]).float()
-    if probs.shape[1] != len(names):
-        names = label_names(model, probs.shape[1])
-    return Explanation(
-        texts=texts,
-        labels=names,
-        probs=probs,
-        predicted=[names[int(p.argmax())] for p in probs],
-        target=[names[r[3]] for r in results],
-        words=[r[0].words for r in results],
-        scores={name: [r[1][name] for r in results] for name in chosen},
-        gaps=[r[0].gaps for r in results],
-        windows=[r[4] for r in results],
-        window_length=window,
-        merge=merge,
-    )
+    n_labels = len(results[0].logits)
+    if n_labels != len(names):
+        names = label_names(model, n_labels)
+    return Explanation(results, labels=names, window_length=window, merge=merge)
 
 
 # --------------------------------------------------------------------------- module

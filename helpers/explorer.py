@@ -35,7 +35,8 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .attention import ReviewAttention, explain_review, render_review
+from .attention import explain_review, render_review
+from .attr.explanation import TextExplanation
 from .highlight import highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
@@ -104,7 +105,7 @@ class AttentionExplorer(widgets.VBox):
         if label_names is None:
             label_names = model_label_names(model)
         self.max_length, self.label_names = max_length, list(label_names)
-        self._cache: OrderedDict[int, ReviewAttention] = OrderedDict()
+        self._cache: OrderedDict[int, TextExplanation] = OrderedDict()
         n_layers, n_heads = (
             model.config.num_hidden_layers,
             model.config.num_attention_heads,
@@ -148,7 +149,7 @@ class AttentionExplorer(widgets.VBox):
             options.append((f"{i}{tag} {snippet}", i))
         return options
 
-    def attention(self, index: int) -> ReviewAttention:
+    def attention(self, index: int) -> TextExplanation:
         """The review's attention, computed on first use, kept for a few reviews."""
         if index not in self._cache:
             self._cache[index] = explain_review(

@@ -13,45 +13,33 @@ For a transformer encoder layer the "positions" are the tokens and the
     cam[b, l, t] = ReLU( sum_h  w[b, l, h] * H_l[b, t, h] )
 
 with ``H_l`` the output of encoder layer ``l`` and ``c`` the target class.
-:class:`GradCam` computes all layers with one forward and one backward pass;
-padding is left out of the token average and gets 0.
-
-Public API: :class:`GradCam` (Captum-style ``attribute``),
+The method itself is :class:`helpers.attr.GradCam` (all layers with one
+forward and one backward pass; padding is left out of the token average and
+gets 0). This module is chapter 4's analysis of it:
 :func:`gradcam_for_texts` (texts in, per-review maps and tokens out),
-:func:`aggregate_layers` (one score per token, for chapter 5),
 :func:`plot_gradcam` (the layers x tokens figure), :func:`layer_agreement`
 (how far the layers' maps rank the tokens alike, with
-:func:`plot_layer_agreement` and :func:`describe_layer_agreement`) and
-:func:`captum_layer_gradcam` (the same maps from Captum's ``LayerGradCam``,
-one layer at a time: the independent reference used by tests and the bench).
+:func:`plot_layer_agreement` and :func:`describe_layer_agreement`). The
+independent reference, Captum's ``LayerGradCam`` one layer at a time, is
+:func:`helpers.attr.gradcam.captum_layer_gradcam`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .attr.explanation import TextExplanation
+from .attr.gradcam import GradCam, normalise_layers
 from .data import BookWarning
-from .inputs import (
-    check_inputs,
-    resolve_target,
-    target_tensor,
-    text_batches,
-    to_device,
-)
-from .models import eval_mode, get_encoder_layers, model_device
+from .highlight import CMAP, CMAP_SIGNED
+from .inputs import target_tensor, text_batches
 from .stats import spearman
 
 __all__ = [
-    "GradCam",
-    "TextGradCam",
-    "aggregate_layers",
-    "captum_layer_gradcam",
     "describe_layer_agreement",
     "describe_layer_statistics",
     "gradcam_for_texts",
@@ -59,221 +47,13 @@ __all__ = [
     "layer_mean",
     "layer_statistics",
     "mean_layer_agreement",
-    "normalise_layers",
     "plot_gradcam",
     "plot_layer_agreement",
     "plot_layer_statistics",
 ]
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-def _split_output(output):
-    """The hidden states of a layer's output (a tensor, or a tuple led by one)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if (
-        isinstance(output, (tuple, list))
-        and output
-        and isinstance(output[0], torch.Tensor)
-    ):
-        return output[0]
-    raise TypeError(
-        f"An encoder layer returned {type(output).__name__}; expected a tensor "
-        "[batch, seq, hidden] or a tuple starting with one."
-    )
-
-
-def _embeddings_requiring_grad(
-    model: nn.Module, input_ids: torch.Tensor
-) -> torch.Tensor:
-    """Word embeddings of ``input_ids`` as a leaf that requires grad.
-
-    Feeding the model ``inputs_embeds`` that require grad keeps every encoder
-    layer's output in the autograd graph even when the model's own parameters
-    are frozen (chapter 2 fine-tunes only the top layer).
-    """
-    with torch.no_grad():
-        embeds = model.get_input_embeddings()(input_ids)
-    return embeds.detach().requires_grad_(True)
-
-
-@contextlib.contextmanager
-def _capture_outputs(layers: Sequence[nn.Module]) -> Iterator[list]:
-    """Forward hooks recording each layer's hidden-state output; removed on exit."""
-    captured: list = [None] * len(layers)
-    handles = []
-
-    def make_hook(index):
-        def hook(module, args, output):
-            captured[index] = _split_output(output)
-
-        return hook
-
-    try:
-        for i, layer in enumerate(layers):
-            handles.append(layer.register_forward_hook(make_hook(i)))
-        yield captured
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-# --------------------------------------------------------------------------- Grad-CAM
-
-
-class GradCam:
-    """Grad-CAM on every encoder layer at once, with the Captum call shape.
-
-    ``GradCam(model).attribute(inputs, target=None)`` returns a tensor
-    ``[batch, n_layers, seq]``: row ``l`` is the map of encoder layer ``l``
-    (0 = the first layer, nearest the embeddings), zeros at padding.
-
-    Parameters
-    ----------
-    model:
-        A transformers sequence classifier (BERT-like: ``get_encoder_layers``
-        must find its layer list; ``ValueError`` otherwise).
-    layers:
-        Optional list of modules to explain instead of all encoder layers; each
-        must output ``[batch, seq, hidden]`` (or a tuple starting with it).
-    max_tokens:
-        Memory bound: a batch larger than ``max_tokens`` (reviews x padded
-        length) is run as several forward/backward passes of at most that many
-        tokens (at least one review each). The maps do not change (reviews are
-        independent); ``None`` runs the whole batch at once. The default, 4096,
-        keeps a bert-base-size model on a batch of 16 x 512 tokens under 4 GB
-        of CPU memory.
-
-    After ``attribute``, ``last_target`` holds the classes explained
-    ([batch]) and ``last_logits`` the model's logits.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        layers: Sequence[nn.Module] | None = None,
-        max_tokens: int | None = 4096,
-    ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(
-                f"model must be a torch nn.Module, got {type(model).__name__}."
-            )
-        if max_tokens is not None and (
-            not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ValueError(
-                f"max_tokens must be a positive int or None, got {max_tokens!r}."
-            )
-        self.model = model
-        self.max_tokens = max_tokens
-        self.layers = list(get_encoder_layers(model) if layers is None else layers)
-        if not self.layers:
-            raise ValueError("layers is empty: pass at least one module to explain.")
-        self.last_target: torch.Tensor | None = None
-        self.last_logits: torch.Tensor | None = None
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """Per-layer Grad-CAM maps ``[batch, n_layers, seq]`` (ReLU'd, 0 at padding).
-
-        ``inputs``: dict/BatchEncoding with ``input_ids`` and ``attention_mask``
-        (``token_type_ids`` optional). ``target``: None (the predicted class),
-        an int (the same class for every review) or a LongTensor ``[batch]``;
-        a class outside the model's labels raises ``ValueError``.
-        One forward and one backward pass for the whole batch (or per chunk of
-        ``max_tokens``); each review's gradient comes from its own target logit
-        (their sum is differentiated, and reviews do not interact).
-        """
-        batch = to_device(check_inputs(inputs), model_device(self.model))
-        n, seq = batch["input_ids"].shape
-        targets = target_tensor(target, n)
-        step = n if self.max_tokens is None else max(1, self.max_tokens // seq)
-        cams, used, logits = [], [], []
-        for start in range(0, n, step):
-            rows = slice(start, start + step)
-            chunk = {key: value[rows] for key, value in batch.items()}
-            cam, chunk_target, chunk_logits = self._one_pass(
-                chunk, None if targets is None else targets[rows]
-            )
-            cams.append(cam)
-            used.append(chunk_target)
-            logits.append(chunk_logits)
-        self.last_target = torch.cat(used)
-        self.last_logits = torch.cat(logits)
-        return torch.cat(cams)
-
-    def _one_pass(self, batch: dict, target):
-        """Maps, targets and logits of one chunk: one forward and one backward pass."""
-        mask = batch["attention_mask"]
-        with (
-            eval_mode(self.model),
-            torch.enable_grad(),
-            _capture_outputs(self.layers) as hidden,
-        ):
-            embeds = _embeddings_requiring_grad(self.model, batch["input_ids"])
-            logits = self.model(
-                inputs_embeds=embeds,
-                attention_mask=mask,
-                token_type_ids=batch.get("token_type_ids"),
-            ).logits
-            target_t = resolve_target(target, logits)
-            if any(h is None for h in hidden):
-                raise RuntimeError(
-                    "Some layers did not run during the forward pass: pass modules "
-                    "that the model calls (its encoder layers)."
-                )
-            score = logits[
-                torch.arange(logits.shape[0], device=logits.device), target_t
-            ].sum()
-            grads = torch.autograd.grad(score, hidden, allow_unused=True)
-        grads = [
-            torch.zeros_like(h) if g is None else g
-            for h, g in zip(hidden, grads, strict=True)
-        ]
-        cams = torch.stack(
-            [
-                _layer_map(h.detach(), g, mask)
-                for h, g in zip(hidden, grads, strict=True)
-            ],
-            dim=1,
-        )
-        return cams, target_t.detach(), logits.detach()
-
-
-def _layer_map(
-    hidden: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
-    """Grad-CAM of one layer: ReLU(sum_h mean_real(grad)_h * hidden_h), 0 at padding.
-
-    ``hidden``, ``grad``: [batch, seq, hidden]; ``mask``: [batch, seq] (1 = real token).
-    """
-    real = mask.to(hidden.dtype).unsqueeze(-1)  # [batch, seq, 1]
-    weights = (grad * real).sum(dim=1) / real.sum(dim=1)  # [batch, hidden]
-    cam = torch.einsum("bsh,bh->bs", hidden, weights)
-    return torch.relu(cam) * mask.to(cam.dtype)
-
-
 # --------------------------------------------------------------------------- texts
-
-
-@dataclass
-class TextGradCam:
-    """Grad-CAM of one review, trimmed to its real tokens.
-
-    ``cam``: [n_layers, n_tokens]; ``tokens``: the tokenizer's tokens (with
-    [CLS]/[SEP]); ``target``: the class explained; ``prediction``: the model's
-    class; ``probabilities``: softmax of the logits; ``truncated``: whether the
-    text was cut to ``max_length`` tokens.
-    """
-
-    text: str
-    tokens: list[str]
-    cam: torch.Tensor
-    target: int
-    prediction: int
-    probabilities: torch.Tensor
-    truncated: bool
 
 
 def gradcam_for_texts(
@@ -284,15 +64,17 @@ def gradcam_for_texts(
     max_length: int = 512,
     batch_size: int = 16,
     progress: bool = True,
-) -> list[TextGradCam]:
+) -> list[TextExplanation]:
     """Grad-CAM of every encoder layer for each text, in batches.
 
     Texts are tokenized with :func:`helpers.data.encode_texts` (an empty text
     raises ``ValueError`` naming its index; texts longer than ``max_length``
     tokens are truncated with a ``TruncationWarning``), sorted by length so a
-    batch holds similar lengths (less padding), explained with :class:`GradCam`
-    and returned in the input order. ``target``: None (predicted class), an int,
-    or one class per text.
+    batch holds similar lengths (less padding), explained with
+    :class:`helpers.attr.GradCam` and returned in the input order. ``target``:
+    None (predicted class), an int, or one class per text. Each result is a
+    :class:`helpers.attr.explanation.TextExplanation` trimmed to the text's
+    real tokens, whose ``scores["Grad-CAM"]`` is ``[n_layers, n_tokens]``.
     """
     from tqdm.auto import tqdm
 
@@ -302,22 +84,20 @@ def gradcam_for_texts(
         tokenizer, texts, max_length=max_length, batch_size=batch_size
     )
     explainer = GradCam(model)
-    results: list[TextGradCam | None] = [None] * len(texts)
+    results: list[TextExplanation | None] = [None] * len(texts)
     for batch in tqdm(
         batches, desc="Grad-CAM", disable=not progress or len(batches) < 2
     ):
         chunk_target = None if targets is None else targets[batch.rows]
-        cams = explainer.attribute(batch.inputs, target=chunk_target).cpu()
-        probs = explainer.last_logits.softmax(dim=-1).cpu()
+        record = explainer.attribute(batch.inputs, target=chunk_target)
         tokens = batch.tokens(tokenizer)
         for row, index in enumerate(batch.rows):
-            results[index] = TextGradCam(
+            results[index] = TextExplanation(
                 text=texts[index],
                 tokens=tokens[row],
-                cam=cams[row, :, : batch.lengths[row]],
-                target=int(explainer.last_target[row]),
-                prediction=int(probs[row].argmax()),
-                probabilities=probs[row],
+                scores={GradCam.name: record.scores[row, :, : batch.lengths[row]]},
+                target=int(record.target[row]),
+                logits=record.logits[row],
                 truncated=batch.truncated[row],
             )
     return results  # type: ignore[return-value]
@@ -326,68 +106,13 @@ def gradcam_for_texts(
 # --------------------------------------------------------------------------- aggregate
 
 
-def aggregate_layers(cam: torch.Tensor, how: str | int = "mean") -> torch.Tensor:
-    """Collapse the layer axis: ``[batch, layers, seq] -> [batch, seq]``.
-
-    Also accepts one map ``[layers, seq] -> [seq]``. ``how``: ``"mean"``,
-    ``"max"``, ``"sum"``, ``"last"`` or an int layer index (negative counts
-    from the top).
-    """
-    if not isinstance(cam, torch.Tensor) or cam.dim() not in (2, 3):
-        shape = (
-            tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__
-        )
-        raise ValueError(
-            f"cam must be a tensor [batch, layers, seq] or [layers, seq], got {shape}."
-        )
-    axis = cam.dim() - 2
-    if isinstance(how, int) and not isinstance(how, bool):
-        n = cam.shape[axis]
-        if not -n <= how < n:
-            raise ValueError(f"layer index {how} is out of range for {n} layers.")
-        return cam.select(axis, how)
-    reducers = {
-        "mean": lambda x: x.mean(dim=axis),
-        "max": lambda x: x.amax(dim=axis),
-        "sum": lambda x: x.sum(dim=axis),
-        "last": lambda x: x.select(axis, -1),
-    }
-    if how not in reducers:
-        raise ValueError(
-            f"how must be one of {sorted(reducers)} or a layer index, got {how!r}."
-        )
-    return reducers[how](cam)
-
-
-def normalise_layers(cam: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Each layer's map divided by its total over the review's real tokens.
-
-    ``cam``: ``[batch, layers, seq]``; ``real``: boolean ``[batch, seq]``
-    (the tokens that count, e.g. ``TokenRoles.real(inputs)`` or the
-    attention mask). Returns ``[batch, layers, seq]`` where each layer's
-    values on the real tokens sum to 1 (the total is taken of absolute
-    values, which for ReLU'd Grad-CAM is the plain sum), 0 elsewhere. A
-    layer whose map is 0 on every real token stays 0. Layers differ in scale
-    by orders of magnitude, so a mean over layers is only balanced after this.
-    """
-    if cam.dim() != 3 or real.shape != (cam.shape[0], cam.shape[2]):
-        raise ValueError(
-            f"cam must be [batch, layers, seq] and real [batch, seq], got "
-            f"{tuple(cam.shape)} and {tuple(real.shape)}."
-        )
-    keep = real.to(cam.device, cam.dtype)[:, None, :]
-    kept = cam * keep
-    total = kept.abs().sum(dim=-1, keepdim=True)
-    return kept / torch.where(total > 0, total, torch.ones_like(total))
-
-
 #: The tokens :func:`layer_statistics` counts as special by default: the
 #: framing tokens of BERT (``[CLS]``, ``[SEP]``) and RoBERTa (``<s>``, ``</s>``).
 FRAMING_TOKENS = ("[CLS]", "[SEP]", "<s>", "</s>")
 
 
 def layer_statistics(
-    results: Sequence[TextGradCam], special_tokens: Sequence[str] = FRAMING_TOKENS
+    results: Sequence[TextExplanation], special_tokens: Sequence[str] = FRAMING_TOKENS
 ) -> dict[str, torch.Tensor]:
     """Per-layer summaries of many reviews' maps (each a tensor [n_layers]).
 
@@ -408,7 +133,7 @@ def layer_statistics(
     special = set(special_tokens)
     shares, zeros, peaks, corrs = [], [], [], []
     for res in results:
-        cam = res.cam.double()
+        cam = res.score(GradCam.name).double()
         total = cam.sum(dim=1)
         is_special = torch.tensor([t in special for t in res.tokens], dtype=torch.bool)
         nonzero = total > 0
@@ -486,7 +211,7 @@ def _code(token: str) -> str:
 
 
 def describe_layer_statistics(
-    stats: dict[str, torch.Tensor], shown: TextGradCam
+    stats: dict[str, torch.Tensor], shown: TextExplanation
 ) -> list[str]:
     """Four markdown bullets on ``stats``, written from the numbers.
 
@@ -499,7 +224,7 @@ def describe_layer_statistics(
     empty = stats["all_zero"].tolist()
     top = [  # an all-zero row has no top token (argmax would name position 0)
         shown.tokens[int(row.argmax())] if bool(row.max() > 0) else None
-        for row in shown.cam
+        for row in shown.score(GradCam.name)
     ]
     named = [_code(tok) if tok is not None else "none (all zero)" for tok in top]
     distinct = len({tok for tok in top if tok is not None})
@@ -525,14 +250,11 @@ def describe_layer_statistics(
 
 
 def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``."""
-    x = rows - rows.mean(dim=1, keepdim=True)
-    y = reference - reference.mean()
-    denominator = x.norm(dim=1) * y.norm()
-    nan = torch.full_like(denominator, float("nan"))
-    return torch.where(
-        denominator > 0, (x @ y) / torch.where(denominator > 0, denominator, 1.0), nan
-    )
+    """Pearson correlation of each row of ``rows`` [n, tokens] with ``reference``.
+
+    NaN where a row (or the reference) is constant.
+    """
+    return torch.corrcoef(torch.cat([rows, reference[None]]))[-1, :-1]
 
 
 # --------------------------------------------------------------------------- plot
@@ -571,8 +293,6 @@ def plot_gradcam(
     matplotlib Figure; ``path`` saves it (PNG, 150 dpi).
     """
     import matplotlib.pyplot as plt
-
-    from .highlight import CMAP
 
     try:  # Japanese font for token labels; harmless for English
         import japanize_matplotlib  # noqa: F401
@@ -667,87 +387,6 @@ def _normalized(data: torch.Tensor, normalize: str | None) -> tuple[torch.Tensor
     raise ValueError(f"normalize must be 'layer', 'global' or None, got {normalize!r}.")
 
 
-# --------------------------------------------------------------------- Captum reference
-
-
-class _ChannelsFirst(nn.Module):
-    """[batch, seq, hidden] -> [batch, hidden, seq]: hidden units as Captum channels."""
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden.transpose(1, 2)
-
-
-def _route_through(view: nn.Module):
-    """Forward hook passing a layer's hidden states through ``view`` and back."""
-
-    def hook(module, args, output):
-        hidden = view(_split_output(output)).transpose(1, 2)
-        if isinstance(output, torch.Tensor):
-            return hidden
-        return (hidden, *output[1:])
-
-    return hook
-
-
-def captum_layer_gradcam(
-    model: nn.Module, inputs, target=None, progress: bool = False
-) -> torch.Tensor:
-    """The same per-layer maps from Captum's ``LayerGradCam``, one layer at a time.
-
-    Each encoder layer's output is routed through a transpose module so Captum
-    sees the hidden units as channels (``[batch, hidden, seq]``) and the tokens
-    as the spatial axis; ``relu_attributions=True``,
-    ``attribute_to_layer_input=False``. Captum averages the gradient over *all*
-    positions, padding included; the gradient at padding is exactly 0 (padding
-    is masked as a key, and the classifier reads [CLS] only), so Captum's
-    weights are ours times ``n_real / seq``. The result is rescaled by
-    ``seq / n_real`` and zeroed at padding, which makes it comparable on padded
-    batches too. Returns ``[batch, n_layers, seq]``. This costs one forward and
-    one backward pass per layer: it is the reference for tests and the bench.
-    """
-    from captum.attr import LayerGradCam
-
-    batch = to_device(check_inputs(inputs), model_device(model))
-    mask = batch["attention_mask"]
-    layers = list(get_encoder_layers(model))
-    views = [_ChannelsFirst() for _ in layers]
-
-    def forward(embeds, attention_mask, token_type_ids):
-        return model(
-            inputs_embeds=embeds,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-        ).logits
-
-    handles = []
-    with eval_mode(model):
-        try:
-            for layer, view in zip(layers, views, strict=True):
-                handles.append(layer.register_forward_hook(_route_through(view)))
-            embeds = _embeddings_requiring_grad(model, batch["input_ids"])
-            with torch.no_grad():
-                logits = forward(embeds, mask, batch.get("token_type_ids"))
-            target_t = resolve_target(target, logits)
-            maps = []
-            from tqdm.auto import tqdm
-
-            for view in tqdm(views, desc="Captum LayerGradCam", disable=not progress):
-                attr = LayerGradCam(forward, view).attribute(
-                    embeds,
-                    target=target_t.tolist(),
-                    additional_forward_args=(mask, batch.get("token_type_ids")),
-                    relu_attributions=True,
-                    attribute_to_layer_input=False,
-                )
-                maps.append(attr[:, 0].detach())
-        finally:
-            for handle in handles:
-                handle.remove()
-    cams = torch.stack(maps, dim=1)
-    scale = mask.shape[1] / mask.sum(dim=1).to(cams.dtype)
-    return cams * scale[:, None, None] * mask[:, None, :].to(cams.dtype)
-
-
 # ------------------------------------------------------- the layers compared (ch. 4)
 
 
@@ -760,7 +399,7 @@ def _top_positions(scores: torch.Tensor, k: int, seed: int) -> list[int]:
 
 
 def layer_mean(
-    result: TextGradCam, special_tokens: Sequence[str] = ("[CLS]", "[SEP]")
+    result: TextExplanation, special_tokens: Sequence[str] = ("[CLS]", "[SEP]")
 ) -> torch.Tensor:
     """One score per token of one review: the layer-balanced mean, ``[n_tokens]``.
 
@@ -772,7 +411,8 @@ def layer_mean(
     """
     special = set(special_tokens)
     real = torch.tensor([t not in special for t in result.tokens], dtype=torch.bool)
-    return normalise_layers(result.cam[None], real[None])[0].mean(dim=0)
+    cam = result.score(GradCam.name)
+    return normalise_layers(cam[None], real[None])[0].mean(dim=0)
 
 
 def _per_review(cam, real) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -804,7 +444,7 @@ def layer_agreement(cam, real):
     """Spearman ρ between every two layers' maps, review by review.
 
     ``cam``: maps ``[batch, n_layers, seq]``, or a list of one ``[n_layers, n]``
-    map per review (``[r.cam for r in results]``); ``real``: boolean masks of
+    map per review (``[r.score() for r in results]``); ``real``: boolean masks of
     the tokens compared, ``[batch, seq]`` or a list of ``[n]`` (chapter 5
     compares the real tokens: attended to and not special). Returns a NumPy
     array ``[batch, n_layers, n_layers]``: entry ``[b, i, j]`` is the Spearman
@@ -855,8 +495,6 @@ def plot_layer_agreement(rho, title: str = "", path=None):
     """
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from .highlight import CMAP_SIGNED
 
     mean = mean_layer_agreement(rho)
     k = len(mean)
@@ -916,26 +554,18 @@ def describe_layer_agreement(rho, threshold: float = 0.3) -> str:
     agrees with no other *stands apart* (the sentence gives its highest ρ).
     """
     import numpy as np
+    from scipy.sparse.csgraph import connected_components
 
     mean = mean_layer_agreement(rho)
     k, n = len(mean), len(rho)
     head = f"Mean Spearman ρ between the layers' maps over {n} reviews"
     if k < 2:
         return f"{head}: the model has one layer, so there is nothing to compare."
-    group = list(range(k))  # union-find over the pairs that agree
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i in range(k):
-        for j in range(i + 1, k):
-            if mean[i, j] > threshold:  # NaN compares False: no agreement
-                group[root(j)] = root(i)
+    with np.errstate(invalid="ignore"):  # NaN compares False: no agreement
+        _, group = connected_components(mean > threshold, directed=False)
     members: dict[int, list[int]] = {}
     for i in range(k):
-        members.setdefault(root(i), []).append(i)
+        members.setdefault(int(group[i]), []).append(i)
     parts = []
     for layers in sorted(members.values()):
         if len(layers) > 1:

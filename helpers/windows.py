@@ -38,7 +38,8 @@ scores by their total ``|score|`` over its content tokens (see
 
 Nothing is truncated, so no :class:`helpers.data.TruncationWarning` and no
 truncation marker: the result's ``tokens`` (no special tokens) and
-``scores`` go straight to :func:`helpers.highlight.highlight_html`.
+``score()`` go straight to :func:`helpers.highlight.highlight_html` (its
+``html()`` does that).
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
 
 __all__ = [
     "LongEncoding",
-    "LongExplanation",
     "classify_long",
     "describe_long",
     "encode_long",
@@ -121,7 +122,6 @@ def max_window(tokenizer, model: nn.Module | None = None) -> int:
     tokenizer's limit, at most 512) and ``model.config.max_position_embeddings``
     when a model is given. 510 for BERT.
     """
-
     limit = model_max_length(tokenizer, None)
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if isinstance(positions, int) and positions > 0:
@@ -243,7 +243,6 @@ def encode_long(
     for BERT); ``overlap``: tokens shared by consecutive windows. Raises
     ``ValueError`` naming the fix for an empty text or a bad window/overlap.
     """
-
     (text,) = check_texts([text])
     window, overlap = _resolve_window(window, overlap, tokenizer)
     fast = bool(getattr(tokenizer, "is_fast", False))
@@ -353,7 +352,6 @@ def window_logits(
     tensor with :func:`pool_logits`. One pass serves both pooling rules, so
     comparing them costs no second run of the model.
     """
-
     texts = check_texts(texts)
     window, overlap = _resolve_window(window, overlap, tokenizer, model)
     ids = _content_ids(tokenizer, texts)
@@ -419,50 +417,6 @@ def stitch_scores(
     return (total / weight).float()
 
 
-@dataclass
-class LongExplanation:
-    """A whole text explained: one score per content token.
-
-    ``tokens``: the full text's WordPieces (no [CLS]/[SEP]), ``[n_tokens]``;
-    ``scores``: ``[n_tokens]`` float; ``target``: the class explained in
-    every window; ``logits``/``probabilities``: ``[n_labels]``, pooled over
-    windows (softmax of the pooled logits); ``window_logits``:
-    ``[n_windows, n_labels]``; ``window_scores``: each window's content
-    scores ``[end - start]`` before stitching (after ``normalise``);
-    ``spans``: the windows; ``offsets``: each token's characters in ``text``.
-    """
-
-    text: str
-    tokens: list[str]
-    scores: torch.Tensor
-    target: int
-    logits: torch.Tensor
-    probabilities: torch.Tensor
-    window_logits: torch.Tensor
-    window_scores: list[torch.Tensor]
-    spans: list[tuple[int, int]]
-    offsets: list[tuple[int, int]] | None
-    method: str
-    pool: str
-    stitch: str
-
-    @property
-    def prediction(self) -> int:
-        """The class of the pooled logits."""
-        return int(self.logits.argmax())
-
-    def html(self, **kwargs) -> str:
-        """The whole text highlighted (:func:`helpers.highlight.highlight_html`).
-
-        ``kwargs`` go to ``highlight_html`` (``merge="max"``, ``title=``...);
-        no truncation marker, since nothing was cut.
-        """
-        from .highlight import highlight_html
-
-        kwargs.setdefault("label", self.method)
-        return highlight_html(self.tokens, self.scores, **kwargs)
-
-
 def _normalised(scores: torch.Tensor, normalise: str | None) -> torch.Tensor:
     if normalise is None:
         return scores
@@ -481,19 +435,19 @@ def _explain_windows(
     out = []
     for first in tqdm(
         starts,
-        desc=getattr(explainer, "name", "explain"),
+        desc=explainer.name,
         disable=not progress or len(starts) < 2,
     ):
         rows = list(range(first, min(first + batch_size, n)))
         inputs = encoding.window_inputs(rows)
-        scores = explainer.attribute(inputs, target=torch.full((len(rows),), target))
-        scores = torch.as_tensor(scores).detach().float().cpu()
+        target_rows = torch.full((len(rows),), target)
+        scores = explainer.attribute(inputs, target=target_rows).scores
         if tuple(scores.shape) != tuple(inputs["input_ids"].shape):
             raise ValueError(
-                f"{type(explainer).__name__}.attribute returned shape "
+                f"{type(explainer).__name__}.attribute returned scores of shape "
                 f"{tuple(scores.shape)}, expected [batch, seq] = "
-                f"{tuple(inputs['input_ids'].shape)}: aggregate per-layer maps first "
-                "(e.g. helpers.attr.GradCamMean instead of helpers.gradcam.GradCam)."
+                f"{tuple(inputs['input_ids'].shape)}: explain with one map per "
+                "token (e.g. helpers.attr.GradCamMean instead of helpers.attr.GradCam)."
             )
         for row, r in enumerate(rows):
             start, end = encoding.spans[r]
@@ -515,11 +469,11 @@ def explain_long(
     normalise: str | None = None,
     batch_size: int = 8,
     progress: bool = True,
-) -> LongExplanation:
+) -> TextExplanation:
     """Explain ``text`` of any length: one score per token of the whole text.
 
-    ``explainer``: any object with ``attribute(inputs, target) -> [batch, seq]``
-    (the book's explainer contract; ``model`` must be the model it explains).
+    ``explainer``: a :class:`helpers.attr.Attribution` whose scores are
+    ``[batch, seq]`` (``model`` must be the model it explains).
     The text is cut by :func:`encode_long`; the windows' logits are pooled
     (``pool``, as :func:`classify_long`) and ``target=None`` becomes the class
     predicted for the whole text, so every window is explained for the same
@@ -534,6 +488,11 @@ def explain_long(
     first, so that every window carries the same mass (this also hides how
     strongly each window drives the prediction). A text that fits in one
     window gets exactly the explainer's scores on ``[CLS] text [SEP]``.
+
+    Returns a :class:`helpers.attr.explanation.TextExplanation`: ``tokens``
+    the content tokens, ``scores`` ``{explainer.name: [n_tokens]}``,
+    ``logits`` pooled, ``windows`` the spans, window logits, window scores
+    and the two rules.
     """
     if normalise not in NORMALISE:
         raise ValueError(f"normalise must be one of {NORMALISE}, got {normalise!r}.")
@@ -552,20 +511,14 @@ def explain_long(
     scores = stitch_scores(
         window_scores, encoding.spans, encoding.n_tokens, overlap=overlap, stitch=stitch
     )
-    return LongExplanation(
+    return TextExplanation(
         text=encoding.text,
         tokens=encoding.tokens,
-        scores=scores,
+        scores={explainer.name: scores},
         target=chosen,
         logits=logits,
-        probabilities=logits.softmax(dim=-1),
-        window_logits=window_logits,
-        window_scores=window_scores,
-        spans=encoding.spans,
         offsets=encoding.offsets,
-        method=str(getattr(explainer, "name", type(explainer).__name__)),
-        pool=pool,
-        stitch=stitch,
+        windows=Windowing(encoding.spans, window_logits, window_scores, pool, stitch),
     )
 
 
@@ -582,7 +535,6 @@ def pick_long_text(
     one is returned (ties drawn at random with the same seed): check
     ``n_tokens`` before calling it long.
     """
-
     lengths = token_lengths(tokenizer, check_texts(texts))
     rng = torch.Generator().manual_seed(seed)
     long = [i for i, n in enumerate(lengths) if n > limit]
@@ -594,14 +546,14 @@ def pick_long_text(
 
 
 def describe_long(
-    explanation: LongExplanation,
+    explanation: TextExplanation,
     cut_logits: torch.Tensor,
     label: int | None = None,
     names: Sequence[str] = ("negative", "positive"),
 ) -> str:
     """Markdown: what cutting at the model's limit loses for this explained text.
 
-    ``explanation``: from :func:`explain_long`; ``cut_logits``: the model's
+    ``explanation``: from :func:`explain_long` (one method); ``cut_logits``: the model's
     logits ``[n_labels]`` (or ``[1, n_labels]``) for the same text cut at the
     model's limit; ``label``: the true class, when known. Says how many tokens
     the text has and how many the cut keeps, the two predictions, and the
@@ -609,30 +561,31 @@ def describe_long(
     """
     cut_logits = torch.as_tensor(cut_logits).float().reshape(-1)
     n = len(explanation.tokens)
-    kept = min(n, explanation.spans[0][1] - explanation.spans[0][0])
+    how = explanation.windows
+    kept = min(n, how.spans[0][1] - how.spans[0][0])
     cut_p = cut_logits.softmax(-1)
     cut_pred, whole_pred = int(cut_p.argmax()), explanation.prediction
-    positive = explanation.scores.clamp(min=0)
+    positive = explanation.score().clamp(min=0)
     total = float(positive.sum())
     beyond = float(positive[kept:].sum()) / total if total > 0 else float("nan")
 
     def said(pred, probs):
         return f"**{names[pred]}** (p = {float(probs[pred]):.2f})"
 
-    windows_used = len(explanation.spans)
+    windows_used = len(how.spans)
     lines = [
         f"The review has {n} tokens (without [CLS]/[SEP]); cut at the model's limit "
         f"it keeps the first {kept} ({kept / n:.0%}).",
         f"Cut: {said(cut_pred, cut_p)}. Whole review in {windows_used} "
         f"window{'s' if windows_used != 1 else ''} of at most {kept} tokens, "
-        f"logits pooled by {explanation.pool}: "
+        f"logits pooled by {how.pool}: "
         f"{said(whole_pred, explanation.probabilities)}"
         + (f"; the label is **{names[label]}**." if label is not None else "."),
     ]
     if n > kept:
         lines.append(
             f"{beyond:.0%} of the explanation's positive mass ({explanation.method}, "
-            f"stitched by {explanation.stitch}) lies in the {n - kept} tokens the cut "
+            f"stitched by {how.stitch}) lies in the {n - kept} tokens the cut "
             "drops: "
             + (
                 "evidence a truncated explanation could not show."

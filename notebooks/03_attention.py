@@ -39,7 +39,17 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers import attention, config, data, explorer, highlight, stats, tokens, train
+from helpers import (
+    attention,
+    attr,
+    config,
+    data,
+    explorer,
+    highlight,
+    stats,
+    tokens,
+    train,
+)
 from helpers.book import diagram, examples
 
 profile = config.get_profile()
@@ -417,7 +427,7 @@ diagram.show("attention rollout")
 
 # %% [markdown]
 # The whole method fits in a loop. Here it is by hand on the hidden gem's
-# attention tensor, then `attention.attention_rollout` on the same tensor;
+# attention tensor, then `attr.attention_rollout` on the same tensor;
 # the `assert` checks that the two agree.
 
 # %%
@@ -433,7 +443,7 @@ for layer_attention in one:  # layers 0, 1, ..., N-1
 rollout_by_hand = rollout[0]  # the [CLS] row
 
 # %%
-rollout_helper = attention.attention_rollout(one[None])[0, 0]
+rollout_helper = attr.attention_rollout(one[None])[0, 0]
 assert torch.allclose(rollout_by_hand, rollout_helper, atol=1e-6)
 difference = float((rollout_by_hand - rollout_helper).abs().max())
 print(

@@ -149,14 +149,15 @@ print(f"layer {layer}: one value per token, shape {tuple(by_hand.shape)}")
 #   (`target=0`, or one class per review). A class the model does not have is a
 #   `ValueError`.
 #
-# `GradCam(model).attribute(inputs, target=None)` has the call shape of the
-# other explainers in this book and returns `[batch, N, tokens]`;
+# `attr.GradCam(model).attribute(inputs, target=None)` has the call shape of
+# the other explainers in this book; its record's `scores` are
+# `[batch, N, tokens]` (with the `target` explained and the `logits`);
 # `gradcam_for_texts` goes from texts to per-review maps trimmed to the real
 # tokens. On the review above, its row for the same layer is the map we
 # computed by hand:
 
 # %%
-helper = gradcam.GradCam(model).attribute(enc)[0, layer]  # [1, N, tokens] -> row
+helper = attr.GradCam(model).attribute(enc).scores[0, layer]  # [N, tokens] -> row
 scale = float(helper.abs().max()) or 1.0
 assert torch.allclose(by_hand, helper, rtol=0, atol=1e-4 * scale)
 print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}")
@@ -166,7 +167,7 @@ print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}
 #
 # An independent implementation: Captum's `LayerGradCam`, called once per
 # layer. Captum treats dimension 1 as channels and averages the gradient over
-# all further dimensions, so `captum_layer_gradcam` routes each layer's output
+# all further dimensions, so `attr.captum_layer_gradcam` routes each layer's output
 # through a transpose (`[batch, hidden, tokens]`: hidden units as channels,
 # tokens as the spatial axis). Captum averages over padding too; the gradient
 # there is exactly zero (no real token attends to padding and the classifier
@@ -175,8 +176,8 @@ print(f"largest |by hand - helper| = {float((by_hand - helper).abs().max()):.2g}
 
 # %%
 check = data.encode_texts(tokenizer, [t[:400] for t in test.texts[:3]])
-ours = gradcam.GradCam(model).attribute(check)
-reference = gradcam.captum_layer_gradcam(model, check)
+ours = attr.GradCam(model).attribute(check).scores
+reference = attr.captum_layer_gradcam(model, check)
 print("maps [batch, layers, tokens]:", tuple(ours.shape))
 print(f"max |ours - Captum| = {float((ours - reference).abs().max()):.3g}")
 print(f"largest value       = {float(ours.max()):.3g}")
@@ -209,7 +210,7 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
         f"predicted {data.LABEL_NAMES[predicted]} (p={p:.2f})"
     )
     path = figures / f"gradcam_running_{i}.png"
-    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
+    gradcam.plot_gradcam(res.score(), res.tokens, title, path=path)
     plt.show()
     mean = gradcam.layer_mean(res, specials)
     words, scores = tokens.merge_pieces(res.tokens, mean, hidden, merge="sum")
@@ -254,7 +255,7 @@ def show(index, kind):
         f"true {truth}, predicted {predicted} (p={p:.2f})"
     )
     path = figures / f"gradcam_{kind}.png"
-    gradcam.plot_gradcam(res.cam, res.tokens, title, path=path, seed=profile.seed)
+    gradcam.plot_gradcam(res.score(), res.tokens, title, path=path, seed=profile.seed)
     plt.show()
     display(
         highlight.highlight(
@@ -330,7 +331,7 @@ display(Markdown("\n".join(findings)))
 
 # %%
 real = [torch.tensor([t not in specials for t in r.tokens]) for r in results]
-agreement = gradcam.layer_agreement([r.cam for r in results], real)
+agreement = gradcam.layer_agreement([r.score() for r in results], real)
 gradcam.plot_layer_agreement(
     agreement,
     title=f"Grad-CAM: agreement between layers, {len(results)} IMDb reviews",
@@ -362,8 +363,8 @@ print(gradcam.describe_layer_agreement(agreement, threshold=0.3))
 # the whole review. Where windows overlap, the `"taper"` rule weights each
 # window's score by the token's distance to that window's edge, since a token
 # near an edge saw little context on that side. The explainer here is the
-# layer-balanced Grad-CAM mean of chapter 5; any method with the
-# `attribute(inputs, target)` call shape fits.
+# layer-balanced Grad-CAM mean of chapter 5; any method of `helpers.attr`
+# with one score per token fits.
 #
 # One test review longer than 512 tokens, drawn at random (seeded):
 
@@ -447,7 +448,7 @@ if ja_model is not None:
         p = res.probabilities[res.prediction]
         title = f"{res.text} → {label} (p={p:.2f}); {source} model"
         path = figures / f"gradcam_japanese_{i}.png"
-        gradcam.plot_gradcam(res.cam, res.tokens, title, path=path)
+        gradcam.plot_gradcam(res.score(), res.tokens, title, path=path)
         plt.show()
 
 # %% [markdown]
@@ -536,7 +537,7 @@ if ja_model is not None:
 #
 # * Grad-CAM weights each hidden unit of a layer by its mean gradient and keeps
 #   the positive part of the weighted sum: one map per encoder layer.
-# * `gradcam.GradCam` computes all layers with one forward and one backward
+# * `attr.GradCam` computes all layers with one forward and one backward
 #   pass and matches Captum's `LayerGradCam`, which needs a pass per layer.
 # * The layers' maps need not agree, and the top layer can point at `[CLS]`:
 #   the agreement matrix (mean Spearman ρ between layers) and the statistics
@@ -549,14 +550,14 @@ if ja_model is not None:
 # ## Exercises
 #
 # 1. Explain the other class instead of the predicted one: call
-#    `gradcam.GradCam(model).attribute(check, target=0)` and `target=1` in the
+#    `attr.GradCam(model).attribute(check, target=0)` and `target=1` in the
 #    Captum cell. Where do the two maps differ?
 # 2. Plot a map with `normalize="global"` instead of per layer
 #    (`gradcam.plot_gradcam(..., normalize="global")`). Which layers vanish,
 #    and why does the chapter scale each row on its own?
 # 3. Aggregate the layers differently in `show`: replace
-#    `gradcam.layer_mean(res, specials)` by `gradcam.aggregate_layers(res.cam,
-#    -1)` (the last layer only) or `aggregate_layers(res.cam, "mean")` (the raw
+#    `gradcam.layer_mean(res, specials)` by `attr.aggregate_layers(res.score(),
+#    -1)` (the last layer only) or `aggregate_layers(res.score(), "mean")` (the raw
 #    mean, without balancing the layers). Which words change?
 # 4. Explain the longest reviews of the sample instead of the shortest (take
 #    the end of `by_length`). Do the statistics of the layers, and the

@@ -60,9 +60,10 @@ print(
 #
 # ## The methods
 #
-# All methods answer the same call, `attribute(inputs, target) -> [batch, seq]`:
-# one score per token for the class the model predicts, higher = more evidence
-# for that class, 0 at padding.
+# All methods answer the same call, `attribute(inputs, target)`, and return
+# one record: its `scores` `[batch, seq]` give one score per token for the
+# class the model predicts (higher = more evidence for that class, 0 at
+# padding), with the `target` explained and the model's `logits`.
 #
 # * `[CLS] attention`: the last layer's attention from [CLS] to each token,
 #   mean over heads (chapter 3).
@@ -173,7 +174,7 @@ diagram.show("comprehensiveness")
 # token a different score, so there are no ties to break (the cell checks it).
 
 # %%
-gxi = methods["grad x input"].attribute(example)[0]  # one score per token
+gxi = methods["grad x input"].attribute(example).scores[0]  # one score per token
 ids = example["input_ids"]
 special = [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]
 real = ~torch.isin(ids[0], torch.tensor(special))  # never touched: [CLS], [SEP]
@@ -339,7 +340,7 @@ display(Markdown(report.summarise(rows, cascade)))
 # %%
 chosen = recommend.recommend(rows) or "grad x input"
 running = data.encode_texts(tokenizer, examples.texts(), max_length=MAX_LENGTH)
-running_maps = methods[chosen].attribute(running)
+running_maps = methods[chosen].attribute(running).scores
 deleted, masked_texts = [], []
 for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
     tokens_ = tokenizer.convert_ids_to_tokens(ids_.tolist())

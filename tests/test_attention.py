@@ -11,14 +11,16 @@ import torch
 from tiny import tiny_bert, tiny_tokenizer
 
 from helpers.attention import (
-    AttentionRollout,
-    CLSAttention,
     attention_probabilities,
-    attention_rollout,
-    cls_attention,
     explain_review,
     render_review,
     review_attentions,
+)
+from helpers.attr.attention import (
+    AttentionRollout,
+    CLSAttention,
+    attention_rollout,
+    cls_attention,
 )
 from helpers.data import TruncationWarning, encode_texts
 from helpers.explorer import attention_explorer
@@ -197,27 +199,28 @@ def test_cls_attention_explainer(tiny, batch):
     _, model = tiny
     attn = attention_probabilities(model, batch)
     mask = batch["attention_mask"]
-    mean = CLSAttention(model).attribute(batch)
+    mean = CLSAttention(model).attribute(batch).scores
     assert mean.shape == mask.shape
     torch.testing.assert_close(mean, attn[:, -1, :, 0, :].mean(dim=1))
     assert (mean[mask == 0] == 0).all()
     torch.testing.assert_close(
-        CLSAttention(model, layer=0, head=2).attribute(batch), attn[:, 0, 2, 0, :]
+        CLSAttention(model, layer=0, head=2).attribute(batch).scores,
+        attn[:, 0, 2, 0, :],
     )
     # target is ignored: attention does not depend on the class explained
-    torch.testing.assert_close(CLSAttention(model).attribute(batch, target=1), mean)
-    explainer = CLSAttention(model)
-    explainer.attribute(batch)
+    by_class = CLSAttention(model).attribute(batch, target=1)
+    torch.testing.assert_close(by_class.scores, mean)
+    record = CLSAttention(model).attribute(batch)
     torch.testing.assert_close(
-        explainer.last_logits, model(**batch).logits, atol=1e-5, rtol=1e-4
+        record.logits, model(**batch).logits, atol=1e-5, rtol=1e-4
     )
-    assert torch.equal(explainer.last_target, model(**batch).logits.argmax(-1))
+    assert torch.equal(record.target, model(**batch).logits.argmax(-1))
     with pytest.raises(ValueError, match="head must be"):
         CLSAttention(model, head=4)
 
 
 def test_attention_explainers_keep_the_explainer_contract(tiny, batch):
-    from helpers.attr import Explainer
+    from helpers.attr import Attribution
 
     _, model = tiny
     assert CLSAttention(model).name == "[CLS] attention"
@@ -225,25 +228,26 @@ def test_attention_explainers_keep_the_explainer_contract(tiny, batch):
     assert CLSAttention(model, layer=1).name == "[CLS] attention"  # 1 is the last
     assert AttentionRollout(model).name == "rollout"
     for explainer in (CLSAttention(model), AttentionRollout(model)):
-        assert isinstance(explainer, Explainer)
-        scores = explainer.attribute(batch, target=torch.tensor([0, 1, 1, 0]))
+        assert isinstance(explainer, Attribution)
+        record = explainer.attribute(batch, target=torch.tensor([0, 1, 1, 0]))
+        scores = record.scores
         assert scores.dtype == torch.float32 and scores.device.type == "cpu"
-        assert explainer.last_target.tolist() == [0, 1, 1, 0]
+        assert record.target.tolist() == [0, 1, 1, 0]
         with pytest.raises(ValueError, match="outside the model's labels"):
             explainer.attribute(batch, target=2)
     model.train()
     try:  # eval mode inside, the caller's mode restored
-        scores = AttentionRollout(model).attribute(batch)
+        scores = AttentionRollout(model).attribute(batch).scores
         assert model.training
     finally:
         model.eval()
-    torch.testing.assert_close(scores, AttentionRollout(model).attribute(batch))
+    torch.testing.assert_close(scores, AttentionRollout(model).attribute(batch).scores)
 
 
 def test_rollout_explainer(tiny, batch):
     _, model = tiny
     mask = batch["attention_mask"]
-    scores = AttentionRollout(model).attribute(batch, target=0)
+    scores = AttentionRollout(model).attribute(batch, target=0).scores
     assert scores.shape == mask.shape
     torch.testing.assert_close(scores.sum(dim=1), torch.ones(len(TEXTS)))
     assert (scores[mask == 0] == 0).all()

@@ -8,7 +8,7 @@ from tiny import TEXTS, encode, tiny_bert, tiny_tokenizer
 from toys import ROLES, VOCAB, LinearTokenModel, make_batch, trigger_model
 
 from helpers import attr
-from helpers.gradcam import GradCam, normalise_layers
+from helpers.attr.gradcam import GradCam, normalise_layers
 from helpers.tokens import TokenRoles
 
 
@@ -50,9 +50,9 @@ def test_every_registered_method_keeps_the_contract(tiny, batch):
     pad = batch["attention_mask"] == 0
     assert pad.any()
     for name, method in methods.items():
-        assert isinstance(method, attr.Explainer), name
+        assert isinstance(method, attr.Attribution), name
         assert method.name == name
-        scores = method.attribute(batch, target=None)
+        scores = method.attribute(batch, target=None).scores
         assert scores.shape == batch["input_ids"].shape, name
         assert scores.dtype == torch.float32 and scores.device.type == "cpu", name
         assert (scores[pad] == 0).all(), name
@@ -92,18 +92,22 @@ def test_every_explainer_runs_in_eval_mode_and_restores_train_mode(tiny, batch):
 
 
 def test_compute_maps_names_the_method_that_breaks_the_contract(tiny, batch):
-    class Wrong:
+    class Wrong(attr.Attribution):
         name = "wrong"
 
         def __init__(self, value):
+            super().__init__(tiny[1])
             self.value = value
 
-        def attribute(self, inputs, target=None):
-            return self.value
+        def _pass(self, batch, target):
+            return self.value[: len(batch["input_ids"])], self.model(**batch).logits
 
     shape = batch["input_ids"].shape
-    with pytest.raises(ValueError, match="'wrong' returned shape"):
+    with pytest.raises(RuntimeError, match="Wrong produced shape"):
         attr.compute_maps({"wrong": Wrong(torch.zeros(shape[0]))}, batch, None)
+    with pytest.raises(ValueError, match="'wrong' returned shape"):
+        layered = torch.ones(shape[0], 2, shape[1])
+        attr.compute_maps({"wrong": Wrong(layered)}, batch, None)
     with pytest.raises(ValueError, match="'wrong' returned NaN"):
         attr.compute_maps({"wrong": Wrong(torch.full(shape, float("nan")))}, batch, 0)
     maps = attr.compute_maps(
@@ -130,7 +134,7 @@ def test_normalise_layers_by_hand():
 def test_gradcam_mean_is_the_mean_of_per_review_normalised_layers(tiny, batch):
     tokenizer, model = tiny
     roles = TokenRoles.from_tokenizer(tokenizer)
-    cam = GradCam(model).attribute(batch)  # [batch, layers, seq]
+    cam = GradCam(model).attribute(batch).scores  # [batch, layers, seq]
     real = roles.real(batch)
     expected = torch.zeros(real.shape)
     for b in range(real.shape[0]):
@@ -141,10 +145,10 @@ def test_gradcam_mean_is_the_mean_of_per_review_normalised_layers(tiny, batch):
     shared = attr.GradCamLayers(model)
     mean = shared.mean(roles)
     assert mean.name == "Grad-CAM mean (normalised)"
-    torch.testing.assert_close(mean.attribute(batch), expected)
+    torch.testing.assert_close(mean.attribute(batch).scores, expected)
     raw = shared.mean(normalise=False)
     assert raw.name == "Grad-CAM mean (raw)"
-    torch.testing.assert_close(raw.attribute(batch), cam.mean(dim=1))
+    torch.testing.assert_close(raw.attribute(batch).scores, cam.mean(dim=1))
 
 
 def test_gradcam_entries_share_one_pass_per_batch(tiny, batch):
@@ -153,7 +157,7 @@ def test_gradcam_entries_share_one_pass_per_batch(tiny, batch):
     handle = model.register_forward_hook(lambda *args: calls.append(1))
     try:
         shared = attr.GradCamLayers(model)
-        methods = [*shared.explainers().values(), shared.mean()]
+        methods = [*shared.explainers(), shared.mean()]
         for method in methods:
             method.attribute(batch)
         assert len(calls) == 1
@@ -163,8 +167,8 @@ def test_gradcam_entries_share_one_pass_per_batch(tiny, batch):
         assert len(calls) == 3
     finally:
         handle.remove()
-    cam = GradCam(model).attribute(batch)
-    torch.testing.assert_close(methods[1].attribute(batch), cam[:, 1])
+    cam = GradCam(model).attribute(batch).scores
+    torch.testing.assert_close(methods[1].attribute(batch).scores, cam[:, 1])
     with pytest.raises(ValueError, match="index"):
         shared.layer(2)
 
@@ -175,7 +179,7 @@ def test_gradcam_entries_share_one_pass_per_batch(tiny, batch):
 def test_gradient_x_input_is_complete_for_a_linear_model():
     model = LinearTokenModel(torch.linspace(-1, 1, VOCAB), bias=0.3)
     batch = make_batch([[10, 11, 12, 30], [5, 39]])
-    scores = attr.GradientXInput(model).attribute(batch, target=1)
+    scores = attr.GradientXInput(model).attribute(batch, target=1).scores
     logit = model(**batch).logits[:, 1]
     torch.testing.assert_close(scores.sum(1), logit - 0.3)  # f(x) - f(0 embeddings)
     assert (scores[batch["attention_mask"] == 0] == 0).all()
@@ -183,7 +187,7 @@ def test_gradient_x_input_is_complete_for_a_linear_model():
 
 def test_gradient_x_input_puts_the_decisive_token_first():
     batch = make_batch([[10, 11, 12, 7, 13], [7, 20, 21]])
-    scores = attr.GradientXInput(trigger_model()).attribute(batch, target=1)
+    scores = attr.GradientXInput(trigger_model()).attribute(batch, target=1).scores
     real = ROLES.real(batch)
     best = torch.where(real, scores, torch.full_like(scores, -1e9)).argmax(1)
     assert batch["input_ids"][torch.arange(2), best].tolist() == [7, 7]
@@ -196,7 +200,8 @@ def test_integrated_gradients_is_complete(tiny):
     ig = attr.IntegratedGradients(
         model, roles, tokenizer.pad_token_id, n_steps=300, internal_batch_size=64
     )
-    scores = ig.attribute(batch, target=1)
+    record = ig.attribute(batch, target=1)
+    scores = record.scores
     with torch.no_grad():
         full = model(**batch).logits[:, 1]
         base = model(**{**batch, "input_ids": ig.baseline_ids(batch)}).logits[:, 1]
@@ -204,7 +209,7 @@ def test_integrated_gradients_is_complete(tiny):
     torch.testing.assert_close(scores.sum(1), full - base, atol=tolerance, rtol=0)
     assert (ig.baseline_ids(batch)[:, 0] == tokenizer.cls_token_id).all()
     assert (scores[batch["attention_mask"] == 0] == 0).all()
-    assert ig.last_target.tolist() == [1, 1] and ig.last_delta.shape == (2,)
+    assert record.target.tolist() == [1, 1]
     with pytest.raises(ValueError, match="baseline"):
         attr.IntegratedGradients(model, roles, 0, baseline="zeros")
 
@@ -215,12 +220,18 @@ def test_integrated_gradients_is_complete(tiny):
 def test_random_scores_depend_on_seed_draw_and_review_not_on_the_batch():
     one = make_batch([[10, 11, 12]])
     both = make_batch([[20, 21, 22, 23, 24, 25], [10, 11, 12]])  # wider padding
-    rnd = attr.RandomScores(seed=5, draws=3)
-    alone, inside = rnd.attribute(one)[0, :5], rnd.attribute(both)[1, :5]
+    model = trigger_model()
+
+    def scores(seed, inputs, draw=0):
+        return attr.RandomScores(model, seed, draws=3).attribute(inputs, draw=draw)
+
+    alone, inside = scores(5, one).scores[0, :5], scores(5, both).scores[1, :5]
     torch.testing.assert_close(alone, inside)
-    assert (rnd.attribute(both)[1, 5:] == 0).all()
-    assert not torch.equal(rnd.attribute(one, draw=1), rnd.attribute(one))
-    assert not torch.equal(attr.RandomScores(6).attribute(one), rnd.attribute(one))
-    assert torch.equal(attr.RandomScores(5).attribute(one), rnd.attribute(one))
+    assert (scores(5, both).scores[1, 5:] == 0).all()
+    assert not torch.equal(scores(5, one, draw=1).scores, scores(5, one).scores)
+    assert not torch.equal(scores(6, one).scores, scores(5, one).scores)
+    assert torch.equal(scores(5, one).scores, scores(5, one).scores)
+    record = scores(5, both)
+    assert torch.equal(record.target, model(**both).logits.argmax(-1))
     with pytest.raises(ValueError, match="draws"):
-        attr.RandomScores(draws=0)
+        attr.RandomScores(model, draws=0)

@@ -22,7 +22,8 @@ def test_pass_counts_are_measured_per_review(tiny):
     methods = attr.explainers(model, tokenizer, ig_steps=5, internal_batch_size=64)
     wanted = ["grad x input", "IG", "random", "CP-LRP", attr.GRADCAM_MEAN]
     cost = measure_cost(model, {m: methods[m] for m in wanted}, [batch])
-    assert cost["random"].forwards == 0 and cost["random"].backwards == 0
+    # random scores need no gradient; one forward pass gives its record's logits
+    assert cost["random"].forwards == 1 and cost["random"].backwards == 0
     assert cost["grad x input"].forwards == 1 and cost["grad x input"].backwards == 1
     assert cost["CP-LRP"].forwards == 1 and cost["CP-LRP"].backwards == 1
     # Grad-CAM is charged its full pass even though its layers share one
@@ -46,15 +47,15 @@ def test_pass_counter_removes_its_hooks(tiny):
 
 
 def test_stored_maps_are_found_by_tokens_not_by_position(tiny):
-    tokenizer, _ = tiny
+    tokenizer, model = tiny
     batch = encode(tokenizer)
     maps = torch.arange(batch["input_ids"].numel(), dtype=torch.float32)
     maps = maps.reshape(batch["input_ids"].shape) * batch["attention_mask"]
-    stored = StoredMaps("m", batch, maps)
+    stored = StoredMaps(model, "m", batch, maps)
     order = [2, 0]  # a different order, re-padded to the longer of the two
     width = int(batch["attention_mask"][order].sum(1).max())
     sub = {k: v[order, :width] for k, v in batch.items()}
-    out = stored.attribute(sub)
+    out = stored.attribute(sub).scores
     assert out.shape == sub["input_ids"].shape
     assert torch.equal(out, maps[order, :width])
     with pytest.raises(KeyError, match="not stored"):
@@ -62,9 +63,12 @@ def test_stored_maps_are_found_by_tokens_not_by_position(tiny):
 
 
 def test_stored_maps_refuse_another_target(tiny):
-    tokenizer, _ = tiny
+    tokenizer, model = tiny
     batch = encode(tokenizer)
-    stored = StoredMaps("m", batch, torch.zeros(batch["input_ids"].shape), [1] * 4)
-    assert stored.attribute(batch, target=1).shape == batch["input_ids"].shape
+    maps = torch.zeros(batch["input_ids"].shape)
+    stored = StoredMaps(model, "m", batch, maps, [1] * 4)
+    record = stored.attribute(batch, target=1)
+    assert record.scores.shape == batch["input_ids"].shape
+    assert record.target.tolist() == [1] * 4
     with pytest.raises(ValueError, match="explains class 1"):
         stored.attribute(batch, target=0)

@@ -29,9 +29,10 @@ from helpers.attention import (
     review_attentions,
     token_kind,
 )
+from helpers.attr.explanation import TextExplanation
 from helpers.explain import DEFAULT_METHODS, Explanation, explain
 from helpers.explorer import edit_gallery, text_explorer, word_differences
-from helpers.gradcam import TextGradCam, layer_statistics
+from helpers.gradcam import layer_statistics
 from helpers.highlight import highlight_html
 from helpers.inputs import label_names, resolve_target
 from helpers.tokens import (
@@ -385,14 +386,12 @@ def test_attention_views_use_the_tokenizers_special_tokens(roberta):
 
 
 def test_gradcam_statistics_count_roberta_framing_tokens():
-    result = TextGradCam(
+    result = TextExplanation(
         text="a",
         tokens=["<s>", "Ġa", "</s>"],
-        cam=torch.tensor([[1.0, 1.0, 2.0]]),
+        scores={"Grad-CAM": torch.tensor([[1.0, 1.0, 2.0]])},
         target=0,
-        prediction=0,
-        probabilities=torch.tensor([1.0, 0.0]),
-        truncated=False,
+        logits=torch.tensor([1.0, 0.0]),
     )
     assert float(layer_statistics([result])["special_share"][0]) == pytest.approx(0.75)
 
@@ -403,9 +402,10 @@ def test_top_words_break_ties_at_random_not_by_position(bert):
     tokenizer, model = bert
     result = explain(model, tokenizer, "good film", ["grad x input"], **FAST)
     words = ["a", "b", "c", "d", "e", "f"]
-    flat = dataclasses.replace(
-        result, words=[words], scores={"grad x input": [torch.ones(len(words))]}
+    record = dataclasses.replace(
+        result[0], tokens=words, scores={"grad x input": torch.ones(len(words))}
     )
+    flat = dataclasses.replace(result, records=[record])
     firsts = {flat.top_words(0, k=1, seed=s)[0][0] for s in range(30)}
     assert len(firsts) > 1
     assert flat.top_words(0, k=6, seed=3) == flat.top_words(0, k=6, seed=3)

@@ -9,15 +9,20 @@ import torch
 from tiny import tiny_bert, tiny_tokenizer, vocabulary
 from torch import nn
 
+from helpers.attr.explanation import TextExplanation
+from helpers.attr.gradcam import GradCam, aggregate_layers, captum_layer_gradcam
 from helpers.data import TruncationWarning, encode_texts
 from helpers.gradcam import (
-    GradCam,
-    aggregate_layers,
-    captum_layer_gradcam,
     gradcam_for_texts,
     layer_statistics,
     plot_gradcam,
 )
+
+
+def gradcam_record(tokens, cam) -> TextExplanation:
+    """A Grad-CAM result of one review made by hand (class 1 predicted)."""
+    return TextExplanation("t", tokens, {"Grad-CAM": cam}, 1, torch.tensor([0.0, 1.0]))
+
 
 WORDS = [
     "the",
@@ -93,7 +98,7 @@ def hook_counts(model):
 
 def test_manual_formula_matches_autograd_on_hidden_states(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS[:1])
-    cam = GradCam(model).attribute(inputs, target=1)[0]
+    cam = GradCam(model).attribute(inputs, target=1).scores[0]
     out = model(**inputs, output_hidden_states=True)
     layer_outputs = out.hidden_states[1:]  # hidden_states[0] is the embeddings
     grads = torch.autograd.grad(out.logits[0, 1], layer_outputs)
@@ -117,7 +122,7 @@ def test_matches_captum_layergradcam_unpadded(model, tokenizer):
     assert bool(inputs["attention_mask"].all()), (
         "the two texts must have the same length"
     )
-    ours = GradCam(model).attribute(inputs, target=torch.tensor([0, 1]))
+    ours = GradCam(model).attribute(inputs, target=torch.tensor([0, 1])).scores
     reference = captum_layer_gradcam(model, inputs, target=torch.tensor([0, 1]))
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-4)
 
@@ -125,7 +130,7 @@ def test_matches_captum_layergradcam_unpadded(model, tokenizer):
 def test_matches_captum_on_padded_batch_after_rescaling(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
     assert not bool(inputs["attention_mask"].all())
-    ours = GradCam(model).attribute(inputs)
+    ours = GradCam(model).attribute(inputs).scores
     torch.testing.assert_close(
         ours, captum_layer_gradcam(model, inputs), atol=1e-6, rtol=1e-4
     )
@@ -134,29 +139,31 @@ def test_matches_captum_on_padded_batch_after_rescaling(model, tokenizer):
 def test_batch_equals_one_by_one_and_padding_is_zero(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
     explainer = GradCam(model)
-    batched = explainer.attribute(inputs)
-    batch_targets = explainer.last_target.clone()
+    record = explainer.attribute(inputs)
+    batched = record.scores
     for i, text in enumerate(TEXTS):
-        single = explainer.attribute(encode_texts(tokenizer, [text]))[0]
+        one = explainer.attribute(encode_texts(tokenizer, [text]))
+        single = one.scores[0]
         n = single.shape[1]
         torch.testing.assert_close(batched[i, :, :n], single, atol=1e-5, rtol=1e-4)
         assert torch.all(batched[i, :, n:] == 0)
-        assert explainer.last_target.item() == batch_targets[i].item()
+        assert one.target.item() == record.target[i].item()
 
 
 def test_max_tokens_splits_the_batch_without_changing_maps(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
-    whole = GradCam(model, max_tokens=None).attribute(
-        inputs, target=torch.tensor([0, 1, 1, 0])
+    whole = (
+        GradCam(model, max_tokens=None)
+        .attribute(inputs, target=torch.tensor([0, 1, 1, 0]))
+        .scores
     )
     chunked = GradCam(
         model, max_tokens=inputs["input_ids"].shape[1]
     )  # one review per pass
-    torch.testing.assert_close(
-        chunked.attribute(inputs, target=torch.tensor([0, 1, 1, 0])), whole
-    )
-    assert chunked.last_target.tolist() == [0, 1, 1, 0]
-    assert chunked.last_logits.shape == (4, 2)
+    record = chunked.attribute(inputs, target=torch.tensor([0, 1, 1, 0]))
+    torch.testing.assert_close(record.scores, whole)
+    assert record.target.tolist() == [0, 1, 1, 0]
+    assert record.logits.shape == (4, 2)
     with pytest.raises(ValueError, match="max_tokens"):
         GradCam(model, max_tokens=0)
 
@@ -164,12 +171,12 @@ def test_max_tokens_splits_the_batch_without_changing_maps(model, tokenizer):
 def test_default_target_is_prediction_and_targets_are_per_review(model, tokenizer):
     inputs = encode_texts(tokenizer, TEXTS[:2])
     explainer = GradCam(model)
-    explainer.attribute(inputs)
+    record = explainer.attribute(inputs)
     predicted = model(**inputs).logits.argmax(-1)
-    assert torch.equal(explainer.last_target, predicted)
-    mixed = explainer.attribute(inputs, target=torch.tensor([0, 1]))
-    only0 = explainer.attribute(inputs, target=0)
-    only1 = explainer.attribute(inputs, target=1)
+    assert torch.equal(record.target, predicted)
+    mixed = explainer.attribute(inputs, target=torch.tensor([0, 1])).scores
+    only0 = explainer.attribute(inputs, target=0).scores
+    only1 = explainer.attribute(inputs, target=1).scores
     torch.testing.assert_close(mixed[0], only0[0])
     torch.testing.assert_close(mixed[1], only1[1])
     assert not torch.allclose(only0, only1), (
@@ -180,11 +187,11 @@ def test_default_target_is_prediction_and_targets_are_per_review(model, tokenize
 def test_frozen_model_in_train_mode_gives_same_maps_and_keeps_mode(tokenizer):
     inputs = encode_texts(tokenizer, TEXTS)
     model = tiny_model(seed=3)
-    expected = GradCam(model).attribute(inputs, target=1)
+    expected = GradCam(model).attribute(inputs, target=1).scores
     for p in model.parameters():
         p.requires_grad_(False)
     model.train()
-    got = GradCam(model).attribute(inputs, target=1)
+    got = GradCam(model).attribute(inputs, target=1).scores
     torch.testing.assert_close(got, expected)
     assert model.training, "attribute() must restore train mode"
     assert all(p.grad is None for p in model.parameters())
@@ -192,13 +199,16 @@ def test_frozen_model_in_train_mode_gives_same_maps_and_keeps_mode(tokenizer):
 
 def test_gradcam_for_texts_trims_to_real_tokens_in_input_order(model, tokenizer):
     results = gradcam_for_texts(model, tokenizer, TEXTS, batch_size=2, progress=False)
-    batched = GradCam(model).attribute(encode_texts(tokenizer, TEXTS))
+    batched = GradCam(model).attribute(encode_texts(tokenizer, TEXTS)).scores
     for i, (text, res) in enumerate(zip(TEXTS, results, strict=True)):
         assert res.text == text
         assert res.tokens == ["[CLS]", *text.split(), "[SEP]"]
-        assert res.cam.shape == (3, len(res.tokens))
+        assert res.score("Grad-CAM").shape == (3, len(res.tokens))
         torch.testing.assert_close(
-            res.cam, batched[i, :, : len(res.tokens)], atol=1e-5, rtol=1e-4
+            res.score("Grad-CAM"),
+            batched[i, :, : len(res.tokens)],
+            atol=1e-5,
+            rtol=1e-4,
         )
         assert res.target == res.prediction
         assert abs(float(res.probabilities.sum()) - 1) < 1e-5
@@ -219,18 +229,8 @@ def test_aggregate_layers():
 
 
 def test_layer_statistics_on_hand_made_maps():
-    from helpers.gradcam import TextGradCam
-
     def result(cam):
-        return TextGradCam(
-            "t",
-            ["[CLS]", "good", "[SEP]"],
-            torch.tensor(cam),
-            1,
-            1,
-            torch.ones(2) / 2,
-            False,
-        )
+        return gradcam_record(["[CLS]", "good", "[SEP]"], torch.tensor(cam))
 
     stats = layer_statistics(
         [
@@ -288,7 +288,8 @@ def test_hooks_removed_after_error_inside_forward(tokenizer):
 
 
 def test_layer_outputs_may_be_tensors_or_tuples():
-    from helpers.gradcam import _ChannelsFirst, _route_through, _split_output
+    from helpers.attr.gradcam import _ChannelsFirst, _route_through
+    from helpers.attr.gradcam import _hidden_states as _split_output
 
     hidden = torch.randn(2, 5, 8)
     assert _split_output(hidden) is hidden
@@ -325,7 +326,7 @@ def test_long_text_is_truncated_with_a_warning(model, tokenizer):
             model, tokenizer, [long_text], max_length=32, progress=False
         )
     assert res.truncated
-    assert res.cam.shape == (3, 32)
+    assert res.score("Grad-CAM").shape == (3, 32)
     assert res.tokens[-1] == "[SEP]"
 
 
@@ -359,22 +360,10 @@ def test_plot_saves_png_with_japanese_labels(tmp_path):
 
 
 def test_layer_statistics_plot_and_findings_follow_the_numbers():
-    from helpers.gradcam import (
-        TextGradCam,
-        describe_layer_statistics,
-        plot_layer_statistics,
-    )
+    from helpers.gradcam import describe_layer_statistics, plot_layer_statistics
 
     cam = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.1, 0.6, 0.2, 0.1]])
-    shown = TextGradCam(
-        "t",
-        ["[CLS]", "good", "film", "[SEP]"],
-        cam,
-        1,
-        1,
-        torch.tensor([0.2, 0.8]),
-        False,
-    )
+    shown = gradcam_record(["[CLS]", "good", "film", "[SEP]"], cam)
     stats = layer_statistics([shown])
     fig = plot_layer_statistics(stats, title="two layers")
     assert len(fig.axes[0].lines) == 3 and fig.axes[0].get_title() == "two layers"
@@ -529,18 +518,10 @@ def test_plot_layer_agreement_is_signed_centred_at_zero_and_annotated():
 
 
 def test_layer_mean_weighs_every_layer_alike_and_skips_special_tokens():
-    from helpers.gradcam import TextGradCam, layer_mean
+    from helpers.gradcam import layer_mean
 
     cam = torch.tensor([[5.0, 1.0, 3.0, 5.0], [0.0, 100.0, 300.0, 0.0]])
-    res = TextGradCam(
-        "t",
-        ["[CLS]", "good", "film", "[SEP]"],
-        cam,
-        1,
-        1,
-        torch.tensor([0.5] * 2),
-        False,
-    )
+    res = gradcam_record(["[CLS]", "good", "film", "[SEP]"], cam)
     mean = layer_mean(res)
     expected = torch.tensor([0.0, (0.25 + 0.25) / 2, (0.75 + 0.75) / 2, 0.0])
     torch.testing.assert_close(mean, expected)

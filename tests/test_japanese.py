@@ -342,7 +342,8 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from helpers.gradcam import GradCam, gradcam_for_texts, plot_gradcam
+    from helpers.attr import GradCam
+    from helpers.gradcam import gradcam_for_texts, plot_gradcam
     from helpers.highlight import highlight_html
 
     folder = tmp_path / "ja-model"
@@ -356,22 +357,23 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     texts = [SENTENCE, POSITIVE[0]]
     results = gradcam_for_texts(model, tokenizer, texts, progress=False)
     first = results[0]
+    cam = first.score("Grad-CAM")
     # MeCab (ipadic) words, then WordPiece: 私 / は / 不運 / な / 人間 / です / 。
     assert first.tokens[0] == "[CLS]" and first.tokens[-1] == "[SEP]"
     assert "".join(t.removeprefix("##") for t in first.tokens[1:-1]) == SENTENCE
-    assert first.cam.shape == (2, len(first.tokens)) and bool((first.cam >= 0).all())
+    assert cam.shape == (2, len(first.tokens)) and bool((cam >= 0).all())
     # the same maps as one batched pass of GradCam on the encoded pair
     encoded = dict(tokenizer(texts, padding=True, return_tensors="pt"))
-    batched = GradCam(model).attribute(encoded)
-    torch.testing.assert_close(first.cam, batched[0, :, : len(first.tokens)])
+    batched = GradCam(model).attribute(encoded).scores
+    torch.testing.assert_close(cam, batched[0, :, : len(first.tokens)])
 
     path = tmp_path / "ja.png"
-    fig = plot_gradcam(first.cam, first.tokens, f"Grad-CAM {SENTENCE}", path=path)
+    fig = plot_gradcam(cam, first.tokens, f"Grad-CAM {SENTENCE}", path=path)
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == first.tokens
     plt.close("all")
 
-    page = highlight_html(first.tokens, first.cam.mean(0))
+    page = highlight_html(first.tokens, cam.mean(0))
     visible = re.sub(r"<[^>]+>", "", page)
     assert SENTENCE in visible, "Japanese tokens must be joined without spaces"
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 from tiny import TEXTS, encode, tiny_bert, tiny_tokenizer
-from toys import MASK, ROLES, VOCAB, MeanProbabilityModel, make_batch, trigger_model
+from toys import (
+    MASK,
+    ROLES,
+    VOCAB,
+    MeanProbabilityModel,
+    ScoresFrom,
+    make_batch,
+    trigger_model,
+)
 
 from helpers import attr, metrics
 from helpers.tokens import TokenRoles
@@ -125,7 +133,7 @@ def test_random_scores_remove_the_expected_share_of_the_probability():
     rows = torch.randint(5, VOCAB, (reviews, n_real), generator=gen)
     batch = make_batch(rows.tolist())
     p = values[rows].mean(1)  # p(class 1) of each full review
-    scores = attr.RandomScores(seed=3).attribute(batch)
+    scores = attr.RandomScores(model, seed=3).attribute(batch).scores
     comp = metrics.comprehensiveness(model, batch, scores, ROLES, target=1)
     counts = torch.tensor(
         [
@@ -175,21 +183,17 @@ def tiny():
     return tiny_tokenizer(), tiny_bert(perturb=0.05)
 
 
-class Constant:
+def constant(model):
     """An explainer that scores every token the same: every pick is a tie."""
-
-    name = "constant"
-
-    def attribute(self, inputs, target=None):
-        return inputs["attention_mask"].float()
+    return ScoresFrom(model, "constant", lambda b, t: b["attention_mask"].float())
 
 
 def test_evaluate_keeps_curves_ties_and_agreement_consistent(tiny):
     tokenizer, model = tiny
     methods = {
         "grad x input": attr.GradientXInput(model),
-        "constant": Constant(),
-        "random": attr.RandomScores(0, draws=3),
+        "constant": constant(model),
+        "random": attr.RandomScores(model, 0, draws=3),
     }
     res = metrics.evaluate_faithfulness(
         model, tokenizer, TEXTS, methods, batch_size=3, progress=False
@@ -212,7 +216,7 @@ def test_evaluate_keeps_curves_ties_and_agreement_consistent(tiny):
 
 def test_the_random_floor_is_the_mean_over_its_draws(tiny):
     tokenizer, model = tiny
-    rnd = attr.RandomScores(seed=11, draws=4)
+    rnd = attr.RandomScores(model, seed=11, draws=4)
     res = metrics.evaluate_faithfulness(
         model, tokenizer, TEXTS, {"random": rnd}, batch_size=2, seed=5, progress=False
     )
@@ -221,7 +225,7 @@ def test_the_random_floor_is_the_mean_over_its_draws(tiny):
         one = encode(tokenizer, [text])
         per_draw = [
             metrics.comprehensiveness(
-                model, one, rnd.attribute(one, draw=d), roles, seed=5
+                model, one, rnd.attribute(one, draw=d).scores, roles, seed=5
             )
             for d in range(4)
         ]

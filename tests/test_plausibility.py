@@ -7,6 +7,7 @@ import pytest
 import torch
 from tiny import tiny_bert, tiny_tokenizer
 
+from helpers.attr import Attribution
 from helpers.data.eraser import RationaleReview, RationaleSpan
 from helpers.metrics import plausibility as pl
 
@@ -129,30 +130,34 @@ DOCS = [
 ]
 
 
-class Oracle:
+class Oracle(Attribution):
     """Scores 1 on sentiment words: exactly the human rationale of DOCS."""
 
     name = "oracle"
 
     def __init__(self, tokenizer, model):
+        super().__init__(model)
         self.ids = torch.tensor(tokenizer.convert_tokens_to_ids(sorted(SENTIMENT)))
-        self.model, self.calls = model, []
+        self.calls = []
 
-    def attribute(self, inputs, target=None):
-        self.calls.append((self.model.training, target))
-        hit = torch.isin(inputs["input_ids"], self.ids).float()
-        return hit * inputs["attention_mask"]
+    def _pass(self, batch, target):
+        self.calls.append((self.model.training, target.wanted))
+        with torch.no_grad():
+            logits = self.model(**batch).logits
+        return torch.isin(batch["input_ids"], self.ids).float(), logits
 
 
-class Random:
+class Random(Attribution):
     name = "random"
 
-    def __init__(self, seed=0):
+    def __init__(self, model, seed=0):
+        super().__init__(model)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def attribute(self, inputs, target=None):
-        scores = torch.rand(inputs["input_ids"].shape, generator=self.generator)
-        return scores * inputs["attention_mask"]
+    def _pass(self, batch, target):
+        with torch.no_grad():
+            logits = self.model(**batch).logits
+        return torch.rand(batch["input_ids"].shape, generator=self.generator), logits
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +169,7 @@ def setup():
         model,
         tokenizer,
         DOCS,
-        [oracle, Random()],
+        [oracle, Random(model)],
         max_length=12,
         batch_size=2,
         progress=False,
@@ -238,11 +243,11 @@ def test_label_target_and_bad_methods():
     with pytest.raises(TypeError, match="attribute"):
         pl.evaluate_plausibility(model, tokenizer, DOCS, {"x": object()})
 
-    class Wrong:
+    class Wrong(Attribution):
         name = "wrong"
 
-        def attribute(self, inputs, target=None):
-            return torch.zeros(1, 3)
+        def _pass(self, batch, target):
+            return torch.zeros(1, 3), self.model(**batch).logits
 
-    with pytest.raises(ValueError, match=r"wrong.attribute returned"):
-        pl.evaluate_plausibility(model, tokenizer, DOCS, [Wrong()], progress=False)
+    with pytest.raises(RuntimeError, match=r"Wrong produced shape"):
+        pl.evaluate_plausibility(model, tokenizer, DOCS, [Wrong(model)], progress=False)

@@ -123,7 +123,7 @@ def evaluated():
     methods = {
         "grad x input": attr.GradientXInput(model),
         "rollout": attr.AttentionRollout(model),
-        "random": attr.RandomScores(0, draws=2),
+        "random": attr.RandomScores(model, 0, draws=2),
     }
     res = metrics.evaluate_faithfulness(
         model, tokenizer, TEXTS, methods, batch_size=3, progress=False

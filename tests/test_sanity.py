@@ -48,7 +48,7 @@ def test_rank_change_rules_for_degenerate_maps():
     assert metrics.rank_change([0.0] * 4, [0.5] * 4) == (1.0, True)
 
 
-class FromIds:
+class FromIds(attr.Attribution):
     """A map read from the token ids; ``mode`` says what randomisation does to it.
 
     ``"keep"``: unchanged; ``"flat"``: all 0 once randomised; ``"nan"``: NaN once
@@ -57,9 +57,15 @@ class FromIds:
     """
 
     def __init__(self, model, original, mode):
+        super().__init__(model)
         self.name, self.randomised, self.mode = mode, model is not original, mode
 
-    def attribute(self, inputs, target=None):
+    def _pass(self, batch, target):
+        with torch.no_grad():
+            logits = self.model(**batch).logits
+        return self._scores(batch), logits
+
+    def _scores(self, inputs):
         scores = inputs["input_ids"].float() * inputs["attention_mask"]
         if not self.randomised or self.mode == "keep":
             return scores
@@ -74,7 +80,7 @@ def toy_methods(original):
     def make(model, seed):
         modes = ("keep", "flat", "nan", "negate")
         methods = {m: FromIds(model, original, m) for m in modes}
-        methods["random"] = attr.RandomScores(seed)
+        methods["random"] = attr.RandomScores(model, seed)
         return methods
 
     return make

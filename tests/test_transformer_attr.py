@@ -99,7 +99,7 @@ def grad_x_input(model, batch, target: int, cp: bool, **cp_options):
 @pytest.mark.parametrize("method", METHODS)
 def test_shape_dtype_and_zero_at_padding(method, batch):
     model = tiny_bert(perturb=0.05)
-    out = method(model).attribute(batch)
+    out = method(model).attribute(batch).scores
     assert isinstance(method.name, str) and method.name
     assert out.shape == batch["input_ids"].shape
     assert out.dtype == torch.float32 and out.device.type == "cpu"
@@ -119,8 +119,10 @@ def test_names():
 def test_padding_does_not_change_a_review(method, tokenizer):
     model = tiny_bert(perturb=0.05)
     explainer = method(model)
-    alone = explainer.attribute(encode(tokenizer, [TEXTS[2]]), target=1)
-    padded = explainer.attribute(encode(tokenizer, [TEXTS[2], TEXTS[3]]), target=1)
+    alone = explainer.attribute(encode(tokenizer, [TEXTS[2]]), target=1).scores
+    padded = explainer.attribute(
+        encode(tokenizer, [TEXTS[2], TEXTS[3]]), target=1
+    ).scores
     n = alone.shape[1]
     assert padded.shape[1] > n
     assert close(padded[0, :n], alone[0])
@@ -131,17 +133,19 @@ def test_padding_does_not_change_a_review(method, tokenizer):
 def test_targets_int_tensor_none(method, batch):
     model = tiny_bert(perturb=0.05)
     explainer = method(model)
-    by_class = [explainer.attribute(batch, target=c) for c in (0, 1)]
+    by_class = [explainer.attribute(batch, target=c).scores for c in (0, 1)]
     assert not torch.allclose(by_class[0], by_class[1])
     mixed = torch.tensor([0, 1, 1, 0])
-    per_review = explainer.attribute(batch, target=mixed)
-    assert torch.equal(explainer.last_target, mixed)
+    record = explainer.attribute(batch, target=mixed)
+    per_review = record.scores
+    assert torch.equal(record.target, mixed)
     for i, c in enumerate(mixed.tolist()):
         assert close(per_review[i], by_class[c][i])
     predicted = model(**batch).logits.argmax(-1)
-    default = explainer.attribute(batch)
-    assert torch.equal(explainer.last_target, predicted)
-    assert close(default, explainer.attribute(batch, target=predicted))
+    record = explainer.attribute(batch)
+    default = record.scores
+    assert torch.equal(record.target, predicted)
+    assert close(default, explainer.attribute(batch, target=predicted).scores)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -172,11 +176,11 @@ def test_attention_implementation_needs_a_transformers_model():
 @pytest.mark.parametrize("method", METHODS)
 def test_eval_mode_and_restores_train_mode(method, batch):
     model = tiny_bert(perturb=0.05, dropout=0.3)
-    expected = method(model).attribute(batch)
+    expected = method(model).attribute(batch).scores
     model.train()
     explainer = method(model)
-    first = explainer.attribute(batch)
-    second = explainer.attribute(batch)
+    first = explainer.attribute(batch).scores
+    second = explainer.attribute(batch).scores
     assert model.training
     assert all(m.training for m in model.modules())
     assert torch.equal(first, second)
@@ -195,10 +199,10 @@ def test_attention_implementation_restored(method, attn, batch):
 @pytest.mark.parametrize("method", METHODS)
 def test_frozen_parameters(method, batch):
     model = tiny_bert(perturb=0.05)
-    expected = method(model).attribute(batch)
+    expected = method(model).attribute(batch).scores
     for p in model.parameters():
         p.requires_grad_(False)
-    out = method(model).attribute(batch)
+    out = method(model).attribute(batch).scores
     assert out.abs().sum() > 0
     assert close(out, expected, rel=1e-6)
     assert not any(p.requires_grad for p in model.parameters())
@@ -207,9 +211,9 @@ def test_frozen_parameters(method, batch):
 @pytest.mark.parametrize("method", METHODS)
 def test_chunks_give_the_same_maps(method, batch):
     model = tiny_bert(perturb=0.05)
-    whole = method(model, max_tokens=None).attribute(batch, target=1)
+    whole = method(model, max_tokens=None).attribute(batch, target=1).scores
     seq = batch["input_ids"].shape[1]
-    chunked = method(model, max_tokens=seq + 1).attribute(batch, target=1)
+    chunked = method(model, max_tokens=seq + 1).attribute(batch, target=1).scores
     assert close(chunked, whole)
 
 
@@ -244,7 +248,7 @@ def hand_written_rollout(model, batch, target):
 def test_rollout_agrees_with_hand_written_loop(batch):
     model = tiny_bert(perturb=0.3, layers=3)
     target = torch.tensor([1, 0, 1, 1])
-    ours = GradientWeightedRollout(model).attribute(batch, target=target)
+    ours = GradientWeightedRollout(model).attribute(batch, target=target).scores
     expected = hand_written_rollout(model, batch, target)
     assert close(ours, expected, rel=1e-5)
     assert (ours >= 0).all()
@@ -290,7 +294,7 @@ def test_cp_lrp_conserves_the_logit_without_biases(batch):
     model = zero_biases(tiny_bert(perturb=0.5))
     explainer = ConservativeLRP(model)
     for target in (0, 1):
-        relevance = explainer.attribute(batch, target=target)
+        relevance = explainer.attribute(batch, target=target).scores
         logits = model(**batch).logits[:, target].detach()
         assert logits.abs().min() > 0.05  # a non-trivial logit to conserve
         assert torch.allclose(relevance.sum(1), logits, rtol=1e-4, atol=1e-5)
@@ -308,7 +312,7 @@ def test_cp_lrp_conserves_the_logit_minus_the_bias_contributions(tokenizer):
         assert abs(from_biases) > 0.05  # the biases do matter here
         assert total == pytest.approx(float(logits[0, 1]), rel=1e-4, abs=1e-5)
         # The explainer gives the same relevances.
-        ours = ConservativeLRP(model).attribute(one, target=1)
+        ours = ConservativeLRP(model).attribute(one, target=1).scores
         assert close(ours, relevance, rel=1e-5)
 
 
@@ -440,8 +444,8 @@ def test_attnlrp_kernel_uniform_rule_on_both_products():
 
 def test_attnlrp_differs_from_cp_lrp_through_the_softmax(batch):
     model = tiny_bert(perturb=0.5)
-    cp = ConservativeLRP(model).attribute(batch, target=0)
-    attn = AttnLRP(model).attribute(batch, target=0)
+    cp = ConservativeLRP(model).attribute(batch, target=0).scores
+    attn = AttnLRP(model).attribute(batch, target=0).scores
     assert not close(attn, cp, rel=1e-2)
 
 

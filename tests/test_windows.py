@@ -14,11 +14,10 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.attr import Attribution, GradCam
+from helpers.attr.gradcam import aggregate_layers
 from helpers.data import TruncationWarning
-from helpers.gradcam import GradCam, aggregate_layers
 from helpers.highlight import highlight_html
-from helpers.inputs import check_inputs, resolve_target
-from helpers.models import eval_mode
 from helpers.windows import (
     classify_long,
     describe_long,
@@ -56,17 +55,13 @@ def model():
 # --------------------------------------------------------------------------- explainers
 
 
-class GradXInput:
+class GradXInput(Attribution):
     """Gradient x input at the word embeddings, written here as a reference."""
 
     name = "grad x input (test)"
 
-    def __init__(self, model):
-        self.model = model
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        batch = check_inputs(inputs)
-        with eval_mode(self.model), torch.enable_grad():
+    def _pass(self, batch, target):
+        with torch.enable_grad():
             embeds = self.model.get_input_embeddings()(batch["input_ids"])
             embeds = embeds.detach().requires_grad_(True)
             logits = self.model(
@@ -74,49 +69,53 @@ class GradXInput:
                 attention_mask=batch["attention_mask"],
                 token_type_ids=batch.get("token_type_ids"),
             ).logits
-            chosen = resolve_target(target, logits)
-            (grad,) = torch.autograd.grad(
-                logits.gather(1, chosen[:, None]).sum(), embeds
-            )
-        return ((grad * embeds).sum(-1) * batch["attention_mask"]).detach()
+            (grad,) = torch.autograd.grad(target.score(logits), embeds)
+        return (grad * embeds).sum(-1), logits
 
 
-class GradCamMeanOfLayers:
-    """helpers.gradcam.GradCam aggregated over layers (mean), as an explainer."""
+class GradCamMeanOfLayers(GradCam):
+    """helpers.attr.GradCam aggregated over layers (mean), as an explainer."""
 
     name = "Grad-CAM mean"
 
-    def __init__(self, model):
-        self.gradcam = GradCam(model)
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        return aggregate_layers(self.gradcam.attribute(inputs, target), "mean")
+    def _pass(self, batch, target):
+        cam, logits = super()._pass(batch, target)
+        return aggregate_layers(cam, "mean"), logits
 
 
-class WindowIndex:
+class NoGrad(Attribution):
+    """A test explainer that reads the logits without gradients."""
+
+    def _logits(self, batch) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model(**batch).logits
+
+
+class WindowIndex(NoGrad):
     """Scores ``k + 1`` at every position of the ``k``-th window it is asked for."""
 
     name = "window index"
 
-    def __init__(self):
+    def __init__(self, model):
+        super().__init__(model)
         self.seen = 0
         self.targets: list[int] = []
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        mask = inputs["attention_mask"].float()
+    def _pass(self, batch, target):
+        mask = batch["attention_mask"].float()
         values = torch.arange(self.seen + 1, self.seen + 1 + mask.shape[0]).float()
         self.seen += mask.shape[0]
-        self.targets += torch.as_tensor(target).tolist()
-        return values[:, None] * mask
+        self.targets += target.wanted.tolist()
+        return values[:, None] * mask, self._logits(batch)
 
 
-class TokenIds:
+class TokenIds(NoGrad):
     """Scores each position by its own token id (checks the alignment)."""
 
     name = "token ids"
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        return inputs["input_ids"].float() * inputs["attention_mask"]
+    def _pass(self, batch, target):
+        return batch["input_ids"].float(), self._logits(batch)
 
 
 class CountModel(nn.Module):
@@ -207,7 +206,7 @@ def test_empty_text_raises(tokenizer, model, text):
     with pytest.raises(ValueError, match="empty"):
         classify_long(model, tokenizer, ["good", text], window=40, overlap=10)
     with pytest.raises(ValueError, match="empty"):
-        explain_long(TokenIds(), model, tokenizer, text, window=40, overlap=10)
+        explain_long(TokenIds(model), model, tokenizer, text, window=40, overlap=10)
     with pytest.raises(ValueError, match="at least one"):
         classify_long(model, tokenizer, [], window=40, overlap=10)
 
@@ -260,12 +259,12 @@ def test_text_in_one_window_gives_the_plain_logits(tokenizer, model, pool):
 def test_text_in_one_window_gives_the_plain_scores(tokenizer, model, make, stitch):
     explainer = make(model)
     plain = tokenizer(TEXTS[3], return_tensors="pt")
-    expected = explainer.attribute(plain)[0, 1:-1]
+    expected = explainer.attribute(plain).scores[0, 1:-1]
     result = explain_long(
         explainer, model, tokenizer, TEXTS[3], window=62, overlap=16, stitch=stitch
     )
     assert result.tokens == tokenizer.tokenize(TEXTS[3])
-    torch.testing.assert_close(result.scores, expected.float(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(result.score(), expected.float(), atol=1e-5, rtol=1e-4)
     assert result.target == int(model(**plain).logits.argmax())
     assert float(expected.abs().sum()) > 0
 
@@ -283,18 +282,18 @@ def test_3000_token_text_gets_one_score_per_token(tokenizer, model, recwarn):
         GradXInput(model), model, tokenizer, text, overlap=16, progress=False
     )
     assert result.tokens == expected
-    assert tuple(result.scores.shape) == (len(expected),)
-    assert bool(torch.isfinite(result.scores).all())
-    assert result.spans == windows(len(expected), 62, 16)
+    assert tuple(result.score().shape) == (len(expected),)
+    assert bool(torch.isfinite(result.score()).all())
+    assert result.windows.spans == windows(len(expected), 62, 16)
     n_windows = 1 + -(-(len(expected) - 62) // (62 - 16))
-    assert len(result.window_scores) == len(result.spans) == n_windows
-    assert tuple(result.window_logits.shape) == (n_windows, 2)
+    assert len(result.windows.scores) == len(result.windows.spans) == n_windows
+    assert tuple(result.windows.logits.shape) == (n_windows, 2)
     torch.testing.assert_close(result.probabilities.sum(), torch.tensor(1.0))
     logits = classify_long(model, tokenizer, text, overlap=16, progress=False)
     torch.testing.assert_close(result.logits, logits[0])
     assert not [w for w in recwarn if issubclass(w.category, TruncationWarning)]
     assert not [w for w in recwarn if "sequence length" in str(w.message)]
-    page = highlight_html(result.tokens, result.scores, merge="max")
+    page = highlight_html(result.tokens, result.score(), merge="max")
     assert "truncated" not in page and "Token indices" not in page
     assert page.count('<span style="background') == len(
         [t for t in expected if not t.startswith("##")]
@@ -322,7 +321,7 @@ def hundred_tokens(tokenizer) -> str:
 
 
 def test_stitch_mean_averages_the_windows(tokenizer, model):
-    explainer = WindowIndex()
+    explainer = WindowIndex(model)
     result = explain_long(
         explainer,
         model,
@@ -332,7 +331,7 @@ def test_stitch_mean_averages_the_windows(tokenizer, model):
         overlap=10,
         batch_size=2,  # windows reach the explainer over two calls
     )
-    assert result.spans == [(0, 40), (30, 70), (60, 100)]
+    assert result.windows.spans == [(0, 40), (30, 70), (60, 100)]
     expected = torch.cat(
         [
             torch.full((30,), 1.0),
@@ -342,13 +341,13 @@ def test_stitch_mean_averages_the_windows(tokenizer, model):
             torch.full((30,), 3.0),
         ]
     )
-    torch.testing.assert_close(result.scores, expected)
+    torch.testing.assert_close(result.score(), expected)
     assert explainer.targets == [result.target] * 3
 
 
 def test_stitch_taper_weights_by_distance_to_the_edge(tokenizer, model):
     result = explain_long(
-        WindowIndex(),
+        WindowIndex(model),
         model,
         tokenizer,
         hundred_tokens(tokenizer),
@@ -356,7 +355,7 @@ def test_stitch_taper_weights_by_distance_to_the_edge(tokenizer, model):
         overlap=10,
         stitch="taper",
     )
-    s = result.scores
+    s = result.score()
     # token 30: window 1 at p=30 (weight min(31, 10, 11) = 10), window 2 at p=0 (1)
     assert s[30].item() == pytest.approx((10 * 1 + 1 * 2) / 11)
     # token 35: weights min(36, 5, 11) = 5 and min(6, 35, 11) = 6
@@ -392,15 +391,15 @@ def test_stitch_weights_and_scores_by_hand():
 def test_scores_are_aligned_with_the_tokens(tokenizer, model, stitch):
     text = long_text(200, seed=5)
     result = explain_long(
-        TokenIds(), model, tokenizer, text, window=40, overlap=12, stitch=stitch
+        TokenIds(model), model, tokenizer, text, window=40, overlap=12, stitch=stitch
     )
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert result.scores.tolist() == [float(i) for i in ids]
+    assert result.score().tolist() == [float(i) for i in ids]
 
 
 def test_normalise_sum_gives_each_window_the_same_mass(tokenizer, model):
     result = explain_long(
-        WindowIndex(),
+        WindowIndex(model),
         model,
         tokenizer,
         hundred_tokens(tokenizer),
@@ -408,9 +407,9 @@ def test_normalise_sum_gives_each_window_the_same_mass(tokenizer, model):
         overlap=10,
         normalise="sum",
     )
-    for scores in result.window_scores:
+    for scores in result.windows.scores:
         assert float(scores.abs().sum()) == pytest.approx(1.0)
-    torch.testing.assert_close(result.scores, torch.full((100,), 1 / 40))
+    torch.testing.assert_close(result.score(), torch.full((100,), 1 / 40))
 
 
 # --------------------------------------------------------------------------- pooling
@@ -439,7 +438,7 @@ def test_pool_mean_and_max_differ_as_documented(tokenizer):
 @pytest.mark.parametrize(("pool", "target"), [("mean", 0), ("max", 1)])
 def test_every_window_is_explained_for_the_whole_texts_class(tokenizer, pool, target):
     model = CountModel(tokenizer).train()
-    explainer = WindowIndex()
+    explainer = WindowIndex(model)
     result = explain_long(
         explainer, model, tokenizer, POOL_TEXT, window=10, overlap=0, pool=pool
     )
@@ -447,7 +446,7 @@ def test_every_window_is_explained_for_the_whole_texts_class(tokenizer, pool, ta
     assert explainer.targets == [target] * 3  # window 1 alone would predict 1
     assert model.training
     forced = explain_long(
-        WindowIndex(), model, tokenizer, POOL_TEXT, window=10, overlap=0, target=1
+        WindowIndex(model), model, tokenizer, POOL_TEXT, window=10, overlap=0, target=1
     )
     assert forced.target == 1
 
@@ -455,14 +454,18 @@ def test_every_window_is_explained_for_the_whole_texts_class(tokenizer, pool, ta
 def test_explain_long_bad_arguments(tokenizer, model):
     text = long_text(80)
     with pytest.raises(ValueError, match="outside the model's labels"):
-        explain_long(TokenIds(), model, tokenizer, text, overlap=8, target=5)
+        explain_long(TokenIds(model), model, tokenizer, text, overlap=8, target=5)
     with pytest.raises(ValueError, match="stitch"):
-        explain_long(TokenIds(), model, tokenizer, text, overlap=8, stitch="linear")
+        explain_long(
+            TokenIds(model), model, tokenizer, text, overlap=8, stitch="linear"
+        )
     with pytest.raises(ValueError, match="normalise"):
-        explain_long(TokenIds(), model, tokenizer, text, overlap=8, normalise="max")
+        explain_long(
+            TokenIds(model), model, tokenizer, text, overlap=8, normalise="max"
+        )
     with pytest.raises(ValueError, match="pool"):
-        explain_long(TokenIds(), model, tokenizer, text, overlap=8, pool="median")
-    with pytest.raises(ValueError, match="aggregate per-layer maps"):
+        explain_long(TokenIds(model), model, tokenizer, text, overlap=8, pool="median")
+    with pytest.raises(ValueError, match="one map per token"):
         explain_long(GradCam(model), model, tokenizer, text, overlap=8)
 
 
@@ -486,7 +489,7 @@ def test_pick_long_text_draws_among_the_long_ones(tokenizer):
 def test_describe_long_says_what_the_cut_loses(tokenizer, model):
     text = long_text(150, seed=4)
     result = explain_long(
-        TokenIds(), model, tokenizer, text, overlap=16, progress=False
+        TokenIds(model), model, tokenizer, text, overlap=16, progress=False
     )
     n, kept = len(result.tokens), 62
     cut = torch.tensor([2.0, 0.0])  # the cut text says negative, p = 0.88
@@ -494,11 +497,11 @@ def test_describe_long_says_what_the_cut_loses(tokenizer, model):
     assert f"The review has {n} tokens" in text_md
     assert f"keeps the first {kept} ({kept / n:.0%})" in text_md
     assert "Cut: **negative** (p = 0.88)" in text_md
-    assert f"in {len(result.spans)} windows of at most {kept} tokens" in text_md
+    assert f"in {len(result.windows.spans)} windows of at most {kept} tokens" in text_md
     assert "the label is **positive**" in text_md
-    share = float(result.scores[kept:].sum() / result.scores.sum())
+    share = float(result.score()[kept:].sum() / result.score().sum())
     assert f"{share:.0%} of the explanation's positive mass" in text_md
     short = explain_long(
-        TokenIds(), model, tokenizer, "a great film", overlap=16, progress=False
+        TokenIds(model), model, tokenizer, "a great film", overlap=16, progress=False
     )
     assert "positive mass" not in describe_long(short, cut)

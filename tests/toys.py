@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
+from helpers.attr import Attribution
 from helpers.tokens import TokenRoles
 
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -73,3 +74,20 @@ def trigger_model() -> LinearTokenModel:
     weights = torch.zeros(VOCAB)
     weights[TRIGGER] = 5.0
     return LinearTokenModel(weights, bias=-2.0)
+
+
+class ScoresFrom(Attribution):
+    """A test explainer: ``scores(batch, target)`` with the model's logits.
+
+    The logits come from one forward pass without gradients; ``scores``
+    gets the checked, on-device chunk and its :class:`helpers.attr.Target`.
+    """
+
+    def __init__(self, model: nn.Module, name: str, scores):
+        super().__init__(model)
+        self.name, self.scores = name, scores
+
+    def _pass(self, batch, target):
+        with torch.no_grad():
+            logits = self.model(**batch).logits
+        return self.scores(batch, target), logits

@@ -1,94 +1,202 @@
-"""The explainer contract every attribution method of the book follows.
+"""The attribution contract: one base class, one override point, one record.
 
-An *explainer* has a ``name`` and one call::
+Every method of the book derives from :class:`Attribution` and writes one
+small function, its single pass over a chunk of reviews::
 
-    explainer.attribute(inputs, target=None) -> torch.Tensor [batch, seq]
+    class MyMethod(Attribution):
+        name = "my method"
 
-``inputs`` is a dict/BatchEncoding with ``input_ids``, ``attention_mask`` and
-optionally ``token_type_ids``; ``target`` is ``None`` (the class the model
-predicts), an int, or a LongTensor ``[batch]``, resolved only by
-:func:`helpers.inputs.resolve_target`. The result is float, on the CPU, 0 at
-padding, and higher means more evidence *for* the target class.
+        def _pass(self, batch, target):
+            logits = self.model(**batch).logits          # its forward pass
+            chosen = target(logits)                      # [b]: the class explained
+            ...                                          # its backward pass
+            return scores, logits                        # [b, seq], [b, labels]
 
-:class:`Explainer` states the contract as a ``typing.Protocol`` (classes
-satisfy it by shape, as ``helpers.attention.CLSAttention`` does without
-inheriting anything). :class:`Attribution` is a base class that does the
-common work, so a method overrides one small function, ``_attribute``.
+:meth:`Attribution.attribute` owns the rest of the path: it checks the
+inputs (:func:`helpers.inputs.check_inputs`), moves them to the model's
+device, runs in eval mode (the model's mode is restored afterwards, even on
+an error), cuts the batch into chunks of at most ``max_tokens`` tokens
+(reviews x padded length), resolves the target once per chunk from the
+logits of that chunk (:class:`Target`, with
+:func:`helpers.inputs.resolve_target`), sets padding to 0 and returns one
+:class:`Attributions` record on the CPU. Nothing is kept on the explainer
+after the call.
+
 :func:`compute_maps` runs a registry of explainers on one batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..inputs import check_inputs, to_device
+from ..inputs import check_inputs, resolve_target, target_tensor, to_device
 from ..models import eval_mode, model_device
 
-__all__ = ["Attribution", "Explainer", "compute_maps"]
+__all__ = ["Attribution", "Attributions", "Target", "check_max_tokens", "compute_maps"]
 
 
-@runtime_checkable
-class Explainer(Protocol):
-    """A ``name`` and ``attribute(inputs, target=None) -> [batch, seq]``."""
+@dataclass(frozen=True)
+class Attributions:
+    """What :meth:`Attribution.attribute` returns for a batch (all on the CPU).
 
-    name: str
+    ``scores``: ``[batch, seq]`` float, 0 at padding, higher = more evidence
+    for the target class (Grad-CAM over all layers: ``[batch, layers, seq]``);
+    ``target``: the classes explained, LongTensor ``[batch]``; ``logits``:
+    the model's logits ``[batch, labels]`` from the same pass.
+    """
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """One score per token ``[batch, seq]``: float, CPU, 0 at padding."""
-        ...
+    scores: torch.Tensor
+    target: torch.Tensor
+    logits: torch.Tensor
+
+    @property
+    def probabilities(self) -> torch.Tensor:
+        """Softmax of the logits, ``[batch, labels]``."""
+        return self.logits.softmax(dim=-1)
+
+    @property
+    def prediction(self) -> torch.Tensor:
+        """The model's classes, ``[batch]`` (argmax of the logits)."""
+        return self.logits.argmax(dim=-1)
+
+
+class Target:
+    """The class explained in one chunk, resolved once from the chunk's logits.
+
+    ``wanted``: ``None`` (the predicted class) or a LongTensor ``[b]``. A pass
+    calls ``target(logits)`` after its forward pass and gets a LongTensor
+    ``[b]`` on the logits' device (a class outside the labels raises
+    ``ValueError``); later calls return the same tensor. A pass whose scores
+    do not depend on the class never calls it: the base class resolves it
+    from the logits the pass returns.
+    """
+
+    def __init__(self, wanted: torch.Tensor | None):
+        self.wanted = wanted
+        self._resolved: torch.Tensor | None = None
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if self._resolved is None:
+            self._resolved = resolve_target(self.wanted, logits)
+        return self._resolved
+
+    def score(self, logits: torch.Tensor) -> torch.Tensor:
+        """The sum over reviews of each one's target logit: what a pass differentiates.
+
+        Reviews do not interact, so its gradient gives each review the
+        gradient of its own target logit.
+        """
+        return logits.gather(1, self(logits)[:, None]).sum()
+
+
+def check_max_tokens(max_tokens) -> int | None:
+    """``max_tokens`` if it is None or a positive int, else ``ValueError``."""
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or max_tokens < 1
+    ):
+        raise ValueError(
+            f"max_tokens must be a positive int or None, got {max_tokens!r}."
+        )
+    return max_tokens
 
 
 class Attribution:
-    """Base class: checks inputs, eval mode, device, padding, dtype — once.
+    """Base class of every attribution method: the whole path but one pass.
 
-    :meth:`attribute` checks ``inputs`` (:func:`helpers.inputs.check_inputs`),
-    moves them to the model's device, runs :meth:`_attribute` in eval mode
-    (the model's previous train/eval mode is restored, even after an error),
-    checks the shape, and returns float scores on the CPU with padding set
-    to 0. Subclasses set ``name`` and write ``_attribute(batch, target)``,
-    which resolves ``target`` with :func:`helpers.inputs.resolve_target`
-    against the logits it computes anyway.
+    ``Attribution(model, max_tokens=4096)``: ``model`` a torch module whose
+    output has ``.logits`` (a transformers sequence classifier);
+    ``max_tokens`` bounds the memory of one pass: a batch of more than
+    ``max_tokens`` tokens (reviews x padded length) runs as several passes
+    (at least one review each); ``None`` runs the whole batch at once. The
+    scores do not depend on it (reviews are independent).
+
+    A subclass sets the class attribute ``name`` (its registry name) and,
+    for the methods built for transformers (chapter 6), ``transformer =
+    True``; it writes :meth:`_pass`.
     """
 
+    #: The method's name in the registry and in every table.
     name: str = "attribution"
+    #: True for the methods built for transformers (chapter 6's three).
+    transformer: bool = False
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
         if not isinstance(model, nn.Module):
             raise TypeError(
                 f"model must be a torch nn.Module, got {type(model).__name__}."
             )
         self.model = model
-        self.last_target: torch.Tensor | None = None
+        self.max_tokens = check_max_tokens(max_tokens)
 
-    def _attribute(self, batch: dict[str, torch.Tensor], target) -> torch.Tensor:
-        """Scores ``[batch, seq]`` for a checked batch already on the model's device."""
-        raise NotImplementedError
+    def _pass(
+        self, batch: dict[str, torch.Tensor], target: Target, **options
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scores [b, seq], logits [b, labels])`` of one checked, on-device chunk.
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """One score per token, ``[batch, seq]`` (float, CPU, 0 at padding)."""
+        Call ``target(logits)`` for the classes to explain. Padding need not
+        be zeroed; the base class does it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _pass(batch, target)."
+        )
+
+    def attribute(self, inputs, target=None, **options) -> Attributions:
+        """Explain a batch: one :class:`Attributions` record (float, CPU).
+
+        ``inputs``: dict/BatchEncoding with ``input_ids`` and
+        ``attention_mask`` ``[batch, seq]`` (``token_type_ids`` optional).
+        ``target``: None (the predicted class), an int, or a LongTensor
+        ``[batch]``. ``options`` go to the method's pass (the random
+        baseline's ``draw=``).
+        """
         batch = to_device(check_inputs(inputs), model_device(self.model))
+        n, seq = batch["input_ids"].shape
+        wanted = target_tensor(target, n)
+        step = n if self.max_tokens is None else max(1, self.max_tokens // seq)
+        parts = []
         with eval_mode(self.model):
-            scores = self._attribute(batch, target)
-        mask = batch["attention_mask"]
-        if tuple(scores.shape) != tuple(mask.shape):
+            for start in range(0, n, step):
+                rows = slice(start, start + step)
+                chunk = {key: value[rows] for key, value in batch.items()}
+                chunk_target = Target(None if wanted is None else wanted[rows])
+                parts.append(self._checked_pass(chunk, chunk_target, options))
+        scores, targets, logits = (torch.cat(part) for part in zip(*parts, strict=True))
+        return Attributions(scores=scores, target=targets, logits=logits)
+
+    def _checked_pass(self, chunk, target: Target, options) -> tuple:
+        """One pass, its shape checked, padding zeroed, moved to the CPU."""
+        scores, logits = self._pass(chunk, target, **options)
+        chosen = target(logits)
+        mask = chunk["attention_mask"]
+        if scores.dim() not in (2, 3) or (scores.shape[0], scores.shape[-1]) != tuple(
+            mask.shape
+        ):
             raise RuntimeError(
                 f"{type(self).__name__} produced shape {tuple(scores.shape)}, "
                 f"expected [batch, seq] = {tuple(mask.shape)}."
             )
-        return (scores.detach() * mask.to(scores.dtype)).float().cpu()
+        mask = mask.to(scores.device, scores.dtype)
+        mask = mask[:, None, :] if scores.dim() == 3 else mask
+        return (
+            (scores.detach() * mask).float().cpu(),
+            chosen.detach().cpu(),
+            logits.detach().float().cpu(),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
 def compute_maps(
-    methods: Mapping[str, Explainer], inputs, target, *, check_finite: bool = True
+    methods: Mapping[str, Attribution], inputs, target, *, check_finite: bool = True
 ) -> dict[str, torch.Tensor]:
-    """Every method's map on one batch: ``{name: [batch, seq]}`` (float, CPU).
+    """Every method's scores on one batch: ``{name: [batch, seq]}`` (float, CPU).
 
     Raises ``ValueError`` naming the method when a map has the wrong shape or,
     with ``check_finite``, holds NaN or infinity (the sanity check passes
@@ -98,7 +206,7 @@ def compute_maps(
     shape = tuple(torch.as_tensor(inputs["input_ids"]).shape)
     maps = {}
     for name, method in methods.items():
-        scores = method.attribute(inputs, target=target)
+        scores = method.attribute(inputs, target=target).scores
         if tuple(scores.shape) != shape:
             raise ValueError(
                 f"Method {name!r} returned shape {tuple(scores.shape)}; every "

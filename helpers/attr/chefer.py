@@ -40,9 +40,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..inputs import resolve_target
-from ..models import eval_mode
-from .lrp import ChunkedExplainer, attention_implementation
+from .base import Attribution
+from .lrp import attention_implementation
 
 __all__ = ["GradientWeightedRollout", "gradient_weighted_cls_row"]
 
@@ -72,7 +71,7 @@ def gradient_weighted_cls_row(
     return row * real
 
 
-class GradientWeightedRollout(ChunkedExplainer):
+class GradientWeightedRollout(Attribution):
     """Explainer: gradient-weighted attention rollout (Chefer et al., 2021).
 
     ``GradientWeightedRollout(model).attribute(inputs, target=None)`` returns
@@ -84,12 +83,10 @@ class GradientWeightedRollout(ChunkedExplainer):
     batch at once). Runs in eval mode with the eager attention kernel and
     restores the model's mode and attention implementation. Works with frozen
     parameters (the word embeddings are fed as a leaf that requires grad).
-
-    After ``attribute``, ``last_target`` holds the classes explained
-    ``[batch]`` and ``last_logits`` the logits ``[batch, labels]``.
     """
 
     name = "grad-weighted rollout"
+    transformer = True
 
     def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
         super().__init__(model, max_tokens)
@@ -99,13 +96,8 @@ class GradientWeightedRollout(ChunkedExplainer):
                 "BERT-like transformers sequence classifier."
             )
 
-    def _one_pass(self, batch: dict, target):
-        """Map, targets and logits of one chunk: one forward and one backward pass."""
-        with (
-            eval_mode(self.model),
-            attention_implementation(self.model, "eager"),
-            torch.enable_grad(),
-        ):
+    def _pass(self, batch, target):
+        with attention_implementation(self.model, "eager"), torch.enable_grad():
             with torch.no_grad():
                 words = self.model.get_input_embeddings()(batch["input_ids"])
             out = self.model(
@@ -120,14 +112,13 @@ class GradientWeightedRollout(ChunkedExplainer):
                     "probabilities with output_attentions=True: pass a BERT-like "
                     "transformers model."
                 )
-            target_t = resolve_target(target, out.logits)
-            rows = torch.arange(out.logits.shape[0], device=out.logits.device)
-            score = out.logits[rows, target_t].sum()
-            grads = torch.autograd.grad(score, out.attentions, allow_unused=True)
+            grads = torch.autograd.grad(
+                target.score(out.logits), out.attentions, allow_unused=True
+            )
         attentions = [a.detach() for a in out.attentions]
         grads = [
             torch.zeros_like(a) if g is None else g
             for a, g in zip(attentions, grads, strict=True)
         ]
-        cls_row = gradient_weighted_cls_row(attentions, grads, batch["attention_mask"])
-        return cls_row, target_t, out.logits
+        row = gradient_weighted_cls_row(attentions, grads, batch["attention_mask"])
+        return row, out.logits

@@ -10,14 +10,16 @@ decision" means in ERASER's comprehensiveness.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
-from ..inputs import resolve_target
 from ..tokens import TokenRoles
 from .base import Attribution
 
-__all__ = ["GradientXInput", "IntegratedGradients", "embeddings_layer"]
+__all__ = ["GradientXInput", "IntegratedGradients", "embeddings_layer", "leaf_output"]
 
 
 def embeddings_layer(model: nn.Module) -> nn.Module:
@@ -27,43 +29,51 @@ def embeddings_layer(model: nn.Module) -> nn.Module:
     if not isinstance(layer, nn.Module):
         raise ValueError(
             f"{type(model).__name__} has no base_model.embeddings module: "
-            "gradient x input and integrated gradients attribute to that layer's "
-            "output; pass a BERT-like model."
+            "gradient x input, integrated gradients and LRP attribute to that "
+            "layer's output; pass a BERT-like model."
         )
     return layer
+
+
+@contextlib.contextmanager
+def leaf_output(module: nn.Module) -> Iterator[list]:
+    """Replace ``module``'s output by a leaf that requires grad; the leaf is kept.
+
+    The gradient with respect to that leaf exists even when the model's
+    parameters are frozen.
+    """
+    leaves: list[torch.Tensor] = []
+
+    def hook(_module, _args, output):
+        leaf = output.detach().requires_grad_(True)
+        leaves.append(leaf)
+        return leaf
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield leaves
+    finally:
+        handle.remove()
 
 
 class GradientXInput(Attribution):
     """Gradient x input on the embeddings layer's output, summed over hidden units.
 
     ``score[b, t] = sum_h d logit[b, target] / d E[b, t, h] * E[b, t, h]``:
-    one forward and one backward pass per batch. Signed; 0 at padding.
+    one forward and one backward pass per chunk. Signed; 0 at padding.
     """
 
     name = "grad x input"
 
-    def __init__(self, model: nn.Module):
-        super().__init__(model)
+    def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
+        super().__init__(model, max_tokens)
         self.layer = embeddings_layer(model)
 
-    def _attribute(self, batch, target) -> torch.Tensor:
-        captured = {}
-
-        def hook(module, args, output):
-            leaf = output.detach().requires_grad_(True)
-            captured["e"] = leaf
-            return leaf
-
-        handle = self.layer.register_forward_hook(hook)
-        try:
-            with torch.enable_grad():
-                logits = self.model(**batch).logits
-                self.last_target = resolve_target(target, logits)
-                score = logits.gather(1, self.last_target[:, None]).sum()
-                (grad,) = torch.autograd.grad(score, captured["e"])
-        finally:
-            handle.remove()
-        return (grad * captured["e"]).sum(-1)
+    def _pass(self, batch, target):
+        with torch.enable_grad(), leaf_output(self.layer) as leaves:
+            logits = self.model(**batch).logits
+            (grad,) = torch.autograd.grad(target.score(logits), leaves[:1])
+        return (grad * leaves[0].detach()).sum(-1), logits
 
 
 class IntegratedGradients(Attribution):
@@ -76,9 +86,9 @@ class IntegratedGradients(Attribution):
     (``baseline="mask"``). ``n_steps`` points of the Gauss-Legendre rule;
     ``internal_batch_size`` bounds how many interpolated copies go through
     the model at once (memory). By completeness each review's scores sum to
-    ``logit(x) - logit(baseline)`` up to the integration error, kept in
-    ``last_delta`` ``[batch]`` after each call. Cost: one forward pass for
-    the target, then ``n_steps`` forward and backward passes per review.
+    ``logit(x) - logit(baseline)`` up to the integration error. Cost: one
+    forward pass for the target, then ``n_steps`` forward and backward passes
+    per review.
     """
 
     name = "IG"
@@ -92,10 +102,11 @@ class IntegratedGradients(Attribution):
         n_steps: int = 50,
         baseline: str = "pad",
         internal_batch_size: int = 16,
+        max_tokens: int | None = 4096,
     ):
         from captum.attr import LayerIntegratedGradients
 
-        super().__init__(model)
+        super().__init__(model, max_tokens)
         if baseline not in ("pad", "mask"):
             raise ValueError(f"baseline must be 'pad' or 'mask', got {baseline!r}.")
         if n_steps < 1 or internal_batch_size < 1:
@@ -107,7 +118,6 @@ class IntegratedGradients(Attribution):
         self.baseline_id = pad_id if baseline == "pad" else roles.mask_id
         self.n_steps, self.internal_batch_size = n_steps, internal_batch_size
         self._lig = LayerIntegratedGradients(self._forward, embeddings_layer(model))
-        self.last_delta: torch.Tensor | None = None
 
     def _forward(self, input_ids, attention_mask, token_type_ids=None):
         return self.model(
@@ -123,20 +133,18 @@ class IntegratedGradients(Attribution):
             self.roles.real(inputs), torch.full_like(ids, self.baseline_id), ids
         )
 
-    def _attribute(self, batch, target) -> torch.Tensor:
+    def _pass(self, batch, target):
         with torch.no_grad():
-            self.last_target = resolve_target(target, self._forward(**batch))
-        attributions, delta = self._lig.attribute(
+            logits = self._forward(**batch)
+        attributions = self._lig.attribute(
             batch["input_ids"],
             baselines=self.baseline_ids(batch),
-            target=self.last_target,
+            target=target(logits),
             additional_forward_args=(
                 batch["attention_mask"],
                 batch.get("token_type_ids"),
             ),
             n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size,
-            return_convergence_delta=True,
         )
-        self.last_delta = delta.detach().cpu()
-        return attributions.sum(-1)
+        return attributions.sum(-1), logits

@@ -72,24 +72,23 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from ..inputs import check_inputs, resolve_target, target_tensor, to_device
+from ..inputs import check_inputs, to_device
 from ..models import eval_mode, model_device
+from .base import Attribution
+from .gradients import embeddings_layer, leaf_output
 from .support import check_lrp_support
 
 __all__ = [
     "ATTNLRP_ATTENTION",
     "CP_ATTENTION",
     "AttnLRP",
-    "ChunkedExplainer",
     "ConservativeLRP",
     "attention_implementation",
     "attnlrp_attention_forward",
-    "check_max_tokens",
     "conservation",
     "conservative_propagation",
     "cp_attention_forward",
     "lrp_rules",
-    "run_in_chunks",
 ]
 
 #: The names under which the rule kernels are registered in transformers.
@@ -333,108 +332,10 @@ def conservative_propagation(
     return lrp_rules(model, CP_ATTENTION, identity_activations)
 
 
-# --------------------------------------------------------------------------- batching
-
-
-def run_in_chunks(
-    model: nn.Module, inputs, target, max_tokens: int | None, one_pass: Callable
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Call ``one_pass(chunk, chunk_target)`` on pieces of <= ``max_tokens`` tokens.
-
-    ``inputs`` is checked and moved to the model's device; ``target`` (None,
-    int, LongTensor ``[batch]``) is checked and cut with the batch. A piece
-    holds at least one review. ``one_pass`` returns ``(maps [b, seq], targets
-    [b], logits [b, labels])``; the pieces are concatenated, maps and logits as
-    float32 on the CPU.
-    """
-    batch = to_device(check_inputs(inputs), model_device(model))
-    n, seq = batch["input_ids"].shape
-    targets = target_tensor(target, n)
-    step = n if max_tokens is None else max(1, max_tokens // seq)
-    maps, used, logits = [], [], []
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
-        chunk = {key: value[rows] for key, value in batch.items()}
-        chunk_map, chunk_target, chunk_logits = one_pass(
-            chunk, None if targets is None else targets[rows]
-        )
-        maps.append(chunk_map.detach().float().cpu())
-        used.append(chunk_target.detach().cpu())
-        logits.append(chunk_logits.detach().float().cpu())
-    return torch.cat(maps), torch.cat(used), torch.cat(logits)
-
-
-def check_max_tokens(max_tokens) -> int | None:
-    """``max_tokens`` if it is None or a positive int, else ``ValueError``."""
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool)
-        or not isinstance(max_tokens, int)
-        or max_tokens < 1
-    ):
-        raise ValueError(
-            f"max_tokens must be a positive int or None, got {max_tokens!r}."
-        )
-    return max_tokens
-
-
-class ChunkedExplainer:
-    """Base of the one-pass explainers: checks, chunking and the last pass's record.
-
-    A subclass sets ``name`` and writes ``_one_pass(batch, target) -> (maps
-    [b, seq], targets [b], logits [b, labels])``; :meth:`attribute` runs it on
-    pieces of at most ``max_tokens`` tokens (:func:`run_in_chunks`) and keeps
-    ``last_target`` ``[batch]`` and ``last_logits`` ``[batch, labels]``.
-    """
-
-    name = "chunked explainer"
-
-    def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
-        if not isinstance(model, nn.Module):
-            raise TypeError(
-                f"model must be a torch nn.Module, got {type(model).__name__}."
-            )
-        self.model = model
-        self.max_tokens = check_max_tokens(max_tokens)
-        self.last_target: torch.Tensor | None = None
-        self.last_logits: torch.Tensor | None = None
-
-    def _one_pass(self, batch: dict, target):
-        raise NotImplementedError
-
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """One score per token for the target class: ``[batch, seq]`` (float, CPU).
-
-        ``inputs``: dict/BatchEncoding with ``input_ids`` and
-        ``attention_mask`` ``[batch, seq]``. ``target``: None (the predicted
-        class), an int, or a LongTensor ``[batch]``.
-        """
-        maps, self.last_target, self.last_logits = run_in_chunks(
-            self.model, inputs, target, self.max_tokens, self._one_pass
-        )
-        return maps
-
-
 # --------------------------------------------------------------------------- explainer
 
 
-@contextlib.contextmanager
-def _leaf_output(module: nn.Module) -> Iterator[list]:
-    """Replace ``module``'s output by a leaf that requires grad; the leaf is kept."""
-    leaves: list[torch.Tensor] = []
-
-    def hook(_module, _args, output):
-        leaf = output.detach().requires_grad_(True)
-        leaves.append(leaf)
-        return leaf
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield leaves
-    finally:
-        handle.remove()
-
-
-class ConservativeLRP(ChunkedExplainer):
+class ConservativeLRP(Attribution):
     """Explainer: CP-LRP, gradient x input at the embeddings under the CP rules.
 
     ``ConservativeLRP(model).attribute(inputs, target=None)`` returns
@@ -450,11 +351,10 @@ class ConservativeLRP(ChunkedExplainer):
 
     ``identity_activations=False`` keeps the plain gradient through GELU and
     ``tanh`` (Ali et al.'s original choice; then conservation is approximate).
-    After ``attribute``, ``last_target`` holds the classes explained
-    ``[batch]`` and ``last_logits`` the logits ``[batch, labels]``.
     """
 
     name = "CP-LRP"
+    transformer = True
     #: The attention kernel of the rules (see :func:`lrp_rules`).
     attention_rule = CP_ATTENTION
 
@@ -465,29 +365,18 @@ class ConservativeLRP(ChunkedExplainer):
         identity_activations: bool = True,
     ):
         super().__init__(model, max_tokens)
-        embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
-        if not isinstance(embeddings, nn.Module):
-            raise ValueError(
-                f"{type(model).__name__} has no base_model.embeddings module: pass a "
-                "BERT-like transformers sequence classifier."
-            )
-        self.embeddings = embeddings
+        self.embeddings = embeddings_layer(model)
         self.identity_activations = bool(identity_activations)
 
-    def _one_pass(self, batch: dict, target):
-        """Relevances, targets and logits of one chunk: one forward, one backward."""
+    def _pass(self, batch, target):
         with (
-            eval_mode(self.model),
             torch.enable_grad(),
             lrp_rules(self.model, self.attention_rule, self.identity_activations),
-            _leaf_output(self.embeddings) as leaves,
+            leaf_output(self.embeddings) as leaves,
         ):
             logits = self.model(**batch).logits
-            target_t = resolve_target(target, logits)
-            rows = torch.arange(logits.shape[0], device=logits.device)
-            (grad,) = torch.autograd.grad(logits[rows, target_t].sum(), leaves[:1])
-        relevance = (grad * leaves[0].detach()).sum(dim=-1)
-        return relevance * batch["attention_mask"].to(relevance.dtype), target_t, logits
+            (grad,) = torch.autograd.grad(target.score(logits), leaves[:1])
+        return (grad * leaves[0].detach()).sum(dim=-1), logits
 
 
 class AttnLRP(ConservativeLRP):
@@ -534,9 +423,8 @@ def conservation(model: nn.Module, inputs, target=None) -> dict[str, torch.Tenso
     The biases' gradient is taken even where the model's parameters are
     frozen; their ``requires_grad`` flags are restored afterwards.
     """
-    explainer = ConservativeLRP(model, max_tokens=None)
-    tokens = explainer.attribute(inputs, target).double().sum(dim=1)
-    target_t = explainer.last_target
+    record = ConservativeLRP(model, max_tokens=None).attribute(inputs, target)
+    tokens, target_t = record.scores.double().sum(dim=1), record.target
     biases = _bias_parameters(model)
     flags = [b.requires_grad for b in biases]
     batch = to_device(check_inputs(inputs), model_device(model))

@@ -10,8 +10,10 @@ looks them up.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..inputs import check_inputs
+from .base import Attribution
 
 __all__ = ["StoredMaps"]
 
@@ -20,19 +22,24 @@ def _key(ids: torch.Tensor, mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(ids[mask.bool()].tolist())
 
 
-class StoredMaps:
+class StoredMaps(Attribution):
     """An explainer that returns maps computed earlier for the same reviews.
 
-    ``StoredMaps(name, inputs, maps)``: ``inputs`` the encoded reviews
+    ``StoredMaps(model, name, inputs, maps)``: ``inputs`` the encoded reviews
     (``input_ids``, ``attention_mask`` ``[n, seq]``), ``maps`` their scores
-    ``[n, seq]``. ``attribute(inputs, target)`` finds each row by its real
-    token ids (padding and row order do not matter) and returns its map cut
-    or padded to the batch's width. The maps were computed for one target
-    (the predicted class): pass ``target=None``, or the same classes, or
-    expect a ``ValueError``; a review that was not stored raises ``KeyError``.
+    ``[n, seq]``, ``name`` the method that made them. ``attribute(inputs,
+    target)`` finds each row by its real token ids (padding and row order do
+    not matter) and returns its map cut or padded to the batch's width; the
+    model runs one forward pass without gradients for the record's logits.
+    The maps were computed for one target each (``targets``, when given):
+    asking for another class raises ``ValueError``; a review that was not
+    stored raises ``KeyError``.
     """
 
-    def __init__(self, name: str, inputs, maps: torch.Tensor, targets=None):
+    name = "stored maps"
+
+    def __init__(self, model: nn.Module, name: str, inputs, maps, targets=None):
+        super().__init__(model)
         batch = check_inputs(inputs)
         maps = torch.as_tensor(maps).float().cpu()
         if maps.shape != batch["input_ids"].shape:
@@ -52,12 +59,11 @@ class StoredMaps:
     def __len__(self) -> int:
         return len(self._maps)
 
-    def attribute(self, inputs, target=None) -> torch.Tensor:
-        """The stored maps of these reviews, ``[batch, seq]`` (0 at padding)."""
-        batch = check_inputs(inputs)
-        ids, mask = batch["input_ids"], batch["attention_mask"]
+    def _pass(self, batch, target):
+        with torch.no_grad():
+            logits = self.model(**batch).logits
+        ids, mask = batch["input_ids"].cpu(), batch["attention_mask"].cpu().bool()
         out = torch.zeros(ids.shape, dtype=torch.float32)
-        wanted = None if target is None else torch.as_tensor(target).expand(len(ids))
         for i in range(ids.shape[0]):
             key = _key(ids[i], mask[i])
             if key not in self._maps:
@@ -66,10 +72,11 @@ class StoredMaps:
                     "StoredMaps from the same reviews, encoded the same way."
                 )
             stored = self._targets[key]
-            if wanted is not None and stored is not None and int(wanted[i]) != stored:
+            wanted = None if target.wanted is None else int(target.wanted[i])
+            if None not in (wanted, stored) and wanted != stored:
                 raise ValueError(
                     f"{self.name}: the stored map of review {i} explains class "
-                    f"{stored}, not {int(wanted[i])}."
+                    f"{stored}, not {wanted}."
                 )
-            out[i, mask[i].bool()] = self._maps[key]
-        return out
+            out[i, mask[i]] = self._maps[key]
+        return out, logits

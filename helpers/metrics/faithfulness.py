@@ -409,7 +409,9 @@ def _batch_numbers(model, methods, inputs, roles, grids, cfg) -> dict:
 
         def scores_of(draw, name=name, method=method):
             return (
-                maps[name] if draw == 0 else method.attribute(batch, target, draw=draw)
+                maps[name]
+                if draw == 0
+                else method.attribute(batch, target, draw=draw).scores
             )
 
         per_method[name] = _method_numbers(

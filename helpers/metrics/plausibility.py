@@ -272,8 +272,8 @@ def _named(methods) -> dict:
     for name, m in named.items():
         if not callable(getattr(m, "attribute", None)):
             raise TypeError(
-                f"method {name!r} has no attribute(inputs, target=None) -> "
-                "[batch, seq]: wrap it in an explainer class."
+                f"method {name!r} has no attribute(inputs, target=None): "
+                "derive it from helpers.attr.Attribution."
             )
     return named
 
@@ -308,7 +308,7 @@ def evaluate_plausibility(
     """AUPRC and token F1 against human rationales, per review and method.
 
     ``docs``: :class:`helpers.data.eraser.RationaleReview` objects; ``methods``:
-    explainers (``name`` + ``attribute(inputs, target=None) -> [batch, seq]``)
+    explainers (:class:`helpers.attr.Attribution`, scores ``[batch, seq]``)
     as a list or a dict ``{name: explainer}``. Reviews are encoded with
     :func:`helpers.data.eraser.encode_rationales` (first ``max_length`` tokens),
     grouped by length, and scored on their real tokens only.
@@ -349,7 +349,7 @@ def evaluate_plausibility(
             rationale = enc.rationale[rows, : batch["input_ids"].shape[1]]
             for name, method in named.items():
                 maps = _check_map(
-                    name, method.attribute(batch, target=explain), real.shape
+                    name, method.attribute(batch, target=explain).scores, real.shape
                 )
                 scores[name][rows, : maps.shape[1]] = maps * real
                 _score_rows(out, name, rows, maps, rationale, real, seed)

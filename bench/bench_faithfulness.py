@@ -47,7 +47,7 @@ from _common import (
 
 from helpers import attr, config, metrics
 from helpers.book import plots, report
-from helpers.inputs import text_batches
+from helpers.data import text_batches
 
 
 def parse_args(argv=None):

@@ -26,8 +26,9 @@ from torch import nn
 from .attr.attention import CLSAttention, layer_index
 from .attr.explanation import TextExplanation
 from .config import LABEL_NAMES
+from .data import text_batches
 from .highlight import CMAP, highlight_html, highlight_rows
-from .inputs import check_inputs, label_names, text_batches
+from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
 from .tokens import merge_pieces, special_tokens
 

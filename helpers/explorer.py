@@ -36,10 +36,13 @@ import torch
 from torch import nn
 
 from .attention import explain_review, render_review
+from .attr import explainers
 from .attr.explanation import TextExplanation
+from .explain import DEFAULT_METHODS, explain, resolve_methods
 from .highlight import highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
+from .tokens import require_fast
 
 __all__ = [
     "AttentionExplorer",
@@ -308,8 +311,6 @@ def comparison_html(before, after) -> str:
 
 def _explain_pair(model, tokenizer, before_text, after_text, explainer, target, **kw):
     """Both texts explained by ``explainer`` for the same class (the module's rule)."""
-    from .explain import explain
-
     before = explain(
         model, tokenizer, before_text, [explainer], target, progress=False, **kw
     )
@@ -343,8 +344,6 @@ def edit_gallery(
     change in each probability and the per-word difference. ``options`` go
     to :func:`helpers.attr.explainers` (``ig_steps=``...).
     """
-    from .explain import resolve_methods
-
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs is empty: pass at least one (before, after) pair.")
@@ -424,15 +423,10 @@ class TextExplorer(widgets.VBox):
     def __init__(
         self, model, tokenizer, text="", methods=None, *, max_length=512, **kwargs
     ):
-        from .explain import DEFAULT_METHODS, resolve_methods
-        from .tokens import require_fast
-
         require_fast(tokenizer)
         self.model, self.tokenizer = model, tokenizer
         self.settings = {"max_length": max_length, "merge": kwargs.pop("merge", "sum")}
         if methods is None:
-            from .attr import explainers
-
             self.registry = explainers(model, tokenizer, **kwargs)
         else:
             self.registry = resolve_methods(model, tokenizer, methods, **kwargs)
@@ -478,8 +472,6 @@ class TextExplorer(widgets.VBox):
 
         Kept for a few (text, method, class) triples, so switching back is instant.
         """
-        from .explain import explain
-
         key = (text, self.method.value, target)
         if key not in self._cache:
             method = self.registry[self.method.value]

@@ -34,9 +34,9 @@ from torch import nn
 
 from .attr.explanation import TextExplanation
 from .attr.gradcam import GradCam, normalise_layers
-from .data import BookWarning
+from .data import BookWarning, text_batches
 from .highlight import CMAP, CMAP_SIGNED
-from .inputs import target_tensor, text_batches
+from .inputs import target_tensor
 from .stats import spearman
 
 __all__ = [

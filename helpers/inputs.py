@@ -10,9 +10,6 @@
 * :func:`label_names` — a model's label names from ``config.id2label``.
 * :func:`batches_by_length` / :func:`slice_batch` — reviews grouped by length
   so that a batch pads little, and one group cut to its own width.
-* :func:`text_batches` — texts tokenized once, grouped by length and cut into
-  :class:`TextBatch` es (the loop behind ``review_attentions``,
-  ``gradcam_for_texts`` and the chapter-5 metrics).
 * :func:`review_generators` — one seeded random generator per review, keyed by
   the review's own tokens (the same draws whatever batch it sits in).
 
@@ -27,14 +24,12 @@ import random
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from .config import LABEL_NAMES
 
 __all__ = [
-    "TextBatch",
     "batches_by_length",
     "check_inputs",
     "label_names",
@@ -42,7 +37,6 @@ __all__ = [
     "review_generators",
     "slice_batch",
     "target_tensor",
-    "text_batches",
     "to_device",
 ]
 
@@ -263,68 +257,6 @@ def slice_batch(encoded: Mapping[str, torch.Tensor], rows: Sequence[int]) -> dic
         for k, v in encoded.items()
         if isinstance(v, torch.Tensor)
     }
-
-
-@dataclass(frozen=True)
-class TextBatch:
-    """One length-sorted batch of texts: which texts, their tensors, their lengths.
-
-    ``rows``: indices into the texts given to :func:`text_batches` (batch
-    order); ``inputs``: ``input_ids``/``attention_mask``(/``token_type_ids``)
-    ``[len(rows), width]`` with ``width`` the longest of them; ``lengths``:
-    real tokens per row ([CLS] and [SEP] included); ``truncated``: whether
-    each text was cut to ``max_length`` tokens.
-    """
-
-    rows: list[int]
-    inputs: dict[str, torch.Tensor]
-    lengths: list[int]
-    truncated: list[bool]
-
-    def tokens(self, tokenizer) -> list[list[str]]:
-        """Each row's tokens, trimmed to its real tokens ([CLS] ... [SEP])."""
-        ids = self.inputs["input_ids"]
-        return [
-            tokenizer.convert_ids_to_tokens(ids[i, :n].tolist())
-            for i, n in enumerate(self.lengths)
-        ]
-
-
-def text_batches(
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    max_length: int | None = 512,
-    batch_size: int = 8,
-    warn: bool = True,
-) -> list[TextBatch]:
-    """Tokenize ``texts`` once and cut them into batches of similar length.
-
-    Uses :func:`helpers.data.encode_texts` (an empty text raises
-    ``ValueError`` naming it; with ``warn`` a text longer than ``max_length``
-    tokens gives a ``TruncationWarning``), then :func:`batches_by_length`
-    (sorted, deterministic) and :func:`slice_batch`. Callers put results back
-    in input order through ``TextBatch.rows``.
-    """
-    from .data import encode_texts, model_max_length, token_lengths
-
-    texts = [texts] if isinstance(texts, str) else list(texts)
-    if not texts:
-        raise ValueError("texts is empty: pass at least one review.")
-    encoded = encode_texts(tokenizer, texts, max_length=max_length, warn=warn)
-    encoded = {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
-    limit = model_max_length(tokenizer, max_length)
-    truncated = [n > limit for n in token_lengths(tokenizer, texts)]
-    lengths = encoded["attention_mask"].sum(dim=1).tolist()
-    return [
-        TextBatch(
-            rows=rows,
-            inputs=slice_batch(encoded, rows),
-            lengths=[int(lengths[i]) for i in rows],
-            truncated=[truncated[i] for i in rows],
-        )
-        for rows in batches_by_length(lengths, batch_size)
-    ]
 
 
 def review_generators(

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
-from helpers import attr, config, data, highlight, inputs, metrics, tokens, train
+from helpers import attr, config, data, highlight, metrics, tokens, train
 from helpers.attr import lrp
 from helpers.book import diagram, examples, plots, recommend, report
 from helpers.data import eraser
@@ -274,9 +274,7 @@ plt.show()
 # one after the other, in one process.
 
 # %%
-batches = inputs.text_batches(
-    tokenizer, reviews.texts, max_length=MAX_LENGTH, warn=False
-)
+batches = data.text_batches(tokenizer, reviews.texts, max_length=MAX_LENGTH, warn=False)
 costs = cost.measure_cost(model, methods, batches)
 for name, c in costs.items():
     print(f"{name:>28}: {c}")

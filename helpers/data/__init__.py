@@ -20,6 +20,7 @@ from ..config import LABEL_NAMES  # IMDb's labels, in class order
 from . import encode, eraser, errors, etc, fetch, imdb
 from .encode import (
     KEEP,
+    TextBatch,
     TokenizedReviews,
     TruncationWarning,
     check_keep,
@@ -31,6 +32,7 @@ from .encode import (
     make_loader,
     model_max_length,
     padding_fraction,
+    text_batches,
     token_lengths,
     tokenize_truncated,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "DataError",
     "GroupingWarning",
     "ReviewSet",
+    "TextBatch",
     "TokenizedReviews",
     "TruncationWarning",
     "check_keep",
@@ -89,6 +92,7 @@ __all__ = [
     "sample_reviews",
     "strip_line_breaks",
     "synthetic_reviews",
+    "text_batches",
     "token_lengths",
     "tokenize_truncated",
     "train_val_split",

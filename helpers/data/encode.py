@@ -7,6 +7,8 @@
 * :class:`TokenizedReviews`, :func:`make_collate`, :func:`make_loader`: a
   :class:`helpers.data.imdb.ReviewSet` as a ``DataLoader`` with dynamic padding
   (``transformers.DataCollatorWithPadding``).
+* :class:`TextBatch`, :func:`text_batches`: texts tokenized once and cut into
+  batches of similar length (the loop behind the chapters' runners and metrics).
 * :func:`token_lengths` (the one home of token counts), :func:`padding_fraction`,
   :func:`decode_batch`: what chapter 1 shows about them.
 """
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from tokenizers import models, normalizers, pre_tokenizers
 from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding
 
+from ..inputs import batches_by_length, slice_batch
 from .errors import BookWarning
 from .imdb import ReviewSet
 
@@ -362,3 +367,64 @@ def decode_batch(tokenizer, batch: dict, n: int = 2, max_tokens: int = 40) -> li
         )
         rows.append(" ".join(tokens[:max_tokens]) + more)
     return rows
+
+
+@dataclass(frozen=True)
+class TextBatch:
+    """One length-sorted batch of texts: which texts, their tensors, their lengths.
+
+    ``rows``: indices into the texts given to :func:`text_batches` (batch
+    order); ``inputs``: ``input_ids``/``attention_mask``(/``token_type_ids``)
+    ``[len(rows), width]`` with ``width`` the longest of them; ``lengths``:
+    real tokens per row ([CLS] and [SEP] included); ``truncated``: whether
+    each text was cut to ``max_length`` tokens.
+    """
+
+    rows: list[int]
+    inputs: dict[str, torch.Tensor]
+    lengths: list[int]
+    truncated: list[bool]
+
+    def tokens(self, tokenizer) -> list[list[str]]:
+        """Each row's tokens, trimmed to its real tokens ([CLS] ... [SEP])."""
+        ids = self.inputs["input_ids"]
+        return [
+            tokenizer.convert_ids_to_tokens(ids[i, :n].tolist())
+            for i, n in enumerate(self.lengths)
+        ]
+
+
+def text_batches(
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int | None = 512,
+    batch_size: int = 8,
+    warn: bool = True,
+) -> list[TextBatch]:
+    """Tokenize ``texts`` once and cut them into batches of similar length.
+
+    Uses :func:`encode_texts` (an empty text raises
+    ``ValueError`` naming it; with ``warn`` a text longer than ``max_length``
+    tokens gives a ``TruncationWarning``), then
+    :func:`helpers.inputs.batches_by_length` (sorted, deterministic) and
+    :func:`helpers.inputs.slice_batch`. Callers put results back in input
+    order through ``TextBatch.rows``.
+    """
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError("texts is empty: pass at least one review.")
+    encoded = encode_texts(tokenizer, texts, max_length=max_length, warn=warn)
+    encoded = {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
+    limit = model_max_length(tokenizer, max_length)
+    truncated = [n > limit for n in token_lengths(tokenizer, texts)]
+    lengths = encoded["attention_mask"].sum(dim=1).tolist()
+    return [
+        TextBatch(
+            rows=rows,
+            inputs=slice_batch(encoded, rows),
+            lengths=[int(lengths[i]) for i in rows],
+            truncated=[truncated[i] for i in rows],
+        )
+        for rows in batches_by_length(lengths, batch_size)
+    ]

@@ -111,7 +111,7 @@ def measure_cost(
     """Milliseconds and passes per review of each method, measured side by side.
 
     ``batches``: encoded batches (dicts with ``input_ids``, ``attention_mask``,
-    or :class:`helpers.inputs.TextBatch`), explained for the predicted class.
+    or :class:`helpers.data.TextBatch`), explained for the predicted class.
     Each method runs on every batch, in turn, in one process; ``warmup`` first
     runs each method once on the first review alone (untimed), so one-off
     costs (kernel registration, Captum set-up) are not charged to a method.

@@ -28,11 +28,11 @@ from torch import nn
 
 from ..attr.base import compute_maps
 from ..attr.baselines import RandomScores
+from ..data import text_batches
 from ..inputs import (
     check_inputs,
     resolve_target,
     review_generators,
-    text_batches,
     to_device,
 )
 from ..models import eval_mode, model_device

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..attr.base import compute_maps
-from ..inputs import resolve_target, text_batches, to_device
+from ..data import text_batches
+from ..inputs import resolve_target, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from ..tokens import TokenRoles

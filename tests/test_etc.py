@@ -308,10 +308,50 @@ def test_download_then_extracted_copy_is_reused(etc_root, tmp_path, monkeypatch)
     monkeypatch.setattr(etc, "download", _fake_download(etc_root, tmp_path))
     monkeypatch.setattr(etc, "ETC_CONTENT_SHA256", etc.etc_content_digest(etc_root))
     root = etc.find_etc()
-    assert root.name == f"ETCDataset-{etc.ETC_COMMIT}" and root.parent == etc.data_dir()
+    assert root.name == f"ETCDataset-{etc.ETC_COMMIT}" and root.parent == etc.etc_home()
     assert etc.load_etc("test").texts == ["旅行がとても楽しかったです。"]
     monkeypatch.setattr(etc, "download", None)  # a second call must not download
     assert etc.find_etc() == root
+
+
+def _fill_data_folder(folder):
+    """What a reader's data folder holds besides ETC, plus a stray etc/split.json
+    of another ETC commit at its top (the case that once deleted it all)."""
+    files = {
+        "aclImdb/test/pos/0_9.txt": "a great film",
+        "eraser_movies/val.jsonl": "{}",
+        "checkpoints/model/config.json": "{}",
+        "etc/split.json": json.dumps({"train": [], "valid": [], "test": []}),
+        "etc/dialogues/0001.json": "[]",
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return files
+
+
+@pytest.mark.parametrize("top", ["ETCDataset-commit", "etc-at-the-top"])
+def test_a_bad_download_deletes_only_the_loaders_own_folder(
+    etc_root, tmp_path, monkeypatch, top
+):
+    files = _fill_data_folder(etc.data_dir())
+    source = etc_root if top != "etc-at-the-top" else etc_root / "etc"
+    archive = tmp_path / "other-commit.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname="etc" if top == "etc-at-the-top" else top)
+
+    def download(url, dest, sha256=None, offline_hint=""):
+        dest.write_bytes(archive.read_bytes())
+        return dest
+
+    monkeypatch.setattr(etc, "download", download)
+    monkeypatch.setattr(etc, "ETC_CONTENT_SHA256", "0" * 64)  # a different commit
+    with pytest.raises(DataError, match=r"the loader's own folder.*nothing else"):
+        etc._download_etc()
+    for name, text in files.items():  # every file of the data folder survives
+        assert (etc.data_dir() / name).read_text(encoding="utf-8") == text
+    assert not etc.etc_home().exists()
+    assert not list(etc.data_dir().glob("*.tar.gz"))
 
 
 def test_licence_and_citation():

@@ -68,6 +68,7 @@ __all__ = [
     "annotator_vote",
     "check_etc_folder",
     "etc_content_digest",
+    "etc_home",
     "find_etc",
     "label_counts",
     "load_etc",
@@ -182,25 +183,41 @@ def etc_content_digest(root: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def etc_home() -> Path:
+    """The loader's own folder in the data folder: downloads are extracted there.
+
+    Named after the pinned commit (``etc-6c4f7e10``). The loader creates it and
+    deletes it only when the content it extracted there is wrong, so nothing
+    else in the data folder (IMDb, ERASER, checkpoints) is ever touched.
+    """
+    return data_dir() / f"etc-{ETC_COMMIT[:8]}"
+
+
 def _download_etc() -> Path:
-    """Download, extract and check the pinned commit's archive in the data folder."""
+    """Download, extract and check the pinned commit's archive in :func:`etc_home`."""
     hint = (
         f"Without internet, download {ETC_URL} elsewhere, extract it and set "
         f"${ETC_ENV} to the extracted folder."
     )
     name = f"ETCDataset-{ETC_COMMIT[:8]}.tar.gz"
     archive = download(ETC_URL, data_dir() / name, offline_hint=hint)
-    safe_extract(archive, data_dir(), env=ETC_ENV)
-    root = check_etc_folder(data_dir())
-    got = etc_content_digest(root)
+    home = etc_home()
+    home.mkdir(parents=True)  # find_etc comes here only when it is absent
+    safe_extract(archive, home, env=ETC_ENV)
+    try:
+        root = check_etc_folder(home)
+        got = etc_content_digest(root)
+    except DataError as err:
+        root, got = None, f"unreadable: {err}"
     if got != ETC_CONTENT_SHA256:
         archive.unlink(missing_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)  # the loader's own folder only
         raise DataError(
             f"The ETC archive downloaded from {ETC_URL} has other content than "
             f"commit {ETC_COMMIT[:8]} (digest {got}, expected {ETC_CONTENT_SHA256}); "
-            "the archive and its extracted folder were deleted: run again, or "
-            f"download it elsewhere and set ${ETC_ENV}."
+            f"the archive and {home} (the loader's own folder) were deleted, "
+            f"nothing else in {data_dir()}: run again, or download it elsewhere "
+            f"and set ${ETC_ENV}."
         )
     return root
 
@@ -211,8 +228,9 @@ def find_etc(
     """The ETC dataset folder (holding ``etc/split.json``), downloading it if needed.
 
     Order: ``path``; ``$ETC_DIR``; an ``ETCDataset*/`` folder in
-    :func:`helpers.config.data_dir`; the archive of :data:`ETC_COMMIT`,
-    downloaded there, extracted and its content checked. A folder given by
+    :func:`helpers.config.data_dir` (the loader's own :func:`etc_home`, or
+    one extracted by hand); the archive of :data:`ETC_COMMIT`, downloaded
+    there, extracted into :func:`etc_home` and its content checked. A folder given by
     ``path`` or ``$ETC_DIR`` whose content differs from the pinned commit is
     used with a warning.
     """
@@ -225,7 +243,9 @@ def find_etc(
                 stacklevel=2,
             )
         return root
-    if any(data_dir().glob("ETCDataset*/etc/split.json")):
+    if etc_home().is_dir():
+        return check_etc_folder(etc_home())
+    if any(data_dir().glob("ETCDataset*/etc/split.json")):  # extracted by hand
         return check_etc_folder(data_dir())
     if not download_if_missing:
         raise DataError(

@@ -49,6 +49,7 @@ __all__ = [
     "highlight",
     "highlight_html",
     "highlight_rows",
+    "isolated",
     "legend_html",
     "save_html",
     "score_to_color",
@@ -78,6 +79,17 @@ CMAP_SIGNED = "RdBu_r"
 
 
 # --------------------------------------------------------------------------- colours
+
+
+def isolated(text) -> str:
+    """``text`` escaped for HTML and direction-isolated (``<bdi>``).
+
+    Every string that comes from a user, a model or a tokenizer (a review, a
+    label name, a method name) goes through this before it reaches a page:
+    ``<script>`` stays text, and an unclosed right-to-left override inside it
+    (U+202E) cannot reverse what follows it.
+    """
+    return f"<bdi>{html.escape(str(text))}</bdi>"
 
 
 def _check_vmax(vmax) -> float:

@@ -9,6 +9,7 @@ import pytest
 from tiny import tiny_bert, tiny_tokenizer
 
 from helpers.book import diagram, examples
+from helpers.highlight import isolated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,3 +85,22 @@ def test_predictions_rows_and_escaped_table():
     table = examples.predictions_html(rows)
     assert "&lt;b&gt;hi&lt;/b&gt;" in table and "<b>hi" not in table
     assert "0.800" in table and "right" in table
+
+
+def test_label_names_from_the_model_are_escaped_and_isolated():
+    hostile = {0: "<script>alert(1)</script>", 1: "pos\u202e"}
+    model = tiny_bert(attn=None, id2label=hostile)
+    rows = examples.predictions(model, tiny_tokenizer())
+    table = examples.predictions_html(rows)
+    assert "<script>" not in table and "&lt;script&gt;" in table
+    assert "<th" in table and "P(&lt;script&gt;alert(1)&lt;/script&gt;)" in table
+    # an unclosed right-to-left override stays inside its own <bdi> cell
+    assert "<bdi>P(pos\u202e)</bdi>" in table
+    assert table.count("<bdi>") == table.count("</bdi>")
+
+
+def test_isolated_escapes_and_isolates():
+    assert isolated('<img src=x onerror="1">') == (
+        "<bdi>&lt;img src=x onerror=&quot;1&quot;&gt;</bdi>"
+    )
+    assert isolated(3) == "<bdi>3</bdi>"

@@ -15,12 +15,12 @@ wrong: a positive review of a film it calls "a very bad one".
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from ..highlight import isolated
 from ..inputs import label_names
 from ..train import predict_logits
 
@@ -108,11 +108,18 @@ def predictions(
 
 
 def predictions_html(rows: list[dict]) -> str:
-    """The rows of :func:`predictions` as an HTML table (texts escaped)."""
+    """The rows of :func:`predictions` as an HTML table.
+
+    Every cell and header (texts, label names) is escaped and direction-isolated
+    (:func:`helpers.highlight.isolated`).
+    """
     prob_cols = [k for k in rows[0] if k.startswith("P(")] if rows else []
     head = ["example", "text", "gold", *prob_cols, "predicted", ""]
     out = ['<table style="border-collapse: collapse; font-size: 0.9em">', "<tr>"]
-    out += [f'<th style="text-align: left; padding: 2px 6px">{h}</th>' for h in head]
+    out += [
+        f'<th style="text-align: left; padding: 2px 6px">{isolated(h)}</th>'
+        for h in head
+    ]
     out.append("</tr>")
     for r in rows:
         cells = [r["name"], r["text"], r["gold"]]
@@ -121,7 +128,7 @@ def predictions_html(rows: list[dict]) -> str:
         out.append("<tr>")
         out += [
             f'<td style="padding: 2px 6px; border-top: 1px solid #eee">'
-            f"{html.escape(str(c))}</td>"
+            f"{isolated(c)}</td>"
             for c in cells
         ]
         out.append("</tr>")

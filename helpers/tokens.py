@@ -52,6 +52,7 @@ __all__ = [
     "MERGES",
     "TokenRoles",
     "WordMap",
+    "encode",
     "from_offsets",
     "merge_pieces",
     "merge_scores",
@@ -387,8 +388,20 @@ def from_offsets(
     return WordMap(text, words, spans, index, gaps, truncated)
 
 
+def encode(tokenizer, texts, **kwargs):
+    """``tokenizer(texts, **kwargs)``, reading special tokens typed in a text as text.
+
+    The one way the package turns text into ids. ``"[SEP]"``, ``"[MASK]"`` or
+    ``"<pad>"`` written in a review are characters the writer typed, not
+    control tokens: they are split like any other text
+    (``split_special_tokens=True``), while the tokenizer still frames the text
+    with its own ``[CLS]``/``[SEP]``.
+    """
+    return tokenizer(texts, split_special_tokens=True, verbose=False, **kwargs)
+
+
 def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
-    """Words of ``text`` as the model reads it: ``tokenizer(text)`` with specials.
+    """Words of ``text`` as the model reads it: :func:`encode`, specials framing it.
 
     ``index`` follows the positions of that encoding (special tokens
     included, as ``None``), so a score vector ``[n_tokens]`` of one review
@@ -402,12 +415,12 @@ def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
     kwargs = (
         {} if max_length is None else {"truncation": True, "max_length": max_length}
     )
-    encoding = tokenizer(
+    encoding = encode(
+        tokenizer,
         text,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
         return_overflowing_tokens=False,
-        verbose=False,
         **kwargs,
     )
     ids = list(encoding["input_ids"])
@@ -418,7 +431,7 @@ def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
     ]
     truncated = False
     if max_length is not None:
-        full = tokenizer(text, verbose=False)["input_ids"]
+        full = encode(tokenizer, text)["input_ids"]
         truncated = len(full) > len(ids)
     return from_offsets(
         text,

@@ -54,6 +54,7 @@ from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
+from .tokens import encode
 
 __all__ = [
     "LongEncoding",
@@ -185,7 +186,7 @@ class _Specials:
 
 def _content_ids(tokenizer, texts: list[str]) -> list[list[int]]:
     """Each text's token ids without special tokens and without truncation."""
-    ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    ids = encode(tokenizer, texts, add_special_tokens=False)["input_ids"]
     for i, row in enumerate(ids):
         if not row:
             raise ValueError(
@@ -246,8 +247,8 @@ def encode_long(
     (text,) = check_texts([text])
     window, overlap = _resolve_window(window, overlap, tokenizer)
     fast = bool(getattr(tokenizer, "is_fast", False))
-    encoded = tokenizer(
-        text, add_special_tokens=False, return_offsets_mapping=fast, verbose=False
+    encoded = encode(
+        tokenizer, text, add_special_tokens=False, return_offsets_mapping=fast
     )
     ids = list(encoded["input_ids"])
     if not ids:

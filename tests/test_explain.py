@@ -23,6 +23,7 @@ from tiny import (
 )
 
 import helpers
+from helpers import tokens as tokens_module
 from helpers.attention import (
     attention_mass,
     render_review,
@@ -194,6 +195,24 @@ def test_explain_a_three_label_bert(bert):
             assert bool(torch.isfinite(scores).all())
     assert "[CLS]" not in result.html() and "[SEP]" not in result.html()
     assert len(result.rows()) == 2 * sum(len(w) for w in result.words)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "typed"),
+    [("bert", "[CLS] [SEP] [PAD] [MASK]"), ("roberta", "<s></s><pad><mask>")],
+)
+def test_special_tokens_typed_in_a_text_are_text(fixture, typed, request):
+    tokenizer, model = request.getfixturevalue(fixture)
+    result = explain(model, tokenizer, f"good {typed} film", methods=("IG",), **FAST)
+    words = result.words[0]
+    assert words[0] == "good" and words[-1] == "film"
+    assert "".join(words[1:-1]).replace(" ", "") == typed.replace(" ", "")
+    ids = tokens_module.encode(tokenizer, typed)["input_ids"]
+    control = {tokenizer.pad_token_id, tokenizer.mask_token_id}
+    assert not control & set(ids)  # the model never sees them as control tokens
+    assert ids.count(tokenizer.cls_token_id) == 1  # only the framing [CLS]/<s>
+    only_specials = explain(model, tokenizer, typed, methods=("IG",), **FAST)
+    assert len(only_specials.words[0]) > 0
 
 
 def test_default_methods_are_chapter_6s_recommendation(bert):

@@ -22,6 +22,7 @@ import torch
 
 from ..highlight import isolated
 from ..inputs import label_names
+from ..tokens import encode
 from ..train import predict_logits
 
 __all__ = [
@@ -240,8 +241,8 @@ def toy_roberta_classifier(seed: int = 0, epochs: int = 4):
     model.train()
     for _ in range(epochs):
         for batch in torch.randperm(len(texts), generator=order).split(32):
-            inputs = tokenizer(
-                [texts[i] for i in batch], padding=True, return_tensors="pt"
+            inputs = encode(
+                tokenizer, [texts[i] for i in batch], padding=True, return_tensors="pt"
             )
             loss = model(**inputs, labels=torch.tensor([labels[i] for i in batch])).loss
             optimiser.zero_grad()

@@ -24,6 +24,7 @@ from ..data import token_lengths
 from ..inputs import batches_by_length
 from ..models import eval_mode
 from ..stats import wilson_interval
+from ..tokens import encode
 
 __all__ = [
     "accuracy_by_length",
@@ -64,7 +65,8 @@ def cls_vectors(
         for idx in tqdm(
             batches_by_length(lengths, batch_size), desc="[CLS]", leave=False
         ):
-            batch = tokenizer(
+            batch = encode(
+                tokenizer,
                 [texts[i] for i in idx],
                 truncation=True,
                 max_length=max_length,

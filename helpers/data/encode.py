@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding
 
 from ..inputs import batches_by_length, slice_batch
+from ..tokens import encode
 from .errors import BookWarning
 from .imdb import ReviewSet
 
@@ -82,9 +83,7 @@ def encode_texts(
     if warn:
         lengths = [
             len(ids)
-            for ids in tokenizer(texts, add_special_tokens=True, verbose=False)[
-                "input_ids"
-            ]
+            for ids in encode(tokenizer, texts, add_special_tokens=True)["input_ids"]
         ]
         long = [(i, n) for i, n in enumerate(lengths) if n > max_length]
         if long:
@@ -96,8 +95,13 @@ def encode_texts(
                 TruncationWarning,
                 stacklevel=2,
             )
-    return tokenizer(
-        texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    return encode(
+        tokenizer,
+        texts,
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
     )
 
 
@@ -218,7 +222,7 @@ def tokenize_truncated(
     full_rows = [i for i, ids in enumerate(out["input_ids"]) if len(ids) >= max_length]
     if not full_rows:
         return out
-    whole = tokenizer([texts[i] for i in full_rows], verbose=False)
+    whole = encode(tokenizer, [texts[i] for i in full_rows])
     tail = max_length - 2 - head
     for j, i in enumerate(full_rows):
         n = len(whole["input_ids"][j])
@@ -233,10 +237,10 @@ def tokenize_truncated(
 def _first_tokens(tokenizer, texts: list[str], max_length: int) -> dict:
     """The first ``max_length`` tokens of each text (see :func:`tokenize_truncated`)."""
     if not _is_bert_wordpiece(tokenizer):
-        enc = tokenizer(texts, truncation=True, max_length=max_length)
+        enc = encode(tokenizer, texts, truncation=True, max_length=max_length)
         return {k: list(enc[k]) for k in enc}
     cut = [_first_words(t, max_length) for t in texts]
-    enc = tokenizer(cut, truncation=True, max_length=max_length)
+    enc = encode(tokenizer, cut, truncation=True, max_length=max_length)
     out = {k: list(enc[k]) for k in enc}
     redo = [
         i
@@ -244,8 +248,8 @@ def _first_tokens(tokenizer, texts: list[str], max_length: int) -> dict:
         if len(c) < len(t) and len(out["input_ids"][i]) < max_length
     ]
     if redo:
-        full = tokenizer(
-            [texts[i] for i in redo], truncation=True, max_length=max_length
+        full = encode(
+            tokenizer, [texts[i] for i in redo], truncation=True, max_length=max_length
         )
         for k in out:
             for j, i in enumerate(redo):
@@ -342,7 +346,7 @@ def make_loader(
 
 def token_lengths(tokenizer, texts) -> list[int]:
     """WordPiece tokens per text, ``[CLS]`` and ``[SEP]`` included, untruncated."""
-    return [len(ids) for ids in tokenizer(list(texts), verbose=False)["input_ids"]]
+    return [len(ids) for ids in encode(tokenizer, list(texts))["input_ids"]]
 
 
 def padding_fraction(loader: DataLoader) -> float:

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..config import data_dir
+from ..tokens import encode
 from .encode import check_texts, model_max_length
 from .errors import DataError
 from .fetch import download, safe_extract
@@ -469,7 +470,8 @@ def _tokenize_with_offsets(tokenizer, texts: list[str], max_length: int):
 
     Both carry character offsets; the first also the special-tokens mask.
     """
-    enc = tokenizer(
+    enc = encode(
+        tokenizer,
         texts,
         truncation=True,
         max_length=max_length,
@@ -478,8 +480,8 @@ def _tokenize_with_offsets(tokenizer, texts: list[str], max_length: int):
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    full = tokenizer(
-        texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    full = encode(
+        tokenizer, texts, add_special_tokens=False, return_offsets_mapping=True
     )
     return enc, full
 

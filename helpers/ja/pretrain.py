@@ -59,6 +59,7 @@ from ..config import data_dir, seed_everything
 from ..data import etc
 from ..inputs import batches_by_length
 from ..models import load_model
+from ..tokens import encode
 from ..train import evaluate, read_training_info, save_checkpoint
 from .baselines import bow_accuracy, bow_logistic_regression, majority_baseline
 from .corpus import (
@@ -181,7 +182,8 @@ def _encode(tokenizer, texts, max_length: int):
 
     The candidates: sorted long ``[c]``, every non-special id of the corpus.
     """
-    enc = tokenizer(
+    enc = encode(
+        tokenizer,
         list(texts),
         truncation=True,
         max_length=max_length,

@@ -235,36 +235,3 @@ def test_the_random_floor_is_the_mean_over_its_draws(tiny):
         )
         single = per_draw[0][0].numpy()
         assert not np.allclose(res.comprehensiveness["random"][i], single, atol=1e-5)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def test_spearman_on_known_vectors():
-    assert metrics.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert metrics.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert np.isnan(metrics.spearman([1, 1, 1], [1, 2, 3]))
-    from scipy.stats import spearmanr
-
-    rng = np.random.default_rng(0)
-    a, b = rng.integers(0, 5, 30), rng.normal(size=30)
-    assert metrics.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
-    with pytest.raises(ValueError, match="one length"):
-        metrics.spearman([1, 2], [1, 2, 3])
-
-
-def test_bootstrap_ci_contains_mean_narrows_with_n_and_prints_n():
-    rng = np.random.default_rng(1)
-    small = metrics.bootstrap_ci(rng.normal(2.0, 1.0, 30), seed=0)
-    large = metrics.bootstrap_ci(rng.normal(2.0, 1.0, 3000), seed=0)
-    for ci in (small, large):
-        assert ci.low < ci.mean < ci.high
-    assert (large.high - large.low) < 0.5 * (small.high - small.low)
-    assert large.low < 2.0 < large.high
-    ci = metrics.bootstrap_ci([1.0, np.nan, 3.0])
-    assert ci.n == 2 and ci.with_n().endswith("n = 2") and str(ci).startswith("2.000 [")
-    assert metrics.bootstrap_ci([1.0, 2.0, 3.0], seed=4) == metrics.bootstrap_ci(
-        [1.0, 2.0, 3.0], seed=4
-    )
-    with pytest.raises(ValueError, match="at least one"):
-        metrics.bootstrap_ci([np.nan])

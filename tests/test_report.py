@@ -9,7 +9,7 @@ from tiny import TEXTS, tiny_bert, tiny_tokenizer
 from helpers import attr, metrics
 from helpers.book import plots, report
 from helpers.metrics import CascadeResults
-from helpers.metrics import ConfidenceInterval as CI
+from helpers.stats import ConfidenceInterval as CI
 
 
 def _row(method, comp, diff, suff=0.1, ties=0.0):

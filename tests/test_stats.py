@@ -1,9 +1,10 @@
-"""helpers.stats: the Wilson interval (Spearman and the bootstrap: test_metrics)."""
+"""helpers.stats: the Wilson interval, Spearman and the bootstrap interval."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from helpers import stats
@@ -21,3 +22,33 @@ def test_wilson_interval_stays_in_the_unit_interval_and_knows_no_data():
     low, high = stats.wilson_interval(20, 20)
     assert 0.8 < low < 1.0 and high == pytest.approx(1.0)
     assert all(math.isnan(v) for v in stats.wilson_interval(0, 0))
+
+
+def test_spearman_on_known_vectors():
+    assert stats.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert stats.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(stats.spearman([1, 1, 1], [1, 2, 3]))
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 30), rng.normal(size=30)
+    assert stats.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
+    with pytest.raises(ValueError, match="one length"):
+        stats.spearman([1, 2], [1, 2, 3])
+
+
+def test_bootstrap_ci_contains_mean_narrows_with_n_and_prints_n():
+    rng = np.random.default_rng(1)
+    small = stats.bootstrap_ci(rng.normal(2.0, 1.0, 30), seed=0)
+    large = stats.bootstrap_ci(rng.normal(2.0, 1.0, 3000), seed=0)
+    for ci in (small, large):
+        assert ci.low < ci.mean < ci.high
+    assert (large.high - large.low) < 0.5 * (small.high - small.low)
+    assert large.low < 2.0 < large.high
+    ci = stats.bootstrap_ci([1.0, np.nan, 3.0])
+    assert ci.n == 2 and ci.with_n().endswith("n = 2") and str(ci).startswith("2.000 [")
+    assert stats.bootstrap_ci([1.0, 2.0, 3.0], seed=4) == stats.bootstrap_ci(
+        [1.0, 2.0, 3.0], seed=4
+    )
+    with pytest.raises(ValueError, match="at least one"):
+        stats.bootstrap_ci([np.nan])

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics.faithfulness import RANDOM, FaithfulnessResults
+from ..metrics.faithfulness import (
+    DELETION_AUC,
+    INSERTION_AUC,
+    RANDOM,
+    FaithfulnessResults,
+)
 from ..metrics.sanity import CascadeResults
 from ..stats import bootstrap_ci
 from .report import layer_methods, layer_of, main_methods
@@ -98,13 +103,13 @@ def plot_curves(results: FaithfulnessResults, path=None, methods=None):
     fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH, 3.4 + 0.3 * rows), sharey=True)
     x = np.asarray(results.curve_fractions)
     panels = (
-        (axes[0], results.deletion, "Deletion: top tokens → [MASK]\n(lower = better)"),
-        (axes[1], results.insertion, "Insertion: only top tokens\n(higher = better)"),
+        (axes[0], results.deletion, "Deletion: top tokens → [MASK]", DELETION_AUC),
+        (axes[1], results.insertion, "Insertion: only top tokens", INSERTION_AUC),
     )
-    for ax, curves, title in panels:
+    for ax, curves, title, metric in panels:
         for m in names:
             ax.plot(x, curves[m].mean(0), marker=".", label=m, **_style(m))
-        ax.set_title(title, fontsize=_FONT)
+        ax.set_title(f"{title}\n({metric.better} = better)", fontsize=_FONT)
         ax.set_xlabel("fraction of real tokens, in score order", fontsize=_FONT)
         ax.tick_params(labelsize=_SMALL)
         ax.grid(alpha=0.3)
@@ -183,8 +188,8 @@ def plot_layer_curves(results: FaithfulnessResults, path=None):
     x = np.asarray(results.curve_fractions)
     colour = _COLOURS["Grad-CAM mean (normalised)"]
     kinds = (
-        ("deletion", results.deletion, "-", "↓"),
-        ("insertion", results.insertion, ":", "↑"),
+        ("deletion", results.deletion, "-", DELETION_AUC.arrow),
+        ("insertion", results.insertion, ":", INSERTION_AUC.arrow),
     )
     for ax, name in zip(axes.flat, layers, strict=False):
         if RANDOM in results.methods:

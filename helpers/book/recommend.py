@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..attr import TRANSFORMER_METHODS
+from ..metrics.cost import MS_PER_REVIEW
 from ..metrics.faithfulness import RANDOM, FaithfulnessResults
+from ..metrics.plausibility import AUPRC, TOKEN_F1
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from .report import layer_of
 
@@ -58,8 +60,8 @@ def plausibility_table(result, n_resamples: int = 1000, seed: int = 1234) -> lis
         rows.append(
             {
                 "method": name,
-                "AUPRC": auprc,
-                "F1": bootstrap_ci(result.f1[name], n_resamples, seed=seed),
+                AUPRC.name: auprc,
+                TOKEN_F1.name: bootstrap_ci(result.f1[name], n_resamples, seed=seed),
                 "n": auprc.n,
             }
         )
@@ -106,9 +108,9 @@ def recommendation_table(
                 "comprehensiveness": f["comprehensiveness"],
                 "sufficiency": f["sufficiency"],
                 "sanity": f.get("sanity", "–"),
-                "AUPRC": plaus[name]["AUPRC"],
-                "F1": plaus[name]["F1"],
-                "ms/review": f"{cost.ms:,.0f}",
+                AUPRC.name: plaus[name][AUPRC.name],
+                TOKEN_F1.name: plaus[name][TOKEN_F1.name],
+                MS_PER_REVIEW.name: f"{cost.ms:,.0f}",
                 "passes": f"{cost.forwards:g} + {cost.backwards:g}",
             }
         )
@@ -213,7 +215,7 @@ def _plausibility_check(plausibility_rows: list[dict], candidate: str) -> Check:
         r["method"]
         for r in sorted(
             (r for r in plausibility_rows if r["method"] != RANDOM),
-            key=lambda r: r["AUPRC"].mean,
+            key=lambda r: AUPRC.key(r[AUPRC.name].mean),
             reverse=True,
         )
     ]

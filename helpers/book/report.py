@@ -23,8 +23,19 @@ import os
 
 import numpy as np
 
-from ..metrics.faithfulness import RANDOM, FaithfulnessResults
-from ..metrics.sanity import PASS_THRESHOLD, CascadeResults
+from ..metrics.faithfulness import (
+    COMP_MINUS_RANDOM,
+    COMPREHENSIVENESS,
+    RANDOM,
+    SUFFICIENCY,
+    FaithfulnessResults,
+)
+from ..metrics.sanity import (
+    CASCADE_RHO,
+    CASCADE_RHO_ABS,
+    PASS_THRESHOLD,
+    CascadeResults,
+)
 from ..stats import ConfidenceInterval, bootstrap_ci
 
 __all__ = [
@@ -51,13 +62,14 @@ TABLE_COLUMNS = (
     "cascade rho abs",
     "sanity",
 )
+#: Column headers: each metric's label, its arrow from the metric's direction.
 _HEADERS = {
-    "comprehensiveness": "compre\u00adhensiveness ↑",
-    "sufficiency": "sufficiency ↓",
-    "comp - random": "comp. − random ↑",
+    COMPREHENSIVENESS.name: COMPREHENSIVENESS.label("compre\u00adhensiveness"),
+    SUFFICIENCY.name: SUFFICIENCY.label(),
+    COMP_MINUS_RANDOM.name: COMP_MINUS_RANDOM.label("comp. − random"),
     "ties": "ties",
-    "cascade rho": "cascade ρ",
-    "cascade rho abs": "cascade ρ, |map|",
+    CASCADE_RHO.name: CASCADE_RHO.label("cascade ρ"),
+    CASCADE_RHO_ABS.name: CASCADE_RHO_ABS.label("cascade ρ, |map|"),
 }
 #: How much of the selection may be ties before the summary mentions it.
 TIE_NOTE = 0.01
@@ -165,14 +177,15 @@ def _html_cell(value, column: str, bold: bool) -> str:
 def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
     """The table as HTML (for ``IPython.display.HTML``), every text escaped.
 
-    Best comprehensiveness (highest) and sufficiency (lowest) in bold; each
-    CI's interval sits under its mean, so the table fits the book's column.
+    The best comprehensiveness and sufficiency (by each metric's direction)
+    in bold; each CI's interval sits under its mean, so the table fits the
+    book's column.
     """
     cols = _columns(rows, columns)
     best = {}
-    for col, pick in (("comprehensiveness", max), ("sufficiency", min)):
-        values = [r[col].mean for r in rows if r.get(col) is not None]
-        best[col] = pick(values) if values else None
+    for metric in (COMPREHENSIVENESS, SUFFICIENCY):
+        values = [r[metric.name].mean for r in rows if r.get(metric.name) is not None]
+        best[metric.name] = max(values, key=metric.key) if values else None
     head = "".join(f"<th>{html.escape(_HEADERS.get(c, c))}</th>" for c in cols)
     body = []
     for r in rows:
@@ -236,7 +249,7 @@ def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
     by = {r["method"]: r for r in rows}
     ranked = sorted(
         (r for r in rows if r["method"] != baseline),
-        key=lambda r: r["comprehensiveness"].mean,
+        key=lambda r: COMPREHENSIVENESS.key(r["comprehensiveness"].mean),
         reverse=True,
     )
     if not ranked:
@@ -269,11 +282,11 @@ def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
                 f"It is ahead of the runner-up, {second['method']} "
                 f"({second['comprehensiveness']}), beyond the confidence intervals."
             )
-    suff = min(ranked, key=lambda r: r["sufficiency"].mean)
+    suff = max(ranked, key=lambda r: SUFFICIENCY.key(r["sufficiency"].mean))
     floor = by[baseline]["sufficiency"] if baseline in by else "–"
     text.append(
-        f"The most sufficient (lowest AOPC sufficiency) is **{suff['method']}** "
-        f"({suff['sufficiency'].with_n()}; random {floor})."
+        f"The most sufficient ({SUFFICIENCY.superlative()} AOPC sufficiency) is "
+        f"**{suff['method']}** ({suff['sufficiency'].with_n()}; random {floor})."
     )
     beaten = [
         r["method"]
@@ -383,7 +396,7 @@ def _recommendation(rows, cascade, threshold: float, baseline) -> str:
             "**Recommendation:** no method is both clearly better than random and "
             "sensitive to the model's weights here; read every highlight with caution."
         )
-    pick = max(ok, key=lambda r: r["comprehensiveness"].mean)
+    pick = max(ok, key=lambda r: COMPREHENSIVENESS.key(r["comprehensiveness"].mean))
     return (
         f"**Recommendation:** for this model, explain with **{pick['method']}**, "
         "the most comprehensive method that beats random"

@@ -4,23 +4,31 @@
   deletion and insertion curves, seeded tie-breaking and tie shares, and the
   :func:`evaluate_faithfulness` runner;
 * the statistics (Spearman, bootstrap intervals) live in :mod:`helpers.stats`
-  and are re-exported here;
+  only;
 * :mod:`.sanity` — Adebayo et al.'s cascading model randomisation;
 * :mod:`.plausibility` — agreement with human rationales (AUPRC, F1;
   chapter 6);
-* :mod:`.cost` — measured milliseconds and model passes per review.
+* :mod:`.cost` — measured milliseconds and model passes per review;
+* :mod:`.base` — :class:`Metric`: each reported number's name, range and
+  direction, defined next to the code that computes it and gathered in
+  :data:`METRICS` (``metrics.METRICS["sufficiency"].direction``).
 
 Everything public is re-exported here: ``metrics.comprehensiveness(...)``.
 """
 
 from __future__ import annotations
 
-from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman, spearman
-from . import cost, plausibility
+from . import cost, faithfulness, plausibility, sanity
+from .base import Metric
 from .faithfulness import (
     AOPC_FRACTIONS,
+    COMP_MINUS_RANDOM,
+    COMPREHENSIVENESS,
     CURVE_FRACTIONS,
+    DELETION_AUC,
+    INSERTION_AUC,
     RANDOM,
+    SUFFICIENCY,
     FaithfulnessResults,
     aopc,
     comprehensiveness,
@@ -33,6 +41,8 @@ from .faithfulness import (
     top_fraction_mask,
 )
 from .sanity import (
+    CASCADE_RHO,
+    CASCADE_RHO_ABS,
     PASS_THRESHOLD,
     CascadeResults,
     CascadeStep,
@@ -43,30 +53,48 @@ from .sanity import (
     sanity_check,
 )
 
+#: Every metric the book reports, by name: ``METRICS["AUPRC"].higher_is_better``.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        *faithfulness.METRICS,
+        *plausibility.METRICS,
+        *sanity.METRICS,
+        *cost.METRICS,
+    )
+}
+
 __all__ = [
     "AOPC_FRACTIONS",
+    "CASCADE_RHO",
+    "CASCADE_RHO_ABS",
+    "COMPREHENSIVENESS",
+    "COMP_MINUS_RANDOM",
     "CURVE_FRACTIONS",
+    "DELETION_AUC",
+    "INSERTION_AUC",
+    "METRICS",
     "PASS_THRESHOLD",
     "RANDOM",
+    "SUFFICIENCY",
     "CascadeResults",
     "CascadeStep",
-    "ConfidenceInterval",
     "FaithfulnessResults",
+    "Metric",
     "aopc",
-    "bootstrap_ci",
     "cascading_randomisation",
     "comprehensiveness",
     "cost",
     "evaluate_faithfulness",
+    "faithfulness",
     "n_selected",
-    "per_review_spearman",
     "plausibility",
     "randomisation_steps",
     "rank_change",
     "rank_tokens",
     "reinitialise_",
+    "sanity",
     "sanity_check",
-    "spearman",
     "sufficiency",
     "target_probabilities",
     "tied_selection",

@@ -18,6 +18,7 @@ machine and on what else runs on it; compare methods measured in one run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,8 +28,20 @@ from torch import nn
 
 from ..inputs import check_inputs
 from ..models import get_encoder_layers
+from .base import Metric
 
-__all__ = ["Cost", "PassCounter", "measure_cost"]
+#: Wall-clock milliseconds of ``attribute`` per review.
+MS_PER_REVIEW = Metric(
+    "ms/review",
+    low=0.0,
+    high=math.inf,
+    best=0.0,
+    what="wall-clock milliseconds of attribute per review, measured side by side",
+)
+#: The cost metrics the book reports.
+METRICS = (MS_PER_REVIEW,)
+
+__all__ = ["METRICS", "MS_PER_REVIEW", "Cost", "PassCounter", "measure_cost"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,9 @@ class Cost:
     forwards: float
     backwards: float
     n: int
+
+    def __post_init__(self):
+        MS_PER_REVIEW.check(self.ms)
 
     def __str__(self) -> str:
         return (

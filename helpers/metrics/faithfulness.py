@@ -38,6 +38,7 @@ from ..inputs import (
 from ..models import eval_mode, model_device
 from ..stats import per_review_spearman
 from ..tokens import TokenRoles
+from .base import Metric
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -48,10 +49,65 @@ CURVE_FRACTIONS = (0.0, 0.01, 0.05, 0.10, 0.20, 0.50, 1.0)
 RANDOM = RandomScores.name
 _TIE_SALT = 7_777  # keeps the tie order independent of the random baseline's draws
 
+#: AOPC comprehensiveness: p(class) lost when the top tokens become [MASK].
+COMPREHENSIVENESS = Metric(
+    "comprehensiveness",
+    low=-1.0,
+    high=1.0,
+    best=1.0,
+    what="p(class) lost when the top k % of tokens become [MASK], mean over k",
+)
+#: AOPC sufficiency: p(class) lost when only the top tokens are kept.
+SUFFICIENCY = Metric(
+    "sufficiency",
+    low=-1.0,
+    high=1.0,
+    best=-1.0,
+    what="p(class) lost when only the top k % of tokens are kept, mean over k",
+)
+#: Comprehensiveness minus the random baseline's, paired per review.
+COMP_MINUS_RANDOM = Metric(
+    "comp - random",
+    low=-2.0,
+    high=2.0,
+    best=2.0,
+    what="a review's comprehensiveness minus the random baseline's on it",
+)
+#: Area under the deletion curve (mean p(class) as the top tokens go).
+DELETION_AUC = Metric(
+    "deletion AUC",
+    low=0.0,
+    high=1.0,
+    best=0.0,
+    what="area under mean p(class) as the top tokens become [MASK]",
+)
+#: Area under the insertion curve (mean p(class) as the top tokens come back).
+INSERTION_AUC = Metric(
+    "insertion AUC",
+    low=0.0,
+    high=1.0,
+    best=1.0,
+    what="area under mean p(class) as only the top tokens are kept",
+)
+#: The faithfulness metrics the book reports, in its column order.
+METRICS = (
+    COMPREHENSIVENESS,
+    SUFFICIENCY,
+    COMP_MINUS_RANDOM,
+    DELETION_AUC,
+    INSERTION_AUC,
+)
+
 __all__ = [
     "AOPC_FRACTIONS",
+    "COMPREHENSIVENESS",
+    "COMP_MINUS_RANDOM",
     "CURVE_FRACTIONS",
+    "DELETION_AUC",
+    "INSERTION_AUC",
+    "METRICS",
     "RANDOM",
+    "SUFFICIENCY",
     "FaithfulnessResults",
     "aopc",
     "comprehensiveness",
@@ -263,8 +319,10 @@ def comprehensiveness(
     explanation's top tokens were needed. ``scores``: ``[batch, seq]``;
     ``target`` None = the predicted class; ``seed``: the tie-break order.
     """
-    return _erasure_metric(
-        model, inputs, scores, roles, target, fractions, batch_size, seed, False
+    return COMPREHENSIVENESS.check(
+        _erasure_metric(
+            model, inputs, scores, roles, target, fractions, batch_size, seed, False
+        )
     )
 
 
@@ -283,8 +341,10 @@ def sufficiency(
     ``p(full) - p(only the top k % kept, the rest [MASK])``. Low (even
     negative) = the top tokens alone were enough for the prediction.
     """
-    return _erasure_metric(
-        model, inputs, scores, roles, target, fractions, batch_size, seed, True
+    return SUFFICIENCY.check(
+        _erasure_metric(
+            model, inputs, scores, roles, target, fractions, batch_size, seed, True
+        )
     )
 
 
@@ -475,45 +535,62 @@ def evaluate_faithfulness(
     )
     n, names = sum(len(b.rows) for b in batches), list(methods)
     grids = (tuple(fractions), tuple(curve_fractions))
-    store = {
-        "p_full": np.zeros(n),
-        "n_tokens": np.zeros(n, dtype=int),
-        "selected": np.zeros((n, len(fractions)), dtype=int),
-        "agreement": np.zeros((n, len(names), len(names))),
-    }
-    metrics = ("comprehensiveness", "sufficiency", "deletion", "insertion", "tied")
-    per_method = {key: {} for key in metrics}
+    store = _empty_store(n, len(fractions), len(names))
+    per_method = {key: {} for key in _PER_METHOD}
     for text_batch in tqdm(batches, desc="faithfulness", disable=not progress):
         numbers = _batch_numbers(
             model, methods, text_batch.inputs, roles, grids, (forward_batch_size, seed)
         )
-        for key, array in store.items():
-            array[text_batch.rows] = numbers[key]
-        for name, values in numbers["methods"].items():
-            for key in metrics:
-                width = values[key].shape[1]
-                table = per_method[key].setdefault(name, np.zeros((n, width)))
-                table[text_batch.rows] = values[key]
-    settings = {
-        "n_reviews": n,
+        _store_batch(store, per_method, numbers, text_batch.rows, n)
+    return FaithfulnessResults(
+        methods=names,
+        fractions=grids[0],
+        curve_fractions=grids[1],
+        **{key: per_method[key] for key in _PER_METHOD},
+        **store,
+        baseline=RANDOM,
+        settings=_settings(batches, methods, max_length, seed),
+    )
+
+
+#: The per-method tables of :class:`FaithfulnessResults`.
+_PER_METHOD = ("comprehensiveness", "sufficiency", "deletion", "insertion", "tied")
+
+
+def _empty_store(n: int, n_fractions: int, n_methods: int) -> dict[str, np.ndarray]:
+    """The per-review arrays shared by every method, filled batch by batch."""
+    return {
+        "p_full": np.zeros(n),
+        "n_tokens": np.zeros(n, dtype=int),
+        "selected": np.zeros((n, n_fractions), dtype=int),
+        "agreement": np.zeros((n, n_methods, n_methods)),
+    }
+
+
+def _store_batch(store: dict, per_method: dict, numbers: dict, rows, n: int) -> None:
+    """Copy one batch's :func:`_batch_numbers` into the rows ``rows`` of the tables."""
+    for key, array in store.items():
+        array[rows] = numbers[key]
+    for name, values in numbers["methods"].items():
+        for key in _PER_METHOD:
+            width = values[key].shape[1]
+            table = per_method[key].setdefault(name, np.zeros((n, width)))
+            table[rows] = values[key]
+
+
+def _settings(batches, methods: Mapping[str, object], max_length: int, seed) -> dict:
+    """How the numbers were made (:attr:`FaithfulnessResults.settings`)."""
+    return {
+        "n_reviews": sum(len(b.rows) for b in batches),
         "max_length": max_length,
         "truncated_reviews": sum(sum(b.truncated) for b in batches),
         "replacement": "[MASK]",
         "target": "predicted class",
         "tie_break": f"seeded random order per review (seed {seed})",
         "maps_averaged": {
-            m: _draws(methods[m]) for m in names if _draws(methods[m]) > 1
+            m: _draws(methods[m]) for m in methods if _draws(methods[m]) > 1
         },
     }
-    return FaithfulnessResults(
-        methods=names,
-        fractions=grids[0],
-        curve_fractions=grids[1],
-        **{key: per_method[key] for key in metrics},
-        **store,
-        baseline=RANDOM,
-        settings=settings,
-    )
 
 
 def _masked_all(batch, real, roles: TokenRoles):

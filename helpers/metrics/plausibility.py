@@ -36,8 +36,40 @@ from ..data.eraser import RationaleBatch, encode_rationales
 from ..inputs import batches_by_length, slice_batch, to_device
 from ..models import eval_mode, model_device
 from ..tokens import TokenRoles
+from .base import Metric
+
+#: Average precision of the token scores against the human rationale.
+AUPRC = Metric(
+    "AUPRC",
+    low=0.0,
+    high=1.0,
+    best=1.0,
+    what="average precision of the token scores against the human rationale",
+)
+#: The trapezoidal AUPRC of ERASER's own scorer.
+ERASER_AUPRC = Metric(
+    "ERASER AUPRC",
+    low=0.0,
+    high=1.0,
+    best=1.0,
+    what="ERASER's trapezoidal area under the precision-recall curve",
+)
+#: Token F1 of the top-k tokens, k = the rationale's length.
+TOKEN_F1 = Metric(
+    "F1",
+    low=0.0,
+    high=1.0,
+    best=1.0,
+    what="token F1 of the top-k tokens against the rationale, k its length",
+)
+#: The plausibility metrics the book reports.
+METRICS = (AUPRC, ERASER_AUPRC, TOKEN_F1)
 
 __all__ = [
+    "AUPRC",
+    "ERASER_AUPRC",
+    "METRICS",
+    "TOKEN_F1",
     "PlausibilityResult",
     "auprc",
     "chosen_by_lot",
@@ -102,7 +134,7 @@ def auprc(scores, rationale) -> float:
     tps, fps = _curve(s, y)
     precision = tps / (tps + fps)
     recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return AUPRC.check(float(np.sum(np.diff(np.r_[0.0, recall]) * precision)))
 
 
 def eraser_auprc(scores, rationale) -> float:
@@ -124,7 +156,8 @@ def eraser_auprc(scores, rationale) -> float:
     last = int(np.searchsorted(tps, tps[-1]))
     precision = np.r_[1.0, (tps / (tps + fps))[: last + 1]]
     recall = np.r_[0.0, (tps / tps[-1])[: last + 1]]
-    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
+    area = float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
+    return ERASER_AUPRC.check(area)
 
 
 def top_k_mask(scores, k: int, *, seed=1234) -> np.ndarray:
@@ -175,7 +208,7 @@ def token_f1_at_k(scores, rationale, k: int | None = None, *, seed=1234) -> floa
     k = n_pos if k is None else int(k)
     chosen = top_k_mask(s, k, seed=seed)
     tp = int(np.sum(chosen & y))
-    return 2.0 * tp / (k + n_pos) if k + n_pos else float("nan")
+    return TOKEN_F1.check(2.0 * tp / (k + n_pos) if k + n_pos else float("nan"))
 
 
 # --------------------------------------------------------------------------- #
@@ -332,19 +365,11 @@ def evaluate_plausibility(
     n, width = enc.inputs["input_ids"].shape
     out = _empty_arrays(n, named)
     scores = {name: torch.zeros(n, width) for name in named}
-    device = model_device(model)
     batches = batches_by_length(enc.inputs["attention_mask"].sum(1), batch_size)
     with eval_mode(model):
         for rows in tqdm(batches, desc="plausibility", disable=not progress):
             batch = slice_batch(enc.inputs, rows)
-            with torch.no_grad():
-                probs = _logits(model, to_device(batch, device)).softmax(-1).cpu()
-            pred = probs.argmax(-1)
-            out["predictions"][rows] = pred.numpy()
-            out["p_predicted"][rows] = probs.max(-1).values.numpy()
-            labels = enc.labels[rows]
-            explain = None if target == "predicted" else labels
-            out["targets"][rows] = (pred if explain is None else labels).numpy()
+            explain = _predict(model, batch, enc.labels[rows], target, out, rows)
             real = roles.real(batch)
             rationale = enc.rationale[rows, : batch["input_ids"].shape[1]]
             for name, method in named.items():
@@ -353,6 +378,11 @@ def evaluate_plausibility(
                 )
                 scores[name][rows, : maps.shape[1]] = maps * real
                 _score_rows(out, name, rows, maps, rationale, real, seed)
+    return _result(enc, target, scores, seed, out)
+
+
+def _result(enc: RationaleBatch, target: str, scores, seed, out) -> PlausibilityResult:
+    """The :class:`PlausibilityResult` of the encoded reviews and filled arrays."""
     return PlausibilityResult(
         ids=enc.ids,
         labels=enc.labels.numpy(),
@@ -363,6 +393,23 @@ def evaluate_plausibility(
         seed=seed,
         **out,
     )
+
+
+def _predict(model, batch, labels, target: str, out: dict, rows):
+    """Record the model's prediction for ``rows``; return the class to explain.
+
+    Fills ``out``'s ``predictions``, ``p_predicted`` and ``targets``; returns
+    ``None`` (explain the prediction) or ``labels`` (``target="label"``).
+    """
+    with torch.no_grad():
+        logits = _logits(model, to_device(batch, model_device(model)))
+    probs = logits.softmax(-1).cpu()
+    pred = probs.argmax(-1)
+    out["predictions"][rows] = pred.numpy()
+    out["p_predicted"][rows] = probs.max(-1).values.numpy()
+    explain = None if target == "predicted" else labels
+    out["targets"][rows] = (pred if explain is None else labels).numpy()
+    return explain
 
 
 def _empty_arrays(n: int, named) -> dict:

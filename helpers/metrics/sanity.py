@@ -32,12 +32,35 @@ from ..inputs import resolve_target, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from ..tokens import TokenRoles
+from .base import Metric
 
 #: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
 #: the cascade.
 PASS_THRESHOLD = 0.3
 
+#: Spearman's ρ of a review's map before and after the cascade (signed maps).
+CASCADE_RHO = Metric(
+    "cascade rho",
+    low=-1.0,
+    high=1.0,
+    best=0.0,
+    what="rank correlation of the map with the original after randomisation",
+)
+#: The same ρ on the maps' absolute values.
+CASCADE_RHO_ABS = Metric(
+    "cascade rho abs",
+    low=-1.0,
+    high=1.0,
+    best=0.0,
+    what="rank correlation of |map| with the original |map| after randomisation",
+)
+#: The sanity-check metrics the book reports.
+METRICS = (CASCADE_RHO, CASCADE_RHO_ABS)
+
 __all__ = [
+    "CASCADE_RHO",
+    "CASCADE_RHO_ABS",
+    "METRICS",
     "PASS_THRESHOLD",
     "CascadeResults",
     "CascadeStep",
@@ -278,12 +301,7 @@ def sanity_check(
 
     original, names = maps_of(model, seed)
     steps = randomisation_steps(model)
-    n = sum(len(b.rows) for b in batches)
-    shape = (n, len(steps))
-    out = {
-        m: (np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool))
-        for m in names
-    }
+    out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
     cascade = cascading_randomisation(model, seed=seed)
     for s, step in enumerate(
         tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
@@ -298,10 +316,24 @@ def sanity_check(
             real = roles.real(batch.inputs)
             for m in names:
                 _compare(before[m], after[m], real, out[m], batch.rows, s)
+    return _results(names, [label for label, _ in steps], out)
+
+
+def _empty_tables(names, n_reviews: int, n_steps: int) -> dict[str, tuple]:
+    """Per method: (ρ, ρ of |maps|, degenerate), each ``[n_reviews, n_steps]``."""
+    shape = (n_reviews, n_steps)
+    return {
+        m: (np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool))
+        for m in names
+    }
+
+
+def _results(names, steps: list[str], out: dict[str, tuple]) -> CascadeResults:
+    """The :class:`CascadeResults` of the filled tables, range-checked."""
     return CascadeResults(
         names,
-        [label for label, _ in steps],
-        {m: v[0] for m, v in out.items()},
-        {m: v[1] for m, v in out.items()},
+        steps,
+        {m: CASCADE_RHO.check(v[0]) for m, v in out.items()},
+        {m: CASCADE_RHO_ABS.check(v[1]) for m, v in out.items()},
         {m: v[2] for m, v in out.items()},
     )

@@ -101,6 +101,29 @@ def test_span_outside_the_doc_is_an_error(tmp_path):
         eraser.load_eraser("val", make_eraser(tmp_path, rows=rows))
 
 
+def test_an_empty_span_marks_nothing(tmp_path):
+    """The official Movies archive has evidences with start == end and text ''."""
+    rows = json.loads(json.dumps(ROWS))
+    rows[0]["evidences"].append(
+        [{"docid": "negR_000.txt", "start_token": 4, "end_token": 4, "text": ""}]
+    )
+    neg, _ = eraser.load_eraser("val", make_eraser(tmp_path, rows=rows))
+    assert [(s.start_token, s.end_token) for s in neg.spans] == [(3, 6), (7, 9)]
+    assert neg.word_mask().tolist() == [0, 0, 0, 1, 1, 1, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("docid", ["../secret.txt", "/etc/passwd", "sub/doc.txt", ".."])
+def test_a_docid_outside_docs_is_refused(tmp_path, docid):
+    (tmp_path / "secret.txt").write_text("the movie was boring and bad .")
+    rows = json.loads(json.dumps(ROWS[:1]))
+    rows[0]["annotation_id"] = docid
+    rows[0]["docids"] = [docid]
+    for group in rows[0]["evidences"]:
+        group[0]["docid"] = docid
+    with pytest.raises(DataError, match="not a plain file name"):
+        eraser.load_eraser("val", make_eraser(tmp_path / "eraser", rows=rows))
+
+
 def test_corrupt_jsonl_line_is_named(tmp_path):
     folder = make_eraser(tmp_path)
     lines = (folder / "val.jsonl").read_text().splitlines()

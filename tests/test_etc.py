@@ -354,6 +354,16 @@ def test_a_bad_download_deletes_only_the_loaders_own_folder(
     assert not list(etc.data_dir().glob("*.tar.gz"))
 
 
+@pytest.mark.parametrize("name", ["../../secret.json", "/etc/passwd", "a/b.json"])
+def test_split_json_naming_a_file_outside_dialogues_is_refused(etc_root, name):
+    path = etc_root / "etc" / "split.json"
+    split = json.loads(path.read_text(encoding="utf-8"))
+    split["test"] = [name]
+    path.write_text(json.dumps(split), encoding="utf-8")
+    with pytest.raises(DataError, match="not a plain file name"):
+        etc.read_split(etc_root)
+
+
 def test_licence_and_citation():
     assert "CC BY-NC 4.0" in etc.LICENCE and "impersonate" in etc.LICENCE
     assert (

@@ -38,7 +38,7 @@ import torch
 from ..config import data_dir
 from ..tokens import encode
 from .encode import check_texts, model_max_length
-from .errors import DataError
+from .errors import DataError, plain_file_name
 from .fetch import download, safe_extract
 
 __all__ = [
@@ -223,7 +223,7 @@ def _read_doc(folder: Path, docid: str, docs_jsonl: dict | None) -> list[str]:
         if docid not in docs_jsonl:
             raise DataError(f"{folder / 'docs.jsonl'} has no document {docid!r}.")
         return _words(docs_jsonl[docid])
-    path = folder / "docs" / docid
+    path = folder / "docs" / plain_file_name(docid, str(folder / "docs"))
     if not path.is_file():
         raise DataError(
             f"{path} is missing: the jsonl names document {docid!r}. Extract the "
@@ -285,6 +285,8 @@ def _parse_spans(row, where, docid, tokens) -> list[RationaleSpan]:
                     f"{where}: evidence points at document {ev.get('docid')!r}, "
                     f"not {docid!r}; only single-document tasks are supported."
                 )
+            if start == end and 0 <= start <= len(tokens):
+                continue  # an empty span (the official archive has some): marks nothing
             if not 0 <= start < end <= len(tokens):
                 raise DataError(
                     f"{where}: span [{start}, {end}) is outside the document's "

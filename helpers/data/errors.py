@@ -45,3 +45,19 @@ def format_book_warning(message, category, filename, lineno, line=None) -> str:
 
 if getattr(warnings.formatwarning, "__name__", "") != "format_book_warning":
     warnings.formatwarning = format_book_warning
+
+
+def plain_file_name(name: str, where: str) -> str:
+    """``name`` if it names a file inside its folder, else :class:`DataError`.
+
+    Names read from a data set's own index (ERASER's docids, ETC's
+    ``split.json``) are joined to a folder; ``../x``, ``/etc/passwd`` or
+    ``a/b`` would read a file outside it, so they are refused.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise DataError(
+            f"{where}: {name!r} is not a plain file name (no folders, no '..'); "
+            "the index names a file outside its folder. Extract the data set "
+            "again from its official archive."
+        )
+    return name

@@ -51,7 +51,7 @@ import warnings
 from pathlib import Path
 
 from ..config import data_dir
-from .errors import DataError
+from .errors import DataError, plain_file_name
 from .fetch import download, safe_extract
 from .imdb import ReviewSet
 
@@ -281,6 +281,7 @@ def read_split(root: str | os.PathLike) -> dict[str, list[str]]:
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise DataError(f"{path}: {name!r} must be a list of file names.")
         for f in files:
+            plain_file_name(f, str(path))
             if f in seen:
                 raise DataError(
                     f"{path}: dialogue {f} is in both {seen[f]!r} and {name!r}."

@@ -53,6 +53,7 @@ from .attr.explanation import TextExplanation
 from .data import check_texts
 from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
+from .models import check_classifier
 from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_fast, special_ids
 from .windows import N_SPECIAL, encode_long, explain_long, max_window
 
@@ -422,6 +423,7 @@ def explain(
     """
     from tqdm.auto import tqdm
 
+    check_classifier(model, tokenizer)
     require_fast(tokenizer)
     texts = check_texts(text_or_texts)
     if merge not in MERGES:

@@ -126,16 +126,28 @@ def label_names(model_or_config, n_labels: int | None = None) -> list[str]:
 
 
 def _class_of(name: str, names: Sequence[str] | None) -> int:
-    """The index of label ``name`` (case-insensitive); ``ValueError`` naming all."""
+    """The index of label ``name``: exact, else case-insensitive when that is unique.
+
+    ``ValueError`` naming every label when none matches, or naming the labels
+    when several differ from ``name`` only in case."""
     if names is None:
         raise TypeError(
             f"target {name!r} is a label name, but no label names were given: pass "
             "a class index, or names=helpers.inputs.label_names(model)."
         )
+    exact = [i for i, c in enumerate(names) if str(c).strip() == name.strip()]
+    if exact:
+        return exact[0]
     wanted = name.strip().casefold()
-    for i, candidate in enumerate(names):
-        if str(candidate).strip().casefold() == wanted:
-            return i
+    folded = [i for i, c in enumerate(names) if str(c).strip().casefold() == wanted]
+    if len(folded) == 1:
+        return folded[0]
+    if len(folded) > 1:
+        raise ValueError(
+            f"target {name!r} matches several labels that differ only in case "
+            f"({[str(names[i]) for i in folded]}): write the label exactly, or pass "
+            "its class index."
+        )
     raise ValueError(
         f"target {name!r} is not one of the model's labels: pass one of "
         f"{[str(n) for n in names]} (any case), a class index "

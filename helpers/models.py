@@ -179,6 +179,57 @@ def _from_pretrained(source: str, asked: str, kwargs: dict):
     )
 
 
+def check_classifier(model, tokenizer) -> None:
+    """Refuse, naming the fix, a model and tokenizer that cannot be explained.
+
+    Catches what would otherwise fail deep inside torch or give a silent
+    nonsense answer: a model name or a tokenizer where the model goes (and
+    the two swapped), weights still on the ``meta`` device, a one-output
+    (regression) head, which has no classes and no probabilities to explain,
+    and a tokenizer whose ids do not fit the model's embeddings.
+    """
+    if isinstance(model, str | os.PathLike):
+        raise TypeError(
+            f"model is {model!r}, a name: load it first, e.g. "
+            "tokenizer, model = helpers.models.load_model(name)."
+        )
+    if not isinstance(model, nn.Module):
+        swapped = isinstance(tokenizer, nn.Module)
+        raise TypeError(
+            f"model must be a torch nn.Module, got {type(model).__name__}"
+            + (
+                ": model and tokenizer are swapped, pass (model, tokenizer)."
+                if swapped
+                else "."
+            )
+        )
+    if not callable(tokenizer) or isinstance(tokenizer, nn.Module):
+        raise TypeError(
+            f"tokenizer must be a Hugging Face tokenizer, got "
+            f"{type(tokenizer).__name__}: pass (model, tokenizer)."
+        )
+    if any(p.is_meta for p in model.parameters()):
+        raise ValueError(
+            "the model's weights are on the 'meta' device (created but never "
+            "loaded): load it with from_pretrained or helpers.models.load_model."
+        )
+    labels = getattr(getattr(model, "config", None), "num_labels", 2)
+    if labels < 2:
+        raise ValueError(
+            f"the model has {labels} output (a regression head): there is no class "
+            "to explain and no probability to show. Explain a classifier with at "
+            "least two labels."
+        )
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if vocab is not None and len(tokenizer) > vocab:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's embeddings "
+            f"hold {vocab}: they do not belong together. Load both from the same "
+            "folder (or call model.resize_token_embeddings(len(tokenizer)) after "
+            "adding tokens, then fine-tune)."
+        )
+
+
 def get_encoder_layers(model: nn.Module) -> nn.ModuleList:
     """The list of transformer encoder layers of a (BERT-like) model.
 

@@ -215,6 +215,53 @@ def test_special_tokens_typed_in_a_text_are_text(fixture, typed, request):
     assert len(only_specials.words[0]) > 0
 
 
+def _meta_bert():
+    with torch.device("meta"):
+        return tiny_bert()
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "fix"),
+    [
+        ("none", TypeError, "a string or a list of strings"),
+        ("bytes", TypeError, r"decode it first"),
+        ("name", TypeError, r"a name: load it first"),
+        ("swapped", TypeError, "swapped"),
+        ("meta", ValueError, "'meta' device"),
+        ("regression", ValueError, "regression head"),
+        ("vocabulary", ValueError, "do not belong together"),
+        ("inference", RuntimeError, r"inference_mode\(\): explanations need"),
+    ],
+)
+def test_bad_input_gets_an_error_that_names_the_fix(bert, case, error, fix):
+    tokenizer, model = bert
+    args = {
+        "none": (model, tokenizer, None),
+        "bytes": (model, tokenizer, b"good film"),
+        "name": ("bert-base-uncased", tokenizer, "good film"),
+        "swapped": (tokenizer, model, "good film"),
+        "meta": (_meta_bert() if case == "meta" else None, tokenizer, "good"),
+        "regression": (tiny_bert(labels=1), tokenizer, "good film"),
+        "vocabulary": (tiny_bert(vocab_size=10), tokenizer, "good film"),
+        "inference": (model, tokenizer, "good film"),
+    }[case]
+    with pytest.raises(error, match=fix):
+        if case == "inference":
+            with torch.inference_mode():
+                explain(*args, methods=("IG",), **FAST)
+        else:
+            explain(*args, methods=("IG",), **FAST)
+
+
+def test_labels_that_differ_only_in_case_need_the_exact_name():
+    names = ["pos", "POS", "neg"]
+    assert resolve_target("POS", torch.zeros(1, 3), names).tolist() == [1]
+    assert resolve_target("pos", torch.zeros(1, 3), names).tolist() == [0]
+    assert resolve_target("NEG", torch.zeros(1, 3), names).tolist() == [2]
+    with pytest.raises(ValueError, match="differ only in case"):
+        resolve_target("Pos", torch.zeros(1, 3), names)
+
+
 def test_default_methods_are_chapter_6s_recommendation(bert):
     tokenizer, model = bert
     result = explain(model, tokenizer, "good film", **FAST)

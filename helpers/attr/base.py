@@ -153,8 +153,15 @@ class Attribution:
         ``attention_mask`` ``[batch, seq]`` (``token_type_ids`` optional).
         ``target``: None (the predicted class), an int, or a LongTensor
         ``[batch]``. ``options`` go to the method's pass (the random
-        baseline's ``draw=``).
+        baseline's ``draw=``). ``RuntimeError`` inside ``torch.inference_mode()``,
+        where no method can take the gradients or keep the tensors it needs.
         """
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                f"{self.name} was called inside torch.inference_mode(): explanations "
+                "need gradients. Call it outside that block (torch.no_grad() "
+                "around it is fine)."
+            )
         batch = to_device(check_inputs(inputs), model_device(self.model))
         n, seq = batch["input_ids"].shape
         wanted = target_tensor(target, n)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -45,12 +45,21 @@ def check_texts(texts) -> list[str]:
     """Return ``texts`` as a list of strings; raise for empty or non-string items."""
     if isinstance(texts, str):
         texts = [texts]
+    if isinstance(texts, bytes | bytearray):
+        raise TypeError("texts is bytes: decode it first, e.g. text.decode('utf-8').")
+    if texts is None or not isinstance(texts, Iterable):
+        raise TypeError(
+            f"texts must be a string or a list of strings, got {type(texts).__name__}."
+        )
     texts = list(texts)
     if not texts:
         raise ValueError("No texts given: pass at least one non-empty review.")
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise TypeError(f"Text {i} is {type(t).__name__}, not str.")
+            hint = (
+                " (decode it first: .decode('utf-8'))" if isinstance(t, bytes) else ""
+            )
+            raise TypeError(f"Text {i} is {type(t).__name__}, not str{hint}.")
         if not t.strip():
             raise ValueError(
                 f"Text {i} is empty or whitespace only: remove it or give it some "

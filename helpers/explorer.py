@@ -45,14 +45,31 @@ from .models import set_eager_attention
 from .tokens import require_fast
 
 __all__ = [
+    "PREDICTED",
     "AttentionExplorer",
     "TextExplorer",
     "attention_explorer",
     "comparison_html",
     "edit_gallery",
+    "error_html",
     "text_explorer",
     "word_differences",
 ]
+
+#: The class dropdown's value for "the class the model predicts".
+PREDICTED = -1
+
+
+def error_html(what: str, err: BaseException) -> str:
+    """An error shown in a widget: what failed, the exception's type and message.
+
+    Every exception is shown (an ``IndexError`` or out-of-memory as much as a
+    ``ValueError``), escaped, in place of the previous output, which would
+    otherwise go on showing an explanation of another text.
+    """
+    kind = "" if isinstance(err, ValueError | TypeError) else f"{type(err).__name__}: "
+    message = html.escape(f"{kind}{err}")
+    return f'<div style="color: #a00">{html.escape(what)}: {message}</div>'
 
 
 def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
@@ -182,11 +199,8 @@ class AttentionExplorer(widgets.VBox):
                 name=f"review {self.names[index]}",
                 label_names=self.label_names,
             )
-        except (ValueError, TypeError) as err:
-            message = html.escape(str(err))
-            self.output.value = (
-                f'<div style="color: #a00">Cannot show this view: {message}</div>'
-            )
+        except Exception as err:  # shown in place of the stale output, never lost
+            self.output.value = error_html("Cannot show this view", err)
 
 
 # --------------------------------------------------------------------------- your text
@@ -445,9 +459,10 @@ class TextExplorer(widgets.VBox):
         self.method = widgets.Dropdown(
             options=names, value=default, description="method"
         )
-        self.target = widgets.Dropdown(
-            options=[("predicted", None)] + [(n, n) for n in model_label_names(model)],
-            value=None,
+        names = model_label_names(model)
+        self.target = widgets.Dropdown(  # values are class indices; -1 = predicted
+            options=[("predicted", PREDICTED)] + [(n, i) for i, n in enumerate(names)],
+            value=PREDICTED,
             description="class",
         )
         self.output = widgets.HTML()
@@ -490,9 +505,10 @@ class TextExplorer(widgets.VBox):
         return self._cache[key]
 
     def _render(self) -> str:
+        wanted = None if self.target.value == PREDICTED else self.target.value
         if self.before is None:
-            return self.explained(self.current, self.target.value).html()
-        before = self.explained(self.before, self.target.value)
+            return self.explained(self.current, wanted).html()
+        before = self.explained(self.before, wanted)
         after = self.explained(self.current, before.target[0])
         return comparison_html(before, after)
 
@@ -508,9 +524,6 @@ class TextExplorer(widgets.VBox):
             self.before, self.current = self.current, text
         try:
             self.output.value = self._render()
-        except (ValueError, TypeError) as err:
-            message = html.escape(str(err))
-            self.output.value = (
-                f'<div style="color: #a00">Cannot explain this text: {message}</div>'
-            )
+        except Exception as err:  # shown in place of the stale output, never lost
+            self.output.value = error_html("Cannot explain this text", err)
         return self.output.value

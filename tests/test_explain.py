@@ -410,11 +410,30 @@ def test_the_text_explorer_explains_an_edit(bert):
     )
     change = float(after.probs[0, 0] - before.probs[0, 0])
     assert f"{change:+.3f}" in edited  # the change in p(neg)
-    explorer.target.value = "neutral"
+    explorer.target.value = 1  # neutral (values are class indices)
     explorer.button.click()
     assert "for neutral" in explorer.output.value
     explorer.text.value = " "
     assert "Type a text" in explorer.output.value
+
+
+def test_an_unexpected_error_replaces_the_stale_output(bert, monkeypatch):
+    tokenizer, model = bert
+    explorer = text_explorer(
+        model, tokenizer, "the movie was great", methods=["grad x input"]
+    )
+    assert explorer.target.value == -1  # shown as "predicted", never blank
+    assert explorer.target.label == "predicted"
+    assert "great" in explorer.output.value
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory <b>")
+
+    monkeypatch.setattr(explorer, "_render", out_of_memory)
+    explorer.text.value = "the movie was awful"
+    shown = explorer.output.value
+    assert "Cannot explain this text: RuntimeError: CUDA out of memory" in shown
+    assert "&lt;b&gt;" in shown and "great" not in shown
 
 
 def test_edit_gallery_renders_both_texts(bert):

@@ -6,7 +6,7 @@ without truncation**, and read in overlapping windows of at most the model's
 limit; the windows' logits are pooled into one prediction and the windows'
 explanations are stitched into one score per token of the whole text.
 
-The three rules, stated once:
+The four rules, stated once:
 
 **Windows** (:func:`windows`). The text's content tokens (no [CLS]/[SEP])
 are numbered ``0 .. n-1``; ``stride = window - overlap``. Window ``k``
@@ -32,9 +32,16 @@ weighted mean of their scores: ``stitch="mean"`` gives every window weight
 1; ``stitch="taper"`` gives the token at content position ``p`` (0-based) of
 a window of ``L`` tokens the weight ``min(p + 1, L - p, overlap + 1)`` — a
 token near a window's edge, which saw little context on that side, counts
-less than one in the middle. ``normalise="sum"`` first divides each window's
-scores by their total ``|score|`` over its content tokens (see
-:func:`explain_long` for when that matters).
+less than one in the middle.
+
+**Normalising** (:func:`explain_long`). ``normalise=None`` keeps each
+window's scores as the method gives them (every window of a long text has
+the same length, so methods normalised per window, such as attention rows
+that sum to 1, stay on one scale); ``normalise="sum"`` first divides each
+window's scores by their total ``|score|`` over its content tokens, so that
+every window carries the same mass (this also hides how strongly each window
+drives the prediction). A text that fits in one window gets exactly the
+explainer's scores on ``[CLS] text [SEP]``.
 
 Nothing is truncated, so no :class:`helpers.data.TruncationWarning` and no
 truncation marker: the result's ``tokens`` (no special tokens) and
@@ -59,7 +66,6 @@ from .tokens import encode
 __all__ = [
     "LongEncoding",
     "classify_long",
-    "describe_long",
     "encode_long",
     "explain_long",
     "max_window",
@@ -480,15 +486,9 @@ def explain_long(
     predicted for the whole text, so every window is explained for the same
     class and the windows' scores are comparable. Windows go to the explainer
     in order, ``batch_size`` at a time; the content scores are stitched by
-    :func:`stitch_scores` (``stitch="mean"`` or ``"taper"``).
-
-    ``normalise``: ``None`` keeps each window's scores as the method gives them
-    (every window of a long text has the same length, so methods normalised
-    per window, such as attention rows that sum to 1, stay on one scale);
-    ``"sum"`` divides each window's content scores by their total ``|score|``
-    first, so that every window carries the same mass (this also hides how
-    strongly each window drives the prediction). A text that fits in one
-    window gets exactly the explainer's scores on ``[CLS] text [SEP]``.
+    :func:`stitch_scores` (``stitch="mean"`` or ``"taper"``) after
+    ``normalise`` (``None`` or ``"sum"``: the module's rules say when each
+    fits; a text of one window gets exactly the explainer's scores).
 
     Returns a :class:`helpers.attr.explanation.TextExplanation`: ``tokens``
     the content tokens, ``scores`` ``{explainer.name: [n_tokens]}``,
@@ -544,54 +544,3 @@ def pick_long_text(
         long = [i for i, n in enumerate(lengths) if n == top]
     chosen = long[int(torch.randint(len(long), (1,), generator=rng))]
     return chosen, lengths[chosen]
-
-
-def describe_long(
-    explanation: TextExplanation,
-    cut_logits: torch.Tensor,
-    label: int | None = None,
-    names: Sequence[str] = ("negative", "positive"),
-) -> str:
-    """Markdown: what cutting at the model's limit loses for this explained text.
-
-    ``explanation``: from :func:`explain_long` (one method); ``cut_logits``: the model's
-    logits ``[n_labels]`` (or ``[1, n_labels]``) for the same text cut at the
-    model's limit; ``label``: the true class, when known. Says how many tokens
-    the text has and how many the cut keeps, the two predictions, and the
-    share of the explanation's positive mass that lies beyond the cut.
-    """
-    cut_logits = torch.as_tensor(cut_logits).float().reshape(-1)
-    n = len(explanation.tokens)
-    how = explanation.windows
-    kept = min(n, how.spans[0][1] - how.spans[0][0])
-    cut_p = cut_logits.softmax(-1)
-    cut_pred, whole_pred = int(cut_p.argmax()), explanation.prediction
-    positive = explanation.score().clamp(min=0)
-    total = float(positive.sum())
-    beyond = float(positive[kept:].sum()) / total if total > 0 else float("nan")
-
-    def said(pred, probs):
-        return f"**{names[pred]}** (p = {float(probs[pred]):.2f})"
-
-    windows_used = len(how.spans)
-    lines = [
-        f"The review has {n} tokens (without [CLS]/[SEP]); cut at the model's limit "
-        f"it keeps the first {kept} ({kept / n:.0%}).",
-        f"Cut: {said(cut_pred, cut_p)}. Whole review in {windows_used} "
-        f"window{'s' if windows_used != 1 else ''} of at most {kept} tokens, "
-        f"logits pooled by {how.pool}: "
-        f"{said(whole_pred, explanation.probabilities)}"
-        + (f"; the label is **{names[label]}**." if label is not None else "."),
-    ]
-    if n > kept:
-        lines.append(
-            f"{beyond:.0%} of the explanation's positive mass ({explanation.method}, "
-            f"stitched by {how.stitch}) lies in the {n - kept} tokens the cut "
-            "drops: "
-            + (
-                "evidence a truncated explanation could not show."
-                if beyond > 0
-                else "here the cut loses no highlighted evidence."
-            )
-        )
-    return " ".join(lines)

@@ -50,7 +50,7 @@ from helpers import (
     tokens,
     train,
 )
-from helpers.book import diagram, examples
+from helpers.book import attention_figures, diagram, examples
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -182,7 +182,7 @@ for e, ra in pairs:
 # attention.
 
 # %%
-fig = attention.plot_heads_heatmap(
+fig = attention_figures.plot_heads_heatmap(
     gem,
     title=f"{examples.RUNNING[0].name}: [CLS] attention of each head, "
     f"layer {gem.n_layers - 1} (last)",
@@ -295,7 +295,7 @@ else:
 
 # %%
 mean_mass = torch.stack(list(masses.values())).mean(dim=0)
-attention.plot_attention_mass(
+attention_figures.plot_attention_mass(
     mean_mass,
     f"Where [CLS] attends (mean over heads and {len(masses)} reviews)",
     path=figures / "cls_attention_mass.png",
@@ -597,7 +597,7 @@ widget
 #
 # ## Exercises
 #
-# 1. Draw the heat map of another layer: `attention.plot_heads_heatmap(gem,
+# 1. Draw the heat map of another layer: `attention_figures.plot_heads_heatmap(gem,
 #    layer=0)`. Do the lower layers' heads look more alike than the last
 #    layer's?
 # 2. Show the grid of the *longest* correctly classified review
@@ -612,5 +612,5 @@ widget
 #    instead of the last layer's attention. Do more of its top words move the
 #    prediction?
 # 6. Put a review of your own through `attention.explain_review` and
-#    `attention.plot_heads_heatmap`: does a head follow negations such as
+#    `attention_figures.plot_heads_heatmap`: does a head follow negations such as
 #    *not*?

@@ -29,7 +29,8 @@
 # unlucky person.").
 #
 # This chapter writes the recipe in a few lines of PyTorch, rebuilds that
-# figure with `helpers.gradcam`, checks the numbers against Captum, applies it
+# figure with `helpers.gradcam` (the maps) and `helpers.book.gradcam_figures`
+# (the drawing), checks the numbers against Captum, applies it
 # to our IMDb classifier from chapter 2 and to the Japanese example, and then
 # asks whether the premise behind Grad-CAM holds for self-attention at all.
 
@@ -53,7 +54,7 @@ from helpers import (
     train,
     windows,
 )
-from helpers.book import diagram, examples, recipes
+from helpers.book import diagram, examples, gradcam_figures, long_reviews, recipes
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -210,7 +211,7 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
         f"predicted {data.LABEL_NAMES[predicted]} (p={p:.2f})"
     )
     path = figures / f"gradcam_running_{i}.png"
-    gradcam.plot_gradcam(res.score(), res.tokens, title, path=path)
+    gradcam_figures.plot_gradcam(res.score(), res.tokens, title, path=path)
     plt.show()
     mean = gradcam.layer_mean(res, specials)
     words, scores = tokens.merge_pieces(res.tokens, mean, hidden, merge="sum")
@@ -255,7 +256,9 @@ def show(index, kind):
         f"true {truth}, predicted {predicted} (p={p:.2f})"
     )
     path = figures / f"gradcam_{kind}.png"
-    gradcam.plot_gradcam(res.score(), res.tokens, title, path=path, seed=profile.seed)
+    gradcam_figures.plot_gradcam(
+        res.score(), res.tokens, title, path=path, seed=profile.seed
+    )
     plt.show()
     display(
         highlight.highlight(
@@ -302,7 +305,7 @@ else:
 
 # %%
 stats = gradcam.layer_statistics(results)
-gradcam.plot_layer_statistics(
+gradcam_figures.plot_layer_statistics(
     stats,
     title=f"Grad-CAM per layer over {len(results)} short IMDb test reviews",
     path=figures / "gradcam_layer_statistics.png",
@@ -316,7 +319,7 @@ plt.show()
 
 
 # %%
-findings = gradcam.describe_layer_statistics(stats, results[shown])
+findings = gradcam_figures.describe_layer_statistics(stats, results[shown])
 display(Markdown("\n".join(findings)))
 
 # %% [markdown]
@@ -332,13 +335,13 @@ display(Markdown("\n".join(findings)))
 # %%
 real = [torch.tensor([t not in specials for t in r.tokens]) for r in results]
 agreement = gradcam.layer_agreement([r.score() for r in results], real)
-gradcam.plot_layer_agreement(
+gradcam_figures.plot_layer_agreement(
     agreement,
     title=f"Grad-CAM: agreement between layers, {len(results)} IMDb reviews",
     path=figures / "gradcam_layer_agreement.png",
 )
 plt.show()
-print(gradcam.describe_layer_agreement(agreement, threshold=0.3))
+print(gradcam_figures.describe_layer_agreement(agreement, threshold=0.3))
 
 # %% [markdown]
 # The sentence under the matrix is computed from it: it names the groups of
@@ -381,7 +384,9 @@ cam_mean = attr.explainers(
 whole = windows.explain_long(
     cam_mean, model, tokenizer, long_text, overlap=128, stitch="taper", progress=False
 )
-display(Markdown(windows.describe_long(whole, cut_logits, label=test.labels[long_i])))
+display(
+    Markdown(long_reviews.describe_long(whole, cut_logits, label=test.labels[long_i]))
+)
 title = f"test review {long_i}, all {len(whole.tokens)} tokens ({cam_mean.name})"
 display(HTML(whole.html(merge="sum", title=title)))
 
@@ -448,7 +453,7 @@ if ja_model is not None:
         p = res.probabilities[res.prediction]
         title = f"{res.text} → {label} (p={p:.2f}); {source} model"
         path = figures / f"gradcam_japanese_{i}.png"
-        gradcam.plot_gradcam(res.score(), res.tokens, title, path=path)
+        gradcam_figures.plot_gradcam(res.score(), res.tokens, title, path=path)
         plt.show()
 
 # %% [markdown]
@@ -553,7 +558,7 @@ if ja_model is not None:
 #    `attr.GradCam(model).attribute(check, target=0)` and `target=1` in the
 #    Captum cell. Where do the two maps differ?
 # 2. Plot a map with `normalize="global"` instead of per layer
-#    (`gradcam.plot_gradcam(..., normalize="global")`). Which layers vanish,
+#    (`gradcam_figures.plot_gradcam(..., normalize="global")`). Which layers vanish,
 #    and why does the chapter scale each row on its own?
 # 3. Aggregate the layers differently in `show`: replace
 #    `gradcam.layer_mean(res, specials)` by `attr.aggregate_layers(res.score(),

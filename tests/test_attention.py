@@ -324,12 +324,8 @@ def test_attention_mass_by_token_kind(tiny):
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.attention import (
-        TOKEN_KINDS,
-        attention_mass,
-        plot_attention_mass,
-        token_kind,
-    )
+    from helpers.attention import TOKEN_KINDS, attention_mass, token_kind
+    from helpers.book.attention_figures import plot_attention_mass
 
     assert [token_kind(t) for t in ["[CLS]", "[SEP]", "!", "##s", "film"]] == [
         "[CLS]",

@@ -1,4 +1,5 @@
-"""helpers.attention's heads × tokens heat map and top words (chapter 3)."""
+"""Chapter 3's heads × tokens view: helpers.attention's matrix and top words, and
+helpers.book.attention_figures' heat map of it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from tiny import tiny_bert, tiny_tokenizer
 
 from helpers import attention, highlight
+from helpers.book import attention_figures
 
 TEXT = "the acting was really bad and the plot was boring ."
 
@@ -38,7 +40,7 @@ def test_heads_matrix_is_row_normalised_attention(review):
 
 def test_plot_heads_heatmap_draws_the_matrix(review, tmp_path):
     path = tmp_path / "heads.png"
-    fig = attention.plot_heads_heatmap(review, layer=0, path=path)
+    fig = attention_figures.plot_heads_heatmap(review, layer=0, path=path)
     try:
         assert isinstance(fig, matplotlib.figure.Figure)
         assert path.stat().st_size > 0
@@ -58,7 +60,7 @@ def test_plot_heads_heatmap_draws_the_matrix(review, tmp_path):
 
 def test_plot_heads_heatmap_refuses_a_long_review(review):
     with pytest.raises(ValueError, match="max_tokens"):
-        attention.plot_heads_heatmap(review, max_tokens=3)
+        attention_figures.plot_heads_heatmap(review, max_tokens=3)
 
 
 def test_top_words_sums_pieces_and_breaks_ties_at_random():

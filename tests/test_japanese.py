@@ -343,7 +343,8 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     import matplotlib.pyplot as plt
 
     from helpers.attr import GradCam
-    from helpers.gradcam import gradcam_for_texts, plot_gradcam
+    from helpers.book.gradcam_figures import plot_gradcam
+    from helpers.gradcam import gradcam_for_texts
     from helpers.highlight import highlight_html
 
     folder = tmp_path / "ja-model"

@@ -252,7 +252,7 @@ def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
     agreement = ns["agreement"]
     assert agreement.shape == (len(results), n_layers, n_layers)
     assert (agreement.diagonal(axis1=1, axis2=2) == 1).all()
-    assert "reviews" in ns["gradcam"].describe_layer_agreement(agreement)
+    assert "reviews" in ns["gradcam_figures"].describe_layer_agreement(agreement)
     # the whole-review section explains every token of the longest review
     whole, tok = ns["whole"], ns["tokenizer"]
     longest = max(len(tok(t)["input_ids"]) for t in ns["test"].texts)

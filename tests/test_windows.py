@@ -16,11 +16,11 @@ from torch import nn
 
 from helpers.attr import Attribution, GradCam
 from helpers.attr.gradcam import aggregate_layers
+from helpers.book.long_reviews import describe_long
 from helpers.data import TruncationWarning
 from helpers.highlight import highlight_html
 from helpers.windows import (
     classify_long,
-    describe_long,
     encode_long,
     explain_long,
     max_window,

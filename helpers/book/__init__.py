@@ -14,5 +14,10 @@ module-qualified (``from helpers.book import examples, report`` …
 * :mod:`.recommend` — chapter 6's closing tables, verdict and the book's
   finding;
 * :mod:`.overview` — chapter 7's view of the whole test sample;
-* :mod:`.train_plots` — chapter 2's training figures.
+* :mod:`.train_plots` — chapter 2's training figures;
+* :mod:`.attention_figures` — chapter 3's attention figures (where ``[CLS]``
+  attends, the heads heat map);
+* :mod:`.gradcam_figures` — chapter 4's Grad-CAM figures and generated prose
+  (the layers x tokens map, the layer statistics, the layers' agreement);
+* :mod:`.long_reviews` — chapter 4's whole-review section in words.
 """

@@ -18,14 +18,6 @@ import numpy as np
 import torch
 from scipy.stats import binomtest, rankdata
 
-__all__ = [
-    "ConfidenceInterval",
-    "bootstrap_ci",
-    "per_review_spearman",
-    "spearman",
-    "wilson_interval",
-]
-
 
 def spearman(a, b) -> float:
     """Spearman rank correlation of two vectors; NaN if one is constant.

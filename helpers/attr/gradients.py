@@ -19,8 +19,6 @@ from torch import nn
 from ..tokens import TokenRoles
 from .base import Attribution
 
-__all__ = ["GradientXInput", "IntegratedGradients", "embeddings_layer", "leaf_output"]
-
 
 def embeddings_layer(model: nn.Module) -> nn.Module:
     """``model.base_model.embeddings`` (BERT & co.), with a clear error otherwise."""

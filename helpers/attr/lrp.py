@@ -78,19 +78,6 @@ from .base import Attribution
 from .gradients import embeddings_layer, leaf_output
 from .support import check_lrp_support
 
-__all__ = [
-    "ATTNLRP_ATTENTION",
-    "CP_ATTENTION",
-    "AttnLRP",
-    "ConservativeLRP",
-    "attention_implementation",
-    "attnlrp_attention_forward",
-    "conservation",
-    "conservative_propagation",
-    "cp_attention_forward",
-    "lrp_rules",
-]
-
 #: The names under which the rule kernels are registered in transformers.
 CP_ATTENTION = "cp_lrp"
 ATTNLRP_ATTENTION = "attn_lrp"

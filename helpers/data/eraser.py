@@ -41,22 +41,6 @@ from .encode import check_texts, model_max_length
 from .errors import DataError, plain_file_name
 from .fetch import download, safe_extract
 
-__all__ = [
-    "CITATION",
-    "ERASER_ENV",
-    "ERASER_SHA256",
-    "ERASER_URL",
-    "RationaleBatch",
-    "RationaleReview",
-    "RationaleSpan",
-    "check_eraser_folder",
-    "encode_rationales",
-    "find_eraser",
-    "load_eraser",
-    "rationale_token_mask",
-    "sample_eraser",
-]
-
 ERASER_URL = "https://www.eraserbenchmark.com/zipped/movies.tar.gz"
 #: SHA-256 of the official ``movies.tar.gz`` (train, val and test splits).
 ERASER_SHA256 = "66e18d4e6c9df9e9f5544572b0bfe92a39673f74ecbfc3859b46cedb2f5b2dee"

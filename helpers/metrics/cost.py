@@ -41,8 +41,6 @@ MS_PER_REVIEW = Metric(
 #: The cost metrics the book reports.
 METRICS = (MS_PER_REVIEW,)
 
-__all__ = ["METRICS", "MS_PER_REVIEW", "Cost", "PassCounter", "measure_cost"]
-
 
 @dataclass(frozen=True)
 class Cost:

@@ -230,6 +230,23 @@ def check_classifier(model, tokenizer) -> None:
         )
 
 
+def embeddings_layer(model: nn.Module) -> nn.Module:
+    """``model.base_model.embeddings`` (BERT & co.), with a clear error otherwise.
+
+    Gradient x input, integrated gradients and LRP attribute to that layer's
+    output; :class:`helpers.metrics.cost.PassCounter` counts passes through it.
+    """
+    base = getattr(model, "base_model", model)
+    layer = getattr(base, "embeddings", None)
+    if not isinstance(layer, nn.Module):
+        raise ValueError(
+            f"{type(model).__name__} has no base_model.embeddings module (the "
+            "output gradient x input, IG and LRP attribute to): pass a BERT-like "
+            "transformers classifier."
+        )
+    return layer
+
+
 def get_encoder_layers(model: nn.Module) -> nn.ModuleList:
     """The list of transformer encoder layers of a (BERT-like) model.
 

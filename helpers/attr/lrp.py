@@ -73,9 +73,9 @@ import torch
 from torch import nn
 
 from ..inputs import check_inputs, to_device
-from ..models import eval_mode, model_device
+from ..models import embeddings_layer, eval_mode, model_device
 from .base import Attribution
-from .gradients import embeddings_layer, leaf_output
+from .gradients import leaf_output
 from .support import check_lrp_support
 
 #: The names under which the rule kernels are registered in transformers.

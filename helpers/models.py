@@ -370,22 +370,6 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 # --------------------------------------------------------------------------- #
 # Classifier pieces for chapter 2 (fine-tuning)
 # --------------------------------------------------------------------------- #
-def head_modules(model: nn.Module) -> list[nn.Module]:
-    """A ``*ForSequenceClassification`` model's head: pooler (if any), classifier."""
-    base = getattr(model, "base_model", model)
-    modules = [
-        m
-        for m in (getattr(base, "pooler", None), getattr(model, "classifier", None))
-        if m is not None
-    ]
-    if getattr(model, "classifier", None) is None:
-        raise ValueError(
-            f"{type(model).__name__} has no .classifier: pass a "
-            "*ForSequenceClassification model."
-        )
-    return modules
-
-
 def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Module]:
     """Modules that stay fixed when the top ``trainable_layers`` layers (+ head) train.
 

@@ -72,10 +72,6 @@ class ConfidenceInterval:
         """The interval and the number of values behind it."""
         return f"{self}, n = {self.n}"
 
-    def excludes(self, value: float = 0.0) -> bool:
-        """True when ``value`` lies outside ``[low, high]``."""
-        return value < self.low or value > self.high
-
 
 def bootstrap_ci(
     values, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 1234

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from .config import PACKAGED_MODEL
-from .inputs import check_inputs  # noqa: F401  (one copy, re-exported here)
 
 
 class ModelLoadError(RuntimeError):

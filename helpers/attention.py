@@ -35,19 +35,6 @@ from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
 from .tokens import merge_pieces, special_tokens
 
-__all__ = [
-    "TOKEN_KINDS",
-    "attention_mass",
-    "attention_probabilities",
-    "explain_review",
-    "heads_matrix",
-    "render_review",
-    "review_attentions",
-    "token_kind",
-    "top_words",
-]
-
-
 # --------------------------------------------------------------------------- extraction
 
 

@@ -57,8 +57,6 @@ from .models import check_classifier
 from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_fast, special_ids
 from .windows import N_SPECIAL, encode_long, explain_long, max_window
 
-__all__ = ["DEFAULT_METHODS", "Explanation", "explain", "resolve_methods"]
-
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
 #: (the largest drop in probability when its top words are removed; chapter 6
 #: measures it) and matched human rationales best (plausibility AUPRC); the

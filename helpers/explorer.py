@@ -44,18 +44,6 @@ from .inputs import label_names as model_label_names
 from .models import set_eager_attention
 from .tokens import require_fast
 
-__all__ = [
-    "PREDICTED",
-    "AttentionExplorer",
-    "TextExplorer",
-    "attention_explorer",
-    "comparison_html",
-    "edit_gallery",
-    "error_html",
-    "text_explorer",
-    "word_differences",
-]
-
 #: The class dropdown's value for "the class the model predicts".
 PREDICTED = -1
 

@@ -39,15 +39,6 @@ from .data import text_batches
 from .inputs import target_tensor
 from .stats import spearman
 
-__all__ = [
-    "gradcam_for_texts",
-    "layer_agreement",
-    "layer_mean",
-    "layer_statistics",
-    "mean_layer_agreement",
-]
-
-
 # --------------------------------------------------------------------------- texts
 
 

@@ -44,17 +44,6 @@ import numpy as np
 
 from .tokens import merge_pieces, piece_text, start_marker
 
-__all__ = [
-    "as_html",
-    "highlight",
-    "highlight_html",
-    "highlight_rows",
-    "isolated",
-    "legend_html",
-    "save_html",
-    "score_to_color",
-]
-
 _CJK = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f\u3000-\u303f]"
 )

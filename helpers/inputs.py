@@ -29,17 +29,6 @@ import torch
 
 from .config import LABEL_NAMES
 
-__all__ = [
-    "batches_by_length",
-    "check_inputs",
-    "label_names",
-    "resolve_target",
-    "review_generators",
-    "slice_batch",
-    "target_tensor",
-    "to_device",
-]
-
 _ENCODE_HINT = "use helpers.data.encode_texts(tokenizer, texts)"
 
 

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from .config import PACKAGED_MODEL
-from .inputs import check_inputs  # noqa: F401  (one copy, re-exported here)
 
 
 class ModelLoadError(RuntimeError):
@@ -230,6 +229,23 @@ def check_classifier(model, tokenizer) -> None:
         )
 
 
+def embeddings_layer(model: nn.Module) -> nn.Module:
+    """``model.base_model.embeddings`` (BERT & co.), with a clear error otherwise.
+
+    Gradient x input, integrated gradients and LRP attribute to that layer's
+    output; :class:`helpers.metrics.cost.PassCounter` counts passes through it.
+    """
+    base = getattr(model, "base_model", model)
+    layer = getattr(base, "embeddings", None)
+    if not isinstance(layer, nn.Module):
+        raise ValueError(
+            f"{type(model).__name__} has no base_model.embeddings module (the "
+            "output gradient x input, IG and LRP attribute to): pass a BERT-like "
+            "transformers classifier."
+        )
+    return layer
+
+
 def get_encoder_layers(model: nn.Module) -> nn.ModuleList:
     """The list of transformer encoder layers of a (BERT-like) model.
 
@@ -353,22 +369,6 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 # --------------------------------------------------------------------------- #
 # Classifier pieces for chapter 2 (fine-tuning)
 # --------------------------------------------------------------------------- #
-def head_modules(model: nn.Module) -> list[nn.Module]:
-    """A ``*ForSequenceClassification`` model's head: pooler (if any), classifier."""
-    base = getattr(model, "base_model", model)
-    modules = [
-        m
-        for m in (getattr(base, "pooler", None), getattr(model, "classifier", None))
-        if m is not None
-    ]
-    if getattr(model, "classifier", None) is None:
-        raise ValueError(
-            f"{type(model).__name__} has no .classifier: pass a "
-            "*ForSequenceClassification model."
-        )
-    return modules
-
-
 def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Module]:
     """Modules that stay fixed when the top ``trainable_layers`` layers (+ head) train.
 

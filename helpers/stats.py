@@ -18,14 +18,6 @@ import numpy as np
 import torch
 from scipy.stats import binomtest, rankdata
 
-__all__ = [
-    "ConfidenceInterval",
-    "bootstrap_ci",
-    "per_review_spearman",
-    "spearman",
-    "wilson_interval",
-]
-
 
 def spearman(a, b) -> float:
     """Spearman rank correlation of two vectors; NaN if one is constant.
@@ -79,10 +71,6 @@ class ConfidenceInterval:
     def with_n(self) -> str:
         """The interval and the number of values behind it."""
         return f"{self}, n = {self.n}"
-
-    def excludes(self, value: float = 0.0) -> bool:
-        """True when ``value`` lies outside ``[low, high]``."""
-        return value < self.low or value > self.high
 
 
 def bootstrap_ci(

@@ -47,24 +47,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = [
-    "DEFAULT_MERGE",
-    "MERGES",
-    "TokenRoles",
-    "WordMap",
-    "encode",
-    "from_offsets",
-    "merge_pieces",
-    "merge_scores",
-    "piece_text",
-    "piece_words",
-    "require_fast",
-    "special_ids",
-    "special_tokens",
-    "start_marker",
-    "word_map",
-]
-
 #: How the pieces of a word may be merged; the book uses the first, ``"sum"``.
 MERGES = ("sum", "max", "mean")
 #: The book's rule for every kind of score (see the module docstring).

@@ -63,20 +63,6 @@ from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
 from .tokens import encode
 
-__all__ = [
-    "LongEncoding",
-    "classify_long",
-    "encode_long",
-    "explain_long",
-    "max_window",
-    "pick_long_text",
-    "pool_logits",
-    "stitch_scores",
-    "stitch_weights",
-    "window_logits",
-    "windows",
-]
-
 POOLS = ("mean", "max")
 STITCHES = ("mean", "taper")
 NORMALISE = (None, "sum")

@@ -28,6 +28,19 @@ def test_encode_texts_caps_at_512(tokenizer):
     assert enc["input_ids"].shape[1] == 512
 
 
+def test_encode_texts_passes_extra_outputs_on(tokenizer):
+    """Offsets come with the same truncated, padded ids (ERASER's rationales)."""
+    texts = ["a short review", "word " * 20]
+    enc = data.encode_texts(
+        tokenizer, texts, max_length=8, warn=False, return_offsets_mapping=True
+    )
+    plain = data.encode_texts(tokenizer, texts, max_length=8, warn=False)
+    assert torch.equal(enc["input_ids"], plain["input_ids"])
+    assert enc["offset_mapping"].shape == (*plain["input_ids"].shape, 2)
+    start, end = enc["offset_mapping"][0, 1].tolist()
+    assert texts[0][start:end] == "a"
+
+
 @pytest.mark.parametrize("bad", [[], ["ok", ""], ["   "]])
 def test_encode_texts_rejects_empty(tokenizer, bad):
     with pytest.raises(ValueError, match=r"empty|No texts"):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..models import set_eager_attention
+from ..models import embeddings_layer, set_eager_attention
 from ..tokens import TokenRoles
 from .attention import (
     AttentionRollout,
@@ -46,7 +46,7 @@ from .gradcam import (
     aggregate_layers,
     captum_layer_gradcam,
 )
-from .gradients import GradientXInput, IntegratedGradients, embeddings_layer
+from .gradients import GradientXInput, IntegratedGradients
 from .lrp import AttnLRP, ConservativeLRP
 from .stored import StoredMaps
 

@@ -24,15 +24,6 @@ from torch import nn
 from ..models import set_eager_attention
 from .base import Attribution
 
-__all__ = [
-    "AttentionRollout",
-    "CLSAttention",
-    "as_attention",
-    "attention_rollout",
-    "cls_attention",
-    "layer_index",
-]
-
 
 def as_attention(attn) -> torch.Tensor:
     """``[batch, layers, heads, seq, seq]`` from a tensor or ``outputs.attentions``."""

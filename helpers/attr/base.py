@@ -36,8 +36,6 @@ from torch import nn
 from ..inputs import check_inputs, resolve_target, target_tensor, to_device
 from ..models import eval_mode, model_device
 
-__all__ = ["Attribution", "Attributions", "Target", "check_max_tokens", "compute_maps"]
-
 
 @dataclass(frozen=True)
 class Attributions:

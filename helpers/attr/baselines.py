@@ -16,8 +16,6 @@ from torch import nn
 from ..inputs import review_generators
 from .base import Attribution
 
-__all__ = ["RandomScores"]
-
 
 class RandomScores(Attribution):
     """Seeded uniform random scores in [0, 1) on attended positions, 0 at padding.

@@ -43,8 +43,6 @@ from torch import nn
 from .base import Attribution
 from .lrp import attention_implementation
 
-__all__ = ["GradientWeightedRollout", "gradient_weighted_cls_row"]
-
 
 def gradient_weighted_cls_row(
     attentions, gradients, attention_mask: torch.Tensor

@@ -19,8 +19,6 @@ import torch
 from ..highlight import highlight_html
 from .attention import attention_rollout, cls_attention
 
-__all__ = ["TextExplanation", "Windowing"]
-
 
 @dataclass
 class Windowing:

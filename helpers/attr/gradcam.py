@@ -34,16 +34,6 @@ from ..models import eval_mode, get_encoder_layers, model_device
 from ..tokens import TokenRoles
 from .base import Attribution, Attributions
 
-__all__ = [
-    "GradCam",
-    "GradCamLayer",
-    "GradCamLayers",
-    "GradCamMean",
-    "aggregate_layers",
-    "captum_layer_gradcam",
-    "normalise_layers",
-]
-
 
 def _hidden_states(output) -> torch.Tensor:
     """The hidden states of a layer's output (a tensor, or a tuple led by one)."""

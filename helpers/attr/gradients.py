@@ -16,23 +16,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..models import embeddings_layer
 from ..tokens import TokenRoles
 from .base import Attribution
-
-__all__ = ["GradientXInput", "IntegratedGradients", "embeddings_layer", "leaf_output"]
-
-
-def embeddings_layer(model: nn.Module) -> nn.Module:
-    """``model.base_model.embeddings`` (BERT & co.), with a clear error otherwise."""
-    base = getattr(model, "base_model", model)
-    layer = getattr(base, "embeddings", None)
-    if not isinstance(layer, nn.Module):
-        raise ValueError(
-            f"{type(model).__name__} has no base_model.embeddings module: "
-            "gradient x input, integrated gradients and LRP attribute to that "
-            "layer's output; pass a BERT-like model."
-        )
-    return layer
 
 
 @contextlib.contextmanager

@@ -73,23 +73,10 @@ import torch
 from torch import nn
 
 from ..inputs import check_inputs, to_device
-from ..models import eval_mode, model_device
+from ..models import embeddings_layer, eval_mode, model_device
 from .base import Attribution
-from .gradients import embeddings_layer, leaf_output
+from .gradients import leaf_output
 from .support import check_lrp_support
-
-__all__ = [
-    "ATTNLRP_ATTENTION",
-    "CP_ATTENTION",
-    "AttnLRP",
-    "ConservativeLRP",
-    "attention_implementation",
-    "attnlrp_attention_forward",
-    "conservation",
-    "conservative_propagation",
-    "cp_attention_forward",
-    "lrp_rules",
-]
 
 #: The names under which the rule kernels are registered in transformers.
 CP_ATTENTION = "cp_lrp"

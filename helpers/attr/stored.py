@@ -15,8 +15,6 @@ from torch import nn
 from ..inputs import check_inputs
 from .base import Attribution
 
-__all__ = ["StoredMaps"]
-
 
 def _key(ids: torch.Tensor, mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(ids[mask.bool()].tolist())

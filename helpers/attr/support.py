@@ -16,14 +16,6 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = [
-    "GATED_FEED_FORWARD",
-    "NotSupported",
-    "architecture",
-    "check_lrp_support",
-    "lrp_unsupported_reason",
-]
-
 #: Feed-forward blocks that multiply two branches (gated linear units), for
 #: which no LRP product rule is implemented here.
 GATED_FEED_FORWARD = frozenset({"ModernBertMLP"})

@@ -19,8 +19,6 @@ from ..attr.attention import layer_index
 from ..attr.explanation import TextExplanation
 from ..highlight import CMAP
 
-__all__ = ["plot_attention_mass", "plot_heads_heatmap"]
-
 
 def plot_attention_mass(mass: torch.Tensor, title: str = "", path=None):
     """Stacked bars: per layer, where the ``[CLS]`` row's attention goes.

@@ -19,8 +19,6 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["COLUMNS", "METHODS", "Method", "save", "show", "svg"]
-
 #: Columns of the diagram, left to right: (key, label of the top-row box).
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("text", "review text"),

@@ -25,19 +25,6 @@ from ..inputs import label_names
 from ..tokens import encode
 from ..train import predict_logits
 
-__all__ = [
-    "RUNNING",
-    "TOY_WORDS",
-    "Example",
-    "delete_top_words",
-    "labels",
-    "predictions",
-    "predictions_html",
-    "texts",
-    "toy_roberta_classifier",
-    "toy_sentences",
-]
-
 
 @dataclass(frozen=True)
 class Example:

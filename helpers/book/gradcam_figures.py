@@ -30,15 +30,6 @@ from ..data import BookWarning
 from ..gradcam import mean_layer_agreement
 from ..highlight import CMAP, CMAP_SIGNED
 
-__all__ = [
-    "describe_layer_agreement",
-    "describe_layer_statistics",
-    "plot_gradcam",
-    "plot_layer_agreement",
-    "plot_layer_statistics",
-]
-
-
 # ------------------------------------------------------------- layer statistics
 
 

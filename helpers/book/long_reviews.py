@@ -13,8 +13,6 @@ import torch
 
 from ..attr.explanation import TextExplanation
 
-__all__ = ["describe_long"]
-
 
 def describe_long(
     explanation: TextExplanation,

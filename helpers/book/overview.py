@@ -26,14 +26,6 @@ from ..models import eval_mode
 from ..stats import wilson_interval
 from ..tokens import encode
 
-__all__ = [
-    "accuracy_by_length",
-    "cls_vectors",
-    "pca_2d",
-    "plot_accuracy_by_length",
-    "plot_cls_projection",
-]
-
 
 @torch.no_grad()
 def cls_vectors(

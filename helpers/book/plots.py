@@ -25,16 +25,6 @@ from ..metrics.sanity import CascadeResults
 from ..stats import bootstrap_ci
 from .report import layer_methods, layer_of, main_methods
 
-__all__ = [
-    "BOOK_WIDTH",
-    "MAX_LINES",
-    "plot_agreement",
-    "plot_cascade",
-    "plot_cascade_layers",
-    "plot_curves",
-    "plot_layer_curves",
-]
-
 _COLOURS = {
     "[CLS] attention": "tab:blue",
     "rollout": "tab:orange",

@@ -35,25 +35,6 @@ from ..data import tokenize_truncated
 from ..stats import wilson_interval
 from .report import table_html
 
-__all__ = [
-    "PYTORCH_ADVANCED_TEST_ACCURACY",
-    "STEPS",
-    "base_settings",
-    "benchmark_report",
-    "benchmark_steps",
-    "cumulative_settings",
-    "describe_benchmark",
-    "describe_long_reviews",
-    "describe_settings",
-    "describe_steps",
-    "kept_ending",
-    "plot_schedules",
-    "plot_steps",
-    "run_steps",
-    "steps_html",
-    "steps_table",
-]
-
 #: *pytorch_advanced*'s test accuracy with ``bert-base-uncased`` (25,000 reviews).
 PYTORCH_ADVANCED_TEST_ACCURACY = 0.9038
 

@@ -33,19 +33,6 @@ from ..metrics.plausibility import AUPRC, TOKEN_F1
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from .report import layer_of
 
-__all__ = [
-    "ATTENTION_METHODS",
-    "Check",
-    "both_axes",
-    "conclusion",
-    "finding",
-    "paired_difference",
-    "plausibility_table",
-    "recommend",
-    "recommendation_table",
-    "verdict",
-]
-
 
 def plausibility_table(result, n_resamples: int = 1000, seed: int = 1234) -> list[dict]:
     """One row per method of a plausibility result: AUPRC and F1 with CIs.

@@ -38,19 +38,6 @@ from ..metrics.sanity import (
 )
 from ..stats import ConfidenceInterval, bootstrap_ci
 
-__all__ = [
-    "TABLE_COLUMNS",
-    "layer_methods",
-    "layer_of",
-    "main_methods",
-    "mean_agreement",
-    "results_table",
-    "summarise",
-    "table_html",
-    "table_markdown",
-    "write_csv",
-]
-
 #: The columns :func:`table_html` / :func:`table_markdown` show by default.
 TABLE_COLUMNS = (
     "method",

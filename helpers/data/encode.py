@@ -79,13 +79,19 @@ def model_max_length(tokenizer, max_length: int | None) -> int:
 
 
 def encode_texts(
-    tokenizer, texts, max_length: int | None = MODEL_MAX_POSITIONS, warn: bool = True
+    tokenizer,
+    texts,
+    max_length: int | None = MODEL_MAX_POSITIONS,
+    warn: bool = True,
+    **extra,
 ):
     """Tokenize texts into padded tensors ``[CLS] ... [SEP]``, at most ``max_length``.
 
     Raises ``ValueError`` naming an empty text. Texts with more tokens than
     ``max_length`` (at most 512, the model's positions) are truncated, and a
-    :class:`TruncationWarning` names them and their lengths.
+    :class:`TruncationWarning` names them and their lengths (``warn=False``:
+    silently). ``extra`` asks the tokenizer for more outputs, e.g.
+    ``return_offsets_mapping=True``.
     """
     texts = check_texts(texts)
     max_length = model_max_length(tokenizer, max_length)
@@ -111,6 +117,7 @@ def encode_texts(
         max_length=max_length,
         padding=True,
         return_tensors="pt",
+        **extra,
     )
 
 

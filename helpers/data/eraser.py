@@ -37,25 +37,9 @@ import torch
 
 from ..config import data_dir
 from ..tokens import encode
-from .encode import check_texts, model_max_length
+from .encode import check_texts, encode_texts, model_max_length
 from .errors import DataError, plain_file_name
 from .fetch import download, safe_extract
-
-__all__ = [
-    "CITATION",
-    "ERASER_ENV",
-    "ERASER_SHA256",
-    "ERASER_URL",
-    "RationaleBatch",
-    "RationaleReview",
-    "RationaleSpan",
-    "check_eraser_folder",
-    "encode_rationales",
-    "find_eraser",
-    "load_eraser",
-    "rationale_token_mask",
-    "sample_eraser",
-]
 
 ERASER_URL = "https://www.eraserbenchmark.com/zipped/movies.tar.gz"
 #: SHA-256 of the official ``movies.tar.gz`` (train, val and test splits).
@@ -468,17 +452,15 @@ def _review_of(doc) -> RationaleReview:
 
 
 def _tokenize_with_offsets(tokenizer, texts: list[str], max_length: int):
-    """``texts`` tokenized twice: truncated and padded, and whole (no specials).
+    """``texts`` as :func:`.encode.encode_texts` encodes them, and whole (no specials).
 
     Both carry character offsets; the first also the special-tokens mask.
     """
-    enc = encode(
+    enc = encode_texts(
         tokenizer,
         texts,
-        truncation=True,
-        max_length=max_length,
-        padding=True,
-        return_tensors="pt",
+        max_length,
+        warn=False,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )

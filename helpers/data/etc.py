@@ -55,28 +55,6 @@ from .errors import DataError, plain_file_name
 from .fetch import download, safe_extract
 from .imdb import ReviewSet
 
-__all__ = [
-    "CITATION",
-    "ETC_COMMIT",
-    "ETC_CONTENT_SHA256",
-    "ETC_ENV",
-    "ETC_SHARED_TARBALL_SHA256",
-    "ETC_URL",
-    "LICENCE",
-    "SPLITS",
-    "all_text",
-    "annotator_vote",
-    "check_etc_folder",
-    "etc_content_digest",
-    "etc_home",
-    "find_etc",
-    "label_counts",
-    "load_etc",
-    "read_dialogue",
-    "read_split",
-    "utterance_label",
-]
-
 ETC_REPO = "UEC-InabaLab/ETCDataset"
 ETC_COMMIT = "6c4f7e10ff2cd3191c2375248b35de095a480d91"
 ETC_URL = f"https://codeload.github.com/{ETC_REPO}/tar.gz/{ETC_COMMIT}"

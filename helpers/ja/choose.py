@@ -21,14 +21,6 @@ from .model import load_offline_model
 from .pretrain import load_everyday_model
 from .settings import DEFAULTS, JapaneseSettings
 
-__all__ = [
-    "HUB_MODEL",
-    "EverydayFallbackWarning",
-    "HubFallbackWarning",
-    "get_japanese_model",
-    "hub_model_cached",
-]
-
 HUB_MODEL = "daigo/bert-base-japanese-sentiment"
 
 

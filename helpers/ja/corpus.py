@@ -38,30 +38,6 @@ from ..config import data_dir
 from ..data import DataError, ReviewSet, etc, read_tsv, train_val_split
 from .settings import PretrainSettings
 
-__all__ = [
-    "CHABSA_ENV",
-    "CHABSA_SOURCE",
-    "CHABSA_URL",
-    "MECAB_KWARGS",
-    "VOCAB_SPECIALS",
-    "ChabsaFormatError",
-    "Corpus",
-    "HeldOutTextError",
-    "base_characters",
-    "build_vocab",
-    "chabsa_train_valid",
-    "check_no_held_out",
-    "find_chabsa",
-    "join_tokens_for_display",
-    "load_chabsa",
-    "make_japanese_tokenizer",
-    "mecab_words",
-    "read_chabsa_tsv",
-    "sentiment_data",
-    "train_only_corpus",
-    "use_ipadic",
-]
-
 CHABSA_ENV = "CHABSA_DIR"
 CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
 CHABSA_SOURCE = "chABSA (chakki-works, CC BY 4.0)"

@@ -46,21 +46,6 @@ from .corpus import (
 )
 from .settings import DEFAULTS, JapaneseSettings, model_positions
 
-__all__ = [
-    "EXAMPLES",
-    "build_japanese_model",
-    "data_sources",
-    "describe_offline_model",
-    "fine_tune",
-    "japanese_checkpoint_path",
-    "judge_predictions",
-    "label_name",
-    "load_offline_model",
-    "positive_label_id",
-    "read_metrics",
-    "train_japanese_model",
-]
-
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
 NEGATIVE_NAMES = {"negative", "neg", "ネガティブ", "否定", "否定的", "label_neg"}
 

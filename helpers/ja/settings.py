@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 
 from ..train import TrainSettings
 
-__all__ = ["DEFAULTS", "JapaneseSettings", "PretrainSettings", "model_positions"]
-
 
 @dataclass(frozen=True)
 class JapaneseSettings:

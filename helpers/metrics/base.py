@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Metric"]
-
 #: Rounding slack allowed by :meth:`Metric.check` (float32 probabilities).
 _SLACK = 1e-5
 

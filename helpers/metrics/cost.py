@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..inputs import check_inputs
-from ..models import get_encoder_layers
+from ..models import embeddings_layer, get_encoder_layers
 from .base import Metric
 
 #: Wall-clock milliseconds of ``attribute`` per review.
@@ -40,8 +40,6 @@ MS_PER_REVIEW = Metric(
 )
 #: The cost metrics the book reports.
 METRICS = (MS_PER_REVIEW,)
-
-__all__ = ["METRICS", "MS_PER_REVIEW", "Cost", "PassCounter", "measure_cost"]
 
 
 @dataclass(frozen=True)
@@ -76,14 +74,7 @@ class PassCounter:
     """
 
     def __init__(self, model: nn.Module):
-        base = getattr(model, "base_model", model)
-        embeddings = getattr(base, "embeddings", None)
-        if not isinstance(embeddings, nn.Module):
-            raise ValueError(
-                f"{type(model).__name__} has no base_model.embeddings: pass a "
-                "BERT-like transformers classifier."
-            )
-        self.embeddings = embeddings
+        self.embeddings = embeddings_layer(model)
         self.last_layer = get_encoder_layers(model)[-1]
         self.forward_rows = 0
         self.backward_rows = 0

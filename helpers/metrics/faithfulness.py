@@ -98,28 +98,6 @@ METRICS = (
     INSERTION_AUC,
 )
 
-__all__ = [
-    "AOPC_FRACTIONS",
-    "COMPREHENSIVENESS",
-    "COMP_MINUS_RANDOM",
-    "CURVE_FRACTIONS",
-    "DELETION_AUC",
-    "INSERTION_AUC",
-    "METRICS",
-    "RANDOM",
-    "SUFFICIENCY",
-    "FaithfulnessResults",
-    "aopc",
-    "comprehensiveness",
-    "evaluate_faithfulness",
-    "n_selected",
-    "rank_tokens",
-    "sufficiency",
-    "target_probabilities",
-    "tied_selection",
-    "top_fraction_mask",
-]
-
 
 # --------------------------------------------------------------------------- ranking
 

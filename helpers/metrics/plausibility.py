@@ -65,20 +65,6 @@ TOKEN_F1 = Metric(
 #: The plausibility metrics the book reports.
 METRICS = (AUPRC, ERASER_AUPRC, TOKEN_F1)
 
-__all__ = [
-    "AUPRC",
-    "ERASER_AUPRC",
-    "METRICS",
-    "TOKEN_F1",
-    "PlausibilityResult",
-    "auprc",
-    "chosen_by_lot",
-    "eraser_auprc",
-    "evaluate_plausibility",
-    "token_f1_at_k",
-    "top_k_mask",
-]
-
 
 # --------------------------------------------------------------------------- #
 # Per-review metrics

@@ -57,20 +57,6 @@ CASCADE_RHO_ABS = Metric(
 #: The sanity-check metrics the book reports.
 METRICS = (CASCADE_RHO, CASCADE_RHO_ABS)
 
-__all__ = [
-    "CASCADE_RHO",
-    "CASCADE_RHO_ABS",
-    "METRICS",
-    "PASS_THRESHOLD",
-    "CascadeResults",
-    "CascadeStep",
-    "cascading_randomisation",
-    "randomisation_steps",
-    "rank_change",
-    "reinitialise_",
-    "sanity_check",
-]
-
 
 # --------------------------------------------------------------------------- cascade
 

@@ -54,7 +54,7 @@ from .data import check_texts
 from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
-from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_fast, special_ids
+from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
 from .windows import N_SPECIAL, encode_long, explain_long, max_window
 
 __all__ = ["DEFAULT_METHODS", "Explanation", "explain", "resolve_methods"]
@@ -424,7 +424,7 @@ def explain(
     from tqdm.auto import tqdm
 
     check_classifier(model, tokenizer)
-    require_fast(tokenizer)
+    require_words(tokenizer)
     texts = check_texts(text_or_texts)
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")

@@ -1,4 +1,4 @@
-"""Tokens and words of any Hugging Face fast tokenizer (WordPiece, BPE, SentencePiece).
+"""Tokens and words of Hugging Face tokenizers: fast ones and slow word-level ones.
 
 Chapters 3–6 were written on BERT, whose tokens say what they are: ``[CLS]``
 and ``[SEP]`` frame the text and ``##ing`` continues a word. Other models spell
@@ -258,7 +258,7 @@ def piece_words(
 ) -> tuple[list[str], list[int | None]]:
     """Words guessed from token strings: ``(words, index)`` as in :class:`WordMap`.
 
-    For tokens without their tokenizer (a fast tokenizer's :func:`word_map`
+    For tokens without their tokenizer (:func:`word_map`, from the tokenizer,
     is exact). WordPiece pieces starting with ``##`` continue a word; with
     byte-level BPE (``Ġ``) or SentencePiece (``▁``) markers, a piece
     *without* the marker does. Tokens in ``special_tokens`` (e.g.

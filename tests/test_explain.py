@@ -1,4 +1,4 @@
-"""Your model, your text: tokens of any fast tokenizer, explain(), the text explorer.
+"""Your model, your text: tokens of fast tokenizers, explain(), the text explorer.
 
 Tiny models built here, offline: a 3-label BERT with a WordPiece tokenizer, a
 3-label RoBERTa with a byte-level BPE tokenizer trained on a few sentences,

@@ -10,7 +10,8 @@ Chapters import the submodules module-qualified (``from helpers import data``
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``stats`` (correlation and intervals) — chapter 5;
 * ``data.eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
-* ``tokens`` (words and special tokens of any fast tokenizer), ``explain``
+* ``tokens`` (words and special tokens of any fast tokenizer or slow
+  word-level one, as Japanese BERTs have), ``explain``
   (one call that explains any text with any model), ``explorer`` (widgets) —
   for your own model;
 * ``book`` — the book's own material (the running example, recipes, tables,

@@ -12,8 +12,10 @@
 
 :func:`explain` takes any ``*ForSequenceClassification`` model of the BERT
 family (BERT, RoBERTa, DistilBERT, ELECTRA…: an encoder whose classifier reads
-the first position) with a **fast** tokenizer, any number of labels, one text
-or a list, and returns an :class:`Explanation`. What it decides, once:
+the first position) with a fast tokenizer or a slow one with a word
+tokenizer (``BertJapaneseTokenizer``: MeCab words, then WordPiece), any
+number of labels, one text or a list, and returns an :class:`Explanation`.
+What it decides, once:
 
 * **Methods** — names from :func:`helpers.attr.explainers` (``"[CLS] attention"``,
   ``"rollout"``, ``"Grad-CAM L0"``…, ``"Grad-CAM mean (normalised)"``,
@@ -29,8 +31,9 @@ or a list, and returns an :class:`Explanation`. What it decides, once:
   ``max_length`` tokens (:mod:`helpers.windows`: overlapping windows,
   logits averaged, scores stitched). A text that fits is one plain pass,
   exactly what the model sees from ``tokenizer(text)``.
-* **Words** — the tokenizer's own words (:mod:`helpers.tokens`: ``word_ids``
-  and offsets), shown as written; special tokens never appear. Piece scores
+* **Words** — the tokenizer's own words (:func:`helpers.tokens.align`: its
+  words and their characters in the text, MeCab's for a Japanese BERT),
+  shown as written; special tokens never appear. Piece scores
   are merged into word scores by the book's rule, the **sum**
   (``merge="max"``/``"mean"`` for comparison).
 """
@@ -54,7 +57,7 @@ from .data import check_texts
 from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
-from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_fast, special_ids
+from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
 from .windows import N_SPECIAL, encode_long, explain_long, max_window
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
@@ -397,8 +400,10 @@ def explain(
     """Explain one text or many with ``methods``; returns an :class:`Explanation`.
 
     ``model``: a transformers sequence classifier of the BERT family (any
-    number of labels); ``tokenizer``: its **fast** tokenizer (a slow one
-    raises ``TypeError`` saying how to get a fast one). ``methods``: names
+    number of labels); ``tokenizer``: its fast tokenizer, or a slow one
+    whose words :func:`helpers.tokens.align` reads (``BertJapaneseTokenizer``:
+    MeCab words, then WordPiece); any other slow one raises ``TypeError``
+    saying what is missing. ``methods``: names
     from :func:`helpers.attr.explainers` or explainer objects; default
     :data:`DEFAULT_METHODS` = ``("AttnLRP", "[CLS] attention")``, chapter 6's
     recommendation: AttnLRP was the winner of the faithfulness benchmark
@@ -422,7 +427,7 @@ def explain(
     from tqdm.auto import tqdm
 
     check_classifier(model, tokenizer)
-    require_fast(tokenizer)
+    require_words(tokenizer)
     texts = check_texts(text_or_texts)
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")

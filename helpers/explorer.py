@@ -42,7 +42,7 @@ from .explain import DEFAULT_METHODS, explain, resolve_methods
 from .highlight import highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
-from .tokens import require_fast
+from .tokens import require_words
 
 #: The class dropdown's value for "the class the model predicts".
 PREDICTED = -1
@@ -425,7 +425,7 @@ class TextExplorer(widgets.VBox):
     def __init__(
         self, model, tokenizer, text="", methods=None, *, max_length=512, **kwargs
     ):
-        require_fast(tokenizer)
+        require_words(tokenizer)
         self.model, self.tokenizer = model, tokenizer
         self.settings = {"max_length": max_length, "merge": kwargs.pop("merge", "sum")}
         if methods is None:

@@ -17,8 +17,8 @@ gradients; every chapter goes through :func:`highlight_html`:
   into whole words (``merge="sum"``/``"max"``/``"mean"``) by the book's one
   merge, :func:`helpers.tokens.merge_pieces`. Japanese text (tokens with
   CJK characters) is joined without spaces. Reading words from token strings
-  is a best guess; the exact words come from a fast tokenizer
-  (:mod:`helpers.tokens`), shown with ``gaps=`` (the original text between
+  is a best guess; the exact words come from the tokenizer
+  (:func:`helpers.tokens.word_map`), shown with ``gaps=`` (the original text between
   the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review

@@ -61,7 +61,7 @@ from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
-from .tokens import encode
+from .tokens import align, aligns, encode
 
 POOLS = ("mean", "max")
 STITCHES = ("mean", "taper")
@@ -194,7 +194,8 @@ class LongEncoding:
     ``ids``: the content token ids (no [CLS]/[SEP]), ``[n_tokens]`` as a
     list; ``tokens``: their WordPieces; ``offsets``: each token's
     ``(start, end)`` characters in ``text`` and ``word_ids``: each token's
-    word index (both ``None`` for a slow tokenizer); ``spans``: the windows'
+    word index (:func:`helpers.tokens.align`; both ``None`` for a slow
+    tokenizer without a word tokenizer); ``spans``: the windows'
     ``(start, end)`` over the content tokens (:func:`windows`).
     """
 
@@ -238,19 +239,22 @@ def encode_long(
     """
     (text,) = check_texts([text])
     window, overlap = _resolve_window(window, overlap, tokenizer)
-    fast = bool(getattr(tokenizer, "is_fast", False))
-    encoded = encode(
-        tokenizer, text, add_special_tokens=False, return_offsets_mapping=fast
+    aligned = None
+    if aligns(tokenizer):  # the words too: explain() shows them
+        aligned = align(tokenizer, text, add_special_tokens=False)
+    ids = (
+        aligned.ids
+        if aligned is not None
+        else list(encode(tokenizer, text, add_special_tokens=False)["input_ids"])
     )
-    ids = list(encoded["input_ids"])
     if not ids:
         raise ValueError("The text gives no tokens: give it some words.")
     return LongEncoding(
         text=text,
         ids=ids,
         tokens=tokenizer.convert_ids_to_tokens(ids),
-        offsets=[tuple(o) for o in encoded["offset_mapping"]] if fast else None,
-        word_ids=encoded.word_ids() if fast else None,
+        offsets=None if aligned is None else aligned.offsets,
+        word_ids=None if aligned is None else aligned.word_ids,
         spans=windows(len(ids), window, overlap),
         specials=_Specials.of(tokenizer),
     )

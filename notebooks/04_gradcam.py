@@ -196,14 +196,14 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # is one layer, scaled to its own maximum; the printed line names each
 # review's three words with the highest **layer-balanced mean**
 # (`gradcam.layer_mean`: each layer's map scaled to sum 1 over the words, then
-# averaged, so every layer counts equally; pieces are merged into words by the
-# sum, the book's rule from chapter 3). Chapter 5 deletes such words to see
-# whether the prediction changes.
+# averaged, so every layer counts equally; pieces are merged by the sum, the
+# book's rule from chapter 3, into the words `explain()` shows, read by
+# `tokens.word_map`). Chapter 5 deletes such words to see whether the
+# prediction changes.
 
 # %%
 running = gradcam.gradcam_for_texts(model, tokenizer, examples.texts(), progress=False)
 specials = tokenizer.all_special_tokens
-hidden = tokens.special_tokens(tokenizer)  # [UNK] is a word
 for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     p, predicted = float(res.probabilities[res.prediction]), res.prediction
     title = (
@@ -213,10 +213,10 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     path = figures / f"gradcam_running_{i}.png"
     gradcam_figures.plot_gradcam(res.score(), res.tokens, title, path=path)
     plt.show()
-    mean = gradcam.layer_mean(res, specials)
-    words, scores = tokens.merge_pieces(res.tokens, mean, hidden, merge="sum")
-    _, top = examples.delete_top_words(words, scores, 3, seed=profile.seed)
-    print(f"{example.name}: top 3 words =", ", ".join(words[j] for j in top))
+    words = tokens.word_map(tokenizer, res.text, max_length=len(res.tokens))
+    scores = words.merge(gradcam.layer_mean(res, specials))  # sum of the pieces
+    _, top = examples.delete_top_words(words.words, scores, 3, seed=profile.seed)
+    print(f"{example.name}: top 3 words =", ", ".join(words.words[j] for j in top))
 
 # %% [markdown]
 # ## The IMDb classifier: one right, one wrong
@@ -260,14 +260,14 @@ def show(index, kind):
         res.score(), res.tokens, title, path=path, seed=profile.seed
     )
     plt.show()
+    words = tokens.word_map(tokenizer, res.text, max_length=len(res.tokens))
     display(
         highlight.highlight(
-            res.tokens,
-            gradcam.layer_mean(res, specials),
-            merge="sum",
+            words.words,
+            words.merge(gradcam.layer_mean(res, specials)),
+            gaps=words.gaps,
             label="Grad-CAM, layer-balanced mean",
-            truncated=res.truncated,
-            special_tokens=hidden,
+            truncated=len(res.tokens) if res.truncated else False,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
     )
@@ -455,6 +455,12 @@ if ja_model is not None:
         path = figures / f"gradcam_japanese_{i}.png"
         gradcam_figures.plot_gradcam(res.score(), res.tokens, title, path=path)
         plt.show()
+        words = tokens.word_map(ja_tokenizer, res.text, max_length=len(res.tokens))
+        mean = gradcam.layer_mean(res, ja_tokenizer.all_special_tokens)
+        scores = words.merge(mean)
+        _, top = examples.delete_top_words(words.words, scores, 3, seed=profile.seed)
+        print("MeCab words:", " | ".join(words.words))
+        print("top 3 words =", ", ".join(words.words[j] for j in top))
 
 # %% [markdown]
 # Before reading the colours, check what the model decided. A map of a wrong
@@ -479,9 +485,13 @@ if ja_model is not None:
 # which is close to, but not the same as, what a reader judges from one
 # sentence. The figures still show the whole pipeline on Japanese: MeCab
 # words split into WordPiece pieces, one row per layer, Japanese labels
-# rendered by `japanize_matplotlib`. With the hub model (full profile, or the
-# model in the local Hugging Face cache) the same cells show the article's
-# model with its 12 layers.
+# rendered by `japanize_matplotlib`. Under each figure, the sentence's MeCab
+# words and the three with the highest layer-balanced mean: this tokenizer is
+# slow (no fast version of it exists), and `tokens.word_map` reads its words
+# exactly as it read the IMDb model's, the same words `explain()` shows (the
+# appendix explains a Japanese sentence with it). With the hub model (full
+# profile, or the model in the local Hugging Face cache) the same cells show
+# the article's model with its 12 layers.
 #
 # ## Does Grad-CAM's premise hold for self-attention?
 #

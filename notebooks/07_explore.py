@@ -21,8 +21,9 @@
 # layer's `[CLS]` attention beside it); `methods=` takes any name of chapter 5's
 # registry, `target=` a class index or a label name, and texts of any length
 # are read in windows. It works on any Hugging Face sequence classifier of
-# the BERT family with a fast tokenizer: the appendix
-# {doc}`08_your_model` applies it to a model that is not the book's.
+# the BERT family with a fast tokenizer, or a slow one that cuts words first
+# (Japanese BERTs' MeCab): the appendix {doc}`08_your_model` applies it to a
+# model that is not the book's and to a Japanese one.
 
 # %%
 import matplotlib.pyplot as plt

@@ -11,7 +11,8 @@
 #
 # Everything the chapters did to the book's IMDb classifier works on any
 # Hugging Face sequence classifier of the BERT family (BERT, RoBERTa,
-# DistilBERT, ELECTRA…) with a fast tokenizer and any number of labels. This
+# DistilBERT, ELECTRA…) with a fast tokenizer (or a slow one that cuts words
+# first, as Japanese BERTs do: last section) and any number of labels. This
 # page uses no profile and no IMDb: only a model, its tokenizer, and
 # `helpers.explain`.
 #
@@ -78,3 +79,40 @@ for label in model.config.id2label.values():
 # model. The methods are chapter 5's registry (`methods=[...]`; chapter 6
 # recommends AttnLRP), and texts longer than the model reads are explained in
 # windows.
+
+# %% [markdown]
+# ## Japanese, with a slow MeCab tokenizer
+#
+# Chapter 4's Japanese article explained `daigo/bert-base-japanese-sentiment`.
+# Its tokenizer, `BertJapaneseTokenizer`, cuts a sentence into MeCab words
+# (`fugashi` with the `ipadic` dictionary) and each word into WordPiece
+# pieces, and no fast version of it exists. `explain()` takes it all the same:
+# `tokens.align` finds MeCab's words and their pieces back in the sentence as
+# typed (the tokenizer reads it NFKC-normalised), so the words are shown as
+# written, half-width `ｶﾀｶﾅ` or full-width `ＡＢＣ` included, and `[CLS]`/`[SEP]`
+# never appear. The cell builds a small such tokenizer and an **untrained**
+# 2-layer BERT offline with `helpers.ja` (vocabulary: the sentence's MeCab
+# words and every kana and CJK character). Its prediction and scores mean
+# nothing; the words are the point. When the Hugging Face hub is reachable,
+# the article's model goes through the same call:
+#
+# ```python
+# from helpers import models
+# tokenizer, model = models.load_model(ja.HUB_MODEL, num_labels=2)
+# helpers.explain(model, ja.use_ipadic(tokenizer), "私は不運な人間です。")
+# ```
+
+# %%
+import tempfile
+
+from helpers import ja
+
+sentence = ja.EXAMPLES[0][0]  # 私は不運な人間です。, the article's sentence
+with tempfile.TemporaryDirectory() as folder:  # the vocabulary file, read at once
+    vocab = ja.build_vocab([sentence], min_freq=1)
+    ja_tokenizer = ja.make_japanese_tokenizer(vocab, folder)
+ja_model = ja.build_japanese_model(len(ja_tokenizer), ja.JapaneseSettings())
+print(type(ja_tokenizer).__name__, "is fast:", ja_tokenizer.is_fast)
+ja_result = helpers.explain(ja_model, ja_tokenizer, sentence, progress=False)
+print("words:", ja_result.words[0])
+ja_result

@@ -337,3 +337,12 @@ def test_appendix_explains_a_three_label_roberta_by_label_name(chapters):
     # the toy task is learnt: the deciding word is predicted and leads
     assert result.predicted[0] == "negative"
     assert result.top_words(0, "AttnLRP", k=1)[0][0] == "dreadful"
+
+
+def test_appendix_explains_japanese_with_a_slow_mecab_tokenizer(chapters):
+    ns = chapters("08_your_model")
+    tokenizer, result = ns["ja_tokenizer"], ns["ja_result"]
+    assert type(tokenizer).__name__ == "BertJapaneseTokenizer" and not tokenizer.is_fast
+    assert result.texts == ["私は不運な人間です。"]
+    assert result.words[0] == ["私", "は", "不運", "な", "人間", "です", "。"]
+    assert len(result.scores["AttnLRP"][0]) == len(result.words[0])

@@ -270,14 +270,21 @@ def tiny_unigram_tokenizer(corpus=CORPUS, vocab_size: int = 60):
     )
 
 
-def tiny_slow_tokenizer(words=WORDS, pieces=PIECES):
-    """A slow (pure Python) WordPiece tokenizer over the same vocabulary."""
+def tiny_slow_tokenizer(words=WORDS, pieces=PIECES, word_tokenize: bool = True):
+    """A slow (pure Python) WordPiece tokenizer over the same vocabulary.
+
+    Its words come from BERT's basic word tokenizer; ``word_tokenize=False``
+    gives one without words (WordPiece on the whole text).
+    """
     from transformers import BertJapaneseTokenizer
 
     with tempfile.TemporaryDirectory() as folder:
         vocab = write_vocab(Path(folder), words, pieces)
         return BertJapaneseTokenizer(
-            str(vocab), word_tokenizer_type="basic", subword_tokenizer_type="wordpiece"
+            str(vocab),
+            do_word_tokenize=word_tokenize,
+            word_tokenizer_type="basic",
+            subword_tokenizer_type="wordpiece",
         )
 
 

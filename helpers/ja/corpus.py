@@ -198,15 +198,6 @@ def make_japanese_tokenizer(
     return tokenizer
 
 
-def join_tokens_for_display(tokens) -> str:
-    """Join (sub)word tokens as Japanese is written: no spaces, ``##`` removed.
-
-    ``tokenizer.convert_tokens_to_string`` puts spaces between MeCab words
-    (``"私 は 不運 な"``); this gives ``"私は不運な"``.
-    """
-    return "".join(t[2:] if t.startswith("##") else t for t in tokens)
-
-
 def use_ipadic(tokenizer):
     """Make a MeCab ``BertJapaneseTokenizer`` that names no dictionary use ipadic.
 

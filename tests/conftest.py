@@ -7,9 +7,13 @@ fixtures (factories), so no test module imports them either.
 
 from __future__ import annotations
 
+import errno
 import io
 import ipaddress
+import os
 import socket
+import stat
+import sys
 import tarfile
 from pathlib import Path
 
@@ -115,3 +119,96 @@ def make_imdb_folder():
 def make_tar():
     """``make_tar(path, {name: bytes})`` writes a ``.tar.gz`` and returns its path."""
     return _write_tar
+
+
+# Folders that the audit hook below makes read-only (absolute paths).
+_READ_ONLY: list[str] = []
+_WRITE_EVENTS = {
+    "os.mkdir",
+    "os.remove",
+    "os.rmdir",
+    "os.rename",
+    "os.symlink",
+    "os.link",
+    "os.truncate",
+    "os.chmod",
+    "shutil.rmtree",
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _refuse_writes(event: str, args) -> None:
+    """Audit hook (PEP 578): a write under a read-only folder fails with EROFS."""
+    if not _READ_ONLY:
+        return
+    if event == "open":
+        path, mode, flags = args
+        writes = any(c in mode for c in "wax+") if isinstance(mode, str) else False
+        if not (writes or (isinstance(flags, int) and flags & _WRITE_FLAGS)):
+            return
+        paths = [path]
+    elif event in _WRITE_EVENTS:
+        paths = list(args[:2]) if event == "os.rename" else [args[0]]
+    else:
+        return
+    for path in paths:
+        if isinstance(path, int):
+            continue  # a file descriptor: its opening was checked
+        path = os.path.abspath(os.fsdecode(path))
+        if any(path == r or path.startswith(r + os.sep) for r in _READ_ONLY):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+
+_hook = []
+
+
+def _chmod_stops_writes(folder: Path) -> bool:
+    """Whether a folder without write bits refuses a new file (not for root)."""
+    probe = folder / "probe"
+    probe.mkdir(mode=0o555)
+    try:
+        (probe / "file").touch()
+    except PermissionError:
+        return True
+    else:
+        return False
+    finally:
+        probe.chmod(0o755)
+
+
+@pytest.fixture(params=["audit hook", "chmod"])
+def read_only(request, tmp_path_factory):
+    """``read_only(folder)``: from then on nothing under ``folder`` can be written.
+
+    Two ways, each test runs with both: ``chmod`` removes the write bits
+    (skipped where that stops nothing: root); the ``audit hook`` refuses every
+    write under the folder with ``EROFS``, as a read-only mount does, for
+    root too.
+    """
+    chmod = request.param == "chmod"
+    if chmod and not _chmod_stops_writes(tmp_path_factory.mktemp("probe")):
+        pytest.skip("chmod does not stop this user (root) from writing")
+    if not chmod and not _hook:
+        sys.addaudithook(_refuse_writes)  # cannot be removed: off while empty
+        _hook.append(_refuse_writes)
+    made: list[Path] = []
+
+    def make(folder) -> Path:
+        folder = Path(folder)
+        if chmod:
+            for path in [folder, *folder.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~0o222)
+        else:
+            _READ_ONLY.append(os.path.abspath(folder))
+        made.append(folder)
+        return folder
+
+    yield make
+    for folder in made:
+        if chmod:
+            for path in [folder, *folder.rglob("*")]:
+                if not path.is_symlink():
+                    path.chmod(stat.S_IMODE(path.stat().st_mode) | 0o200)
+        else:
+            _READ_ONLY.remove(os.path.abspath(folder))

@@ -389,3 +389,192 @@ def test_a_failed_download_says_which_variable_to_set(http_server, monkeypatch):
             getattr(module, finder)()
         others = {v for v in ("IMDB_DIR", "ERASER_DIR", "ETC_DIR")} - {variable[2:]}
         assert not any(other in str(err.value) for other in others)
+
+
+# --------------------------------------------------- writes that fail, named clearly
+def _contents(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` with its bytes (``None`` for a folder)."""
+    return {
+        p.relative_to(folder).as_posix(): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def _fill(folder: Path) -> dict[str, bytes | None]:
+    """What a reader's data folder holds besides the download; its contents."""
+    files = {
+        "checkpoints/model/config.json": b"{}",
+        "aclImdb/train/pos/0_9.txt": b"a great film",
+        "notes.txt": b"my own notes",
+    }
+    for name, payload in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(payload)
+    (folder / "aclImdb/train/neg").mkdir()  # no negative reviews
+    return _contents(folder)
+
+
+class _FullFile:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, file, room: int, code: int):
+        self.file, self.room, self.code = file, room, code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def write(self, block: bytes) -> int:
+        n = min(len(block), self.room)
+        self.file.write(block[:n])
+        self.room -= n
+        if n < len(block):
+            raise OSError(self.code, os.strerror(self.code))
+        return n
+
+
+def _disk_full_after(room: int, code: int = errno.ENOSPC):
+    """``open`` for :mod:`helpers.data.fetch`: files written take ``room`` bytes."""
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        file = open(path, mode, *args, **kwargs)  # noqa: SIM115 (closed by caller)
+        return file if "r" in mode else _FullFile(file, room, code)
+
+    return fake_open
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_during_a_download_is_not_blamed_on_the_internet(
+    http_server, tmp_path, monkeypatch, code
+):
+    served, url = http_server
+    payload = os.urandom(300_000)
+    (served / "a.tar.gz").write_bytes(payload)
+    sha = hashlib.sha256(payload).hexdigest()
+    dest = tmp_path / "dl" / "a.tar.gz"
+    hint = "Without internet, download it elsewhere."
+    with monkeypatch.context() as patch:
+        patch.setattr(fetch, "open", _disk_full_after(100_000, code), raising=False)
+        with pytest.raises(fetch.DiskFullError) as err:
+            fetch.download(f"{url}/a.tar.gz", dest, sha256=sha, offline_hint=hint)
+    message = str(err.value)
+    assert "No space left in .../" in message and "/dl while downloading" in message
+    assert "0.2 MB more needed" in message and "free some space" in message
+    assert "internet" not in message and "Could not download" not in message
+    part = dest.with_name("a.tar.gz.part")
+    assert part.read_bytes() == payload[:100_000]  # kept: the next call resumes
+    assert fetch.download(f"{url}/a.tar.gz", dest, sha256=sha).read_bytes() == payload
+    assert _RangeHandler.requests[-1] == "bytes=100000-"
+
+
+def test_downloading_into_a_read_only_folder_names_the_fix(http_server, read_only):
+    served, url = http_server
+    (served / "a.tar.gz").write_bytes(os.urandom(1000))
+    folder = read_only(config.data_dir())
+    hint = "Without internet, download it elsewhere."
+    for dest in (folder / "a.tar.gz", folder / "sub" / "a.tar.gz"):
+        with pytest.raises(data.DataError) as err:
+            fetch.download(f"{url}/a.tar.gz", dest, offline_hint=hint)
+        message = str(err.value)
+        assert "is not writable" in message
+        assert "set $BERT_BOOK_DATA to a writable folder" in message
+        assert "internet" not in message and "Could not download" not in message
+    assert list(folder.iterdir()) == []
+
+
+def test_extracting_into_a_read_only_folder_names_the_fix(tmp_path, read_only):
+    arc = _tar_of(tmp_path / "a.tar.gz", [GOOD])
+    dest = read_only(config.data_dir())
+    with pytest.raises(data.DataError) as err:
+        fetch.safe_extract(arc, dest, env="IMDB_DIR")
+    assert type(err.value) is data.DataError  # neither corrupt nor a full disk
+    message = str(err.value)
+    assert "<data> is not writable" in message and "extracting a.tar.gz" in message
+    assert "set $BERT_BOOK_DATA to a writable folder" in message
+    assert "point $IMDB_DIR at it" in message
+    assert list(dest.iterdir()) == []
+
+
+@pytest.mark.parametrize("downloaded", [False, True])
+def test_a_read_only_data_folder_without_imdb_falls_back_to_the_sample(
+    http_server, monkeypatch, make_tar, read_only, downloaded
+):
+    served, url = http_server
+    members = {
+        f"aclImdb/{s}/{lab}/0_5.txt": b"a review"
+        for s in ("train", "test")
+        for lab in ("pos", "neg")
+    }
+    arc = make_tar(served / "aclImdb_v1.tar.gz", members)
+    if downloaded:  # the archive is there, but cannot be extracted
+        (config.data_dir() / arc.name).write_bytes(arc.read_bytes())
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    monkeypatch.setattr(imdb, "IMDB_URL", f"{url}/aclImdb_v1.tar.gz")
+    monkeypatch.setattr(imdb, "IMDB_SHA256", fetch.sha256_of(arc))
+    read_only(config.data_dir())
+    with pytest.raises(data.DataError, match=r"not writable.*\$BERT_BOOK_DATA"):
+        data.find_imdb()
+    with pytest.warns(UserWarning, match="not writable.*SYNTHETIC sample"):
+        reviews = data.load_reviews("test")
+    assert reviews.dataset == "synthetic"
+
+
+#: Archives holding a file and a folder at the same path ``a/x``.
+CONFLICTS = {
+    "a file, then a file below it": [("a/x", FILE, b"1"), ("a/x/y", FILE, b"2")],
+    "a file, then a folder": [("a/x", FILE, b"1"), ("a/x", DIR, None)],
+    "a folder, then a file": [("a/x", DIR, None), ("a/x", FILE, b"1")],
+    "a file below, then a file": [("a/x/y", FILE, b"2"), ("a/x", FILE, b"1")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFLICTS))
+def test_a_file_and_a_folder_at_one_path_are_refused(tmp_path, case):
+    arc = _tar_of(tmp_path / "a.tar.gz", [("a/ok.txt", FILE, b"ok"), *CONFLICTS[case]])
+    dest = tmp_path / "out"
+    before = _fill(dest)
+    with pytest.raises(fetch.CorruptArchiveError) as err:
+        fetch.safe_extract(arc, dest)
+    message = str(err.value)
+    assert "a file and a folder at the same path 'a/x'" in message
+    assert f"(member {CONFLICTS[case][1][0]!r})" in message
+    assert "download it again" in message
+    assert _contents(dest) == before  # nothing extracted, nothing else touched
+
+
+FAILURES = (
+    "read-only extraction",
+    "read-only download",
+    "full disk while downloading",
+    "a file and a folder at one path",
+    "a class folder without reviews",
+)
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_the_data_folders_other_content_survives_every_failure(
+    http_server, tmp_path, monkeypatch, read_only, failure
+):
+    served, url = http_server
+    (served / "a.tar.gz").write_bytes(os.urandom(100_000))
+    conflict = CONFLICTS["a file, then a folder"]
+    arc = _tar_of(tmp_path / "a.tar.gz", [("movies/docs/a", FILE, b"a"), *conflict])
+    folder = config.data_dir()
+    before = _fill(folder)
+    if failure.startswith("read-only"):
+        read_only(folder)
+    if failure.startswith("full disk"):
+        monkeypatch.setattr(fetch, "open", _disk_full_after(50_000), raising=False)
+    with pytest.raises(data.DataError):
+        if "download" in failure:
+            fetch.download(f"{url}/a.tar.gz", folder / "a.tar.gz")
+        elif "reviews" in failure:
+            data.read_imdb_split(folder / "aclImdb", "train")
+        else:
+            fetch.safe_extract(arc, folder, env="IMDB_DIR")
+    after = _contents(folder)
+    if failure.startswith("full disk"):  # the download's own file, for resuming
+        assert len(after.pop("a.tar.gz.part")) == 50_000
+    assert after == before

@@ -241,3 +241,58 @@ def test_real_imdb_layout():
     test = data.read_imdb_split(root, "test", per_label=50)
     assert len(test) == 100 and sum(test.labels) == 50
     assert sum(1 for _ in (root / "train" / "pos").glob("*.txt")) == 12500
+
+
+@pytest.mark.parametrize("per_label", [None, 2], ids=["all reviews", "a sample"])
+@pytest.mark.parametrize("how", ["no files", "blank files"])
+@pytest.mark.parametrize(
+    "labels", [("pos",), ("neg",), ("pos", "neg")], ids=["pos", "neg", "both"]
+)
+def test_a_class_folder_without_reviews_is_named(
+    tmp_path, make_imdb_folder, per_label, how, labels
+):
+    root = make_imdb_folder(tmp_path, per_label=3)
+    for label in labels:
+        for path in (root / "train" / label).iterdir():
+            if how == "no files":
+                path.unlink()
+            else:
+                path.write_text(" \n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the blank files are skipped with a warning
+        with pytest.raises(data.DataError, match="no reviews") as err:
+            data.read_imdb_split(root, "train", per_label=per_label)
+    message = str(err.value)
+    for label in ("pos", "neg"):
+        assert (str(root / "train" / label) in message) == (label in labels)
+    assert "<number>_<rating>.txt" in message and "$IMDB_DIR" in message
+
+
+def test_load_reviews_refuses_a_split_without_positives(
+    tmp_path, monkeypatch, make_imdb_folder
+):
+    root = make_imdb_folder(tmp_path)
+    for path in (root / "test" / "pos").iterdir():
+        path.unlink()
+    monkeypatch.setenv("IMDB_DIR", str(root))
+    # the quick profile's seeded sample per label, not the synthetic fallback
+    with pytest.raises(data.DataError, match=r"test/pos holds no reviews"):
+        data.load_reviews("test", get_profile("quick"))
+    (root / "test" / "pos").rmdir()
+    with pytest.raises(data.DataError, match=r"test/pos is missing"):
+        data.load_reviews("test", get_profile("quick"))
+
+
+def test_an_extracted_imdb_is_read_from_a_read_only_folder(
+    monkeypatch, make_imdb_folder, read_only
+):
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    folder = config.data_dir()
+    make_imdb_folder(folder, per_label=3)
+    before = sorted(folder.rglob("*"))
+    read_only(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the synthetic sample
+        reviews = data.load_reviews("test", get_profile("quick"))
+    assert reviews.dataset == "IMDb" and sorted(reviews.labels) == [0] * 3 + [1] * 3
+    assert sorted(folder.rglob("*")) == before

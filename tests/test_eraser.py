@@ -338,3 +338,14 @@ def test_sample_eraser_is_seeded_and_optional(tmp_path, monkeypatch):
     assert eraser.sample_eraser("val", 2, required=False) is None
     with pytest.raises(eraser.DataError):
         eraser.sample_eraser("val", 2)
+
+
+def test_an_extracted_eraser_is_read_from_a_read_only_folder(monkeypatch, read_only):
+    monkeypatch.delenv(eraser.ERASER_ENV, raising=False)
+    folder = eraser.data_dir()
+    make_eraser(folder / "movies")
+    before = sorted(folder.rglob("*"))
+    read_only(folder)
+    reviews = eraser.load_eraser("val")
+    assert [r.annotation_id for r in reviews] == ["negR_000.txt", "posR_000.txt"]
+    assert sorted(folder.rglob("*")) == before

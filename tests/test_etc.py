@@ -373,3 +373,13 @@ def test_licence_and_citation():
         "https://codeload.github.com/UEC-InabaLab/ETCDataset/tar.gz/"
         "6c4f7e10ff2cd3191c2375248b35de095a480d91"
     )
+
+
+def test_an_extracted_etc_is_read_from_a_read_only_folder(monkeypatch, read_only):
+    monkeypatch.delenv(etc.ETC_ENV, raising=False)
+    folder = etc.data_dir()
+    write_etc(etc.etc_home())  # what the loader extracted there before
+    before = sorted(folder.rglob("*"))
+    read_only(folder)
+    assert etc.load_etc("test").texts == ["旅行がとても楽しかったです。"]
+    assert sorted(folder.rglob("*")) == before

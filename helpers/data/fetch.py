@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import http.client
 import lzma
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import DATA_ENV, display_path
+from ..config import DATA_ENV, data_dir, display_path
 from .errors import DataError
 
 
@@ -67,11 +69,16 @@ def download(
     partial file and raises :class:`DataError`, so nothing corrupt is left
     looking valid. ``offline_hint`` ends a failed download's error: how to
     get the data without this machine's internet (which variable to set).
+    A folder that cannot be written, or a full disk (:class:`DiskFullError`,
+    the partial file kept), is named as such, not blamed on the internet.
     """
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _write_error(dest.parent, f"downloading {dest.name}", err) from err
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     try:
@@ -92,7 +99,11 @@ def download(
 
 
 def _fetch(url: str, part: Path, have: int, timeout: float, name: str) -> None:
-    """Append the bytes after the first ``have`` to ``part`` (all when 0)."""
+    """Append the bytes after the first ``have`` to ``part`` (all when 0).
+
+    Network failures raise ``URLError``; a failure to write ``part`` raises
+    :class:`DataError` (:class:`DiskFullError` for a full disk), ``part`` kept.
+    """
     request = urllib.request.Request(
         url, headers={"Range": f"bytes={have}-"} if have else {}
     )
@@ -100,19 +111,47 @@ def _fetch(url: str, part: Path, have: int, timeout: float, name: str) -> None:
         resumed = have and getattr(response, "status", 200) == 206
         total = response.headers.get("Content-Length")
         total = int(total) + (have if resumed else 0) if total else None
-        with (
-            open(part, "ab" if resumed else "wb") as f,
-            tqdm(
-                total=total,
-                initial=have if resumed else 0,
-                unit="B",
-                unit_scale=True,
-                desc=f"download {name}",
-            ) as bar,
-        ):
-            for block in iter(lambda: response.read(1 << 16), b""):
-                f.write(block)
-                bar.update(len(block))
+        try:
+            with (
+                open(part, "ab" if resumed else "wb") as f,
+                tqdm(
+                    total=total,
+                    initial=have if resumed else 0,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"download {name}",
+                ) as bar,
+            ):
+                for block in _blocks(response):
+                    f.write(block)
+                    bar.update(len(block))
+        except urllib.error.URLError:
+            raise
+        except OSError as err:
+            size = part.stat().st_size if part.exists() else 0
+            kept = (
+                f" The partial download {display_path(part)} is kept ({size} bytes): "
+                "the next call resumes it."
+            )
+            raise _write_error(
+                part.parent,
+                f"downloading {name}",
+                err,
+                needed=max(total - size, 0) if total else None,
+                note=kept if size else "",
+            ) from err
+
+
+def _blocks(response, size: int = 1 << 16):
+    """The blocks of an HTTP response; a failure to read them is a ``URLError``."""
+    while True:
+        try:
+            block = response.read(size)
+        except (OSError, http.client.HTTPException) as err:
+            raise urllib.error.URLError(err) from err
+        if not block:
+            return
+        yield block
 
 
 def _download_error(url: str, part: Path, err: Exception, hint: str) -> DataError:
@@ -194,21 +233,26 @@ def safe_extract(
     existing entry of the same name is replaced only when it is the project's
     own unfinished extraction (it carries :data:`PARTIAL_MARK`); anything else
     raises :class:`DataError` (naming the variable ``env`` that can point at
-    extracted data instead). An unreadable archive raises
-    :class:`CorruptArchiveError`, a full disk :class:`DiskFullError`.
+    extracted data instead), and so does a ``dest`` that cannot be written. An
+    unreadable archive, or one holding a file and a folder at the same path,
+    raises :class:`CorruptArchiveError`, a full disk :class:`DiskFullError`.
     """
     archive, dest = Path(archive), Path(dest)
     if not archive.exists():
         raise DataError(f"Archive {archive} does not exist: download it first.")
-    dest.mkdir(parents=True, exist_ok=True)
-    _remove_partial(dest.glob(".extract-*"))
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    doing = f"extracting {archive.name}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        _remove_partial(dest.glob(".extract-*"))
+        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    except OSError as err:
+        raise _write_error(dest, doing, err, env=env) from err
     try:
         _mark_partial(tmp, archive)
         _extract_members(archive, tmp)
         _move_into_place(tmp, dest, archive, env)
     except OSError as err:
-        raise _extraction_error(archive, dest, err) from err
+        raise _write_error(dest, doing, err, env=env) from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -298,7 +342,8 @@ def _extract_members(archive: Path, root: Path) -> None:
         )
     try:
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(root, filter=refuse_absolute_data_filter)
+            members = _one_kind_per_path(tar, archive)
+            tar.extractall(root, members, filter=refuse_absolute_data_filter)
     except tarfile.FilterError as err:
         raise UnsafeArchiveError(f"Refusing {archive.name}: {err}.") from err
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as err:
@@ -309,6 +354,32 @@ def _extract_members(archive: Path, root: Path) -> None:
         raise
 
 
+def _one_kind_per_path(tar: tarfile.TarFile, archive: Path):
+    """The members of ``tar`` as read, refusing a path that is a file and a folder.
+
+    ``a/x`` as a file and ``a/x/y`` (or a folder ``a/x``) would make the
+    extraction fail half-way, or silently keep only one of them.
+    """
+    is_folder: dict[str, bool] = {}
+    for member in tar:
+        path = posixpath.normpath(member.name)
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if not is_folder.setdefault("/".join(parts[:i]), True):
+                raise _two_kinds(archive, "/".join(parts[:i]), member.name)
+        if is_folder.setdefault(path, member.isdir()) != member.isdir():
+            raise _two_kinds(archive, path, member.name)
+        yield member
+
+
+def _two_kinds(archive: Path, path: str, member: str) -> CorruptArchiveError:
+    return CorruptArchiveError(
+        f"{display_path(archive)} holds a file and a folder at the same path "
+        f"{path!r} (member {member!r}): the archive is corrupt and nothing was "
+        "extracted. Delete it and download it again."
+    )
+
+
 def _corrupt(archive: Path, err: Exception) -> CorruptArchiveError:
     return CorruptArchiveError(
         f"{display_path(archive)} is corrupt or truncated ({err}). Delete it and "
@@ -316,15 +387,36 @@ def _corrupt(archive: Path, err: Exception) -> CorruptArchiveError:
     )
 
 
-def _extraction_error(archive: Path, dest: Path, err: OSError) -> DataError:
+def _write_error(
+    folder: Path,
+    doing: str,
+    err: OSError,
+    env: str | None = None,
+    needed: int | None = None,
+    note: str = "",
+) -> DataError:
+    """Writing into ``folder`` failed: a full disk, or a folder that is not writable.
+
+    The fix named: set :data:`~helpers.config.DATA_ENV` elsewhere when
+    ``folder`` is in the data folder, or point ``env`` at the data extracted
+    by hand; ``needed``: bytes still to write, when known; ``note`` ends it.
+    """
+    ours = folder.resolve().is_relative_to(data_dir().resolve())
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        free = shutil.disk_usage(dest).free / 1e9
+        there = next(p for p in (folder, *folder.parents) if p.exists())
+        free = f"{shutil.disk_usage(there).free / 1e9:.1f} GB free"
+        more = f", {needed / 1e6:.1f} MB more needed" if needed else ""
+        move = f", or set ${DATA_ENV} to a folder on a larger disk," if ours else ""
         return DiskFullError(
-            f"No space left in {display_path(dest)} while extracting "
-            f"{archive.name} ({free:.1f} GB free): free some space, or set "
-            f"${DATA_ENV} to a folder on a larger disk, and run again."
+            f"No space left in {display_path(folder)} while {doing} ({free}{more}): "
+            f"free some space{move} and run again.{note}"
         )
+    denied = err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    what = "is not writable" if denied else "could not be written"
+    fix = f"set ${DATA_ENV} to a writable folder" if ours else "make it writable"
+    if env:
+        fix += f", or extract the data set elsewhere and point ${env} at it"
     return DataError(
-        f"Could not write the files of {archive.name} into {display_path(dest)} "
-        f"({err}): check that the folder is writable."
+        f"{display_path(folder)} {what} while {doing} ({err.strerror or err}): "
+        f"{fix}, and run again.{note}"
     )

@@ -138,6 +138,17 @@ def check_imdb_folder(root: str | os.PathLike, splits=("train", "test")) -> Path
     return root
 
 
+def _extracted_imdb() -> Path | None:
+    """The folder ``$IMDB_DIR`` names, else a finished ``<data_dir>/aclImdb``."""
+    env = os.environ.get(IMDB_ENV)
+    if env:
+        return Path(env).expanduser()
+    local = data_dir() / "aclImdb"
+    if local.is_dir() and not is_partial_extraction(local):
+        return local
+    return None
+
+
 def find_imdb(download_if_missing: bool = True) -> Path:
     """Folder of the extracted IMDb data set, downloading it if needed.
 
@@ -145,12 +156,10 @@ def find_imdb(download_if_missing: bool = True) -> Path:
     archive is downloaded to the data dir (resumable, checksum-checked) and
     extracted. Raises :class:`DataError` when none of this works.
     """
-    env = os.environ.get(IMDB_ENV)
-    if env:
-        return check_imdb_folder(Path(env).expanduser())
+    extracted = _extracted_imdb()
+    if extracted is not None:
+        return check_imdb_folder(extracted)
     local = data_dir() / "aclImdb"
-    if local.is_dir() and not is_partial_extraction(local):
-        return check_imdb_folder(local)
     if not download_if_missing:
         raise DataError(f"IMDb not found: set ${IMDB_ENV} or extract it to {local}.")
     hint = (
@@ -178,10 +187,11 @@ def read_imdb_split(
 
     ``per_label``: keep a seeded random sample of that many reviews per label
     (``None`` = all). Empty or whitespace-only reviews are skipped and counted
-    in ``ReviewSet.skipped`` (with a warning). A file that is not UTF-8 raises
-    :class:`DataError` naming it. When the official archive's
-    ``urls_pos.txt`` / ``urls_neg.txt`` are there, ``ReviewSet.movies`` holds
-    each review's movie (see :func:`read_movie_ids`), else it is empty.
+    in ``ReviewSet.skipped`` (with a warning). A file that is not UTF-8, or a
+    label folder left without any review, raises :class:`DataError` naming
+    it. When the official archive's ``urls_pos.txt`` / ``urls_neg.txt`` are
+    there, ``ReviewSet.movies`` holds each review's movie (see
+    :func:`read_movie_ids`), else it is empty.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -189,6 +199,7 @@ def read_imdb_split(
     rng = random.Random(seed)
     urls = {name: read_movie_ids(root / split, name) for name in LABELS}
     texts, labels, ids, movies, skipped = [], [], [], [], 0
+    read = dict.fromkeys(LABELS, 0)
     for name, label in sorted(LABELS.items(), key=lambda kv: kv[1]):
         files = sorted((root / split / name).glob("*.txt"))
         if per_label is not None and per_label < len(files):
@@ -200,6 +211,7 @@ def read_imdb_split(
                 continue
             texts.append(preprocess(text) if preprocess else text)
             labels.append(label)
+            read[name] += 1
             ids.append(f"{split}/{name}/{path.stem}")
             if urls[name] is not None:
                 movies.append(_movie_of(path, urls[name], root / split, name))
@@ -207,8 +219,14 @@ def read_imdb_split(
         warnings.warn(
             f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2
         )
-    if not texts:
-        raise DataError(f"No reviews found in {root / split}: the folders are empty.")
+    empty = [str(root / split / name) for name in LABELS if not read[name]]
+    if empty:
+        raise DataError(
+            f"{' and '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} no "
+            "reviews (expected non-empty <number>_<rating>.txt files): the copy is "
+            f"incomplete. Extract the official archive again ({IMDB_URL}) or point "
+            f"${IMDB_ENV} at a complete aclImdb folder."
+        )
     sampled = "" if per_label is None else ", seeded sample"
     source = f"IMDb {split} ({len(texts)} reviews{sampled})"
     grouped = all(u is not None for u in urls.values())
@@ -346,14 +364,16 @@ def load_reviews(
     IMDb (see :func:`find_imdb`), sampled per the profile (``train_per_label``
     / ``test_per_label`` reviews of each label, seeded). When IMDb cannot be
     found or downloaded and ``allow_synthetic`` is true, a synthetic sample is
-    returned instead and a warning says so; ``ReviewSet.source`` names it.
+    returned instead and a warning says so; ``ReviewSet.source`` names it. An
+    extracted copy that is incomplete (a label folder missing or without
+    reviews) raises :class:`DataError`: it is never replaced by the sample.
     """
     profile = profile or get_profile()
     per_label = profile.train_per_label if split == "train" else profile.test_per_label
     try:
         root = find_imdb()
     except DataError as err:
-        if not allow_synthetic:
+        if not allow_synthetic or _extracted_imdb() is not None:
             raise
         warnings.warn(
             f"IMDb unavailable ({err}). Using a SYNTHETIC sample, not IMDb.",

@@ -130,7 +130,14 @@ def data_dir() -> Path:
             if (repo / "pyproject.toml").exists()
             else Path.home() / ".cache" / "bert-book"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(
+            f"Cannot create the data folder {path} ({err.strerror}). Set "
+            f"${DATA_ENV} to a folder you can write, e.g. "
+            f"`export {DATA_ENV}=~/bert-book-data`."
+        ) from err
     return path
 
 
@@ -153,7 +160,14 @@ def device() -> torch.device:  # noqa: F821
 def figures_dir() -> Path:
     """Folder where the chapters save their figures: ``<data_dir>/figures``."""
     path = data_dir() / "figures"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(
+            f"Cannot create the data folder {path} ({err.strerror}). Set "
+            f"${DATA_ENV} to a folder you can write, e.g. "
+            f"`export {DATA_ENV}=~/bert-book-data`."
+        ) from err
     return path
 
 

@@ -578,3 +578,13 @@ def test_the_data_folders_other_content_survives_every_failure(
     if failure.startswith("full disk"):  # the download's own file, for resuming
         assert len(after.pop("a.tar.gz.part")) == 50_000
     assert after == before
+
+
+def test_data_folder_that_cannot_be_made_names_the_variable(
+    tmp_path, monkeypatch, read_only
+):
+    read_only(tmp_path)
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path / "data"))
+    with pytest.raises(PermissionError, match=r"Set \$BERT_BOOK_DATA to a folder"):
+        config.data_dir()
+    assert not (tmp_path / "data").exists()

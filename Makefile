@@ -14,7 +14,8 @@ PY     := $(VENV)/bin/python
 # CPU build of torch; on a GPU machine use e.g. `make TORCH="torch==2.13.0" book` with a CUDA index.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
-LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py
+LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py \
+          .jupyter/jupyter_server_config.py
 # `make check-book SCREENSHOTS=dir` also saves a 1280-px screenshot of every page
 SCREENSHOTS ?=
 
@@ -51,8 +52,11 @@ format: $(STAMP)
 check-book: $(STAMP)
 	$(PY) .ci/check_book.py _build/html $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
 
+# Served from the top folder, so that jupytext finds jupytext.toml and saves both
+# files of a pair; .jupyter/ keeps the kernel's Python version out of the .ipynb.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter" $(VENV)/bin/jupyter lab \
+		--LabApp.default_url=/lab/tree/notebooks
 
 sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb

@@ -21,6 +21,7 @@ same outputs as SDPA, only slower; nothing needs restoring).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -30,7 +31,7 @@ from .attr.attention import CLSAttention, layer_index
 from .attr.explanation import TextExplanation
 from .config import LABEL_NAMES
 from .data import text_batches
-from .highlight import highlight_html, highlight_rows
+from .highlight import Markup, highlight_html, highlight_rows, isolated
 from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
 from .tokens import merge_pieces, special_tokens
@@ -229,19 +230,24 @@ def render_review(
     prediction. Special tokens (``ra.special_tokens``) are hidden and each
     view is scaled to its largest shown value; a truncated review gets the
     truncation marker. ``label_names``: default ``ra.label_names`` (the
-    model's ``id2label``), else the book's negative/positive.
+    model's ``id2label``), else the book's negative/positive; they and
+    ``name`` are escaped and isolated in the title
+    (:func:`helpers.highlight.isolated`).
     """
     if label_names is None:
         label_names = ra.label_names or LABEL_NAMES
     p = float(ra.probabilities[ra.prediction])
-    pred = f"predicted {label_names[ra.prediction]} (p={p:.2f})"
-    true = f"true {label_names[true_label]}, " if true_label is not None else ""
+    pred = f"predicted {isolated(label_names[ra.prediction])} (p={p:.2f})"
+    true = ""
+    if true_label is not None:
+        true = f"true {isolated(label_names[true_label])}, "
     verdict = (
         ""
         if true_label is None
         else (" ✓" if true_label == ra.prediction else " ✗ misclassified")
     )
-    title = f"{name}: {true}{pred}{verdict} — {_view_name(ra, layer, head, rollout)}"
+    view = html.escape(_view_name(ra, layer, head, rollout))
+    title = Markup(f"{isolated(name)}: {true}{pred}{verdict} — {view}")
     common = dict(
         merge=merge,
         truncated=ra.truncated and len(ra.tokens),

@@ -40,7 +40,6 @@ What it decides, once:
 
 from __future__ import annotations
 
-import html
 import os
 import sys
 import types
@@ -54,7 +53,7 @@ from torch import nn
 from .attr import Attribution, explainers
 from .attr.explanation import TextExplanation
 from .data import check_texts
-from .highlight import highlight_html, highlight_rows, save_html
+from .highlight import highlight_html, highlight_rows, isolated, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
 from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
@@ -217,16 +216,18 @@ class Explanation:
     # ------------------------------------------------------------------ display
 
     def headline(self, i: int) -> str:
-        """One line of HTML: text ``i``'s prediction and the class explained."""
+        """One line of HTML: text ``i``'s prediction and the class explained.
+
+        Label names are escaped and isolated (:func:`helpers.highlight.isolated`).
+        """
         p = float(self.probs[i].max())
         explained = (
             ""
             if self.target[i] == self.predicted[i]
-            else f"; explained for <b>{html.escape(self.target[i])}</b>"
+            else f"; explained for <b>{isolated(self.target[i])}</b>"
         )
         return (
-            f"predicted <b>{html.escape(self.predicted[i])}</b> (p = {p:.3f})"
-            f"{explained}"
+            f"predicted <b>{isolated(self.predicted[i])}</b> (p = {p:.3f}){explained}"
         )
 
     def probability_table(self, i: int) -> str:
@@ -234,7 +235,7 @@ class Explanation:
         bold = "; font-weight: 700"
         cells = "".join(
             f'<td style="{_CELL}{bold if name == self.predicted[i] else ""}">'
-            f"{html.escape(name)}: {float(self.probs[i, k]):.3f}</td>"
+            f"{isolated(name)}: {float(self.probs[i, k]):.3f}</td>"
             for k, name in enumerate(self.labels)
         )
         return (
@@ -279,7 +280,7 @@ class Explanation:
         )
 
     def html(self) -> str:
-        """HTML of every text (what Jupyter shows): all user text escaped."""
+        """HTML of every text (what Jupyter shows): all user text escaped, isolated."""
         note = (
             f'<div style="{_NOTE}">Word scores: pieces merged by {self.merge}; '
             "each method's row is scaled to its own largest |score|; red = for "

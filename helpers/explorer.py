@@ -39,7 +39,7 @@ from .attention import explain_review, render_review
 from .attr import explainers
 from .attr.explanation import TextExplanation
 from .explain import DEFAULT_METHODS, explain, resolve_methods
-from .highlight import highlight_html, legend_html
+from .highlight import Markup, highlight_html, isolated, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
 from .tokens import require_words
@@ -52,12 +52,12 @@ def error_html(what: str, err: BaseException) -> str:
     """An error shown in a widget: what failed, the exception's type and message.
 
     Every exception is shown (an ``IndexError`` or out-of-memory as much as a
-    ``ValueError``), escaped, in place of the previous output, which would
-    otherwise go on showing an explanation of another text.
+    ``ValueError``), escaped and isolated, in place of the previous output,
+    which would otherwise go on showing an explanation of another text.
     """
     kind = "" if isinstance(err, ValueError | TypeError) else f"{type(err).__name__}: "
-    message = html.escape(f"{kind}{err}")
-    return f'<div style="color: #a00">{html.escape(what)}: {message}</div>'
+    message = f"{html.escape(kind)}{isolated(err)}"
+    return f'<div style="color: #a00">{isolated(what)}: {message}</div>'
 
 
 def _review_texts(reviews) -> tuple[list[str], list[int | None], list[str]]:
@@ -244,7 +244,7 @@ def _probability_changes(before, after) -> str:
     for k, name in enumerate(after.labels):
         p0, p1 = float(before.probs[0, k]), float(after.probs[0, k])
         rows.append(
-            f'<tr><td style="{_CHANGE_CELL}">{html.escape(name)}</td>'
+            f'<tr><td style="{_CHANGE_CELL}">{isolated(name)}</td>'
             f'<td style="{_CHANGE_CELL}">{p0:.3f}</td>'
             f'<td style="{_CHANGE_CELL}">{p1:.3f}</td>'
             f'<td style="{_CHANGE_CELL}">{p1 - p0:+.3f}</td></tr>'
@@ -258,7 +258,7 @@ def _probability_changes(before, after) -> str:
 
 def _side(result, side: str, method: str, vmax: float) -> str:
     """One column of the comparison: the prediction and the highlighted text."""
-    title = f"{side}: {method} for {result.target[0]}"
+    title = Markup(f"{side}: {isolated(method)} for {isolated(result.target[0])}")
     body = result.highlight(0, method, vmax=vmax, title=title, legend=False)
     return f'<div style="{_COLUMN}"><div>{result.headline(0)}</div>{body}</div>'
 
@@ -266,7 +266,7 @@ def _side(result, side: str, method: str, vmax: float) -> str:
 def _removed_note(removed: list[tuple[str, float]]) -> str:
     if not removed:
         return ""
-    words = ", ".join(f"{html.escape(w)} ({s:+.3g})" for w, s in removed)
+    words = ", ".join(f"{isolated(w)} ({s:+.3g})" for w, s in removed)
     return (
         '<div style="font-size: 0.85em; color: #555">removed by the edit '
         f"(score before): {words}</div>"

@@ -22,8 +22,12 @@ gradients; every chapter goes through :func:`highlight_html`:
   the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
-  containing ``<script>`` shows as text. :func:`save_html` writes a standalone
-  file with a Content-Security-Policy that forbids scripts and remote loads.
+  containing ``<script>`` shows as text. Text from a user, a model or a
+  tokenizer is also direction-isolated (:func:`isolated`: a ``<bdi>``; in an
+  attribute or a ``<title>``, :func:`isolated_attribute`), so a right-to-left
+  override (U+202E) left open in a review or a label cannot reverse the numbers
+  after it. :func:`save_html` writes a standalone file with a
+  Content-Security-Policy that forbids scripts and remote loads.
 * **bad scores** raise ``ValueError`` saying what to do: NaN/inf values, a
   length different from the tokens, more than one dimension. All-zero scores
   render white with a note ("all scores are 0"), never as a broken page.
@@ -79,6 +83,35 @@ def isolated(text) -> str:
     (U+202E) cannot reverse what follows it.
     """
     return f"<bdi>{html.escape(str(text))}</bdi>"
+
+
+def isolated_attribute(text) -> str:
+    """``text`` escaped for an attribute value or a ``<title>``, direction-isolated.
+
+    Where no ``<bdi>`` element may go, the text is wrapped in U+2068 FIRST
+    STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE, which end any override
+    left open inside it; quotes are escaped, so the value cannot close its
+    attribute.
+    """
+    return html.escape(f"\u2068{text}\u2069", quote=True)
+
+
+class Markup(str):
+    """HTML built by the caller, shown as is (titles, summaries).
+
+    For a title that mixes the package's words with user text: wrap each
+    user part in :func:`isolated`, e.g. ``Markup(f"predicted {isolated(label)}
+    (p = {p:.2f})")``. Any object with an ``__html__`` method (markupsafe's
+    ``Markup``) counts the same; any other title is one piece of user text.
+    """
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def _as_html(text) -> str:
+    """``text`` as HTML: :class:`Markup` as is, anything else :func:`isolated`."""
+    return text.__html__() if hasattr(text, "__html__") else isolated(text)
 
 
 def _check_vmax(vmax) -> float:
@@ -223,7 +256,7 @@ def _token_span(
 ) -> str:
     """One coloured ``<span>``: ``shown`` (escaped here) on the score's colour."""
     rgb = _rgb(score, vmax, diverging)
-    tooltip = html.escape(f"{label}: {score:.3g}", quote=True)
+    tooltip = f"{isolated_attribute(label)}: {score:.3g}"
     style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     if _text_color(rgb) != "#000":
         style += f"; color: {_text_color(rgb)}"
@@ -231,18 +264,20 @@ def _token_span(
 
 
 def _opening(title) -> str:
-    """The highlight's outer ``<div>`` and, when given, its escaped title."""
+    """The highlight's outer ``<div>`` and, when given, its title (:func:`_as_html`)."""
     head = f'<div class="token-highlight" style="{_FONT}; {_BLOCK}">'
     if not title:
         return head
-    return head + f'<div style="{_TITLE}">{html.escape(str(title))}</div>'
+    return head + f'<div style="{_TITLE}">{_as_html(title)}</div>'
 
 
 def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
-    """The coloured tokens with what goes between them, all escaped.
+    """The coloured tokens with what goes between them, escaped, in one ``<bdi>``.
 
     With ``gaps`` (words read by :mod:`helpers.tokens`) the tokens are shown
-    verbatim and ``gaps[i]`` (original text) goes before token ``i``.
+    verbatim and ``gaps[i]`` (original text) goes before token ``i``. The
+    text is isolated as a whole, so it reads in its own direction (a review
+    in Arabic right to left) and nothing in it turns what follows around.
     """
     if gaps is None:
         marker = start_marker(tokens)
@@ -250,10 +285,11 @@ def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
         shown = [piece_text(t, marker) for t in tokens]
     else:
         seps, shown = list(gaps), list(tokens)
-    return "".join(
+    spans = "".join(
         html.escape(sep) + _token_span(t, s, vmax, diverging, label)
         for sep, t, s in zip(seps, shown, scores, strict=True)
     )
+    return f"<bdi>{spans}</bdi>"
 
 
 def _scale(scores: np.ndarray, diverging: bool | None, vmax) -> tuple[bool, float]:
@@ -289,9 +325,9 @@ def legend_html(
         scale = f"{-vmax:.3g} (blue) &middot; 0 (white) &middot; {vmax:.3g} (red)"
     else:
         scale = f"0 (white) &rarr; {vmax:.3g} (red)"
-    text = f'<span style="margin-left: 6px">{html.escape(label)}: {scale}</span>'
+    text = f'<span style="margin-left: 6px">{isolated(label)}: {scale}</span>'
     extra = (
-        f'<span style="margin-left: 6px; font-style: italic">{html.escape(note)}</span>'
+        f'<span style="margin-left: 6px; font-style: italic">{isolated(note)}</span>'
         if note
         else ""
     )
@@ -377,6 +413,9 @@ def highlight_html(
     for words already without them). ``gaps``: whole words
     from :func:`helpers.tokens.word_map` are shown as written, with
     ``gaps[i]`` (the original text between words) before word ``i``.
+    ``title`` is text (escaped and isolated) or a :class:`Markup`; the text
+    shown sits in one ``<bdi>`` and the tooltips' labels in U+2068/U+2069
+    (:func:`isolated`, :func:`isolated_attribute`).
 
     Raises ``ValueError`` for NaN/inf scores, a length other than the tokens',
     or negative scores with ``diverging=False``.
@@ -442,7 +481,7 @@ def highlight_rows(
         spans = _spans(tokens, scores, vmax, diverging, join, label, row_gaps)
         marker = _truncation_marker(truncated, n_tokens)
         body.append(
-            f'<tr><th style="{_ROW_HEAD}">{html.escape(name)}</th>'
+            f'<tr><th style="{_ROW_HEAD}">{isolated(name)}</th>'
             f'<td style="{_ROW_CELL}">{spans}{marker}</td></tr>'
         )
     parts = [_opening(title)]
@@ -484,9 +523,9 @@ def standalone_html(
         '<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(str(title))}</title>\n</head>\n"
+        f"<title>{isolated_attribute(title)}</title>\n</head>\n"
         f'<body style="{_FONT}; max-width: 60em; margin: 1em auto; padding: 0 1em">\n'
-        f'<h1 style="font-size: 1.3em">{html.escape(str(title))}</h1>\n'
+        f'<h1 style="font-size: 1.3em">{isolated(title)}</h1>\n'
         f"{fragment}\n</body>\n</html>\n"
     )
 
@@ -535,8 +574,8 @@ def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:
 
     Keeps long highlights (a long review, every head) from making a chapter
     page endless; works in Jupyter, in the built book and in
-    :func:`save_html` files, without JavaScript. ``summary`` is escaped;
-    ``expanded=True`` starts open.
+    :func:`save_html` files, without JavaScript. ``summary`` is escaped and
+    isolated (or a :class:`Markup`); ``expanded=True`` starts open.
     """
     if not isinstance(fragment, str):
         raise TypeError(
@@ -547,5 +586,5 @@ def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:
     return (
         f'<details class="token-highlight-details"{state}>'
         f'<summary style="cursor: pointer; font-weight: 600">'
-        f"{html.escape(str(summary))}</summary>\n{fragment}\n</details>"
+        f"{_as_html(summary)}</summary>\n{fragment}\n</details>"
     )

@@ -299,9 +299,9 @@ def test_render_review_views(tiny):
     ra = explain_review(model, tokenizer, TEXTS[2])
     grid = render_review(ra, head="grid", true_label=1, name="review 7")
     for h in range(4):
-        assert f">head {h}</th>" in grid
-    assert ">mean</th>" in grid
-    assert "true positive" in grid and "predicted" in grid
+        assert f"<bdi>head {h}</bdi></th>" in grid
+    assert "<bdi>mean</bdi></th>" in grid
+    assert "true <bdi>positive</bdi>" in grid and "predicted" in grid
     assert ("✓" in grid) == (ra.prediction == 1)
     assert "layer 1 (last)" in grid
     assert "layer 0 of" in render_review(ra, layer=0, head=3)
@@ -317,7 +317,8 @@ def test_render_review_one_row_per_layer(tiny):
     tokenizer, model = tiny
     ra = explain_review(model, tokenizer, TEXTS[0])
     rows = render_review(ra, layer="all", head=1)
-    assert ">layer 0</th>" in rows and ">layer 1</th>" in rows and "head 1" in rows
+    assert "<bdi>layer 0</bdi></th>" in rows and "<bdi>layer 1</bdi></th>" in rows
+    assert "head 1" in rows
 
 
 def test_attention_mass_by_token_kind(tiny):
@@ -358,15 +359,16 @@ def test_explorer_builds_and_updates_lazily(tiny):
         model, tokenizer, [(TEXTS[0], 1), (TEXTS[2], 0), (TEXTS[3], 1)]
     )
     first = explorer.output.value
-    assert "review 0: true positive" in first and "mean over 4 heads" in first
+    assert "<bdi>review 0</bdi>: true <bdi>positive</bdi>" in first
+    assert "mean over 4 heads" in first
     assert list(explorer._cache) == [0]  # only the shown review was computed
     explorer.review.value = 1
-    assert "review 1: true negative" in explorer.output.value
+    assert "<bdi>review 1</bdi>: true <bdi>negative</bdi>" in explorer.output.value
     assert list(explorer._cache) == [0, 1]
     explorer.layer.value = 0
     assert "layer 0 of" in explorer.output.value
     explorer.head.value = "grid"
-    assert ">head 3</th>" in explorer.output.value
+    assert "<bdi>head 3</bdi></th>" in explorer.output.value
     explorer.head.value = 2
     assert "head 2" in explorer.output.value
     explorer.merge.value = "sum"

@@ -19,7 +19,7 @@ from helpers.highlight import (
 )
 from helpers.tokens import merge_pieces, special_tokens
 
-ALLOWED_TAGS = {"div", "span", "table", "tr", "th", "td"}
+ALLOWED_TAGS = {"div", "span", "table", "tr", "th", "td", "bdi"}
 
 
 class Spans(HTMLParser):
@@ -92,7 +92,7 @@ def test_highlight_colours_follow_scores_and_hide_special_tokens():
     # shown score
     assert out.colours() == {"good": "rgb(255, 0, 0)", "movie": "rgb(255, 128, 128)"}
     assert "[CLS]" not in "".join(out.text) and "[SEP]" not in "".join(out.text)
-    assert out.tokens[0][2] == "score: 2"  # tooltip with the score
+    assert out.tokens[0][2] == "\u2068score\u2069: 2"  # tooltip with the score
 
 
 def test_only_the_special_tokens_given_are_hidden():
@@ -218,7 +218,7 @@ def test_save_html_writes_a_standalone_page(tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert '<meta charset="utf-8">' in page
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
-    assert "<title>A &lt;review&gt;</title>" in page
+    assert "<title>\u2068A &lt;review&gt;\u2069</title>" in page
     assert fragment in page
     with pytest.raises(ValueError, match=r"\.html"):
         save_html(fragment, tmp_path / "review.txt")
@@ -319,7 +319,7 @@ def test_collapsible_wraps_a_fragment_in_details():
     closed = collapsible(fragment, "Review <3>: every head")
     assert closed.startswith('<details class="token-highlight-details">')
     assert closed.endswith("</details>") and fragment in closed
-    assert "<summary" in closed and "Review &lt;3&gt;: every head</summary>" in closed
+    assert "<bdi>Review &lt;3&gt;: every head</bdi></summary>" in closed
     assert '<details class="token-highlight-details" open>' in collapsible(
         fragment, "s", expanded=True
     )

@@ -9,8 +9,11 @@ book. The tests then check facts each chapter computed, not only that it ran.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import runpy
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -77,6 +80,69 @@ def test_pair_in_sync_and_without_outputs(notebook):
         for path in (notebook, notebook.with_suffix(".py"))
     ]
     assert cells[0] == cells[1], f"run `jupytext --sync {notebook.relative_to(ROOT)}`"
+
+
+def _lab_contents_manager(root: Path):
+    """The contents manager JupyterLab saves through under `make lab`.
+
+    jupytext's (its server extension wraps jupyter_server's), with the
+    repository's Jupyter config (``.jupyter/``); the notary's trust database
+    stays in memory, not in the user's Jupyter folder.
+    """
+    from jupyter_server.services.contents.largefilemanager import (
+        AsyncLargeFileManager,
+    )
+    from jupytext.async_contentsmanager import (
+        build_async_jupytext_contents_manager_class,
+    )
+    from traitlets.config.loader import PyFileConfigLoader
+
+    lab_config = ROOT / ".jupyter" / "jupyter_server_config.py"
+    settings = PyFileConfigLoader(lab_config.name, str(lab_config.parent)).load_config()
+    settings.NotebookNotary.db_file = ":memory:"
+    manager = build_async_jupytext_contents_manager_class(AsyncLargeFileManager)
+    return manager(root_dir=str(root), config=settings)
+
+
+@pytest.mark.filterwarnings("ignore:Overriding existing pre_save_hook")  # traitlets
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_opening_a_chapter_in_jupyterlab_leaves_the_tree_clean(notebook, tmp_path):
+    """JupyterLab's first autosave after the kernel starts rewrites no file.
+
+    Lab reads the chapter through the contents manager, the kernel adds its
+    kernelspec and ``language_info`` (this Python's version), and the save
+    writes both files of the pair into a copy of the folder: each must equal
+    the committed one, byte for byte.
+    """
+    pytest.importorskip("jupyter_server")
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    shutil.copy2(ROOT / "jupytext.toml", tmp_path)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    manager = _lab_contents_manager(tmp_path)
+    path = f"notebooks/{notebook.name}"
+    spec = get_kernel_dict()
+
+    async def open_start_kernel_and_save():
+        model = await manager.get(path, content=True, type="notebook")
+        content = json.loads(json.dumps(model["content"]))  # as Lab sends it back
+        content["metadata"]["kernelspec"] = {
+            "name": KERNEL_NAME,
+            "display_name": spec["display_name"],
+            "language": spec["language"],
+        }
+        content["metadata"]["language_info"] = copy.deepcopy(
+            IPythonKernel.language_info
+        )
+        await manager.save({"type": "notebook", "content": content}, path)
+
+    asyncio.run(open_start_kernel_and_save())
+    for saved in (tmp_path / path, (tmp_path / path).with_suffix(".py")):
+        committed = ROOT / "notebooks" / saved.name
+        assert saved.read_text(encoding="utf-8") == committed.read_text(
+            encoding="utf-8"
+        ), f"JupyterLab rewrites {committed.relative_to(ROOT)} on its first save"
 
 
 # --------------------------------------------------------------------------- #

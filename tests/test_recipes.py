@@ -129,7 +129,7 @@ def test_steps_table_and_plot():
     assert float(lo.rstrip("%")) < 80.0 < float(hi.rstrip("%"))
     html = recipes.steps_html([dict(ROWS[0], step="<b>first</b>")])
     assert "&lt;b&gt;first&lt;/b&gt;" in html and "<b>first</b>" not in html
-    assert "<th>95 % interval</th>" in html
+    assert "<th><bdi>95 % interval</bdi></th>" in html
     fig = recipes.plot_steps(ROWS)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]

@@ -84,12 +84,12 @@ def test_highlight_hides_exactly_the_tokenizers_special_tokens(tokenizer):
     pieces = _pieces(tokenizer, TEXTS[0])
     specials = special_tokens(tokenizer)
     html = highlight_html(pieces, [1.0] * len(pieces), special_tokens=specials)
-    shown = re.findall(r'title="score: [^"]*">([^<]*)</span>', html)
+    shown = re.findall(r'title="\u2068score\u2069: [^"]*">([^<]*)</span>', html)
     assert not specials & set(shown)
     merged = highlight_html(
         pieces, [1.0] * len(pieces), special_tokens=specials, merge="sum"
     )
-    words = re.findall(r'title="score: [^"]*">([^<]*)</span>', merged)
+    words = re.findall(r'title="\u2068score\u2069: [^"]*">([^<]*)</span>', merged)
     assert words == word_map(tokenizer, TEXTS[0]).words
 
 

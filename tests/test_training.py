@@ -722,7 +722,7 @@ def test_misclassified_html_escapes_label_names():
     row = {"id": "7", "text": "fine", "label": 0, "pred": 1, "confidence": 0.75}
     html = train_plots.misclassified_html([row], label_names=("<b>neg</b>", "p&s"))
     assert "<b>" not in html and "&lt;b&gt;neg&lt;/b&gt;" in html
-    assert "p&amp;s (0.75)" in html
+    assert "<bdi>p&amp;s</bdi> (0.75)" in html
 
 
 def test_best_epoch_prefers_accuracy_then_loss_and_draws_exact_ties():

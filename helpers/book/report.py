@@ -4,7 +4,7 @@
   sufficiency with 95 % bootstrap CIs, the paired difference to the random
   baseline, the tie share, the curves' areas and, with a cascade, the sanity
   check (signed and absolute ρ, pass/fail);
-* :func:`table_html` (escaped, CI on a second line, sized for the book
+* :func:`table_html` (escaped and isolated, CI on a second line, sized for the book
   column), :func:`table_markdown`, :func:`write_csv` (every column);
 * :func:`summarise` — the conclusion, written from the numbers, with the n
   behind every mean;
@@ -18,11 +18,11 @@ The figures of the same results are drawn by :mod:`helpers.book.plots`.
 from __future__ import annotations
 
 import csv
-import html
 import os
 
 import numpy as np
 
+from ..highlight import isolated
 from ..metrics.faithfulness import (
     COMP_MINUS_RANDOM,
     COMPREHENSIVENESS,
@@ -158,11 +158,14 @@ def _html_cell(value, column: str, bold: bool) -> str:
         mean = f"<b>{value.mean:.3f}</b>" if bold else f"{value.mean:.3f}"
         interval = f"[{value.low:.3f}, {value.high:.3f}]"
         return f"<td>{mean}<br><small>{interval}</small></td>"
-    return f"<td>{html.escape(_cell(value, column))}</td>"
+    return f"<td>{isolated(_cell(value, column))}</td>"
 
 
 def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
     """The table as HTML (for ``IPython.display.HTML``), every text escaped.
+
+    Texts (method names, headers, the caption) are direction-isolated too
+    (:func:`helpers.highlight.isolated`).
 
     The best comprehensiveness and sufficiency (by each metric's direction)
     in bold; each CI's interval sits under its mean, so the table fits the
@@ -173,7 +176,7 @@ def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
     for metric in (COMPREHENSIVENESS, SUFFICIENCY):
         values = [r[metric.name].mean for r in rows if r.get(metric.name) is not None]
         best[metric.name] = max(values, key=metric.key) if values else None
-    head = "".join(f"<th>{html.escape(_HEADERS.get(c, c))}</th>" for c in cols)
+    head = "".join(f"<th>{isolated(_HEADERS.get(c, c))}</th>" for c in cols)
     body = []
     for r in rows:
         cells = [
@@ -187,7 +190,7 @@ def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
             for c in cols
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    cap = f"<caption>{isolated(caption)}</caption>" if caption else ""
     return (
         f'<table class="faithfulness">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"

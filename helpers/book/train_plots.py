@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 
 from ..data import LABEL_NAMES
+from ..highlight import isolated
 
 
 def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
@@ -74,7 +73,8 @@ def misclassified_html(
 ) -> str:
     """An HTML table of :func:`helpers.train.misclassified` rows, truncated texts.
 
-    Ids, label names and texts are HTML-escaped.
+    Ids, label names and texts are HTML-escaped and direction-isolated
+    (:func:`helpers.highlight.isolated`).
     """
 
     cells = []
@@ -84,11 +84,11 @@ def misclassified_html(
             if len(r["text"]) <= max_chars
             else r["text"][:max_chars].rstrip() + " …"
         )
-        true, pred = (html.escape(str(label_names[r[k]])) for k in ("label", "pred"))
+        true, pred = (isolated(label_names[r[k]]) for k in ("label", "pred"))
         cells.append(
-            f"<tr><td>{html.escape(str(r['id']))}</td><td>{true}</td>"
+            f"<tr><td>{isolated(r['id'])}</td><td>{true}</td>"
             f"<td>{pred} ({r['confidence']:.2f})</td>"
-            f"<td style='text-align:left'>{html.escape(text)}</td></tr>"
+            f"<td style='text-align:left'>{isolated(text)}</td></tr>"
         )
     head = "<tr><th>review</th><th>true</th><th>predicted (p)</th><th>text</th></tr>"
     return f"<table>{head}{''.join(cells)}</table>"

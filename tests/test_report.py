@@ -33,6 +33,19 @@ def _cascade(final: dict[str, tuple[float, float]], n=5, flat=None):
     return CascadeResults(methods, ["head", "layer 0"], rho, rho_abs, degenerate)
 
 
+def _summary(*args, **kwargs) -> str:
+    """``report.summarise`` without the ``<bdi>`` around each method name."""
+    text = report.summarise(*args, **kwargs)
+    return text.replace("<bdi>", "").replace("</bdi>", "")
+
+
+def test_summary_escapes_and_isolates_method_names():
+    hostile = "<img src=x onerror=alert(1)>\u202e"
+    text = report.summarise([_row(hostile, 0.4, 0.1), _row("random", 0.1, 0.0)])
+    assert "<img" not in text and "&lt;img" in text
+    assert "<bdi>&lt;img src=x onerror=alert(1)&gt;\u202e</bdi>" in text
+
+
 ROWS = [
     _row("A", 0.30, 0.20),
     _row("B", 0.25, 0.15, suff=0.02),
@@ -41,7 +54,7 @@ ROWS = [
 
 
 def test_summary_follows_the_numbers():
-    text = report.summarise(ROWS)
+    text = _summary(ROWS)
     assert (
         "**A**" in text and "clearly above" in text and "beyond the confidence" in text
     )
@@ -49,17 +62,17 @@ def test_summary_follows_the_numbers():
     assert "most sufficient (lowest AOPC sufficiency) is **B**" in text
     assert "explain with **A**" in text
     weak = [_row("A", 0.10, -0.001), _row("random", 0.10, 0.0)]
-    text = report.summarise(weak)
+    text = _summary(weak)
     assert "not distinguishable from" in text and "no method is both" in text
     with pytest.raises(ValueError, match="besides the random"):
-        report.summarise([_row("random", 0.1, 0.0)])
+        _summary([_row("random", 0.1, 0.0)])
 
 
 def test_sanity_verdict_uses_signed_and_absolute_rho_with_n():
     cascade = _cascade(
         {"A": (0.05, 0.9), "B": (0.05, 0.1), "random": (0.0, 0.0)}, flat={"B": 2}
     )
-    text = report.summarise(ROWS, cascade)
+    text = _summary(ROWS, cascade)
     assert "Sanity check on 5 reviews" in text
     assert "passed by B (ρ +0.05, |map| ρ +0.10)" in text
     assert "failed by A (ρ +0.05, |map| ρ +0.90)" in text
@@ -70,7 +83,7 @@ def test_sanity_verdict_uses_signed_and_absolute_rho_with_n():
 def test_a_method_missing_from_the_cascade_fails():
     rows = [_row("C", 0.40, 0.30), *ROWS]
     cascade = _cascade({"A": (0.0, 0.0), "B": (0.0, 0.0), "random": (0.0, 0.0)})
-    text = report.summarise(rows, cascade)
+    text = _summary(rows, cascade)
     assert "C (not in the cascade)" in text.split("failed by")[1]
     assert "explain with **A**" in text  # C is the most comprehensive but unchecked
 
@@ -87,16 +100,16 @@ def test_summary_names_maps_that_ignore_the_head():
         rho,
         {m: np.zeros((n, 4), dtype=bool) for m in rho},
     )
-    text = report.summarise(ROWS, cascade)
+    text = _summary(ROWS, cascade)
     assert "head alone leaves A unchanged" in text
     assert "A (first below 0.3 at: layer 0)" in text and "B (first" not in text
 
 
 def test_summary_reports_tie_shares_above_one_percent():
     rows = [_row("A", 0.3, 0.2, ties=0.25), _row("B", 0.2, 0.1, ties=0.004), ROWS[2]]
-    text = report.summarise(rows)
+    text = _summary(rows)
     assert "A 25.0 %" in text and "B 0.4" not in text
-    text = report.summarise([_row("A", 0.3, 0.2, ties=0.0), ROWS[2]])
+    text = _summary([_row("A", 0.3, 0.2, ties=0.0), ROWS[2]])
     assert "No method left more than 1 %" in text
 
 
@@ -142,7 +155,7 @@ def test_results_table_and_summary_from_an_evaluation(evaluated):
     floor = res.aopc("comprehensiveness", "random")
     diff = res.aopc("comprehensiveness", "rollout") - floor
     assert rows[1]["comp - random"].mean == pytest.approx(diff.mean())
-    text = report.summarise(rows)
+    text = _summary(rows)
     best = max(rows[:2], key=lambda r: r["comprehensiveness"].mean)
     assert f"**{best['method']}**" in text.split("most comprehensive")[1][:40]
     assert f"{best['comprehensiveness'].mean:.3f}" in text and "n = 4" in text

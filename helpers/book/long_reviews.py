@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from ..attr.explanation import TextExplanation
+from ..highlight import isolated
 
 
 def describe_long(
@@ -40,7 +41,7 @@ def describe_long(
     beyond = float(positive[kept:].sum()) / total if total > 0 else float("nan")
 
     def said(pred, probs):
-        return f"**{names[pred]}** (p = {float(probs[pred]):.2f})"
+        return f"**{isolated(names[pred])}** (p = {float(probs[pred]):.2f})"
 
     windows_used = len(how.spans)
     lines = [
@@ -50,11 +51,16 @@ def describe_long(
         f"window{'s' if windows_used != 1 else ''} of at most {kept} tokens, "
         f"logits pooled by {how.pool}: "
         f"{said(whole_pred, explanation.probabilities)}"
-        + (f"; the label is **{names[label]}**." if label is not None else "."),
+        + (
+            f"; the label is **{isolated(names[label])}**."
+            if label is not None
+            else "."
+        ),
     ]
     if n > kept:
         lines.append(
-            f"{beyond:.0%} of the explanation's positive mass ({explanation.method}, "
+            f"{beyond:.0%} of the explanation's positive mass "
+            f"({isolated(explanation.method)}, "
             f"stitched by {how.stitch}) lies in the {n - kept} tokens the cut "
             "drops: "
             + (

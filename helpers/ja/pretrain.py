@@ -60,7 +60,7 @@ from ..data import etc
 from ..inputs import batches_by_length
 from ..models import load_model
 from ..tokens import encode
-from ..train import evaluate, read_training_info, save_checkpoint
+from ..train import ensure_checkpoint, evaluate, read_training_info, save_checkpoint
 from .baselines import bow_accuracy, bow_logistic_regression, majority_baseline
 from .corpus import (
     CHABSA_SOURCE,
@@ -405,30 +405,40 @@ def _tokenizer(corpus: Corpus, settings: JapaneseSettings, folder: Path):
     )
 
 
+def _train_mlm(folder: Path, settings: PretrainSettings, etc_path, chabsa_path):
+    """Pretrain the masked LM of ``settings`` and save it to ``folder``."""
+    corpus = train_only_corpus(etc_path, chabsa_path, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = _tokenizer(corpus, settings.model, Path(tmp))
+    config = build_japanese_model(len(tokenizer.vocab), settings.model).config
+    seed_everything(settings.model.seed)
+    model = BertForMaskedLM(config)
+    start = time.perf_counter()
+    history = pretrain_mlm(model, tokenizer, corpus.texts, settings)
+    info = {
+        "history": history,
+        "corpus_counts": corpus.counts,
+        "removed_held_out": corpus.removed_held_out,
+        "vocab_size": len(tokenizer.vocab),
+        "seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "settings": asdict(settings),
+        "etc_commit": etc.ETC_COMMIT,
+    }
+    save_checkpoint(model, tokenizer, folder, info=info)
+
+
 def get_mlm(settings: PretrainSettings | None = None, etc_path=None, chabsa_path=None):
-    """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached."""
+    """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached.
+
+    Cached in :func:`mlm_checkpoint_path` apart from the fine-tuned model, so
+    a build interrupted during fine-tuning resumes after pretraining.
+    """
     settings = settings or PretrainSettings()
     folder = mlm_checkpoint_path(settings, etc_path, chabsa_path)
-    if not (folder / "config.json").is_file():
-        corpus = train_only_corpus(etc_path, chabsa_path, settings)
-        with tempfile.TemporaryDirectory() as tmp:
-            tokenizer = _tokenizer(corpus, settings.model, Path(tmp))
-        config = build_japanese_model(len(tokenizer.vocab), settings.model).config
-        seed_everything(settings.model.seed)
-        model = BertForMaskedLM(config)
-        start = time.perf_counter()
-        history = pretrain_mlm(model, tokenizer, corpus.texts, settings)
-        info = {
-            "history": history,
-            "corpus_counts": corpus.counts,
-            "removed_held_out": corpus.removed_held_out,
-            "vocab_size": len(tokenizer.vocab),
-            "seconds": round(time.perf_counter() - start, 1),
-            "torch_threads": torch.get_num_threads(),
-            "settings": asdict(settings),
-            "etc_commit": etc.ETC_COMMIT,
-        }
-        save_checkpoint(model, tokenizer, folder, info=info)
+    ensure_checkpoint(
+        folder, lambda out: _train_mlm(out, settings, etc_path, chabsa_path)
+    )
     tokenizer = BertJapaneseTokenizer.from_pretrained(folder)
     model = BertForMaskedLM.from_pretrained(folder).eval()
     return tokenizer, model, read_training_info(folder)
@@ -541,14 +551,19 @@ def load_everyday_model(
 ):
     """``(tokenizer, model, description)`` of the everyday model (trained once, cached).
 
-    Trains (MLM then fine-tuning, see :func:`train_everyday_model`) when the
-    fingerprinted folder of :func:`everyday_checkpoint_path` does not exist;
-    loads it through :func:`helpers.models.load_model` otherwise.
+    Trains (MLM then fine-tuning, see :func:`train_everyday_model`) unless the
+    fingerprinted folder of :func:`everyday_checkpoint_path` holds an intact
+    checkpoint (:func:`helpers.train.ensure_checkpoint`); loads it through
+    :func:`helpers.models.load_model`.
     """
     settings = settings or PretrainSettings()
     folder = everyday_checkpoint_path(settings, pretrained, etc_path, chabsa_path)
-    if not (folder / "config.json").is_file():
-        train_everyday_model(folder, settings, pretrained, etc_path, chabsa_path)
+    ensure_checkpoint(
+        folder,
+        lambda out: train_everyday_model(
+            out, settings, pretrained, etc_path, chabsa_path
+        ),
+    )
     tokenizer, model = load_model(
         folder, num_labels=2, attn_implementation=attn_implementation
     )

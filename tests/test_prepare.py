@@ -93,6 +93,7 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
     assert "Training <data>/checkpoints/japanese-everyday-pretrained-" in first
     assert re.search(r"prepare: Japanese sentiment model: ready in [\d.]+ s", first)
     folder = everyday_folder()
+    assert not list(folder.parent.glob(".*"))  # no resume state or temporary left
 
     no_training(monkeypatch)
     assert prepare.main([]) == 0
@@ -141,6 +142,28 @@ def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):
     folders = sorted((config.data_dir() / "checkpoints").glob("japanese-everyday-*"))
     assert len(folders) == 2 and folder in folders
     assert mine.read_text() == "not the book's"
+
+
+def test_an_interrupted_prepare_step_resumes_its_pretraining(
+    book_data, monkeypatch, capsys
+):
+    real, epochs = jp._mlm_epoch, []
+
+    def epoch(*args):
+        epochs.append(args)
+        if len(epochs) == 3:
+            raise KeyboardInterrupt  # the build stopped in epoch 3
+        return real(*args)
+
+    monkeypatch.setattr(jp, "_mlm_epoch", epoch)
+    with pytest.raises(KeyboardInterrupt):
+        prepare.main([])
+    assert not list((config.data_dir() / "checkpoints").glob("japanese-*"))
+    capsys.readouterr()
+    monkeypatch.setattr(jp, "_mlm_epoch", real)
+    assert prepare.main([]) == 0
+    assert "Resuming pretraining after epoch 2" in capsys.readouterr().out
+    assert everyday_folder().is_dir()
 
 
 def test_missing_data_skips_the_artefact_and_says_so(monkeypatch, capsys):

@@ -1,8 +1,9 @@
 # Set-up and everyday commands (see README):
-#   make book        -> virtual environment, install, execute every chapter (quick
-#                       profile), HTML in _build/html; fails when any cell raises.
-#                       A clean build every time (.ci/build_book.py): each chapter
-#                       runs against the current helpers/
+#   make book        -> virtual environment, install, the prepare step (models the
+#                       chapters load but do not teach, cached: helpers/book/prepare.py),
+#                       then execute every chapter (quick profile), HTML in _build/html;
+#                       fails when any cell raises. A clean build every time
+#                       (.ci/build_book.py): each chapter runs against the current helpers/
 #   make book-incremental -> for authors: re-executes only chapters whose own file
 #                       changed, unless helpers/, config, profile or data env changed
 #   make test        -> virtual environment, install, pytest
@@ -35,10 +36,12 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(PY) -m helpers.book.prepare
 	$(PY) .ci/build_book.py .
 
 book-incremental: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
+	$(PY) -m helpers.book.prepare
 	$(PY) .ci/build_book.py . --incremental
 
 test: $(STAMP)

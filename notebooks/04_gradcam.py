@@ -421,11 +421,15 @@ print(
 # * with the **ETC Dataset** (everyday dialogues about first-person
 #   experiences, CC BY-NC 4.0; `$ETC_DIR`) and chABSA at hand, it pretrains the
 #   small BERT with masked-language modelling on their *train* text, then
-#   fine-tunes it for sentiment on both (`helpers.ja.pretrain`; a few
-#   minutes the first time, cached afterwards);
+#   fine-tunes it for sentiment on both (`helpers.ja.pretrain`);
 # * with chABSA alone (sentences from companies' securities reports), it
 #   trains one from scratch, and warns that this model knows financial
 #   reports rather than everyday sentences.
+#
+# Training is not this chapter's lesson: `make book` trains the offline model
+# before it runs the chapters (its prepare step, `python -m
+# helpers.book.prepare`), so the cell below only loads it from its cache. Opened
+# on its own, the chapter trains it once (a few minutes).
 #
 # The lines printed below say **which model produced the figures that
 # follow**, what it was trained on, and how it compares with the baselines

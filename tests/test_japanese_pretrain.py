@@ -216,6 +216,59 @@ def test_mlm_warm_up_is_the_librarys_linear_schedule(tmp_path, monkeypatch):
     assert used[0] == 0.0 and used[3] == pytest.approx(1e-2)  # 3 warm-up steps
 
 
+def test_interrupted_pretraining_resumes_and_ends_as_if_uninterrupted(
+    tmp_path, monkeypatch, capsys
+):
+    torch.set_num_threads(1)
+    texts = (CHABSA_POS + CHABSA_NEG) * 6
+    tok = tiny_tokenizer(texts, tmp_path)
+    settings = mlm_settings(epochs=3, lr=1e-2)
+    whole = tiny_mlm(len(tok.vocab))
+    expected = jp.pretrain_mlm(whole, tok, texts, settings, progress=False)
+
+    state = tmp_path / "mlm.resume.pt"
+    real, epochs = jp._mlm_epoch, []
+
+    def epoch(*args):
+        epochs.append(len(epochs) + 1)
+        if len(epochs) == 2 and stop:
+            raise KeyboardInterrupt  # Ctrl-C, or a build stopped, in epoch 2
+        return real(*args)
+
+    monkeypatch.setattr(jp, "_mlm_epoch", epoch)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        jp.pretrain_mlm(
+            tiny_mlm(len(tok.vocab)), tok, texts, settings, progress=False, resume=state
+        )
+    stop, epochs[:] = False, []
+    resumed = tiny_mlm(len(tok.vocab))
+    history = jp.pretrain_mlm(
+        resumed, tok, texts, settings, progress=False, resume=state
+    )
+    assert "Resuming pretraining after epoch 1" in capsys.readouterr().out
+    assert len(epochs) == 2  # epochs 2 and 3 only
+
+    def without_time(rows):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    assert without_time(history) == without_time(expected)
+    for name, value in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    # a state of other settings, or an unreadable file, is not used
+    epochs[:] = []
+    other = mlm_settings(epochs=3, lr=5e-3)
+    jp.pretrain_mlm(
+        tiny_mlm(len(tok.vocab)), tok, texts, other, progress=False, resume=state
+    )
+    assert "has other settings" in capsys.readouterr().out and len(epochs) == 3
+    state.write_bytes(b"not a saved state")
+    jp.pretrain_mlm(
+        tiny_mlm(len(tok.vocab)), tok, texts, settings, progress=False, resume=state
+    )
+    assert "is unreadable" in capsys.readouterr().out and len(epochs) == 6
+
+
 def test_classifier_starts_from_the_pretrained_encoder(tmp_path):
     tok = tiny_tokenizer([SENTENCE], tmp_path)
     mlm = tiny_mlm(len(tok.vocab), seed=5)

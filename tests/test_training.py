@@ -510,6 +510,40 @@ def test_interrupted_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     )
 
 
+def test_a_cached_checkpoint_is_trained_again_only_when_missing_or_corrupt(
+    tmp_path, capsys
+):
+    tokenizer, model = tiny()
+    path = tmp_path / "ckpt"
+    runs = []
+
+    def fit(out):
+        runs.append(out)
+        train.save_checkpoint(model, tokenizer, out)
+
+    assert train.checkpoint_problem(path) == "there is no checkpoint yet"
+    assert train.ensure_checkpoint(path, fit) and runs == [path]
+    assert capsys.readouterr().out.startswith("Training ")
+    assert train.checkpoint_problem(path) is None
+    assert not train.ensure_checkpoint(path, fit) and runs == [path]
+    assert capsys.readouterr().out.startswith("Loading the cached ")
+
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")  # one byte changed
+    assert "model.safetensors is corrupt" in train.checkpoint_problem(path)
+    assert train.ensure_checkpoint(path, fit) and len(runs) == 2
+    assert train.checkpoint_problem(path) is None
+    # a checksum line naming a file outside the folder is never read
+    (tmp_path / "outside").write_text("x")
+    sums = path / train.CHECKSUMS
+    sums.write_text(sums.read_text() + f"{'0' * 64}  ../outside\n")
+    assert "../outside, named in checksums.sha256, is missing" in (
+        train.checkpoint_problem(path)
+    )
+    sums.unlink()  # saved by an older version
+    assert "no checksums.sha256" in train.checkpoint_problem(path)
+
+
 def test_checkpoint_of_other_label_count_or_architecture_is_refused(tmp_path):
     tokenizer, three = tiny(num_labels=3)
     train.save_checkpoint(three, tokenizer, tmp_path / "three")

@@ -19,5 +19,7 @@ module-qualified (``from helpers.book import examples, report`` …
   attends, the heads heat map);
 * :mod:`.gradcam_figures` — chapter 4's Grad-CAM figures and generated prose
   (the layers x tokens map, the layer statistics, the layers' agreement);
-* :mod:`.long_reviews` — chapter 4's whole-review section in words.
+* :mod:`.long_reviews` — chapter 4's whole-review section in words;
+* :mod:`.prepare` — the prepare step of ``make book``: what chapters load
+  but do not teach (chapter 4's Japanese model), built and cached first.
 """

@@ -35,7 +35,13 @@ from ..config import data_dir
 from ..data import ReviewSet, train_val_split
 from ..inputs import label_names
 from ..models import load_model
-from ..train import evaluate, read_training_info, save_checkpoint, train_classifier
+from ..train import (
+    ensure_checkpoint,
+    evaluate,
+    read_training_info,
+    save_checkpoint,
+    train_classifier,
+)
 from .baselines import bow_logistic_regression, majority_baseline
 from .corpus import (
     CHABSA_SOURCE,
@@ -236,16 +242,19 @@ def load_offline_model(
 
     The first call trains (a few minutes on 2 CPU cores) and saves under
     :func:`japanese_checkpoint_path`; later calls only load it through
-    :func:`helpers.models.load_model`.
+    :func:`helpers.models.load_model` (a missing or corrupt folder is trained
+    again: :func:`helpers.train.ensure_checkpoint`).
     """
     folder = japanese_checkpoint_path(settings, chabsa_path)
-    if not (folder / "config.json").is_file():
-        train_japanese_model(
-            folder,
+    ensure_checkpoint(
+        folder,
+        lambda out: train_japanese_model(
+            out,
             load_chabsa("train", chabsa_path),
             load_chabsa("test", chabsa_path),
             settings,
-        )
+        ),
+    )
     tokenizer, model = load_model(
         folder, num_labels=2, attn_implementation=attn_implementation
     )

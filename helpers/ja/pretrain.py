@@ -55,12 +55,12 @@ from transformers import (
     get_linear_schedule_with_warmup,
 )
 
-from ..config import data_dir, seed_everything
+from ..config import data_dir, display_path, seed_everything
 from ..data import etc
 from ..inputs import batches_by_length
 from ..models import load_model
 from ..tokens import encode
-from ..train import evaluate, read_training_info, save_checkpoint
+from ..train import ensure_checkpoint, evaluate, read_training_info, save_checkpoint
 from .baselines import bow_accuracy, bow_logistic_regression, majority_baseline
 from .corpus import (
     CHABSA_SOURCE,
@@ -242,8 +242,65 @@ def _mlm_epoch(model, tokenizer, data, batches, train, mask_prob, bar) -> dict:
     }
 
 
+def _save_state(path: Path, settings: PretrainSettings, model, train, history):
+    """Save the state after an epoch: weights, optimizer, schedule, generators."""
+    optimizer, scheduler, generator = train
+    state = {
+        "format": FORMAT_VERSION,
+        "settings": asdict(settings),
+        "history": history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    part = path.with_name(f"{path.name}.part")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(state, part)
+        part.replace(path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _resume(path: Path, settings: PretrainSettings, model, train) -> list[dict]:
+    """Restore the state that :func:`_save_state` left in ``path``; its history.
+
+    ``[]`` (start afresh) when there is none, or it is unreadable or of other
+    settings.
+    """
+    if not path.is_file():
+        return []
+    try:
+        state = torch.load(path, weights_only=True)
+        saved = state["format"], state["settings"]
+    except Exception as err:  # any unreadable or foreign file: start afresh
+        print(f"Pretraining afresh: {display_path(path)} is unreadable ({err}).")
+        return []
+    if saved != (FORMAT_VERSION, asdict(settings)):
+        print(f"Pretraining afresh: {display_path(path)} has other settings.")
+        return []
+    optimizer, scheduler, generator = train
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    done = len(state["history"])
+    print(f"Resuming pretraining after epoch {done}, saved in {display_path(path)}.")
+    return state["history"]
+
+
 def pretrain_mlm(
-    model, tokenizer, texts, settings: PretrainSettings, *, progress: bool = True
+    model,
+    tokenizer,
+    texts,
+    settings: PretrainSettings,
+    *,
+    progress: bool = True,
+    resume: str | Path | None = None,
 ) -> list[dict]:
     """Masked-LM training of a ``BertForMaskedLM`` on ``texts``; returns the history.
 
@@ -255,6 +312,12 @@ def pretrain_mlm(
     follows :func:`mlm_schedule`. One history row per epoch: ``loss`` and
     ``accuracy`` over the masked tokens, ``masked`` (their share of the real
     non-special tokens), ``seconds``. The model is left in eval mode.
+
+    ``resume``: a file to which the whole training state is saved after each
+    epoch. When it holds the state of an interrupted run with the same
+    settings (on the same texts: the caller's to ensure), training goes on
+    after that run's last epoch, and ends with the weights that an
+    uninterrupted run would have.
     """
     seed, epochs = settings.model.seed, settings.mlm_epochs
     seed_everything(seed)
@@ -269,8 +332,10 @@ def pretrain_mlm(
     optimizer = _adamw(model.parameters(), settings.mlm_lr, settings.weight_decay)
     scheduler = mlm_schedule(optimizer, sum(map(len, plan)), settings.warmup_fraction)
     train = (optimizer, scheduler, torch.Generator().manual_seed(seed))
-    history = []
+    history = _resume(Path(resume), settings, model, train) if resume else []
     for epoch, batches in enumerate(plan, start=1):
+        if epoch <= len(history):
+            continue
         desc = f"MLM epoch {epoch}/{epochs}"
         start = time.perf_counter()
         row = _mlm_epoch(
@@ -284,6 +349,8 @@ def pretrain_mlm(
         )
         seconds = round(time.perf_counter() - start, 1)
         history.append({"epoch": epoch, **row, "seconds": seconds})
+        if resume:
+            _save_state(Path(resume), settings, model, train, history)
     model.eval()
     return history
 
@@ -405,30 +472,48 @@ def _tokenizer(corpus: Corpus, settings: JapaneseSettings, folder: Path):
     )
 
 
+def _train_mlm(folder: Path, settings: PretrainSettings, etc_path, chabsa_path):
+    """Pretrain the masked LM of ``settings`` and save it to ``folder``.
+
+    An interrupted run resumes after its last epoch: the state is kept in
+    ``.<folder name>.resume.pt`` beside ``folder`` (whose name is the
+    fingerprint of settings and data) and deleted once the model is saved.
+    """
+    corpus = train_only_corpus(etc_path, chabsa_path, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = _tokenizer(corpus, settings.model, Path(tmp))
+    config = build_japanese_model(len(tokenizer.vocab), settings.model).config
+    seed_everything(settings.model.seed)
+    model = BertForMaskedLM(config)
+    start = time.perf_counter()
+    resume = folder.with_name(f".{folder.name}.resume.pt")
+    history = pretrain_mlm(model, tokenizer, corpus.texts, settings, resume=resume)
+    info = {
+        "history": history,
+        "corpus_counts": corpus.counts,
+        "removed_held_out": corpus.removed_held_out,
+        "vocab_size": len(tokenizer.vocab),
+        "seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+        "settings": asdict(settings),
+        "etc_commit": etc.ETC_COMMIT,
+    }
+    save_checkpoint(model, tokenizer, folder, info=info)
+    resume.unlink(missing_ok=True)
+
+
 def get_mlm(settings: PretrainSettings | None = None, etc_path=None, chabsa_path=None):
-    """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached."""
+    """``(tokenizer, BertForMaskedLM, info)``: the masked LM, trained once, cached.
+
+    Cached in :func:`mlm_checkpoint_path` apart from the fine-tuned model, so
+    a build interrupted during fine-tuning resumes after pretraining, and one
+    interrupted during pretraining after its last finished epoch.
+    """
     settings = settings or PretrainSettings()
     folder = mlm_checkpoint_path(settings, etc_path, chabsa_path)
-    if not (folder / "config.json").is_file():
-        corpus = train_only_corpus(etc_path, chabsa_path, settings)
-        with tempfile.TemporaryDirectory() as tmp:
-            tokenizer = _tokenizer(corpus, settings.model, Path(tmp))
-        config = build_japanese_model(len(tokenizer.vocab), settings.model).config
-        seed_everything(settings.model.seed)
-        model = BertForMaskedLM(config)
-        start = time.perf_counter()
-        history = pretrain_mlm(model, tokenizer, corpus.texts, settings)
-        info = {
-            "history": history,
-            "corpus_counts": corpus.counts,
-            "removed_held_out": corpus.removed_held_out,
-            "vocab_size": len(tokenizer.vocab),
-            "seconds": round(time.perf_counter() - start, 1),
-            "torch_threads": torch.get_num_threads(),
-            "settings": asdict(settings),
-            "etc_commit": etc.ETC_COMMIT,
-        }
-        save_checkpoint(model, tokenizer, folder, info=info)
+    ensure_checkpoint(
+        folder, lambda out: _train_mlm(out, settings, etc_path, chabsa_path)
+    )
     tokenizer = BertJapaneseTokenizer.from_pretrained(folder)
     model = BertForMaskedLM.from_pretrained(folder).eval()
     return tokenizer, model, read_training_info(folder)
@@ -541,14 +626,19 @@ def load_everyday_model(
 ):
     """``(tokenizer, model, description)`` of the everyday model (trained once, cached).
 
-    Trains (MLM then fine-tuning, see :func:`train_everyday_model`) when the
-    fingerprinted folder of :func:`everyday_checkpoint_path` does not exist;
-    loads it through :func:`helpers.models.load_model` otherwise.
+    Trains (MLM then fine-tuning, see :func:`train_everyday_model`) unless the
+    fingerprinted folder of :func:`everyday_checkpoint_path` holds an intact
+    checkpoint (:func:`helpers.train.ensure_checkpoint`); loads it through
+    :func:`helpers.models.load_model`.
     """
     settings = settings or PretrainSettings()
     folder = everyday_checkpoint_path(settings, pretrained, etc_path, chabsa_path)
-    if not (folder / "config.json").is_file():
-        train_everyday_model(folder, settings, pretrained, etc_path, chabsa_path)
+    ensure_checkpoint(
+        folder,
+        lambda out: train_everyday_model(
+            out, settings, pretrained, etc_path, chabsa_path
+        ),
+    )
     tokenizer, model = load_model(
         folder, num_labels=2, attn_implementation=attn_implementation
     )

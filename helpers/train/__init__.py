@@ -13,7 +13,8 @@ train.TrainSettings(epochs=2))``. One module per idea:
   (``transformers.get_linear_schedule_with_warmup``), the best epoch;
 * :mod:`~helpers.train.evaluation`: :func:`predict_logits`, :func:`evaluate`,
   :func:`misclassified`;
-* :mod:`~helpers.train.checkpoints`: atomic saving, checked loading;
+* :mod:`~helpers.train.checkpoints`: atomic saving, checked loading, the
+  train-once cache rule (:func:`ensure_checkpoint`);
 * :mod:`~helpers.train.finetuned`: the chapter-2 model
   (:func:`get_finetuned_model`) and :func:`train_fresh`, the one way to seed,
   load and fine-tune a new classifier.
@@ -33,8 +34,11 @@ from .cache import (
     top_forward,
 )
 from .checkpoints import (
+    CHECKSUMS,
     TRAINING_INFO,
     check_checkpoint,
+    checkpoint_problem,
+    ensure_checkpoint,
     load_checkpoint,
     read_training_info,
     save_checkpoint,
@@ -62,6 +66,7 @@ from .settings import SCHEDULES, TrainSettings, check_labels, check_reviews
 
 __all__ = [
     "CACHE_IN_MEMORY_BYTES",
+    "CHECKSUMS",
     "SCHEDULES",
     "TRAINING_INFO",
     "TRAINING_SETTINGS",
@@ -77,7 +82,9 @@ __all__ = [
     "check_reviews",
     "checkpoint_mismatch",
     "checkpoint_path",
+    "checkpoint_problem",
     "cls_only_layer",
+    "ensure_checkpoint",
     "evaluate",
     "finetune_profile_model",
     "get_finetuned_model",

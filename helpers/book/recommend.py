@@ -402,30 +402,23 @@ def _gradcam_clause(f: _Facts) -> str:
     return f"Grad-CAM was faithful only at {which} (best: {best})"
 
 
-def finding(
-    rows: list[dict],
-    recommended: str | None = None,
-    *,
-    transformer=TRANSFORMER_METHODS,
-    attention=ATTENTION_METHODS,
-    baseline: str = RANDOM,
-) -> str:
+def finding(rows: list[dict], recommended: str | None = None) -> str:
     """The book's finding in one sentence, every name and number from ``rows``.
 
     ``rows``: :func:`helpers.book.report.results_table` rows measured on the same
     reviews (chapter 6's methods, plus rollout and the per-layer Grad-CAM
-    methods ``"Grad-CAM L<k>"`` when measured), including ``baseline``.
+    methods ``"Grad-CAM L<k>"`` when measured), including the random baseline.
     The sentence names the most comprehensive method and compares it with
-    random, says whether the ``attention`` methods beat random (paired CI
+    random, says whether the attention methods beat random (paired CI
     of ``comp - random`` above 0) and which share of the best method's
     margin over random they reached ("barely" below half), at which layers
     Grad-CAM beat random, and, when given, the ``recommended`` method
     (``None`` = say that none qualified). Clauses whose methods are missing
     from ``rows`` are left out.
     """
-    facts = _facts(rows, transformer, attention, baseline)
+    facts = _facts(rows, TRANSFORMER_METHODS, ATTENTION_METHODS, RANDOM)
     clauses = [
-        _best_clause(facts, transformer),
+        _best_clause(facts, TRANSFORMER_METHODS),
         _attention_clause(facts),
         _gradcam_clause(facts),
     ]
@@ -438,14 +431,7 @@ def finding(
     return "On this model, " + "; ".join(clauses[:-1]) + "; and " + clauses[-1] + "."
 
 
-def conclusion(
-    rows: list[dict],
-    recommended: str | None = None,
-    *,
-    transformer=TRANSFORMER_METHODS,
-    attention=ATTENTION_METHODS,
-    baseline: str = RANDOM,
-) -> str:
+def conclusion(rows: list[dict], recommended: str | None = None) -> str:
     """The book's conclusion as markdown: the chapters' questions, answered.
 
     A short paragraph answers chapter 3 (does attention show what the
@@ -456,20 +442,14 @@ def conclusion(
     passes the sanity check, e.g. :func:`recommend`; ``None`` = none did),
     then states :func:`finding` in bold. Arguments as in :func:`finding`.
     """
-    facts = _facts(rows, transformer, attention, baseline)
+    facts = _facts(rows, TRANSFORMER_METHODS, ATTENTION_METHODS, RANDOM)
     parts = [
         _comprehensiveness_answer(facts),
         _chapter3_answer(facts),
         _chapter4_answer(facts),
         _chapter6_answer(recommended),
     ]
-    sentence = finding(
-        rows,
-        recommended,
-        transformer=transformer,
-        attention=attention,
-        baseline=baseline,
-    )
+    sentence = finding(rows, recommended)
     return " ".join(p for p in parts if p) + f"\n\n**The finding:** {sentence}"
 
 

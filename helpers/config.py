@@ -130,6 +130,11 @@ def data_dir() -> Path:
             if (repo / "pyproject.toml").exists()
             else Path.home() / ".cache" / "bert-book"
         )
+    return _made(path)
+
+
+def _made(path: Path) -> Path:
+    """``path`` created if missing; a folder that cannot be made names the fix."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -160,15 +165,7 @@ def device() -> torch.device:  # noqa: F821
 def figures_dir() -> Path:
     """Folder where the chapters save their figures: ``<data_dir>/figures``."""
     path = data_dir() / "figures"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PermissionError(
-            f"Cannot create the data folder {path} ({err.strerror}). Set "
-            f"${DATA_ENV} to a folder you can write, e.g. "
-            f"`export {DATA_ENV}=~/bert-book-data`."
-        ) from err
-    return path
+    return _made(path)
 
 
 def display_path(path: str | os.PathLike) -> str:

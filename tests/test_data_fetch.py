@@ -289,7 +289,9 @@ def http_server(tmp_path):
     server = http.server.HTTPServer(
         ("127.0.0.1", 0), partial(_RangeHandler, directory=str(served))
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=partial(server.serve_forever, poll_interval=0.02), daemon=True
+    )
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

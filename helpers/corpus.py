@@ -189,11 +189,15 @@ def claim_folder(out: str | os.PathLike, manifest: dict) -> Path:
     return out
 
 
-def _write_shard(path: Path, rows: list[dict]) -> None:
-    """Write ``rows`` to ``path`` atomically: a temporary file, then ``os.replace``."""
+def _write_shard(path: Path, rows: list[dict], process: str) -> None:
+    """Write ``rows`` to ``path`` atomically: a temporary file, then ``os.replace``.
+
+    ``process`` (``"rank/world size"``) goes into the file's metadata.
+    """
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    schema = SCHEMA.with_metadata({"process": process})
     try:
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), temporary)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -390,7 +394,9 @@ def explain_corpus(
             merge=merge,
         )
         _write_shard(
-            path, [{"id": i, **r} for i, r in zip(ids[part], rows, strict=True)]
+            path,
+            [{"id": i, **r} for i, r in zip(ids[part], rows, strict=True)],
+            f"{accelerator.process_index}/{accelerator.num_processes}",
         )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -400,20 +406,21 @@ def explain_corpus(
 
 
 def write_index(out: Path, manifest: dict, n_shards: int) -> None:
-    """``index.json``: the shards in order and their rows, once all are written."""
+    """``index.json``: the shards in order, their rows and the process that
+    wrote each (``"rank/world size"``), once all are written."""
     missing = [k for k in range(n_shards) if not (out / SHARD.format(k)).exists()]
     if missing:
         raise RuntimeError(
             f"shards {missing[:5]} of {out} are missing after every process "
             "finished: rerun the same command to compute them."
         )
-    shards = [
-        {
-            "file": SHARD.format(k),
-            "rows": pq.read_metadata(out / SHARD.format(k)).num_rows,
-        }
-        for k in range(n_shards)
-    ]
+    shards = []
+    for k in range(n_shards):
+        meta = pq.read_metadata(out / SHARD.format(k))
+        process = (meta.metadata or {}).get(b"process", b"?").decode()
+        shards.append(
+            {"file": SHARD.format(k), "rows": meta.num_rows, "process": process}
+        )
     _write_json(out / INDEX, {"manifest": manifest, "shards": shards})
 
 

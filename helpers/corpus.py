@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -123,26 +124,19 @@ def _sha(parts) -> str:
     return digest.hexdigest()
 
 
+def _bytes(tensor: torch.Tensor) -> bytes:
+    """A tensor's raw bytes (any dtype, bfloat16 included)."""
+    flat = tensor.detach().cpu().contiguous().view(-1)
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
 def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
     """What a run's shards depend on: hashes of the weights, the tokenizer's
     vocabulary and the corpus (ids and texts), and the ``settings``."""
-    weights = _sha(
-        part
-        for name, tensor in model.state_dict().items()
-        for part in (
-            name,
-            tensor.detach()
-            .cpu()
-            .contiguous()
-            .view(-1)
-            .view(torch.uint8)
-            .numpy()
-            .tobytes(),
-        )
-    )
+    state = model.state_dict().items()
     vocab = sorted(tokenizer.get_vocab().items())
     return {
-        "model": weights,
+        "model": _sha(part for name, t in state for part in (name, _bytes(t))),
         "tokenizer": _sha([type(tokenizer).__name__, *vocab]),
         "corpus": _sha(part for pair in zip(ids, texts, strict=True) for part in pair),
         "n_texts": len(texts),
@@ -159,34 +153,31 @@ def _write_json(path: Path, value) -> None:
     os.replace(temporary, path)
 
 
-def claim_folder(out: str | os.PathLike, manifest: dict) -> Path:
-    """Create ``out`` with ``manifest`` in it, or check that it holds the same run.
+def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
+    """Whether ``out`` already holds this run (its ``corpus.json`` equals
+    ``manifest``); ``False`` when it is missing or empty. Reads only.
 
     Raises ``ValueError`` naming the settings that differ when ``out`` holds
-    another run's shards, or when it holds files but no manifest; nothing
-    is deleted or overwritten.
+    another run's shards, or when it holds files but no manifest.
     """
     out = Path(out)
     path = out / MANIFEST
     if path.exists():
         found = json.loads(path.read_text(encoding="utf-8"))
-        differ = sorted(
-            k for k in manifest.keys() | found.keys() if manifest.get(k) != found.get(k)
-        )
+        keys = manifest.keys() | found.keys()
+        differ = sorted(k for k in keys if manifest.get(k) != found.get(k))
         if differ:
             raise ValueError(
                 f"{out} holds another run's shards (it differs in {differ}): pass "
                 "another out= folder, or delete this one to recompute it."
             )
-        return out
+        return True
     if out.exists() and any(out.iterdir()):
         raise ValueError(
             f"{out} is not empty and holds no {MANIFEST}: pass a new or empty "
             "out= folder (nothing here was touched)."
         )
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(path, manifest)
-    return out
+    return False
 
 
 def _write_shard(path: Path, rows: list[dict], process: str) -> None:
@@ -303,6 +294,66 @@ def explain_texts(
     return rows  # type: ignore[return-value]
 
 
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return value
+
+
+@dataclass
+class _Run:
+    """One run's checked inputs and settings; :meth:`rows` explains a shard."""
+
+    model: nn.Module
+    tokenizer: object
+    explainer: Attribution
+    texts: list[str]
+    ids: list[str]
+    targets: torch.Tensor | None
+    labels: list[str]
+    merge: str
+    window: int = 0
+    overlap: int = 0
+    batch_size: int = 16
+    shard_size: int = 256
+
+    @classmethod
+    def of(cls, model, tokenizer, method, texts, ids, text_column, target, merge):
+        texts = corpus_texts(texts, text_column)
+        check_classifier(model, tokenizer)
+        require_words(tokenizer)
+        if merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
+        labels = label_names(model)
+        (explainer,) = resolve_methods(model, tokenizer, [method]).values()
+        targets = target_tensor(target, len(texts), labels)
+        ids = _ids(ids, len(texts))
+        return cls(model, tokenizer, explainer, texts, ids, targets, labels, merge)
+
+    def manifest(self) -> dict:
+        """:func:`fingerprint` of the run and its settings."""
+        targets = None if self.targets is None else _sha(self.targets.tolist())
+        settings = {"method": self.explainer.name, "labels": self.labels}
+        settings |= {"target": targets, "window": self.window, "merge": self.merge}
+        settings |= {"overlap": self.overlap, "shard_size": self.shard_size}
+        return fingerprint(self.model, self.tokenizer, self.texts, self.ids, **settings)
+
+    def rows(self, part: slice) -> list[dict]:
+        """The shard rows of texts ``part`` (:func:`explain_texts` plus ``id``)."""
+        rows = explain_texts(
+            self.explainer,
+            self.model,
+            self.tokenizer,
+            self.texts[part],
+            None if self.targets is None else self.targets[part],
+            window=self.window,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+            merge=self.merge,
+        )
+        return [{"id": i, **r} for i, r in zip(self.ids[part], rows, strict=True)]
+
+
 def explain_corpus(
     model: nn.Module,
     tokenizer,
@@ -338,66 +389,28 @@ def explain_corpus(
 
     if accelerator is None:  # without CUDA, several processes meet on CPUs (gloo)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    texts = corpus_texts(texts, text_column)
-    ids = _ids(ids, len(texts))
-    check_classifier(model, tokenizer)
-    require_words(tokenizer)
-    if merge not in MERGES:
-        raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
-    if (
-        isinstance(shard_size, bool)
-        or not isinstance(shard_size, int)
-        or shard_size < 1
-    ):
-        raise ValueError(f"shard_size must be an integer >= 1, got {shard_size!r}.")
     if accelerator.num_processes > 1:
         model.to(accelerator.device)
-    names = label_names(model)
-    targets = target_tensor(target, len(texts), names)
-    window, overlap = _window(tokenizer, model, max_length)
-    (explainer,) = resolve_methods(model, tokenizer, [method]).values()
-    manifest = fingerprint(
-        model,
-        tokenizer,
-        texts,
-        ids,
-        method=explainer.name,
-        labels=names,
-        target=None if targets is None else _sha(targets.tolist()),
-        window=window,
-        overlap=overlap,
-        merge=merge,
-        shard_size=shard_size,
-    )
+    run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
+    run.window, run.overlap = _window(tokenizer, model, max_length)
+    run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
+    manifest = run.manifest()
     out = Path(out)
-    if accelerator.is_main_process:
-        claim_folder(out, manifest)
+    made = check_folder(out, manifest)  # every process, before anyone writes
     accelerator.wait_for_everyone()
-    claim_folder(out, manifest)  # every process checks what it joins
-    n_shards = -(-len(texts) // shard_size)
+    if accelerator.is_main_process and not made:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / MANIFEST, manifest)
+    n_shards = -(-len(run.texts) // shard_size)
     mine = range(accelerator.process_index, n_shards, accelerator.num_processes)
+    process = f"{accelerator.process_index}/{accelerator.num_processes}"
     disable = not progress or not accelerator.is_local_main_process
-    for k in tqdm(mine, desc=f"{explainer.name} shards", disable=disable):
+    accelerator.wait_for_everyone()
+    for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
+        part = slice(k * shard_size, min((k + 1) * shard_size, len(run.texts)))
         path = out / SHARD.format(k)
-        part = slice(k * shard_size, min((k + 1) * shard_size, len(texts)))
-        if _finished(path, part.stop - part.start):
-            continue
-        rows = explain_texts(
-            explainer,
-            model,
-            tokenizer,
-            texts[part],
-            None if targets is None else targets[part],
-            window=window,
-            overlap=overlap,
-            batch_size=batch_size,
-            merge=merge,
-        )
-        _write_shard(
-            path,
-            [{"id": i, **r} for i, r in zip(ids[part], rows, strict=True)],
-            f"{accelerator.process_index}/{accelerator.num_processes}",
-        )
+        if not _finished(path, part.stop - part.start):
+            _write_shard(path, run.rows(part), process)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_index(out, manifest, n_shards)
@@ -468,39 +481,38 @@ def _read_texts(path: Path, column: str) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+#: The command's options and their defaults (their types follow the defaults).
+OPTIONS = {
+    "--method": "AttnLRP",
+    "--column": "text",
+    "--num-labels": 2,
+    "--batch-size": 16,
+    "--max-length": 512,
+    "--shard-size": 256,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m helpers.corpus MODEL TEXTS OUT``: the runner as a command
-    (``accelerate launch -m helpers.corpus …`` for several processes)."""
+    """``python -m helpers.corpus MODEL TEXTS OUT``: the runner as a command.
+
+    ``MODEL``: a ``save_pretrained`` folder or hub name; ``TEXTS``: ``.txt``
+    (one text per line), ``.jsonl`` or ``.parquet`` (``--column``); ``OUT``:
+    the output folder. ``accelerate launch``/``torchrun`` run it on several
+    processes (README).
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.corpus", description=main.__doc__
+        "python -m helpers.corpus", description=main.__doc__
     )
-    parser.add_argument("model", help="a saved classifier folder or hub name")
-    parser.add_argument(
-        "texts", type=Path, help=".txt (one per line), .jsonl or .parquet"
-    )
-    parser.add_argument("out", type=Path, help="the output folder")
-    parser.add_argument("--method", default="AttnLRP")
-    parser.add_argument(
-        "--column", default="text", help="text column (.jsonl/.parquet)"
-    )
-    parser.add_argument("--num-labels", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--shard-size", type=int, default=256)
+    for name in ("model", "texts", "out"):
+        parser.add_argument(name)
+    for flag, default in OPTIONS.items():
+        parser.add_argument(flag, default=default, type=type(default))
     args = parser.parse_args(argv)
-    tokenizer, model = load_model(
-        args.model, args.num_labels, attn_implementation="eager"
-    )
-    explain_corpus(
-        model,
-        tokenizer,
-        _read_texts(args.texts, args.column),
-        args.method,
-        args.out,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        shard_size=args.shard_size,
-    )
+    tokenizer, model = load_model(args.model, args.num_labels, "eager")
+    texts = _read_texts(Path(args.texts), args.column)
+    settings = {"batch_size": args.batch_size, "max_length": args.max_length}
+    settings["shard_size"] = args.shard_size
+    explain_corpus(model, tokenizer, texts, args.method, args.out, **settings)
 
 
 if __name__ == "__main__":

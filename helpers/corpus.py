@@ -153,6 +153,10 @@ def _write_json(path: Path, value) -> None:
     os.replace(temporary, path)
 
 
+def _differ(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     """Whether ``out`` already holds this run (its ``corpus.json`` equals
     ``manifest``); ``False`` when it is missing or empty. Reads only.
@@ -163,9 +167,7 @@ def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     out = Path(out)
     path = out / MANIFEST
     if path.exists():
-        found = json.loads(path.read_text(encoding="utf-8"))
-        keys = manifest.keys() | found.keys()
-        differ = sorted(k for k in keys if manifest.get(k) != found.get(k))
+        differ = _differ(json.loads(path.read_text(encoding="utf-8")), manifest)
         if differ:
             raise ValueError(
                 f"{out} holds another run's shards (it differs in {differ}): pass "
@@ -401,11 +403,18 @@ def explain_corpus(
     if accelerator.is_main_process and not made:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / MANIFEST, manifest)
+    accelerator.wait_for_everyone()
+    differ = _differ(manifest_of(out), manifest)
+    if differ:  # a process that loaded other weights (a fresh random head) or texts
+        raise ValueError(
+            f"process {accelerator.process_index} differs from process 0 in "
+            f"{differ}: every process must load the same saved model, texts and "
+            "settings."
+        )
     n_shards = -(-len(run.texts) // shard_size)
     mine = range(accelerator.process_index, n_shards, accelerator.num_processes)
     process = f"{accelerator.process_index}/{accelerator.num_processes}"
     disable = not progress or not accelerator.is_local_main_process
-    accelerator.wait_for_everyone()
     for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
         part = slice(k * shard_size, min((k + 1) * shard_size, len(run.texts)))
         path = out / SHARD.format(k)

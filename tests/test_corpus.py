@@ -135,6 +135,44 @@ def test_two_processes_merge_to_the_one_process_rows(tmp_path):
     assert writers == [f"{k % 2}/2" for k in range(len(writers))]  # k mod 2
 
 
+class Process1Of2:
+    """An ``accelerate.Accelerator`` stand-in: process 1 of 2, and what process 0
+    does at each barrier (``at_barrier[i]()`` at the i-th wait)."""
+
+    process_index, num_processes, device = 1, 2, torch.device("cpu")
+    is_main_process = is_local_main_process = False
+
+    def __init__(self, *at_barrier):
+        self.at_barrier = list(at_barrier)
+
+    def wait_for_everyone(self):
+        if self.at_barrier:
+            self.at_barrier.pop(0)()
+
+
+def test_a_process_with_other_weights_than_process_0_stops(tmp_path):
+    tokenizer, out = tiny_tokenizer(), tmp_path / "run"
+
+    def process_0_claims_the_folder():  # with a head initialised differently
+        _run(tiny_bert(seed=1), tokenizer, out)
+
+    with pytest.raises(
+        ValueError, match=r"process 1 differs from process 0 in \['model'\]"
+    ):
+        _run(
+            tiny_bert(),
+            tokenizer,
+            out,
+            accelerator=Process1Of2(process_0_claims_the_folder),
+        )
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    index = json.loads((out / corpus.INDEX).read_text())
+    assert {s["process"] for s in index["shards"]} == {"0/1"}  # none by process 1
+    with pytest.raises(ValueError, match=r"another run's shards.*\['model'\]"):
+        _run(tiny_bert(), tokenizer, out, accelerator=Process1Of2())
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
 # --------------------------------------------------------------------------- bad input
 
 

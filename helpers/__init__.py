@@ -12,8 +12,9 @@ Chapters import the submodules module-qualified (``from helpers import data``
 * ``data.eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
 * ``tokens`` (words and special tokens of any fast tokenizer or slow
   word-level one, as Japanese BERTs have), ``explain``
-  (one call that explains any text with any model), ``explorer`` (widgets) —
-  for your own model;
+  (one call that explains any text with any model), ``explorer`` (widgets),
+  ``corpus`` and ``corpus_views`` (a whole corpus, on several processes, and
+  what the model learned across it) — for your own model;
 * ``book`` — the book's own material (the running example, recipes, tables,
   figures and generated prose), which nothing else in ``helpers`` imports:
   ``from helpers.book import examples, report``.

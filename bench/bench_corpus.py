@@ -1,0 +1,306 @@
+"""Benchmark: the corpus runner (``helpers.corpus``), side by side in one run.
+
+1. **Batched vs per review**: the same reviews at ``--max-length`` tokens
+   (256), the same method, explained by ``explain_corpus`` (batched by
+   length, shards on disk) and by a loop of ``helpers.explain`` calls, one
+   review each; the ratio of their times and the largest score difference.
+2. **Scaling**: ``torchrun --nproc_per_node 2`` x 1 thread against one
+   process x 1 thread, the same command (``python -m helpers.corpus``) and
+   reviews; efficiency = t(1) / (2 t(2)), wall-clock times of the whole
+   command (start-up included), results compared row by row.
+3. **Memory**: peak RSS (``VmHWM``) of a fresh process explaining
+   ``--rss-sizes`` reviews (default 1,000 and 4,000; the sample is repeated
+   when it is smaller), and their ratio.
+4. **Throughput**: reviews per second at ``--lengths`` tokens for AttnLRP,
+   Grad-CAM (all layers, mean normalised) and [CLS] attention.
+5. With a GPU, ``--gpu-full`` times the whole 25,000-review test set at 512
+   tokens with AttnLRP; otherwise the command is printed.
+
+The model is the packaged MiniLM (``--model``: a ``save_pretrained`` folder),
+saved with its seeded head to a temporary folder so every process loads the
+same weights; reviews are IMDb test when ``$IMDB_DIR`` is set, else the
+book's fallback sample. Tests never assert timings.
+
+    .venv/bin/python bench/bench_corpus.py                # the full run
+    .venv/bin/python bench/bench_corpus.py --n 8 --rss-sizes 20 40 --lengths 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _common import ROOT, child_json, machine, peak_hwm_mib
+
+from helpers import corpus, explain
+from helpers.config import seed_everything
+from helpers.data import load_reviews
+from helpers.models import load_model
+
+METHODS = ("AttnLRP", "Grad-CAM mean (normalised)", "[CLS] attention")
+
+
+def reviews(n: int, seed: int = 1234) -> tuple[list[str], str]:
+    """``n`` test reviews, a seeded sample (the sample repeated when smaller)."""
+    found = load_reviews("test")
+    order = torch.randperm(len(found), generator=torch.Generator().manual_seed(seed))
+    texts = [found.texts[i] for i in order.tolist()]
+    return [texts[i % len(texts)] for i in range(n)], found.source
+
+
+def saved_model(folder: Path, source: str | None) -> Path:
+    """The model saved to ``folder`` (its classifier head seeded), for every process."""
+    seed_everything(0)
+    tokenizer, model = load_model(source) if source else load_model()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def batched_vs_loop(model_dir, texts, method, max_length, batch_size) -> dict:
+    """Part 1: ``explain_corpus`` against one ``explain`` call per review."""
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        corpus.explain_corpus(
+            model,
+            tokenizer,
+            texts,
+            method,
+            Path(folder) / "run",
+            max_length=max_length,
+            batch_size=batch_size,
+            progress=False,
+        )
+        batched = time.perf_counter() - start
+        rows = corpus.read_corpus(Path(folder) / "run", rows=True)
+    start = time.perf_counter()
+    loop = [
+        explain(model, tokenizer, t, [method], max_length=max_length, progress=False)
+        for t in texts
+    ]
+    looped = time.perf_counter() - start
+    diff = max(
+        float((torch.tensor(r["scores"]) - e.scores[method][0]).abs().max())
+        for r, e in zip(rows, loop, strict=True)
+    )
+    return {
+        "batched_s": batched,
+        "loop_s": looped,
+        "speedup": looped / batched,
+        "max_abs_diff": diff,
+    }
+
+
+def command(model_dir, texts_file, out, processes: int, args) -> float:
+    """Wall-clock seconds of the command on ``processes`` processes x 1 thread."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            "29561",
+        ]
+    run = [
+        *launcher,
+        "-m",
+        "helpers.corpus",
+        str(model_dir),
+        str(texts_file),
+        str(out),
+        "--method",
+        args.method,
+        "--max-length",
+        str(args.max_length),
+        "--batch-size",
+        str(args.batch_size),
+        "--shard-size",
+        str(args.shard_size),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    subprocess.run(run, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def scaling(model_dir, texts, args) -> dict:
+    """Part 2: 2 processes x 1 thread against 1 x 1, and their results compared."""
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        texts_file = folder / "texts.jsonl"
+        texts_file.write_text("\n".join(json.dumps({"text": t}) for t in texts))
+        one = command(model_dir, texts_file, folder / "one", 1, args)
+        two = command(model_dir, texts_file, folder / "two", 2, args)
+        a, b = (corpus.read_corpus(folder / n, rows=True) for n in ("one", "two"))
+    diff = max(
+        max(
+            (abs(x - y) for x, y in zip(r["scores"], s["scores"], strict=True)),
+            default=0.0,
+        )
+        for r, s in zip(a, b, strict=True)
+    )
+    return {
+        "one_s": one,
+        "two_s": two,
+        "efficiency": one / (2 * two),
+        "max_abs_diff": diff,
+    }
+
+
+def memory(model_dir, n: int, args) -> dict:
+    """Part 3 (in a fresh process): peak RSS of explaining ``n`` reviews."""
+    torch.set_num_threads(1)
+    texts, _ = reviews(n)
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        corpus.explain_corpus(
+            model,
+            tokenizer,
+            texts,
+            args.rss_method,
+            Path(folder) / "run",
+            max_length=128,
+            batch_size=args.batch_size,
+            progress=False,
+        )
+        seconds = time.perf_counter() - start
+    return {"n": n, "peak_rss_mib": round(peak_hwm_mib()), "seconds": seconds}
+
+
+def throughput(model_dir, texts, length: int, method: str, batch_size: int) -> float:
+    """Part 4: reviews per second of ``explain_corpus`` at ``length`` tokens."""
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        corpus.explain_corpus(
+            model,
+            tokenizer,
+            texts,
+            method,
+            Path(folder) / "run",
+            max_length=length,
+            batch_size=batch_size,
+            progress=False,
+        )
+        return len(texts) / (time.perf_counter() - start)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--n", type=int, default=64, help="reviews for parts 1, 2 and 4")
+    add("--model", default=None, help="save_pretrained folder (default: packaged)")
+    add("--method", default="AttnLRP", help="method of parts 1 and 2")
+    add("--rss-method", default="[CLS] attention", help="method of part 3")
+    add("--max-length", type=int, default=256)
+    add("--batch-size", type=int, default=16)
+    add("--shard-size", type=int, default=16)
+    add("--rss-sizes", type=int, nargs=2, default=[1000, 4000])
+    add("--lengths", type=int, nargs="+", default=[128, 256, 512])
+    add("--skip", nargs="*", default=[], choices=["loop", "scaling", "memory", "rate"])
+    add("--gpu-full", action="store_true", help="part 5 on a GPU")
+    add("--memory-only", type=int, help=argparse.SUPPRESS)
+    add("--model-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_only:
+        print(json.dumps(memory(args.model_dir, args.memory_only, args)))
+        return
+    torch.set_num_threads(1)
+    texts, source = reviews(args.n)
+    print(f"{len(texts)} reviews from {source}; {machine()}; 1 thread per process")
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = saved_model(Path(folder) / "model", args.model)
+        report(model_dir, texts, args)
+
+
+def report(model_dir: Path, texts: list[str], args) -> None:
+    """Run and print the parts not skipped."""
+    if "loop" not in args.skip:
+        r = batched_vs_loop(
+            model_dir, texts, args.method, args.max_length, args.batch_size
+        )
+        print(
+            f"1. {args.method}, {args.max_length} tokens: batched {r['batched_s']:.1f}"
+            f" s, per review {r['loop_s']:.1f} s: {r['speedup']:.2f}x; max |score "
+            f"difference| {r['max_abs_diff']:.2g}"
+        )
+    if "scaling" not in args.skip:
+        r = scaling(model_dir, texts, args)
+        print(
+            f"2. 1 process {r['one_s']:.1f} s, 2 processes {r['two_s']:.1f} s: "
+            f"efficiency {r['efficiency']:.2f}; max |score difference| "
+            f"{r['max_abs_diff']:.2g}"
+        )
+    if "memory" not in args.skip:
+        small, large = (
+            child_json(
+                __file__,
+                [
+                    "--memory-only",
+                    str(n),
+                    "--model-dir",
+                    str(model_dir),
+                    "--rss-method",
+                    args.rss_method,
+                ],
+            )
+            for n in args.rss_sizes
+        )
+        print(
+            f"3. peak RSS ({args.rss_method}, 128 tokens): {small['n']} reviews "
+            f"{small['peak_rss_mib']} MiB, {large['n']} reviews "
+            f"{large['peak_rss_mib']} MiB: "
+            f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x"
+        )
+    if "rate" not in args.skip:
+        for length in args.lengths:
+            rates = [
+                throughput(model_dir, texts, length, m, args.batch_size)
+                for m in METHODS
+            ]
+            cells = ", ".join(
+                f"{m} {r:.1f}" for m, r in zip(METHODS, rates, strict=True)
+            )
+            print(f"4. reviews/s at {length} tokens: {cells}")
+    full = (
+        "python -m helpers.corpus MODEL imdb-test.jsonl runs/attnlrp "
+        "--method AttnLRP --max-length 512 --batch-size 32"
+    )
+    if args.gpu_full and torch.cuda.is_available():
+        everything, _ = reviews(25_000)
+        tokenizer, model = load_model(model_dir, attn_implementation="eager")
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            corpus.explain_corpus(
+                model.cuda(),
+                tokenizer,
+                everything,
+                "AttnLRP",
+                Path(folder) / "run",
+                batch_size=32,
+            )
+        print(
+            f"5. 25,000 reviews, 512 tokens, AttnLRP on {machine('cuda')}: "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+    else:
+        print(f"5. no GPU run; on a GPU: {full} (or --gpu-full here)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,528 @@
+"""Explain a whole corpus: batched, resumable, data-parallel, streamed to Parquet.
+
+::
+
+    from helpers import corpus
+
+    corpus.explain_corpus(model, tokenizer, texts, "AttnLRP", "runs/test-attnlrp")
+    table = corpus.read_corpus("runs/test-attnlrp")   # one row per text, in order
+
+The rules, stated once:
+
+* **Shards.** Text ``i`` belongs to shard ``i // shard_size``: the plan
+  depends only on the corpus and ``shard_size``, never on the number of
+  processes. Each shard is one Parquet file, ``shard-00007.parquet``, with one
+  row per text: ``id``, ``predicted``, ``probs``, ``target``, ``words``,
+  ``scores`` (word scores: token scores merged by the book's rule,
+  :func:`helpers.tokens.from_offsets`), ``n_tokens`` (content tokens read)
+  and ``windows``.
+* **Batches.** Inside a shard, texts that fit in one window go through the
+  explainer ``batch_size`` at a time, sorted by length
+  (:func:`helpers.inputs.batches_by_length`); a longer text is read in
+  overlapping windows (:func:`helpers.windows.explain_long`), as
+  :func:`helpers.explain.explain` does, so nothing is cut.
+* **Resume.** A shard is written to a temporary name in the same folder and
+  renamed (``os.replace``), so a shard on disk is complete; a rerun skips it.
+  ``corpus.json`` records what the shards were made from (model weights,
+  tokenizer, method, settings, the corpus itself); a folder made by another
+  run raises ``ValueError`` and nothing in it is touched.
+* **Processes.** Under ``accelerate launch`` or ``torchrun`` with N
+  processes, process ``r`` computes the shards ``k`` with ``k % N == r``
+  (Hugging Face Accelerate gives ``r`` and ``N``; a plain ``python`` run is
+  one process), then all wait and process 0 writes ``index.json``. The
+  shards are the same whatever N is, so a run resumes on any number of
+  processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from .attr import Attribution
+from .data import check_texts
+from .explain import _window, resolve_methods
+from .inputs import batches_by_length, label_names, target_tensor
+from .models import check_classifier, load_model
+from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
+from .windows import encode_long, explain_long
+
+MANIFEST = "corpus.json"
+INDEX = "index.json"
+SHARD = "shard-{:05d}.parquet"
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("predicted", pa.int64()),
+        ("probs", pa.list_(pa.float32())),
+        ("target", pa.int64()),
+        ("words", pa.list_(pa.string())),
+        ("scores", pa.list_(pa.float32())),
+        ("n_tokens", pa.int64()),
+        ("windows", pa.int64()),
+    ]
+)
+
+
+# --------------------------------------------------------------------------- input
+
+
+def corpus_texts(texts, text_column: str = "text") -> list[str]:
+    """The texts of a list of strings, a dict of columns, a pyarrow Table or a
+    Hugging Face ``datasets.Dataset`` (``text_column`` names the column).
+
+    Raises ``ValueError`` for an empty corpus or a missing column (naming the
+    columns there are), ``TypeError``/``ValueError`` for texts that are not
+    non-empty strings (:func:`helpers.data.check_texts`).
+    """
+    columns = None
+    if isinstance(texts, pa.Table):
+        columns = texts.column_names
+    elif isinstance(texts, Mapping):
+        columns = list(texts)
+    elif hasattr(texts, "column_names"):  # datasets.Dataset
+        columns = list(texts.column_names)
+    if columns is not None:
+        if text_column not in columns:
+            raise ValueError(
+                f"the corpus has no column {text_column!r} (columns: {columns}): "
+                "pass text_column= naming the column that holds the texts."
+            )
+        column = texts[text_column]
+        texts = column.to_pylist() if hasattr(column, "to_pylist") else list(column)
+    if not isinstance(texts, str) and hasattr(texts, "__len__") and len(texts) == 0:
+        raise ValueError("the corpus is empty: pass at least one text to explain.")
+    return check_texts(texts)
+
+
+def _ids(ids, n: int) -> list[str]:
+    if ids is None:
+        return [str(i) for i in range(n)]
+    ids = [str(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} ids for {n} texts: pass one id per text.")
+    if len(set(ids)) != n:
+        raise ValueError("ids repeat: pass one distinct id per text.")
+    return ids
+
+
+def _sha(parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else str(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _bytes(tensor: torch.Tensor) -> bytes:
+    """A tensor's raw bytes (any dtype, bfloat16 included)."""
+    flat = tensor.detach().cpu().contiguous().view(-1)
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
+def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
+    """What a run's shards depend on: hashes of the weights, the tokenizer's
+    vocabulary and the corpus (ids and texts), and the ``settings``."""
+    state = model.state_dict().items()
+    vocab = sorted(tokenizer.get_vocab().items())
+    return {
+        "model": _sha(part for name, t in state for part in (name, _bytes(t))),
+        "tokenizer": _sha([type(tokenizer).__name__, *vocab]),
+        "corpus": _sha(part for pair in zip(ids, texts, strict=True) for part in pair),
+        "n_texts": len(texts),
+        **settings,
+    }
+
+
+# --------------------------------------------------------------------------- folder
+
+
+def _write_json(path: Path, value) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(json.dumps(value, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _differ(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
+    """Whether ``out`` already holds this run (its ``corpus.json`` equals
+    ``manifest``); ``False`` when it is missing or empty. Reads only.
+
+    Raises ``ValueError`` naming the settings that differ when ``out`` holds
+    another run's shards, or when it holds files but no manifest.
+    """
+    out = Path(out)
+    path = out / MANIFEST
+    if path.exists():
+        differ = _differ(json.loads(path.read_text(encoding="utf-8")), manifest)
+        if differ:
+            raise ValueError(
+                f"{out} holds another run's shards (it differs in {differ}): pass "
+                "another out= folder, or delete this one to recompute it."
+            )
+        return True
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(
+            f"{out} is not empty and holds no {MANIFEST}: pass a new or empty "
+            "out= folder (nothing here was touched)."
+        )
+    return False
+
+
+def _write_shard(path: Path, rows: list[dict], process: str) -> None:
+    """Write ``rows`` to ``path`` atomically: a temporary file, then ``os.replace``.
+
+    ``process`` (``"rank/world size"``) goes into the file's metadata.
+    """
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    schema = SCHEMA.with_metadata({"process": process})
+    try:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _finished(path: Path, n_rows: int) -> bool:
+    if not path.exists():
+        return False
+    found = pq.read_metadata(path).num_rows
+    if found != n_rows:
+        raise ValueError(
+            f"{path} has {found} rows, expected {n_rows}: it was not written by "
+            "this run's plan; delete it to recompute that shard."
+        )
+    return True
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def _words(tokenizer, encoding):
+    special = special_ids(tokenizer)
+    return from_offsets(
+        encoding.text,
+        encoding.offsets,
+        encoding.word_ids,
+        hidden=[i in special for i in encoding.ids],
+        tokens=encoding.tokens,
+    )
+
+
+def _row(words, token_scores, logits, target, encoding, merge) -> dict:
+    return {
+        "predicted": int(logits.argmax()),
+        "probs": logits.float().softmax(-1).tolist(),
+        "target": int(target),
+        "words": words.words,
+        "scores": words.merge(token_scores, merge).tolist(),
+        "n_tokens": encoding.n_tokens,
+        "windows": len(encoding.spans),
+    }
+
+
+def explain_texts(
+    explainer: Attribution,
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    targets: torch.Tensor | None,
+    *,
+    window: int,
+    overlap: int,
+    batch_size: int,
+    merge: str = DEFAULT_MERGE,
+) -> list[dict]:
+    """One row per text (the shard columns but ``id``), in the order of ``texts``.
+
+    Texts of one window go through ``explainer`` in batches of ``batch_size``
+    sorted by length; longer ones through :func:`helpers.windows.explain_long`.
+    """
+    encodings = [encode_long(tokenizer, t, window, overlap) for t in texts]
+    rows: list[dict | None] = [None] * len(texts)
+    short = [i for i, e in enumerate(encodings) if len(e.spans) == 1]
+    for group in batches_by_length([encodings[i].n_tokens for i in short], batch_size):
+        picked = [short[g] for g in group]
+        inputs = encodings[picked[0]].specials.pad_windows(
+            [encodings[i].ids for i in picked]
+        )
+        wanted = None if targets is None else targets[picked]
+        result = explainer.attribute(inputs, target=wanted)
+        if result.scores.dim() != 2:
+            raise ValueError(
+                f"{explainer.name} gives {result.scores.dim()}-d scores: explain "
+                "with one map per token (e.g. 'Grad-CAM mean (normalised)')."
+            )
+        for row, i in enumerate(picked):
+            e = encodings[i]
+            scores = result.scores[row, 1 : 1 + e.n_tokens]
+            rows[i] = _row(
+                _words(tokenizer, e),
+                scores,
+                result.logits[row],
+                result.target[row],
+                e,
+                merge,
+            )
+    for i, e in enumerate(encodings):
+        if rows[i] is None:
+            long = explain_long(
+                explainer,
+                model,
+                tokenizer,
+                texts[i],
+                window=window,
+                overlap=overlap,
+                target=None if targets is None else int(targets[i]),
+                batch_size=batch_size,
+                progress=False,
+            )
+            rows[i] = _row(
+                _words(tokenizer, e), long.score(), long.logits, long.target, e, merge
+            )
+    return rows  # type: ignore[return-value]
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return value
+
+
+@dataclass
+class _Run:
+    """One run's checked inputs and settings; :meth:`rows` explains a shard."""
+
+    model: nn.Module
+    tokenizer: object
+    explainer: Attribution
+    texts: list[str]
+    ids: list[str]
+    targets: torch.Tensor | None
+    labels: list[str]
+    merge: str
+    window: int = 0
+    overlap: int = 0
+    batch_size: int = 16
+    shard_size: int = 256
+
+    @classmethod
+    def of(cls, model, tokenizer, method, texts, ids, text_column, target, merge):
+        texts = corpus_texts(texts, text_column)
+        check_classifier(model, tokenizer)
+        require_words(tokenizer)
+        if merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
+        labels = label_names(model)
+        (explainer,) = resolve_methods(model, tokenizer, [method]).values()
+        targets = target_tensor(target, len(texts), labels)
+        ids = _ids(ids, len(texts))
+        return cls(model, tokenizer, explainer, texts, ids, targets, labels, merge)
+
+    def manifest(self) -> dict:
+        """:func:`fingerprint` of the run and its settings."""
+        targets = None if self.targets is None else _sha(self.targets.tolist())
+        settings = {"method": self.explainer.name, "labels": self.labels}
+        settings |= {"target": targets, "window": self.window, "merge": self.merge}
+        settings |= {"overlap": self.overlap, "shard_size": self.shard_size}
+        return fingerprint(self.model, self.tokenizer, self.texts, self.ids, **settings)
+
+    def rows(self, part: slice) -> list[dict]:
+        """The shard rows of texts ``part`` (:func:`explain_texts` plus ``id``)."""
+        rows = explain_texts(
+            self.explainer,
+            self.model,
+            self.tokenizer,
+            self.texts[part],
+            None if self.targets is None else self.targets[part],
+            window=self.window,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+            merge=self.merge,
+        )
+        return [{"id": i, **r} for i, r in zip(self.ids[part], rows, strict=True)]
+
+
+def explain_corpus(
+    model: nn.Module,
+    tokenizer,
+    texts,
+    method: str | Attribution,
+    out: str | os.PathLike,
+    *,
+    ids=None,
+    text_column: str = "text",
+    batch_size: int = 16,
+    max_length: int = 512,
+    shard_size: int = 256,
+    target=None,
+    merge: str = DEFAULT_MERGE,
+    progress: bool = True,
+    accelerator=None,
+) -> Path:
+    """Explain every text of ``texts`` with ``method``; shards and index in ``out``.
+
+    ``texts``: strings, or a dict / pyarrow Table / ``datasets.Dataset``
+    with a ``text_column``; ``ids``: one per text (default ``"0"``, ``"1"``
+    …); ``method``: a name of :func:`helpers.attr.explainers` or an
+    explainer; ``target``, ``max_length`` and ``merge`` as in
+    :func:`helpers.explain.explain`. ``accelerator``: an
+    ``accelerate.Accelerator`` (default: a new one, on the CPUs when CUDA
+    is missing; one process without a launcher); with several processes,
+    each moves ``model`` to its own device. Rows stream to disk shard by
+    shard (the module's rules); a rerun skips finished shards. Returns
+    ``out``; read it with :func:`read_corpus`.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    if accelerator is None:  # without CUDA, several processes meet on CPUs (gloo)
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if accelerator.num_processes > 1:
+        model.to(accelerator.device)
+    run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
+    run.window, run.overlap = _window(tokenizer, model, max_length)
+    run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
+    manifest = run.manifest()
+    out = Path(out)
+    made = check_folder(out, manifest)  # every process, before anyone writes
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and not made:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / MANIFEST, manifest)
+    accelerator.wait_for_everyone()
+    differ = _differ(manifest_of(out), manifest)
+    if differ:  # a process that loaded other weights (a fresh random head) or texts
+        raise ValueError(
+            f"process {accelerator.process_index} differs from process 0 in "
+            f"{differ}: every process must load the same saved model, texts and "
+            "settings."
+        )
+    n_shards = -(-len(run.texts) // shard_size)
+    mine = range(accelerator.process_index, n_shards, accelerator.num_processes)
+    process = f"{accelerator.process_index}/{accelerator.num_processes}"
+    disable = not progress or not accelerator.is_local_main_process
+    for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
+        part = slice(k * shard_size, min((k + 1) * shard_size, len(run.texts)))
+        path = out / SHARD.format(k)
+        if not _finished(path, part.stop - part.start):
+            _write_shard(path, run.rows(part), process)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_index(out, manifest, n_shards)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def write_index(out: Path, manifest: dict, n_shards: int) -> None:
+    """``index.json``: the shards in order, their rows and the process that
+    wrote each (``"rank/world size"``), once all are written."""
+    missing = [k for k in range(n_shards) if not (out / SHARD.format(k)).exists()]
+    if missing:
+        raise RuntimeError(
+            f"shards {missing[:5]} of {out} are missing after every process "
+            "finished: rerun the same command to compute them."
+        )
+    shards = []
+    for k in range(n_shards):
+        meta = pq.read_metadata(out / SHARD.format(k))
+        process = (meta.metadata or {}).get(b"process", b"?").decode()
+        shards.append(
+            {"file": SHARD.format(k), "rows": meta.num_rows, "process": process}
+        )
+    _write_json(out / INDEX, {"manifest": manifest, "shards": shards})
+
+
+# --------------------------------------------------------------------------- read
+
+
+def iter_shards(out: str | os.PathLike) -> Iterator[pa.Table]:
+    """The finished run's shards as pyarrow Tables, in corpus order, one at a time.
+
+    Raises ``FileNotFoundError`` when ``out`` has no ``index.json`` (the run
+    did not finish: rerun :func:`explain_corpus` with the same arguments).
+    """
+    out = Path(out)
+    if not (out / INDEX).exists():
+        raise FileNotFoundError(
+            f"{out} has no {INDEX}: the run did not finish; rerun explain_corpus "
+            "with the same arguments (finished shards are kept)."
+        )
+    index = json.loads((out / INDEX).read_text(encoding="utf-8"))
+    for shard in index["shards"]:
+        yield pq.read_table(out / shard["file"], schema=SCHEMA)
+
+
+def read_corpus(out: str | os.PathLike, *, rows: bool = False):
+    """The whole run as one pyarrow Table in corpus order (``rows=True``: a list
+    of dicts, one per text)."""
+    table = pa.concat_tables(list(iter_shards(out)))
+    return table.to_pylist() if rows else table
+
+
+def manifest_of(out: str | os.PathLike) -> dict:
+    """The run's ``corpus.json``: its fingerprints and settings (``labels``…)."""
+    return json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _read_texts(path: Path, column: str) -> list[str]:
+    if path.suffix == ".parquet":
+        return corpus_texts(pq.read_table(path), column)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".jsonl":
+        return [json.loads(line)[column] for line in lines if line.strip()]
+    return [line for line in lines if line.strip()]
+
+
+#: The command's options and their defaults (their types follow the defaults).
+OPTIONS = {
+    "--method": "AttnLRP",
+    "--column": "text",
+    "--num-labels": 2,
+    "--batch-size": 16,
+    "--max-length": 512,
+    "--shard-size": 256,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m helpers.corpus MODEL TEXTS OUT``: the runner as a command.
+
+    ``MODEL``: a ``save_pretrained`` folder or hub name; ``TEXTS``: ``.txt``
+    (one text per line), ``.jsonl`` or ``.parquet`` (``--column``); ``OUT``:
+    the output folder. ``accelerate launch``/``torchrun`` run it on several
+    processes (README).
+    """
+    parser = argparse.ArgumentParser(
+        "python -m helpers.corpus", description=main.__doc__
+    )
+    for name in ("model", "texts", "out"):
+        parser.add_argument(name)
+    for flag, default in OPTIONS.items():
+        parser.add_argument(flag, default=default, type=type(default))
+    args = parser.parse_args(argv)
+    tokenizer, model = load_model(args.model, args.num_labels, "eager")
+    texts = _read_texts(Path(args.texts), args.column)
+    settings = {"batch_size": args.batch_size, "max_length": args.max_length}
+    settings["shard_size"] = args.shard_size
+    explain_corpus(model, tokenizer, texts, args.method, args.out, **settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -51,11 +51,11 @@ from torch import nn
 
 from .attr import Attribution
 from .data import check_texts
-from .explain import _window, resolve_methods
+from .explain import resolve_methods
 from .inputs import batches_by_length, label_names, target_tensor
 from .models import check_classifier, load_model
-from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
-from .windows import encode_long, explain_long
+from .tokens import DEFAULT_MERGE, MERGES, require_words
+from .windows import encode_long, explain_long, long_words, window_for
 
 MANIFEST = "corpus.json"
 INDEX = "index.json"
@@ -211,17 +211,6 @@ def _finished(path: Path, n_rows: int) -> bool:
 # --------------------------------------------------------------------------- explain
 
 
-def _words(tokenizer, encoding):
-    special = special_ids(tokenizer)
-    return from_offsets(
-        encoding.text,
-        encoding.offsets,
-        encoding.word_ids,
-        hidden=[i in special for i in encoding.ids],
-        tokens=encoding.tokens,
-    )
-
-
 def _row(words, token_scores, logits, target, encoding, merge) -> dict:
     return {
         "predicted": int(logits.argmax()),
@@ -270,7 +259,7 @@ def explain_texts(
             e = encodings[i]
             scores = result.scores[row, 1 : 1 + e.n_tokens]
             rows[i] = _row(
-                _words(tokenizer, e),
+                long_words(tokenizer, e),
                 scores,
                 result.logits[row],
                 result.target[row],
@@ -291,7 +280,12 @@ def explain_texts(
                 progress=False,
             )
             rows[i] = _row(
-                _words(tokenizer, e), long.score(), long.logits, long.target, e, merge
+                long_words(tokenizer, e),
+                long.score(),
+                long.logits,
+                long.target,
+                e,
+                merge,
             )
     return rows  # type: ignore[return-value]
 
@@ -394,7 +388,7 @@ def explain_corpus(
     if accelerator.num_processes > 1:
         model.to(accelerator.device)
     run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
-    run.window, run.overlap = _window(tokenizer, model, max_length)
+    run.window, run.overlap = window_for(tokenizer, model, max_length)
     run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
     manifest = run.manifest()
     out = Path(out)

@@ -40,10 +40,9 @@ import torch
 from torch import nn
 
 from .corpus import corpus_texts, iter_shards, manifest_of
-from .explain import _window
 from .stats import ConfidenceInterval, bootstrap_ci, wilson_interval
 from .tokens import word_map
-from .windows import classify_long
+from .windows import classify_long, window_for
 
 KINDS = ("number", "punctuation", "name")
 #: The share of capitalised occurrences from which a word counts as a name.
@@ -277,7 +276,7 @@ def counterfactual(
     if not edits:
         raise ValueError(f"no text holds the word {word!r}: pick one the corpus has.")
     rows = [i for i, _ in edits]
-    window, overlap = _window(tokenizer, model, max_length)
+    window, overlap = window_for(tokenizer, model, max_length)
     options = {"window": window, "overlap": overlap, "batch_size": batch_size}
     before = classify_long(
         model, tokenizer, [texts[i] for i in rows], progress=False, **options

@@ -56,8 +56,8 @@ from .data import check_texts
 from .highlight import highlight_html, highlight_rows, isolated, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
-from .tokens import DEFAULT_MERGE, MERGES, from_offsets, require_words, special_ids
-from .windows import N_SPECIAL, encode_long, explain_long, max_window
+from .tokens import DEFAULT_MERGE, MERGES, require_words
+from .windows import encode_long, explain_long, long_words, window_for
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
 #: (the largest drop in probability when its top words are removed; chapter 6
@@ -337,30 +337,10 @@ def resolve_methods(model: nn.Module, tokenizer, methods=None, **options) -> dic
 # --------------------------------------------------------------------------- explain
 
 
-def _window(tokenizer, model, max_length) -> tuple[int, int]:
-    """``(window, overlap)``: content tokens per window and tokens shared."""
-    if isinstance(max_length, bool) or not isinstance(max_length, int):
-        raise TypeError(f"max_length must be an int, got {max_length!r}.")
-    if max_length < N_SPECIAL + 1:
-        raise ValueError(
-            f"max_length={max_length} leaves no room for a token besides the "
-            f"{N_SPECIAL} special ones: pass e.g. 512."
-        )
-    window = min(max_length - N_SPECIAL, max_window(tokenizer, model))
-    return window, min(128, window // 4)
-
-
 def _explain_one(model, tokenizer, text, explainers, target, window, overlap, merge):
     """One text's :class:`TextExplanation`: word scores of every method."""
     encoding = encode_long(tokenizer, text, window, overlap)
-    special = special_ids(tokenizer)
-    words = from_offsets(
-        encoding.text,
-        encoding.offsets,
-        encoding.word_ids,
-        hidden=[i in special for i in encoding.ids],
-        tokens=encoding.tokens,
-    )
+    words = long_words(tokenizer, encoding)
     scores, first = {}, None
     for name, explainer in explainers.items():
         result = explain_long(
@@ -434,7 +414,7 @@ def explain(
         raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
     names = label_names(model)
     targets = target_tensor(target, len(texts), names)
-    window, overlap = _window(tokenizer, model, max_length)
+    window, overlap = window_for(tokenizer, model, max_length)
     chosen = resolve_methods(model, tokenizer, methods, **options)
     results = []
     for i, text in enumerate(

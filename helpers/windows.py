@@ -61,7 +61,7 @@ from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
-from .tokens import align, aligns, encode
+from .tokens import WordMap, align, aligns, encode, from_offsets, special_ids
 
 POOLS = ("mean", "max")
 STITCHES = ("mean", "taper")
@@ -226,6 +226,31 @@ class LongEncoding:
         ``1 + j - spans[r][0]``.
         """
         return self.specials.pad_windows(self.pieces(rows))
+
+
+def window_for(tokenizer, model, max_length) -> tuple[int, int]:
+    """``(window, overlap)`` for ``max_length``: content tokens per window, shared."""
+    if isinstance(max_length, bool) or not isinstance(max_length, int):
+        raise TypeError(f"max_length must be an int, got {max_length!r}.")
+    if max_length < N_SPECIAL + 1:
+        raise ValueError(
+            f"max_length={max_length} leaves no room for a token besides the "
+            f"{N_SPECIAL} special ones: pass e.g. 512."
+        )
+    window = min(max_length - N_SPECIAL, max_window(tokenizer, model))
+    return window, min(128, window // 4)
+
+
+def long_words(tokenizer, encoding: LongEncoding) -> WordMap:
+    """The words of an :func:`encode_long` encoding, special tokens hidden."""
+    special = special_ids(tokenizer)
+    return from_offsets(
+        encoding.text,
+        encoding.offsets,
+        encoding.word_ids,
+        hidden=[i in special for i in encoding.ids],
+        tokens=encoding.tokens,
+    )
 
 
 def encode_long(

@@ -188,10 +188,16 @@ def merge_scores(
     ``index[t]``: the word of token ``t``, or ``None`` for a token that is no
     word (special tokens, padding), whose score is dropped. ``merge``:
     ``"sum"`` (the book's rule), ``"max"`` or ``"mean"`` of the word's pieces.
-    Raises ``ValueError`` when the lengths differ.
+    Scores with leading dimensions (a Grad-CAM map ``[layers, tokens]``) are
+    merged row by row: ``[..., n_words]``. Raises ``ValueError`` when the
+    lengths differ.
     """
     _check_merge(merge)
-    scores = torch.as_tensor(scores).detach().double().cpu().reshape(-1)
+    scores = torch.as_tensor(scores).detach()
+    if scores.dim() > 1:
+        rows = [merge_scores(r, index, n_words, merge) for r in scores.flatten(0, -2)]
+        return torch.stack(rows).reshape(*scores.shape[:-1], n_words)
+    scores = scores.double().cpu().reshape(-1)
     if scores.shape[0] != len(index):
         raise ValueError(
             f"{scores.shape[0]} scores for {len(index)} tokens: pass one score per "

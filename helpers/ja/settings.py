@@ -18,7 +18,7 @@ from ..train import TrainSettings
 def _e5_training() -> TrainSettings:
     return TrainSettings(
         epochs=2,
-        lr=1e-4,
+        lr=2e-4,
         batch_size=32,
         max_length=512,
         trainable_layers=4,

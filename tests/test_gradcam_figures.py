@@ -174,15 +174,19 @@ def test_describe_word_maps_reads_the_first_words_and_their_agreement():
     cam[0, 1], cam[1, 1], cam[2, 5] = 1.0, 2.0, 1.0  # two layers on 不運, last on 。
     other = torch.tensor([0.1, 0.9, -0.2, 0.3, 0.0, 0.2])
     lines = describe_word_maps(words, cam, other, "AttnLRP")
+    word = highlight.isolated("不運")
     assert lines[0].startswith(
-        "- Grad-CAM, layer-balanced mean of the 3 layers: 「不運」"
+        f"- Grad-CAM, layer-balanced mean of the 3 layers: 「{word}」"
     )
     assert "67% of the mean" in lines[0]  # (1 + 1 + 0) / 3 of the balanced mean
     assert lines[1] == (
-        "- Layers whose own first word is 「不運」: 2 of 3 (0 and 1); "
-        "the last layer reads 「。」 first."
+        f"- Layers whose own first word is 「{word}」: 2 of 3 (0 and 1); "
+        f"the last layer reads 「{highlight.isolated('。')}」 first."
     )
-    assert lines[2].startswith("- AttnLRP: 「不運」 first, the same first word")
+    method = highlight.isolated("AttnLRP")
+    assert lines[2].startswith(f"- {method}: 「{word}」 first, the same first word")
+    hostile = describe_word_maps(["<script>", *words[1:]], cam, other, "<b>x")
+    assert "<script>" not in "".join(hostile) and "<b>" not in "".join(hostile)
     flipped = describe_word_maps(words, cam, -other, "AttnLRP")[2]
     assert "a different first word" in flipped and "ρ between the two" in flipped
     with pytest.raises(ValueError, match="merge both onto the same words"):

@@ -28,7 +28,7 @@ from ..attr.explanation import TextExplanation
 from ..attr.gradcam import GradCam
 from ..data import BookWarning
 from ..gradcam import mean_layer_agreement
-from ..highlight import CMAP, CMAP_SIGNED
+from ..highlight import CMAP, CMAP_SIGNED, isolated
 from ..stats import spearman
 
 # ------------------------------------------------------------- layer statistics
@@ -413,6 +413,8 @@ def describe_word_maps(
     method's score per word (signed: the highest counts *for* the class).
     Says which word each reads first, which layers agree with the mean's
     first word, and the Spearman ρ between the two methods' word scores.
+    Words and the method's name are escaped and direction-isolated
+    (:func:`helpers.highlight.isolated`): markdown renders HTML.
     """
     cam = torch.as_tensor(cam, dtype=torch.float64)
     other = torch.as_tensor(other, dtype=torch.float64)
@@ -425,6 +427,7 @@ def describe_word_maps(
         totals = cam.sum(-1, keepdim=True)
         layer_balanced = (cam / totals.where(totals > 0, 1.0)).mean(0)
     mean = torch.as_tensor(layer_balanced, dtype=torch.float64)
+    words, other_name = [isolated(w) for w in words], isolated(other_name)
     first = int(mean.argmax())
     tops = cam.argmax(-1).tolist()
     agree = [layer for layer, top in enumerate(tops) if top == first]

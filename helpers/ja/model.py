@@ -142,7 +142,7 @@ def data_max_length(tokenizer, texts, ceiling: int) -> int:
     training sentence whole costs only the tokens that are there.
     """
     longest = max(len(ids) for ids in tokenizer(list(texts))["input_ids"])
-    return min(longest, ceiling, model_max_length(tokenizer, ceiling))
+    return min(longest, model_max_length(tokenizer, ceiling))
 
 
 def _test_scores(model, tokenizer, data: dict, max_length: int) -> dict:

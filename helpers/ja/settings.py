@@ -21,7 +21,7 @@ def _e5_training() -> TrainSettings:
         lr=2e-4,
         batch_size=32,
         max_length=512,
-        trainable_layers=4,
+        trainable_layers=6,
         cache_features=True,
         schedule="linear",
         warmup=0.1,
@@ -40,7 +40,14 @@ class SentimentSettings:
     to the longest training sentence's tokens, measured on the data.
     ``train_transcriptions``: also train on the emotion transcriptions of
     ETC train; ``val_fraction`` of chABSA train is held out for validation
-    (stratified, ``seed``).
+    (stratified, ``seed``). The training set is balanced as it is (about
+    50 % positive), so no class weights.
+
+    Chosen on validation only (ETC valid + chABSA validation part, 903
+    sentences; 2026-12-06, one seed each, on a shared 2-core machine, one
+    thread): the top 4 layers at 2e-4 reached 0.863 (epoch 1 of 2), the top
+    6 layers 0.873 (epoch 2 of 2), so 6 learn; the 6-layer run took about
+    14 minutes there, the 4-layer one about 10.
     """
 
     training: TrainSettings = field(default_factory=_e5_training)

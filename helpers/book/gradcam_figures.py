@@ -443,9 +443,9 @@ def describe_word_maps(
     ]
     best = int(other.argmax())
     rho = spearman(mean.numpy(), other.numpy()) if len(words) > 1 else float("nan")
-    same = "the same first word" if best == first else "a different first word"
+    same = "the same first word as" if best == first else "a different first word from"
     lines.append(
-        f"- {other_name}: 「{words[best]}」 first, {same} as Grad-CAM's mean; "
+        f"- {other_name}: 「{words[best]}」 first, {same} Grad-CAM's mean; "
         f"Spearman ρ between the two over the {len(words)} words: {rho:.2f}."
     )
     return lines

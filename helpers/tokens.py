@@ -188,10 +188,16 @@ def merge_scores(
     ``index[t]``: the word of token ``t``, or ``None`` for a token that is no
     word (special tokens, padding), whose score is dropped. ``merge``:
     ``"sum"`` (the book's rule), ``"max"`` or ``"mean"`` of the word's pieces.
-    Raises ``ValueError`` when the lengths differ.
+    Scores with leading dimensions (a Grad-CAM map ``[layers, tokens]``) are
+    merged row by row: ``[..., n_words]``. Raises ``ValueError`` when the
+    lengths differ.
     """
     _check_merge(merge)
-    scores = torch.as_tensor(scores).detach().double().cpu().reshape(-1)
+    scores = torch.as_tensor(scores).detach()
+    if scores.dim() > 1:
+        rows = [merge_scores(r, index, n_words, merge) for r in scores.flatten(0, -2)]
+        return torch.stack(rows).reshape(*scores.shape[:-1], n_words)
+    scores = scores.double().cpu().reshape(-1)
     if scores.shape[0] != len(index):
         raise ValueError(
             f"{scores.shape[0]} scores for {len(index)} tokens: pass one score per "
@@ -613,7 +619,12 @@ def align(
     return Alignment(ids, offsets, word_ids, special, truncated)
 
 
-def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
+def word_map(
+    tokenizer,
+    text: str,
+    max_length: int | None = None,
+    words: Sequence[str] | None = None,
+) -> WordMap:
     """Words of ``text`` as the model reads it: :func:`align`, specials framing it.
 
     ``index`` follows the positions of that encoding (special tokens
@@ -621,17 +632,70 @@ def word_map(tokenizer, text: str, max_length: int | None = None) -> WordMap:
     merges with :meth:`WordMap.merge`. ``max_length`` truncates the encoding
     (``truncated`` says whether it cut). Raises ``TypeError`` for a slow
     tokenizer without words (:func:`require_words`).
+
+    ``words``: the words of ``text`` from another segmenter, in order (MeCab's
+    for Japanese, which a SentencePiece tokenizer reads as one space-free
+    "word"); each is found in the NFKC form of the text. The tokens are then
+    grouped by these words: a token goes to the words its characters overlap,
+    and words that share a token become one (``▁私は`` joins 私 and は), so
+    every token's score lands on exactly one word. A token of whitespace
+    alone joins the next word.
     """
     aligned = align(tokenizer, text, max_length=max_length)
     special = special_ids(tokenizer)
     hidden = [
         s or i in special for s, i in zip(aligned.special, aligned.ids, strict=True)
     ]
+    word_ids = aligned.word_ids
+    if words is not None:
+        word_ids = _regroup(aligned.offsets, hidden, word_spans(text, words))
     return from_offsets(
         text,
         aligned.offsets,
-        aligned.word_ids,
+        word_ids,
         hidden,
         tokenizer.convert_ids_to_tokens(aligned.ids),
         aligned.truncated,
     )
+
+
+def word_spans(text: str, words: Sequence[str], form: str = "NFKC"):
+    """``(start, end)`` in ``text`` of ``words``, found in order in its ``form``.
+
+    Raises ``ValueError`` naming the word that is not there.
+    """
+    normalised, origin = _normalised(text, form, False)
+    spans, position = [], 0
+    for word in words:
+        start = normalised.find(word, position) if word else -1
+        if start < 0:
+            raise ValueError(
+                f"the word {word!r} is not in the text after character {position}: "
+                "pass the words of this text, in order (e.g. its MeCab words)."
+            )
+        position = start + len(word)
+        spans.append((origin[start][0], origin[position - 1][1]))
+    return spans
+
+
+def _regroup(offsets, hidden, spans) -> list[int | None]:
+    """Word ids of the tokens for word ``spans``; words sharing a token made one."""
+    parent = list(range(len(spans)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    first: list[int | None] = [None] * len(offsets)
+    for t, (start, end) in enumerate(offsets):
+        if hidden[t] or end <= start:
+            continue
+        touched = [k for k, (a, b) in enumerate(spans) if a < end and start < b]
+        if not touched:  # whitespace alone: the next word, else the last
+            later = [k for k, (a, _) in enumerate(spans) if a >= end]
+            touched = [later[0] if later else len(spans) - 1]
+        for k in touched[1:]:
+            parent[root(k)] = root(touched[0])
+        first[t] = touched[0]
+    return [None if k is None else root(k) for k in first]

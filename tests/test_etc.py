@@ -188,17 +188,6 @@ def test_splits_follow_split_json_by_dialogue(etc_root):
     assert sets["test"].labels == [1]
 
 
-def test_all_text_holds_utterances_and_transcriptions_of_one_split(etc_root):
-    with pytest.warns(UserWarning):
-        texts = etc.all_text("valid", etc_root)
-    assert texts == [
-        "猫が病気になって不安です。",
-        "心配だった",
-        "こんにちは",
-        "挨拶した",
-    ]
-
-
 def test_label_counts_per_split_and_role(etc_root, monkeypatch):
     monkeypatch.setenv(etc.ETC_ENV, str(etc_root))
     with pytest.warns(UserWarning):

@@ -8,17 +8,19 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_architecture, tiny_unigram_tokenizer
 
-from helpers import highlight
+from helpers import attr, highlight, ja, tokens
 from helpers.attr.explanation import TextExplanation
 from helpers.book.gradcam_figures import (
     describe_layer_agreement,
     describe_layer_statistics,
+    describe_word_maps,
     plot_gradcam,
     plot_layer_agreement,
     plot_layer_statistics,
 )
-from helpers.gradcam import layer_statistics
+from helpers.gradcam import gradcam_for_texts, layer_statistics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -164,3 +166,63 @@ def test_plot_layer_agreement_is_signed_centred_at_zero_and_annotated():
     assert len(texts) == 9 and "-0.50" in texts and "0.25" in texts and "–" in texts
     assert min(t.get_fontsize() for t in ax.texts) >= 8
     plt.close("all")
+
+
+def test_describe_word_maps_reads_the_first_words_and_their_agreement():
+    words = ["私は", "不運", "な", "人間", "です", "。"]
+    cam = torch.zeros(3, 6)
+    cam[0, 1], cam[1, 1], cam[2, 5] = 1.0, 2.0, 1.0  # two layers on 不運, last on 。
+    other = torch.tensor([0.1, 0.9, -0.2, 0.3, 0.0, 0.2])
+    lines = describe_word_maps(words, cam, other, "AttnLRP")
+    word = highlight.isolated("不運")
+    assert lines[0].startswith(
+        f"- Grad-CAM, layer-balanced mean of the 3 layers: 「{word}」"
+    )
+    assert "67% of the mean" in lines[0]  # (1 + 1 + 0) / 3 of the balanced mean
+    assert lines[1] == (
+        f"- Layers whose own first word is 「{word}」: 2 of 3 (0 and 1); "
+        f"the last layer reads 「{highlight.isolated('。')}」 first."
+    )
+    method = highlight.isolated("AttnLRP")
+    assert lines[2].startswith(f"- {method}: 「{word}」 first, the same first word")
+    hostile = describe_word_maps(["<script>", *words[1:]], cam, other, "<b>x")
+    assert "<script>" not in "".join(hostile) and "<b>" not in "".join(hostile)
+    flipped = describe_word_maps(words, cam, -other, "AttnLRP")[2]
+    assert "a different first word from Grad-CAM's mean" in flipped
+    assert "ρ between the two" in flipped
+    with pytest.raises(ValueError, match="merge both onto the same words"):
+        describe_word_maps(words[:2], cam, other, "AttnLRP")
+
+
+def test_japanese_section_on_a_tiny_12_layer_xlm_r():
+    """The chapter's path: 12 rows, specials hidden, padding 0, AttnLRP beside it."""
+    texts = [text for text, _ in ja.EXAMPLES]
+    model, _ = tiny_architecture("xlm-roberta", layers=12)
+    tok = tiny_unigram_tokenizer(texts * 3 + ["私は幸せです。", "不運な一日"], 40)
+    tok.add_special_tokens({"mask_token": "<mask>"})
+    model.resize_token_embeddings(len(tok))
+    assert tok.tokenize(texts[0])[0] == "▁私は"  # a piece across two MeCab words
+    results = gradcam_for_texts(model, tok, texts, progress=False)
+    enc = dict(tokens.encode(tok, texts, padding=True, return_tensors="pt"))
+    batched = attr.GradCam(model).attribute(enc).scores
+    assert (enc["attention_mask"] == 0).any()
+    assert (
+        batched[enc["attention_mask"][:, None, :].expand_as(batched) == 0] == 0
+    ).all()
+    for res in results:
+        words = tokens.word_map(tok, res.text, words=ja.mecab_words([res.text])[0])
+        cam = words.merge(res.score())
+        assert cam.shape == (12, len(words.words)) and words.display() == res.text
+        assert not set(words.words) & {"<cls>", "<sep>", "<s>", "</s>"}
+        torch.testing.assert_close(cam.sum(), res.score()[:, 1:-1].sum())
+        plot_gradcam(cam, words.words, res.text)
+        plt.close("all")
+    article = results[0]
+    explainer = attr.explainers(model, tok)["AttnLRP"]
+    one = dict(tokens.encode(tok, [article.text], return_tensors="pt"))
+    other = explainer.attribute(one, target=article.target).scores[0]
+    words = tokens.word_map(tok, article.text, words=ja.mecab_words([article.text])[0])
+    lines = describe_word_maps(
+        words.words, words.merge(article.score()), words.merge(other), "AttnLRP"
+    )
+    assert len(lines) == 3 and "of the 12 layers" in lines[0]

@@ -1,11 +1,10 @@
-"""The offline Japanese model: chABSA, MeCab vocabulary, tokenizer, save/load, training.
+"""Japanese: chABSA, MeCab vocabulary and tokenizer, save/load, labels, the hub path.
 
 Everything runs on tiny TSVs written to tmp_path (no chABSA, no hub needed).
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -14,9 +13,8 @@ from transformers import AutoTokenizer, BertJapaneseTokenizer
 
 from helpers import ja
 from helpers.config import get_profile
-from helpers.data import DataError, TruncationWarning, encode_texts, etc
+from helpers.data import DataError
 from helpers.ja import choose
-from helpers.ja import model as ja_model
 from helpers.models import ModelLoadError, load_model
 
 SENTENCE = "私は不運な人間です。"
@@ -43,10 +41,6 @@ TINY = ja.JapaneseSettings(
     intermediate=64,
     max_length=64,
     min_freq=1,
-    epochs=4,
-    lr=3e-3,
-    batch_size=4,
-    val_fraction=0.25,
     seed=0,
 )
 
@@ -223,88 +217,6 @@ def test_no_hub_and_no_chabsa_is_a_clear_error(tmp_path, no_chabsa_env):
         ja.get_japanese_model(get_profile("quick"), chabsa_path=tmp_path / "nowhere")
 
 
-def test_short_training_lowers_loss_and_saves_metrics(chabsa_dir):
-    torch.set_num_threads(1)
-    tmp = chabsa_dir.parent / "model"
-    metrics = ja.train_japanese_model(
-        tmp,
-        ja.load_chabsa("train", chabsa_dir),
-        ja.load_chabsa("test", chabsa_dir),
-        TINY,
-    )
-    history = metrics["history"]
-    assert (
-        len(history) == TINY.epochs
-        and history[-1]["train_loss"] < history[0]["train_loss"]
-    )
-    assert metrics["test_sentences"] == 12 and 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert (
-        metrics["majority_accuracy"] == 0.5
-        and metrics["train_sentences"] + metrics["val_sentences"] == 36
-    )
-    info = json.loads((tmp / "training_info.json").read_text(encoding="utf-8"))
-    assert (
-        info["test_accuracy"] == metrics["test_accuracy"]
-        and info["settings"]["layers"] == 2
-    )
-    tok, model = load_model(tmp)
-    assert (
-        isinstance(tok, BertJapaneseTokenizer) and model.config.num_hidden_layers == 2
-    )
-
-
-def test_get_japanese_model_trains_once_then_loads(chabsa_dir, monkeypatch):
-    torch.set_num_threads(1)
-    # no ETC here, and its download is refused at once (as on a machine offline)
-    monkeypatch.setattr(etc, "ETC_URL", "http://127.0.0.1:9/etc.tar.gz")
-    monkeypatch.setenv(ja.CHABSA_ENV, str(chabsa_dir))
-    quick = get_profile("quick")
-    tok, model, description = ja.get_japanese_model(
-        quick, settings=TINY, attn_implementation="eager"
-    )
-    assert description.startswith("offline: 2-layer BERT") and "chABSA" in description
-    assert "test accuracy" in description and "on 12 sentences" in description
-    assert (
-        isinstance(tok, BertJapaneseTokenizer)
-        and model.config._attn_implementation == "eager"
-    )
-    # long texts are truncated to the model's 64 positions, not to BERT's usual 512
-    with pytest.warns(TruncationWarning):
-        enc = encode_texts(tok, [POSITIVE[0] * 30])
-    assert enc["input_ids"].shape == (1, 64) and model(**enc).logits.shape == (1, 2)
-    folder = ja.japanese_checkpoint_path(TINY)
-    assert folder.parent.name == "checkpoints" and folder.name.startswith(
-        "japanese-chabsa-L2-H32-"
-    )
-
-    def no_retraining(*args, **kwargs):
-        raise AssertionError("the cached model should have been loaded, not retrained")
-
-    monkeypatch.setattr(ja_model, "train_japanese_model", no_retraining)
-    tok2, model2, description2 = ja.get_japanese_model(quick, settings=TINY)
-    assert description2 == description
-    inputs = tok2([SENTENCE], return_tensors="pt")
-    with torch.no_grad():
-        torch.testing.assert_close(model2(**inputs).logits, model(**inputs).logits)
-    # the full profile tries the hub first; when that fails it warns and uses the
-    # cached model
-    real_load = choose.load_model
-
-    def offline_only(name, *args, **kwargs):
-        if str(name) == ja.HUB_MODEL:
-            raise ModelLoadError("no hub here")
-        return real_load(name, *args, **kwargs)
-
-    monkeypatch.setattr(choose, "load_model", offline_only)
-    with pytest.warns(ja.HubFallbackWarning, match="no hub here"):
-        assert (
-            ja.get_japanese_model(get_profile("full"), settings=TINY)[2] == description
-        )
-    # other data means another cache folder (the fingerprint covers the TSVs)
-    write_tsv(chabsa_dir / "test.tsv", [(POSITIVE[0], 1), (NEGATIVE[0], 0)])
-    assert ja.japanese_checkpoint_path(TINY) != folder
-
-
 def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_env):
     calls = []
 
@@ -411,11 +323,11 @@ def test_judge_predictions_says_whether_the_maps_explain_confident_right_answers
 
 
 def test_ja_modules_import_only_downward_and_never_inside_functions():
-    """settings → corpus → baselines → model → pretrain → choose: no cycle."""
+    """settings → corpus → baselines → e5s1 → e5 → model → choose: no cycle."""
     import ast
     from pathlib import Path
 
-    order = ["settings", "corpus", "baselines", "model", "pretrain", "choose"]
+    order = ["settings", "corpus", "baselines", "e5s1", "e5", "model", "choose"]
     folder = Path(ja.__file__).parent
     for rank, name in enumerate(order):
         tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))

@@ -1,7 +1,9 @@
 """The prepare step of ``make book``: what it builds is what the chapters load.
 
 Everything runs on the hand-made ETC dialogues and a tiny chABSA in a
-temporary folder (never the real data); the settings are the chapters' own.
+temporary folder (never the real data), with a tiny random 12-layer XLM-R
+standing in for multilingual-e5-small (never the 465 MB model); the settings
+are the chapters' own.
 """
 
 from __future__ import annotations
@@ -15,18 +17,37 @@ from pathlib import Path
 import pytest
 import torch
 from test_etc import write_etc
-from test_japanese_pretrain import CHABSA_NEG, CHABSA_POS, CHABSA_TEST
+from tiny import tiny_architecture
 
 from helpers import config, ja
 from helpers.book import prepare
 from helpers.data import etc
 from helpers.ja import choose
 from helpers.ja import model as ja_model
-from helpers.ja import pretrain as jp
+from helpers.models import ModelLoadError, load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from ETC commit")
 
 ROOT = Path(__file__).resolve().parent.parent
+CHABSA_POS = [
+    "売上高は増加しました。",
+    "利益は好調に推移しました。",
+    "受注が増加しました。",
+]
+CHABSA_NEG = [
+    "売上高は減少しました。",
+    "市場は厳しい状況でした。",
+    "受注が減少しました。",
+]
+CHABSA_TEST = ["営業利益は大幅に減少しました。", "海外の売上が好調でした。"]
+
+
+def tiny_e5(id2label, seed):
+    """A random 12-layer XLM-R and a unigram tokenizer in place of e5 (seconds)."""
+    model, tokenizer = tiny_architecture("xlm-roberta", layers=12, seed=seed)
+    model.config.id2label = id2label
+    model.config.label2id = {v: k for k, v in id2label.items()}
+    return tokenizer, model
 
 
 @pytest.fixture
@@ -45,6 +66,7 @@ def book_data(tmp_path, monkeypatch):
     monkeypatch.setenv(config.PROFILE_ENV, "quick")
     # the offline models, even where the hub model is in the local cache
     monkeypatch.setattr(choose, "hub_model_cached", lambda *a, **k: False)
+    monkeypatch.setattr(ja_model, "load_e5_small", tiny_e5)
     return chabsa
 
 
@@ -54,14 +76,12 @@ def no_training(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the prepared model should be loaded, not trained")
 
-    monkeypatch.setattr(jp, "_train_mlm", fail)
-    monkeypatch.setattr(jp, "train_everyday_model", fail)
-    monkeypatch.setattr(ja_model, "train_japanese_model", fail)
+    monkeypatch.setattr(ja_model, "train_e5_sentiment", fail)
 
 
-def everyday_folder() -> Path:
-    """The cached everyday model's folder (the only one in the data folder)."""
-    (folder,) = (config.data_dir() / "checkpoints").glob("japanese-everyday-*")
+def model_folder() -> Path:
+    """The cached sentiment model's folder (the only one in the data folder)."""
+    (folder,) = (config.data_dir() / "checkpoints").glob("japanese-e5-sentiment-*")
     return folder
 
 
@@ -88,12 +108,24 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
     first = capsys.readouterr().out
     assert "prepare: Japanese sentiment model (notebooks/04_gradcam.py" in first
     assert re.search(
-        r"Training <data>/checkpoints/japanese-mlm-\S+: there is no", first
+        r"Training <data>/checkpoints/japanese-e5-sentiment-\S+: there is no", first
     )
-    assert "Training <data>/checkpoints/japanese-everyday-pretrained-" in first
     assert re.search(r"prepare: Japanese sentiment model: ready in [\d.]+ s", first)
-    folder = everyday_folder()
-    assert not list(folder.parent.glob(".*"))  # no resume state or temporary left
+    folder = model_folder()
+    assert not list(folder.parent.glob(".*"))  # no temporary left
+    info = ja_model.read_training_info(folder)
+    assert info["converted_from"] == ja.e5.provenance()
+    for name in ("etc_test", "chabsa_test"):
+        score = info["scores"][name]
+        low, high = score["interval"]
+        assert low <= score["accuracy"] <= high and score["n"] > 0
+        diff = score["difference"]
+        assert diff["mean"] == pytest.approx(score["accuracy"] - score["bow_accuracy"])
+    # every training sentence is read whole: the length comes from the data
+    tokenizer = load_model(folder)[0]
+    train_texts = ja.sentiment_data()["train"].texts
+    longest = max(len(ids) for ids in tokenizer(train_texts)["input_ids"])
+    assert info["settings"]["max_length"] == longest
 
     no_training(monkeypatch)
     assert prepare.main([]) == 0
@@ -104,19 +136,29 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
     profile = config.get_profile()
     _, model, description = ja.get_japanese_model(profile)
     assert etc.CITATION in ja.data_sources(model)
-    assert (
-        description.startswith("offline: 2-layer BERT") and "masked-LM" in description
-    )
+    assert set(ja.E5_CREDITS) <= set(ja.data_sources(model))
+    assert description.startswith("offline: intfloat/multilingual-e5-small")
+    assert "ETC test" in description and "chABSA test" in description
     assert (
         capsys.readouterr().out
         == f"Loading the cached <data>/checkpoints/{folder.name}.\n"
     )
+    # the full profile tries the hub first; when that fails it warns, then loads
+    real_load = choose.load_model
+
+    def offline_only(name, *args, **kwargs):
+        if str(name) == ja.HUB_MODEL:
+            raise ModelLoadError("no hub here")
+        return real_load(name, *args, **kwargs)
+
+    monkeypatch.setattr(choose, "load_model", offline_only)
+    with pytest.warns(ja.HubFallbackWarning, match="no hub here"):
+        assert ja.get_japanese_model(config.get_profile("full"))[2] == description
 
 
 def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):
     prepare.prepare()
-    folder = everyday_folder()
-    mlm = next((config.data_dir() / "checkpoints").glob("japanese-mlm-*"))
+    folder = model_folder()
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # a truncated file
     mine = config.data_dir() / "checkpoints" / "my-notes.txt"
@@ -129,41 +171,22 @@ def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):
         f"Training <data>/checkpoints/{folder.name}: model.safetensors is corrupt"
         in out
     )
-    assert f"Loading the cached <data>/checkpoints/{mlm.name}." in out  # not retrained
     assert ja.get_japanese_model(config.get_profile())[2].startswith("offline:")
-    (folder / "vocab.txt").unlink()
+    (folder / "tokenizer.json").unlink()
     prepare.prepare()
-    assert "vocab.txt, named in checksums.sha256, is missing" in capsys.readouterr().out
+    assert "tokenizer.json, named in checksums.sha256, is missing" in (
+        capsys.readouterr().out
+    )
 
     # other data: another folder, trained; the old one and the user's file stay
     (book_data / "test.tsv").write_text(f"{CHABSA_TEST[0]}\t0\t\n", encoding="utf-8")
     prepare.prepare()
     assert "there is no checkpoint yet" in capsys.readouterr().out
-    folders = sorted((config.data_dir() / "checkpoints").glob("japanese-everyday-*"))
+    folders = sorted(
+        (config.data_dir() / "checkpoints").glob("japanese-e5-sentiment-*")
+    )
     assert len(folders) == 2 and folder in folders
     assert mine.read_text() == "not the book's"
-
-
-def test_an_interrupted_prepare_step_resumes_its_pretraining(
-    book_data, monkeypatch, capsys
-):
-    real, epochs = jp._mlm_epoch, []
-
-    def epoch(*args):
-        epochs.append(args)
-        if len(epochs) == 3:
-            raise KeyboardInterrupt  # the build stopped in epoch 3
-        return real(*args)
-
-    monkeypatch.setattr(jp, "_mlm_epoch", epoch)
-    with pytest.raises(KeyboardInterrupt):
-        prepare.main([])
-    assert not list((config.data_dir() / "checkpoints").glob("japanese-*"))
-    capsys.readouterr()
-    monkeypatch.setattr(jp, "_mlm_epoch", real)
-    assert prepare.main([]) == 0
-    assert "Resuming pretraining after epoch 2" in capsys.readouterr().out
-    assert everyday_folder().is_dir()
 
 
 def test_missing_data_skips_the_artefact_and_says_so(monkeypatch, capsys):

@@ -103,3 +103,40 @@ def test_label_names_have_one_source(kind):
     model.config.label2id = {"ポジティブ": 0, "ネガティブ": 1}
     assert label_names(model) == ["ポジティブ", "ネガティブ"]
     assert ja.positive_label_id(model) == 0 and ja.label_name(model, 1) == "negative"
+
+
+def _japanese_pieces():
+    """A SentencePiece tokenizer whose first piece ``▁私は`` spans two MeCab words."""
+    import tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = ["<unk>", "<s>", "</s>", "▁", "▁私は", "不", "運", "な", "人間"]
+    pieces += ["です", "。", "カ", "゙", "ソ", "リン", "高い"]
+    model = tokenizers.models.Unigram([(p, -1.0) for p in pieces], 0, False)
+    backend = tokenizers.Tokenizer(model)
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.Metaspace()
+    backend.post_processor = tokenizers.processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def test_word_map_groups_sentencepiece_pieces_by_mecab_words():
+    tok = _japanese_pieces()
+    text = "私は不運な人間です。"
+    assert word_map(tok, text).words == [text]  # no spaces: one "word" alone
+    words = word_map(tok, text, words=ja.mecab_words([text])[0])
+    # 私 and は share the piece ▁私は, so they are one word; 不 + 運 make 不運
+    assert words.words == ["私は", "不運", "な", "人間", "です", "。"]
+    assert words.display() == text and set(words.gaps) == {""}
+    scores = torch.arange(1.0, len(words.index) + 1)
+    merged = words.merge(scores)
+    assert merged.tolist() == [2, 3 + 4, 5, 6, 7, 8]  # specials (1, 9) dropped
+    # half-width katakana: MeCab reads the NFKC form, the words show the original
+    text = "ｶﾞｿﾘﾝ 高い"
+    words = word_map(tok, text, words=ja.mecab_words([text])[0])
+    assert words.words == ["ｶﾞｿﾘﾝ", "高い"] and words.display() == text
+    with pytest.raises(ValueError, match="'安い' is not in the text"):
+        word_map(tok, text, words=["安い"])

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_bert, tiny_tokenizer
+from tiny import tiny_architecture, tiny_bert, tiny_tokenizer
 from transformers import (
     BertModel,
     DataCollatorWithPadding,
@@ -165,6 +165,23 @@ def test_bottom_then_top_equals_model_logits(attn, k):
         )
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(full_layer, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_bottom_then_top_equals_model_logits_for_xlm_r(k):
+    """XLM-R's head takes the sequence and has its own dropout (e5 is an XLM-R)."""
+    model, tokenizer = tiny_architecture("xlm-roberta", layers=2)
+    enc = tokenizer(
+        ["good film", "the plot was awful , really"], padding=True, return_tensors="pt"
+    )
+    assert (enc["attention_mask"] == 0).any()
+    with torch.no_grad():
+        expected = model(**enc).logits
+        hidden = train.bottom_forward(
+            model, enc["input_ids"], enc["attention_mask"], n_frozen=2 - k
+        )
+        got = train.top_forward(model, hidden, enc["attention_mask"], k)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("k", [1, 2])

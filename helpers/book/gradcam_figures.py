@@ -28,7 +28,8 @@ from ..attr.explanation import TextExplanation
 from ..attr.gradcam import GradCam
 from ..data import BookWarning
 from ..gradcam import mean_layer_agreement
-from ..highlight import CMAP, CMAP_SIGNED
+from ..highlight import CMAP, CMAP_SIGNED, isolated
+from ..stats import spearman
 
 # ------------------------------------------------------------- layer statistics
 
@@ -399,3 +400,52 @@ def _loner_clause(mean, i: int) -> str:
     others = [v for j, v in enumerate(mean[i]) if j != i and not np.isnan(v)]
     best = f"{max(others):.2f}" if others else "undefined"
     return f"layer {i} stands apart (its highest ρ with another layer is {best})"
+
+
+def describe_word_maps(
+    words: Sequence[str], cam, other, other_name: str, layer_balanced=None
+) -> list[str]:
+    """Markdown lines read off one sentence's word maps: Grad-CAM and another method.
+
+    ``cam``: Grad-CAM merged onto ``words``, ``[layers, words]`` (layer 0 the
+    lowest); ``layer_balanced``: its layer-balanced mean per word (default:
+    each row divided by its total, then averaged); ``other``: the other
+    method's score per word (signed: the highest counts *for* the class).
+    Says which word each reads first, which layers agree with the mean's
+    first word, and the Spearman ρ between the two methods' word scores.
+    Words and the method's name are escaped and direction-isolated
+    (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    """
+    cam = torch.as_tensor(cam, dtype=torch.float64)
+    other = torch.as_tensor(other, dtype=torch.float64)
+    if cam.shape[-1] != len(words) or other.shape != (len(words),):
+        raise ValueError(
+            f"{len(words)} words, Grad-CAM {tuple(cam.shape)} and {other_name} "
+            f"{tuple(other.shape)}: merge both onto the same words first."
+        )
+    if layer_balanced is None:
+        totals = cam.sum(-1, keepdim=True)
+        layer_balanced = (cam / totals.where(totals > 0, 1.0)).mean(0)
+    mean = torch.as_tensor(layer_balanced, dtype=torch.float64)
+    words, other_name = [isolated(w) for w in words], isolated(other_name)
+    first = int(mean.argmax())
+    tops = cam.argmax(-1).tolist()
+    agree = [layer for layer, top in enumerate(tops) if top == first]
+    last = words[tops[-1]]
+    lines = [
+        f"- Grad-CAM, layer-balanced mean of the {len(cam)} layers: 「{words[first]}」 "
+        f"first ({mean[first] / mean.sum():.0%} of the mean)."
+        if mean.sum() > 0
+        else "- Grad-CAM is zero on every word: no layer points anywhere.",
+        f"- Layers whose own first word is 「{words[first]}」: "
+        + (f"{len(agree)} of {len(cam)} ({_layer_list(agree)})" if agree else "none")
+        + f"; the last layer reads 「{last}」 first.",
+    ]
+    best = int(other.argmax())
+    rho = spearman(mean.numpy(), other.numpy()) if len(words) > 1 else float("nan")
+    same = "the same first word as" if best == first else "a different first word from"
+    lines.append(
+        f"- {other_name}: 「{words[best]}」 first, {same} Grad-CAM's mean; "
+        f"Spearman ρ between the two over the {len(words)} words: {rho:.2f}."
+    )
+    return lines

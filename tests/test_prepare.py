@@ -144,6 +144,9 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
         == f"Loading the cached <data>/checkpoints/{folder.name}.\n"
     )
     # the full profile tries the hub first; when that fails it warns, then loads
+    # (here with the quick profile's settings, so the prepared model is found)
+    full = config.get_profile("full")
+    quick_settings = ja.SentimentSettings.for_profile(profile)
     real_load = choose.load_model
 
     def offline_only(name, *args, **kwargs):
@@ -153,7 +156,8 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
 
     monkeypatch.setattr(choose, "load_model", offline_only)
     with pytest.warns(ja.HubFallbackWarning, match="no hub here"):
-        assert ja.get_japanese_model(config.get_profile("full"))[2] == description
+        got = ja.get_japanese_model(full, settings=quick_settings)
+        assert got[2] == description
 
 
 def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):

@@ -47,7 +47,9 @@ class Profile:
     with ``cascade_ig_steps`` IG steps. Chapter 6's plausibility check
     explains ``plausibility_reviews`` ERASER Movies validation reviews, each
     cut to ``plausibility_max_length`` tokens. The random baseline's numbers
-    are the mean over ``random_draws`` random maps per review.
+    are the mean over ``random_draws`` random maps per review. Chapter 9
+    explains ``corpus_reviews`` test reviews (``None``: the whole test
+    sample), each read whole in windows of ``corpus_max_length`` tokens.
     """
 
     name: str
@@ -69,6 +71,8 @@ class Profile:
     plausibility_reviews: int = 200
     random_draws: int = 10
     plausibility_max_length: int = 512
+    corpus_reviews: int | None = None
+    corpus_max_length: int = 512
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
@@ -91,6 +95,8 @@ PROFILES = {
         plausibility_reviews=6,
         plausibility_max_length=512,
         random_draws=3,
+        corpus_reviews=48,
+        corpus_max_length=256,
     ),
     "full": Profile(
         name="full",

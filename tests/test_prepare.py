@@ -76,7 +76,10 @@ def test_make_book_runs_the_prepare_step_before_the_chapters():
 
 
 def test_each_artefact_is_loaded_by_its_chapter_with_the_same_call():
-    assert [a.name for a in prepare.ARTEFACTS] == ["Japanese sentiment model"]
+    assert [a.name for a in prepare.ARTEFACTS] == [
+        "Japanese sentiment model",
+        "test sample explained (AttnLRP, [CLS] attention)",
+    ]
     for artefact in prepare.ARTEFACTS:
         code = (ROOT / artefact.chapter).read_text(encoding="utf-8")
         assert artefact.call in code, (artefact.chapter, artefact.call)

@@ -95,7 +95,7 @@ PROFILES = {
         plausibility_reviews=6,
         plausibility_max_length=512,
         random_draws=3,
-        corpus_reviews=48,
+        corpus_reviews=16,
         corpus_max_length=256,
     ),
     "full": Profile(

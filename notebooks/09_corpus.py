@@ -38,7 +38,7 @@ profile = config.get_profile()
 config.seed_everything(profile.seed)
 runs = corpus_sample.explain_test_sample(profile)
 tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
-reviews = corpus_sample.test_sample(profile)
+reviews = corpus_sample.sample_reviews(profile)
 for method, folder in runs.items():
     print(f"{method}: {config.display_path(folder)}")
 print(reviews.source)
@@ -155,20 +155,23 @@ def verdict(result):
     )
 
 
-def counterfactuals(found, n=5):
+done = {}  # word -> its counterfactual, each word tested once
+
+
+def counterfactuals(found, n=3):
     """The counterfactual for the ``n`` first distinct words of ``found``."""
     words = list(dict.fromkeys(w.word for w in found))[:n]
-    return [
-        corpus_views.counterfactual(
-            model,
-            tokenizer,
-            reviews.texts,
-            word,
-            labels=reviews.labels,
-            max_length=profile.corpus_max_length,
-        )
-        for word in words
-    ]
+    for word in words:
+        if word not in done:
+            done[word] = corpus_views.counterfactual(
+                model,
+                tokenizer,
+                reviews.texts,
+                word,
+                labels=reviews.labels,
+                max_length=profile.corpus_max_length,
+            )
+    return [done[w] for w in words]
 
 
 tests = counterfactuals(candidates)
@@ -230,13 +233,15 @@ for result in attention_tests:
 #
 # Interrupted, the same command resumes from the finished shards, on any
 # number of processes. How long it takes is an estimate, computed below
-# from one timing of this machine's kind (2 CPU cores) on the quick model;
-# `bench/bench_corpus.py` measures reviews per second on yours, and with a GPU
-# (`--gpu-full`) times the whole 25,000.
+# from timings of this machine's kind (2 CPU cores) on the quick model; no
+# GPU timing was at hand when this was written, so for a GPU run
+# `python bench/bench_corpus.py --gpu-full` times the whole 25,000 at 512
+# tokens on yours, and without `--gpu-full` it prints reviews per second for
+# your CPU.
 
 # %%
-# One timing (2 CPU cores, the quick MiniLM, AttnLRP, 256-token windows,
-# another job running beside it): reviews per second.
+# Timings on 2 CPU cores shared with another job (the quick MiniLM, AttnLRP,
+# 256-token windows) gave 0.6 to 0.9 reviews per second; the middle of that:
 MEASURED_REVIEWS_PER_S = 0.7
 # bert-base has twice the layers and twice the width of the 6-layer MiniLM:
 # about 8 times the work per token, and 512-token windows hold longer reviews.

@@ -177,6 +177,10 @@ def test_missing_data_skips_the_artefact_and_says_so(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "prepare: Japanese sentiment model: skipped, its data is not here" in out
     assert "the chapter says how to get it" in out
+    # chapter 2's model is not trained: the corpus run waits for the chapters
+    assert "prepare: test sample explained (AttnLRP, [CLS] attention): skipped" in out
+    assert "chapter 2 has not fine-tuned its model yet" in out
+    assert not (config.data_dir() / "checkpoints").exists()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -1,7 +1,7 @@
 """Chapter 9's corpus runs: the profile's test sample explained, shard by shard.
 
 :func:`explain_test_sample` is the call both the prepare step and chapter 9
-make: it explains :func:`test_sample` with chapter 6's recommended methods
+make: it explains :func:`sample_reviews` with chapter 6's recommended methods
 (:data:`helpers.explain.DEFAULT_METHODS`: AttnLRP, and ``[CLS]`` attention
 beside it) into ``<data>/corpus/<profile>-<method>-<fingerprint>``. The
 folder's name hashes the model's weights, the tokenizer, the reviews and the
@@ -22,7 +22,7 @@ from ..explain import DEFAULT_METHODS
 from ..models import ModelLoadError
 
 
-def test_sample(profile: Profile) -> data.ReviewSet:
+def sample_reviews(profile: Profile) -> data.ReviewSet:
     """The reviews chapter 9 explains: ``profile.corpus_reviews`` of the
     profile's test sample, drawn with its seed (all of it when ``None``)."""
     test = data.load_reviews("test", profile)
@@ -61,7 +61,7 @@ def explain_test_sample(
     methods=DEFAULT_METHODS,
     train_model: bool = True,
 ) -> dict[str, Path]:
-    """Explain :func:`test_sample` with each of ``methods`` using chapter 2's
+    """Explain :func:`sample_reviews` with each of ``methods`` using chapter 2's
     model; ``{method: folder}`` for :mod:`helpers.corpus_views`.
 
     Finished folders load (a rerun computes nothing). ``train_model=False``
@@ -78,7 +78,7 @@ def explain_test_sample(
             "chapter 2 has not fine-tuned its model yet: run chapter 2 first"
         )
     tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
-    reviews = test_sample(profile)
+    reviews = sample_reviews(profile)
     folders = {}
     for method in methods:
         out = run_folder(profile, model, tokenizer, reviews, method)

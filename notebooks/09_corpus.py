@@ -90,8 +90,9 @@ for label, words in by_total.items():
 #
 # One point per class and word: how many reviews hold it (log scale) against
 # its mean relevance there. Rare words scatter widely (a mean over few reviews
-# is noisy); the frequent ones near zero are the function words. Crosses are
-# the words of a shortcut kind: numbers, punctuation and names.
+# is noisy); a frequent word near zero is one the model reads but does not
+# lean on. Crosses are the words of a shortcut kind: numbers, punctuation and
+# names.
 
 # %%
 points = corpus_views.relevance_frequency(runs["AttnLRP"], min_texts=2)
@@ -188,7 +189,7 @@ print(
 #
 # The same global summary, from the last layer's `[CLS]` attention run on the
 # same reviews. Attention is positive by construction, so it cannot say a word
-# argues *against* a class, and chapter 6 found it less faithful. Put side by
+# argues *against* a class, and chapter 6 measured how faithful it is. Side by
 # side, the lists show what an attention-based global summary would have
 # concluded.
 

@@ -47,8 +47,10 @@ class Profile:
     with ``cascade_ig_steps`` IG steps. Chapter 6's plausibility check
     explains ``plausibility_reviews`` ERASER Movies validation reviews, each
     cut to ``plausibility_max_length`` tokens. The random baseline's numbers
-    are the mean over ``random_draws`` random maps per review. Chapter 4's
-    offline Japanese model (multilingual-e5-small) trains its top
+    are the mean over ``random_draws`` random maps per review. Chapter 9
+    explains ``corpus_reviews`` test reviews (``None``: the whole test
+    sample), each read whole in windows of ``corpus_max_length`` tokens.
+    Chapter 4's offline Japanese model (multilingual-e5-small) trains its top
     ``ja_trainable_layers`` layers on sentences cut to ``ja_max_length`` tokens.
     """
 
@@ -73,6 +75,8 @@ class Profile:
     plausibility_max_length: int = 512
     ja_trainable_layers: int = 6
     ja_max_length: int = 512
+    corpus_reviews: int | None = None
+    corpus_max_length: int = 512
 
     def with_(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=1)``."""
@@ -97,6 +101,8 @@ PROFILES = {
         random_draws=3,
         ja_trainable_layers=2,
         ja_max_length=128,
+        corpus_reviews=16,
+        corpus_max_length=256,
     ),
     "full": Profile(
         name="full",

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import config, data, train
-from helpers.book import recipes
+from helpers import config, corpus, data, train
+from helpers.book import corpus_sample, recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -389,6 +389,25 @@ def test_chapter_7_explains_edits_and_the_whole_sample(chapters):
     # chapter 2's misclassified reviews, explained whole
     if ns["worst"]:
         assert len(ns["wrong_result"].texts) == len(ns["worst"])
+
+
+def test_chapter_9_explains_the_sample_once_and_tests_its_candidates(chapters):
+    ns = chapters("09_corpus")
+    runs, reviews = ns["runs"], ns["reviews"]
+    assert list(runs) == ["AttnLRP", "[CLS] attention"]
+    for folder in runs.values():
+        assert folder.parent == config.data_dir() / "corpus"
+        assert corpus.read_corpus(folder)["id"].to_pylist() == reviews.ids
+    assert len(reviews.texts) == min(ns["profile"].corpus_reviews, 2 * PER_LABEL)
+    assert set(ns["by_total"]) == set(ns["attention"]) == {"negative", "positive"}
+    assert all(w.kind is not None for w in ns["candidates"])
+    tested = [t.word for t in ns["tests"]]
+    assert tested == list(dict.fromkeys(w.word for w in ns["candidates"]))[:3]
+    # the same call again loads the finished shards: none is computed again
+    shards = {p: p.stat().st_mtime_ns for f in runs.values() for p in f.glob("shard-*")}
+    assert len(shards) == 2
+    assert corpus_sample.explain_test_sample(ns["profile"]) == runs
+    assert {p: p.stat().st_mtime_ns for p in shards} == shards
 
 
 def test_appendix_explains_a_three_label_roberta_by_label_name(chapters):

@@ -6,7 +6,9 @@
 * :func:`plot_cascade` — the sanity check's rank correlations per step;
 * :func:`plot_layer_curves`, :func:`plot_cascade_layers` — the per-layer
   Grad-CAM methods in small multiples (:func:`helpers.book.report.main_methods`
-  and :func:`~helpers.book.report.layer_methods` tell them apart).
+  and :func:`~helpers.book.report.layer_methods` tell them apart);
+* :func:`plot_top_words`, :func:`plot_relevance_frequency` — chapter 9's
+  global views of a corpus run (:mod:`helpers.corpus_views`).
 
 Every figure is at most :data:`BOOK_WIDTH` inches wide, the book's column.
 """
@@ -325,3 +327,94 @@ def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
     return _finish_grid(
         fig, axes, len(layers), "steps randomised", "Spearman ρ", 2, path
     )
+
+
+def plot_top_words(per_class: dict, by: str = "total", title: str = "", path=None):
+    """Horizontal bars, one panel per class: each word's ``by`` (``"total"`` or
+    ``"mean"``) relevance with its bootstrap interval, largest on top.
+
+    ``per_class``: :func:`helpers.corpus_views.top_words`'s result. Words are
+    drawn as plain text: a ``$`` is escaped, so no word turns into mathtext.
+    """
+    import matplotlib.pyplot as plt
+
+    if by not in ("total", "mean"):
+        raise ValueError(f"by must be 'total' or 'mean', got {by!r}.")
+    labels = [label for label, words in per_class.items() if words]
+    if not labels:
+        raise ValueError("no words to plot: lower min_texts or explain more texts.")
+    k = max(len(per_class[label]) for label in labels)
+    fig, axes = plt.subplots(
+        1,
+        len(labels),
+        figsize=(BOOK_WIDTH, 1.0 + 0.22 * k),
+        squeeze=False,
+    )
+    for ax, label in zip(axes[0], labels, strict=True):
+        words = per_class[label]
+        if by == "total":
+            value = np.array([w.total for w in words])
+            low = np.array([w.total_low for w in words])
+            high = np.array([w.total_high for w in words])
+        else:
+            value = np.array([w.mean.mean for w in words])
+            low = np.array([w.mean.low for w in words])
+            high = np.array([w.mean.high for w in words])
+        y = np.arange(len(words))[::-1]
+        error = np.vstack([value - low, high - value]).clip(min=0)
+        ax.barh(y, value, xerr=error, color="tab:cyan", ecolor="0.3", capsize=2)
+        ax.set_yticks(y, [w.word.replace("$", r"\$") for w in words], fontsize=_SMALL)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_title(f"explaining {label}", fontsize=_FONT)
+        ax.set_xlabel(f"{by} relevance (95 % CI)", fontsize=_FONT)
+        ax.tick_params(axis="x", labelsize=_SMALL)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=_FONT)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
+def plot_relevance_frequency(points: list[dict], title: str = "", path=None):
+    """Mean relevance against the number of texts holding the word (log x),
+    one colour per class; shortcut kinds (numbers, punctuation, names) as
+    crosses. ``points``: :func:`helpers.corpus_views.relevance_frequency`."""
+    import matplotlib.pyplot as plt
+
+    if not points:
+        raise ValueError("no words to plot: explain some texts first.")
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 3.6))
+    colours = ("tab:red", "tab:green", "tab:blue", "tab:orange")
+    for i, label in enumerate(dict.fromkeys(p["label"] for p in points)):
+        for shortcut in (False, True):
+            mine = [
+                p
+                for p in points
+                if p["label"] == label and (p["kind"] is not None) == shortcut
+            ]
+            if not mine:
+                continue
+            ax.scatter(
+                [p["n_texts"] for p in mine],
+                [p["mean"] for p in mine],
+                s=14 if shortcut else 6,
+                marker="x" if shortcut else "o",
+                alpha=0.8 if shortcut else 0.35,
+                color=colours[i % len(colours)],
+                label=f"explaining {label}" + (", shortcut kind" if shortcut else ""),
+            )
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("texts holding the word (log scale)", fontsize=_FONT)
+    ax.set_ylabel("mean relevance per text", fontsize=_FONT)
+    ax.tick_params(labelsize=_SMALL)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=_SMALL, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=_FONT)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig

@@ -17,6 +17,7 @@ for a model).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from .. import ja
 from ..config import Profile, data_dir, get_profile
 from ..data import DataError
 from ..models import ModelLoadError
+from . import corpus_sample
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ ARTEFACTS: tuple[Artefact, ...] = (
         chapter="notebooks/04_gradcam.py",
         call="ja.get_japanese_model(profile)",
         build=ja.get_japanese_model,
+    ),
+    Artefact(
+        name="test sample explained (AttnLRP, [CLS] attention)",
+        chapter="notebooks/09_corpus.py",
+        call="corpus_sample.explain_test_sample(profile)",
+        build=functools.partial(corpus_sample.explain_test_sample, train_model=False),
     ),
 )
 

@@ -1,0 +1,255 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 9. What the model learned: every review of a test set
+#
+# Chapters 3–7 explained reviews one at a time. The next question is global:
+# *which words does the model lean on for each class, across the whole test
+# set, and which of them are shortcuts* — ratings such as "7/10", names,
+# punctuation — rather than sentiment? Answering it means explaining every
+# review, so this chapter uses the corpus runner, `helpers.corpus`: it
+# explains a corpus in batches sorted by length, reads long reviews whole in
+# windows, and streams one row per review (prediction, words, word scores) to
+# Parquet shards on disk. A finished shard is never computed again, so an
+# interrupted run resumes, and under `torchrun` or `accelerate launch` several
+# processes share the shards.
+#
+# The method is chapter 6's recommendation, AttnLRP, with the last layer's
+# `[CLS]` attention run beside it to show what an attention-based summary would
+# have concluded. The book's build explains the test sample in its prepare
+# step (`python -m helpers.book.prepare`); the cell below makes the same call,
+# which loads the finished shards (opened without the prepare step, it
+# computes them, a minute or two in the quick profile).
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import HTML, display
+
+from helpers import config, corpus, corpus_views, train
+from helpers.book import corpus_sample, plots, report
+
+profile = config.get_profile()
+config.seed_everything(profile.seed)
+runs = corpus_sample.explain_test_sample(profile)
+tokenizer, model = train.get_finetuned_model(profile, attn_implementation="eager")
+reviews = corpus_sample.sample_reviews(profile)
+for method, folder in runs.items():
+    print(f"{method}: {config.display_path(folder)}")
+print(reviews.source)
+
+# %% [markdown]
+# ## The run on disk
+#
+# `corpus.read_corpus` reads the shards back as one table in corpus order,
+# one row per review; the class explained is the one the model predicted.
+
+# %%
+table = corpus.read_corpus(runs["AttnLRP"])
+rows = table.select(["predicted", "n_tokens", "windows"]).to_pylist()
+right = sum(r["predicted"] == y for r, y in zip(rows, reviews.labels, strict=True))
+long = sum(r["windows"] > 1 for r in rows)
+print(
+    f"{len(rows)} reviews explained; the model predicted {right} of them "
+    f"correctly; {long} were longer than one window of "
+    f"{profile.corpus_max_length} tokens and were read whole in windows."
+)
+first = table.slice(0, 1).to_pylist()[0]
+top = sorted(zip(first["scores"], first["words"], strict=True), reverse=True)[:5]
+print(f"review {first['id']}: probs {first['probs']}, top words {[w for _, w in top]}")
+
+# %% [markdown]
+# ## The words each class leans on
+#
+# For each class and word, `corpus_views.top_words` sums the word's relevance
+# over the reviews that hold it (**total**), and divides by their number
+# (**mean**), with bootstrap intervals over reviews. Words held by fewer than
+# `min_texts` reviews are left out, so one odd review cannot top the list.
+# The total favours frequent words, the mean words that weigh much wherever
+# they appear.
+
+# %%
+MIN_TEXTS = 5
+by_total = corpus_views.top_words(
+    runs["AttnLRP"], by="total", k=12, min_texts=MIN_TEXTS
+)
+by_mean = corpus_views.top_words(runs["AttnLRP"], by="mean", k=12, min_texts=MIN_TEXTS)
+plots.plot_top_words(by_total, "total", "AttnLRP: largest total relevance")
+plots.plot_top_words(by_mean, "mean", "AttnLRP: largest mean relevance")
+plt.show()
+for label, words in by_total.items():
+    print(f"explaining {label}, top by total: {[w.word for w in words[:6]]}")
+
+# %% [markdown]
+# ## Relevance against frequency
+#
+# One point per class and word: how many reviews hold it (log scale) against
+# its mean relevance there. Rare words scatter widely (a mean over few reviews
+# is noisy); a frequent word near zero is one the model reads but does not
+# lean on. Crosses are the words of a shortcut kind: numbers, punctuation and
+# names.
+
+# %%
+points = corpus_views.relevance_frequency(runs["AttnLRP"], min_texts=2)
+plots.plot_relevance_frequency(points, "AttnLRP: mean relevance per word")
+plt.show()
+
+# %% [markdown]
+# ## Shortcut candidates
+#
+# A candidate is a word that carries relevance while being a number, a piece
+# of punctuation or a name (capitalised in at least 90 % of its occurrences).
+# Nothing here knows what a sentiment word is, and a high rank says only that
+# the explanation highlights the word, not that the model needs it.
+
+# %%
+candidates = corpus_views.shortcut_candidates(
+    runs["AttnLRP"], k=10, min_texts=MIN_TEXTS
+)
+
+
+def candidate_rows(found):
+    """The candidates as table rows (words are escaped by ``table_html``)."""
+    return [
+        {
+            "word": w.word,
+            "kind": w.kind,
+            "explaining": w.label,
+            "reviews": w.n_texts,
+            "total": round(w.total, 3),
+            "mean relevance": w.mean,
+        }
+        for w in found
+    ]
+
+
+display(HTML(report.table_html(candidate_rows(candidates), "AttnLRP candidates")))
+print(f"{len(candidates)} candidates held by at least {MIN_TEXTS} reviews.")
+
+# %% [markdown]
+# ## The counterfactual test
+#
+# A highlight is not a use. For each top candidate, `corpus_views.counterfactual`
+# removes the word from every review that holds it and classifies both
+# versions, whole. If the probability of the predicted class drops (its
+# interval below zero) or predictions flip, the model *uses* the word; if
+# nothing moves, the word was only a highlight.
+
+
+# %%
+def verdict(result):
+    """One sentence built from a counterfactual's numbers."""
+    change = result.probability_change
+    moved = change.high < 0 or change.low > 0
+    accuracy = ""
+    if result.accuracy_change is not None:
+        accuracy = f", accuracy change {result.accuracy_change}"
+    kind = "moves predictions (used)" if moved else "only a highlight"
+    return (
+        f"{result.word!r} in {result.n_texts} reviews: p(predicted) change "
+        f"{change}, {result.flipped:.0%} flipped{accuracy}: {kind}."
+    )
+
+
+done = {}  # word -> its counterfactual, each word tested once
+
+
+def counterfactuals(found, n=3):
+    """The counterfactual for the ``n`` first distinct words of ``found``."""
+    words = list(dict.fromkeys(w.word for w in found))[:n]
+    for word in words:
+        if word not in done:
+            done[word] = corpus_views.counterfactual(
+                model,
+                tokenizer,
+                reviews.texts,
+                word,
+                labels=reviews.labels,
+                max_length=profile.corpus_max_length,
+            )
+    return [done[w] for w in words]
+
+
+tests = counterfactuals(candidates)
+for result in tests:
+    print(verdict(result))
+used = [t.word for t in tests if t.probability_change.high < 0]
+print(
+    f"Of the {len(tests)} candidates tested, {len(used)} lowered the probability "
+    f"of the predicted class when removed: {used}."
+)
+
+# %% [markdown]
+# ## The same view from `[CLS]` attention
+#
+# The same global summary, from the last layer's `[CLS]` attention run on the
+# same reviews. Attention is positive by construction, so it cannot say a word
+# argues *against* a class, and chapter 6 measured how faithful it is. Side by
+# side, the lists show what an attention-based global summary would have
+# concluded.
+
+# %%
+attention = corpus_views.top_words(
+    runs["[CLS] attention"], by="total", k=12, min_texts=MIN_TEXTS
+)
+plots.plot_top_words(attention, "total", "[CLS] attention: largest total weight")
+plt.show()
+for label in by_total:
+    lrp = {w.word for w in by_total[label]}
+    att = {w.word for w in attention[label]}
+    print(
+        f"explaining {label}: {len(lrp & att)} of the top {len(lrp)} AttnLRP "
+        f"words are among attention's top {len(att)}; attention alone: "
+        f"{sorted(att - lrp)}"
+    )
+attention_candidates = corpus_views.shortcut_candidates(
+    runs["[CLS] attention"], k=10, min_texts=MIN_TEXTS
+)
+attention_tests = counterfactuals(attention_candidates)
+for result in attention_tests:
+    print("[CLS] attention candidate", verdict(result))
+
+# %% [markdown]
+# ## The whole test set
+#
+# The quick profile explains a seeded sample of the test set, each review read
+# in windows of 256 tokens; the full profile
+# (`BERT_BOOK_PROFILE=full`) explains all 25,000 test reviews with
+# `bert-base-uncased` at 512 tokens. The same run as a command, after saving
+# the model (`model.save_pretrained(folder)`, `tokenizer.save_pretrained(folder)`)
+# and the reviews as `TEXTS` (one per line, or `.jsonl` / `.parquet` with a
+# `text` column):
+#
+# ```bash
+# python -m helpers.corpus MODEL TEXTS runs/lrp --method AttnLRP --max-length 512
+# # the same on 2 CPU processes of one machine (gloo); on N GPUs, N processes
+# OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 -m helpers.corpus MODEL TEXTS runs/lrp
+# accelerate launch --num_processes 4 -m helpers.corpus MODEL TEXTS runs/lrp
+# ```
+#
+# Interrupted, the same command resumes from the finished shards, on any
+# number of processes. How long it takes is an estimate, computed below
+# from timings of this machine's kind (2 CPU cores) on the quick model; no
+# GPU timing was at hand when this was written, so for a GPU run
+# `python bench/bench_corpus.py --gpu-full` times the whole 25,000 at 512
+# tokens on yours, and without `--gpu-full` it prints reviews per second for
+# your CPU.
+
+# %%
+# Timings on 2 CPU cores shared with another job (the quick MiniLM, AttnLRP,
+# 256-token windows) gave 0.6 to 0.9 reviews per second; the middle of that:
+MEASURED_REVIEWS_PER_S = 0.7
+# bert-base has twice the layers and twice the width of the 6-layer MiniLM:
+# about 8 times the work per token, and 512-token windows hold longer reviews.
+BERT_BASE_FACTOR = 8
+hours = 25_000 / (MEASURED_REVIEWS_PER_S / BERT_BASE_FACTOR) / 3600
+print(
+    f"Estimate for the full 25,000 with bert-base on 2 CPU cores: about "
+    f"{hours:.0f} hours; torchrun with N processes on N times the cores "
+    f"divides it by about N (bench_corpus measures the scaling)."
+)

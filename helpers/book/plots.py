@@ -46,6 +46,14 @@ MAX_LINES = 6
 _FONT, _SMALL = 9, 8
 
 
+def _finish(fig, path=None, rect=None):
+    """``fig`` laid out (``rect`` as in ``tight_layout``), saved to ``path`` if set."""
+    fig.tight_layout(rect=rect)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig
+
+
 def _style(name: str) -> dict:
     """Line style per method: random dashed black, per-layer Grad-CAM thin greens."""
     if name == RANDOM:
@@ -107,10 +115,7 @@ def plot_curves(results: FaithfulnessResults, path=None, methods=None):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"mean p(predicted class), n = {results.n}", fontsize=_FONT)
     _legend_below(fig, axes[0], len(names))
-    fig.tight_layout(rect=(0, 0.075 * rows, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path, rect=(0, 0.075 * rows, 1, 1))
 
 
 def _small_multiples(n: int, title: str):
@@ -153,10 +158,7 @@ def _finish_grid(fig, axes, n, xlabel, ylabel, n_legend, path):
         fontsize=_FONT,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.32 / fig.get_figheight() + 0.02, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path, rect=(0, 0.32 / fig.get_figheight() + 0.02, 1, 1))
 
 
 def plot_layer_curves(results: FaithfulnessResults, path=None):
@@ -247,10 +249,7 @@ def plot_agreement(results: FaithfulnessResults, path=None, methods=None):
     bar.set_label("mean Spearman ρ", fontsize=_SMALL)
     bar.ax.tick_params(labelsize=_SMALL)
     ax.set_title(f"Agreement between methods (n = {results.n} reviews)", fontsize=_FONT)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path)
 
 
 def _cascade_band(cascade: CascadeResults, method: str, seed: int):
@@ -290,10 +289,7 @@ def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234, methods=N
     ax.set_title(f"Cascading randomisation (n = {cascade.n} reviews)", fontsize=_FONT)
     ax.grid(alpha=0.3)
     _legend_below(fig, ax, len(names))
-    fig.tight_layout(rect=(0, 0.075 * rows, 1, 1))
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path, rect=(0, 0.075 * rows, 1, 1))
 
 
 def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
@@ -371,10 +367,7 @@ def plot_top_words(per_class: dict, by: str = "total", title: str = "", path=Non
         ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=_FONT)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_relevance_frequency(points: list[dict], title: str = "", path=None):
@@ -414,7 +407,4 @@ def plot_relevance_frequency(points: list[dict], title: str = "", path=None):
     ax.legend(fontsize=_SMALL, frameon=False)
     if title:
         ax.set_title(title, fontsize=_FONT)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    return _finish(fig, path)

@@ -64,8 +64,8 @@ def saved_model(folder: Path, source: str | None) -> Path:
     return folder
 
 
-def batched_vs_loop(model_dir, texts, method, max_length, batch_size) -> dict:
-    """Part 1: ``explain_corpus`` against one ``explain`` call per review."""
+def timed_run(model_dir, texts, method, max_length, batch_size, rows=False):
+    """``(seconds, rows or None)`` of one ``explain_corpus`` run in a scratch folder."""
     tokenizer, model = load_model(model_dir, attn_implementation="eager")
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
@@ -79,8 +79,16 @@ def batched_vs_loop(model_dir, texts, method, max_length, batch_size) -> dict:
             batch_size=batch_size,
             progress=False,
         )
-        batched = time.perf_counter() - start
-        rows = corpus.read_corpus(Path(folder) / "run", rows=True)
+        seconds = time.perf_counter() - start
+        return seconds, corpus.read_corpus(
+            Path(folder) / "run", rows=True
+        ) if rows else None
+
+
+def batched_vs_loop(model_dir, texts, method, max_length, batch_size) -> dict:
+    """Part 1: ``explain_corpus`` against one ``explain`` call per review."""
+    batched, rows = timed_run(model_dir, texts, method, max_length, batch_size, True)
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
     start = time.perf_counter()
     loop = [
         explain(model, tokenizer, t, [method], max_length=max_length, progress=False)
@@ -163,39 +171,14 @@ def memory(model_dir, n: int, args) -> dict:
     """Part 3 (in a fresh process): peak RSS of explaining ``n`` reviews."""
     torch.set_num_threads(1)
     texts, _ = reviews(n)
-    tokenizer, model = load_model(model_dir, attn_implementation="eager")
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        corpus.explain_corpus(
-            model,
-            tokenizer,
-            texts,
-            args.rss_method,
-            Path(folder) / "run",
-            max_length=128,
-            batch_size=args.batch_size,
-            progress=False,
-        )
-        seconds = time.perf_counter() - start
+    seconds, _ = timed_run(model_dir, texts, args.rss_method, 128, args.batch_size)
     return {"n": n, "peak_rss_mib": round(peak_hwm_mib()), "seconds": seconds}
 
 
 def throughput(model_dir, texts, length: int, method: str, batch_size: int) -> float:
     """Part 4: reviews per second of ``explain_corpus`` at ``length`` tokens."""
-    tokenizer, model = load_model(model_dir, attn_implementation="eager")
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        corpus.explain_corpus(
-            model,
-            tokenizer,
-            texts,
-            method,
-            Path(folder) / "run",
-            max_length=length,
-            batch_size=batch_size,
-            progress=False,
-        )
-        return len(texts) / (time.perf_counter() - start)
+    seconds, _ = timed_run(model_dir, texts, method, length, batch_size)
+    return len(texts) / seconds
 
 
 def main(argv=None) -> None:

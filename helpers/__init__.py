@@ -10,8 +10,8 @@ Chapters import the submodules module-qualified (``from helpers import data``
 * ``attr`` (attribution methods), ``metrics`` (faithfulness, sanity check,
   plausibility, cost), ``stats`` (correlation and intervals) — chapter 5;
 * ``data.eraser`` (human rationales), ``windows`` (texts of any length) — chapter 6;
-* ``tokens`` (words and special tokens of any fast tokenizer or slow
-  word-level one, as Japanese BERTs have), ``explain``
+* ``tokens`` (special tokens and the one merge), ``align`` (words of any
+  fast tokenizer or slow word-level one, as Japanese BERTs have), ``explain``
   (one call that explains any text with any model), ``explorer`` (widgets),
   ``corpus`` and ``corpus_views`` (a whole corpus, on several processes, and
   what the model learned across it) — for your own model;

@@ -49,12 +49,13 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from .align import require_words
 from .attr import Attribution
 from .data import check_texts
 from .explain import resolve_methods
 from .inputs import batches_by_length, label_names, target_tensor
 from .models import check_classifier, load_model
-from .tokens import DEFAULT_MERGE, MERGES, require_words
+from .tokens import DEFAULT_MERGE, MERGES
 from .windows import encode_long, explain_long, long_words, window_for
 
 MANIFEST = "corpus.json"

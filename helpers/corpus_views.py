@@ -20,7 +20,7 @@ The rules, stated once:
   words: a candidate is a token that carries relevance while being one of
   these kinds, and :func:`counterfactual` tests whether the model uses it.
 * **Counterfactual**: every occurrence of the word (the tokenizer's words,
-  :func:`helpers.tokens.word_map`, compared in lower case) is replaced by
+  :func:`helpers.align.word_map`, compared in lower case) is replaced by
   ``replacement`` (default: removed) in every text holding it, and both
   versions are classified (:func:`helpers.windows.classify_long`, nothing
   cut). The change is in the probability of the class predicted for the
@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .align import word_map
 from .corpus import corpus_texts, iter_shards, manifest_of
 from .stats import ConfidenceInterval, bootstrap_ci, wilson_interval
-from .tokens import word_map
 from .windows import classify_long, window_for
 
 KINDS = ("number", "punctuation", "name")

@@ -31,7 +31,7 @@ What it decides, once:
   ``max_length`` tokens (:mod:`helpers.windows`: overlapping windows,
   logits averaged, scores stitched). A text that fits is one plain pass,
   exactly what the model sees from ``tokenizer(text)``.
-* **Words** — the tokenizer's own words (:func:`helpers.tokens.align`: its
+* **Words** — the tokenizer's own words (:func:`helpers.align.align`: its
   words and their characters in the text, MeCab's for a Japanese BERT),
   shown as written; special tokens never appear. Piece scores
   are merged into word scores by the book's rule, the **sum**
@@ -50,13 +50,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .align import require_words
 from .attr import Attribution, explainers
 from .attr.explanation import TextExplanation
 from .data import check_texts
 from .highlight import highlight_html, highlight_rows, isolated, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
-from .tokens import DEFAULT_MERGE, MERGES, require_words
+from .tokens import DEFAULT_MERGE, MERGES
 from .windows import encode_long, explain_long, long_words, window_for
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
@@ -382,7 +383,7 @@ def explain(
 
     ``model``: a transformers sequence classifier of the BERT family (any
     number of labels); ``tokenizer``: its fast tokenizer, or a slow one
-    whose words :func:`helpers.tokens.align` reads (``BertJapaneseTokenizer``:
+    whose words :func:`helpers.align.align` reads (``BertJapaneseTokenizer``:
     MeCab words, then WordPiece); any other slow one raises ``TypeError``
     saying what is missing. ``methods``: names
     from :func:`helpers.attr.explainers` or explainer objects; default

@@ -35,6 +35,7 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
+from .align import require_words
 from .attention import explain_review, render_review
 from .attr import explainers
 from .attr.explanation import TextExplanation
@@ -42,7 +43,6 @@ from .explain import DEFAULT_METHODS, explain, resolve_methods
 from .highlight import Markup, highlight_html, isolated, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
-from .tokens import require_words
 
 #: The class dropdown's value for "the class the model predicts".
 PREDICTED = -1

@@ -18,7 +18,7 @@ gradients; every chapter goes through :func:`highlight_html`:
   merge, :func:`helpers.tokens.merge_pieces`. Japanese text (tokens with
   CJK characters) is joined without spaces. Reading words from token strings
   is a best guess; the exact words come from the tokenizer
-  (:func:`helpers.tokens.word_map`), shown with ``gaps=`` (the original text between
+  (:func:`helpers.align.word_map`), shown with ``gaps=`` (the original text between
   the words).
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
@@ -356,7 +356,7 @@ def _check_gaps(gaps, n_tokens: int, merge) -> list[str]:
         )
     if merge is not None:
         raise ValueError(
-            "gaps go with whole words (helpers.tokens.word_map), which are merged "
+            "gaps go with whole words (helpers.align.word_map), which are merged "
             "already: pass merge=None."
         )
     return gaps
@@ -411,7 +411,7 @@ def highlight_html(
     in tooltips and the legend. ``special_tokens``: the token strings to hide,
     the tokenizer's :func:`helpers.tokens.special_tokens` (default: none, e.g.
     for words already without them). ``gaps``: whole words
-    from :func:`helpers.tokens.word_map` are shown as written, with
+    from :func:`helpers.align.word_map` are shown as written, with
     ``gaps[i]`` (the original text between words) before word ``i``.
     ``title`` is text (escaped and isolated) or a :class:`Markup`; the text
     shown sits in one ``<bdi>`` and the tooltips' labels in U+2068/U+2069

@@ -57,11 +57,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .align import align, aligns
 from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import batches_by_length, resolve_target, target_tensor, to_device
 from .models import eval_mode, model_device
-from .tokens import WordMap, align, aligns, encode, from_offsets, special_ids
+from .tokens import WordMap, encode, from_offsets, special_ids
 
 POOLS = ("mean", "max")
 STITCHES = ("mean", "taper")
@@ -194,7 +195,7 @@ class LongEncoding:
     ``ids``: the content token ids (no [CLS]/[SEP]), ``[n_tokens]`` as a
     list; ``tokens``: their WordPieces; ``offsets``: each token's
     ``(start, end)`` characters in ``text`` and ``word_ids``: each token's
-    word index (:func:`helpers.tokens.align`; both ``None`` for a slow
+    word index (:func:`helpers.align.align`; both ``None`` for a slow
     tokenizer without a word tokenizer); ``spans``: the windows'
     ``(start, end)`` over the content tokens (:func:`windows`).
     """

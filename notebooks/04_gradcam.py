@@ -43,6 +43,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from helpers import (
+    align,
     attr,
     config,
     data,
@@ -199,7 +200,7 @@ print(f"largest value       = {float(ours.max()):.3g}")
 # (`gradcam.layer_mean`: each layer's map scaled to sum 1 over the words, then
 # averaged, so every layer counts equally; pieces are merged by the sum, the
 # book's rule from chapter 3, into the words `explain()` shows, read by
-# `tokens.word_map`). Chapter 5 deletes such words to see whether the
+# `align.word_map`). Chapter 5 deletes such words to see whether the
 # prediction changes.
 
 # %%
@@ -214,7 +215,7 @@ for i, (example, res) in enumerate(zip(examples.RUNNING, running, strict=True)):
     path = figures / f"gradcam_running_{i}.png"
     gradcam_figures.plot_gradcam(res.score(), res.tokens, title, path=path)
     plt.show()
-    words = tokens.word_map(tokenizer, res.text, max_length=len(res.tokens))
+    words = align.word_map(tokenizer, res.text, max_length=len(res.tokens))
     scores = words.merge(gradcam.layer_mean(res, specials))  # sum of the pieces
     _, top = examples.delete_top_words(words.words, scores, 3, seed=profile.seed)
     print(f"{example.name}: top 3 words =", ", ".join(words.words[j] for j in top))
@@ -261,7 +262,7 @@ def show(index, kind):
         res.score(), res.tokens, title, path=path, seed=profile.seed
     )
     plt.show()
-    words = tokens.word_map(tokenizer, res.text, max_length=len(res.tokens))
+    words = align.word_map(tokenizer, res.text, max_length=len(res.tokens))
     display(
         highlight.highlight(
             words.words,
@@ -451,7 +452,7 @@ except models.ModelLoadError as err:  # no hub model, no data: say how to get on
 # The article's figure has one row per layer and one column per word. This
 # model's SentencePiece pieces are not words (`▁私は` is two), so each
 # sentence is cut into MeCab words for display and the Grad-CAM of the pieces
-# is summed onto them (`tokens.word_map(..., words=...)`, the book's one merge
+# is summed onto them (`align.word_map(..., words=...)`, the book's one merge
 # rule; words that share a piece are shown as one). The special tokens `<s>`
 # and `</s>` are left out, as in the article.
 
@@ -465,7 +466,7 @@ if ja_model is not None:
     ja_words, ja_cams = [], []
     for i, res in enumerate(ja_results):
         mecab = ja.mecab_words([res.text])[0]
-        words = tokens.word_map(
+        words = align.word_map(
             ja_tokenizer, res.text, max_length=len(res.tokens), words=mecab
         )
         cam = words.merge(res.score())  # [layers, words]

@@ -87,7 +87,7 @@ for label in model.config.id2label.values():
 # Its tokenizer, `BertJapaneseTokenizer`, cuts a sentence into MeCab words
 # (`fugashi` with the `ipadic` dictionary) and each word into WordPiece
 # pieces, and no fast version of it exists. `explain()` takes it all the same:
-# `tokens.align` finds MeCab's words and their pieces back in the sentence as
+# `helpers.align.align` finds MeCab's words and their pieces back in the sentence as
 # typed (the tokenizer reads it NFKC-normalised), so the words are shown as
 # written, half-width `ｶﾀｶﾅ` or full-width `ＡＢＣ` included, and `[CLS]`/`[SEP]`
 # never appear. The cell builds a small such tokenizer and an **untrained**

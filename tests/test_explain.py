@@ -24,6 +24,7 @@ from tiny import (
 
 import helpers
 from helpers import tokens as tokens_module
+from helpers.align import word_map
 from helpers.attention import (
     attention_mass,
     render_review,
@@ -41,7 +42,6 @@ from helpers.tokens import (
     merge_pieces,
     merge_scores,
     special_tokens,
-    word_map,
 )
 
 LABELS = {0: "neg", 1: "neutral", 2: "pos"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny import tiny_architecture, tiny_unigram_tokenizer
 
-from helpers import attr, highlight, ja, tokens
+from helpers import align, attr, highlight, ja, tokens
 from helpers.attr.explanation import TextExplanation
 from helpers.book.gradcam_figures import (
     describe_layer_agreement,
@@ -210,7 +210,7 @@ def test_japanese_section_on_a_tiny_12_layer_xlm_r():
         batched[enc["attention_mask"][:, None, :].expand_as(batched) == 0] == 0
     ).all()
     for res in results:
-        words = tokens.word_map(tok, res.text, words=ja.mecab_words([res.text])[0])
+        words = align.word_map(tok, res.text, words=ja.mecab_words([res.text])[0])
         cam = words.merge(res.score())
         assert cam.shape == (12, len(words.words)) and words.display() == res.text
         assert not set(words.words) & {"<cls>", "<sep>", "<s>", "</s>"}
@@ -221,7 +221,7 @@ def test_japanese_section_on_a_tiny_12_layer_xlm_r():
     explainer = attr.explainers(model, tok)["AttnLRP"]
     one = dict(tokens.encode(tok, [article.text], return_tensors="pt"))
     other = explainer.attribute(one, target=article.target).scores[0]
-    words = tokens.word_map(tok, article.text, words=ja.mecab_words([article.text])[0])
+    words = align.word_map(tok, article.text, words=ja.mecab_words([article.text])[0])
     lines = describe_word_maps(
         words.words, words.merge(article.score()), words.merge(other), "AttnLRP"
     )

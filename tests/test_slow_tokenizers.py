@@ -17,13 +17,14 @@ from tiny import SPECIALS, tiny_bert, tiny_slow_tokenizer, tiny_tokenizer
 from transformers import BertJapaneseTokenizer
 
 from helpers import ja
+from helpers.align import align, word_map
 from helpers.attr import GradientXInput
 from helpers.data import encode_texts
 from helpers.explain import explain
 from helpers.explorer import comparison_html, text_explorer
 from helpers.gradcam import gradcam_for_texts, layer_mean
 from helpers.ja.corpus import MECAB_KWARGS
-from helpers.tokens import align, special_tokens, word_map
+from helpers.tokens import special_tokens
 
 SENTENCE = "私は不運な人間です。"
 WORDS = ["私", "は", "不運", "な", "人間", "です", "。"]

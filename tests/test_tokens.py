@@ -12,6 +12,7 @@ from tiny import TEXTS, tiny_bert, tiny_bpe_tokenizer, tiny_tokenizer
 from tiny import tiny_unigram_tokenizer as tiny_unigram
 
 from helpers import ja
+from helpers.align import word_map
 from helpers.config import LABEL_NAMES
 from helpers.highlight import highlight_html
 from helpers.inputs import label_names
@@ -22,7 +23,6 @@ from helpers.tokens import (
     piece_words,
     special_ids,
     special_tokens,
-    word_map,
 )
 
 TOKENIZERS = {

@@ -49,13 +49,12 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from .align import require_words
 from .attr import Attribution
 from .data import check_texts
-from .explain import resolve_methods
+from .explain import check_explainable, resolve_methods
 from .inputs import batches_by_length, label_names, target_tensor
-from .models import check_classifier, load_model
-from .tokens import DEFAULT_MERGE, MERGES
+from .models import load_model
+from .tokens import DEFAULT_MERGE
 from .windows import encode_long, explain_long, long_words, window_for
 
 MANIFEST = "corpus.json"
@@ -317,10 +316,7 @@ class _Run:
     @classmethod
     def of(cls, model, tokenizer, method, texts, ids, text_column, target, merge):
         texts = corpus_texts(texts, text_column)
-        check_classifier(model, tokenizer)
-        require_words(tokenizer)
-        if merge not in MERGES:
-            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
+        check_explainable(model, tokenizer, merge)
         labels = label_names(model)
         (explainer,) = resolve_methods(model, tokenizer, [method]).values()
         targets = target_tensor(target, len(texts), labels)

@@ -57,7 +57,7 @@ from .data import check_texts
 from .highlight import highlight_html, highlight_rows, isolated, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
-from .tokens import DEFAULT_MERGE, MERGES
+from .tokens import DEFAULT_MERGE, check_merge
 from .windows import encode_long, explain_long, long_words, window_for
 
 #: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
@@ -367,6 +367,19 @@ def _explain_one(model, tokenizer, text, explainers, target, window, overlap, me
     )
 
 
+def check_explainable(model: nn.Module, tokenizer, merge: str = DEFAULT_MERGE):
+    """What every explaining call checks first, each error naming the fix.
+
+    ``model`` is a sequence classifier with a matching ``tokenizer``
+    (:func:`helpers.models.check_classifier`), the tokenizer has words to
+    align (:func:`helpers.align.require_words`) and ``merge`` is one of
+    :data:`helpers.tokens.MERGES`.
+    """
+    check_classifier(model, tokenizer)
+    require_words(tokenizer)
+    check_merge(merge)
+
+
 def explain(
     model: nn.Module,
     tokenizer,
@@ -388,9 +401,8 @@ def explain(
     saying what is missing. ``methods``: names
     from :func:`helpers.attr.explainers` or explainer objects; default
     :data:`DEFAULT_METHODS` = ``("AttnLRP", "[CLS] attention")``, chapter 6's
-    recommendation: AttnLRP was the winner of the faithfulness benchmark
-    (chapter 6 measures it; it also had the best plausibility AUPRC), and
-    the last layer's [CLS] attention is the cheap view beside it.
+    recommendation (AttnLRP from its faithfulness and plausibility
+    benchmarks; the last layer's [CLS] attention, the cheap view beside it).
     ``target``: ``None`` (each text's predicted class), a class index, a label
     name of ``model.config.id2label`` (case-insensitive; an unknown name
     raises ``ValueError`` listing the valid ones), or a list of these, one
@@ -408,11 +420,8 @@ def explain(
     """
     from tqdm.auto import tqdm
 
-    check_classifier(model, tokenizer)
-    require_words(tokenizer)
+    check_explainable(model, tokenizer, merge)
     texts = check_texts(text_or_texts)
-    if merge not in MERGES:
-        raise ValueError(f"merge must be one of {MERGES}, got {merge!r}.")
     names = label_names(model)
     targets = target_tensor(target, len(texts), names)
     window, overlap = window_for(tokenizer, model, max_length)

@@ -115,7 +115,8 @@ class TokenRoles:
         return mask.bool() & ~torch.isin(ids, special)
 
 
-def _check_merge(merge: str) -> str:
+def check_merge(merge: str) -> str:
+    """``merge`` itself if it is one of :data:`MERGES`; ``ValueError`` otherwise."""
     if merge not in MERGES:
         raise ValueError(
             f"merge must be one of {MERGES} (the book uses {DEFAULT_MERGE!r}), "
@@ -136,7 +137,7 @@ def merge_scores(
     merged row by row: ``[..., n_words]``. Raises ``ValueError`` when the
     lengths differ.
     """
-    _check_merge(merge)
+    check_merge(merge)
     scores = torch.as_tensor(scores).detach()
     if scores.dim() > 1:
         rows = [merge_scores(r, index, n_words, merge) for r in scores.flatten(0, -2)]

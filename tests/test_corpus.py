@@ -183,6 +183,16 @@ def test_empty_corpus_and_missing_column_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"no column 'text'.*'review'.*text_column="):
         _run(model, tokenizer, tmp_path / "b", texts={"review": ["good film"]})
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_unknown_merge_is_refused_as_explain_refuses_it(tmp_path):
+    model, tokenizer = tiny_bert(), tiny_tokenizer()
+    fix = r"merge must be one of \('sum', 'max', 'mean'\) \(the book uses 'sum'\)"
+    with pytest.raises(ValueError, match=fix):
+        explain(model, tokenizer, "good film", merge="median", progress=False)
+    with pytest.raises(ValueError, match=fix):
+        _run(model, tokenizer, tmp_path / "run", merge="median")
+    assert not (tmp_path / "run").exists()
     table = corpus.pa.table({"review": ["good film", "bad plot"]})
     rows = corpus.read_corpus(
         _run(model, tokenizer, tmp_path / "c", texts=table, text_column="review"),

@@ -219,14 +219,7 @@ def read_imdb_split(
         warnings.warn(
             f"Skipped {skipped} empty review file(s) in {root / split}.", stacklevel=2
         )
-    empty = [str(root / split / name) for name in LABELS if not read[name]]
-    if empty:
-        raise DataError(
-            f"{' and '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} no "
-            "reviews (expected non-empty <number>_<rating>.txt files): the copy is "
-            f"incomplete. Extract the official archive again ({IMDB_URL}) or point "
-            f"${IMDB_ENV} at a complete aclImdb folder."
-        )
+    _require_every_label(root / split, read)
     sampled = "" if per_label is None else ", seeded sample"
     source = f"IMDb {split} ({len(texts)} reviews{sampled})"
     grouped = all(u is not None for u in urls.values())
@@ -239,6 +232,18 @@ def read_imdb_split(
         movies=movies if grouped else [],
         dataset="IMDb",
     )
+
+
+def _require_every_label(folder: Path, read: dict[str, int]) -> None:
+    """``DataError`` naming the label folders of ``folder`` that gave no review."""
+    empty = [str(folder / name) for name in LABELS if not read[name]]
+    if empty:
+        raise DataError(
+            f"{' and '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} no "
+            "reviews (expected non-empty <number>_<rating>.txt files): the copy is "
+            f"incomplete. Extract the official archive again ({IMDB_URL}) or point "
+            f"${IMDB_ENV} at a complete aclImdb folder."
+        )
 
 
 _MOVIE_URL = re.compile(r"/title/(tt\d+)")

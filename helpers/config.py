@@ -167,13 +167,6 @@ def seed_everything(seed: int = 1234) -> None:
     torch.manual_seed(seed)
 
 
-def device() -> torch.device:  # noqa: F821
-    """CUDA when available, else CPU."""
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def figures_dir() -> Path:
     """Folder where the chapters save their figures: ``<data_dir>/figures``."""
     path = data_dir() / "figures"

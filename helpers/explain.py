@@ -158,7 +158,7 @@ class Explanation:
         )
 
     def rows(self) -> list[dict]:
-        """One dict per text, method and word (a table without pandas).
+        """One dict per text, method and word: ``pandas.DataFrame(rows())`` is a table.
 
         Keys: ``text`` (index), ``method``, ``position`` (word index),
         ``word``, ``score``, ``target`` (label explained), ``predicted``.
@@ -181,17 +181,6 @@ class Explanation:
                         }
                     )
         return out
-
-    def to_dataframe(self):
-        """:meth:`rows` as a ``pandas.DataFrame`` (needs pandas, not a dependency)."""
-        try:
-            import pandas as pd
-        except ImportError as err:
-            raise ImportError(
-                "to_dataframe needs pandas (pip install pandas); without it, "
-                "Explanation.rows() gives the same table as a list of dicts."
-            ) from err
-        return pd.DataFrame(self.rows())
 
     def top_words(
         self, i: int = 0, method: str | None = None, k: int = 5, seed: int = 1234

@@ -245,7 +245,7 @@ def test_nested_docs_archive_is_extracted(tmp_path):
 # ----------------------------------------------------------------- word pieces
 def test_rationale_lands_on_continuation_pieces(tmp_path, tokenizer):
     reviews = eraser.load_eraser("val", make_eraser(tmp_path))
-    batch = eraser.rationale_token_mask(reviews[1], tokenizer)
+    batch = eraser.encode_rationales([reviews[1]], tokenizer)
     pieces = tokenizer.convert_ids_to_tokens(batch.inputs["input_ids"][0].tolist())
     assert pieces[:4] == ["[CLS]", "great", "movie", "##s"]
     assert marked_pieces(batch, tokenizer) == ["great", "movie", "##s", "good", "plot"]
@@ -258,7 +258,7 @@ def test_punctuation_accents_and_unknown_words(tokenizer):
     # "plot!" is one ERASER word but two pieces; "góod" loses its accent;
     # "zzz" is [UNK]; "badly" is bad + ##ly; "filmed" is film + ##ed.
     doc = review("the plot! was góod zzz , badly filmed it", [(1, 2), (3, 5), (6, 8)])
-    batch = eraser.rationale_token_mask(doc, tokenizer)
+    batch = eraser.encode_rationales([doc], tokenizer)
     pieces = tokenizer.convert_ids_to_tokens(batch.inputs["input_ids"][0].tolist())
     assert pieces[1:4] == ["the", "plot", "!"]
     assert marked_pieces(batch, tokenizer) == [
@@ -287,19 +287,19 @@ def test_truncation_reports_rationale_coverage(tokenizer):
         "great movies and the plot was fine but boring acting really bad",
         [(0, 2), (8, 12)],
     )
-    batch = eraser.rationale_token_mask(doc, tokenizer, max_length=8)
+    batch = eraser.encode_rationales([doc], tokenizer, max_length=8)
     assert batch.inputs["input_ids"].shape == (1, 8)
     assert marked_pieces(batch, tokenizer) == ["great", "movie", "##s"]
     assert batch.rationale_words[0] == 6 and batch.rationale_words_kept[0] == 2
     assert batch.coverage[0] == pytest.approx(2 / 6)
     assert batch.n_pieces[0] == 13 and batch.truncated[0]
-    cut_mid_word = eraser.rationale_token_mask(doc, tokenizer, max_length=4)
+    cut_mid_word = eraser.encode_rationales([doc], tokenizer, max_length=4)
     # [CLS] great movie [SEP]: "movies" has a piece inside, so it counts as kept
     assert cut_mid_word.rationale_words_kept[0] == 2
 
 
 def test_review_without_rationale_has_nan_coverage(tokenizer):
-    batch = eraser.rationale_token_mask(review("good film", []), tokenizer)
+    batch = eraser.encode_rationales([review("good film", [])], tokenizer)
     assert not batch.rationale.any() and torch.isnan(torch.tensor(batch.coverage[0]))
 
 
@@ -308,7 +308,7 @@ def test_slow_tokenizer_and_bad_docs_are_refused(tokenizer):
         is_fast = False
 
     with pytest.raises(TypeError, match="fast"):
-        eraser.rationale_token_mask(review("good film", [(0, 1)]), Slow())
+        eraser.encode_rationales([review("good film", [(0, 1)])], Slow())
     with pytest.raises(TypeError, match="RationaleReview"):
         eraser.encode_rationales(["good film"], tokenizer)
     with pytest.raises(ValueError, match="No reviews"):

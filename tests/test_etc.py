@@ -188,15 +188,6 @@ def test_splits_follow_split_json_by_dialogue(etc_root):
     assert sets["test"].labels == [1]
 
 
-def test_label_counts_per_split_and_role(etc_root, monkeypatch):
-    monkeypatch.setenv(etc.ETC_ENV, str(etc_root))
-    with pytest.warns(UserWarning):
-        counts = etc.label_counts()
-    assert counts["train/speaker"] == {"positive": 1, "negative": 2, "dropped": 1}
-    assert counts["train/listener"] == {"positive": 1, "negative": 0, "dropped": 2}
-    assert counts["test/listener"] == {"positive": 0, "negative": 0, "dropped": 1}
-
-
 # --------------------------------------------------------------------------- #
 # Errors: corrupt or missing files
 # --------------------------------------------------------------------------- #

@@ -8,7 +8,6 @@ and a SentencePiece-style Unigram tokenizer (words only, no model).
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
 
 import pytest
@@ -340,14 +339,11 @@ def test_html_is_escaped_and_the_saved_file_loads_nothing(bert, tmp_path):
     assert "Content-Security-Policy" in saved and "default-src 'none'" in saved
 
 
-def test_rows_without_pandas(bert):
+def test_rows_and_top_words(bert):
     tokenizer, model = bert
     result = explain(model, tokenizer, "good film", ["grad x input"], **FAST)
     assert [r["word"] for r in result.rows()] == ["good", "film"]
     assert result.top_words(k=1)[0][0] in {"good", "film"}
-    if importlib.util.find_spec("pandas") is None:
-        with pytest.raises(ImportError, match=r"rows\(\)"):
-            result.to_dataframe()
 
 
 def test_helpers_explain_is_the_module_and_the_call(bert):

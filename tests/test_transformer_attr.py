@@ -21,7 +21,6 @@ from helpers.attr.lrp import (
     ConservativeLRP,
     attention_implementation,
     attnlrp_attention_forward,
-    conservative_propagation,
     cp_attention_forward,
     lrp_rules,
 )
@@ -76,7 +75,7 @@ def grad_x_input(model, batch, target: int, cp: bool, **cp_options):
     handle = model.base_model.embeddings.register_forward_hook(hook)
     try:
         with (
-            conservative_propagation(model, **cp_options)
+            lrp_rules(model, CP_ATTENTION, **cp_options)
             if cp
             else attention_implementation(model, "eager")
         ):
@@ -361,7 +360,7 @@ def test_model_restored_when_the_block_raises(batch):
     model = tiny_bert(perturb=0.5)
     own = lambda hidden: hidden  # noqa: E731 - a module with its own forward already
     model.bert.pooler.activation.forward = own
-    with pytest.raises(RuntimeError, match="inside"), conservative_propagation(model):
+    with pytest.raises(RuntimeError, match="inside"), lrp_rules(model, CP_ATTENTION):
         assert "forward" in model.bert.encoder.layer[0].output.LayerNorm.__dict__
         raise RuntimeError("inside")
     assert model.config._attn_implementation == "eager"

@@ -26,7 +26,7 @@ How it is done here, without a copy of transformers' modelling code:
   the plain gradient; without this rule neither GELU nor ``tanh`` is linear
   and conservation only holds approximately.
 
-:func:`conservative_propagation` applies all three and restores the model
+``lrp_rules(model, CP_ATTENTION)`` applies all three and restores the model
 exactly (attention implementation, ``forward`` of every patched module) when
 the block ends, even on an error.
 
@@ -308,17 +308,6 @@ def lrp_rules(
         yield model
 
 
-def conservative_propagation(
-    model: nn.Module, identity_activations: bool = True
-) -> contextlib.AbstractContextManager[nn.Module]:
-    """:func:`lrp_rules` with the CP attention: Ali et al.'s conservative propagation.
-
-    Attention probabilities and LayerNorm standard deviations are constants
-    for autograd inside the block; the model is restored afterwards.
-    """
-    return lrp_rules(model, CP_ATTENTION, identity_activations)
-
-
 # --------------------------------------------------------------------------- explainer
 
 
@@ -328,7 +317,7 @@ class ConservativeLRP(Attribution):
     ``ConservativeLRP(model).attribute(inputs, target=None)`` returns
     ``[batch, seq]``: ``R[b, t] = sum_h x[b, t, h] * g[b, t, h]`` with ``x``
     the output of ``model.base_model.embeddings`` and ``g`` the gradient of
-    the target logit under :func:`conservative_propagation` (see the module
+    the target logit under ``lrp_rules(model, CP_ATTENTION)`` (see the module
     docstring for what the relevances sum to). Signed: positive = evidence for
     the target class. 0 at padding. One forward and one backward pass per
     chunk of at most ``max_tokens`` tokens (reviews x padded length; None =

@@ -11,7 +11,7 @@ label. Chapter 6 asks whether an explainer highlights the same words.
   extracted safely.
 * :func:`load_eraser` reads one split into :class:`RationaleReview` objects and
   checks every span against its text.
-* :func:`encode_rationales` / :func:`rationale_token_mask` tokenize reviews
+* :func:`encode_rationales` tokenizes reviews
   for BERT and mark the WordPiece tokens that fall inside a human rationale,
   with how much of the rationale survived truncation.
 
@@ -531,14 +531,3 @@ _COUNT_KEYS = (
     "n_words_kept",
     "n_pieces",
 )
-
-
-def rationale_token_mask(doc, tokenizer, max_length: int = 512) -> RationaleBatch:
-    """One review as a :class:`RationaleBatch` of one.
-
-    ``.inputs``: tensors ``[1, seq]`` ready for an explainer; ``.rationale[0]``:
-    the BoolTensor ``[seq]`` of rationale pieces; ``.rationale_words[0]`` /
-    ``.rationale_words_kept[0]`` / ``.coverage[0]``: how much of the rationale
-    lies inside the explained (truncated) part.
-    """
-    return encode_rationales([doc], tokenizer, max_length=max_length)

@@ -347,18 +347,3 @@ def load_etc(
     what = "utterances" if text == "utterance" else "emotion transcriptions"
     source = f"ETC Dataset {split} ({len(texts)} {who} {what}; CC BY-NC 4.0)"
     return ReviewSet(texts, labels, source, ids, dropped)
-
-
-def label_counts(path: str | os.PathLike | None = None) -> dict[str, dict[str, int]]:
-    """Positive, negative and dropped utterances per ``"<split>/<role>"``."""
-    counts = {}
-    for split in SPLITS:
-        for role in ROLES:
-            reviews = load_etc(split, path, roles=(role,))
-            pos = sum(reviews.labels)
-            counts[f"{split}/{role}"] = {
-                "positive": pos,
-                "negative": len(reviews) - pos,
-                "dropped": reviews.skipped,
-            }
-    return counts

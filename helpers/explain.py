@@ -143,7 +143,7 @@ class Explanation:
         return [1 if r.windows is None else len(r.windows.spans) for r in self.records]
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.records)
 
     @property
     def methods(self) -> list[str]:
@@ -190,12 +190,7 @@ class Explanation:
         ``method``: default the first one. Equal scores are ordered at random
         (seeded with ``seed``), never by position.
         """
-        method = self.methods[0] if method is None else method
-        if method not in self.scores:
-            raise ValueError(
-                f"method {method!r} was not run: pick from {self.methods}."
-            )
-        scores = self.scores[method][i]
+        scores = self.records[i].score(method)
         shuffle = torch.randperm(
             len(scores), generator=torch.Generator().manual_seed(seed)
         )

@@ -344,6 +344,8 @@ def test_rows_and_top_words(bert):
     result = explain(model, tokenizer, "good film", ["grad x input"], **FAST)
     assert [r["word"] for r in result.rows()] == ["good", "film"]
     assert result.top_words(k=1)[0][0] in {"good", "film"}
+    with pytest.raises(ValueError, match=r"'IG' was not run: pick from \['grad x"):
+        result.top_words(method="IG")
 
 
 def test_helpers_explain_is_the_module_and_the_call(bert):

@@ -35,14 +35,14 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
-from .align import require_words
 from .attention import explain_review, render_review
 from .attr import explainers
 from .attr.explanation import TextExplanation
-from .explain import DEFAULT_METHODS, explain, resolve_methods
+from .explain import DEFAULT_METHODS, check_explainable, explain, resolve_methods
 from .highlight import Markup, highlight_html, isolated, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
+from .tokens import DEFAULT_MERGE
 
 #: The class dropdown's value for "the class the model predicts".
 PREDICTED = -1
@@ -386,7 +386,7 @@ def text_explorer(
     methods=None,
     *,
     max_length: int = 512,
-    merge: str = "sum",
+    merge: str = DEFAULT_MERGE,
     **options,
 ) -> TextExplorer:
     """An explorer you type into: your text, a method, a class (for JupyterLab).
@@ -425,9 +425,10 @@ class TextExplorer(widgets.VBox):
     def __init__(
         self, model, tokenizer, text="", methods=None, *, max_length=512, **kwargs
     ):
-        require_words(tokenizer)
+        merge = kwargs.pop("merge", DEFAULT_MERGE)
+        check_explainable(model, tokenizer, merge)
         self.model, self.tokenizer = model, tokenizer
-        self.settings = {"max_length": max_length, "merge": kwargs.pop("merge", "sum")}
+        self.settings = {"max_length": max_length, "merge": merge}
         if methods is None:
             self.registry = explainers(model, tokenizer, **kwargs)
         else:

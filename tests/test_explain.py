@@ -374,6 +374,14 @@ def test_word_differences_follow_the_alignment_rule():
     assert removed == []
 
 
+def test_the_text_explorer_refuses_what_explain_refuses_before_it_is_shown(bert):
+    tokenizer, model = bert
+    with pytest.raises(ValueError, match=r"merge must be one of .*the book uses 'sum'"):
+        text_explorer(model, tokenizer, "good film", merge="median")
+    with pytest.raises(TypeError, match="swapped"):
+        text_explorer(tokenizer, model, "good film")
+
+
 def test_the_text_explorer_explains_an_edit(bert):
     tokenizer, model = bert
     explorer = text_explorer(

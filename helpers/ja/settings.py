@@ -47,9 +47,10 @@ class SentimentSettings:
     The number of layers was chosen on validation only (ETC valid and the
     held-out part of chABSA train; test never looked at): 6 in the full
     profile. The quick profile (:meth:`for_profile`) trains the top 2 on
-    sentences cut to 128 tokens, which keeps ``make book``'s prepare step to
-    minutes on a 2-core CPU, at some cost in accuracy (the chapter prints the
-    test scores of the model it loads).
+    sentences cut to 128 tokens, to keep ``make book``'s prepare step short on
+    a CPU (``python -m helpers.book.prepare`` prints the seconds it took), at
+    some cost in accuracy (the chapter prints the test scores of the model it
+    loads).
     """
 
     training: TrainSettings = field(default_factory=_e5_training)

@@ -60,11 +60,12 @@ from .models import check_classifier
 from .tokens import DEFAULT_MERGE, check_merge
 from .windows import encode_long, explain_long, long_words, window_for
 
-#: Chapter 6's recommendation. AttnLRP won the book's faithfulness benchmark
-#: (the largest drop in probability when its top words are removed; chapter 6
-#: measures it) and matched human rationales best (plausibility AUPRC); the
-#: last layer's [CLS] attention is shown beside it as the cheap view of what the
-#: classifier's token looks at, which chapter 3 taught to read with care.
+#: Chapter 6's recommendation, from its faithfulness benchmark (how far the
+#: probability drops when a method's top words are removed) and plausibility
+#: (AUPRC against human rationales); ``bench/bench_faithfulness.py`` and
+#: ``bench/bench_plausibility.py`` measure them again. The last layer's [CLS]
+#: attention is shown beside it as the cheap view of what the classifier's
+#: token looks at, which chapter 3 taught to read with care.
 DEFAULT_METHODS = ("AttnLRP", "[CLS] attention")
 
 _CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"

@@ -419,6 +419,14 @@ def _prepare(tokens, scores, merge, special_tokens=(), gaps=None):
     return [tokens[i] for i in keep], scores[keep], n_tokens, shown_gaps
 
 
+def _legend(vmax: float, diverging: bool, label: str, merge: str | None) -> str:
+    """One highlight's legend, noting all-zero scores and pieces merged into words."""
+    notes = ["all scores are 0: nothing is highlighted"] if vmax == 0 else []
+    if merge:
+        notes.append(f"pieces merged into words ({merge})")
+    return legend_html(vmax, diverging, label, "; ".join(notes))
+
+
 def highlight_html(
     tokens,
     scores,
@@ -471,13 +479,7 @@ def highlight_html(
     parts.append(_truncation_marker(truncated, n_tokens))
     parts.append("</div>")
     if legend:
-        note = "all scores are 0: nothing is highlighted" if vmax == 0 else ""
-        note = "; ".join(
-            x
-            for x in (note, f"pieces merged into words ({merge})" if merge else "")
-            if x
-        )
-        parts.append(legend_html(vmax, diverging, label, note))
+        parts.append(_legend(vmax, diverging, label, merge))
     parts.append("</div>")
     return "".join(parts)
 

@@ -122,7 +122,9 @@ def plan(root: Path, now: dict, full: bool) -> tuple[bool, list[str]]:
         print(f"book: full build ({'--full' if full else why})")
         return True, list(now["chapters"])
     changed = [
-        c for c, sha in now["chapters"].items() if before["chapters"].get(c) != sha
+        c
+        for c, sha in now["chapters"].items()
+        if before.get("chapters", {}).get(c) != sha
     ]
     for chapter in changed:
         (root / f"{chapter}.ipynb").touch()  # Sphinx re-reads newer files

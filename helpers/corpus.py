@@ -165,6 +165,8 @@ def _temporary(path: Path) -> Path:
 def _remove_dead_temporaries(out: Path) -> None:
     """Remove the temporary files in ``out`` that a killed process of this host
     left (:func:`_temporary` names whose process is gone), nothing else."""
+    if os.name != "posix":  # on Windows os.kill(pid, 0) sends Ctrl+C: no asking
+        return
     host = socket.gethostname()
     for path in out.glob(".*.tmp-*") if out.is_dir() else ():
         match = _TEMPORARY.fullmatch(path.name)

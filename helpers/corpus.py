@@ -23,6 +23,9 @@ The rules, stated once:
   :func:`helpers.explain.explain` does, so nothing is cut.
 * **Resume.** A shard is written to a temporary name in the same folder and
   renamed (``os.replace``), so a shard on disk is complete; a rerun skips it.
+  The temporary name holds the host and process id
+  (``.shard-00007.parquet.tmp-HOST-PID``): a rerun removes those of this host
+  whose process is gone (killed mid-write), and no other file.
   ``corpus.json`` records what the shards were made from (model weights,
   tokenizer, method, settings, the corpus itself); a folder made by another
   run raises ``ValueError`` and nothing in it is touched.
@@ -40,6 +43,8 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +152,36 @@ def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
 # --------------------------------------------------------------------------- folder
 
 
+_TEMPORARY = re.compile(
+    r"\.(shard-\d{5}\.parquet|corpus\.json|index\.json)\.tmp-(?P<host>.+)-(?P<pid>\d+)"
+)
+
+
+def _temporary(path: Path) -> Path:
+    """Where ``path`` is written before its rename: ``.NAME.tmp-HOST-PID``."""
+    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+def _remove_dead_temporaries(out: Path) -> None:
+    """Remove the temporary files in ``out`` that a killed process of this host
+    left (:func:`_temporary` names whose process is gone), nothing else."""
+    if os.name != "posix":  # on Windows os.kill(pid, 0) sends Ctrl+C: no asking
+        return
+    host = socket.gethostname()
+    for path in out.glob(".*.tmp-*") if out.is_dir() else ():
+        match = _TEMPORARY.fullmatch(path.name)
+        if not match or match["host"] != host:
+            continue
+        try:
+            os.kill(int(match["pid"]), 0)  # signal 0: only asks whether it exists
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (PermissionError, OverflowError):  # alive (another user's) or no pid
+            continue
+
+
 def _write_json(path: Path, value) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = _temporary(path)
     temporary.write_text(json.dumps(value, indent=1), encoding="utf-8")
     os.replace(temporary, path)
 
@@ -187,7 +220,7 @@ def _write_shard(path: Path, rows: list[dict], process: str) -> None:
 
     ``process`` (``"rank/world size"``) goes into the file's metadata.
     """
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = _temporary(path)
     schema = SCHEMA.with_metadata({"process": process})
     try:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), temporary)
@@ -389,6 +422,7 @@ def explain_corpus(
     run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
     manifest = run.manifest()
     out = Path(out)
+    _remove_dead_temporaries(out)
     made = check_folder(out, manifest)  # every process, before anyone writes
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and not made:

@@ -74,26 +74,67 @@ CMAP_SIGNED = "RdBu_r"
 # --------------------------------------------------------------------------- colours
 
 
+#: Each explicit bidi opener (UAX #9) and the control that closes it.
+_CLOSER = dict.fromkeys("\u202a\u202b\u202d\u202e", "\u202c") | dict.fromkeys(
+    "\u2066\u2067\u2068", "\u2069"
+)
+_PARAGRAPH_END = re.compile("([\n\r\x1c-\x1e\x85\u2029])")
+
+
+def _balanced(text: str) -> str:
+    """``text`` with every explicit bidi control paired, as UAX #9 pairs them.
+
+    A U+202C or U+2069 with nothing of its own to close (it would close the
+    isolate around the text) is dropped; what is left open (U+202A…U+202E,
+    U+2066…U+2068) is closed where the text ends, and before each paragraph
+    separator (a line break), so no override or isolate reaches past the text.
+    """
+    out: list[str] = []
+    opened: list[str] = []
+    for char in text:
+        if char in _CLOSER:
+            opened.append(char)
+        elif char == "\u202c" and not (opened and _CLOSER[opened[-1]] == char):
+            continue  # closes no embedding: an isolate (or nothing) is innermost
+        elif char == "\u2069" and char not in map(_CLOSER.get, opened):
+            continue
+        elif char == "\u202c":
+            opened.pop()
+        elif char == "\u2069":  # closes its isolate and whatever opened inside it
+            while _CLOSER[opened.pop()] != char:
+                pass
+        elif _PARAGRAPH_END.match(char):
+            out += [_CLOSER[c] for c in reversed(opened)]
+            opened.clear()
+        out.append(char)
+    return "".join(out + [_CLOSER[c] for c in reversed(opened)])
+
+
 def isolated(text) -> str:
     """``text`` escaped for HTML and direction-isolated (``<bdi>``).
 
     Every string that comes from a user, a model or a tokenizer (a review, a
     label name, a method name) goes through this before it reaches a page:
     ``<script>`` stays text, and an unclosed right-to-left override inside it
-    (U+202E) cannot reverse what follows it.
+    (U+202E) cannot reverse what follows it: its bidi controls are paired
+    (:func:`_balanced`), so a stray U+2069 cannot end the isolate early either.
     """
-    return f"<bdi>{html.escape(str(text))}</bdi>"
+    return f"<bdi>{html.escape(_balanced(str(text)))}</bdi>"
 
 
 def isolated_attribute(text) -> str:
     """``text`` escaped for an attribute value or a ``<title>``, direction-isolated.
 
-    Where no ``<bdi>`` element may go, the text is wrapped in U+2068 FIRST
-    STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE, which end any override
-    left open inside it; quotes are escaped, so the value cannot close its
-    attribute.
+    Where no ``<bdi>`` element may go, each line of the text is wrapped in
+    U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE, after its
+    own bidi controls are paired (a stray U+2069 or U+202C inside it is
+    dropped, an override or isolate left open is closed), so nothing in it
+    turns what follows around; quotes are escaped, so the value cannot close
+    its attribute.
     """
-    return html.escape(f"\u2068{text}\u2069", quote=True)
+    parts = _PARAGRAPH_END.split(_balanced(str(text)))
+    lines = [p if i % 2 else f"\u2068{p}\u2069" for i, p in enumerate(parts)]
+    return html.escape("".join(lines), quote=True)
 
 
 class Markup(str):
@@ -260,7 +301,8 @@ def _token_span(
     style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     if _text_color(rgb) != "#000":
         style += f"; color: {_text_color(rgb)}"
-    return f'<span style="{style}" title="{tooltip}">{html.escape(shown)}</span>'
+    text = html.escape(_balanced(shown))
+    return f'<span style="{style}" title="{tooltip}">{text}</span>'
 
 
 def _opening(title) -> str:
@@ -286,7 +328,7 @@ def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
     else:
         seps, shown = list(gaps), list(tokens)
     spans = "".join(
-        html.escape(sep) + _token_span(t, s, vmax, diverging, label)
+        html.escape(_balanced(sep)) + _token_span(t, s, vmax, diverging, label)
         for sep, t, s in zip(seps, shown, scores, strict=True)
     )
     return f"<bdi>{spans}</bdi>"
@@ -377,6 +419,14 @@ def _prepare(tokens, scores, merge, special_tokens=(), gaps=None):
     return [tokens[i] for i in keep], scores[keep], n_tokens, shown_gaps
 
 
+def _legend(vmax: float, diverging: bool, label: str, merge: str | None) -> str:
+    """One highlight's legend, noting all-zero scores and pieces merged into words."""
+    notes = ["all scores are 0: nothing is highlighted"] if vmax == 0 else []
+    if merge:
+        notes.append(f"pieces merged into words ({merge})")
+    return legend_html(vmax, diverging, label, "; ".join(notes))
+
+
 def highlight_html(
     tokens,
     scores,
@@ -429,13 +479,7 @@ def highlight_html(
     parts.append(_truncation_marker(truncated, n_tokens))
     parts.append("</div>")
     if legend:
-        note = "all scores are 0: nothing is highlighted" if vmax == 0 else ""
-        note = "; ".join(
-            x
-            for x in (note, f"pieces merged into words ({merge})" if merge else "")
-            if x
-        )
-        parts.append(legend_html(vmax, diverging, label, note))
+        parts.append(_legend(vmax, diverging, label, merge))
     parts.append("</div>")
     return "".join(parts)
 

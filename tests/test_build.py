@@ -8,6 +8,7 @@ chapters here are one tiny notebook in a temporary book that uses the real
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -75,21 +76,52 @@ def test_only_the_books_sources_are_found_among_tool_folders(tmp_path):
     assert found == set(sources), sorted(found - set(sources))
 
 
-def test_fingerprint_changes_with_helpers_config_and_profile(tmp_path, monkeypatch):
+def test_fingerprint_changes_with_every_shared_input(tmp_path, monkeypatch):
     (tmp_path / "helpers").mkdir()
     (tmp_path / "helpers" / "a.py").write_text("X = 1\n")
     (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("root: intro\nchapters:\n- file: ch\n")
+    (tmp_path / "ch.ipynb").write_text("{}")
     monkeypatch.delenv("BERT_BOOK_PROFILE", raising=False)
-    first = build_book.fingerprint(tmp_path)
-    assert build_book.fingerprint(tmp_path) == first
+    seen = [build_book.fingerprint(tmp_path)]
+    assert build_book.fingerprint(tmp_path) == seen[0]  # nothing changed
+
+    def changed() -> bool:
+        seen.append(build_book.fingerprint(tmp_path))
+        return seen[-1] != seen[-2]
+
     (tmp_path / "helpers" / "a.py").write_text("X = 2\n")
-    second = build_book.fingerprint(tmp_path)
-    assert second != first
+    assert changed()
+    (tmp_path / "helpers" / "sub").mkdir()
+    (tmp_path / "helpers" / "sub" / "b.py").write_text("Y = 1\n")
+    assert changed()
     (tmp_path / "_config.yml").write_text("title: u\n")
-    third = build_book.fingerprint(tmp_path)
-    assert third != second
+    assert changed()
+    (tmp_path / "bench" / "results").mkdir(parents=True)  # a benchmark's report
+    (tmp_path / "bench" / "results" / "accuracy.json").write_text('{"acc": 0.9}')
+    assert changed()
+    (tmp_path / "_build").mkdir()  # the prepare step made (or made again) a model
+    (tmp_path / "_build" / "prepared.json").write_text('{"model": "abc"}')
+    assert changed()
+    (tmp_path / "_build" / "prepared.json").write_text('{"model": "abd"}')
+    assert changed()
     monkeypatch.setenv("BERT_BOOK_PROFILE", "full")
-    assert build_book.fingerprint(tmp_path) != third
+    assert changed()
+    monkeypatch.setenv("IMDB_DIR", str(tmp_path / "imdb"))
+    assert changed()
+    real_version = build_book.metadata.version
+    monkeypatch.setattr(
+        build_book.metadata,
+        "version",
+        lambda name: "99.0" if name == "torch" else real_version(name),
+    )
+    assert changed()
+    assert seen[-1]["versions"]["torch"] == "99.0"
+    monkeypatch.setattr(build_book.platform, "python_version", lambda: "3.99.0")
+    assert changed()
+    (tmp_path / "ch.ipynb").write_text('{"cells": []}')  # the chapter's own file
+    assert changed()
+    assert {k for k in seen[-1] if seen[-1][k] != seen[-2][k]} == {"chapters"}
 
 
 CHAPTER = """\
@@ -166,38 +198,42 @@ def _page(book: Path) -> str:
     return (book / "_build" / "html" / "notebooks" / "ch.html").read_text()
 
 
-def test_book_after_tests_twice_and_after_a_helper_change(mini_book):
-    log = _run(mini_book)
+def test_a_second_build_reuses_the_chapters_until_an_input_changes(mini_book):
+    log = _run(mini_book)  # no earlier build: every chapter
+    assert "full build (no earlier build recorded)" in log
     assert "executed notebooks/ch" in log
     assert "marker says MARK-A" in _page(mini_book)
 
     log = _run(mini_book)  # a second `make book` in the same tree
-    assert "executed notebooks/ch" in log
+    assert "incremental build" in log
+    assert "executed notebooks/ch" not in log
+    assert "marker says MARK-A" in _page(mini_book)  # the output is kept
 
     # Only the helper changes, not the chapter: the page must still be re-executed.
     (mini_book / "helpers" / "marker.py").write_text(
         "def marker():\n    return 'MARK-B'\n"
     )
     log = _run(mini_book)
+    assert "full build (changed: files_sha256)" in log
     assert "executed notebooks/ch" in log
     page = _page(mini_book)
     assert "marker says MARK-B" in page
     assert "MARK-A" not in page
 
-
-def test_incremental_build_skips_unchanged_chapters_until_a_helper_changes(mini_book):
-    _run(mini_book, "--incremental")
-    log = _run(mini_book, "--incremental")
-    assert "incremental build" in log
-    assert "executed notebooks/ch" not in log
-
-    (mini_book / "helpers" / "marker.py").write_text(
-        "def marker():\n    return 'MARK-C'\n"
-    )
-    log = _run(mini_book, "--incremental")
-    assert "full build" in log
+    # The chapter's content changes but its file keeps its old time (a copy
+    # with `cp -p`): executed again all the same.
+    chapter = mini_book / "notebooks" / "ch.ipynb"
+    stat = chapter.stat()
+    chapter.write_text(chapter.read_text().replace("marker says", "marker said"))
+    os.utime(chapter, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    log = _run(mini_book)
+    assert "executing only the chapters whose own file changed (notebooks/ch" in log
     assert "executed notebooks/ch" in log
-    assert "marker says MARK-C" in _page(mini_book)
+    assert "marker said MARK-B" in _page(mini_book)
+
+    log = _run(mini_book, "--full")  # `make book FORCE=1`
+    assert "full build (--full)" in log
+    assert "executed notebooks/ch" in log
 
 
 def test_a_chapter_in_the_toc_that_is_not_executed_fails_the_build(mini_book):

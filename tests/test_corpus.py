@@ -94,6 +94,65 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypat
     _same_rows(corpus.read_corpus(out, rows=True), whole, atol=0)
 
 
+#: A ``python -m helpers.corpus`` run SIGKILLed after it wrote shard 2's
+#: temporary file and before the rename (what a kill mid-write leaves).
+KILLED_MID_WRITE = """
+import os, signal, sys
+from helpers import corpus
+
+real_write, calls = corpus.pq.write_table, []
+
+def killed_on_third(table, path, **kwargs):
+    calls.append(path)
+    real_write(table, path, **kwargs)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+corpus.pq.write_table = killed_on_third
+corpus.main(sys.argv[1:])
+"""
+
+
+def test_a_temporary_left_by_a_killed_run_is_removed_and_nothing_else(tmp_path):
+    folder = save_tiny(tmp_path / "model", tiny_bert(attn=None, perturb=0.05))
+    texts, out = tmp_path / "texts.txt", tmp_path / "run"
+    texts.write_text("\n".join(CORPUS), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(folder), str(texts), str(out),
+         "--max-length", "32", "--shard-size", "3", "--batch-size", "4",
+         "--method", "AttnLRP"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    (left,) = [p for p in out.iterdir() if ".tmp-" in p.name]
+    assert left.name.startswith(".shard-00002.parquet.tmp-")
+    # another writer's temporaries: alive on this host, or on another host,
+    # and files that are not this code's temporaries; none of them may go
+    host, alive = socket.gethostname(), os.getppid()  # pytest's parent: alive
+    kept = [
+        f".shard-00003.parquet.tmp-{host}-{alive}",
+        f".shard-00003.parquet.tmp-elsewhere-{killed_pid(left)}",
+        f"shard-00009.parquet.tmp-{host}-{killed_pid(left)}",
+        f".notes.txt.tmp-{host}-{killed_pid(left)}",
+        "my-notes.txt",
+    ]
+    for name in kept:
+        (out / name).write_text("not the runner's to delete")
+    tokenizer, model = load_model(folder, attn_implementation="eager")
+    _run(model, tokenizer, out)
+    assert not left.exists()
+    for name in kept:
+        assert (out / name).read_text() == "not the runner's to delete"
+    rows = corpus.read_corpus(out, rows=True)
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(CORPUS))]
+
+
+def killed_pid(temporary: Path) -> str:
+    """The process id at the end of a temporary file's name."""
+    return temporary.name.rsplit("-", 1)[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,6 +14,8 @@ from helpers.highlight import (
     highlight,
     highlight_html,
     highlight_rows,
+    isolated,
+    isolated_attribute,
     save_html,
     score_to_color,
 )
@@ -346,3 +348,15 @@ def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):
         parsed = Spans(highlight_html(tokens, scores, merge=merge))
         assert sentence in "".join(parsed.text)
     assert "不運" in Spans(highlight_html(tokens, scores, merge="max")).colours()
+
+
+def test_bidi_controls_in_user_text_stay_inside_their_isolate():
+    """A stray U+2069 cannot end the isolate early; a user's own pairs are kept."""
+    hostile = "abc\u2069\u202edef"  # closes the isolate, then opens an override
+    assert isolated_attribute(hostile) == "\u2068abc\u202edef\u202c\u2069"
+    assert isolated(hostile) == "<bdi>abc\u202edef\u202c</bdi>"
+    kept = "x\u2067a\u202eb\u2069c"  # balanced: shown as the user wrote it
+    assert isolated_attribute(kept) == f"\u2068{kept}\u2069"
+    # each line of a tooltip is isolated on its own (a line break ends them all)
+    two_lines = isolated_attribute("a\u2067b\nc")
+    assert two_lines == "\u2068a\u2067b\u2069\u2069\n\u2068c\u2069"

@@ -2,11 +2,15 @@
 
 A review, the words a tokenizer reads from it, a model's label names
 (``id2label``), a method's name, a table's row or a title may hold markup or
-an unclosed U+202E RIGHT-TO-LEFT OVERRIDE. Whatever produces HTML must show
-them as text (escaped) and keep each inside a ``<bdi>`` (or, in an attribute
-or a ``<title>``, where no element fits, between U+2068 FIRST STRONG ISOLATE
-and U+2069 POP DIRECTIONAL ISOLATE), so that "p = 0.508" after a label can
-never render as "805.0 = p".
+an unclosed U+202E RIGHT-TO-LEFT OVERRIDE, even after a stray U+2069 POP
+DIRECTIONAL ISOLATE or an isolate of its own left open. Whatever produces HTML
+must show them as text (escaped) and keep each inside a ``<bdi>`` (or, in an
+attribute or a ``<title>``, where no element fits, between U+2068 FIRST STRONG
+ISOLATE and U+2069 POP DIRECTIONAL ISOLATE), so that "p = 0.508" after a label
+can never render as "805.0 = p". :func:`bidi_problems` follows the explicit
+levels of the Unicode bidi algorithm (UAX #9, rules X1-X8, with a ``<bdi>`` as
+the U+2068…U+2069 that CSS puts around it) to find digits shown under an
+override and controls left open.
 
 :data:`PRODUCERS` lists them, one entry per public function or method;
 :func:`test_every_html_producer_is_listed` fails when a new one appears in
@@ -40,9 +44,44 @@ HOSTILE = {
     "img": ("<img src=x onerror=alert(1)>", "alert"),
     "svg": ('"><svg onload=alert(1)>', "alert"),
     "rlo": (f"{RLO}evil", RLO),  # an override left open, then text
+    "pdi": (f"abc\u2069{RLO}evil", RLO),  # closes the isolate, then an override
+    "rli": (f"\u2067{RLO}evil", RLO),  # an isolate and an override left open
+    "pdf": (f"\u202c\u2069\u202c{RLO}evil", RLO),  # closers of nothing, then RLO
 }
 LIVE = ("<script", "<img", "<svg")
 ISOLATE = re.compile("\u2068[^\u2069]*\u2069")
+EMBEDDINGS = {"\u202a": None, "\u202b": None, "\u202d": "L", "\u202e": "R"}
+ISOLATES = "\u2066\u2067\u2068"
+PARAGRAPH_ENDS = "\n\r\x1c\x1d\x1e\x85\u2029"
+
+
+def bidi_problems(text: str, paragraphs: bool = True) -> list[str]:
+    """Digits shown under an override in ``text``, and controls left open at its end.
+
+    The explicit embedding levels of UAX #9 (X1-X8, no overflow): an override
+    holds until its U+202C, the end of the isolate it sits in, or the end of
+    the paragraph (a line break in an attribute; ``paragraphs=False`` for a
+    page's text, where a line break is a space).
+    """
+    problems: list[str] = []
+    stack: list[tuple[str, str | None]] = []  # (opener, override direction)
+    for i, char in enumerate(text):
+        if char in EMBEDDINGS:
+            stack.append((char, EMBEDDINGS[char]))
+        elif char in ISOLATES:
+            stack.append((char, None))
+        elif char == "\u202c" and stack and stack[-1][0] not in ISOLATES:
+            stack.pop()
+        elif char == "\u2069" and any(c in ISOLATES for c, _ in stack):
+            while stack.pop()[0] not in ISOLATES:
+                pass
+        elif paragraphs and char in PARAGRAPH_ENDS:
+            stack.clear()
+        elif char.isdigit() and stack and stack[-1][1]:
+            problems.append(f"digit under an override at {i} of {text!r}")
+    if stack:
+        problems.append(f"{text!r} leaves {[c for c, _ in stack]} open")
+    return problems
 
 
 class Page(HTMLParser):
@@ -54,8 +93,10 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.mark, self.seen, self.problems = mark, 0, []
         self.open: list[list] = []  # [tag, text inside, holds an override]
+        self.shown: list[str] = []  # the page's text, a <bdi> as U+2068…U+2069
         self.feed(page)
         self.close()
+        self.problems += bidi_problems("".join(self.shown), paragraphs=False)
         if self.open:
             self.problems.append(f"unclosed elements {[t for t, *_ in self.open]}")
 
@@ -69,6 +110,7 @@ class Page(HTMLParser):
         for part in ISOLATE.findall(value):
             if RLO in part and re.search(r"\d", part):
                 self.problems.append(f"{where}: numbers inside the isolate {part!r}")
+        self.problems += [f"{where}: {p}" for p in bidi_problems(value)]
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "img", "svg", "iframe", "object"):
@@ -81,6 +123,8 @@ class Page(HTMLParser):
             self._isolated_text(f"attribute {name}", value or "")
         if tag not in self.VOID:
             self.open.append([tag, [], False])
+        if tag == "bdi":
+            self.shown.append("\u2068")
 
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)
@@ -91,6 +135,8 @@ class Page(HTMLParser):
         if not any(t == tag for t, *_ in self.open):
             self.problems.append(f"</{tag}> closes nothing")
             return
+        if tag == "bdi":
+            self.shown.append("\u2069")
         while True:
             name, text, override = self.open.pop()
             if name == tag:
@@ -108,6 +154,7 @@ class Page(HTMLParser):
         if "title" in tags:
             self._isolated_text("<title>", data)
             return
+        self.shown.append(data)
         if self.mark not in data:
             return
         self.seen += 1

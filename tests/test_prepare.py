@@ -8,6 +8,7 @@ are the chapters' own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -87,12 +88,13 @@ def model_folder() -> Path:
 
 def test_make_book_runs_the_prepare_step_before_the_chapters():
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("book", "book-incremental"):
-        recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
-        lines = recipe.splitlines()
-        step = lines.index("\t$(PY) -m helpers.book.prepare")
-        build = next(i for i, line in enumerate(lines) if "build_book.py" in line)
-        assert step < build, target
+    recipe = re.search(r"^book:.*\n((?:\t.*\n)+)", makefile, re.M)[1]
+    lines = recipe.splitlines()
+    record = "_build/prepared.json"  # the artefacts' fingerprints, for the build
+    step = lines.index(f"\t$(PY) -m helpers.book.prepare --record {record}")
+    build = next(i for i, line in enumerate(lines) if "build_book.py" in line)
+    assert step < build
+    assert f'"{record}"' in (ROOT / ".ci" / "build_book.py").read_text()
 
 
 def test_each_artefact_is_loaded_by_its_chapter_with_the_same_call():
@@ -106,8 +108,14 @@ def test_each_artefact_is_loaded_by_its_chapter_with_the_same_call():
     assert prepare.ARTEFACTS[0].build is ja.get_japanese_model
 
 
-def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsys):
-    assert prepare.main([]) == 0
+def test_prepare_then_chapter_4_loads_what_it_made(
+    book_data, monkeypatch, capsys, tmp_path
+):
+    record = tmp_path / "_build" / "prepared.json"  # what `make book` passes
+    assert prepare.main(["--record", str(record)]) == 0
+    made = json.loads(record.read_text())
+    assert re.fullmatch("[0-9a-f]{64}", made["Japanese sentiment model"])
+    assert made["test sample explained (AttnLRP, [CLS] attention)"] == "skipped"
     first = capsys.readouterr().out
     assert "prepare: Japanese sentiment model (notebooks/04_gradcam.py" in first
     assert re.search(
@@ -131,7 +139,8 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
     assert info["settings"]["max_length"] == longest
 
     no_training(monkeypatch)
-    assert prepare.main([]) == 0
+    assert prepare.main(["--record", str(record)]) == 0
+    assert json.loads(record.read_text()) == made  # loaded: the same fingerprint
     second = capsys.readouterr().out
     assert f"Loading the cached <data>/checkpoints/{folder.name}." in second
     assert "Training" not in second
@@ -163,8 +172,8 @@ def test_prepare_then_chapter_4_loads_what_it_made(book_data, monkeypatch, capsy
         assert got[2] == description
 
 
-def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):
-    prepare.prepare()
+def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys, tmp_path):
+    prepare.prepare(record=tmp_path / "before.json")
     folder = model_folder()
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # a truncated file
@@ -172,12 +181,16 @@ def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys):
     mine.write_text("not the book's")
     capsys.readouterr()
 
-    prepare.prepare()
+    prepare.prepare(record=tmp_path / "after.json")
     out = capsys.readouterr().out
     assert (
         f"Training <data>/checkpoints/{folder.name}: model.safetensors is corrupt"
         in out
     )
+    # trained again: `make book` sees a new fingerprint and runs chapter 4 again
+    assert (tmp_path / "before.json").read_text() != (
+        tmp_path / "after.json"
+    ).read_text()
     assert ja.get_japanese_model(config.get_profile())[2].startswith("offline:")
     (folder / "tokenizer.json").unlink()
     prepare.prepare()
@@ -240,3 +253,18 @@ def test_busy_build_stops_its_processes_and_passes_the_status_on(tmp_path):
     failed = run("broken")
     assert failed.returncode == 2
     assert "make broken exited with 2" in failed.stdout
+
+
+def test_an_artefacts_fingerprint_follows_its_files_not_their_times(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "index.json").write_text('{"shards": 1}')
+    built = ({"AttnLRP": run}, "offline: a description")
+    first = prepare.fingerprint(built)
+    (run / "index.json").write_text('{"shards": 1}')  # written again, same bytes
+    assert prepare.fingerprint(built) == first
+    (run / "shard-00000.parquet").write_bytes(b"rows")  # made again, differently
+    assert prepare.fingerprint(built) != first
+    assert prepare.fingerprint((built[0], "hub: another model")) != (
+        prepare.fingerprint(built)
+    )

@@ -8,6 +8,10 @@ Opened without the prepare step (in Jupyter, say), the chapter makes what
 is missing itself, with the same call. Training that *is* a chapter's lesson
 (chapter 2's fine-tuning) stays in its chapter.
 
+``--record FILE`` (``make book`` passes ``_build/prepared.json``) writes what
+each artefact is made of (:func:`fingerprint`), so ``.ci/build_book.py``
+executes the chapters again when one of them changed.
+
 A new artefact is one more :class:`Artefact` in :data:`ARTEFACTS`: a name,
 the chapter, the call, and a ``build`` that trains or downloads into a
 fingerprinted cache with progress bars (:func:`helpers.train.ensure_checkpoint`
@@ -18,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import ja
 from ..config import Profile, data_dir, get_profile
@@ -65,24 +73,59 @@ ARTEFACTS: tuple[Artefact, ...] = (
 )
 
 
+def fingerprint(built) -> str:
+    """SHA-256 of what an artefact's ``build`` returned, for a later ``make book``.
+
+    Each folder it names (a path, a ``{name: folder}`` dict, or a model's or
+    tokenizer's ``name_or_path``) counts with every file's name and content
+    (a file written again with the same bytes, such as a corpus run's
+    ``index.json``, changes nothing); any other string in it (a description,
+    a hub name) counts as written.
+    """
+    digest, items = hashlib.sha256(), [built]
+    while items:
+        item = items.pop(0)
+        if isinstance(item, dict):
+            items += item.values()
+            continue
+        if isinstance(item, tuple | list):
+            items += item
+            continue
+        name = getattr(item, "name_or_path", item)
+        if isinstance(name, str | os.PathLike) and Path(name).is_dir():
+            for path in sorted(Path(name).rglob("*")):
+                if path.is_file():
+                    digest.update(f"{path}\0{path.stat().st_size}\0".encode())
+                    with path.open("rb") as file:
+                        while chunk := file.read(1 << 20):
+                            digest.update(chunk)
+        elif isinstance(name, str):
+            digest.update(f"{name}\0".encode())
+    return digest.hexdigest()
+
+
 def prepare(
-    artefacts: Sequence[Artefact] = ARTEFACTS, profile: Profile | None = None
+    artefacts: Sequence[Artefact] = ARTEFACTS,
+    profile: Profile | None = None,
+    record: str | os.PathLike | None = None,
 ) -> dict[str, float]:
     """Build or load every artefact; print and return the seconds each took.
 
     An artefact whose data is not here is skipped with a line saying so;
-    any other error stops the step (and ``make book``).
+    any other error stops the step (and ``make book``). ``record``: a JSON
+    file to write ``{artefact: its fingerprint, or "skipped"}`` to.
     """
     profile = profile or get_profile()
     print(f"prepare: profile {profile.name}, data folder {data_dir()}")
-    seconds = {}
+    seconds, made = {}, {}
     for artefact in artefacts:
         print(f"prepare: {artefact.name} ({artefact.chapter}: {artefact.call})")
         start = time.perf_counter()
         try:
-            artefact.build(profile)
+            made[artefact.name] = fingerprint(artefact.build(profile))
             status = "ready"
         except (DataError, ModelLoadError) as err:
+            made[artefact.name] = "skipped"
             status = (
                 f"skipped, its data is not here ({str(err).splitlines()[0]}); "
                 "the chapter says how to get it"
@@ -90,14 +133,18 @@ def prepare(
         seconds[artefact.name] = time.perf_counter() - start
         print(f"prepare: {artefact.name}: {status} in {seconds[artefact.name]:.1f} s")
     print(f"prepare: done in {sum(seconds.values()):.1f} s")
+    if record is not None:
+        Path(record).parent.mkdir(parents=True, exist_ok=True)
+        Path(record).write_text(json.dumps(made, indent=1), encoding="utf-8")
     return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m helpers.book.prepare``: prepare every artefact of the book."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
-    prepare()
+    parser.add_argument("--record", help="a JSON file for the artefacts' fingerprints")
+    args = parser.parse_args(argv)
+    prepare(record=args.record)
     return 0
 
 

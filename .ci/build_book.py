@@ -16,7 +16,8 @@ the benchmark reports (``bench/results`` or ``$BENCH_RESULTS``),
 what the prepare step made (``_build/prepared.json``, the fingerprint of each
 artefact, written by ``python -m helpers.book.prepare --record``), one of the
 environment variables in :data:`ENV_KEYS` (the profile and the data folders),
-or the version of Python or of a package in :data:`PACKAGES`. Then, and when
+or the version of Python or of a package in :data:`PACKAGES`, or a chapter
+that writes what later chapters load (:data:`WRITERS`). Then, and when
 no earlier build is recorded (a clean clone, a failed build), it does a full
 build. The fingerprint of those inputs is kept in ``_build/book-inputs.json``.
 
@@ -64,6 +65,9 @@ ENV_KEYS = (
 SHARED = ("pyproject.toml", "_config.yml", "_toc.yml", "_build/prepared.json")
 PACKAGES = ("torch", "transformers", "tokenizers")
 STATE = "book-inputs.json"
+# Chapters whose run writes what later chapters load (chapter 2 trains and saves
+# the IMDb classifier that chapters 3-9 load): a change to one builds everything.
+WRITERS = ("notebooks/02_finetune",)
 EXECUTED = re.compile(
     r"^(?P<path>\S+?)\.(?:ipynb|py|md): Executed notebook in (?P<s>[\d.]+)"
 )
@@ -125,6 +129,13 @@ def plan(root: Path, now: dict, full: bool) -> tuple[bool, list[str]]:
     state = root / "_build" / STATE
     before = json.loads(state.read_text()) if state.exists() and not full else {}
     shared = [k for k in now if k != "chapters" and before.get(k) != now[k]]
+    shared += [
+        c
+        for c in WRITERS
+        if before
+        and c in now["chapters"]
+        and before.get("chapters", {}).get(c) != now["chapters"][c]
+    ]
     if full or shared:
         why = f"changed: {', '.join(shared)}" if before else "no earlier build recorded"
         print(f"book: full build ({'--full' if full else why})")

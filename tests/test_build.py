@@ -8,6 +8,7 @@ chapters here are one tiny notebook in a temporary book that uses the real
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -249,3 +250,30 @@ def test_a_chapter_in_the_toc_that_is_not_executed_fails_the_build(mini_book):
     )
     assert proc.returncode == 1
     assert "were not executed: notebooks/ch" in proc.stdout
+
+
+def test_a_change_to_the_chapter_that_trains_the_model_rebuilds_every_chapter(
+    tmp_path,
+):
+    """Chapter 2 trains the classifier chapters 3-9 load: editing it must not
+    leave them showing the old model's outputs; another chapter's edit must
+    re-execute that chapter only."""
+    (tmp_path / "_build").mkdir()
+    now = {
+        "files_sha256": "h",
+        "chapters": {"notebooks/02_finetune": "a", "notebooks/03_attention": "b"},
+    }
+    state = tmp_path / "_build" / build_book.STATE
+    state.write_text(json.dumps(now))
+    edited = {**now, "chapters": {**now["chapters"], "notebooks/03_attention": "c"}}
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "03_attention.ipynb").write_text("{}")
+    assert build_book.plan(tmp_path, edited, full=False) == (
+        False,
+        ["notebooks/03_attention"],
+    )
+    retrained = {**now, "chapters": {**now["chapters"], "notebooks/02_finetune": "z"}}
+    assert build_book.plan(tmp_path, retrained, full=False) == (
+        True,
+        ["notebooks/02_finetune", "notebooks/03_attention"],
+    )

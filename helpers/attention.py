@@ -9,6 +9,8 @@
 * :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
   :func:`attention_explorer` turn texts into highlighted HTML and an
   ipywidgets explorer, through :mod:`helpers.highlight`.
+* :func:`unsaturated_review` picks the review whose prediction a one-word
+  edit can still move (predicted probability nearest 0.75).
 * :func:`attention_mass` and :func:`heads_matrix` compute what chapter 3's
   figures show; the figures themselves are drawn by
   :mod:`helpers.book.attention_figures`.
@@ -22,7 +24,7 @@ same outputs as SDPA, only slower; nothing needs restoring).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -355,3 +357,32 @@ def top_words(
     shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
     order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]
     return [(i, words[i], float(merged[i])) for i in order[:k].tolist()]
+
+
+def unsaturated_review(
+    probabilities: Mapping[int, float] | Sequence[float],
+    candidates: Sequence[int],
+    target: float = 0.75,
+    seed: int = 1234,
+) -> int:
+    """The candidate whose predicted-class probability is nearest ``target``.
+
+    Chapter 3's rule for the review whose words it masks one at a time: near
+    p = 1 the softmax is saturated and no single word moves the probability,
+    so the test would rest on noise; 0.75, halfway between a coin flip and
+    certainty, leaves room to move either way. ``probabilities[i]``: the
+    probability of the class predicted for review ``i``. Equal distances are
+    decided in a random order (``seed``), never by position.
+    """
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("candidates is empty: pass the indices of the reviews.")
+    if not 0.5 <= target <= 1:
+        raise ValueError(
+            f"target must be a predicted-class probability in [0.5, 1], got {target}."
+        )
+    shuffle = torch.randperm(
+        len(candidates), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
+    order = [candidates[k] for k in shuffle]
+    return min(order, key=lambda i: abs(float(probabilities[i]) - target))

@@ -15,6 +15,7 @@ from helpers.attention import (
     explain_review,
     render_review,
     review_attentions,
+    unsaturated_review,
 )
 from helpers.attr.attention import (
     AttentionRollout,
@@ -396,3 +397,17 @@ def test_render_review_merges_pieces_into_words(tiny):
         ">film</span><span" in pieces and ">s</span>" in pieces
     )  # glued pieces, two spans
     assert ">films</span>" in words and "merged into words (sum)" in words
+
+
+def test_unsaturated_review_picks_the_probability_nearest_the_target():
+    p = {0: 0.994, 1: 0.55, 2: 0.80, 3: 0.99, 4: 0.70}
+    assert unsaturated_review(p, [0, 1, 2, 3]) == 2
+    assert unsaturated_review(p, [0, 1, 3]) == 1  # 0.55 is nearer 0.75 than 0.99
+    assert unsaturated_review([0.9, 0.6], [0, 1], target=0.95) == 0
+    # 0.80 and 0.70 are as near 0.75: decided by the seed, not by position
+    picks = {unsaturated_review(p, [2, 4], seed=s) for s in range(20)}
+    assert picks == {2, 4}
+    with pytest.raises(ValueError, match="empty"):
+        unsaturated_review(p, [])
+    with pytest.raises(ValueError, match="target"):
+        unsaturated_review(p, [0], target=0.3)

@@ -104,3 +104,43 @@ def test_isolated_escapes_and_isolates():
         "<bdi>&lt;img src=x onerror=&quot;1&quot;&gt;</bdi>"
     )
     assert isolated(3) == "<bdi>3</bdi>"
+
+
+def test_source_text_reads_the_gem_s_review_and_finds_its_copies(
+    tmp_path, make_imdb_folder
+):
+    root = make_imdb_folder(tmp_path, per_label=2)
+    stem = sorted((root / "test" / "pos").glob("*.txt"))[0].stem
+    gem = examples.Example("gem", "short", 1, "hand-made", f"test/pos/{stem}")
+    source = examples.source_text(gem, root)
+    raw = (root / "test" / "pos" / f"{stem}.txt").read_text()
+    assert source == raw.replace("<br />", " ")
+    assert examples.source_text(gem, tmp_path / "nowhere") is None
+    assert examples.source_text(examples.Example("x", "t", 0, "s")) is None
+    rows = [
+        {"id": "test/neg/1_1", "text": "other"},
+        {"id": "test/pos/2_8", "text": f"  {source}\n"},
+    ]
+    assert examples.source_copies(rows, source) == [(2, "test/pos/2_8")]
+    assert examples.source_copies(rows, None) == []
+    assert examples.RUNNING[0].review_id == "test/pos/12380_7"
+    copy = examples.describe_source_copies([(1, "test/pos/2_8")], 3, gem)
+    assert copy == (
+        f"IMDb holds its source review twice: test/pos/{stem} and test/pos/2_8 are "
+        "the same text, and test/pos/2_8 is the review the model gets most "
+        "confidently wrong"
+    )
+    itself = examples.describe_source_copies([(2, f"test/pos/{stem}")], 3, gem)
+    assert itself.endswith(
+        "is number 2 of the 3 reviews the model gets most confidently wrong"
+    )
+    assert "is none of the 3 reviews" in examples.describe_source_copies([], 3, gem)
+
+
+def test_gem_note_is_one_sentence():
+    note = examples.gem_note("  the model calls it negative (p = 0.90).")
+    assert note == (
+        "What we now know about the hidden gem: the model calls it negative (p = 0.90)."
+    )
+    with pytest.raises(ValueError, match="empty"):
+        examples.gem_note(" . ")

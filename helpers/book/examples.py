@@ -10,7 +10,12 @@ wrong: a positive review of a film it calls "a very bad one".
 * :func:`predictions` — the model's probabilities for them, as rows;
 * :func:`predictions_html` — the same rows as an escaped HTML table;
 * :func:`delete_top_words` — a review with its ``k`` highest-scored words replaced
-  by ``[MASK]``, for chapter 5's deletion test on one review.
+  by ``[MASK]``, for chapter 5's deletion test on one review;
+* :func:`source_text` — the whole IMDb review an example was cut from, when
+  IMDb is on disk; :func:`source_copies` and :func:`describe_source_copies` —
+  where that review (or a copy of it) is among the misclassified ones;
+* :func:`gem_note` — the line that ends chapters 1–7: what we now know about
+  the hidden gem.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import DataError, read_review, same_text
 from ..highlight import isolated
 from ..inputs import label_names
 from ..tokens import encode
@@ -29,12 +35,14 @@ from ..train import predict_logits
 @dataclass(frozen=True)
 class Example:
     """One running example: a short ``name``, its ``text``, gold ``label``
-    (0 = negative, 1 = positive) and where the text comes from."""
+    (0 = negative, 1 = positive) and where the text comes from; ``review_id``:
+    the IMDb review it was cut from (``"test/pos/12380_7"``), else empty."""
 
     name: str
     text: str
     label: int
     source: str
+    review_id: str = ""
 
 
 RUNNING: tuple[Example, ...] = (
@@ -49,6 +57,7 @@ RUNNING: tuple[Example, ...] = (
             "a sentence of IMDb test review pos/12380_7 (Jack Frost 2, rated 7/10), "
             "a positive review of a film it calls bad"
         ),
+        review_id="test/pos/12380_7",
     ),
     Example(
         name="praise",
@@ -145,6 +154,78 @@ def delete_top_words(
     top = order[:k].tolist()
     kept = [mask if i in set(top) else w for i, w in enumerate(words)]
     return kept, top
+
+
+def source_text(example: Example = RUNNING[0], root=None) -> str | None:
+    """The whole IMDb review ``example`` was cut from, or ``None``.
+
+    ``None`` when the example has no ``review_id`` or IMDb is not on disk
+    (``$IMDB_DIR`` or the data folder; nothing is downloaded). ``root``: the
+    extracted ``aclImdb`` folder, if you know it.
+    """
+    if not example.review_id:
+        return None
+    try:
+        return read_review(example.review_id, root)
+    except DataError:
+        return None
+
+
+def source_copies(rows: Sequence[dict], source: str | None) -> list[tuple[int, str]]:
+    """Which of ``rows`` hold the text ``source``: ``(rank, id)``, rank from 1.
+
+    ``rows``: dicts with ``"id"`` and ``"text"``, as
+    :func:`helpers.train.misclassified` returns them; texts are compared by
+    :func:`helpers.data.same_text` (whitespace normalised). ``source``: the
+    text of :func:`source_text`; ``None`` (IMDb not on disk) finds nothing.
+    """
+    if source is None:
+        return []
+    return [
+        (rank, row["id"])
+        for rank, row in enumerate(rows, start=1)
+        if same_text(row["text"], source)
+    ]
+
+
+def describe_source_copies(
+    copies: Sequence[tuple[int, str]], n: int, example: Example = RUNNING[0]
+) -> str:
+    """A clause on where ``example``'s source review is among ``n`` wrong reviews.
+
+    ``copies``: :func:`source_copies` of the ``n`` most confidently wrong
+    reviews. A copy under another id is a duplicate IMDb holds, and the
+    clause says so.
+    """
+    if not copies:
+        return (
+            f"its source review, {example.review_id}, is none of the {n} reviews "
+            "the model gets most confidently wrong"
+        )
+    rank, review_id = copies[0]
+    where = (
+        "the review the model gets most confidently wrong"
+        if rank == 1
+        else f"number {rank} of the {n} reviews the model gets most confidently wrong"
+    )
+    if review_id == example.review_id:
+        return f"its source review, {review_id}, is {where}"
+    return (
+        f"IMDb holds its source review twice: {example.review_id} and {review_id} "
+        f"are the same text, and {review_id} is {where}"
+    )
+
+
+def gem_note(fact: str) -> str:
+    """The line that ends chapters 1–7: ``fact``, a sentence the chapter computed.
+
+    >>> gem_note("the model calls it negative (p = 0.90).")
+    'What we now know about the hidden gem: the model calls it negative (p = 0.90).'
+    """
+    fact = fact.strip().rstrip(".")
+    if not fact:
+        raise ValueError("fact is empty: compute a sentence from the chapter.")
+    return f"What we now know about the hidden gem: {fact}."
 
 
 # --------------------------------------------------------------------------- a stand-in

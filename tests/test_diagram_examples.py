@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from tiny import tiny_bert, tiny_tokenizer
 
 from helpers.book import diagram, examples
@@ -126,8 +127,8 @@ def test_source_text_reads_the_gem_s_review_and_finds_its_copies(
     assert examples.RUNNING[0].review_id == "test/pos/12380_7"
     copy = examples.describe_source_copies([(1, "test/pos/2_8")], 3, gem)
     assert copy == (
-        f"IMDb holds its source review twice: test/pos/{stem} and test/pos/2_8 are "
-        "the same text, and test/pos/2_8 is the review the model gets most "
+        f"IMDb holds its source review twice (test/pos/{stem} and test/pos/2_8 are "
+        "the same text), and test/pos/2_8 is the review the model gets most "
         "confidently wrong"
     )
     itself = examples.describe_source_copies([(2, f"test/pos/{stem}")], 3, gem)
@@ -144,3 +145,76 @@ def test_gem_note_is_one_sentence():
     )
     with pytest.raises(ValueError, match="empty"):
         examples.gem_note(" . ")
+
+
+def _pair(words_before, words_after, scores_after, logits_before, logits_after):
+    from helpers.attr.explanation import TextExplanation
+    from helpers.explain import Explanation
+
+    records = [
+        TextExplanation(
+            " ".join(words),
+            list(words),
+            {"AttnLRP": torch.tensor(scores, dtype=torch.float32)},
+            target=0,
+            logits=torch.tensor(logits),
+        )
+        for words, scores, logits in (
+            (words_before, [3.0, 0.1, 2.0, 1.0][: len(words_before)], logits_before),
+            (words_after, scores_after, logits_after),
+        )
+    ]
+    return Explanation(records, labels=["negative", "positive"])
+
+
+def test_describe_edit_says_why_the_prediction_does_not_flip():
+    import math
+
+    # "bad" keeps the top after good and bad swap places: no flip
+    logit = math.log(0.9 / 0.1)
+    pair = _pair(
+        ["bad", "a", "good", "film"],
+        ["good", "a", "bad", "film"],
+        [-0.5, 0.1, 3.0, 1.0],
+        [logit, 0.0],
+        [logit + 1, 0.0],
+    )
+    text = examples.describe_edit(pair, k=2)
+    assert text.startswith("P(negative) 0.900 → 0.961: the prediction does not flip.")
+    assert "top 2 words for negative: bad, good before the edit, bad, film after." in (
+        text
+    )
+    assert "bad stays on top, so the evidence for negative survives the edit." in text
+    assert text.endswith(
+        "After the edit, the edited words count for negative: bad (+3.00); "
+        "against negative: good (-0.50)."
+    )
+
+
+def test_describe_edit_on_an_added_word_and_a_flip():
+    pair = _pair(
+        ["a", "waste"],
+        ["not", "a", "waste"],
+        [-2.0, 0.1, 0.5],
+        [2.0, 0.0],
+        [0.0, 1.0],
+    )
+    text = examples.describe_edit(pair, k=1)
+    assert "the prediction flips to positive." in text
+    assert "None of the top words before the edit stays on top." in text
+    assert text.endswith("the edited words count against negative: not (-2.00).")
+    with pytest.raises(ValueError, match="same class"):
+        examples.describe_edit(pair.__class__(pair.records[:1], pair.labels))
+
+
+def test_explain_edit_explains_both_texts_for_the_class_predicted_before():
+    # this seeded tiny model predicts the two texts differently
+    model = tiny_bert(dropout=0.0, perturb=0.5, seed=3)
+    pair = examples.explain_edit(
+        model, tiny_tokenizer(), "a great film", "the movie was good"
+    )
+    assert pair.predicted == ["positive", "negative"]
+    assert pair.target == ["positive", "positive"]
+    assert "the prediction flips to negative." in examples.describe_edit(pair)
+    assert examples._edited_positions(["a", "b"], ["a", "not", "b"]) == [1]
+    assert examples._edited_positions(["a", "b"], ["b", "a"]) == [0, 1]

@@ -14,6 +14,9 @@ wrong: a positive review of a film it calls "a very bad one".
 * :func:`source_text` — the whole IMDb review an example was cut from, when
   IMDb is on disk; :func:`source_copies` and :func:`describe_source_copies` —
   where that review (or a copy of it) is among the misclassified ones;
+* :func:`explain_edit` and :func:`describe_edit` — a text before and after an
+  edit explained for the same class, and why the prediction did or did not
+  flip, from the words on top (chapter 7);
 * :func:`gem_note` — the line that ends chapters 1–7: what we now know about
   the hidden gem.
 """
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data import DataError, read_review, same_text
+from ..explain import Explanation, explain
 from ..highlight import isolated
 from ..inputs import label_names
 from ..tokens import encode
@@ -211,9 +215,100 @@ def describe_source_copies(
     if review_id == example.review_id:
         return f"its source review, {review_id}, is {where}"
     return (
-        f"IMDb holds its source review twice: {example.review_id} and {review_id} "
-        f"are the same text, and {review_id} is {where}"
+        f"IMDb holds its source review twice ({example.review_id} and {review_id} "
+        f"are the same text), and {review_id} is {where}"
     )
+
+
+def explain_edit(
+    model, tokenizer, before: str, after: str, method: str = "AttnLRP", **options
+) -> Explanation:
+    """``before`` and ``after`` explained by ``method`` for one class.
+
+    The class is the one predicted for ``before``: the question is what the
+    edit did to the evidence for it. ``options`` go to
+    :func:`helpers.explain.explain` (``max_length=``...).
+    """
+    first = explain(
+        model, tokenizer, before, methods=(method,), progress=False, **options
+    )
+    second = explain(
+        model,
+        tokenizer,
+        after,
+        methods=(method,),
+        target=first.target[0],
+        progress=False,
+        **options,
+    )
+    return Explanation([first[0], second[0]], labels=first.labels)
+
+
+def _edited_positions(before: Sequence[str], after: Sequence[str]) -> list[int]:
+    """Positions of ``after``'s words that the edit changed or added."""
+    if len(before) == len(after):
+        return [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    left = 0
+    while left < min(len(before), len(after)) and before[left] == after[left]:
+        left += 1
+    right = 0
+    while (
+        right < min(len(before), len(after)) - left
+        and before[-1 - right] == after[-1 - right]
+    ):
+        right += 1
+    return list(range(left, len(after) - right))
+
+
+def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str:
+    """Why an edit did or did not flip the prediction, from the top words.
+
+    ``pair``: :func:`explain_edit`'s two texts, explained for one class ``c``.
+    The sentences give P(c) before and after, the ``k`` words ``method`` puts
+    on top for ``c`` in each, which of them survive the edit, and how the
+    edited words (changed, or added, after the edit) count after it: for
+    ``c`` (a positive score) or against it.
+    """
+    if len(pair.records) != 2 or pair.target[0] != pair.target[1]:
+        raise ValueError("pair must hold two texts explained for the same class.")
+    cls = pair.target[0]
+    p = pair.probs[:, pair.labels.index(cls)].tolist()
+    tops = [[w for w, _ in pair.top_words(i, method, k)] for i in (0, 1)]
+    flipped = pair.predicted[1] != pair.predicted[0]
+    text = [
+        f"P({cls}) {p[0]:.3f} → {p[1]:.3f}: the prediction "
+        + (f"flips to {pair.predicted[1]}." if flipped else "does not flip.")
+        + f" {method}'s top {k} words for {cls}: {', '.join(tops[0])} before the "
+        f"edit, {', '.join(tops[1])} after."
+    ]
+    kept = [w for w in tops[0] if w in tops[1]]
+    if kept:
+        text.append(
+            f"{', '.join(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
+            + (
+                f"so the evidence for {cls} survives the edit."
+                if not flipped
+                else f"but no longer enough for {cls}."
+            )
+        )
+    else:
+        text.append(
+            "None of the top words before the edit stays on top"
+            + ("." if flipped else f", and the new ones count for {cls} as well.")
+        )
+    words, scores = pair.words[1], pair.scores[method][1].tolist()
+    edited = _edited_positions(pair.words[0], words)
+    sides = {"for": [], "against": []}
+    for i in edited:
+        sides["for" if scores[i] > 0 else "against"].append(
+            f"{words[i]} ({scores[i]:+.2f})"
+        )
+    parts = [
+        f"{side} {cls}: {', '.join(found)}" for side, found in sides.items() if found
+    ]
+    if parts:
+        text.append(f"After the edit, the edited words count {'; '.join(parts)}.")
+    return " ".join(text)
 
 
 def gem_note(fact: str) -> str:

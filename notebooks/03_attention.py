@@ -341,9 +341,10 @@ display(HTML(view(first_correct, shown, merge="sum")))
 #
 # The cell takes that review's `K` words with the most attention and asks the
 # model about each: how far does the probability of its predicted class fall
-# when that word alone is replaced by `[MASK]`? It ranks every word of the
-# review by that fall too, and counts how many words the two top-`K` lists
-# share.
+# when that word alone is replaced by `[MASK]` (`attention.mask_each_word`
+# puts the mask token's id in place of each of the word's pieces: `[MASK]`
+# typed into a text is read as text)? It ranks every word of the review by
+# that fall too, and counts how many words the two top-`K` lists share.
 
 # %%
 read = attention.unsaturated_review(
@@ -361,18 +362,12 @@ display(HTML(highlight.collapsible(view(read_ra, read, merge="sum"), summary)))
 
 # %%
 K = 5
-review_words, word_attention = tokens.merge_pieces(
-    read_ra.tokens, read_ra.cls(), specials, merge="sum"
+read_words, probs = attention.mask_each_word(
+    model, tokenizer, sample.texts[read], max_length=profile.max_length
 )
+review_words, word_attention = read_words.words, read_words.merge(read_ra.cls())
 label = data.LABEL_NAMES[read_ra.prediction]
-masked_texts = [" ".join(review_words)] + [
-    " ".join([*review_words[:i], tokenizer.mask_token, *review_words[i + 1 :]])
-    for i in range(len(review_words))
-]
-logits = train.predict_logits(
-    model, tokenizer, masked_texts, max_length=profile.max_length
-)
-p_label = logits.softmax(dim=-1)[:, read_ra.prediction]
+p_label = probs[:, read_ra.prediction]
 drop = p_label[0] - p_label[1:]  # the fall when word i alone is masked
 by_attention = attention.top_words(review_words, word_attention, K)
 by_drop = attention.top_words(review_words, drop, len(review_words))

@@ -411,3 +411,31 @@ def test_unsaturated_review_picks_the_probability_nearest_the_target():
         unsaturated_review(p, [])
     with pytest.raises(ValueError, match="target"):
         unsaturated_review(p, [0], target=0.3)
+
+
+def test_mask_each_word_replaces_every_piece_of_one_word_by_the_mask_id():
+    from helpers.attention import mask_each_word
+    from helpers.tokens import encode
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(dropout=0.0, perturb=0.5, seed=3)
+    text = "the acting was boringly"  # "boringly": two pieces
+    words, probs = mask_each_word(model, tokenizer, text)
+    assert words.words == ["the", "acting", "was", "boringly"]
+    assert probs.shape == (1 + len(words.words), 2)
+    ids = encode(tokenizer, [text], return_tensors="pt")["input_ids"]
+    assert (ids == tokenizer.mask_token_id).sum() == 0
+    with torch.no_grad():
+        whole = model(input_ids=ids).logits.softmax(-1)[0]
+        last = ids.clone()
+        last[0, [i for i, w in enumerate(words.index) if w == 3]] = (
+            tokenizer.mask_token_id
+        )
+        masked = model(input_ids=last).logits.softmax(-1)[0]
+        typed = model(
+            **encode(tokenizer, ["the acting was [MASK]"], return_tensors="pt")
+        ).logits.softmax(-1)[0]
+    assert sum(w == 3 for w in words.index) > 1
+    assert torch.allclose(probs[0], whole, atol=1e-6)
+    assert torch.allclose(probs[4], masked, atol=1e-6)
+    assert not torch.allclose(probs[4], typed, atol=1e-4)  # typed "[MASK]" is text

@@ -218,3 +218,28 @@ def test_explain_edit_explains_both_texts_for_the_class_predicted_before():
     assert "the prediction flips to negative." in examples.describe_edit(pair)
     assert examples._edited_positions(["a", "b"], ["a", "not", "b"]) == [1]
     assert examples._edited_positions(["a", "b"], ["b", "a"]) == [0, 1]
+
+
+def test_describe_class_maps_on_a_word_that_tops_two_classes():
+    words = ["lovely", "but", "dreadful"]
+    maps = {
+        "negative": [-0.5, 2.0, 0.9],
+        "neutral": [0.0, 0.05, 0.01],
+        "positive": [1.9, 2.1, -0.4],
+    }
+    text = examples.describe_class_maps(words, maps, watch=["dreadful", "absent"])
+    assert text.startswith(
+        "Top word per class: negative but (+2.00), neutral but (+0.05), "
+        "positive but (+2.10)."
+    )
+    assert "but tops the maps of negative, neutral and positive: it raises" in text
+    # minus the others' mean: negative and neutral keep dreadful, positive lovely
+    assert "its top word: negative dreadful, neutral dreadful, positive lovely." in (
+        text
+    )
+    assert "For neutral, even the top word scores 2% of the largest" in text
+    assert text.endswith("Largest |score| in any class's map: dreadful 0.90.")
+    alone = examples.describe_class_maps(["a", "b"], {"x": [1, 0], "y": [0, 1]})
+    assert alone == "Top word per class: x a (+1.00), y b (+1.00)."
+    with pytest.raises(ValueError, match="two classes"):
+        examples.describe_class_maps(words, {"x": [1, 2, 3]})

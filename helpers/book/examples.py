@@ -17,13 +17,15 @@ wrong: a positive review of a film it calls "a very bad one".
 * :func:`explain_edit` and :func:`describe_edit` — a text before and after an
   edit explained for the same class, and why the prediction did or did not
   flip, from the words on top (chapter 7);
+* :func:`describe_class_maps` — one text explained once per class: the top
+  word of each class's map, and what a word on top of several means;
 * :func:`gem_note` — the line that ends chapters 1–7: what we now know about
   the hidden gem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -308,6 +310,86 @@ def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str
     ]
     if parts:
         text.append(f"After the edit, the edited words count {'; '.join(parts)}.")
+    return " ".join(text)
+
+
+def _and(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
+def describe_class_maps(
+    words: Sequence[str],
+    maps: Mapping[str, torch.Tensor],
+    watch: Sequence[str] = (),
+    weak: float = 0.1,
+    seed: int = 1234,
+) -> str:
+    """One text explained for each class: what the maps' top words say.
+
+    ``maps``: ``{class name: word scores}`` for the same ``words``. The
+    sentences give each class's top word; for a word on top of several
+    classes' maps, that it raises those logits together (a rise they share
+    moves no probability between them) and the top word of each such class's
+    map minus the mean of the others' maps, which is what counts for it more
+    than for the rest; the classes whose top score is below ``weak`` times
+    the largest score of all maps; and, for each ``watch`` word in the text,
+    its largest absolute score in any map. Ties go to a random word
+    (``seed``).
+    """
+    if len(maps) < 2:
+        raise ValueError("maps needs two classes or more.")
+    scores = {c: torch.as_tensor(m, dtype=torch.float64) for c, m in maps.items()}
+    if any(len(m) != len(words) for m in scores.values()):
+        raise ValueError("every map needs one score per word.")
+    shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
+
+    def top(m):
+        return int(shuffle[int(torch.argmax(m[shuffle]))])
+
+    tops = {c: top(m) for c, m in scores.items()}
+    text = [
+        "Top word per class: "
+        + ", ".join(f"{c} {words[i]} ({scores[c][i]:+.2f})" for c, i in tops.items())
+        + "."
+    ]
+    by_word: dict[str, list[str]] = {}
+    for c, i in tops.items():
+        by_word.setdefault(words[i], []).append(c)
+    for word, classes in by_word.items():
+        if len(classes) < 2:
+            continue
+        contrast = {}
+        for c in classes:
+            others = torch.stack([m for o, m in scores.items() if o != c]).mean(0)
+            contrast[c] = words[top(scores[c] - others)]
+        text.append(
+            f"{word} tops the maps of {_and(classes)}: it raises those "
+            "logits together, and a rise they share moves no probability between "
+            "them. A class's map minus the mean of the others' keeps what counts "
+            "for it more than for the rest; its top word: "
+            + ", ".join(f"{c} {w}" for c, w in contrast.items())
+            + "."
+        )
+    largest = max(float(m.abs().max()) for m in scores.values())
+    for c, i in tops.items():
+        share = float(scores[c][i]) / largest if largest > 0 else 0.0
+        if share < weak:
+            text.append(
+                f"For {c}, even the top word scores {share:.0%} of the largest score "
+                f"of the {len(scores)} maps: nothing in the text counts much for it."
+            )
+    seen = {w: words.index(w) for w in watch if w in words}
+    if seen:
+        peak = {
+            w: max(float(m[i].abs()) for m in scores.values()) for w, i in seen.items()
+        }
+        text.append(
+            "Largest |score| in any class's map: "
+            + ", ".join(f"{w} {v:.2f}" for w, v in peak.items())
+            + "."
+        )
     return " ".join(text)
 
 

@@ -636,11 +636,9 @@ widget
 
 # %%
 gem_top = [word for _, word, _ in running_top[examples.RUNNING[0].name]]
-among = " and ".join(w for w in ("good", "bad") if w in gem_top)
 print(
     examples.gem_note(
         "the last layer's [CLS] attention puts the most weight on "
-        f"{', '.join(gem_top[:-1])} and {gem_top[-1]}, with "
-        f"{among or 'neither good nor bad'} among them"
+        + examples.on_top(gem_top)
     )
 )

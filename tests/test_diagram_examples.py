@@ -243,3 +243,41 @@ def test_describe_class_maps_on_a_word_that_tops_two_classes():
     assert alone == "Top word per class: x a (+1.00), y b (+1.00)."
     with pytest.raises(ValueError, match="two classes"):
         examples.describe_class_maps(words, {"x": [1, 2, 3]})
+
+
+def test_on_top_names_the_gem_s_verdict_words_among_the_top_ones():
+    assert examples.on_top(["bad", "cleverly", "movie"]) == (
+        "bad, cleverly and movie, with bad among them"
+    )
+    assert (
+        examples.on_top(["good", "bad"]) == "good and bad, with good and bad among them"
+    )
+    assert examples.on_top(["it"]) == "it, with neither good nor bad among them"
+    with pytest.raises(ValueError, match="empty"):
+        examples.on_top([])
+
+
+def test_deletion_test_masks_the_top_words_on_the_ids():
+    from helpers import attr
+    from helpers.tokens import encode, word_map
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(dropout=0.0, perturb=0.5, seed=3)
+    explainer = attr.explainers(model, tokenizer)["grad x input"]
+    text = "the acting was boringly bad"
+    out = examples.deletion_test(model, tokenizer, explainer, text, k=2)
+    batch = encode(tokenizer, [text], return_tensors="pt")
+    scores = explainer.attribute(batch).scores[0]
+    words = word_map(tokenizer, text)
+    _, top = examples.delete_top_words(words.words, words.merge(scores), 2)
+    assert out["words"] == [words.words[i] for i in top]
+    ids = batch["input_ids"].clone()
+    ids[0, [i for i, w in enumerate(words.index) if w in top]] = tokenizer.mask_token_id
+    with torch.no_grad():
+        p = model(**batch).logits.softmax(-1)[0]
+        q = model(input_ids=ids).logits.softmax(-1)[0]
+    c = out["target"]
+    assert c == int(p.argmax())
+    assert out["before"] == pytest.approx(float(p[c]), abs=1e-6)
+    assert out["after"] == pytest.approx(float(q[c]), abs=1e-6)
+    assert out["flipped"] == (int(q.argmax()) != c)

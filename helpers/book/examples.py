@@ -11,6 +11,8 @@ wrong: a positive review of a film it calls "a very bad one".
 * :func:`predictions_html` — the same rows as an escaped HTML table;
 * :func:`delete_top_words` — a review with its ``k`` highest-scored words replaced
   by ``[MASK]``, for chapter 5's deletion test on one review;
+  :func:`deletion_test` — the same test on the ids (the mask token itself),
+  with the probabilities before and after;
 * :func:`source_text` — the whole IMDb review an example was cut from, when
   IMDb is on disk; :func:`source_copies` and :func:`describe_source_copies` —
   where that review (or a copy of it) is among the misclassified ones;
@@ -30,11 +32,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import DataError, read_review, same_text
+from ..data import DataError, encode_texts, read_review, same_text
 from ..explain import Explanation, explain
 from ..highlight import isolated
 from ..inputs import label_names
-from ..tokens import encode
+from ..models import eval_mode, model_device
+from ..tokens import encode, word_map
 from ..train import predict_logits
 
 
@@ -160,6 +163,49 @@ def delete_top_words(
     top = order[:k].tolist()
     kept = [mask if i in set(top) else w for i, w in enumerate(words)]
     return kept, top
+
+
+@torch.no_grad()
+def deletion_test(
+    model, tokenizer, explainer, text: str, k: int = 3, max_length: int = 512, seed=1234
+) -> dict:
+    """Delete the ``k`` words ``explainer`` scores highest for the predicted class.
+
+    The words are those of :func:`helpers.tokens.word_map` (pieces merged by
+    the sum); every token of a deleted word becomes the mask token, on the
+    ids (``"[MASK]"`` typed into a text would be read as text). Ties are
+    broken at random (``seed``, :func:`delete_top_words`). Returns ``words``
+    (the deleted ones, highest first), ``target`` (the class predicted for
+    the text, explained), ``before`` and ``after`` (its probability) and
+    ``flipped`` (whether the prediction changed).
+    """
+    batch = encode_texts(tokenizer, [text], max_length=max_length, warn=False)
+    found = explainer.attribute(batch)
+    words = word_map(tokenizer, text, max_length=max_length)
+    _, top = delete_top_words(words.words, words.merge(found.scores[0]), k, seed=seed)
+    ids = batch["input_ids"].clone()
+    hit = torch.tensor([w in top for w in words.index])
+    ids[0, hit] = tokenizer.mask_token_id
+    device = model_device(model)
+    with eval_mode(model):
+        probs = [
+            model(
+                input_ids=x.to(device),
+                attention_mask=batch["attention_mask"].to(device),
+            )
+            .logits.float()
+            .softmax(-1)[0]
+            .cpu()
+            for x in (batch["input_ids"], ids)
+        ]
+    target = int(found.target[0])
+    return {
+        "words": [words.words[i] for i in top],
+        "target": target,
+        "before": float(probs[0][target]),
+        "after": float(probs[1][target]),
+        "flipped": int(probs[1].argmax()) != target,
+    }
 
 
 def source_text(example: Example = RUNNING[0], root=None) -> str | None:
@@ -391,6 +437,24 @@ def describe_class_maps(
             + "."
         )
     return " ".join(text)
+
+
+def on_top(words: Sequence[str], watch: Sequence[str] = ("good", "bad")) -> str:
+    """Top words, and which ``watch`` words (the gem's good and bad) are there.
+
+    >>> on_top(["bad", "cleverly", "movie"])
+    'bad, cleverly and movie, with bad among them'
+    """
+    if not words:
+        raise ValueError("words is empty: pass the top words.")
+    among = [w for w in watch if w in words]
+    if not among:
+        shown = (
+            f"neither {' nor '.join(watch)}" if len(watch) > 1 else "not " + watch[0]
+        )
+    else:
+        shown = _and(among)
+    return f"{_and(words)}, with {shown} among them"
 
 
 def gem_note(fact: str) -> str:

@@ -82,10 +82,19 @@ print(examples.describe_class_maps(explained.words[0], class_maps, watch=verdict
 # share moves no probability between them: the softmax subtracts it. Such a
 # word says the model reacts to it, not which side it puts it on. To see the
 # side, read a class's map *against* the others' (its map minus theirs, as
-# the second line does when a word tops several maps), or explain the
+# the printout does when a word tops several maps), or explain the
 # difference of two logits. Where a verdict word scores near zero in every
 # map, the model has not used it at all, whatever a reader sees in it.
-#
+
+# %% [markdown]
+# For a page you can share, `result.save_html("explained.html")` writes one
+# standalone, escaped file. For a live look, `explorer.text_explorer(model,
+# tokenizer, "The staff was dreadful.")` opens the chapter 7 explorer on this
+# model. The methods are chapter 5's registry (`methods=[...]`; chapter 6
+# recommends AttnLRP), and texts longer than the model reads are explained in
+# windows.
+
+# %% [markdown]
 # ## The book's faithfulness check, on your model
 #
 # Chapter 5 asked of every method whether deleting the words it puts on top
@@ -125,14 +134,6 @@ print(
 # `faithful.versus_baseline(name)` gives the paired difference for each. A
 # method whose interval holds 0 does no better than random on your model,
 # however plausible its highlights look.
-
-# %% [markdown]
-# For a page you can share, `result.save_html("explained.html")` writes one
-# standalone, escaped file. For a live look, `explorer.text_explorer(model,
-# tokenizer, "The staff was dreadful.")` opens the chapter 7 explorer on this
-# model. The methods are chapter 5's registry (`methods=[...]`; chapter 6
-# recommends AttnLRP), and texts longer than the model reads are explained in
-# windows.
 
 # %% [markdown]
 # ## Japanese, with a slow MeCab tokenizer

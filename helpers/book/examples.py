@@ -332,7 +332,7 @@ def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str
     kept = [w for w in tops[0] if w in tops[1]]
     if kept:
         text.append(
-            f"{', '.join(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
+            f"{_and(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
             + (
                 f"so the evidence for {cls} survives the edit."
                 if not flipped

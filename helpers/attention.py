@@ -9,6 +9,9 @@
 * :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
   :func:`attention_explorer` turn texts into highlighted HTML and an
   ipywidgets explorer, through :mod:`helpers.highlight`.
+* :func:`unsaturated_review` picks the review whose prediction a one-word
+  edit can still move (predicted probability nearest 0.75);
+  :func:`mask_each_word` gives the probabilities with each word masked.
 * :func:`attention_mass` and :func:`heads_matrix` compute what chapter 3's
   figures show; the figures themselves are drawn by
   :mod:`helpers.book.attention_figures`.
@@ -22,7 +25,7 @@ same outputs as SDPA, only slower; nothing needs restoring).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -34,7 +37,7 @@ from .data import text_batches
 from .highlight import Markup, highlight_html, highlight_rows, isolated
 from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
-from .tokens import merge_pieces, special_tokens
+from .tokens import WordMap, align, merge_pieces, special_tokens, word_map
 
 # --------------------------------------------------------------------------- extraction
 
@@ -355,3 +358,70 @@ def top_words(
     shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
     order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]
     return [(i, words[i], float(merged[i])) for i in order[:k].tolist()]
+
+
+def unsaturated_review(
+    probabilities: Mapping[int, float] | Sequence[float],
+    candidates: Sequence[int],
+    target: float = 0.75,
+    seed: int = 1234,
+) -> int:
+    """The candidate whose predicted-class probability is nearest ``target``.
+
+    Chapter 3's rule for the review whose words it masks one at a time: near
+    p = 1 the softmax is saturated and no single word moves the probability,
+    so the test would rest on noise; 0.75, halfway between a coin flip and
+    certainty, leaves room to move either way. ``probabilities[i]``: the
+    probability of the class predicted for review ``i``. Equal distances are
+    decided in a random order (``seed``), never by position.
+    """
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("candidates is empty: pass the indices of the reviews.")
+    if not 0.5 <= target <= 1:
+        raise ValueError(
+            f"target must be a predicted-class probability in [0.5, 1], got {target}."
+        )
+    shuffle = torch.randperm(
+        len(candidates), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
+    order = [candidates[k] for k in shuffle]
+    return min(order, key=lambda i: abs(float(probabilities[i]) - target))
+
+
+@torch.no_grad()
+def mask_each_word(
+    model: nn.Module,
+    tokenizer,
+    text: str,
+    max_length: int = 512,
+    batch_size: int = 64,
+) -> tuple[WordMap, torch.Tensor]:
+    """Every class's probability for ``text`` whole and with each word masked.
+
+    Returns the words (:func:`helpers.tokens.word_map`, the first
+    ``max_length`` tokens) and ``[1 + n_words, n_labels]``: row 0 the text as
+    it is, row ``1 + k`` with every token of word ``k`` replaced by the
+    tokenizer's mask token. The replacement is made on the ids: the string
+    ``"[MASK]"`` typed into a text is read as text (``[``, ``mask``, ``]``),
+    not as the mask token (:func:`helpers.tokens.encode`). Eval mode,
+    restored afterwards.
+    """
+    if tokenizer.mask_token_id is None:
+        raise ValueError("The tokenizer has no mask token to replace words with.")
+    words = word_map(tokenizer, text, max_length=max_length)
+    ids = torch.tensor(align(tokenizer, text, max_length=max_length).ids)
+    index = torch.tensor([-1 if w is None else w for w in words.index])
+    rows = ids.repeat(1 + len(words.words), 1)
+    for k in range(len(words.words)):
+        rows[1 + k, index == k] = tokenizer.mask_token_id
+    device = model_device(model)
+    probs = []
+    with eval_mode(model):
+        for chunk in rows.split(batch_size):
+            chunk = chunk.to(device)
+            logits = model(
+                input_ids=chunk, attention_mask=torch.ones_like(chunk)
+            ).logits
+            probs.append(logits.float().softmax(-1).cpu())
+    return words, torch.cat(probs)

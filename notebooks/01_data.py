@@ -59,6 +59,24 @@ text, label = train_all[0]
 print(data.LABEL_NAMES[label], "|", text[:600])
 
 # %% [markdown]
+# ### Reviews held twice
+#
+# IMDb holds some reviews more than once, in one split or in both.
+# `data.count_duplicates(train_all, test)` counts them in the reviews loaded
+# above (the quick profile's seeded sample, or all 50,000 in the full profile):
+# two reviews are the same when their texts are equal once every run of
+# whitespace is made one space (case, punctuation and words all count, so a
+# review with one word changed is another review). A review in both splits is
+# a leak: the model is tested on a text it was trained on, and its test
+# accuracy flatters it by that much.
+
+# %%
+duplicates = data.count_duplicates(train_all, test)
+print(duplicates.describe())
+for train_id, test_id in duplicates.pairs[:3]:
+    print(f"  {train_id} = {test_id}")
+
+# %% [markdown]
 # ## *pytorch_advanced*'s preprocessing
 #
 # *pytorch_advanced* (written for `torchtext`) cleaned every review
@@ -250,3 +268,17 @@ for row in data.decode_batch(tokenizer, batch, n=2):
 # 5. Count the tokens of one review after `data.strip_line_breaks` and after
 #    *pytorch_advanced*'s `data.preprocess_text`. Which tokens does its
 #    cleaning remove?
+# 6. Count the duplicates of all of IMDb, not the profile's sample:
+#    `root = data.find_imdb()`, then `data.count_duplicates` of
+#    `data.read_imdb_split(root, "train")` and of the same for `"test"`. How
+#    many test reviews did the training set already hold, and with which labels?
+
+# %%
+gem_pieces = tokenizer.tokenize(examples.RUNNING[0].text)
+continued = sum(piece.startswith("##") for piece in gem_pieces)
+print(
+    examples.gem_note(
+        f"BERT reads it as {len(gem_pieces)} WordPiece pieces, {continued} of "
+        "them continuing a word cut into pieces"
+    )
+)

@@ -365,3 +365,13 @@ print(
 # 6. Run `rows = recipes.run_steps(profile, first=result)` (about ten minutes on
 #    two cores in the quick profile), then `recipes.plot_steps(rows)`. Which
 #    steps fall outside the first run's interval on 400 validation reviews?
+
+# %%
+gem = examples.predictions(model, tokenizer, examples.RUNNING[:1])[0]
+source = examples.source_text()  # None where IMDb is not on disk
+p_gold = gem[f"P({gem['gold']})"]
+fact = f"the model calls it {gem['predicted']} (P({gem['gold']}) = {p_gold:.2f})"
+if source is not None:
+    copies = examples.source_copies(worst, source)
+    fact += "; " + examples.describe_source_copies(copies, len(worst))
+print(examples.gem_note(fact))

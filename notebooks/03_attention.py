@@ -212,11 +212,12 @@ print(f"largest share on one token, per head: {peaks.min():.2f} to {peaks.max():
 
 # %%
 sample = data.sample_reviews(test, profile.explain_reviews, seed=profile.seed)
-predictions, masses, n_tokens = {}, {}, {}
+predictions, masses, n_tokens, confidence = {}, {}, {}, {}
 for i, ra in attention.review_attentions(
     model, tokenizer, sample.texts, max_length=profile.max_length
 ):
     predictions[i], n_tokens[i] = ra.prediction, len(ra.tokens)
+    confidence[i] = float(ra.probabilities[ra.prediction])  # P(predicted class)
     masses[i] = attention.attention_mass(ra)
 correct = [i for i in range(len(sample)) if predictions[i] == sample.labels[i]]
 wrong = [i for i in range(len(sample)) if predictions[i] != sample.labels[i]]
@@ -329,26 +330,44 @@ display(HTML(view(first_correct, shown, merge="sum")))
 # %% [markdown]
 # ## Reading the highlights
 #
-# Which words light up, and does the prediction depend on them? The cell
-# takes the review's `K` words with the most attention and asks the model
-# about each: how far does the probability of its predicted class fall when
-# that word alone is replaced by `[MASK]`? It ranks every word of the review
-# by that fall too, and counts how many words the two top-`K` lists share.
+# Which words light up, and does the prediction depend on them? The test
+# masks words one at a time and watches the probability of the predicted
+# class. It needs a review whose prediction can move: near p = 1 the softmax
+# is saturated, no single word changes it, and the test would measure noise.
+# So the rule is fixed before looking: **among the correctly classified
+# reviews of the sample, the one whose predicted-class probability is nearest
+# 0.75**, halfway between a coin flip and certainty
+# (`attention.unsaturated_review`; ties are decided at random, seeded).
+#
+# The cell takes that review's `K` words with the most attention and asks the
+# model about each: how far does the probability of its predicted class fall
+# when that word alone is replaced by `[MASK]` (`attention.mask_each_word`
+# puts the mask token's id in place of each of the word's pieces: `[MASK]`
+# typed into a text is read as text)? It ranks every word of the review by
+# that fall too, and counts how many words the two top-`K` lists share.
+
+# %%
+read = attention.unsaturated_review(
+    confidence, correct or range(len(sample)), target=0.75, seed=profile.seed
+)
+print(
+    f"review {sample.ids[read]}: P = {confidence[read]:.3f} (the review shown "
+    f"above: {confidence[shown]:.3f}), {n_tokens[read]} tokens"
+)
+read_ra = attention.explain_review(
+    model, tokenizer, sample.texts[read], max_length=profile.max_length
+)
+summary = f"Review {sample.ids[read]}, [CLS] attention of the last layer"
+display(HTML(highlight.collapsible(view(read_ra, read, merge="sum"), summary)))
 
 # %%
 K = 5
-review_words, word_attention = tokens.merge_pieces(
-    first_correct.tokens, first_correct.cls(), specials, merge="sum"
+read_words, probs = attention.mask_each_word(
+    model, tokenizer, sample.texts[read], max_length=profile.max_length
 )
-label = data.LABEL_NAMES[first_correct.prediction]
-masked_texts = [" ".join(review_words)] + [
-    " ".join([*review_words[:i], tokenizer.mask_token, *review_words[i + 1 :]])
-    for i in range(len(review_words))
-]
-logits = train.predict_logits(
-    model, tokenizer, masked_texts, max_length=profile.max_length
-)
-p_label = logits.softmax(dim=-1)[:, first_correct.prediction]
+review_words, word_attention = read_words.words, read_words.merge(read_ra.cls())
+label = data.LABEL_NAMES[read_ra.prediction]
+p_label = probs[:, read_ra.prediction]
 drop = p_label[0] - p_label[1:]  # the fall when word i alone is masked
 by_attention = attention.top_words(review_words, word_attention, K)
 by_drop = attention.top_words(review_words, drop, len(review_words))
@@ -608,9 +627,18 @@ widget
 #    pieces?
 # 4. Average the attention mass over the misclassified reviews only
 #    (`masses[i] for i in wrong`) and compare the bars with the correct ones.
-# 5. Repeat *Reading the highlights* with the rollout (`first_correct.rollout()`)
+# 5. Repeat *Reading the highlights* with the rollout (`read_ra.rollout()`)
 #    instead of the last layer's attention. Do more of its top words move the
 #    prediction?
 # 6. Put a review of your own through `attention.explain_review` and
 #    `attention_figures.plot_heads_heatmap`: does a head follow negations such as
 #    *not*?
+
+# %%
+gem_top = [word for _, word, _ in running_top[examples.RUNNING[0].name]]
+print(
+    examples.gem_note(
+        "the last layer's [CLS] attention puts the most weight on "
+        + examples.on_top(gem_top)
+    )
+)

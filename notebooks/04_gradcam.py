@@ -623,3 +623,17 @@ if ja_model is not None:
 #    agreement matrix, change?
 # 5. Write a Japanese sentence of your own into `ja_texts`. Which MeCab words
 #    share a SentencePiece piece with their neighbour, and so show as one?
+
+# %%
+gem_cam = running[0]  # Grad-CAM of the hidden gem, every layer
+gem_words = tokens.word_map(tokenizer, gem_cam.text, max_length=len(gem_cam.tokens))
+gem_scores = gem_words.merge(gradcam.layer_mean(gem_cam, tokenizer.all_special_tokens))
+_, gem_top = examples.delete_top_words(
+    gem_words.words, gem_scores, 3, seed=profile.seed
+)
+print(
+    examples.gem_note(
+        "Grad-CAM's layer-balanced mean puts on top "
+        + examples.on_top([gem_words.words[i] for i in gem_top])
+    )
+)

@@ -394,3 +394,22 @@ print(
 # 4. Compare `"Grad-CAM mean (raw)"` (`attr.GradCamLayers(model).mean(
 #    normalise=False)`) with the normalised mean. Which layer dominates the raw
 #    mean on the shortest review?
+
+# %%
+gem_deleted = examples.deletion_test(
+    model,
+    tokenizer,
+    methods[chosen],
+    examples.RUNNING[0].text,
+    max_length=MAX_LENGTH,
+    seed=profile.seed,
+)
+gem_class = data.LABEL_NAMES[gem_deleted["target"]]
+print(
+    examples.gem_note(
+        f"masking {chosen}'s top 3 words ({', '.join(gem_deleted['words'])}) moves "
+        f"P({gem_class}) from {gem_deleted['before']:.3f} to "
+        f"{gem_deleted['after']:.3f}, and the prediction "
+        + ("flips" if gem_deleted["flipped"] else "does not flip")
+    )
+)

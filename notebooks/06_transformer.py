@@ -473,3 +473,23 @@ print(book_finding)
 #    (build the registry with `gradcam_layers=True`) and rerun
 #    the sanity check. Which of chapter 5's observations about the last layer
 #    carries over?
+
+# %%
+gem_method = recommended if recommended in methods else "AttnLRP"
+gem_deleted = examples.deletion_test(
+    model,
+    tokenizer,
+    methods[gem_method],
+    examples.RUNNING[0].text,
+    max_length=MAX_LENGTH,
+    seed=profile.seed,
+)
+gem_class = data.LABEL_NAMES[gem_deleted["target"]]
+print(
+    examples.gem_note(
+        f"{gem_method} puts on top {examples.on_top(gem_deleted['words'])}; masking "
+        f"these words moves P({gem_class}) from {gem_deleted['before']:.3f} to "
+        f"{gem_deleted['after']:.3f}, and the prediction "
+        + ("flips" if gem_deleted["flipped"] else "does not flip")
+    )
+)

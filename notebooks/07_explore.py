@@ -96,6 +96,31 @@ edits = [
 display(HTML(explorer.edit_gallery(model, tokenizer, edits, method="AttnLRP")))
 
 # %% [markdown]
+# Does an edit flip the prediction, and if not, why not? The explanations
+# answer it: for each pair, the probability of the class predicted before the
+# edit, the three words AttnLRP puts on top for that class before and after
+# the edit (`examples.explain_edit`, `examples.describe_edit`), and how the
+# edited words count after it (for the class: positive score; against it:
+# negative).
+
+# %%
+names = ["hidden gem, good and bad swapped", "praise, loved to hated", "pan, negated"]
+edit_pairs = {
+    name: examples.explain_edit(model, tokenizer, before, after)
+    for name, (before, after) in zip(names, edits, strict=True)
+}
+for name, pair in edit_pairs.items():
+    print(f"{name}: {examples.describe_edit(pair)}\n")
+
+# %% [markdown]
+# Where the words on top before an edit stay on top after it, the edit did
+# not touch what the prediction rests on. Swapping two words moves them but
+# keeps both in the text, and a model that weighs words more than their order
+# keeps the evidence of each; where an added "not" counts *for* the class it
+# should argue against, the model has not read it as a negation. An edit flips a
+# prediction when it removes the words on top, or outweighs them.
+
+# %% [markdown]
 # ## The whole test sample at a glance
 #
 # One review at a time hides the big picture. The classifier's head reads one
@@ -204,11 +229,17 @@ if worst:
     display(wrong_result)
 else:
     print("No misclassified review in this test sample.")
+source = examples.source_text()  # None where IMDb is not on disk
+if source is not None:
+    copies = examples.source_copies(worst, source)
+    print(f"Hidden gem: {examples.describe_source_copies(copies, len(worst))}.")
 
 # %% [markdown]
 # Read the top words against the reviews' texts: where the words the model
 # leaned on are the review's *descriptions* of a bad film in a positive review
-# (or the reverse), the model read the words and missed the irony. Chapter 5's
+# (or the reverse), the model read the words and missed the irony. The last
+# line says whether one of these reviews is the hidden gem's source review, or
+# a copy of it: IMDb holds some reviews twice (chapter 1 counts them). Chapter 5's
 # deletion test can check any such reading: delete those words and see whether
 # the prediction flips.
 #
@@ -231,3 +262,16 @@ else:
 #    prediction of the praise review?
 # 3. Colour the projection by review length instead of label: do long reviews
 #    sit somewhere else?
+
+# %%
+gem_pair = edit_pairs[names[0]]
+gem_class = gem_pair.target[0]
+gem_p = gem_pair.probs[:, gem_pair.labels.index(gem_class)].tolist()
+gem_top = [word for word, _ in gem_pair.top_words(1, "AttnLRP", k=1)]
+print(
+    examples.gem_note(
+        f"swapping good and bad moves P({gem_class}) from {gem_p[0]:.3f} to "
+        f"{gem_p[1]:.3f}, and AttnLRP's top word for {gem_class} after the swap "
+        f"is {gem_top[0]!r}"
+    )
+)

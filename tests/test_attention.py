@@ -15,6 +15,7 @@ from helpers.attention import (
     explain_review,
     render_review,
     review_attentions,
+    unsaturated_review,
 )
 from helpers.attr.attention import (
     AttentionRollout,
@@ -396,3 +397,45 @@ def test_render_review_merges_pieces_into_words(tiny):
         ">film</span><span" in pieces and ">s</span>" in pieces
     )  # glued pieces, two spans
     assert ">films</span>" in words and "merged into words (sum)" in words
+
+
+def test_unsaturated_review_picks_the_probability_nearest_the_target():
+    p = {0: 0.994, 1: 0.55, 2: 0.80, 3: 0.99, 4: 0.70}
+    assert unsaturated_review(p, [0, 1, 2, 3]) == 2
+    assert unsaturated_review(p, [0, 1, 3]) == 1  # 0.55 is nearer 0.75 than 0.99
+    assert unsaturated_review([0.9, 0.6], [0, 1], target=0.95) == 0
+    # 0.80 and 0.70 are as near 0.75: decided by the seed, not by position
+    picks = {unsaturated_review(p, [2, 4], seed=s) for s in range(20)}
+    assert picks == {2, 4}
+    with pytest.raises(ValueError, match="empty"):
+        unsaturated_review(p, [])
+    with pytest.raises(ValueError, match="target"):
+        unsaturated_review(p, [0], target=0.3)
+
+
+def test_mask_each_word_replaces_every_piece_of_one_word_by_the_mask_id():
+    from helpers.attention import mask_each_word
+    from helpers.tokens import encode
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(dropout=0.0, perturb=0.5, seed=3)
+    text = "the acting was boringly"  # "boringly": two pieces
+    words, probs = mask_each_word(model, tokenizer, text)
+    assert words.words == ["the", "acting", "was", "boringly"]
+    assert probs.shape == (1 + len(words.words), 2)
+    ids = encode(tokenizer, [text], return_tensors="pt")["input_ids"]
+    assert (ids == tokenizer.mask_token_id).sum() == 0
+    with torch.no_grad():
+        whole = model(input_ids=ids).logits.softmax(-1)[0]
+        last = ids.clone()
+        last[0, [i for i, w in enumerate(words.index) if w == 3]] = (
+            tokenizer.mask_token_id
+        )
+        masked = model(input_ids=last).logits.softmax(-1)[0]
+        typed = model(
+            **encode(tokenizer, ["the acting was [MASK]"], return_tensors="pt")
+        ).logits.softmax(-1)[0]
+    assert sum(w == 3 for w in words.index) > 1
+    assert torch.allclose(probs[0], whole, atol=1e-6)
+    assert torch.allclose(probs[4], masked, atol=1e-6)
+    assert not torch.allclose(probs[4], typed, atol=1e-4)  # typed "[MASK]" is text

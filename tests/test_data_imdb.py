@@ -296,3 +296,54 @@ def test_an_extracted_imdb_is_read_from_a_read_only_folder(
         reviews = data.load_reviews("test", get_profile("quick"))
     assert reviews.dataset == "IMDb" and sorted(reviews.labels) == [0] * 3 + [1] * 3
     assert sorted(folder.rglob("*")) == before
+
+
+# ----------------------------------------------------------------- duplicates
+def test_count_duplicates_within_and_across_splits():
+    train = data.ReviewSet(
+        ["Good  film.", "Bad film.", "Good film.\n", "Dull.", "Dull."],
+        [1, 0, 1, 0, 1],
+        "hand-made train",
+        ["tr0", "tr1", "tr2", "tr3", "tr4"],
+    )
+    test = data.ReviewSet(
+        [" Good film.", "bad film.", "Bad film.", "New one.", "New  one."],
+        [1, 0, 1, 1, 1],
+        "hand-made test",
+        ["te0", "te1", "te2", "te3", "te4"],
+    )
+    found = data.count_duplicates(train, test)
+    # whitespace only is normalised: "bad film." (case) is another text
+    assert found.extra == {"train": 2, "test": 1}
+    assert found.conflicts == {"train": 1, "test": 0}
+    assert found.shared == 2 and found.shared_agree == 1
+    assert found.pairs == [("tr0", "te0"), ("tr1", "te2")]
+    text = found.describe()
+    assert text.startswith(
+        "Train: 2 of its 5 reviews repeat an earlier one, and 1 repeated text "
+        "carries two labels. Test: 1 of its 5 reviews repeats an earlier one, and "
+        "no repeated text carries two labels."
+    )
+    assert "2 texts are in both train and test (1 of them with the same label" in text
+
+
+def test_count_duplicates_without_any():
+    a = data.ReviewSet(["one", "two"], [0, 1], "a")
+    b = data.ReviewSet(["three"], [1], "b")
+    found = data.count_duplicates(a, b, names=("A", "B"))
+    assert found.extra == {"A": 0, "B": 0} and found.shared == 0 and not found.pairs
+    assert "No text is in both A and B." in found.describe()
+    with pytest.raises(ValueError, match="two different names"):
+        data.count_duplicates(a, b, names=("A", "A"))
+
+
+def test_read_review_by_id(tmp_path, make_imdb_folder):
+    root = make_imdb_folder(tmp_path, per_label=2)
+    reviews = data.read_imdb_split(root, "test")
+    for review_id, text in zip(reviews.ids, reviews.texts, strict=True):
+        assert data.read_review(review_id, root) == text
+        assert data.same_text(data.read_review(review_id, root), " " + text)
+    with pytest.raises(data.DataError, match="missing"):
+        data.read_review("test/pos/99999_7", root)
+    with pytest.raises(ValueError, match="review ids"):
+        data.read_review("pos/1_7", root)

@@ -235,3 +235,34 @@ def test_the_random_floor_is_the_mean_over_its_draws(tiny):
         )
         single = per_draw[0][0].numpy()
         assert not np.allclose(res.comprehensiveness["random"][i], single, atol=1e-5)
+
+
+def test_versus_baseline_is_the_paired_difference_to_random():
+    from helpers.stats import bootstrap_ci
+
+    n, names = 6, ["AttnLRP", "random"]
+    comp = {
+        "AttnLRP": np.tile([[0.5], [0.3]], (3, 2)),  # per review 0.5, 0.3, 0.5...
+        "random": np.full((n, 2), 0.1),
+    }
+    results = metrics.FaithfulnessResults(
+        methods=names,
+        fractions=(0.1, 0.5),
+        curve_fractions=(0.0, 1.0),
+        comprehensiveness=comp,
+        sufficiency={m: np.zeros((n, 2)) for m in names},
+        deletion={m: np.zeros((n, 2)) for m in names},
+        insertion={m: np.zeros((n, 2)) for m in names},
+        tied={m: np.zeros((n, 2)) for m in names},
+        selected=np.ones((n, 2), int),
+        agreement=np.zeros((n, 2, 2)),
+        p_full=np.ones(n),
+        n_tokens=np.full(n, 10),
+    )
+    diff = results.versus_baseline("AttnLRP", seed=3)
+    assert diff == bootstrap_ci([0.4, 0.2] * 3, seed=3)
+    assert diff.low > 0 and diff.n == n
+    assert results.versus_baseline("random").mean == 0
+    alone = metrics.FaithfulnessResults(**{**results.__dict__, "methods": ["AttnLRP"]})
+    with pytest.raises(ValueError, match="baseline 'random' was not run"):
+        alone.versus_baseline("AttnLRP")

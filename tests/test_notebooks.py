@@ -211,6 +211,10 @@ def test_chapter_1_loads_splits_and_pads(chapters):
     back = data.read_tsv(ns["tsv"])
     assert back.labels == test.labels[:5]
     assert ns["batch"]["input_ids"].shape[0] == ns["profile"].batch_size
+    # duplicates are counted in the reviews the chapter loaded
+    duplicates = ns["duplicates"]
+    assert duplicates.sizes == {"train": len(train_all), "test": len(test)}
+    assert duplicates == data.count_duplicates(train_all, test)
 
 
 def test_chapter_2_trains_a_classifier_equal_to_the_handmade_one(chapters):
@@ -290,6 +294,16 @@ def test_chapter_3_running_example_heat_map_rollout_and_reading(chapters):
     assert drop.shape == (len(words),)
     assert len(ns["by_attention"]) == min(K, len(words))
     assert 0 <= ns["shared"] <= len(ns["by_attention"])
+    # ... of the review the stated rule picks, masked on the ids
+    from helpers import attention
+
+    confidence, profile = ns["confidence"], ns["profile"]
+    expected = attention.unsaturated_review(
+        confidence, ns["correct"] or range(len(ns["sample"])), seed=profile.seed
+    )
+    assert ns["read"] == expected
+    assert ns["probs"].shape == (len(words) + 1, 2)
+    assert float(ns["p_label"][0]) == pytest.approx(confidence[expected], abs=1e-4)
 
 
 def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
@@ -389,6 +403,12 @@ def test_chapter_7_explains_edits_and_the_whole_sample(chapters):
     # chapter 2's misclassified reviews, explained whole
     if ns["worst"]:
         assert len(ns["wrong_result"].texts) == len(ns["worst"])
+    # each edit: both texts explained for the class predicted before it
+    pairs = ns["edit_pairs"]
+    assert len(pairs) == len(ns["edits"])
+    for (before, after), pair in zip(ns["edits"], pairs.values(), strict=True):
+        assert pair.texts == [before, after] and pair.target[0] == pair.target[1]
+    assert ns["source"] is None  # the chapters' IMDb here holds no 12380_7
 
 
 def test_chapter_9_explains_the_sample_once_and_tests_its_candidates(chapters):
@@ -422,6 +442,11 @@ def test_appendix_explains_a_three_label_roberta_by_label_name(chapters):
     # the toy task is learnt: the deciding word is predicted and leads
     assert result.predicted[0] == "negative"
     assert result.top_words(0, "AttnLRP", k=1)[0][0] == "dreadful"
+    # one map per class of the mixed sentence, and the check against random
+    assert list(ns["class_maps"]) == result.labels
+    faithful, difference = ns["faithful"], ns["difference"]
+    assert faithful.methods == ["AttnLRP", "random"] and difference.n == 60
+    assert difference == faithful.versus_baseline("AttnLRP")
 
 
 def test_appendix_explains_japanese_with_a_slow_mecab_tokenizer(chapters):

@@ -10,31 +10,48 @@ wrong: a positive review of a film it calls "a very bad one".
 * :func:`predictions` — the model's probabilities for them, as rows;
 * :func:`predictions_html` — the same rows as an escaped HTML table;
 * :func:`delete_top_words` — a review with its ``k`` highest-scored words replaced
-  by ``[MASK]``, for chapter 5's deletion test on one review.
+  by ``[MASK]``, for chapter 5's deletion test on one review;
+  :func:`deletion_test` — the same test on the ids (the mask token itself),
+  with the probabilities before and after;
+* :func:`source_text` — the whole IMDb review an example was cut from, when
+  IMDb is on disk; :func:`source_copies` and :func:`describe_source_copies` —
+  where that review (or a copy of it) is among the misclassified ones;
+* :func:`explain_edit` and :func:`describe_edit` — a text before and after an
+  edit explained for the same class, and why the prediction did or did not
+  flip, from the words on top (chapter 7);
+* :func:`describe_class_maps` — one text explained once per class: the top
+  word of each class's map, and what a word on top of several means;
+* :func:`gem_note` — the line that ends chapters 1–7: what we now know about
+  the hidden gem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from ..data import DataError, encode_texts, read_review, same_text
+from ..explain import Explanation, explain
 from ..highlight import isolated
 from ..inputs import label_names
-from ..tokens import encode
+from ..models import eval_mode, model_device
+from ..tokens import encode, word_map
 from ..train import predict_logits
 
 
 @dataclass(frozen=True)
 class Example:
     """One running example: a short ``name``, its ``text``, gold ``label``
-    (0 = negative, 1 = positive) and where the text comes from."""
+    (0 = negative, 1 = positive) and where the text comes from; ``review_id``:
+    the IMDb review it was cut from (``"test/pos/12380_7"``), else empty."""
 
     name: str
     text: str
     label: int
     source: str
+    review_id: str = ""
 
 
 RUNNING: tuple[Example, ...] = (
@@ -49,6 +66,7 @@ RUNNING: tuple[Example, ...] = (
             "a sentence of IMDb test review pos/12380_7 (Jack Frost 2, rated 7/10), "
             "a positive review of a film it calls bad"
         ),
+        review_id="test/pos/12380_7",
     ),
     Example(
         name="praise",
@@ -145,6 +163,310 @@ def delete_top_words(
     top = order[:k].tolist()
     kept = [mask if i in set(top) else w for i, w in enumerate(words)]
     return kept, top
+
+
+@torch.no_grad()
+def deletion_test(
+    model, tokenizer, explainer, text: str, k: int = 3, max_length: int = 512, seed=1234
+) -> dict:
+    """Delete the ``k`` words ``explainer`` scores highest for the predicted class.
+
+    The words are those of :func:`helpers.tokens.word_map` (pieces merged by
+    the sum); every token of a deleted word becomes the mask token, on the
+    ids (``"[MASK]"`` typed into a text would be read as text). Ties are
+    broken at random (``seed``, :func:`delete_top_words`). Returns ``words``
+    (the deleted ones, highest first), ``target`` (the class predicted for
+    the text, explained), ``before`` and ``after`` (its probability) and
+    ``flipped`` (whether the prediction changed).
+    """
+    batch = encode_texts(tokenizer, [text], max_length=max_length, warn=False)
+    found = explainer.attribute(batch)
+    words = word_map(tokenizer, text, max_length=max_length)
+    _, top = delete_top_words(words.words, words.merge(found.scores[0]), k, seed=seed)
+    ids = batch["input_ids"].clone()
+    hit = torch.tensor([w in top for w in words.index])
+    ids[0, hit] = tokenizer.mask_token_id
+    device = model_device(model)
+    with eval_mode(model):
+        probs = [
+            model(
+                input_ids=x.to(device),
+                attention_mask=batch["attention_mask"].to(device),
+            )
+            .logits.float()
+            .softmax(-1)[0]
+            .cpu()
+            for x in (batch["input_ids"], ids)
+        ]
+    target = int(found.target[0])
+    return {
+        "words": [words.words[i] for i in top],
+        "target": target,
+        "before": float(probs[0][target]),
+        "after": float(probs[1][target]),
+        "flipped": int(probs[1].argmax()) != target,
+    }
+
+
+def source_text(example: Example = RUNNING[0], root=None) -> str | None:
+    """The whole IMDb review ``example`` was cut from, or ``None``.
+
+    ``None`` when the example has no ``review_id`` or IMDb is not on disk
+    (``$IMDB_DIR`` or the data folder; nothing is downloaded). ``root``: the
+    extracted ``aclImdb`` folder, if you know it.
+    """
+    if not example.review_id:
+        return None
+    try:
+        return read_review(example.review_id, root)
+    except DataError:
+        return None
+
+
+def source_copies(rows: Sequence[dict], source: str | None) -> list[tuple[int, str]]:
+    """Which of ``rows`` hold the text ``source``: ``(rank, id)``, rank from 1.
+
+    ``rows``: dicts with ``"id"`` and ``"text"``, as
+    :func:`helpers.train.misclassified` returns them; texts are compared by
+    :func:`helpers.data.same_text` (whitespace normalised). ``source``: the
+    text of :func:`source_text`; ``None`` (IMDb not on disk) finds nothing.
+    """
+    if source is None:
+        return []
+    return [
+        (rank, row["id"])
+        for rank, row in enumerate(rows, start=1)
+        if same_text(row["text"], source)
+    ]
+
+
+def describe_source_copies(
+    copies: Sequence[tuple[int, str]], n: int, example: Example = RUNNING[0]
+) -> str:
+    """A clause on where ``example``'s source review is among ``n`` wrong reviews.
+
+    ``copies``: :func:`source_copies` of the ``n`` most confidently wrong
+    reviews. A copy under another id is a duplicate IMDb holds, and the
+    clause says so.
+    """
+    if not copies:
+        return (
+            f"its source review, {example.review_id}, is none of the {n} reviews "
+            "the model gets most confidently wrong"
+        )
+    rank, review_id = copies[0]
+    where = (
+        "the review the model gets most confidently wrong"
+        if rank == 1
+        else f"number {rank} of the {n} reviews the model gets most confidently wrong"
+    )
+    if review_id == example.review_id:
+        return f"its source review, {review_id}, is {where}"
+    return (
+        f"IMDb holds its source review twice ({example.review_id} and {review_id} "
+        f"are the same text), and {review_id} is {where}"
+    )
+
+
+def explain_edit(
+    model, tokenizer, before: str, after: str, method: str = "AttnLRP", **options
+) -> Explanation:
+    """``before`` and ``after`` explained by ``method`` for one class.
+
+    The class is the one predicted for ``before``: the question is what the
+    edit did to the evidence for it. ``options`` go to
+    :func:`helpers.explain.explain` (``max_length=``...).
+    """
+    first = explain(
+        model, tokenizer, before, methods=(method,), progress=False, **options
+    )
+    second = explain(
+        model,
+        tokenizer,
+        after,
+        methods=(method,),
+        target=first.target[0],
+        progress=False,
+        **options,
+    )
+    return Explanation([first[0], second[0]], labels=first.labels)
+
+
+def _edited_positions(before: Sequence[str], after: Sequence[str]) -> list[int]:
+    """Positions of ``after``'s words that the edit changed or added."""
+    if len(before) == len(after):
+        return [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    left = 0
+    while left < min(len(before), len(after)) and before[left] == after[left]:
+        left += 1
+    right = 0
+    while (
+        right < min(len(before), len(after)) - left
+        and before[-1 - right] == after[-1 - right]
+    ):
+        right += 1
+    return list(range(left, len(after) - right))
+
+
+def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str:
+    """Why an edit did or did not flip the prediction, from the top words.
+
+    ``pair``: :func:`explain_edit`'s two texts, explained for one class ``c``.
+    The sentences give P(c) before and after, the ``k`` words ``method`` puts
+    on top for ``c`` in each, which of them survive the edit, and how the
+    edited words (changed, or added, after the edit) count after it: for
+    ``c`` (a positive score) or against it.
+    """
+    if len(pair.records) != 2 or pair.target[0] != pair.target[1]:
+        raise ValueError("pair must hold two texts explained for the same class.")
+    cls = pair.target[0]
+    p = pair.probs[:, pair.labels.index(cls)].tolist()
+    tops = [[w for w, _ in pair.top_words(i, method, k)] for i in (0, 1)]
+    flipped = pair.predicted[1] != pair.predicted[0]
+    text = [
+        f"P({cls}) {p[0]:.3f} → {p[1]:.3f}: the prediction "
+        + (f"flips to {pair.predicted[1]}." if flipped else "does not flip.")
+        + f" {method}'s top {k} words for {cls}: {', '.join(tops[0])} before the "
+        f"edit, {', '.join(tops[1])} after."
+    ]
+    kept = [w for w in tops[0] if w in tops[1]]
+    if kept:
+        text.append(
+            f"{_and(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
+            + (
+                f"so the evidence for {cls} survives the edit."
+                if not flipped
+                else f"but no longer enough for {cls}."
+            )
+        )
+    else:
+        text.append(
+            "None of the top words before the edit stays on top"
+            + ("." if flipped else f", and the new ones count for {cls} as well.")
+        )
+    words, scores = pair.words[1], pair.scores[method][1].tolist()
+    edited = _edited_positions(pair.words[0], words)
+    sides = {"for": [], "against": []}
+    for i in edited:
+        sides["for" if scores[i] > 0 else "against"].append(
+            f"{words[i]} ({scores[i]:+.2f})"
+        )
+    parts = [
+        f"{side} {cls}: {', '.join(found)}" for side, found in sides.items() if found
+    ]
+    if parts:
+        text.append(f"After the edit, the edited words count {'; '.join(parts)}.")
+    return " ".join(text)
+
+
+def _and(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
+def describe_class_maps(
+    words: Sequence[str],
+    maps: Mapping[str, torch.Tensor],
+    watch: Sequence[str] = (),
+    weak: float = 0.1,
+    seed: int = 1234,
+) -> str:
+    """One text explained for each class: what the maps' top words say.
+
+    ``maps``: ``{class name: word scores}`` for the same ``words``. The
+    sentences give each class's top word; for a word on top of several
+    classes' maps, that it raises those logits together (a rise they share
+    moves no probability between them) and the top word of each such class's
+    map minus the mean of the others' maps, which is what counts for it more
+    than for the rest; the classes whose top score is below ``weak`` times
+    the largest score of all maps; and, for each ``watch`` word in the text,
+    its largest absolute score in any map. Ties go to a random word
+    (``seed``).
+    """
+    if len(maps) < 2:
+        raise ValueError("maps needs two classes or more.")
+    scores = {c: torch.as_tensor(m, dtype=torch.float64) for c, m in maps.items()}
+    if any(len(m) != len(words) for m in scores.values()):
+        raise ValueError("every map needs one score per word.")
+    shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
+
+    def top(m):
+        return int(shuffle[int(torch.argmax(m[shuffle]))])
+
+    tops = {c: top(m) for c, m in scores.items()}
+    text = [
+        "Top word per class: "
+        + ", ".join(f"{c} {words[i]} ({scores[c][i]:+.2f})" for c, i in tops.items())
+        + "."
+    ]
+    by_word: dict[str, list[str]] = {}
+    for c, i in tops.items():
+        by_word.setdefault(words[i], []).append(c)
+    for word, classes in by_word.items():
+        if len(classes) < 2:
+            continue
+        contrast = {}
+        for c in classes:
+            others = torch.stack([m for o, m in scores.items() if o != c]).mean(0)
+            contrast[c] = words[top(scores[c] - others)]
+        text.append(
+            f"{word} tops the maps of {_and(classes)}: it raises those "
+            "logits together, and a rise they share moves no probability between "
+            "them. A class's map minus the mean of the others' keeps what counts "
+            "for it more than for the rest; its top word: "
+            + ", ".join(f"{c} {w}" for c, w in contrast.items())
+            + "."
+        )
+    largest = max(float(m.abs().max()) for m in scores.values())
+    for c, i in tops.items():
+        share = float(scores[c][i]) / largest if largest > 0 else 0.0
+        if share < weak:
+            text.append(
+                f"For {c}, even the top word scores {share:.0%} of the largest score "
+                f"of the {len(scores)} maps: nothing in the text counts much for it."
+            )
+    seen = {w: words.index(w) for w in watch if w in words}
+    if seen:
+        peak = {
+            w: max(float(m[i].abs()) for m in scores.values()) for w, i in seen.items()
+        }
+        text.append(
+            "Largest |score| in any class's map: "
+            + ", ".join(f"{w} {v:.2f}" for w, v in peak.items())
+            + "."
+        )
+    return " ".join(text)
+
+
+def on_top(words: Sequence[str], watch: Sequence[str] = ("good", "bad")) -> str:
+    """Top words, and which ``watch`` words (the gem's good and bad) are there.
+
+    >>> on_top(["bad", "cleverly", "movie"])
+    'bad, cleverly and movie, with bad among them'
+    """
+    if not words:
+        raise ValueError("words is empty: pass the top words.")
+    among = [w for w in watch if w in words]
+    if not among:
+        shown = (
+            f"neither {' nor '.join(watch)}" if len(watch) > 1 else "not " + watch[0]
+        )
+    else:
+        shown = _and(among)
+    return f"{_and(words)}, with {shown} among them"
+
+
+def gem_note(fact: str) -> str:
+    """The line that ends chapters 1–7: ``fact``, a sentence the chapter computed.
+
+    >>> gem_note("the model calls it negative (p = 0.90).")
+    'What we now know about the hidden gem: the model calls it negative (p = 0.90).'
+    """
+    fact = fact.strip().rstrip(".")
+    if not fact:
+        raise ValueError("fact is empty: compute a sentence from the chapter.")
+    return f"What we now know about the hidden gem: {fact}."
 
 
 # --------------------------------------------------------------------------- a stand-in

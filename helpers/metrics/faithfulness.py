@@ -36,7 +36,7 @@ from ..inputs import (
     to_device,
 )
 from ..models import eval_mode, model_device
-from ..stats import per_review_spearman
+from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman
 from ..tokens import TokenRoles
 from .base import Metric
 
@@ -375,6 +375,28 @@ class FaithfulnessResults:
         if method not in self.methods:
             raise ValueError(f"{method!r} is not one of {self.methods}.")
         return getattr(self, metric)[method].mean(axis=1)
+
+    def versus_baseline(
+        self,
+        method: str,
+        metric: str = "comprehensiveness",
+        n_resamples: int = 1000,
+        seed: int = 1234,
+    ) -> ConfidenceInterval:
+        """``method``'s AOPC minus the random baseline's, paired per review.
+
+        The book's check that a method beats the floor: the mean of the
+        per-review differences and its 95 % bootstrap interval
+        (:func:`helpers.stats.bootstrap_ci`, ``n_resamples``, seeded). An
+        interval above 0 beats random on ``metric``; one that holds 0 does
+        not tell the two apart. Needs the baseline among ``methods``.
+        """
+        if self.baseline not in self.methods:
+            raise ValueError(
+                f"the baseline {self.baseline!r} was not run: add it to methods."
+            )
+        difference = self.aopc(metric, method) - self.aopc(metric, self.baseline)
+        return bootstrap_ci(difference, n_resamples, seed=seed)
 
     def tie_share(self, method: str) -> float:
         """Share of all selected tokens (every review and k) that were ties."""

@@ -27,15 +27,11 @@
 # automatically).
 
 # %%
-import math
-import os
-from pathlib import Path
-
 import torch
-from IPython.display import HTML, Markdown, display
+from IPython.display import HTML, display
 
-from helpers import config, data, models, train, windows
-from helpers.book import examples, recipes, train_plots
+from helpers import config, data, models, train
+from helpers.book import examples, train_plots
 
 profile = config.get_profile()
 profile
@@ -104,50 +100,11 @@ for policy in (1, None):
     print(f"{label:26s}: {n:>11,d} trainable of {total:,d} ({n / total:.1%})")
 
 # %% [markdown]
-# ## Training fast: cache what does not learn
-#
 # With all but the top layer frozen, the embeddings and every encoder layer
-# below the top one compute **the same output for a review in every epoch**.
-# *pytorch_advanced* still ran them on every step. The helpers run this frozen
-# bottom **once per review**, in eval mode and without gradients, keep its
-# output, and train only the top layer and the head on these cached features
-# (how they are stored, and two further savings: {ref}`appendix-caching`).
-#
-# One subtlety: `model.train()` switches on dropout everywhere, also inside the
-# frozen layers, so *pytorch_advanced*'s frozen layers were *not* computing a
-# fixed function. Here frozen modules stay in eval mode
-# (`train.set_train_mode`); dropout still applies inside the trainable layer
-# and before the classifier. With that, the cached path gives the same logits
-# as `model(**inputs)`, up to the float16 rounding of the cache:
-
-# %%
-n_layers = len(hf_model.base_model.encoder.layer)
-with torch.no_grad():
-    hidden = train.bottom_forward(
-        hf_model,
-        inputs["input_ids"],
-        inputs["attention_mask"],
-        inputs["token_type_ids"],
-        n_frozen=n_layers - 1,
-    )
-    mask = inputs["attention_mask"]
-    cached = train.top_forward(
-        hf_model, hidden.half().float(), mask, trainable_layers=1
-    )
-    full = hf_model(**inputs).logits
-    print("model(**inputs)      :", full.numpy().round(5))
-    print("cached bottom + top  :", cached.numpy().round(5))
-    print(f"largest difference   : {float((cached - full).abs().max()):.1e}")
-
-# %% [markdown]
-# The head here is still untrained, so its logits are small; the rounding bound
-# and the difference measured with the fine-tuned model are in
-# {ref}`appendix-caching`.
-#
-# *pytorch_advanced*'s loop also had three bugs, fixed here: a typo
-# (`out_fetures`) in the head, a call to an undefined `t_epoch_start(...)`, and
-# the epoch loss divided by the batch size although the last batch is smaller.
-# `run_epoch` weights every batch by its real size.
+# below the top one compute the same output for a review in every epoch, so the
+# helpers run them once per review, before epoch 1, and train only the top on
+# that cached output ({ref}`appendix-training-cache` shows how, and checks that
+# the result is the same function).
 #
 # ## Training
 #
@@ -200,87 +157,8 @@ fig = train_plots.plot_confusion(scores["confusion"])
 
 # %% [markdown]
 # The quick profile tests on 500 reviews, so this figure comes with a wide
-# interval; the next section measures on all of IMDb.
-#
-# ## Better than *pytorch_advanced*'s recipe
-#
-# The model above is trained as *pytorch_advanced* trained its: the last encoder
-# layer and the head learn, each review is cut after its first 256 tokens, and
-# the learning rate is constant. *pytorch_advanced* reported **90.38 %** on the
-# 25,000 test reviews with `bert-base-uncased`, a model five times the size of
-# the packaged MiniLM. Four levers may close that gap; `helpers.book.recipes.STEPS`
-# adds them one at a time, each on top of the previous ones.
-#
-# **1. Which tokens to keep.** About four IMDb reviews in ten are longer than 256
-# tokens, and the cut drops their ending, where reviewers often give their
-# verdict. Sun et al. (2019, *How to Fine-Tune BERT for Text Classification?*)
-# found the first and the last tokens ("head+tail") best on IMDb. The last words
-# each cut reads of one long test review, and how the review really ends:
-
-# %%
-index, n_tokens = windows.pick_long_text(tokenizer, test_set.texts, seed=profile.seed)
-review = test_set.texts[index]
-print(f"a review of {n_tokens} tokens, cut to 256:")
-for keep in data.KEEP:
-    ending = recipes.kept_ending(tokenizer, review, 256, keep)
-    print(f"  {keep:>9} reads up to: {ending}")
-print(f"  the review ends with: ...{review[-70:]}")
-
-# %% [markdown]
-# **2. The learning rate.** A constant rate keeps taking full-size steps when the
-# model is already close to a good solution. BERT itself was fine-tuned with a
-# warm-up followed by a linear decay to zero (`schedule="linear"` in
-# `train.TrainSettings`: `transformers.get_linear_schedule_with_warmup`), drawn for
-# the steps of the training above:
-
-# %%
-n_steps = math.ceil(result.settings["train_size"] / profile.batch_size)
-fig = recipes.plot_schedules(n_steps * profile.epochs, lr=profile.lr)
-
-# %% [markdown]
-# **3. Capacity:** one more trainable layer (`trainable_layers=2`); the cache then
-# holds the output of one layer lower. **4. Length:** BERT's whole window of 512
-# tokens, about a third more tokens per IMDb review than 256 (most reviews are
-# shorter than 512, and each batch is padded only to its longest review).
-#
-# On the quick profile's 400 validation reviews a 95 % interval is about ±4
-# points wide, too wide to tell these steps apart; `recipes.run_steps` trains
-# them all on the profile's data (exercise 6). On all of IMDb,
-# `bench/bench_accuracy.py` measured them on validation only: *pytorch_advanced*'s
-# recipe, then head+tail tokens, then the linear schedule; the last two levers
-# were measured together, as the final recipe (fixed before the run, its best
-# epoch kept on validation), and only that recipe was evaluated, **once**, on
-# the 25,000 test reviews. The reports are kept in `bench/results/` with the
-# commands that wrote them (`BENCH_RESULTS` names another folder); every figure
-# below is read from them.
-
-# %%
-bench_results = Path(os.environ.get("BENCH_RESULTS", "../bench/results"))
-first_run = recipes.benchmark_report(bench_results / "accuracy_first_run.json")
-levers = recipes.benchmark_report(bench_results / "accuracy_steps.json")
-final = recipes.benchmark_report(bench_results / "accuracy.json")
-labels = [recipes.FIRST, "+ head+tail tokens", "+ linear schedule"]
-steps = recipes.benchmark_steps(
-    [first_run, levers, levers, final],
-    [*labels, "+ 2 layers, 512 tokens"],
-    candidates=[None, 0, 1, None],  # levers: 0 constant rate, 1 linear schedule
-)
-display(HTML(recipes.steps_html(steps)))
-fig = recipes.plot_steps(steps, title="IMDb, all 5,000 validation reviews")
-print(recipes.describe_steps(steps))
-
-# %% [markdown]
-# And the one test evaluation, beside *pytorch_advanced*'s figure:
-
-# %%
-display(Markdown(recipes.describe_benchmark(final)))
-print(recipes.describe_long_reviews(final))
-
-# %% [markdown]
-# The last line compares ways to read the reviews longer than BERT's 512
-# positions: cut, or read whole in overlapping windows whose logits are averaged
-# or max-pooled (`helpers.windows`, which chapter 4 uses to explain a whole long
-# review).
+# interval. Four levers that improve on *pytorch_advanced*'s recipe, measured on
+# all of IMDb and tested once, are in {ref}`appendix-training-recipe`.
 #
 # ## Reviews the model gets wrong
 #
@@ -333,20 +211,16 @@ print(
 #   pooler and a linear layer on `[CLS]`. With the pooler bypassed it is
 #   *pytorch_advanced*'s hand-built classifier, to float precision.
 # * Fine-tuning only the top layer and the head lets the frozen bottom run once
-#   per review, before the first epoch: its outputs are cached, and training
-#   touches only the top.
-# * Frozen layers stay in eval mode, so the cache and the full forward pass
-#   compute the same function, up to the float16 rounding of the cache.
+#   per review, before the first epoch, and training touch only the top
+#   ({ref}`appendix-training-cache`).
 # * Validation is split by movie where IMDb says which review is of which
 #   movie; every choice is made on validation, and the test set is used once.
 # * The epoch with the best validation accuracy is kept, saved with a record
 #   of its data and settings, and reused by chapters 3–6 through
 #   `train.get_finetuned_model` for as long as that record matches the
 #   profile.
-# * Four levers improve on *pytorch_advanced*'s recipe: head+tail tokens, a
-#   warm-up and linear decay, one more trainable layer and 512 tokens. The
-#   full-data benchmark measures them on validation and tests the chosen recipe
-#   once.
+# * Four levers improve on *pytorch_advanced*'s recipe; they are measured on
+#   all of IMDb in {ref}`appendix-training-recipe`.
 #
 # ## Exercises
 #
@@ -356,15 +230,10 @@ print(
 #    validation accuracy change?
 # 2. Add `2` and `3` to the policies in the freezing cell. How fast does the
 #    share of trainable parameters grow per layer?
-# 3. Remove `.half().float()` from the cache check. How much of the difference
-#    between the two rows came from storing the cache in float16?
-# 4. Train with `profile.with_(epochs=5)` and read the learning curves. Which
+# 3. Train with `profile.with_(epochs=5)` and read the learning curves. Which
 #    epoch is kept, and does the validation loss agree with the accuracy?
-# 5. Show the ten most confidently misclassified reviews (`n=10`). Which of
+# 4. Show the ten most confidently misclassified reviews (`n=10`). Which of
 #    them would a human reader also get wrong?
-# 6. Run `rows = recipes.run_steps(profile, first=result)` (about ten minutes on
-#    two cores in the quick profile), then `recipes.plot_steps(rows)`. Which
-#    steps fall outside the first run's interval on 400 validation reviews?
 
 # %%
 gem = examples.predictions(model, tokenizer, examples.RUNNING[:1])[0]

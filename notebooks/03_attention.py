@@ -30,8 +30,8 @@
 # the maximum), then their mean. This chapter rebuilds that view with
 # `helpers.attention` and `helpers.highlight`, and adds: any layer,
 # **attention rollout** over all layers, whole words instead of WordPiece
-# pieces, a colour legend, export to a standalone HTML file, and an
-# interactive explorer. At the end we say why none of this is, by itself, an
+# pieces, and a colour legend (an export to HTML and an interactive explorer
+# are in an appendix). At the end we say why none of this is, by itself, an
 # explanation.
 
 # %%
@@ -39,17 +39,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from helpers import (
-    attention,
-    attr,
-    config,
-    data,
-    explorer,
-    highlight,
-    stats,
-    tokens,
-    train,
-)
+from helpers import attention, attr, config, data, highlight, tokens, train
 from helpers.book import attention_figures, diagram, examples
 
 profile = config.get_profile()
@@ -247,46 +237,9 @@ def view(ra, i, **options) -> str:
 
 
 # %% [markdown]
-# The share of correct reviews in this sample need not match chapter 2's
-# accuracy: it is measured on a few reviews only. The cell gives it with a
-# 95 % interval (Wilson's, which stays sensible at 0 % and 100 %) and
-# compares it with chapter 2's validation accuracy, which the checkpoint
-# keeps.
-
-# %%
-n_right = sum(predictions[i] == sample.labels[i] for i in range(len(sample)))
-sample_accuracy = n_right / len(sample)
-low, high = stats.wilson_interval(n_right, len(sample))
-print(
-    f"accuracy on this sample: {sample_accuracy:.0%} ({n_right} of {len(sample)}), "
-    f"95 % interval {low:.0%} to {high:.0%}"
-)
-kept = train.read_training_info(train.checkpoint_path(profile))
-epochs = {h.get("epoch"): h for h in kept.get("history", [])}
-val_accuracy = epochs.get(kept.get("best_epoch"), {}).get("val_acc")
-print(
-    f"A sample of {len(sample)} reviews is small: its interval is "
-    f"{high - low:.0%} wide. Chapter 2's test accuracy comes from all {len(test)} "
-    f"test reviews, an interval about {(len(test) / len(sample)) ** 0.5:.0f} "
-    "times narrower."
-)
-if val_accuracy is None:
-    print("The checkpoint keeps no validation accuracy to compare with.")
-else:
-    n_val = kept.get("trained_on", {}).get("data", {}).get("val_size", "?")
-    inside = low <= val_accuracy <= high
-    print(
-        f"Chapter 2's validation accuracy ({n_val} reviews, the kept epoch) is "
-        f"{val_accuracy:.1%}, "
-        + (
-            "inside this interval: the difference is what a small sample gives."
-            if inside
-            else "outside this interval: more than a small sample's variation "
-            "would usually give."
-        )
-    )
-
-# %% [markdown]
+# The share of correct reviews in so small a sample need not match chapter 2's
+# accuracy ({ref}`appendix-training-sample` gives it with its interval).
+#
 # Before highlighting words, look at *where* the `[CLS]` attention goes on
 # average over the sample. Clark et al. (*What Does BERT Look At?*, 2019)
 # found that many heads of bert-base put most of their attention on `[SEP]`,
@@ -537,35 +490,9 @@ print(
 # attention mixed tokens". The sentence above compares them on this review;
 # rollout keeps some weight on `[CLS]` at every layer (the identity term),
 # which is why its share there tends to be the larger.
-
-# %% [markdown]
-# ## Export a highlight
 #
-# `save_html` writes any highlight as a standalone HTML file that opens
-# anywhere, offline, and shows a review's text without ever running markup
-# from it (details: {ref}`appendix-html-safety`).
-
-# %%
-page = highlight.save_html(
-    view(first_correct, shown, head="grid"),
-    figures / "review_correct_heads.html",
-    title="[CLS] attention per head, last layer",
-)
-print(f"written: {config.display_path(page)} ({page.stat().st_size / 1024:.0f} KiB)")
-
-# %% [markdown]
-# ## Explore interactively
-#
-# In JupyterLab with a running kernel the explorer below lets you pick a
-# review, a layer, one head, all heads or their mean, rollout, and pieces or
-# words; a review's attention is computed when it is first shown. In the
-# static book the widget is not live: the figures above are the same views.
-
-# %%
-widget = explorer.attention_explorer(
-    model, tokenizer, sample, max_length=profile.max_length
-)
-widget
+# Every view of this chapter can be saved as a standalone HTML file, and
+# explored by review, layer and head in a widget: {doc}`appendix_attention`.
 
 # %% [markdown]
 # ## Attention is not explanation (yet)
@@ -602,8 +529,6 @@ widget
 #   the last step; heads differ widely (the heat map), and their mean hides it.
 # * Pieces are merged into words by the **sum**, for every kind of score in
 #   this book: attention probabilities and attributions both add up.
-# * A sample of a few reviews gives a rough accuracy: read it with its
-#   interval.
 # * Much of `[CLS]`'s attention can go to `[CLS]`, `[SEP]` and punctuation;
 #   the highlights hide special tokens and rescale the rest, so check the
 #   attention-mass bars before reading colours.

@@ -83,7 +83,9 @@ def test_api_reference_has_a_section_per_public_module(built_book):
 
 def test_every_chapter_has_a_page(built_book):
     assert (built_book / "index.html").exists()
-    for script in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+    notebooks = ROOT / "notebooks"
+    scripts = [*notebooks.glob("[0-9][0-9]_*.py"), *notebooks.glob("appendix_*.py")]
+    for script in sorted(scripts):
         assert (built_book / "notebooks" / f"{script.stem}.html").exists(), script.stem
 
 

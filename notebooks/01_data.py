@@ -11,13 +11,15 @@
 #
 # This chapter builds the data pipeline every later chapter uses: IMDb reviews,
 # WordPiece tokens, and batches with as little padding as possible. It follows
-# the data preparation of chapter 8 of Yutaro Ogawa's *pytorch_advanced*, moved
+# the data preparation of chapter 8 of Yutaro Ogawa's *pytorch_advanced*
+# {cite}`ogawa2019pytorch_advanced`, moved
 # from the retired `torchtext` to a Hugging Face tokenizer and a PyTorch
 # `DataLoader`. All the code lives in `helpers.data` and `helpers.models`; the
 # chapter calls it and looks at what comes out.
 #
-# The IMDb Large Movie Review Dataset (Maas et al., ACL 2011) has 25,000
-# training and 25,000 test reviews, half positive (rating ≥ 7) and half negative
+# The IMDb Large Movie Review Dataset (Maas et al., ACL 2011
+# {cite}`maas2011imdb`) has 25,000 training and 25,000 test reviews, half
+# positive (rating ≥ 7) and half negative
 # (rating ≤ 4), in the folder layout `aclImdb/{train,test}/{pos,neg}/ID_RATING.txt`.
 
 # %%

@@ -213,7 +213,8 @@ fig = train_plots.plot_confusion(scores["confusion"])
 #
 # **1. Which tokens to keep.** About four IMDb reviews in ten are longer than 256
 # tokens, and the cut drops their ending, where reviewers often give their
-# verdict. Sun et al. (2019, *How to Fine-Tune BERT for Text Classification?*)
+# verdict. Sun et al. (2019, *How to Fine-Tune BERT for Text Classification?*
+# {cite}`sun2019finetune`)
 # found the first and the last tokens ("head+tail") best on IMDb. The last words
 # each cut reads of one long test review, and how the review really ends:
 

@@ -18,11 +18,13 @@
 # would mark?
 #
 # * `grad-weighted rollout`: Grad-CAM's gradient weighting applied to the
-#   attention maps, rolled out over the layers (Chefer, Gur & Wolf, ICCV 2021).
-# * `CP-LRP`: gradient × input once attention and LayerNorm pass relevance on
-#   *conservatively* (Ali et al., ICML 2022).
+#   attention maps, rolled out over the layers (Chefer, Gur & Wolf, ICCV 2021
+#   {cite}`chefer2021generic`).
+# * `CP-LRP` ({term}`LRP`): gradient × input once attention and LayerNorm
+#   pass {term}`relevance` on
+#   *conservatively* (Ali et al., ICML 2022 {cite}`ali2022xai`).
 # * `AttnLRP`: CP-LRP plus relevance through the softmax and the attention
-#   products (Achtibat et al., ICML 2024).
+#   products (Achtibat et al., ICML 2024 {cite}`achtibat2024attnlrp`).
 #
 # They are compared with chapter 5's strongest methods on the same reviews:
 # the layer-balanced Grad-CAM mean, gradient × input and integrated gradients
@@ -318,7 +320,7 @@ if docs:
     )
 
 # %% [markdown]
-# For each review and method: **AUPRC** ranks the tokens by score and
+# For each review and method: **{term}`AUPRC`** ranks the tokens by score and
 # measures how well that ranking finds the rationale tokens (the random
 # baseline scores about the share of rationale tokens); **F1** takes as many
 # top tokens as the rationale has and compares the two sets. The human

@@ -481,6 +481,9 @@ print(book_finding)
 # * Faithfulness (does the model depend on the tokens?) and plausibility (would
 #   a person mark them?) are different axes; a method can lead on one and not
 #   the other, and the cost per review differs by orders of magnitude.
+# * Before reading words off any highlight, go through the checklist
+#   {doc}`../checklist`: saturated probabilities, `[MASK]` inputs, attention on
+#   special tokens, per-row rescaling, checks that cannot fail, small samples.
 #
 # ## Exercises
 #

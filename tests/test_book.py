@@ -30,6 +30,7 @@ BOOK_FILES = (
     "_toc.yml",
     "intro.md",
     "api.md",
+    "checklist.md",
     "glossary.md",
     "references.md",
     "references.bib",
@@ -134,6 +135,8 @@ def test_a_cell_that_raises_fails_the_build(tmp_path):
     import nbformat
 
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")  # bibtex
+    shutil.copytree(ROOT / "_ext", tmp_path / "_ext")  # cjk_font
     toc = "format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n"
     (tmp_path / "_toc.yml").write_text(toc)
     (tmp_path / "intro.md").write_text("# Intro\n")

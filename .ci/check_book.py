@@ -35,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -223,9 +224,7 @@ def _cmap(url: str) -> frozenset[int]:
     if url.endswith(".woff2") and importlib.util.find_spec("brotli") is None:
         return frozenset()
     if url not in FONT_CMAPS:
-        from urllib.parse import unquote, urlparse
-
-        from fontTools.ttLib import TTFont
+        from fontTools.ttLib import TTFont  # installed with matplotlib
 
         try:
             with TTFont(unquote(urlparse(url).path), lazy=True) as font:

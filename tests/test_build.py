@@ -159,6 +159,8 @@ def mini_book(tmp_path) -> Path:
     (book / "notebooks").mkdir(parents=True)
     (book / "helpers").mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "references.bib", book / "references.bib")  # bibtex
+    shutil.copytree(ROOT / "_ext", book / "_ext")  # cjk_font
     shutil.copytree(ROOT / "_static", book / "_static")
     (book / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nchapters:\n  - file: notebooks/ch\n"

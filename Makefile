@@ -16,7 +16,7 @@ PY     := $(VENV)/bin/python
 # CPU build of torch; on a GPU machine use e.g. `make TORCH="torch==2.13.0" book` with a CUDA index.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
-LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py \
+LINTED := helpers tests bench notebooks/*.py .ci/check_book.py .ci/build_book.py _ext \
           .jupyter/jupyter_server_config.py
 # `make check-book SCREENSHOTS=dir` also saves a 1280-px screenshot of every page
 SCREENSHOTS ?=

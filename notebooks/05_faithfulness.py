@@ -24,6 +24,27 @@
 # advance.
 
 # %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
+
+# %%
 import functools
 
 import matplotlib.pyplot as plt
@@ -78,7 +99,8 @@ print(
 # * `grad x input`: the gradient of the target logit with respect to the
 #   embeddings layer's output, times that output, summed over hidden units.
 #   **Signed**, and ranked by its signed value (not by its absolute value).
-# * `IG`: integrated gradients (Captum's `LayerIntegratedGradients` on
+# * `IG`: {term}`integrated gradients` {cite}`sundararajan2017ig` (Captum's
+#   `LayerIntegratedGradients` on
 #   `model.base_model.embeddings`); the baseline replaces every real token by
 #   [PAD] ([CLS]/[SEP] kept); 20 steps in quick, 50 in full; signed.
 # * `random`: seeded uniform random scores, the floor every method must beat;
@@ -134,6 +156,7 @@ display(HTML("".join(pages)))
 # %% [markdown]
 # ## The metrics (ERASER, DeYoung et al. 2020)
 #
+# ERASER {cite}`deyoung2020eraser` scores an explanation by deleting tokens.
 # For a review $x$, the predicted class $c$ and the top $k\,\%$ tokens $r_k$ of an
 # explanation (k % of the review's real tokens, at least one; [CLS], [SEP] and
 # padding never count and are never touched):
@@ -142,7 +165,7 @@ display(HTML("".join(pages)))
 #   probability drops without the explanation's top tokens. Higher is better.
 # * **sufficiency** $= p(c \mid x) - p(c \mid r_k)$: how much it drops when *only*
 #   those tokens are left. Lower is better (it can be negative).
-# * **AOPC**: the mean over $k \in \{1, 5, 10, 20, 50\}$.
+# * **{term}`AOPC`**: the mean over $k \in \{1, 5, 10, 20, 50\}$.
 #
 # "Removing" a token here means **replacing it by [MASK]**: positions and
 # lengths stay the same, so all masked copies of a batch go through the model
@@ -282,7 +305,8 @@ for a, b in [
 # ## Sanity check: cascading randomisation (Adebayo et al., 2018)
 #
 # An explanation that stays the same when the model is destroyed cannot be
-# explaining the model. On a deep copy of the model we re-initialise, like
+# explaining the model (*Sanity Checks for Saliency Maps*,
+# {cite}`adebayo2018sanity`). On a deep copy of the model we re-initialise, like
 # BERT's `_init_weights` but seeded (Normal(0, `initializer_range`) weights,
 # zero biases, LayerNorm 1/0):
 #

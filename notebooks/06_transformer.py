@@ -18,15 +18,38 @@
 # would mark?
 #
 # * `grad-weighted rollout`: Grad-CAM's gradient weighting applied to the
-#   attention maps, rolled out over the layers (Chefer, Gur & Wolf, ICCV 2021).
-# * `CP-LRP`: gradient × input once attention and LayerNorm pass relevance on
-#   *conservatively* (Ali et al., ICML 2022).
+#   attention maps, rolled out over the layers (Chefer, Gur & Wolf, ICCV 2021
+#   {cite}`chefer2021generic`).
+# * `CP-LRP` ({term}`LRP`): gradient × input once attention and LayerNorm
+#   pass {term}`relevance` on
+#   *conservatively* (Ali et al., ICML 2022 {cite}`ali2022xai`).
 # * `AttnLRP`: CP-LRP plus relevance through the softmax and the attention
-#   products (Achtibat et al., ICML 2024).
+#   products (Achtibat et al., ICML 2024 {cite}`achtibat2024attnlrp`).
 #
 # They are compared with chapter 5's strongest methods on the same reviews:
 # the layer-balanced Grad-CAM mean, gradient × input and integrated gradients
 # (IG), with [CLS] attention and random scores as floors.
+
+# %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
 
 # %%
 import functools
@@ -318,7 +341,7 @@ if docs:
     )
 
 # %% [markdown]
-# For each review and method: **AUPRC** ranks the tokens by score and
+# For each review and method: **{term}`AUPRC`** ranks the tokens by score and
 # measures how well that ranking finds the rationale tokens (the random
 # baseline scores about the share of rationale tokens); **F1** takes as many
 # top tokens as the rationale has and compares the two sets. The human
@@ -458,6 +481,9 @@ print(book_finding)
 # * Faithfulness (does the model depend on the tokens?) and plausibility (would
 #   a person mark them?) are different axes; a method can lead on one and not
 #   the other, and the cost per review differs by orders of magnitude.
+# * Before reading words off any highlight, go through the checklist
+#   {doc}`../checklist`: saturated probabilities, `[MASK]` inputs, attention on
+#   special tokens, per-row rescaling, checks that cannot fail, small samples.
 #
 # ## Exercises
 #

@@ -22,13 +22,34 @@
 # with a byte-level BPE tokenizer (words start with `Ġ`, not `##`) and **three**
 # named labels, trained on a toy task: each sentence names a thing and one
 # word that decides its class ("The service was dreadful." is negative). With
-# your own model, replace the cell by
+# your own model, replace the cell that builds it (after the set-up cell) by
 #
 # ```python
 # from transformers import AutoModelForSequenceClassification, AutoTokenizer
 # tokenizer = AutoTokenizer.from_pretrained("your-model")  # fast by default
 # model = AutoModelForSequenceClassification.from_pretrained("your-model")
 # ```
+
+# %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
 
 # %%
 from helpers.book import examples

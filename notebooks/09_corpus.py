@@ -28,6 +28,27 @@
 # computes them, a minute or two in the quick profile).
 
 # %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
+
+# %%
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 

@@ -21,6 +21,27 @@
 # no checkpoint matches the profile.
 
 # %%
+# Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
+# the book's package, `helpers`, from the checkout this notebook sits in; where
+# it is installed (the book's build, `make lab`) it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("helpers") is None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path.cwd().parent
+    if not (checkout / "pyproject.toml").is_file():
+        raise ModuleNotFoundError(
+            "helpers is not installed: clone the book's repository and open this "
+            "chapter from its notebooks/ folder, or pip install the repository"
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"{checkout}[chapters]"]
+    subprocess.check_call(pip)
+    importlib.invalidate_caches()
+
+# %%
 import math
 import os
 from pathlib import Path
@@ -102,7 +123,8 @@ with torch.no_grad():
 #
 # **1. Which tokens to keep.** About four IMDb reviews in ten are longer than 256
 # tokens, and the cut drops their ending, where reviewers often give their
-# verdict. Sun et al. (2019, *How to Fine-Tune BERT for Text Classification?*)
+# verdict. Sun et al. (2019, *How to Fine-Tune BERT for Text Classification?*
+# {cite}`sun2019finetune`)
 # found the first and the last tokens ("head+tail") best on IMDb. The last words
 # each cut reads of one long test review, and how the review really ends:
 

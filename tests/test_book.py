@@ -24,6 +24,17 @@ REMOTE = re.compile(
     r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//""",
     re.I,
 )
+# The book's own files at the top level (besides _static/ and notebooks/).
+BOOK_FILES = (
+    "_config.yml",
+    "_toc.yml",
+    "intro.md",
+    "api.md",
+    "checklist.md",
+    "glossary.md",
+    "references.md",
+    "references.bib",
+)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 needs_browser = pytest.mark.skipif(
     not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None,
@@ -48,9 +59,10 @@ def _build(book: Path, warnings_are_errors: bool = True):
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory) -> Path:
     book = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml", "intro.md", "api.md"):
+    for name in BOOK_FILES:
         shutil.copy(ROOT / name, book / name)
     shutil.copytree(ROOT / "_static", book / "_static")
+    shutil.copytree(ROOT / "_ext", book / "_ext")
     shutil.copytree(
         ROOT / "notebooks",
         book / "notebooks",
@@ -125,6 +137,8 @@ def test_a_cell_that_raises_fails_the_build(tmp_path):
     import nbformat
 
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")  # bibtex
+    shutil.copytree(ROOT / "_ext", tmp_path / "_ext")  # cjk_font
     toc = "format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n"
     (tmp_path / "_toc.yml").write_text(toc)
     (tmp_path / "intro.md").write_text("# Intro\n")
@@ -188,3 +202,44 @@ def test_browser_check_reports_every_kind_of_failure(tmp_path):
     ):
         assert reason in bad, reason
     assert any(line.startswith("OK   good.html") for line in proc.stdout.splitlines())
+
+
+def _bundled_font() -> Path:
+    spec = importlib.util.find_spec("japanize_matplotlib")
+    if spec is None:
+        pytest.skip("japanize-matplotlib (the book's Japanese font) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
+
+
+def _cjk_page(text: str, font_face: bool = True) -> str:
+    face = '@font-face { font-family: "T"; src: url("fonts/ipaexg.ttf"); }'
+    return (
+        f"<html><head><style>{face if font_face else ''}"
+        'body { font-family: "T", sans-serif; }</style></head>'
+        f"<body><p>Japanese: {text}</p></body></html>"
+    )
+
+
+@needs_browser
+def test_browser_check_fails_on_cjk_text_the_bundled_font_does_not_draw(tmp_path):
+    (tmp_path / "fonts").mkdir()
+    shutil.copy(_bundled_font(), tmp_path / "fonts" / "ipaexg.ttf")
+    pages = {
+        "a_good.html": _cjk_page("私は不運な人間です。"),
+        "b_good_again.html": _cjk_page("ポジティブ"),  # the font from the cache
+        "c_no_font.html": _cjk_page("私は不運な人間です。", font_face=False),
+        "d_missing_glyph.html": _cjk_page("丄は IPAexGothic にない"),
+    }
+    for name, html in pages.items():
+        (tmp_path / name).write_text(html, encoding="utf-8")
+    proc = _check_book(str(tmp_path))
+    lines = {line.split()[1]: line for line in proc.stdout.splitlines()[:-1]}
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert lines["a_good.html"].startswith("OK"), lines["a_good.html"]
+    assert lines["b_good_again.html"].startswith("OK"), lines["b_good_again.html"]
+    assert (
+        "CJK text without a bundled font: '私は不運な人間です。'"
+        in lines["c_no_font.html"]
+    )
+    missing = lines["d_missing_glyph.html"]
+    assert "CJK glyphs missing from the bundled font: '丄'" in missing, missing

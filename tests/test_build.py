@@ -98,6 +98,11 @@ def test_fingerprint_changes_with_every_shared_input(tmp_path, monkeypatch):
     assert changed()
     (tmp_path / "_config.yml").write_text("title: u\n")
     assert changed()
+    (tmp_path / "_ext").mkdir()  # the book's Sphinx extension
+    (tmp_path / "_ext" / "font.py").write_text("Z = 1\n")
+    assert changed()
+    (tmp_path / "references.bib").write_text("@misc{a, title={A}}\n")
+    assert changed()
     (tmp_path / "bench" / "results").mkdir(parents=True)  # a benchmark's report
     (tmp_path / "bench" / "results" / "accuracy.json").write_text('{"acc": 0.9}')
     assert changed()
@@ -159,6 +164,8 @@ def mini_book(tmp_path) -> Path:
     (book / "notebooks").mkdir(parents=True)
     (book / "helpers").mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "references.bib", book / "references.bib")  # bibtex
+    shutil.copytree(ROOT / "_ext", book / "_ext")  # cjk_font
     shutil.copytree(ROOT / "_static", book / "_static")
     (book / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nchapters:\n  - file: notebooks/ch\n"

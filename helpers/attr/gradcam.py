@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
+from ..extras import optional_import
 from ..inputs import check_inputs, resolve_target, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
 from ..tokens import TokenRoles
@@ -357,7 +358,7 @@ def captum_layer_gradcam(
     batches too. Returns ``[batch, n_layers, seq]``. This costs one forward and
     one backward pass per layer: it is the reference for tests and the bench.
     """
-    from captum.attr import LayerGradCam
+    captum = optional_import("captum.attr", "Captum's LayerGradCam reference")
 
     batch = to_device(check_inputs(inputs), model_device(model))
     mask = batch["attention_mask"]
@@ -384,7 +385,7 @@ def captum_layer_gradcam(
             from tqdm.auto import tqdm
 
             for view in tqdm(views, desc="Captum LayerGradCam", disable=not progress):
-                attr = LayerGradCam(forward, view).attribute(
+                attr = captum.LayerGradCam(forward, view).attribute(
                     embeds,
                     target=target_t.tolist(),
                     additional_forward_args=(mask, batch.get("token_type_ids")),

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..extras import optional_import
 from ..models import embeddings_layer
 from ..tokens import TokenRoles
 from .base import Attribution
@@ -90,7 +91,7 @@ class IntegratedGradients(Attribution):
         internal_batch_size: int = 16,
         max_tokens: int | None = 4096,
     ):
-        from captum.attr import LayerIntegratedGradients
+        captum = optional_import("captum.attr", "Integrated gradients")
 
         super().__init__(model, max_tokens)
         if baseline not in ("pad", "mask"):
@@ -103,7 +104,9 @@ class IntegratedGradients(Attribution):
         self.roles = roles
         self.baseline_id = pad_id if baseline == "pad" else roles.mask_id
         self.n_steps, self.internal_batch_size = n_steps, internal_batch_size
-        self._lig = LayerIntegratedGradients(self._forward, embeddings_layer(model))
+        self._lig = captum.LayerIntegratedGradients(
+            self._forward, embeddings_layer(model)
+        )
 
     def _forward(self, input_ids, attention_mask, token_type_ids=None):
         return self.model(

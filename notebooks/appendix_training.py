@@ -240,6 +240,14 @@ else:
     )
 
 # %% [markdown]
+# The two figures do not measure quite the same thing: the sample holds test
+# reviews, and the validation accuracy is that of the epoch the validation set
+# itself chose, which favours it a little. Where the validation accuracy falls
+# outside the interval, the sample is an unusual draw, or the sample's reviews
+# are harder for the model than validation's; a larger sample (exercise 3)
+# tells the two apart. Either way, chapter 3 reads its sample for *which
+# words* the model attends to, not for its accuracy.
+#
 # ## Summary
 #
 # * Fine-tuning only the top layer and the head lets the frozen bottom run once

@@ -243,10 +243,10 @@ else:
 # The two figures do not measure quite the same thing: the sample holds test
 # reviews, and the validation accuracy is that of the epoch the validation set
 # itself chose, which favours it a little. Where the validation accuracy falls
-# outside the interval, the sample is an unusual draw, or the sample's reviews
-# are harder for the model than validation's; a larger sample (exercise 3)
-# tells the two apart. Either way, chapter 3 reads its sample for *which
-# words* the model attends to, not for its accuracy.
+# outside the interval, the sample is an unusual draw, or test reviews are
+# harder for the model than validation's; chapter 2's test accuracy, on all the
+# profile's test reviews, tells the two apart. Either way, chapter 3 reads its
+# sample for *which words* the model attends to, not for its accuracy.
 #
 # ## Summary
 #

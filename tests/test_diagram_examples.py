@@ -104,3 +104,11 @@ def test_isolated_escapes_and_isolates():
         "<bdi>&lt;img src=x onerror=&quot;1&quot;&gt;</bdi>"
     )
     assert isolated(3) == "<bdi>3</bdi>"
+
+
+def test_diagram_text_is_readable_in_the_book_column():
+    """At the column's width every label is drawn at 12 px or more."""
+    svg = diagram.svg()
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))
+    sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
+    assert sizes and min(sizes) * min(1.0, diagram.COLUMN_PX / width) >= 12

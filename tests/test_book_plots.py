@@ -1,4 +1,4 @@
-"""helpers.book.plots: the forest plot and the faithful-plausible scatter."""
+"""Figures of helpers.book: forest plot, faithful-plausible scatter, legends."""
 
 from __future__ import annotations
 
@@ -142,3 +142,22 @@ def test_faithful_plausible_scatter_places_sizes_and_labels_each_method(tmp_path
 def test_reference_costs_are_round_and_span_the_range():
     assert plots._reference_costs(np.array([152.0, 4518.0])) == [200.0, 1000.0, 5000.0]
     assert plots._round_125(0.37) == pytest.approx(0.5)
+
+
+def test_steps_legend_hides_no_point():
+    from helpers.book import recipes
+
+    rows = [
+        {"step": f"step {i}", "val_acc": acc, "n_val": 5000}
+        for i, acc in enumerate([0.85, 0.86, 0.88, 0.905])  # the last one rightmost
+    ]
+    fig = recipes.plot_steps(rows)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    legend = fig.legends[0].get_window_extent()
+    frame = ax.get_window_extent()
+    assert legend.y1 <= frame.y0  # below the axes
+    (points,) = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    shown = ax.transData.transform(points.get_xydata())
+    assert len(shown) == len(rows)
+    assert not any(legend.contains(x, y) for x, y in shown)

@@ -55,7 +55,14 @@ from helpers import (
     train,
     windows,
 )
-from helpers.book import diagram, examples, gradcam_figures, long_reviews, recipes
+from helpers.book import (
+    diagram,
+    examples,
+    gradcam_figures,
+    long_reviews,
+    recipes,
+    report,
+)
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -300,22 +307,18 @@ else:
 # To read the figures for what they show rather than for what we would like,
 # three summaries per layer over all the reviews explained: how much of the
 # map sits on `[CLS]`/`[SEP]`, how concentrated it is (share of the single top
-# token), and how often the ReLU empties a whole row. A summary that is 0 at
-# every layer is left out of the figure, and its legend says so. How far the
-# layers agree with each other is the next section's question.
+# token), and how often the ReLU empties a whole row. How far the layers
+# agree with each other is the next section's question.
 
 # %%
 stats = gradcam.layer_statistics(results)
-gradcam_figures.plot_layer_statistics(
-    stats,
-    title=f"Grad-CAM per layer over {len(results)} short IMDb test reviews",
-    path=figures / "gradcam_layer_statistics.png",
-)
-plt.show()
+caption = f"Grad-CAM per layer over {len(results)} short IMDb test reviews"
+table = gradcam_figures.layer_statistics_table(stats)
+display(HTML(report.table_html(table, caption=caption, columns=list(table[0]))))
 
 # %% [markdown]
 # What this shows for the model you run: the paragraph below is written by the
-# next cell from the numbers of the figure and from the review shown above, so
+# next cell from the numbers of the table and from the review shown above, so
 # it stays true when the numbers move.
 
 

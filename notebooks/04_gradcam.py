@@ -392,13 +392,18 @@ display(
     Markdown(long_reviews.describe_long(whole, cut_logits, label=test.labels[long_i]))
 )
 title = f"test review {long_i}, all {len(whole.tokens)} tokens ({cam_mean.name})"
-display(HTML(whole.html(merge="sum", title=title)))
+long_reviews.plot_positions(whole, title=title)
+plt.show()
+in_words = whole.html(merge="sum", title=title)
+display(HTML(highlight.collapsible(in_words, "the whole review, in words")))
 
 # %% [markdown]
-# The highlight has no truncation marker: every token of the review is there,
-# with a score. Scroll to its end and compare with the sentence above: the
-# share of the highlight that lies past the cut is evidence that a truncated
-# explanation, like every one earlier in this chapter, could not show. Whether
+# The figure draws every token's score at its position in the review: right of
+# the dashed line is what the cut drops, and the bars under it are the windows
+# that read the review. The share of the scores that lies past the cut
+# (the sentence above) is evidence that a truncated explanation, like every
+# one earlier in this chapter, could not show. The highlight folded under the
+# figure has every token, in words, with no truncation marker. Whether
 # windows also classify long reviews *better* than the cut is a question for
 # many reviews, not one: `bench/bench_accuracy.py` measures it on every long
 # test review, with chapter 2's full-data recipe (its report is kept in

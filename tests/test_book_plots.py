@@ -161,3 +161,57 @@ def test_steps_legend_hides_no_point():
     shown = ax.transData.transform(points.get_xydata())
     assert len(shown) == len(rows)
     assert not any(legend.contains(x, y) for x, y in shown)
+
+
+def _long(n: int, spans):
+    import torch
+
+    from helpers.attr.explanation import TextExplanation, Windowing
+
+    scores = torch.linspace(0.0, 1.0, n)
+    how = Windowing(spans, torch.zeros(len(spans), 2), [], "mean", "taper")
+    return TextExplanation(
+        "t",
+        [f"w{i}" for i in range(n)],
+        {"$m$": scores},
+        1,
+        torch.zeros(2),
+        windows=how,
+    )
+
+
+def test_position_plot_marks_the_cut_the_dropped_tokens_and_the_windows(tmp_path):
+    from helpers.book import long_reviews
+
+    spans = [(0, 50), (30, 80), (60, 120)]
+    fig = long_reviews.plot_positions(_long(120, spans), path=tmp_path / "long.png")
+    assert (tmp_path / "long.png").is_file()
+    assert fig.get_figwidth() <= plots.BOOK_WIDTH
+    ax, lanes = fig.axes
+    # every token's score, in position order
+    (curve,) = [c for c in ax.collections if len(c.get_paths())]
+    ys = curve.get_paths()[0].vertices[:, 1]
+    assert ys.max() == pytest.approx(1.0) and ys.min() == pytest.approx(0.0)
+    # the cut after the first window's 50 tokens; the 70 after it shaded
+    cut = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_xdata()) for line in cut] == [[49.5, 49.5]]
+    (shade,) = ax.patches
+    assert (shade.get_x(), shade.get_x() + shade.get_width()) == (49.5, 119.5)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "50 tokens" in texts and "dropped by the cut: 70" in texts
+    assert ax.get_xlim() == (-0.5, 119.5)
+    # one lane segment per window, from its first to its last token
+    segments = [tuple(line.get_xdata()) for line in lanes.get_lines()]
+    assert segments == [(0, 49), (30, 79), (60, 119)]
+    assert r"\$m\$" in ax.get_ylabel()
+
+
+def test_position_plot_of_a_text_the_cut_keeps_whole_and_without_windows():
+    from helpers.book import long_reviews
+
+    ax = long_reviews.plot_positions(_long(40, [(0, 40)])).axes[0]
+    assert not ax.patches and "dropped" not in " ".join(t.get_text() for t in ax.texts)
+    plain = _long(40, [(0, 40)])
+    plain.windows = None
+    with pytest.raises(ValueError, match="explain_long"):
+        long_reviews.plot_positions(plain)

@@ -398,9 +398,10 @@ in_words = whole.html(merge="sum", title=title)
 display(HTML(highlight.collapsible(in_words, "the whole review, in words")))
 
 # %% [markdown]
-# The figure draws every token's score at its position in the review: right of
-# the dashed line is what the cut drops, and the bars under it are the windows
-# that read the review. The share of the scores that lies past the cut
+# The figure draws every token's score at its position in the review (the dark
+# line is the mean over 25 neighbouring tokens): right of the dashed line is
+# what the cut drops, and the bars under it are the windows that read the
+# review. The share of the scores that lies past the cut
 # (the sentence above) is evidence that a truncated explanation, like every
 # one earlier in this chapter, could not show. The highlight folded under the
 # figure has every token, in words, with no truncation marker. Whether

@@ -139,6 +139,13 @@ def test_faithful_plausible_scatter_places_sizes_and_labels_each_method(tmp_path
         plots.plot_faithful_plausible(faithfulness, plausibility, {})
 
 
+def test_moving_mean_averages_the_neighbours_and_keeps_the_ends():
+    from helpers.book import long_reviews
+
+    mean = long_reviews.moving_mean([0.0, 3.0, 0.0, 3.0], 3)
+    assert mean == pytest.approx([1.5, 1.0, 2.0, 1.5])
+
+
 def test_reference_costs_are_round_and_span_the_range():
     assert plots._reference_costs(np.array([152.0, 4518.0])) == [200.0, 1000.0, 5000.0]
     assert plots._round_125(0.37) == pytest.approx(0.5)
@@ -192,6 +199,10 @@ def test_position_plot_marks_the_cut_the_dropped_tokens_and_the_windows(tmp_path
     (curve,) = [c for c in ax.collections if len(c.get_paths())]
     ys = curve.get_paths()[0].vertices[:, 1]
     assert ys.max() == pytest.approx(1.0) and ys.min() == pytest.approx(0.0)
+    (smooth,) = [line for line in ax.get_lines() if len(line.get_xdata()) == 120]
+    assert smooth.get_ydata() == pytest.approx(
+        long_reviews.moving_mean(np.linspace(0, 1, 120), long_reviews.SMOOTH)
+    )
     # the cut after the first window's 50 tokens; the 70 after it shaded
     cut = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert [list(line.get_xdata()) for line in cut] == [[49.5, 49.5]]

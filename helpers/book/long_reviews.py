@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from ..attr.explanation import TextExplanation
@@ -91,12 +92,25 @@ def describe_long(
     return " ".join(lines)
 
 
+#: Tokens in the moving mean of :func:`plot_positions`.
+SMOOTH = 25
+
+
+def moving_mean(values, width: int) -> np.ndarray:
+    """The mean of each value's ``width`` neighbours (fewer at the ends)."""
+    values = np.asarray(values, dtype=float)
+    kernel = np.ones(min(width, len(values)))
+    total = np.convolve(values, kernel, mode="same")
+    return total / np.convolve(np.ones_like(values), kernel, mode="same")
+
+
 def plot_positions(explanation: TextExplanation, title: str = "", path=None):
     """Each token's score against its position, the model's cut marked.
 
     ``explanation``: from :func:`helpers.windows.explain_long` (one method,
     its stitched scores). The scores are drawn as one filled curve over the
-    token positions (0 = the first token after ``[CLS]``); a dashed line
+    token positions (0 = the first token after ``[CLS]``), their
+    :func:`moving_mean` over :data:`SMOOTH` tokens as a dark line; a dashed line
     marks the cut at :func:`kept_tokens`, the tokens past it shaded (what a
     truncated explanation cannot show); thin bars under the axis show the
     windows that read the text. Returns the figure, saved to ``path`` if set.
@@ -114,7 +128,8 @@ def plot_positions(explanation: TextExplanation, title: str = "", path=None):
         sharex=True,
         height_ratios=(4, 1),
     )
-    ax.fill_between(x, scores, step="mid", color="tab:red", alpha=0.6, lw=0)
+    ax.fill_between(x, scores, step="mid", color="tab:red", alpha=0.5, lw=0)
+    ax.plot(x, moving_mean(scores, SMOOTH), color="darkred", lw=1.2)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(kept - 0.5, color="black", ls="--", lw=1.2)
     if kept < n:

@@ -431,7 +431,7 @@ def plot_faithful_plausible(
     :func:`helpers.book.recommend.recommendation_table`): x the mean AUPRC
     against the human rationales, y the mean comprehensiveness, thin whiskers
     their 95 % CIs, the marker's area proportional to the measured
-    milliseconds per review (at least :data:`_MIN_AREA`, so the cheapest
+    milliseconds per review (with a small floor, so the cheapest
     stays visible); the random baseline in grey. A legend gives three
     reference costs.
     """

@@ -128,9 +128,9 @@ def test_faithful_plausible_scatter_places_sizes_and_labels_each_method(tmp_path
     assert list(np.argsort(sizes, kind="stable")) == list(order)
     # area proportional to the cost above the floor: 4500 / 300 ms
     assert sizes[1] / sizes[2] == pytest.approx(4500 / 300)
-    labels = [t.get_text() for t in ax.texts]
-    assert labels == names
-    for text, name in zip(ax.texts, names, strict=True):
+    labels = {t.get_text(): t for t in ax.texts}
+    assert sorted(labels) == sorted(names)
+    for name, text in labels.items():
         assert text.xy == pytest.approx((auprc[name], comp[name]))
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert all(label.endswith(" ms/review") for label in legend)
@@ -144,6 +144,21 @@ def test_moving_mean_averages_the_neighbours_and_keeps_the_ends():
 
     mean = long_reviews.moving_mean([0.0, 3.0, 0.0, 3.0], 3)
     assert mean == pytest.approx([1.5, 1.0, 2.0, 1.5])
+
+
+def test_scatter_labels_of_close_points_do_not_overlap():
+    faithfulness, plausibility, costs, *_ = _scatter_inputs()
+    for row in faithfulness:  # every method at almost the same place
+        row["comprehensiveness"] = CI(0.3, 0.25, 0.35, 16)
+    for row in plausibility:
+        row["AUPRC"] = CI(0.4, 0.35, 0.45, 6)
+    fig = plots.plot_faithful_plausible(faithfulness, plausibility, costs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    assert len(boxes) == 4
+    for i, box in enumerate(boxes):
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :])
 
 
 def test_reference_costs_are_round_and_span_the_range():

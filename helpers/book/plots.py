@@ -463,15 +463,6 @@ def plot_faithful_plausible(
         linewidths=0.6,
         zorder=3,
     )
-    for name, a, c, size in zip(names, auprc, comp, area, strict=True):
-        ax.annotate(
-            _text(name),
-            (a.mean, c.mean),
-            xytext=(np.sqrt(size) / 2 + 3, 0),  # beside the marker's edge
-            textcoords="offset points",
-            va="center",
-            fontsize=_SMALL,
-        )
     methods = [m != RANDOM for m in names]
     reference = _reference_costs(ms[methods] if any(methods) else ms)
     handles = [
@@ -499,7 +490,37 @@ def plot_faithful_plausible(
     ax.tick_params(labelsize=_SMALL)
     ax.grid(alpha=0.3)
     ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
+    fig.tight_layout()  # the axes' final size, which the labels are placed for
+    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
+    _label_points(ax, names, points, area)
     return _finish(fig, path)
+
+
+def _label_points(ax, names, points, areas) -> None:
+    """Each point's name beside its marker, moved down or up where it would
+    cover a label already placed (points in order of decreasing y)."""
+    fig = ax.figure
+    fig.canvas.draw()  # the limits and transforms the labels are placed with
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for i in sorted(range(len(names)), key=lambda i: -points[i][1]):
+        gap = np.sqrt(areas[i]) / 2 + 3  # points from the centre to the edge, + 3
+        shifts = (0, -9, 9, -18, 18, -27, 27)
+        for k, dy in enumerate(shifts):
+            label = ax.annotate(
+                _text(names[i]),
+                points[i],
+                xytext=(gap, dy),
+                textcoords="offset points",
+                va="center",
+                fontsize=_SMALL,
+            )
+            box = label.get_window_extent(renderer)
+            free = not any(box.overlaps(other) for other in placed)
+            if free or k == len(shifts) - 1:  # no free place: the last shift
+                break
+            label.remove()
+        placed.append(box)
 
 
 #: The smallest and largest marker area (points²) of :func:`plot_faithful_plausible`.

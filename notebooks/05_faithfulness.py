@@ -248,12 +248,16 @@ results.settings
 # %% [markdown]
 # ## Results
 #
-# Means over reviews with their 95 % bootstrap interval underneath (1000
-# resamples, seeded). `comp. − random` is the paired per-review difference to
-# the random baseline; `ties` is the share of selected tokens that were ties;
-# the two `cascade ρ` columns and `sanity` are the sanity check's result,
-# explained in the last section (computed here so that the table holds it).
-# The CSV written by the benchmark also has the areas under the curves below.
+# One row per method: how much more deleting its top tokens lowers the
+# prediction than deleting random ones (`comp. − random`, the paired
+# per-review difference, with its 95 % bootstrap interval: 1000 resamples,
+# seeded). A whisker that stays right of the dashed line beats random. A
+# hollow dot fails the sanity check, explained in the last section (computed
+# here so that the figure and the table hold it). Every number, with its
+# interval, is in the table folded under the figure: comprehensiveness and
+# sufficiency, `ties` (the share of selected tokens that were ties) and the
+# two `cascade ρ` columns. The CSV written by the benchmark also has the areas
+# under the curves below.
 
 # %%
 cascade = metrics.sanity_check(
@@ -266,7 +270,10 @@ cascade = metrics.sanity_check(
 )
 rows = report.results_table(results, cascade, seed=profile.seed)
 caption = f"{results.n} reviews ({reviews.source}); sanity check on {cascade.n} of them"
-display(HTML(report.table_html(rows, caption=caption)))
+plots.plot_forest(rows)
+plt.show()
+table = report.table_html(rows, caption=caption)
+display(HTML(highlight.collapsible(table, "the table: every number, its interval")))
 
 # %% [markdown]
 # The curves of the main methods (the random floor dashed); the per-layer

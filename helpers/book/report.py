@@ -239,7 +239,8 @@ def write_csv(rows: list[dict], path: str | os.PathLike) -> str:
 # --------------------------------------------------------------------------- summary
 
 
-def _overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
+def overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
+    """True when the two intervals overlap: the means are not separated."""
     return a.low <= b.high and b.low <= a.high
 
 
@@ -253,7 +254,7 @@ def leaders(rows: list[dict], metric=COMPREHENSIVENESS) -> list[dict]:
     if not ranked:
         return []
     best = ranked[0][metric.name]
-    return [ranked[0]] + [r for r in ranked[1:] if _overlap(best, r[metric.name])]
+    return [ranked[0]] + [r for r in ranked[1:] if overlap(best, r[metric.name])]
 
 
 def either(names: list[str]) -> str:
@@ -383,7 +384,8 @@ def _sanity_text(rows, cascade: CascadeResults, threshold: float, baseline) -> l
     }
     if flat:
         text.append(
-            "Constant or NaN maps at the last step (counted as changed, ρ = 0): "
+            "Constant or NaN maps at the last step (counted as changed, ρ = 0, "
+            "unless constant before too): "
             + ", ".join(f"{m} {k} of {cascade.n}" for m, k in flat.items())
             + "."
         )

@@ -251,9 +251,9 @@ class CascadeResults:
         if method not in self.methods:
             return [NOT_CHECKED]
         reasons = []
-        if self.steps and self.steps[0] == "head":
-            if float(np.mean(self.rho[method][:, 0])) >= head_threshold:
-                reasons.append(IGNORES_HEAD)
+        head = bool(self.steps) and self.steps[0] == "head"
+        if head and float(np.mean(self.rho[method][:, 0])) >= head_threshold:
+            reasons.append(IGNORES_HEAD)
         finals = (self.rho[method][:, -1], self.rho_abs[method][:, -1])
         if not all(abs(float(np.mean(v))) < threshold for v in finals):
             reasons.append(SURVIVES)

@@ -226,7 +226,7 @@ print(f"largest value       = {float(ours.max()):.3g}")
 #
 # Grad-CAM on every layer for the three running reviews. Each row of a figure
 # is one layer, scaled to its own maximum; the printed line names each
-# review's three words with the highest **layer-balanced mean**
+# review's three words with the highest **`Grad-CAM mean (normalised)`**
 # (`gradcam.layer_mean`: each layer's map scaled to sum 1 over the words, then
 # averaged, so every layer counts equally; pieces are merged by the sum, the
 # book's rule from chapter 3, into the words `explain()` shows, read by
@@ -298,7 +298,7 @@ def show(index, kind):
             words.words,
             words.merge(gradcam.layer_mean(res, specials)),
             gaps=words.gaps,
-            label="Grad-CAM, layer-balanced mean",
+            label=attr.GRADCAM_MEAN,
             truncated=len(res.tokens) if res.truncated else False,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
@@ -323,10 +323,10 @@ else:
 # Each row is normalised by its own maximum (the colour bar says so): the raw
 # values differ by orders of magnitude between layers, and a shared scale
 # would show one or two layers only. Layer 0 is at the **bottom**, the last
-# layer at the top. The highlight below each figure is the layer-balanced
-# mean of the running example (`gradcam.layer_mean`), with pieces merged into
-# words by the sum and `[CLS]`/`[SEP]` hidden, which the figure shows; it
-# inherits the question raised at the end of the chapter.
+# layer at the top. The highlight below each figure is the
+# `Grad-CAM mean (normalised)` of the running example (`gradcam.layer_mean`),
+# with pieces merged into words by the sum and `[CLS]`/`[SEP]` hidden, which
+# the figure shows; it inherits the question raised at the end of the chapter.
 #
 # To read the figures for what they show rather than for what we would like,
 # three summaries per layer over all the reviews explained: how much of the
@@ -394,7 +394,7 @@ print(gradcam_figures.describe_layer_agreement(agreement, threshold=0.3))
 # the whole review. Where windows overlap, the `"taper"` rule weights each
 # window's score by the token's distance to that window's edge, since a token
 # near an edge saw little context on that side. The explainer here is the
-# layer-balanced Grad-CAM mean of chapter 5; any method of `helpers.attr`
+# `Grad-CAM mean (normalised)` of chapter 5; any method of `helpers.attr`
 # with one score per token fits.
 #
 # One test review longer than 512 tokens, drawn at random (seeded):

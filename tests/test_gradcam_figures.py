@@ -173,7 +173,7 @@ def test_describe_word_maps_reads_the_first_words_and_their_agreement():
     lines = describe_word_maps(words, cam, other, "AttnLRP")
     word = highlight.isolated("不運")
     assert lines[0].startswith(
-        f"- Grad-CAM, layer-balanced mean of the 3 layers: 「{word}」"
+        f"- Grad-CAM mean (normalised) of the 3 layers: 「{word}」"
     )
     assert "67% of the mean" in lines[0]  # (1 + 1 + 0) / 3 of the balanced mean
     assert lines[1] == (

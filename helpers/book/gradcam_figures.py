@@ -24,7 +24,7 @@ import torch
 from scipy.sparse.csgraph import connected_components
 
 from ..attr.explanation import TextExplanation
-from ..attr.gradcam import GradCam
+from ..attr.gradcam import GradCam, GradCamMean
 from ..data import BookWarning
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
@@ -395,7 +395,8 @@ def describe_word_maps(
     """Markdown lines read off one sentence's word maps: Grad-CAM and another method.
 
     ``cam``: Grad-CAM merged onto ``words``, ``[layers, words]`` (layer 0 the
-    lowest); ``layer_balanced``: its layer-balanced mean per word (default:
+    lowest); ``layer_balanced``: its normalised mean per word, as
+    ``"Grad-CAM mean (normalised)"`` computes it (default:
     each row divided by its total, then averaged); ``other``: the other
     method's score per word (signed: the highest counts *for* the class).
     Says which word each reads first, which layers agree with the mean's
@@ -420,7 +421,7 @@ def describe_word_maps(
     agree = [layer for layer, top in enumerate(tops) if top == first]
     last = words[tops[-1]]
     lines = [
-        f"- Grad-CAM, layer-balanced mean of the {len(cam)} layers: 「{words[first]}」 "
+        f"- {GradCamMean.name} of the {len(cam)} layers: 「{words[first]}」 "
         f"first ({mean[first] / mean.sum():.0%} of the mean)."
         if mean.sum() > 0
         else "- Grad-CAM is zero on every word: no layer points anywhere.",

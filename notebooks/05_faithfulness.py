@@ -377,34 +377,35 @@ display(Markdown(report.summarise(rows, cascade)))
 # What does removing the three words a method ranks highest do to the book's
 # three reviews? The method is the one the conclusion recommends
 # (grad × input when none qualifies); pieces are merged into words by their
-# sum, as in chapter 3, and the words are replaced by [MASK].
+# sum, as in chapter 3, and every piece of a deleted word becomes the mask
+# token.
 
 # %%
 chosen = recommend.recommend(rows) or "grad x input"
-running = data.encode_texts(tokenizer, examples.texts(), max_length=MAX_LENGTH)
-running_maps = methods[chosen].attribute(running).scores
-deleted, masked_texts = [], []
-for ids_, scores_ in zip(running["input_ids"], running_maps, strict=True):
-    tokens_ = tokenizer.convert_ids_to_tokens(ids_.tolist())
-    words, word_scores = tokens.merge_pieces(tokens_, scores_, specials, merge="sum")
-    kept, top = examples.delete_top_words(words, word_scores, 3, seed=profile.seed)
-    deleted.append([words[i] for i in top])
-    masked_texts.append(" ".join(kept))
-before = train.predict_logits(model, tokenizer, examples.texts()).softmax(-1)
-after = train.predict_logits(model, tokenizer, masked_texts).softmax(-1)
-predicted = before.argmax(-1)
+deletions = [  # the mask token on the ids: "[MASK]" typed into a text is text
+    examples.deletion_test(
+        model,
+        tokenizer,
+        methods[chosen],
+        e.text,
+        max_length=MAX_LENGTH,
+        seed=profile.seed,
+    )
+    for e in examples.RUNNING
+]
+deleted = [d["words"] for d in deletions]
 deleted_column = f"{chosen}: top 3 words deleted"
 table = [
     {
         "review": e.name,
-        deleted_column: ", ".join(deleted[i]),
-        "P(predicted) before → after": f"{data.LABEL_NAMES[int(c)]} "
-        f"{before[i, c]:.3f} → {after[i, c]:.3f}",
+        deleted_column: ", ".join(d["words"]),
+        "P(predicted) before → after": f"{data.LABEL_NAMES[d['target']]} "
+        f"{d['before']:.3f} → {d['after']:.3f}",
     }
-    for i, (e, c) in enumerate(zip(examples.RUNNING, predicted, strict=True))
+    for e, d in zip(examples.RUNNING, deletions, strict=True)
 ]
 display(HTML(report.table_html(table, columns=list(table[0]))))
-drops = before.gather(1, predicted[:, None]) - after.gather(1, predicted[:, None])
+drops = torch.tensor([d["before"] - d["after"] for d in deletions])
 print(
     f"Deleting three words lowered P(predicted) for {int((drops > 0).sum())} of "
     f"{len(drops)} reviews; the largest drop was {float(drops.max()):+.3f} "
@@ -440,14 +441,7 @@ print(
 #    mean on the shortest review?
 
 # %%
-gem_deleted = examples.deletion_test(
-    model,
-    tokenizer,
-    methods[chosen],
-    examples.RUNNING[0].text,
-    max_length=MAX_LENGTH,
-    seed=profile.seed,
-)
+gem_deleted = deletions[0]  # the hidden gem is the first running example
 gem_class = data.LABEL_NAMES[gem_deleted["target"]]
 print(
     examples.gem_note(

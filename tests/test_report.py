@@ -50,7 +50,7 @@ def test_summary_escapes_and_isolates_method_names():
     hostile = "<img src=x onerror=alert(1)>\u202e"
     text = report.summarise([_row(hostile, 0.4, 0.1), _row("random", 0.1, 0.0)])
     assert "<img" not in text and "&lt;img" in text
-    assert "<bdi>&lt;img src=x onerror=alert(1)&gt;\u202e</bdi>" in text
+    assert "<bdi>&lt;img src=x onerror=alert(1)&gt;\u202e\u202c</bdi>" in text
 
 
 ROWS = [

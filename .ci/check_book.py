@@ -9,6 +9,10 @@ A page fails on any of:
 * an image that does not load (``naturalWidth`` 0 once the page has loaded);
 * raw TeX left in the visible text (``\\(``, ``\\)``, ``\\[``, ``$$``): MathJax
   did not render it;
+* a raw pipe table in the visible text (a paragraph, list item or cell,
+  outside code, holding a ``|---|---|`` separator line among lines of
+  ``|`` cells): Markdown output that myst-nb rendered as CommonMark, which has
+  no tables (:func:`raw_pipe_tables`);
 * a code block (``div.cell_input pre``, ``.highlight pre``) that scrolls
   sideways at a 1280 x 900 window: its lines do not fit the text column.
 * CJK text (Japanese) not drawn with a bundled webfont: a reader without a
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -84,6 +89,45 @@ RAW_TEX_SNIPPETS = """(patterns) => {
   }
   return found;
 }"""
+
+# The text of every visible block (outside code) that could hold a pipe table.
+TEXT_BLOCKS = """() => {
+  const skip = "pre, code, script, style, textarea, .highlight";
+  const selector = "p, li, dd, dt, td, th, caption, figcaption, blockquote";
+  return Array.from(document.querySelectorAll(selector))
+    .filter((el) => !el.closest(skip) && el.checkVisibility())
+    .map((el) => el.textContent);
+}"""
+
+# A table's separator line, ``|---|:---:|`` (outer pipes optional, >= 2 columns).
+SEPARATOR_LINE = re.compile(
+    r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE
+)
+# The same separator once the line breaks are collapsed: ``| a | |---|---| ...``.
+INLINE_SEPARATOR = re.compile(r"\|\s*:?-{3,}:?\s*\|\s*:?-{3,}:?\s*\|")
+# A cell with something besides dashes and colons between two pipes.
+CELL = re.compile(r"\|[^|\n]*[^\s|:-][^|\n]*\|")
+
+
+def raw_pipe_tables(blocks: list[str]) -> list[str]:
+    """The blocks of text that are Markdown pipe tables left unrendered.
+
+    A block counts when it holds a separator line (``|---|---|``) and another
+    line with a ``|``, or the separator inline (its line breaks collapsed).
+    Returns the start of each such block (deduplicated, in order).
+    """
+    found: list[str] = []
+    for text in blocks:
+        lines = [line for line in text.splitlines() if line.strip()]
+        separator = SEPARATOR_LINE.search(text)
+        cells = any("|" in line and not SEPARATOR_LINE.match(line) for line in lines)
+        inline = INLINE_SEPARATOR.search(text) and CELL.search(text)
+        if (separator and cells) or inline:
+            head = " ".join(text.split())[:60]
+            if head not in found:
+                found.append(head)
+    return found
+
 
 # Code blocks whose content is wider than the block: the reader must scroll.
 SCROLLED_CODE = """() => {
@@ -185,6 +229,8 @@ def check_page(context, path: Path, root: Path, screenshots: Path | None) -> Pag
             report.problems.append(f"image does not load: {src}")
         for snippet in page.evaluate(RAW_TEX_SNIPPETS, list(RAW_TEX)):
             report.problems.append(f"raw TeX: {snippet!r}")
+        for table in raw_pipe_tables(page.evaluate(TEXT_BLOCKS)):
+            report.problems.append(f"raw pipe table: {table!r}")
         for block in page.evaluate(SCROLLED_CODE):
             report.problems.append(f"scrolls sideways: {block}")
         report.problems.extend(cjk_problems(page.evaluate(CJK_FONTS, CJK)))

@@ -127,7 +127,7 @@ def sanity_rows(cascade) -> list[dict]:
             "cascade rho abs": cascade.final(m, "abs"),
             "n": cascade.n,
             "constant maps": cascade.n_degenerate(m),
-            "sanity": "pass" if cascade.passes(m) else "fail",
+            "sanity": cascade.verdict(m),
         }
         for m in cascade.methods
     ]

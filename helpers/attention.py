@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from .align import align, word_map
 from .attr.attention import CLSAttention, layer_index
 from .attr.explanation import TextExplanation
 from .config import LABEL_NAMES
@@ -37,7 +38,7 @@ from .data import text_batches
 from .highlight import Markup, highlight_html, highlight_rows, isolated
 from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
-from .tokens import WordMap, align, merge_pieces, special_tokens, word_map
+from .tokens import WordMap, merge_pieces, special_tokens
 
 # --------------------------------------------------------------------------- extraction
 
@@ -399,7 +400,7 @@ def mask_each_word(
 ) -> tuple[WordMap, torch.Tensor]:
     """Every class's probability for ``text`` whole and with each word masked.
 
-    Returns the words (:func:`helpers.tokens.word_map`, the first
+    Returns the words (:func:`helpers.align.word_map`, the first
     ``max_length`` tokens) and ``[1 + n_words, n_labels]``: row 0 the text as
     it is, row ``1 + k`` with every token of word ``k`` replaced by the
     tokenizer's mask token. The replacement is made on the ids: the string

@@ -151,13 +151,16 @@ def _row_correlations(rows: torch.Tensor, reference: torch.Tensor) -> torch.Tens
 def layer_mean(
     result: TextExplanation, special_tokens: Sequence[str] = ("[CLS]", "[SEP]")
 ) -> torch.Tensor:
-    """One score per token of one review: the layer-balanced mean, ``[n_tokens]``.
+    """One score per token of one review: ``"Grad-CAM mean (normalised)"``.
+
+    Returns ``[n_tokens]``.
 
     Each layer's map is first divided by its total over the review's tokens
     that are not in ``special_tokens`` (:func:`normalise_layers`), so every
     layer counts equally (a raw mean is mostly the layer with the largest
-    values); special tokens get 0. This is chapter 5's "Grad-CAM mean
-    (normalised)" for one review (pass ``tokenizer.all_special_tokens``).
+    values); special tokens get 0. This is the registry's
+    :class:`~helpers.attr.gradcam.GradCamMean` for one review (pass
+    ``tokenizer.all_special_tokens``).
     """
     special = set(special_tokens)
     real = torch.tensor([t not in special for t in result.tokens], dtype=torch.bool)

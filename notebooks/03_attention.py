@@ -278,14 +278,11 @@ attention_figures.plot_attention_mass(
 )
 plt.show()
 kinds = attention.TOKEN_KINDS
-for layer, shares in enumerate(mean_mass.tolist()):
-    parts = "  ".join(f"{k} {s:.2f}" for k, s in zip(kinds, shares, strict=True))
-    print(f"layer {layer}: {parts}")
 largest = [kinds[k] for k in mean_mass.argmax(dim=1).tolist()]
 print("largest share:", ", ".join(f"layer {n}: {k}" for n, k in enumerate(largest)))
 
 # %% [markdown]
-# The last line names, layer by layer, the kind of token that receives the
+# The line under the bars names, layer by layer, the kind of token that receives the
 # largest share of `[CLS]`'s attention. Models differ here (the packaged MiniLM
 # of the quick profile and bert-base in the full profile spread it
 # differently), so read the bars of the model you run. A highlight of a layer

@@ -79,7 +79,14 @@ from helpers import (
     train,
     windows,
 )
-from helpers.book import diagram, examples, gradcam_figures, long_reviews, recipes
+from helpers.book import (
+    diagram,
+    examples,
+    gradcam_figures,
+    long_reviews,
+    recipes,
+    report,
+)
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -219,7 +226,7 @@ print(f"largest value       = {float(ours.max()):.3g}")
 #
 # Grad-CAM on every layer for the three running reviews. Each row of a figure
 # is one layer, scaled to its own maximum; the printed line names each
-# review's three words with the highest **layer-balanced mean**
+# review's three words with the highest **`Grad-CAM mean (normalised)`**
 # (`gradcam.layer_mean`: each layer's map scaled to sum 1 over the words, then
 # averaged, so every layer counts equally; pieces are merged by the sum, the
 # book's rule from chapter 3, into the words `explain()` shows, read by
@@ -291,7 +298,7 @@ def show(index, kind):
             words.words,
             words.merge(gradcam.layer_mean(res, specials)),
             gaps=words.gaps,
-            label="Grad-CAM, layer-balanced mean",
+            label=attr.GRADCAM_MEAN,
             truncated=len(res.tokens) if res.truncated else False,
             title=f"{kind} review: Grad-CAM averaged over the layers",
         )
@@ -316,30 +323,26 @@ else:
 # Each row is normalised by its own maximum (the colour bar says so): the raw
 # values differ by orders of magnitude between layers, and a shared scale
 # would show one or two layers only. Layer 0 is at the **bottom**, the last
-# layer at the top. The highlight below each figure is the layer-balanced
-# mean of the running example (`gradcam.layer_mean`), with pieces merged into
-# words by the sum and `[CLS]`/`[SEP]` hidden, which the figure shows; it
-# inherits the question raised at the end of the chapter.
+# layer at the top. The highlight below each figure is the
+# `Grad-CAM mean (normalised)` of the running example (`gradcam.layer_mean`),
+# with pieces merged into words by the sum and `[CLS]`/`[SEP]` hidden, which
+# the figure shows; it inherits the question raised at the end of the chapter.
 #
 # To read the figures for what they show rather than for what we would like,
 # three summaries per layer over all the reviews explained: how much of the
 # map sits on `[CLS]`/`[SEP]`, how concentrated it is (share of the single top
-# token), and how often the ReLU empties a whole row. A summary that is 0 at
-# every layer is left out of the figure, and its legend says so. How far the
-# layers agree with each other is the next section's question.
+# token), and how often the ReLU empties a whole row. How far the layers
+# agree with each other is the next section's question.
 
 # %%
 stats = gradcam.layer_statistics(results)
-gradcam_figures.plot_layer_statistics(
-    stats,
-    title=f"Grad-CAM per layer over {len(results)} short IMDb test reviews",
-    path=figures / "gradcam_layer_statistics.png",
-)
-plt.show()
+caption = f"Grad-CAM per layer over {len(results)} short IMDb test reviews"
+table = gradcam_figures.layer_statistics_table(stats)
+display(HTML(report.table_html(table, caption=caption, columns=list(table[0]))))
 
 # %% [markdown]
 # What this shows for the model you run: the paragraph below is written by the
-# next cell from the numbers of the figure and from the review shown above, so
+# next cell from the numbers of the table and from the review shown above, so
 # it stays true when the numbers move.
 
 
@@ -391,7 +394,7 @@ print(gradcam_figures.describe_layer_agreement(agreement, threshold=0.3))
 # the whole review. Where windows overlap, the `"taper"` rule weights each
 # window's score by the token's distance to that window's edge, since a token
 # near an edge saw little context on that side. The explainer here is the
-# layer-balanced Grad-CAM mean of chapter 5; any method of `helpers.attr`
+# `Grad-CAM mean (normalised)` of chapter 5; any method of `helpers.attr`
 # with one score per token fits.
 #
 # One test review longer than 512 tokens, drawn at random (seeded):
@@ -413,13 +416,19 @@ display(
     Markdown(long_reviews.describe_long(whole, cut_logits, label=test.labels[long_i]))
 )
 title = f"test review {long_i}, all {len(whole.tokens)} tokens ({cam_mean.name})"
-display(HTML(whole.html(merge="sum", title=title)))
+long_reviews.plot_positions(whole, title=title)
+plt.show()
+in_words = whole.html(merge="sum", title=title)
+display(HTML(highlight.collapsible(in_words, "the whole review, in words")))
 
 # %% [markdown]
-# The highlight has no truncation marker: every token of the review is there,
-# with a score. Scroll to its end and compare with the sentence above: the
-# share of the highlight that lies past the cut is evidence that a truncated
-# explanation, like every one earlier in this chapter, could not show. Whether
+# The figure draws every token's score at its position in the review (the dark
+# line is the mean over 25 neighbouring tokens): right of the dashed line is
+# what the cut drops, and the bars under it are the windows that read the
+# review. The share of the scores that lies past the cut
+# (the sentence above) is evidence that a truncated explanation, like every
+# one earlier in this chapter, could not show. The highlight folded under the
+# figure has every token, in words, with no truncation marker. Whether
 # windows also classify long reviews *better* than the cut is a question for
 # many reviews, not one: `bench/bench_accuracy.py` measures it on every long
 # test review, with chapter 2's full-data recipe (its report is kept in
@@ -650,7 +659,7 @@ if ja_model is not None:
 
 # %%
 gem_cam = running[0]  # Grad-CAM of the hidden gem, every layer
-gem_words = tokens.word_map(tokenizer, gem_cam.text, max_length=len(gem_cam.tokens))
+gem_words = align.word_map(tokenizer, gem_cam.text, max_length=len(gem_cam.tokens))
 gem_scores = gem_words.merge(gradcam.layer_mean(gem_cam, tokenizer.all_special_tokens))
 _, gem_top = examples.delete_top_words(
     gem_words.words, gem_scores, 3, seed=profile.seed

@@ -179,6 +179,7 @@ def test_browser_check_reports_every_kind_of_failure(tmp_path):
     (tmp_path / "bad.html").write_text(
         '<html><head><script src="https://example.com/x.js"></script></head><body>'
         "<p>Raw \\(x^2\\) here.</p><img src='missing.png'>"
+        "<p>| review | IG: top 3 words deleted |\n|---|---|\n| gem | bad |</p>"
         '<div class="cell_input"><pre style="width: 200px; overflow: auto">'
         + "x"
         * 200
@@ -187,7 +188,10 @@ def test_browser_check_reports_every_kind_of_failure(tmp_path):
         "<script>console.error('boom')</script></body></html>",
         encoding="utf-8",
     )
-    (tmp_path / "good.html").write_text("<html><body><p>fine</p></body></html>")
+    (tmp_path / "good.html").write_text(
+        "<html><body><p>fine | a pipe</p><pre>| a | b |\n|---|---|</pre>"
+        "<table><tr><td>|</td><td>---</td></tr></table></body></html>"
+    )
     proc = _check_book(str(tmp_path))
     assert proc.returncode == 1
     bad = next(line for line in proc.stdout.splitlines() if "bad.html" in line)
@@ -196,6 +200,7 @@ def test_browser_check_reports_every_kind_of_failure(tmp_path):
         "remote request: https://example.com/x.js",
         "image does not load: missing.png",
         "raw TeX",
+        "raw pipe table: '| review | IG: top 3 words deleted | |---|---|",
         "scrolls sideways: code",
         "page error: Identifier 'A' has already been declared",
         "console error: boom",
@@ -243,3 +248,30 @@ def test_browser_check_fails_on_cjk_text_the_bundled_font_does_not_draw(tmp_path
     )
     missing = lines["d_missing_glyph.html"]
     assert "CJK glyphs missing from the bundled font: '丄'" in missing, missing
+
+
+def _check_book_module():
+    spec = importlib.util.spec_from_file_location(
+        "check_book", ROOT / ".ci" / "check_book.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_raw_pipe_tables_are_found_in_text_and_nowhere_else():
+    find = _check_book_module().raw_pipe_tables
+    table = "| review | IG: top 3 words deleted |\n|---|---|\n| gem | bad, dull |"
+    assert find([table]) == [" ".join(table.split())[:60]]
+    assert find([table.replace("|---|---|", "| :--- | ---: |")])
+    assert find(["a | b\n---|---\nc | d"])  # outer pipes are optional
+    assert find([" ".join(table.split())])  # line breaks collapsed
+    assert find([table, table]) == find([table])  # a list item and its paragraph
+    for fine in (
+        "a | b, and a rule:\n---",
+        "| a single row |",
+        "|---|---|",  # a separator alone is no table
+        "ratio 3 | 4 -- not a table",
+    ):
+        assert find([fine]) == [], fine

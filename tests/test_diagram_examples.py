@@ -94,9 +94,11 @@ def test_label_names_from_the_model_are_escaped_and_isolated():
     rows = examples.predictions(model, tiny_tokenizer())
     table = examples.predictions_html(rows)
     assert "<script>" not in table and "&lt;script&gt;" in table
-    assert "<th" in table and "P(&lt;script&gt;alert(1)&lt;/script&gt;)" in table
-    # an unclosed right-to-left override stays inside its own <bdi> cell
-    assert "<bdi>P(pos\u202e)</bdi>" in table
+    assert "<th" in table
+    assert "P(<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>)" in table
+    # an unclosed right-to-left override is closed (U+202C) inside the label's
+    # own <bdi>, so it cannot reverse the ")" after it
+    assert "P(<bdi>pos\u202e\u202c</bdi>)" in table
     assert table.count("<bdi>") == table.count("</bdi>")
 
 
@@ -259,7 +261,8 @@ def test_on_top_names_the_gem_s_verdict_words_among_the_top_ones():
 
 def test_deletion_test_masks_the_top_words_on_the_ids():
     from helpers import attr
-    from helpers.tokens import encode, word_map
+    from helpers.align import word_map
+    from helpers.tokens import encode
 
     tokenizer = tiny_tokenizer()
     model = tiny_bert(dropout=0.0, perturb=0.5, seed=3)
@@ -281,3 +284,11 @@ def test_deletion_test_masks_the_top_words_on_the_ids():
     assert out["before"] == pytest.approx(float(p[c]), abs=1e-6)
     assert out["after"] == pytest.approx(float(q[c]), abs=1e-6)
     assert out["flipped"] == (int(q.argmax()) != c)
+
+
+def test_diagram_text_is_readable_in_the_book_column():
+    """At the column's width every label is drawn at 12 px or more."""
+    svg = diagram.svg()
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))
+    sizes = [float(s) for s in re.findall(r'font-size="([\d.]+)"', svg)]
+    assert sizes and min(sizes) * min(1.0, diagram.COLUMN_PX / width) >= 12

@@ -12,13 +12,14 @@ from tiny import tiny_architecture, tiny_unigram_tokenizer
 
 from helpers import align, attr, highlight, ja, tokens
 from helpers.attr.explanation import TextExplanation
+from helpers.book import report
 from helpers.book.gradcam_figures import (
     describe_layer_agreement,
     describe_layer_statistics,
     describe_word_maps,
+    layer_statistics_table,
     plot_gradcam,
     plot_layer_agreement,
-    plot_layer_statistics,
 )
 from helpers.gradcam import gradcam_for_texts, layer_statistics
 
@@ -71,33 +72,29 @@ def test_plot_gradcam_scales_as_asked_and_says_so_on_the_colour_bar():
     plt.close("all")
 
 
-def test_layer_statistics_plot_and_findings_follow_the_numbers():
+def test_layer_statistics_table_and_findings_follow_the_numbers():
     cam = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.1, 0.6, 0.2, 0.1]])
     shown = _record(["[CLS]", "good", "film", "[SEP]"], cam)
     stats = layer_statistics([shown])
-    fig = plot_layer_statistics(stats, title="two layers")
-    assert len(fig.axes[0].lines) == 3 and fig.axes[0].get_title() == "two layers"
+    rows = layer_statistics_table(stats)
+    assert [r["summary"] for r in rows] == [
+        "share of the map on [CLS]/[SEP]",
+        "share on the single top token",
+        "reviews whose map is all zero",
+    ]
+    # layer 0 is all zero: no share to give (NaN), and 100 % of reviews empty
+    assert rows[0] == {"summary": rows[0]["summary"], "layer 0": "–", "layer 1": "20%"}
+    assert rows[1]["layer 1"] == "60%" and rows[2]["layer 0"] == "100%"
+    assert rows[2]["layer 1"] == "0%"  # an all-zero summary stays in the table
+    html = report.table_html(rows, columns=list(rows[0]))
+    assert html.count("<tr>") == 4 and "layer 1" in html
     lines = describe_layer_statistics(stats, shown)
     assert len(lines) == 4
     # layer 0 is all zero: it has no top token (not position 0's `[CLS]`)
     assert "none (all zero), `good`" in lines[0] and "over 2 layers" in lines[0]
     assert "Empty rows" in lines[2] and "100%" in lines[2]
     with pytest.raises(ValueError, match="layer_statistics"):
-        plot_layer_statistics({"special_share": torch.zeros(2)})
-
-
-def test_plot_layer_statistics_leaves_out_an_all_zero_series():
-    stats = {
-        "special_share": torch.tensor([0.1, 0.2, 0.3]),
-        "peak_token_share": torch.tensor([0.2, 0.1, 0.1]),
-        "all_zero": torch.zeros(3),
-    }
-    fig = plot_layer_statistics(stats)
-    assert len(fig.axes[0].lines) == 2  # the flat zero line is not drawn ...
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert any("not drawn" in t and "all zero" in t for t in legend)  # ... but named
-    assert fig.axes[0].get_ylim()[1] < 1  # small shares are not squeezed at 0
-    plt.close("all")
+        layer_statistics_table({"special_share": torch.zeros(2)})
 
 
 def test_plot_gradcam_long_map_shows_its_top_tokens_in_text_order():
@@ -176,7 +173,7 @@ def test_describe_word_maps_reads_the_first_words_and_their_agreement():
     lines = describe_word_maps(words, cam, other, "AttnLRP")
     word = highlight.isolated("不運")
     assert lines[0].startswith(
-        f"- Grad-CAM, layer-balanced mean of the 3 layers: 「{word}」"
+        f"- Grad-CAM mean (normalised) of the 3 layers: 「{word}」"
     )
     assert "67% of the mean" in lines[0]  # (1 + 1 + 0) / 3 of the balanced mean
     assert lines[1] == (

@@ -110,4 +110,4 @@ def test_cascade_correlations_are_range_checked():
     table = np.full((2, 1), 0.5)
     bad = {"m": (table, table + 1.0, np.zeros((2, 1), dtype=bool))}
     with pytest.raises(ValueError, match=r"cascade rho abs = 1\.5"):
-        sanity._results(["m"], ["head"], bad)
+        sanity._results(["m"], ["head"], bad, baselines=[])

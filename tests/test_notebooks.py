@@ -376,7 +376,11 @@ def test_chapter_5_measures_every_method_against_the_floor(chapters):
     assert "random" in results.methods and 0.0 <= rows[0]["ties"] <= 1.0
     assert cascade.n == min(ns["profile"].cascade_reviews, results.n)
     assert set(cascade.methods) == set(ns["methods"])
-    assert all(r["sanity"] in ("pass", "fail") for r in rows)
+    verdicts = {r["method"]: r["sanity"] for r in rows}
+    assert verdicts.pop("random") == "baseline"
+    assert all(v == "pass" or v.startswith("fail: ") for v in verdicts.values())
+    # rollout does not read the classifier head: it cannot pass
+    assert verdicts["rollout"].startswith("fail: ignores the classifier")
     # comprehensiveness by hand = the helper; the running example lost 3 words each
     torch.testing.assert_close(ns["comp_helper"], ns["comp_by_hand"], atol=1e-5, rtol=0)
     assert [len(words) for words in ns["deleted"]] == [3, 3, 3]
@@ -401,15 +405,22 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     # random: no gradient, one forward pass for the logits of its record
     assert costs["random"].forwards == 1 and costs["random"].backwards == 0
     assert costs["CP-LRP"].backwards == 1
-    assert len(ns["checks"]) == 5
     # gradient-weighted rollout by hand = the helper; the book's finding is computed
     from helpers.book import recommend
+
+    # the verdict judges the recommended method, if one beats random and passes
+    candidate = recommend.recommend(ns["rows"], exclude=("random", "IG"))
+    assert len(ns["checks"]) == (0 if candidate is None else 5)
+    assert ns["text"].startswith("No method" if candidate is None else f"**{candidate}")
 
     torch.testing.assert_close(ns["helper_map"], ns["by_hand"], atol=1e-5, rtol=0)
     finding = ns["book_finding"]
     assert finding.startswith("On this model, ") and finding.endswith(".")
     assert finding == recommend.finding(ns["book_rows"], ns["recommended"])
     assert {"rollout", "Grad-CAM L0"} <= {r["method"] for r in ns["book_rows"]}
+    # every row of the finding carries its sanity verdict
+    assert all("sanity" in r for r in ns["book_rows"])
+    assert ns["recommended"] == recommend.recommendations(ns["rows"])
 
 
 def test_chapter_7_explains_edits_and_the_whole_sample(chapters):

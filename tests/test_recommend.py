@@ -153,7 +153,11 @@ def test_the_finding_is_written_from_the_numbers():
     assert "attention alone ([CLS] attention 0.120 and rollout 0.130) did not" in (
         sentence
     )
-    assert "Grad-CAM was faithful only at layer 1 (best: layer 1, 0.300)" in sentence
+    assert (
+        "Grad-CAM beat random at layer 1 (the sanity check did not run on every "
+        "layer; best: layer 1, 0.300)" in sentence
+    )
+    assert "faithful" not in sentence  # no sanity verdicts: never "faithful"
     assert sentence.endswith("the method to use is AttnLRP.")
     assert sentence.count(".") == sentence.count("0.") + 1  # one sentence
     # other numbers, another sentence
@@ -168,7 +172,7 @@ def test_the_finding_is_written_from_the_numbers():
         other
     )
     assert "90 % and 85 % of the best method's margin" in other
-    assert "Grad-CAM was faithful at every layer (best: layer 1, 0.300)" in other
+    assert "Grad-CAM beat random at every layer (the sanity check did not" in other
     assert other.endswith("no method both beat random and passed the sanity check.")
     # the conclusion answers chapters 3, 4 and 6, then states the finding
     text = recommend.conclusion(rows, "AttnLRP")
@@ -180,3 +184,94 @@ def test_the_finding_is_written_from_the_numbers():
     assert "Grad-CAM" not in recommend.finding(without, "AttnLRP")
     with pytest.raises(ValueError, match="random"):
         recommend.finding(rows[:-1])
+
+
+def _checked_rows(comp: dict, sanity: dict, width: float = 0.01) -> list[dict]:
+    """Rows that beat random (but ``random``) with a sanity verdict each."""
+    rows = _finding_rows(comp, set(comp) - {"random"})
+    for r in rows:
+        c = comp[r["method"]]
+        r["comprehensiveness"] = ci(c, c - width, c + width, n=16)
+        r["sanity"] = sanity.get(r["method"], "pass")
+    rows[-1]["sanity"] = "baseline"
+    return rows
+
+
+GRADCAM_ROWS = {
+    "Grad-CAM L0": 0.20,
+    "Grad-CAM L1": 0.30,
+    "Grad-CAM L2": 0.35,
+    "CP-LRP": 0.415,
+    "AttnLRP": 0.422,
+    "IG": 0.25,
+    "random": 0.10,
+}
+
+
+def test_a_clear_winner_is_named_alone():
+    comp = {**GRADCAM_ROWS, "CP-LRP": 0.30}
+    rows = _checked_rows(comp, {})
+    assert recommend.recommendations(rows) == ["AttnLRP"]
+    sentence = recommend.finding(rows, recommend.recommendations(rows))
+    assert sentence.endswith("the method to use is AttnLRP.")
+    assert recommend.finding(rows, "AttnLRP") == sentence
+    assert "Grad-CAM was faithful at every layer (it beat random and passed" in (
+        sentence
+    )
+
+
+def test_methods_not_separated_are_named_together():
+    rows = _checked_rows(GRADCAM_ROWS, {}, width=0.07)  # 0.422 [0.352, 0.492]
+    assert recommend.recommendations(rows)[:2] == ["AttnLRP", "CP-LRP"]
+    assert "IG" not in recommend.recommendations(rows)  # 0.25: separated
+    sentence = recommend.finding(rows, ["AttnLRP", "CP-LRP"])
+    assert sentence.endswith("the method to use is AttnLRP or CP-LRP (not separated).")
+    # one name given: the others not separated from it are read off the rows
+    picks = recommend.recommendations(rows)
+    assert recommend.finding(rows, "AttnLRP").endswith(
+        f"the method to use is {' or '.join([', '.join(picks[:-1]), picks[-1]])} "
+        "(not separated)."
+    )
+    text = recommend.conclusion(rows, ["AttnLRP", "CP-LRP"])
+    assert "**AttnLRP** or **CP-LRP** (not separated): the most comprehensive" in text
+    # CP-LRP fails the sanity check: AttnLRP alone
+    rows = _checked_rows(GRADCAM_ROWS, {"CP-LRP": "fail: survives the cascade"})
+    assert recommend.recommendations(rows) == ["AttnLRP"]
+
+
+def test_a_layer_that_fails_the_sanity_check_is_not_called_faithful():
+    failing = {"Grad-CAM L2": "fail: survives the cascade"}
+    rows = _checked_rows(GRADCAM_ROWS, failing)
+    sentence = recommend.finding(rows, "AttnLRP")
+    assert "faithful at every layer" not in sentence
+    assert (
+        "Grad-CAM beat random at every layer but failed the sanity check at "
+        "layer 2, so it was faithful only at layers 0 and 1 (best: layer 1, 0.300)"
+    ) in sentence
+    every = dict.fromkeys(["Grad-CAM L0", "Grad-CAM L1", "Grad-CAM L2"], "fail")
+    sentence = recommend.finding(_checked_rows(GRADCAM_ROWS, every), "AttnLRP")
+    assert (
+        "Grad-CAM beat random at every layer but failed the sanity check at every "
+        "layer, so it was faithful at no layer;"
+    ) in sentence
+    text = recommend.conclusion(rows, "AttnLRP")
+    assert "and passes the sanity check; layer 0" in text
+
+
+def test_cost_ratios_are_put_in_words_from_the_numbers():
+    assert recommend.times(1.2) == "about 1×"
+    assert recommend.times(3.24) == "about 3.2×"
+    assert recommend.times(4518 / 152) == "about 30× (an order of magnitude)"
+    assert recommend.times(45.2) == "about 45× (an order of magnitude)"
+    assert recommend.times(452) == "about 450× (two orders of magnitude)"
+    with pytest.raises(ValueError):
+        recommend.times(0.5)
+    costs = {
+        "grad x input": Cost(152.0, 1, 1, 16),
+        "IG": Cost(4518.0, 21, 20, 16),
+        "random": Cost(3.0, 1, 0, 16),
+    }
+    assert recommend.cost_spread(costs) == (
+        "The slowest method, IG (4,518 ms per review), takes about 30× (an order "
+        "of magnitude) as long as the fastest, grad x input (152 ms)."
+    )

@@ -22,15 +22,22 @@ def _row(method, comp, diff, suff=0.1, ties=0.0):
     }
 
 
-def _cascade(final: dict[str, tuple[float, float]], n=5, flat=None):
-    """A two-step cascade whose last step has the given (signed, abs) ρ per method."""
+def _cascade(final: dict[str, tuple[float, float]], n=5, flat=None, head=None):
+    """A two-step cascade whose last step has the given (signed, abs) ρ per method.
+
+    ``head``: ρ after the head-only step per method (default 0.5: it changed).
+    """
     methods = list(final)
-    rho = {m: np.tile([0.95, s], (n, 1)) for m, (s, _) in final.items()}
-    rho_abs = {m: np.tile([0.95, a], (n, 1)) for m, (_, a) in final.items()}
+    first = {m: (head or {}).get(m, 0.5) for m in methods}
+    rho = {m: np.tile([first[m], s], (n, 1)) for m, (s, _) in final.items()}
+    rho_abs = {m: np.tile([first[m], a], (n, 1)) for m, (_, a) in final.items()}
     degenerate = {m: np.zeros((n, 2), dtype=bool) for m in methods}
     for m, k in (flat or {}).items():
         degenerate[m][:k, -1] = True
-    return CascadeResults(methods, ["head", "layer 0"], rho, rho_abs, degenerate)
+    chance = [m for m in methods if m == "random"]
+    return CascadeResults(
+        methods, ["head", "layer 0"], rho, rho_abs, degenerate, baselines=chance
+    )
 
 
 def _summary(*args, **kwargs) -> str:
@@ -43,7 +50,7 @@ def test_summary_escapes_and_isolates_method_names():
     hostile = "<img src=x onerror=alert(1)>\u202e"
     text = report.summarise([_row(hostile, 0.4, 0.1), _row("random", 0.1, 0.0)])
     assert "<img" not in text and "&lt;img" in text
-    assert "<bdi>&lt;img src=x onerror=alert(1)&gt;\u202e</bdi>" in text
+    assert "<bdi>&lt;img src=x onerror=alert(1)&gt;\u202e\u202c</bdi>" in text
 
 
 ROWS = [
@@ -59,8 +66,10 @@ def test_summary_follows_the_numbers():
         "**A**" in text and "clearly above" in text and "beyond the confidence" in text
     )
     assert "0.300 [0.290, 0.310], n = 50 reviews" in text
-    assert "most sufficient (lowest AOPC sufficiency) is **B**" in text
-    assert "explain with **A**" in text
+    assert "**Most sufficient** (lowest AOPC sufficiency): **B**" in text
+    assert "explain with **A**, the most comprehensive method" in text
+    assert "not separated" not in text
+    assert all(line.startswith("- ") for line in text.splitlines())
     weak = [_row("A", 0.10, -0.001), _row("random", 0.10, 0.0)]
     text = _summary(weak)
     assert "not distinguishable from" in text and "no method is both" in text
@@ -73,18 +82,21 @@ def test_sanity_verdict_uses_signed_and_absolute_rho_with_n():
         {"A": (0.05, 0.9), "B": (0.05, 0.1), "random": (0.0, 0.0)}, flat={"B": 2}
     )
     text = _summary(ROWS, cascade)
-    assert "Sanity check on 5 reviews" in text
-    assert "passed by B (ρ +0.05, |map| ρ +0.10)" in text
-    assert "failed by A (ρ +0.05, |map| ρ +0.90)" in text
+    assert "**Sanity check** (5 reviews; the table gives each ρ): passed by B." in (
+        text
+    )
+    assert "survives the cascade (once the head" in text
+    assert text.split("survives the cascade (")[1].split("): ")[1].startswith("A.")
     assert "B 2 of 5" in text  # constant maps are counted, not dropped
     assert "explain with **B**" in text  # A fails on the magnitudes
+    assert "random: the chance level, a baseline with no verdict" in text
 
 
 def test_a_method_missing_from_the_cascade_fails():
     rows = [_row("C", 0.40, 0.30), *ROWS]
     cascade = _cascade({"A": (0.0, 0.0), "B": (0.0, 0.0), "random": (0.0, 0.0)})
     text = _summary(rows, cascade)
-    assert "C (not in the cascade)" in text.split("failed by")[1]
+    assert "Failed, not in the cascade: C." in text
     assert "explain with **A**" in text  # C is the most comprehensive but unchecked
 
 
@@ -92,17 +104,45 @@ def test_summary_names_maps_that_ignore_the_head():
     n = 4
     rho_a = np.tile([1.0, 0.8, 0.7, 0.1], (n, 1))  # ignores the head, late drop
     rho_b = np.tile([0.2, 0.1, 0.0, 0.0], (n, 1))
-    rho = {"A": rho_a, "B": rho_b, "random": np.zeros((n, 4))}
+    rho = {"A": rho_a, "B": rho_b, "random": np.ones((n, 4))}
     cascade = CascadeResults(
         ["A", "B", "random"],
         ["head", "layer 2", "layer 1", "layer 0"],
         rho,
         rho,
         {m: np.zeros((n, 4), dtype=bool) for m in rho},
+        baselines=["random"],
     )
     text = _summary(ROWS, cascade)
-    assert "head alone leaves A unchanged" in text
-    assert "A (first below 0.3 at: layer 0)" in text and "B (first" not in text
+    assert "ignores the classifier (unchanged, mean ρ ≥ 0.9," in text
+    assert "a token supports): A." in text and "passed by B." in text
+    assert "A (layer 0)" in text and "B (" not in text.split("Slow to react")[1]
+    assert "random (" not in text  # the baseline is never judged
+    assert "explain with **B**" in text  # A beats random but ignores the head
+
+
+def test_summary_names_every_method_not_separated_from_the_best():
+    rows = [
+        _row("A", 0.422, 0.2),
+        _row("B", 0.415, 0.19),
+        _row("C", 0.30, 0.1),
+        _row("random", 0.10, 0.0),
+    ]
+    text = _summary(rows)
+    assert "Not separated from it (overlapping intervals at this sample size): B" in (
+        text
+    )
+    assert "C (" not in text.split("Not separated")[1].split("\n")[0]
+    assert "explain with **A** or **B** (not separated" in text
+    assert [r["method"] for r in report.leaders(rows)] == ["A", "B"]
+    # B fails the sanity check: A is recommended alone
+    cascade = _cascade(
+        {"A": (0.0, 0.0), "B": (0.0, 0.0), "C": (0.0, 0.0), "random": (0.0, 0.0)},
+        head={"B": 1.0},
+    )
+    text = _summary(rows, cascade)
+    assert "explain with **A**, the most comprehensive method" in text
+    assert "a token supports): B." in text
 
 
 def test_summary_reports_tie_shares_above_one_percent():
@@ -157,7 +197,7 @@ def test_results_table_and_summary_from_an_evaluation(evaluated):
     assert rows[1]["comp - random"].mean == pytest.approx(diff.mean())
     text = _summary(rows)
     best = max(rows[:2], key=lambda r: r["comprehensiveness"].mean)
-    assert f"**{best['method']}**" in text.split("most comprehensive")[1][:40]
+    assert f"**{best['method']}**" in text.split("Most comprehensive")[1][:40]
     assert f"{best['comprehensiveness'].mean:.3f}" in text and "n = 4" in text
     agreement = report.mean_agreement(res, "grad x input", "rollout")
     assert agreement.n == 4

@@ -141,4 +141,45 @@ def test_cascade_on_tiny_bert_separates_head_free_maps(tiny):
     np.testing.assert_allclose(res.rho["rollout"][:, 0], 1.0)
     # gradients do: a new head gives a different grad x input map
     assert res.rho["grad x input"][:, 0].mean() < 0.95
+    # so the head criterion fails the maps that ignore the classifier
+    for name in ("[CLS] attention", "rollout"):
+        assert metrics.sanity.IGNORES_HEAD in res.reasons(name)
+        assert res.verdict(name).startswith("fail: ignores the classifier")
+        assert not res.passes(name)
+    assert res.reasons("grad x input") == [] and res.verdict("grad x input") == "pass"
+    # the random scores are the chance level: no pass, no fail
+    assert res.baselines == ["random"]
+    assert res.verdict("random") == "baseline" and not res.passes("random")
     assert model.config._attn_implementation == "eager"
+
+
+def test_verdict_reads_the_head_step_and_the_last_step():
+    n = 3
+
+    def cascade(head, last, last_abs=None):
+        rho = np.tile([head, 0.5, last], (n, 1))
+        absolute = rho if last_abs is None else np.tile([head, 0.5, last_abs], (n, 1))
+        return metrics.CascadeResults(
+            ["m"],
+            ["head", "layer 1", "layer 0"],
+            {"m": rho},
+            {"m": absolute},
+            {"m": np.zeros((n, 3), bool)},
+        )
+
+    assert cascade(0.2, 0.1).verdict("m") == "pass"
+    assert cascade(-1.0, 0.1).verdict("m") == "pass"  # sign flipped: it changed
+    assert cascade(1.0, 0.1).verdict("m") == "fail: ignores the classifier"
+    assert cascade(0.2, 0.1, 0.8).verdict("m") == "fail: survives the cascade"
+    both = cascade(0.95, 0.6).verdict("m")
+    assert both == "fail: ignores the classifier, survives the cascade"
+    assert cascade(0.2, 0.1).verdict("other") == "fail: not checked"
+    headless = metrics.CascadeResults(
+        ["m"],
+        ["layer 0"],
+        {"m": np.ones((n, 1)) * 0.1},
+        {"m": np.zeros((n, 1))},
+        {"m": np.zeros((n, 1), bool)},
+        baselines=["m"],
+    )
+    assert headless.reasons("m") == [] and headless.verdict("m") == "baseline"

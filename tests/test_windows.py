@@ -500,7 +500,7 @@ def test_describe_long_says_what_the_cut_loses(tokenizer, model):
     assert f"in {len(result.windows.spans)} windows of at most {kept} tokens" in text_md
     assert "the label is **<bdi>positive</bdi>**" in text_md
     hostile = describe_long(result, cut, label=1, names=("<b>neg\u202e", "pos"))
-    assert "**<bdi>&lt;b&gt;neg\u202e</bdi>**" in hostile and "<b>" not in hostile
+    assert "**<bdi>&lt;b&gt;neg\u202e\u202c</bdi>**" in hostile and "<b>" not in hostile
     share = float(result.score()[kept:].sum() / result.score().sum())
     assert f"{share:.0%} of the explanation's positive mass" in text_md
     short = explain_long(

@@ -52,7 +52,7 @@ from .stored import StoredMaps
 
 #: Registry name of the random baseline (the metrics compare every method to it).
 RANDOM = RandomScores.name
-#: Registry name of the layer-balanced Grad-CAM mean.
+#: Registry name of the Grad-CAM mean over layers, each first scaled to sum 1.
 GRADCAM_MEAN = GradCamMean.name
 #: The registry's methods built for transformers (chapter 6; their classes set
 #: ``transformer = True``), in table order.

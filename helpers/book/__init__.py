@@ -10,7 +10,8 @@ module-qualified (``from helpers.book import examples, report`` …
 * :mod:`.recipes` — chapter 2's fine-tuning recipes and the full-data
   benchmark reports, in words;
 * :mod:`.report` — chapters 5–6's tables and generated conclusion;
-* :mod:`.plots` — chapters 5–6's figures (curves, agreement, sanity check);
+* :mod:`.plots` — chapters 5–6's figures (curves, agreement, sanity check,
+  the forest plot of the results, faithfulness against plausibility);
 * :mod:`.recommend` — chapter 6's closing tables, verdict and the book's
   finding;
 * :mod:`.overview` — chapter 7's view of the whole test sample;
@@ -18,8 +19,10 @@ module-qualified (``from helpers.book import examples, report`` …
 * :mod:`.attention_figures` — chapter 3's attention figures (where ``[CLS]``
   attends, the heads heat map);
 * :mod:`.gradcam_figures` — chapter 4's Grad-CAM figures and generated prose
-  (the layers x tokens map, the layer statistics, the layers' agreement);
-* :mod:`.long_reviews` — chapter 4's whole-review section in words;
+  (the layers x tokens map, the layer statistics table, the layers'
+  agreement);
+* :mod:`.long_reviews` — chapter 4's whole-review section in words and a
+  figure (scores by position, the cut marked);
 * :mod:`.prepare` — the prepare step of ``make book``: what chapters load
   but do not teach (chapter 4's Japanese model), built and cached first.
 """

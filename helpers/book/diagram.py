@@ -75,7 +75,12 @@ METHODS: tuple[Method, ...] = (
     ),
 )
 
-_LEFT, _COL, _TOP, _BOX_H, _ROW = 228, 78, 14, 58, 34
+#: Width in pixels of the book's text column in a 1280-px window (the SVG is
+#: drawn at about this width, so its font sizes are about the pixels shown).
+COLUMN_PX = 770
+#: Font sizes: method names, the other labels (none smaller).
+_NAME_SIZE, _LABEL_SIZE = 14, 13
+_LEFT, _COL, _TOP, _BOX_H, _ROW, _LINE = 8, 86, 8, 76, 44, 16
 _INK, _GREY, _ACCENT = "#222", "#bbb", "#c0392b"
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', sans-serif"
 
@@ -100,7 +105,9 @@ def _check(highlight: str | None) -> None:
         )
 
 
-def _text(x, y, s, size=12, anchor="middle", color=_INK, weight="normal") -> str:
+def _text(
+    x, y, s, size=_LABEL_SIZE, anchor="middle", color=_INK, weight="normal"
+) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
         f'fill="{color}" font-weight="{weight}">{html.escape(s)}</text>'
@@ -110,14 +117,14 @@ def _text(x, y, s, size=12, anchor="middle", color=_INK, weight="normal") -> str
 def _wrapped(x: float, y: float, label: str, color: str) -> list[str]:
     words, lines, line = label.split(), [], ""
     for word in words:
-        if line and len(line) + 1 + len(word) > 11:
+        if line and len(line) + 1 + len(word) > 10:
             lines.append(line)
             line = word
         else:
             line = f"{line} {word}".strip()
     lines.append(line)
-    start = y - 7 * (len(lines) - 1)
-    return [_text(x, start + 14 * i, s, 11, color=color) for i, s in enumerate(lines)]
+    start = y - _LINE / 2 * (len(lines) - 1)
+    return [_text(x, start + _LINE * i, s, color=color) for i, s in enumerate(lines)]
 
 
 def _top_row() -> list[str]:
@@ -127,15 +134,15 @@ def _top_row() -> list[str]:
         if key != "dots":
             fill = "#fdecea" if key.startswith("att") else "#eef3fb"
             parts.append(
-                f'<rect x="{x - _COL / 2 + 4:.1f}" y="{_TOP}" width="{_COL - 8}" '
+                f'<rect x="{x - _COL / 2 + 3:.1f}" y="{_TOP}" width="{_COL - 6}" '
                 f'height="{_BOX_H}" rx="6" fill="{fill}" stroke="#888"/>'
             )
         parts += _wrapped(x, _TOP + _BOX_H / 2 + 4, label, _INK)
         if i:
-            x0 = _x(COLUMNS[i - 1][0]) + _COL / 2 - 4
+            x0 = _x(COLUMNS[i - 1][0]) + _COL / 2 - 3
             y = _TOP + _BOX_H / 2
             parts.append(
-                f'<line x1="{x0:.1f}" y1="{y}" x2="{x0 + 8:.1f}" y2="{y}" '
+                f'<line x1="{x0:.1f}" y1="{y}" x2="{x0 + 6:.1f}" y2="{y}" '
                 f'stroke="#888" marker-end="url(#arrow)"/>'
             )
     return parts
@@ -145,9 +152,12 @@ def _method_row(m: Method, y: float, on: bool) -> list[str]:
     color = _ACCENT if on else _GREY
     ink = _INK if on else _GREY
     xs = [_x(k) for k in m.reads]
-    parts = [
-        _text(8, y + 4, m.name, 12, "start", ink, "bold" if on else "normal"),
-        _text(8, y + 17, f"chapter {m.chapter}: {m.note}", 10, "start", ink),
+    weight = "bold" if on else "normal"
+    parts = [  # the row's label above its dots: name, then chapter and note
+        f'<text x="{_LEFT}" y="{y - 12}" font-size="{_LABEL_SIZE}" fill="{ink}">'
+        f'<tspan font-size="{_NAME_SIZE}" font-weight="{weight}">'
+        f"{html.escape(m.name)}</tspan>"
+        f"{html.escape(f'  ·  chapter {m.chapter}: {m.note}')}</text>"
     ]
     reads = [k for k in m.reads if k != "prob"] if m.back else list(m.reads)
     solid = [_x(k) for k in reads]
@@ -185,8 +195,9 @@ def svg(highlight: str | None = None) -> str:
     """
     _check(highlight)
     width = _LEFT + _COL * len(COLUMNS) + 8
-    first = _TOP + _BOX_H + 34
-    height = first + _ROW * len(METHODS) + 30
+    first = _TOP + _BOX_H + 40
+    legend_y = first + _ROW * (len(METHODS) - 1) + 34
+    height = legend_y + 2 * _LINE + 12
     arrows = "".join(
         f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
@@ -207,14 +218,17 @@ def svg(highlight: str | None = None) -> str:
     ]
     for i, m in enumerate(METHODS):
         parts += _method_row(m, first + _ROW * i, _match(m, highlight))
-    legend_y = first + _ROW * len(METHODS) + 8
     legend = (
-        "●  what the method reads",
-        "◻ - - ◀  a gradient or relevance sent back from P(class)",
-        "N  number of layers, numbered 0 … N−1",
+        (_LEFT, legend_y, "●  what the method reads"),
+        (_LEFT + width / 2, legend_y, "N  number of layers, numbered 0 … N−1"),
+        (
+            _LEFT,
+            legend_y + _LINE + 4,
+            "◻ - - ◀  a gradient or relevance sent back from P(class)",
+        ),
     )
-    for x, item in zip((8, 210, 560), legend, strict=True):
-        parts.append(_text(x, legend_y, item, 11, "start"))
+    for x, y, item in legend:
+        parts.append(_text(x, y, item, anchor="start"))
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ..align import word_map
 from ..data import DataError, encode_texts, read_review, same_text
 from ..explain import Explanation, explain
 from ..highlight import isolated
 from ..inputs import label_names
 from ..models import eval_mode, model_device
-from ..tokens import encode, word_map
+from ..tokens import encode
 from ..train import predict_logits
 
 
@@ -122,10 +123,10 @@ def predictions_html(rows: list[dict]) -> str:
     prob_cols = [k for k in rows[0] if k.startswith("P(")] if rows else []
     head = ["example", "text", "gold", *prob_cols, "predicted", ""]
     out = ['<table style="border-collapse: collapse; font-size: 0.9em">', "<tr>"]
-    out += [
-        f'<th style="text-align: left; padding: 2px 6px">{isolated(h)}</th>'
-        for h in head
-    ]
+    # a label inside "P(...)" is isolated on its own, so that its direction
+    # cannot reach the closing parenthesis
+    names = [f"P({isolated(h[2:-1])})" if h in prob_cols else isolated(h) for h in head]
+    out += [f'<th style="text-align: left; padding: 2px 6px">{n}</th>' for n in names]
     out.append("</tr>")
     for r in rows:
         cells = [r["name"], r["text"], r["gold"]]
@@ -171,7 +172,7 @@ def deletion_test(
 ) -> dict:
     """Delete the ``k`` words ``explainer`` scores highest for the predicted class.
 
-    The words are those of :func:`helpers.tokens.word_map` (pieces merged by
+    The words are those of :func:`helpers.align.word_map` (pieces merged by
     the sum); every token of a deleted word becomes the mask token, on the
     ids (``"[MASK]"`` typed into a text would be read as text). Ties are
     broken at random (``seed``, :func:`delete_top_words`). Returns ``words``

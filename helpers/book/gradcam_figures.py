@@ -4,7 +4,7 @@ The analysis lives in :mod:`helpers.gradcam` (it computes); this module
 draws and words it:
 
 * :func:`plot_gradcam` — the layers x tokens figure of one review's map;
-* :func:`plot_layer_statistics` and :func:`describe_layer_statistics` — the
+* :func:`layer_statistics_table` and :func:`describe_layer_statistics` — the
   per-layer summaries of :func:`helpers.gradcam.layer_statistics`;
 * :func:`plot_layer_agreement` and :func:`describe_layer_agreement` — how far
   the layers' maps rank the tokens alike
@@ -21,11 +21,10 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.lines import Line2D
 from scipy.sparse.csgraph import connected_components
 
 from ..attr.explanation import TextExplanation
-from ..attr.gradcam import GradCam
+from ..attr.gradcam import GradCam, GradCamMean
 from ..data import BookWarning
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
@@ -35,52 +34,39 @@ from ..stats import spearman
 # ------------------------------------------------------------- layer statistics
 
 
-#: The series of :func:`plot_layer_statistics`: marker style and legend. How
-#: far each layer's map agrees with the others is a matrix, not a series: see
+#: The rows of :func:`layer_statistics_table`: each summary's key and label. How
+#: far each layer's map agrees with the others is a matrix, not a row: see
 #: :func:`plot_layer_agreement`.
-_STAT_SERIES = {
-    "special_share": ("o-", "share of the map on [CLS]/[SEP]"),
-    "peak_token_share": ("s-", "share on the single top token"),
-    "all_zero": ("^-", "reviews whose map is all zero"),
+_STAT_ROWS = {
+    "special_share": "share of the map on [CLS]/[SEP]",
+    "peak_token_share": "share on the single top token",
+    "all_zero": "reviews whose map is all zero",
 }
 
 
-def plot_layer_statistics(stats: dict[str, torch.Tensor], title: str = "", path=None):
-    """The per-layer summaries of :func:`helpers.gradcam.layer_statistics`.
+def layer_statistics_table(stats: dict[str, torch.Tensor]) -> list[dict]:
+    """The per-layer summaries of :func:`helpers.gradcam.layer_statistics`, as rows.
 
-    x: encoder layer (0 = first); y: shares in [0, 1]. A series that is 0 at
-    every layer (often "reviews whose map is all zero") is not drawn, since a
-    flat line on the axis hides the others; the legend says which were left
-    out. Saved to ``path`` when given.
+    One row per summary (the share of the map on ``[CLS]``/``[SEP]``, the
+    share on the single top token, the share of reviews whose map is all
+    zero), one column per layer (``"layer 0"`` = the first), each value a
+    percentage (``"–"`` where it is NaN: no review had a map there). Show it
+    with :func:`helpers.book.report.table_html` and ``columns=list(rows[0])``.
     """
-    missing = set(_STAT_SERIES) - set(stats)
+    missing = set(_STAT_ROWS) - set(stats)
     if missing:
         raise ValueError(
             f"stats lacks {sorted(missing)}: pass the output of layer_statistics."
         )
-    layers = range(len(stats["special_share"]))
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    handles, skipped = [], []
-    for key, (style, label) in _STAT_SERIES.items():
-        values = torch.as_tensor(stats[key], dtype=torch.float64)
-        if bool((values == 0).all()):
-            skipped.append(label)
-            continue
-        handles += ax.plot(layers, values, style, label=label)
-    if skipped:
-        note = "not drawn, 0 at every layer: " + "; ".join(skipped)
-        handles.append(Line2D([], [], linestyle="none", label=note))
-    drawn = [float(v) for line in handles for v in line.get_ydata() if v == v]
-    top = min(1.05, max(0.25, 1.25 * max(drawn, default=1.0)))  # small shares: zoom
-    ax.set(xlabel="encoder layer (0 = first)", xticks=list(layers), ylim=(-0.02, top))
-    ax.set_ylabel("share (0 to 1)")
-    ax.set_title(title)
-    fig.legend(
-        handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False
-    )
-    if path is not None:
-        fig.savefig(path, dpi=150)
-    return fig
+    rows = []
+    for key, label in _STAT_ROWS.items():
+        values = torch.as_tensor(stats[key], dtype=torch.float64).tolist()
+        row = {"summary": label}
+        row.update(
+            {f"layer {n}": f"{v:.0%}" if v == v else "–" for n, v in enumerate(values)}
+        )
+        rows.append(row)
+    return rows
 
 
 def _per_layer(values, fmt: str = "{:.2f}") -> str:
@@ -409,7 +395,8 @@ def describe_word_maps(
     """Markdown lines read off one sentence's word maps: Grad-CAM and another method.
 
     ``cam``: Grad-CAM merged onto ``words``, ``[layers, words]`` (layer 0 the
-    lowest); ``layer_balanced``: its layer-balanced mean per word (default:
+    lowest); ``layer_balanced``: its normalised mean per word, as
+    ``"Grad-CAM mean (normalised)"`` computes it (default:
     each row divided by its total, then averaged); ``other``: the other
     method's score per word (signed: the highest counts *for* the class).
     Says which word each reads first, which layers agree with the mean's
@@ -434,7 +421,7 @@ def describe_word_maps(
     agree = [layer for layer, top in enumerate(tops) if top == first]
     last = words[tops[-1]]
     lines = [
-        f"- Grad-CAM, layer-balanced mean of the {len(cam)} layers: 「{words[first]}」 "
+        f"- {GradCamMean.name} of the {len(cam)} layers: 「{words[first]}」 "
         f"first ({mean[first] / mean.sum():.0%} of the mean)."
         if mean.sum() > 0
         else "- Grad-CAM is zero on every word: no layer points anywhere.",

@@ -7,6 +7,10 @@
 * :func:`plot_layer_curves`, :func:`plot_cascade_layers` — the per-layer
   Grad-CAM methods in small multiples (:func:`helpers.book.report.main_methods`
   and :func:`~helpers.book.report.layer_methods` tell them apart);
+* :func:`plot_forest` — each method's comprehensiveness − random with its
+  paired interval, the results table at a glance;
+* :func:`plot_faithful_plausible` — comprehensiveness against AUPRC, marker
+  area for the cost per review (chapter 6's closing table);
 * :func:`plot_top_words`, :func:`plot_relevance_frequency` — chapter 9's
   global views of a corpus run (:mod:`helpers.corpus_views`).
 
@@ -23,6 +27,7 @@ from ..metrics.faithfulness import (
     RANDOM,
     FaithfulnessResults,
 )
+from ..metrics.plausibility import AUPRC
 from ..metrics.sanity import CascadeResults
 from ..stats import bootstrap_ci
 from .report import layer_methods, layer_of, main_methods
@@ -325,6 +330,222 @@ def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
     )
 
 
+def _text(name: str) -> str:
+    """``name`` drawn as plain text: a ``$`` escaped, so it never becomes mathtext."""
+    return name.replace("$", r"\$")
+
+
+def plot_forest(rows: list[dict], title: str = "", path=None):
+    """Forest plot: each method's comprehensiveness − random, 95 % paired CI.
+
+    ``rows``: :func:`helpers.book.report.results_table` rows (the random
+    baseline and rows without ``comp - random`` are left out). One row of the
+    plot per method, the largest mean on top: a dot at the mean of the paired
+    per-review difference, a whisker from its interval's low to its high end,
+    and a line at 0 (random). With a sanity check in the rows, a filled dot
+    passes it and a hollow one fails.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    shown = [r for r in rows if r["method"] != RANDOM and r.get("comp - random")]
+    if not shown:
+        raise ValueError(
+            "no row holds 'comp - random': evaluate the random baseline too."
+        )
+    shown.sort(key=lambda r: r["comp - random"].mean, reverse=True)
+    k = len(shown)
+    y = np.arange(k)[::-1]
+    diff = [r["comp - random"] for r in shown]
+    colours = [_style(r["method"])["color"] for r in shown]
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 1.3 + 0.27 * k))
+    ax.axvline(0, color="black", linestyle="--", linewidth=1)
+    ax.hlines(y, [d.low for d in diff], [d.high for d in diff], colors=colours, lw=2)
+    groups = {
+        "passes the sanity check": [r.get("sanity") == "pass" for r in shown],
+        "fails the sanity check": [r.get("sanity") == "fail" for r in shown],
+        None: [r.get("sanity") not in ("pass", "fail") for r in shown],
+    }
+    handles = [Line2D([], [], color="black", ls="--", lw=1, label="random")]
+    for label, keep in groups.items():
+        index = [i for i, ok in enumerate(keep) if ok]
+        if not index:
+            continue
+        edge = [colours[i] for i in index]
+        hollow = label == "fails the sanity check"
+        ax.scatter(
+            [diff[i].mean for i in index],
+            y[index],
+            s=36,
+            zorder=3,
+            facecolors="white" if hollow else edge,
+            edgecolors=edge,
+            linewidths=1.5,
+        )
+        if label is not None:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="none",
+                    marker="o",
+                    color="0.3",
+                    markerfacecolor="white" if hollow else "0.3",
+                    label=label,
+                )
+            )
+    ax.set_yticks(y, [_text(r["method"]) for r in shown], fontsize=_SMALL)
+    ax.set_ylim(-0.7, k - 0.3)
+    ax.tick_params(axis="x", labelsize=_SMALL)
+    n = diff[0].n
+    ax.set_xlabel(
+        f"comprehensiveness − random (paired per review, 95 % CI), n = {n}",
+        fontsize=_FONT,
+    )
+    ax.set_title(
+        title or "How much more a method's top tokens matter than random ones",
+        fontsize=_FONT,
+    )
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(  # below the axes: a legend inside could hide a dot
+        handles=handles,
+        fontsize=_SMALL,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.55 / fig.get_figheight() - 0.1),
+        ncol=len(handles),
+        frameon=False,
+    )
+    return _finish(fig, path)
+
+
+def plot_faithful_plausible(
+    faithfulness_rows: list[dict],
+    plausibility_rows: list[dict],
+    costs: dict,
+    title: str = "",
+    path=None,
+):
+    """Scatter of comprehensiveness against AUPRC; marker area = ms per review.
+
+    One labelled point per method found in all three inputs (as
+    :func:`helpers.book.recommend.recommendation_table`): x the mean AUPRC
+    against the human rationales, y the mean comprehensiveness, thin whiskers
+    their 95 % CIs, the marker's area proportional to the measured
+    milliseconds per review (with a small floor, so the cheapest
+    stays visible); the random baseline in grey. A legend gives three
+    reference costs.
+    """
+    import matplotlib.pyplot as plt
+
+    plaus = {r["method"]: r for r in plausibility_rows}
+    shown = [
+        r for r in faithfulness_rows if r["method"] in plaus and r["method"] in costs
+    ]
+    if not shown:
+        raise ValueError("no method is in all three of the rows and costs.")
+    names = [r["method"] for r in shown]
+    comp = [r["comprehensiveness"] for r in shown]
+    auprc = [plaus[m][AUPRC.name] for m in names]
+    ms = np.array([costs[m].ms for m in names], dtype=float)
+    area = _cost_area(ms, ms.max())
+    colours = ["0.55" if m == RANDOM else _style(m)["color"] for m in names]
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 4.6))
+    for c, a, colour in zip(comp, auprc, colours, strict=True):
+        ax.plot([a.low, a.high], [c.mean] * 2, color=colour, lw=0.8, alpha=0.6)
+        ax.plot([a.mean] * 2, [c.low, c.high], color=colour, lw=0.8, alpha=0.6)
+    ax.scatter(
+        [a.mean for a in auprc],
+        [c.mean for c in comp],
+        s=area,
+        c=colours,
+        alpha=0.75,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=3,
+    )
+    methods = [m != RANDOM for m in names]
+    reference = _reference_costs(ms[methods] if any(methods) else ms)
+    handles = [
+        ax.scatter([], [], s=_cost_area(v, ms.max()), color="0.8", edgecolors="black")
+        for v in reference
+    ]
+    ax.legend(
+        handles,
+        [f"{v:,g} ms/review" for v in reference],
+        title="marker area: cost",
+        fontsize=_SMALL,
+        title_fontsize=_SMALL,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        frameon=False,
+        labelspacing=2.2,
+        handletextpad=2.0,
+        borderpad=1.2,
+    )
+    ax.set_xlabel(
+        f"plausibility: mean AUPRC against human rationales (n = {auprc[0].n})",
+        fontsize=_FONT,
+    )
+    ax.set_ylabel(f"comprehensiveness (n = {comp[0].n})", fontsize=_FONT)
+    ax.tick_params(labelsize=_SMALL)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
+    fig.tight_layout()  # the axes' final size, which the labels are placed for
+    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
+    _label_points(ax, names, points, area)
+    return _finish(fig, path)
+
+
+def _label_points(ax, names, points, areas) -> None:
+    """Each point's name beside its marker, moved down or up where it would
+    cover a label already placed (points in order of decreasing y)."""
+    fig = ax.figure
+    fig.canvas.draw()  # the limits and transforms the labels are placed with
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for i in sorted(range(len(names)), key=lambda i: -points[i][1]):
+        gap = np.sqrt(areas[i]) / 2 + 3  # points from the centre to the edge, + 3
+        shifts = (0, -9, 9, -18, 18, -27, 27)
+        for k, dy in enumerate(shifts):
+            label = ax.annotate(
+                _text(names[i]),
+                points[i],
+                xytext=(gap, dy),
+                textcoords="offset points",
+                va="center",
+                fontsize=_SMALL,
+            )
+            box = label.get_window_extent(renderer)
+            free = not any(box.overlaps(other) for other in placed)
+            if free or k == len(shifts) - 1:  # no free place: the last shift
+                break
+            label.remove()
+        placed.append(box)
+
+
+#: The smallest and largest marker area (points²) of :func:`plot_faithful_plausible`.
+_MIN_AREA, _MAX_AREA = 12.0, 700.0
+
+
+def _cost_area(ms, most: float):
+    """Marker area proportional to ``ms`` (the costliest :data:`_MAX_AREA`)."""
+    return np.maximum(_MAX_AREA * np.asarray(ms, dtype=float) / most, _MIN_AREA)
+
+
+def _reference_costs(ms: np.ndarray) -> list[float]:
+    """Three round costs spanning ``ms`` for the size legend (1–2–5 steps)."""
+    steps = sorted({_round_125(v) for v in np.geomspace(ms.min(), ms.max(), 3)})
+    return [s for s in steps if s > 0] or [float(ms.max())]
+
+
+def _round_125(value: float) -> float:
+    """``value`` rounded to 1, 2 or 5 times a power of ten."""
+    if value <= 0:
+        return 0.0
+    power = 10.0 ** np.floor(np.log10(value))
+    return float(min((1, 2, 5, 10), key=lambda m: abs(m * power - value)) * power)
+
+
 def plot_top_words(per_class: dict, by: str = "total", title: str = "", path=None):
     """Horizontal bars, one panel per class: each word's ``by`` (``"total"`` or
     ``"mean"``) relevance with its bootstrap interval, largest on top.
@@ -359,7 +580,7 @@ def plot_top_words(per_class: dict, by: str = "total", title: str = "", path=Non
         y = np.arange(len(words))[::-1]
         error = np.vstack([value - low, high - value]).clip(min=0)
         ax.barh(y, value, xerr=error, color="tab:cyan", ecolor="0.3", capsize=2)
-        ax.set_yticks(y, [w.word.replace("$", r"\$") for w in words], fontsize=_SMALL)
+        ax.set_yticks(y, [_text(w.word) for w in words], fontsize=_SMALL)
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_title(f"explaining {label}", fontsize=_FONT)
         ax.set_xlabel(f"{by} relevance (95 % CI)", fontsize=_FONT)

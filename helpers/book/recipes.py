@@ -224,15 +224,15 @@ def plot_steps(rows: Sequence[dict], title: str | None = None):
     ]
     low = [a - 100 * lo for a, (lo, _) in zip(acc, intervals, strict=True)]
     high = [100 * hi - a for a, (_, hi) in zip(acc, intervals, strict=True)]
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(rows) + 1.5), layout="constrained")
     y = list(range(len(rows)))[::-1]
     ax.errorbar(acc, y, xerr=[low, high], fmt="o", color="C3", capsize=4)
     ax.axvline(acc[0], color="0.6", ls="--", lw=1, label="first run")
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"validation accuracy (%), 95 % interval, n = {rows[0]['n_val']}")
     ax.set_title(title or "Each lever added to the previous ones")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    # below the axes: inside, a legend can hide a step's point
+    fig.legend(loc="outside lower right", fontsize=8, frameon=False)
     return fig
 
 

@@ -7,6 +7,11 @@
   the same reviews);
 * :func:`recommendation_table` — faithfulness, sanity check, plausibility
   and measured cost side by side;
+* :func:`recommendations`, :func:`recommend` — the methods to use: the most
+  comprehensive that beat random and pass the sanity check, with every one
+  not separated from it;
+* :func:`cost_spread`, :func:`times` — how much the slowest method costs
+  next to the fastest, in words computed from the ratio;
 * :func:`verdict` — whether the recommended method reached the chapter's
   goal against integrated gradients, each condition checked on the numbers;
 * :func:`both_axes` — where faithfulness and plausibility agree and where
@@ -22,6 +27,8 @@ Nothing here computes an explanation: it reads the results of
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +37,9 @@ from ..attr import TRANSFORMER_METHODS
 from ..metrics.cost import MS_PER_REVIEW
 from ..metrics.faithfulness import RANDOM, FaithfulnessResults
 from ..metrics.plausibility import AUPRC, TOKEN_F1
+from ..metrics.sanity import PASS
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
-from .report import layer_of
+from .report import either, layer_of, leaders, overlap
 
 
 def plausibility_table(result, n_resamples: int = 1000, seed: int = 1234) -> list[dict]:
@@ -104,19 +112,60 @@ def recommendation_table(
     return rows
 
 
+def _qualifies(row: dict, exclude) -> bool:
+    """Beats random (paired CI above 0) and passes the sanity check when it ran."""
+    return (
+        row["method"] not in exclude
+        and (row.get("comp - random") is None or row["comp - random"].low > 0)
+        and row.get("sanity", PASS) == PASS
+    )
+
+
+def recommendations(faithfulness_rows: list[dict], exclude=(RANDOM,)) -> list[str]:
+    """The methods to recommend, best first: the most comprehensive of those
+    that beat random (paired CI above 0) and pass the sanity check (when it
+    ran), then every such method not separated from it (overlapping
+    comprehensiveness intervals, :func:`helpers.book.report.leaders`).
+    ``[]`` when none qualifies."""
+    ok = [r for r in faithfulness_rows if _qualifies(r, exclude)]
+    return [r["method"] for r in leaders(ok)]
+
+
 def recommend(faithfulness_rows: list[dict], exclude=(RANDOM,)) -> str | None:
-    """The method to recommend: the most comprehensive of those that beat
-    random (paired CI above 0) and pass the sanity check (when it ran)."""
-    ok = [
-        r
-        for r in faithfulness_rows
-        if r["method"] not in exclude
-        and (r.get("comp - random") is None or r["comp - random"].low > 0)
-        and r.get("sanity", "pass") == "pass"
-    ]
-    if not ok:
-        return None
-    return max(ok, key=lambda r: r["comprehensiveness"].mean)["method"]
+    """The first of :func:`recommendations` (the most comprehensive), or None."""
+    picks = recommendations(faithfulness_rows, exclude)
+    return picks[0] if picks else None
+
+
+def times(ratio: float) -> str:
+    """A ratio in words: ``"about 3.2×"``, ``"about 30× (an order of magnitude)"``,
+    ``"about 300× (two orders of magnitude)"``; under 1.5: ``"about 1×"``."""
+    if not ratio >= 1:
+        raise ValueError(f"ratio must be at least 1, got {ratio}.")
+    if ratio < 1.5:
+        return "about 1×"
+    if ratio < 10:
+        return f"about {ratio:.1f}×"
+    orders = math.floor(math.log10(ratio))
+    shown = f"{round(ratio, 1 - orders):,.0f}"
+    words = {1: "an order", 2: "two orders", 3: "three orders"}.get(
+        orders, f"{orders} orders"
+    )
+    return f"about {shown}× ({words} of magnitude)"
+
+
+def cost_spread(costs: dict, exclude=(RANDOM,)) -> str:
+    """The fastest and the slowest method (``costs``: name → :class:`Cost`,
+    the baseline left out) and their ratio in words (:func:`times`)."""
+    ms = {m: c.ms for m, c in costs.items() if m not in exclude}
+    if len(ms) < 2:
+        return "Too few methods to compare their cost."
+    fast, slow = min(ms, key=ms.get), max(ms, key=ms.get)
+    return (
+        f"The slowest method, {slow} ({ms[slow]:,.0f} ms per review), takes "
+        f"{times(ms[slow] / ms[fast])} as long as the fastest, {fast} "
+        f"({ms[fast]:,.0f} ms)."
+    )
 
 
 @dataclass(frozen=True)
@@ -385,24 +434,77 @@ def _attention_clause(f: _Facts) -> str:
     )
 
 
+def _layers(rows: list[dict], f: _Facts) -> str:
+    """``every layer``, ``no layer``, ``layer 5`` or ``layers 0, 1 and 2``."""
+    if len(rows) == len(f.layers):
+        return "every layer"
+    if not rows:
+        return "no layer"
+    numbers = [str(layer_of(r["method"])) for r in rows]
+    return f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {_listing(numbers)}"
+
+
 def _gradcam_clause(f: _Facts) -> str:
+    """Where Grad-CAM beat random, where it failed the sanity check, and so
+    where it was faithful (both); never "faithful" where a check was not run."""
     if not f.layers:
         return ""
     good = [r for r in f.layers if _beats_random(r)]
     if not good:
         return "Grad-CAM beat random at no layer"
-    top = max(good, key=lambda r: r["comprehensiveness"].mean)
-    best = f"layer {layer_of(top['method'])}, {top['comprehensiveness'].mean:.3f}"
-    if len(good) == len(f.layers):
-        return f"Grad-CAM was faithful at every layer (best: {best})"
-    numbers = [str(layer_of(r["method"])) for r in good]
-    which = (
-        f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {_listing(numbers)}"
-    )
-    return f"Grad-CAM was faithful only at {which} (best: {best})"
+    checked = all("sanity" in r for r in f.layers)
+    faithful = [r for r in good if r.get("sanity") == PASS]
+    top = max(faithful or good, key=lambda r: r["comprehensiveness"].mean)
+    best = f"best: layer {layer_of(top['method'])}, {top['comprehensiveness'].mean:.3f}"
+    if not checked:
+        return (
+            f"Grad-CAM beat random at {_layers(good, f)} (the sanity check did "
+            f"not run on every layer; {best})"
+        )
+    if len(faithful) == len(f.layers):
+        return (
+            "Grad-CAM was faithful at every layer (it beat random and passed the "
+            f"sanity check; {best})"
+        )
+    failing = [r for r in f.layers if r["sanity"] != PASS]
+    text = f"Grad-CAM beat random at {_layers(good, f)}"
+    if failing:
+        text += f" but failed the sanity check at {_layers(failing, f)}"
+    if not faithful:
+        return text + ", so it was faithful at no layer"
+    return text + f", so it was faithful only at {_layers(faithful, f)} ({best})"
 
 
-def finding(rows: list[dict], recommended: str | None = None) -> str:
+def _picks(rows: list[dict], recommended) -> list[str]:
+    """The recommended methods: a sequence as given; one name, with every
+    qualifying method of ``rows`` not separated from it (overlapping
+    comprehensiveness intervals), most comprehensive first; ``None``: none."""
+    if recommended is None:
+        return []
+    if not isinstance(recommended, str):
+        return list(recommended)
+    by = _by_method(rows)
+    if recommended not in by:
+        return [recommended]
+    mine = by[recommended]["comprehensiveness"]
+    tied = [
+        r
+        for r in rows
+        if r["method"] != recommended
+        and _qualifies(r, (RANDOM,))
+        and overlap(mine, r["comprehensiveness"])
+    ]
+    tied.sort(key=lambda r: r["comprehensiveness"].mean, reverse=True)
+    return [recommended] + [r["method"] for r in tied]
+
+
+def _use(picks: list[str], bold: bool = False) -> str:
+    """``A`` or ``A or B (not separated)``."""
+    names = [f"**{m}**" if bold else m for m in picks]
+    return either(names) + (" (not separated)" if len(picks) > 1 else "")
+
+
+def finding(rows: list[dict], recommended: str | Sequence[str] | None = None) -> str:
     """The book's finding in one sentence, every name and number from ``rows``.
 
     ``rows``: :func:`helpers.book.report.results_table` rows measured on the same
@@ -412,11 +514,15 @@ def finding(rows: list[dict], recommended: str | None = None) -> str:
     random, says whether the attention methods beat random (paired CI
     of ``comp - random`` above 0) and which share of the best method's
     margin over random they reached ("barely" below half), at which layers
-    Grad-CAM beat random, and, when given, the ``recommended`` method
-    (``None`` = say that none qualified). Clauses whose methods are missing
-    from ``rows`` are left out.
+    Grad-CAM beat random and at which it failed the sanity check (faithful =
+    both; "faithful" only where the check ran), and the method to use:
+    ``recommended`` (:func:`recommendations`: every name given; one name:
+    with every method of ``rows`` that beats random, passes the sanity check
+    and is not separated from it; ``None`` = say that none qualified).
+    Clauses whose methods are missing from ``rows`` are left out.
     """
     facts = _facts(rows, TRANSFORMER_METHODS, ATTENTION_METHODS, RANDOM)
+    picks = _picks(rows, recommended)
     clauses = [
         _best_clause(facts, TRANSFORMER_METHODS),
         _attention_clause(facts),
@@ -424,30 +530,31 @@ def finding(rows: list[dict], recommended: str | None = None) -> str:
     ]
     clauses = [c for c in clauses if c]
     clauses.append(
-        f"the method to use is {recommended}"
-        if recommended is not None
+        f"the method to use is {_use(picks)}"
+        if picks
         else "no method both beat random and passed the sanity check"
     )
     return "On this model, " + "; ".join(clauses[:-1]) + "; and " + clauses[-1] + "."
 
 
-def conclusion(rows: list[dict], recommended: str | None = None) -> str:
+def conclusion(rows: list[dict], recommended: str | Sequence[str] | None = None) -> str:
     """The book's conclusion as markdown: the chapters' questions, answered.
 
     A short paragraph answers chapter 3 (does attention show what the
     prediction depends on? its comprehensiveness against random and the best
     method), chapter 4 (which Grad-CAM layer is faithful, i.e. beats random
-    with a paired CI above 0) and chapter 6 (which method to use:
-    ``recommended``, the most comprehensive method that beats random and
-    passes the sanity check, e.g. :func:`recommend`; ``None`` = none did),
-    then states :func:`finding` in bold. Arguments as in :func:`finding`.
+    with a paired CI above 0 and passes the sanity check) and chapter 6
+    (which method to use: ``recommended``, e.g. :func:`recommendations`, the
+    most comprehensive methods that beat random and pass the sanity check,
+    all of them when they are not separated; ``None`` = none did), then
+    states :func:`finding` in bold. Arguments as in :func:`finding`.
     """
     facts = _facts(rows, TRANSFORMER_METHODS, ATTENTION_METHODS, RANDOM)
     parts = [
         _comprehensiveness_answer(facts),
         _chapter3_answer(facts),
         _chapter4_answer(facts),
-        _chapter6_answer(recommended),
+        _chapter6_answer(_picks(rows, recommended)),
     ]
     sentence = finding(rows, recommended)
     return " ".join(p for p in parts if p) + f"\n\n**The finding:** {sentence}"
@@ -493,16 +600,25 @@ def _chapter4_answer(facts: _Facts) -> str:
         return ""
     return (
         "*Chapter 4 asked which Grad-CAM layer is faithful* (faithful = beats "
-        "random, paired 95 % CI above 0; layer 0 is the nearest the "
-        "embeddings): " + _gradcam_clause(facts) + "."
+        "random, paired 95 % CI above 0, and passes the sanity check; layer 0 "
+        "is the nearest the embeddings): " + _gradcam_clause(facts) + "."
     )
 
 
-def _chapter6_answer(recommended: str | None) -> str:
-    """Chapter 6's question: the method to use, or that none qualified."""
-    return "*Chapter 6 asked which method to use:* " + (
-        f"**{recommended}**, the most comprehensive method that beats random "
-        "and passes the sanity check."
-        if recommended is not None
-        else "no method both beat random and passed the sanity check."
+def _chapter6_answer(picks: list[str]) -> str:
+    """Chapter 6's question: the methods to use, or that none qualified."""
+    if not picks:
+        return (
+            "*Chapter 6 asked which method to use:* no method both beat random "
+            "and passed the sanity check."
+        )
+    if len(picks) == 1:
+        return (
+            f"*Chapter 6 asked which method to use:* **{picks[0]}**, the most "
+            "comprehensive method that beats random and passes the sanity check."
+        )
+    return (
+        f"*Chapter 6 asked which method to use:* {_use(picks, bold=True)}: the "
+        "most comprehensive methods that beat random and pass the sanity check, "
+        "whose comprehensiveness intervals overlap."
     )

@@ -3,11 +3,13 @@
 * :func:`results_table` — one row per method: AOPC comprehensiveness and
   sufficiency with 95 % bootstrap CIs, the paired difference to the random
   baseline, the tie share, the curves' areas and, with a cascade, the sanity
-  check (signed and absolute ρ, pass/fail);
+  check (signed and absolute ρ, the verdict);
 * :func:`table_html` (escaped and isolated, CI on a second line, sized for the book
   column), :func:`table_markdown`, :func:`write_csv` (every column);
-* :func:`summarise` — the conclusion, written from the numbers, with the n
-  behind every mean;
+* :func:`summarise` — the conclusion as short bullets, written from the
+  numbers, with the n behind every mean;
+* :func:`leaders` — the best method and every method not separated from it
+  (overlapping intervals): what the conclusions name together;
 * :func:`mean_agreement` — the mean agreement of two methods, with its CI;
 * :func:`layer_of`, :func:`main_methods`, :func:`layer_methods` — the
   per-layer Grad-CAM methods (``"Grad-CAM L3"``) told apart from the others.
@@ -34,7 +36,11 @@ from ..metrics.faithfulness import (
 from ..metrics.sanity import (
     CASCADE_RHO,
     CASCADE_RHO_ABS,
+    HEAD_THRESHOLD,
+    IGNORES_HEAD,
+    PASS,
     PASS_THRESHOLD,
+    SURVIVES,
     CascadeResults,
 )
 from ..stats import ConfidenceInterval, bootstrap_ci
@@ -70,13 +76,14 @@ def _sanity_columns(cascade, method, n_resamples, seed, threshold) -> dict:
     """The cascade's columns of one row (missing methods fail, never pass)."""
     if cascade is None:
         return {}
+    verdict = cascade.verdict(method, threshold)
     if method not in cascade.methods:
-        return {"cascade rho": None, "cascade rho abs": None, "sanity": "fail"}
+        return {"cascade rho": None, "cascade rho abs": None, "sanity": verdict}
     last = (cascade.rho[method][:, -1], cascade.rho_abs[method][:, -1])
     return {
         "cascade rho": bootstrap_ci(last[0], n_resamples, seed=seed),
         "cascade rho abs": bootstrap_ci(last[1], n_resamples, seed=seed),
-        "sanity": "pass" if cascade.passes(method, threshold) else "fail",
+        "sanity": verdict,
         "constant maps": cascade.n_degenerate(method),
         "cascade n": cascade.n,
     }
@@ -97,8 +104,9 @@ def results_table(
     selected tokens that were ties. ``deletion AUC`` / ``insertion AUC``:
     areas under the mean p(target) curves. With ``cascade``: ``cascade rho``
     and ``cascade rho abs`` (mean ρ after the last step, signed maps and
-    absolute values), ``sanity`` (``"pass"``/``"fail"``; a method missing
-    from the cascade fails), ``constant maps`` (reviews whose last map was
+    absolute values), ``sanity`` (:meth:`CascadeResults.verdict`: ``"pass"``,
+    ``"fail: <reasons>"``, ``"baseline"`` for the random scores; a method
+    missing from the cascade fails), ``constant maps`` (reviews whose last map was
     constant or NaN, counted as changed) and ``cascade n``. ``n``: reviews.
     """
     base = results.baseline if results.baseline in results.methods else None
@@ -231,12 +239,31 @@ def write_csv(rows: list[dict], path: str | os.PathLike) -> str:
 # --------------------------------------------------------------------------- summary
 
 
-def _overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
+def overlap(a: ConfidenceInterval, b: ConfidenceInterval) -> bool:
+    """True when the two intervals overlap: the means are not separated."""
     return a.low <= b.high and b.low <= a.high
 
 
+def leaders(rows: list[dict], metric=COMPREHENSIVENESS) -> list[dict]:
+    """The best row by ``metric``'s mean, then every row not separated from it.
+
+    Not separated: the row's 95 % interval overlaps the best row's. Best
+    first, the others in ``metric``'s order; ``[]`` when ``rows`` is empty.
+    """
+    ranked = sorted(rows, key=lambda r: metric.key(r[metric.name].mean), reverse=True)
+    if not ranked:
+        return []
+    best = ranked[0][metric.name]
+    return [ranked[0]] + [r for r in ranked[1:] if overlap(best, r[metric.name])]
+
+
+def either(names: list[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
-    """Sentences on comprehensiveness, sufficiency and the random floor."""
+    """Bullets on comprehensiveness, sufficiency and the random floor."""
     by = {r["method"]: r for r in rows}
     ranked = sorted(
         (r for r in rows if r["method"] != baseline),
@@ -247,8 +274,8 @@ def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
         raise ValueError("rows holds no method besides the random baseline.")
     best = ranked[0]
     text = [
-        f"The most comprehensive method is **{best['method']}** (AOPC "
-        f"comprehensiveness {best['comprehensiveness'].with_n()} reviews)"
+        f"**Most comprehensive:** **{best['method']}** (AOPC "
+        f"{best['comprehensiveness'].with_n()} reviews)"
     ]
     diff = best.get("comp - random")
     if diff is not None:
@@ -260,23 +287,23 @@ def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
         )
     else:
         text[-1] += "."
-    if len(ranked) > 1:
+    tied = leaders(ranked)[1:]
+    if tied:
+        listed = ", ".join(f"{r['method']} ({r['comprehensiveness']})" for r in tied)
+        text.append(
+            f"Not separated from it (overlapping intervals at this sample size): "
+            f"{listed}."
+        )
+    elif len(ranked) > 1:
         second = ranked[1]
-        if _overlap(best["comprehensiveness"], second["comprehensiveness"]):
-            text.append(
-                f"Its lead over {second['method']} ({second['comprehensiveness']}) "
-                "is within the confidence intervals, so the two are not separated "
-                "at this sample size."
-            )
-        else:
-            text.append(
-                f"It is ahead of the runner-up, {second['method']} "
-                f"({second['comprehensiveness']}), beyond the confidence intervals."
-            )
+        text.append(
+            f"Ahead of the runner-up, {second['method']} "
+            f"({second['comprehensiveness']}), beyond the confidence intervals."
+        )
     suff = max(ranked, key=lambda r: SUFFICIENCY.key(r["sufficiency"].mean))
     floor = by[baseline]["sufficiency"] if baseline in by else "–"
     text.append(
-        f"The most sufficient ({SUFFICIENCY.superlative()} AOPC sufficiency) is "
+        f"**Most sufficient** ({SUFFICIENCY.superlative()} AOPC sufficiency): "
         f"**{suff['method']}** ({suff['sufficiency'].with_n()}; random {floor})."
     )
     beaten = [
@@ -306,92 +333,114 @@ def _ties_text(rows: list[dict]) -> str:
         f"{m} {100 * s:.1f} %" for m, s in sorted(many.items(), key=lambda x: -x[1])
     )
     return (
-        "Share of the selected tokens that were ties (equal scores, ordered at "
-        f"random with a fixed seed): {listed}. Those methods' numbers partly "
-        "measure the tie-break, not the map."
+        f"**Ties** (equal scores, ordered at random with a fixed seed): {listed} "
+        "of the selected tokens; those numbers partly measure the tie-break."
     )
 
 
-def _sanity_text(rows, cascade: CascadeResults, threshold: float, baseline) -> str:
-    """Pass/fail of every method in ``rows`` with signed and absolute ρ and n."""
-    parts, passed, failed = [], [], []
+def _sanity_text(rows, cascade: CascadeResults, threshold: float, baseline) -> list:
+    """Bullets: who passed, who failed and why, what the baseline is, with n."""
+    passed, blind, survived, unchecked, chance = [], [], [], [], []
     for r in rows:
         m = r["method"]
-        if m == baseline:
+        if m == baseline or m in cascade.baselines:
+            chance.append(m)
             continue
+        reasons = cascade.reasons(m, threshold)
+        if not reasons:
+            passed.append(m)
+        if IGNORES_HEAD in reasons:
+            blind.append(m)
+        if SURVIVES in reasons:
+            survived.append(m)
         if m not in cascade.methods:
-            failed.append(f"{m} (not in the cascade)")
-            continue
-        signed, absolute = cascade.final(m, "signed"), cascade.final(m, "abs")
-        label = f"{m} (ρ {signed.mean:+.2f}, |map| ρ {absolute.mean:+.2f})"
-        (passed if cascade.passes(m, threshold) else failed).append(label)
-    parts.append(
-        f"Sanity check on {cascade.n} reviews (head and every encoder layer "
-        f"randomised; pass = mean rank correlation with the original map below "
-        f"{threshold} in absolute value, for the signed map and for its absolute "
-        f"values): passed by {', '.join(passed) or 'no method'}; failed by "
-        f"{', '.join(failed) or 'no method'}."
-    )
+            unchecked.append(m)
+    text = [
+        f"**Sanity check** ({cascade.n} reviews; the table gives each ρ): passed "
+        f"by {', '.join(passed) or 'no method'}."
+    ]
+    if blind:
+        text.append(
+            f"Failed, {IGNORES_HEAD} (unchanged, mean ρ ≥ {HEAD_THRESHOLD}, when "
+            "only the classifier head is randomised, so the map cannot say which "
+            f"class a token supports): {', '.join(blind)}."
+        )
+    if survived:
+        text.append(
+            f"Failed, {SURVIVES} (once the head and every layer are random, the "
+            f"map still correlates with the original, |mean ρ| ≥ {threshold} "
+            f"signed or of absolute values): {', '.join(survived)}."
+        )
+    if unchecked:
+        text.append(f"Failed, not in the cascade: {', '.join(unchecked)}.")
+    if chance:
+        text.append(
+            f"{', '.join(chance)}: the chance level, a baseline with no verdict."
+        )
     flat = {
         m: cascade.n_degenerate(m)
         for m in cascade.methods
         if m != baseline and cascade.n_degenerate(m)
     }
     if flat:
-        parts.append(
-            "Maps that were constant or NaN at the last step, counted as changed "
-            "(ρ = 0), or as unchanged (ρ = 1) when already constant before: "
+        text.append(
+            "Constant or NaN maps at the last step (counted as changed, ρ = 0, "
+            "unless constant before too): "
             + ", ".join(f"{m} {k} of {cascade.n}" for m, k in flat.items())
             + "."
         )
-    parts.append(_cascade_path(cascade, threshold, baseline))
-    return " ".join(p for p in parts if p)
+    text.append(_slow_text(cascade, threshold, baseline))
+    return text
 
 
-def _cascade_path(cascade: CascadeResults, threshold: float, baseline) -> str:
-    """Which maps ignore the head, and which stay correlated deep into the cascade."""
-    means = {m: cascade.rho[m].mean(axis=0) for m in cascade.methods if m != baseline}
-    parts = []
-    if cascade.steps and cascade.steps[0] == "head":
-        same = [m for m, v in means.items() if v[0] >= 0.9]
-        if same:
-            parts.append(
-                "Randomising the classifier head alone leaves "
-                + ", ".join(same)
-                + " unchanged (rank correlation >= 0.9): these maps do not depend "
-                "on the classifier, so they cannot say which class a token supports."
-            )
+def _slow_text(cascade: CascadeResults, threshold: float, baseline) -> str:
+    """Which maps stay correlated deep into the cascade."""
     slow = []
-    for m, v in means.items():
+    for m in cascade.methods:
+        if m == baseline or m in cascade.baselines:
+            continue
+        v = cascade.rho[m].mean(axis=0)
         below = np.flatnonzero(np.abs(v) < threshold)
         first = int(below[0]) if below.size else None
         if first is None or first > len(v) // 2:
             where = cascade.steps[first] if first is not None else "never"
-            slow.append(f"{m} (first below {threshold} at: {where})")
-    if slow:
-        parts.append("Slow to react to randomisation: " + ", ".join(slow) + ".")
-    return " ".join(parts)
+            slow.append(f"{m} ({where})")
+    if not slow:
+        return ""
+    return (
+        f"Slow to react (the step where mean ρ first falls below {threshold}): "
+        + ", ".join(slow)
+        + "."
+    )
 
 
 def _recommendation(rows, cascade, threshold: float, baseline) -> str:
-    """The most comprehensive method above random (and passing the sanity check)."""
+    """The most comprehensive methods above random (and passing the sanity
+    check), every one not separated from the best named."""
     ok = [
         r
         for r in rows
         if r["method"] != baseline
         and (r.get("comp - random") is None or r["comp - random"].low > 0)
-        and (cascade is None or cascade.passes(r["method"], threshold))
+        and (cascade is None or cascade.verdict(r["method"], threshold) == PASS)
     ]
     if not ok:
         return (
             "**Recommendation:** no method is both clearly better than random and "
             "sensitive to the model's weights here; read every highlight with caution."
         )
-    pick = max(ok, key=lambda r: COMPREHENSIVENESS.key(r["comprehensiveness"].mean))
+    picks = [r["method"] for r in leaders(ok)]
+    sanity = " and pass the sanity check" if cascade is not None else ""
+    if len(picks) == 1:
+        return (
+            f"**Recommendation:** for this model, explain with **{picks[0]}**, "
+            f"the most comprehensive method that beats random{sanity}."
+        )
     return (
-        f"**Recommendation:** for this model, explain with **{pick['method']}**, "
-        "the most comprehensive method that beats random"
-        + (" and passes the sanity check." if cascade is not None else ".")
+        f"**Recommendation:** for this model, explain with "
+        f"{either([f'**{m}**' for m in picks])} (not separated: their "
+        f"comprehensiveness intervals overlap), the most comprehensive methods "
+        f"that beat random{sanity}."
     )
 
 
@@ -401,35 +450,40 @@ def summarise(
     pass_threshold: float = PASS_THRESHOLD,
     baseline: str = RANDOM,
 ) -> str:
-    """The chapter's conclusion (markdown), written from ``rows`` and ``cascade``.
+    """The chapter's conclusion as markdown bullets, written from ``rows`` and
+    ``cascade``.
 
     Names the most comprehensive method with its CI and n, its margin over
-    the random baseline (paired CI), whether its lead over the runner-up is
-    clear, the most sufficient method, the methods whose selections were
-    often ties, and with ``cascade`` which methods pass the sanity check
-    (signed and absolute ρ, n, constant maps counted; a method missing from
-    the cascade fails) and the recommendation. Method names are escaped and
-    direction-isolated (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    the random baseline (paired CI), every method not separated from it
+    (overlapping intervals) or its clear lead over the runner-up, the most
+    sufficient method, the methods whose selections were often ties, and with
+    ``cascade`` which methods pass the sanity check and why the others fail
+    (:meth:`CascadeResults.reasons`; the random baseline gets no verdict),
+    then the recommendation: the most comprehensive methods that beat random
+    and pass, all of them when they are not separated. The ρ values are left
+    to the table. Method names are escaped and direction-isolated
+    (:func:`helpers.highlight.isolated`): markdown renders HTML.
     """
     rows, cascade, baseline = _isolated_names(rows, cascade, baseline)
     text = _faithfulness_text(rows, baseline)
     text.append(_ties_text(rows))
     if cascade is not None:
-        text.append(_sanity_text(rows, cascade, pass_threshold, baseline))
+        text += _sanity_text(rows, cascade, pass_threshold, baseline)
     text.append(_recommendation(rows, cascade, pass_threshold, baseline))
-    return " ".join(t for t in text if t)
+    return "\n".join(f"- {t}" for t in text if t)
 
 
 def _isolated_names(rows, cascade, baseline):
     """``rows``, ``cascade`` and ``baseline`` with every method name isolated."""
     names = [r["method"] for r in rows] + [baseline]
-    names += list(cascade.methods) if cascade is not None else []
+    names += list(cascade.methods) + cascade.baselines if cascade is not None else []
     shown = {m: isolated(m) for m in names}
     rows = [{**r, "method": shown[r["method"]]} for r in rows]
     if cascade is not None:
         cascade = dataclasses.replace(
             cascade,
             methods=[shown[m] for m in cascade.methods],
+            baselines=[shown[m] for m in cascade.baselines],
             **{
                 field: {shown[m]: v for m, v in getattr(cascade, field).items()}
                 for field in ("rho", "rho_abs", "degenerate")

@@ -43,6 +43,7 @@ from .faithfulness import (
 from .sanity import (
     CASCADE_RHO,
     CASCADE_RHO_ABS,
+    HEAD_THRESHOLD,
     PASS_THRESHOLD,
     CascadeResults,
     CascadeStep,
@@ -72,6 +73,7 @@ __all__ = [
     "COMP_MINUS_RANDOM",
     "CURVE_FRACTIONS",
     "DELETION_AUC",
+    "HEAD_THRESHOLD",
     "INSERTION_AUC",
     "METRICS",
     "PASS_THRESHOLD",

@@ -11,22 +11,30 @@ As in Adebayo et al., two rank correlations are reported: Spearman's ρ of the
 signed maps and ρ of their absolute values. Degenerate maps are counted, not
 dropped (:func:`rank_change`): a map that *becomes* constant (or NaN) after
 randomisation has changed (ρ = 0); one constant before and after has not
-(ρ = 1). A method passes when both mean correlations at the last step are
-below a threshold fixed in advance (:meth:`CascadeResults.passes`); a method
-absent from the cascade fails.
+(ρ = 1).
+
+A method passes (:meth:`CascadeResults.verdict`) on two criteria fixed in
+advance: its map must change once the classifier head *alone* is randomised
+(mean signed ρ after that first step below :data:`HEAD_THRESHOLD`: a map that
+does not read the classifier, such as attention rollout, cannot say which
+class a token supports), and both mean correlations at the last step must be
+below :data:`PASS_THRESHOLD` (the map does not survive the whole cascade). A
+method absent from the cascade fails; a baseline (the random scores) gets no
+verdict: it is the chance level.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..attr.base import compute_maps
+from ..attr.baselines import RandomScores
 from ..data import text_batches
 from ..inputs import resolve_target, to_device
 from ..models import eval_mode, get_encoder_layers, model_device
@@ -37,6 +45,18 @@ from .base import Metric
 #: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
 #: the cascade.
 PASS_THRESHOLD = 0.3
+#: A map has changed with the classifier head when its mean signed ρ after the
+#: head-only step is below this (a map that ignores the head keeps ρ = 1).
+HEAD_THRESHOLD = 0.9
+
+#: The verdicts of :meth:`CascadeResults.verdict`.
+PASS = "pass"
+FAIL = "fail"
+BASELINE = "baseline"
+#: Why a method fails, as the verdict says it (``"fail: ignores the classifier"``).
+IGNORES_HEAD = "ignores the classifier"
+SURVIVES = "survives the cascade"
+NOT_CHECKED = "not checked"
 
 #: Spearman's ρ of a review's map before and after the cascade (signed maps).
 CASCADE_RHO = Metric(
@@ -179,7 +199,8 @@ class CascadeResults:
     ``rho[m]`` (signed maps), ``rho_abs[m]`` (absolute values) and
     ``degenerate[m]`` (a constant or NaN map ruled by :func:`rank_change`):
     ``[n_reviews, n_steps]``. ``steps``: the labels (``"head"``,
-    ``"layer 5"``, ...).
+    ``"layer 5"``, ...). ``baselines``: the methods that are chance levels,
+    not explanations (the random scores), which get no pass or fail.
     """
 
     methods: list[str]
@@ -187,6 +208,7 @@ class CascadeResults:
     rho: dict[str, np.ndarray]
     rho_abs: dict[str, np.ndarray]
     degenerate: dict[str, np.ndarray]
+    baselines: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -203,16 +225,56 @@ class CascadeResults:
             raise ValueError(f"kind must be 'signed' or 'abs', got {kind!r}.")
         return bootstrap_ci(table[method][:, -1], seed=seed)
 
-    def passes(self, method: str, threshold: float = PASS_THRESHOLD) -> bool:
-        """True when ``|mean ρ|`` and ``|mean ρ of |maps||`` are both below
-        ``threshold``.
+    def passes(
+        self,
+        method: str,
+        threshold: float = PASS_THRESHOLD,
+        head_threshold: float = HEAD_THRESHOLD,
+    ) -> bool:
+        """True when :meth:`verdict` is ``"pass"`` (a baseline never passes)."""
+        return self.verdict(method, threshold, head_threshold) == PASS
 
-        A method that is not in the cascade fails (it was never checked).
+    def reasons(
+        self,
+        method: str,
+        threshold: float = PASS_THRESHOLD,
+        head_threshold: float = HEAD_THRESHOLD,
+    ) -> list[str]:
+        """Why ``method`` fails: :data:`NOT_CHECKED`, :data:`IGNORES_HEAD`,
+        :data:`SURVIVES`; empty when it passes.
+
+        :data:`IGNORES_HEAD`: the cascade starts with the head alone and the
+        mean signed ρ after that step is not below ``head_threshold``.
+        :data:`SURVIVES`: ``|mean ρ|`` or ``|mean ρ of |maps||`` after the last
+        step is not below ``threshold``.
         """
         if method not in self.methods:
-            return False
+            return [NOT_CHECKED]
+        reasons = []
+        head = bool(self.steps) and self.steps[0] == "head"
+        if head and float(np.mean(self.rho[method][:, 0])) >= head_threshold:
+            reasons.append(IGNORES_HEAD)
         finals = (self.rho[method][:, -1], self.rho_abs[method][:, -1])
-        return all(abs(float(np.mean(v))) < threshold for v in finals)
+        if not all(abs(float(np.mean(v))) < threshold for v in finals):
+            reasons.append(SURVIVES)
+        return reasons
+
+    def verdict(
+        self,
+        method: str,
+        threshold: float = PASS_THRESHOLD,
+        head_threshold: float = HEAD_THRESHOLD,
+    ) -> str:
+        """``"pass"``, ``"baseline"`` or ``"fail: <reasons>"`` (:meth:`reasons`).
+
+        A method passes when its map changes with the classifier head alone
+        and no longer resembles the original once every layer is random. A
+        baseline is the chance level: it gets ``"baseline"``, never a pass.
+        """
+        if method in self.baselines:
+            return BASELINE
+        reasons = self.reasons(method, threshold, head_threshold)
+        return FAIL + ": " + ", ".join(reasons) if reasons else PASS
 
     def n_degenerate(self, method: str, step: int = -1) -> int:
         """Reviews whose map at ``step`` was constant or NaN (ruled, not dropped)."""
@@ -267,7 +329,8 @@ def sanity_check(
     ``functools.partial(attr.explainers, tokenizer=tok, ig_steps=20)``); it
     must return the same names at every step (``ValueError`` otherwise).
     Every map is computed for the class the *original* model predicts. The
-    random baseline is re-seeded at each step, so its row is the chance level.
+    random baseline is re-seeded at each step, so its row is the chance level;
+    it is recorded in ``baselines`` (no pass or fail).
     """
     from tqdm.auto import tqdm
 
@@ -283,16 +346,18 @@ def sanity_check(
             compute_maps(methods, b.inputs, t, check_finite=m is model)
             for b, t in zip(batches, targets, strict=True)
         ]
-        return maps, list(methods)
+        return maps, methods
 
-    original, names = maps_of(model, seed)
+    original, built = maps_of(model, seed)
+    names = list(built)
     steps = randomisation_steps(model)
     out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
     cascade = cascading_randomisation(model, seed=seed)
     for s, step in enumerate(
         tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
     ):
-        maps, step_names = maps_of(step.model, seed + 1000 * (s + 1))
+        maps, step_methods = maps_of(step.model, seed + 1000 * (s + 1))
+        step_names = list(step_methods)
         if step_names != names:
             raise ValueError(
                 f"make_methods returned {step_names} at step {step.label!r} but "
@@ -302,7 +367,13 @@ def sanity_check(
             real = roles.real(batch.inputs)
             for m in names:
                 _compare(before[m], after[m], real, out[m], batch.rows, s)
-    return _results(names, [label for label, _ in steps], out)
+    chance = [n for n, m in built.items() if _is_chance(m)]
+    return _results(names, [label for label, _ in steps], out, chance)
+
+
+def _is_chance(method) -> bool:
+    """A baseline that does not read the model (the random scores)."""
+    return isinstance(method, RandomScores)
 
 
 def _empty_tables(names, n_reviews: int, n_steps: int) -> dict[str, tuple]:
@@ -314,7 +385,9 @@ def _empty_tables(names, n_reviews: int, n_steps: int) -> dict[str, tuple]:
     }
 
 
-def _results(names, steps: list[str], out: dict[str, tuple]) -> CascadeResults:
+def _results(
+    names, steps: list[str], out: dict[str, tuple], baselines: list[str]
+) -> CascadeResults:
     """The :class:`CascadeResults` of the filled tables, range-checked."""
     return CascadeResults(
         names,
@@ -322,4 +395,5 @@ def _results(names, steps: list[str], out: dict[str, tuple]) -> CascadeResults:
         {m: CASCADE_RHO.check(v[0]) for m, v in out.items()},
         {m: CASCADE_RHO_ABS.check(v[1]) for m, v in out.items()},
         {m: v[2] for m, v in out.items()},
+        baselines,
     )

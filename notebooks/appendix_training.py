@@ -186,13 +186,11 @@ print(recipes.describe_steps(steps))
 
 # %%
 display(Markdown(recipes.describe_benchmark(final)))
-print(recipes.describe_long_reviews(final))
 
 # %% [markdown]
-# The last line compares ways to read the reviews longer than BERT's 512
-# positions: cut, or read whole in overlapping windows whose logits are averaged
-# or max-pooled (`helpers.windows`, which chapter 4 uses to explain a whole long
-# review).
+# The same report compares ways to read the reviews longer than BERT's 512
+# positions (cut, or read whole in overlapping windows):
+# {doc}`appendix_long_reviews`.
 
 # %% [markdown]
 # (appendix-training-sample)=

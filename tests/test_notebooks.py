@@ -360,11 +360,18 @@ def test_chapter_4_gradcam_matches_captum_on_the_shortest(chapters):
     assert agreement.shape == (len(results), n_layers, n_layers)
     assert (agreement.diagonal(axis1=1, axis2=2) == 1).all()
     assert "reviews" in ns["gradcam_figures"].describe_layer_agreement(agreement)
-    # the whole-review section explains every token of the longest review
+
+
+def test_appendix_long_reviews_explains_every_token_of_the_longest(chapters):
+    ns = chapters("appendix_long_reviews")
+    # no review here is over 512 tokens: the longest is drawn, and read whole
     whole, tok = ns["whole"], ns["tokenizer"]
     longest = max(len(tok(t)["input_ids"]) for t in ns["test"].texts)
+    assert ns["n_over"] == 0
     assert ns["long_n"] == longest and len(whole.tokens) == longest - 2
     assert whole.score().shape == (longest - 2,)
+    assert list(whole.scores) == [ns["cam_mean"].name]
+    assert not whole.truncated and whole.text == ns["long_text"]
 
 
 def test_chapter_5_measures_every_method_against_the_floor(chapters):

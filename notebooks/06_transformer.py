@@ -503,9 +503,9 @@ earlier_cascade = metrics.sanity_check(
 earlier_rows = report.results_table(earlier_results, earlier_cascade, seed=profile.seed)
 book_rows = rows + [r for r in earlier_rows if r["method"] not in NAMES]
 recommended = recommend.recommendations(rows)
-display(Markdown(recommend.conclusion(book_rows, recommended)))
+book_conclusion = recommend.conclusion(book_rows, recommended)  # ends with the finding
+display(Markdown(book_conclusion))
 book_finding = recommend.finding(book_rows, recommended)
-print(book_finding)
 
 # %% [markdown]
 # ## Summary
@@ -539,7 +539,7 @@ print(book_finding)
 #    carries over?
 
 # %%
-gem_method = recommended if recommended in methods else "AttnLRP"
+gem_method = next((m for m in recommended if m in methods), "AttnLRP")  # best first
 gem_deleted = examples.deletion_test(
     model,
     tokenizer,

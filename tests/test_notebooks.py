@@ -424,6 +424,9 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     finding = ns["book_finding"]
     assert finding.startswith("On this model, ") and finding.endswith(".")
     assert finding == recommend.finding(ns["book_rows"], ns["recommended"])
+    # ... and stated once, at the end of the conclusion
+    assert ns["book_conclusion"].count(finding) == 1
+    assert ns["book_conclusion"].endswith(finding)
     assert {"rollout", "Grad-CAM L0"} <= {r["method"] for r in ns["book_rows"]}
     # every row of the finding carries its sanity verdict
     assert all("sanity" in r for r in ns["book_rows"])

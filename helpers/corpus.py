@@ -223,6 +223,32 @@ def _row(words, token_scores, logits, target, encoding, merge) -> dict:
     }
 
 
+def _check_2d(explainer: Attribution, scores: torch.Tensor) -> None:
+    if scores.dim() != 2:
+        raise ValueError(
+            f"{explainer.name} gives {scores.dim()}-d scores: explain with one "
+            "map per token (e.g. 'Grad-CAM mean (normalised)')."
+        )
+
+
+def _batched_rows(explainer, tokenizer, encodings, picked, targets, merge):
+    """The rows of the one-window texts ``picked``, explained as one batch."""
+    inputs = encodings[picked[0]].specials.pad_windows(
+        [encodings[i].ids for i in picked]
+    )
+    wanted = None if targets is None else targets[picked]
+    result = explainer.attribute(inputs, target=wanted)
+    _check_2d(explainer, result.scores)
+    rows = []
+    for row, i in enumerate(picked):
+        e = encodings[i]
+        scores = result.scores[row, 1 : 1 + e.n_tokens]
+        words = long_words(tokenizer, e)
+        logits, target = result.logits[row], result.target[row]
+        rows.append(_row(words, scores, logits, target, e, merge))
+    return rows
+
+
 def explain_texts(
     explainer: Attribution,
     model: nn.Module,
@@ -245,27 +271,9 @@ def explain_texts(
     short = [i for i, e in enumerate(encodings) if len(e.spans) == 1]
     for group in batches_by_length([encodings[i].n_tokens for i in short], batch_size):
         picked = [short[g] for g in group]
-        inputs = encodings[picked[0]].specials.pad_windows(
-            [encodings[i].ids for i in picked]
-        )
-        wanted = None if targets is None else targets[picked]
-        result = explainer.attribute(inputs, target=wanted)
-        if result.scores.dim() != 2:
-            raise ValueError(
-                f"{explainer.name} gives {result.scores.dim()}-d scores: explain "
-                "with one map per token (e.g. 'Grad-CAM mean (normalised)')."
-            )
-        for row, i in enumerate(picked):
-            e = encodings[i]
-            scores = result.scores[row, 1 : 1 + e.n_tokens]
-            rows[i] = _row(
-                long_words(tokenizer, e),
-                scores,
-                result.logits[row],
-                result.target[row],
-                e,
-                merge,
-            )
+        found = _batched_rows(explainer, tokenizer, encodings, picked, targets, merge)
+        for i, row in zip(picked, found, strict=True):
+            rows[i] = row
     for i, e in enumerate(encodings):
         if rows[i] is None:
             long = explain_long(
@@ -279,14 +287,8 @@ def explain_texts(
                 batch_size=batch_size,
                 progress=False,
             )
-            rows[i] = _row(
-                long_words(tokenizer, e),
-                long.score(),
-                long.logits,
-                long.target,
-                e,
-                merge,
-            )
+            words = long_words(tokenizer, e)
+            rows[i] = _row(words, long.score(), long.logits, long.target, e, merge)
     return rows  # type: ignore[return-value]
 
 
@@ -381,7 +383,6 @@ def explain_corpus(
     ``out``; read it with :func:`read_corpus`.
     """
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     if accelerator is None:  # without CUDA, several processes meet on CPUs (gloo)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -392,6 +393,20 @@ def explain_corpus(
     run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
     manifest = run.manifest()
     out = Path(out)
+    _claim(out, manifest, accelerator)
+    n_shards = -(-len(run.texts) // shard_size)
+    _explain_shards(run, out, n_shards, accelerator, progress)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_index(out, manifest, n_shards)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def _claim(out: Path, manifest: dict, accelerator) -> None:
+    """Make ``out`` this run's folder (process 0 writes ``corpus.json``), or
+    raise ``ValueError`` in every process when it holds another run, or when
+    this process's manifest differs from process 0's."""
     made = check_folder(out, manifest)  # every process, before anyone writes
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and not made:
@@ -405,20 +420,21 @@ def explain_corpus(
             f"{differ}: every process must load the same saved model, texts and "
             "settings."
         )
-    n_shards = -(-len(run.texts) // shard_size)
-    mine = range(accelerator.process_index, n_shards, accelerator.num_processes)
-    process = f"{accelerator.process_index}/{accelerator.num_processes}"
+
+
+def _explain_shards(run: _Run, out: Path, n_shards: int, accelerator, progress):
+    """Write this process's unfinished shards (``k % N == rank``), one at a time."""
+    from tqdm.auto import tqdm
+
+    rank, size = accelerator.process_index, accelerator.num_processes
     disable = not progress or not accelerator.is_local_main_process
+    mine = range(rank, n_shards, size)
     for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
-        part = slice(k * shard_size, min((k + 1) * shard_size, len(run.texts)))
+        start = k * run.shard_size
+        part = slice(start, min(start + run.shard_size, len(run.texts)))
         path = out / SHARD.format(k)
         if not _finished(path, part.stop - part.start):
-            _write_shard(path, run.rows(part), process)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        write_index(out, manifest, n_shards)
-    accelerator.wait_for_everyone()
-    return out
+            _write_shard(path, run.rows(part), f"{rank}/{size}")
 
 
 def write_index(out: Path, manifest: dict, n_shards: int) -> None:

@@ -517,8 +517,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``MODEL``: a ``save_pretrained`` folder or hub name; ``TEXTS``: ``.txt``
     (one text per line), ``.jsonl`` or ``.parquet`` (``--column``); ``OUT``:
     the output folder. ``accelerate launch``/``torchrun`` run it on several
-    processes (README).
+    processes (README); each process, a plain one included, explains on its
+    Accelerate device (its GPU when there is one, else the CPU).
     """
+    from accelerate import Accelerator
+
     parser = argparse.ArgumentParser(
         "python -m helpers.corpus", description=main.__doc__
     )
@@ -531,7 +534,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     texts = _read_texts(Path(args.texts), args.column)
     settings = {"batch_size": args.batch_size, "max_length": args.max_length}
     settings["shard_size"] = args.shard_size
-    explain_corpus(model, tokenizer, texts, args.method, args.out, **settings)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    model.to(accelerator.device)
+    explain_corpus(
+        model,
+        tokenizer,
+        texts,
+        args.method,
+        args.out,
+        accelerator=accelerator,
+        **settings,
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@
 2. **Scaling**: ``torchrun --nproc_per_node 2`` x 1 thread against one
    process x 1 thread, the same command (``python -m helpers.corpus``) and
    reviews; efficiency = t(1) / (2 t(2)), wall-clock times of the whole
-   command (start-up included), results compared row by row.
+   command (start-up included), results compared row by row. The same
+   command run again on each finished folder computes nothing (every shard
+   is done): its time is the fixed cost of a run (start-up, model load,
+   fingerprints, barriers, index), and the efficiency without it,
+   (t(1) - f(1)) / (2 (t(2) - f(2))), is printed beside.
 3. **Memory**: peak RSS (``VmHWM``) of a fresh process explaining
    ``--rss-sizes`` reviews (default 1,000 and 4,000; the sample is repeated
    when it is smaller) with ``--rss-method`` ([CLS] attention) at 128
@@ -153,8 +157,14 @@ def scaling(model_dir, texts, args) -> dict:
         folder = Path(folder)
         texts_file = folder / "texts.jsonl"
         texts_file.write_text("\n".join(json.dumps({"text": t}) for t in texts))
-        one = command(model_dir, texts_file, folder / "one", 1, args)
-        two = command(model_dir, texts_file, folder / "two", 2, args)
+        one, two = (
+            command(model_dir, texts_file, folder / n, p, args)
+            for n, p in (("one", 1), ("two", 2))
+        )
+        fixed_one, fixed_two = (  # again, on the finished folders: nothing to do
+            command(model_dir, texts_file, folder / n, p, args)
+            for n, p in (("one", 1), ("two", 2))
+        )
         a, b = (corpus.read_corpus(folder / n, rows=True) for n in ("one", "two"))
     diff = max(
         max(
@@ -167,6 +177,9 @@ def scaling(model_dir, texts, args) -> dict:
         "one_s": one,
         "two_s": two,
         "efficiency": one / (2 * two),
+        "fixed_one_s": fixed_one,
+        "fixed_two_s": fixed_two,
+        "efficiency_without_fixed": (one - fixed_one) / (2 * (two - fixed_two)),
         "max_abs_diff": diff,
     }
 
@@ -218,80 +231,89 @@ def main(argv=None) -> None:
         report(model_dir, texts, args)
 
 
-def report(model_dir: Path, texts: list[str], args) -> None:
-    """Run and print the parts not skipped."""
-    if "loop" not in args.skip:
-        r = batched_vs_loop(
-            model_dir, texts, args.method, args.max_length, args.batch_size
-        )
-        print(
-            f"1. {args.method}, {args.max_length} tokens: batched {r['batched_s']:.1f}"
-            f" s, per review {r['loop_s']:.1f} s: {r['speedup']:.2f}x; max |score "
-            f"difference| {r['max_abs_diff']:.2g}"
-        )
-    if "scaling" not in args.skip:
-        r = scaling(model_dir, texts, args)
-        print(
-            f"2. 1 process {r['one_s']:.1f} s, 2 processes {r['two_s']:.1f} s: "
-            f"efficiency {r['efficiency']:.2f}; max |score difference| "
-            f"{r['max_abs_diff']:.2g}"
-        )
-    if "memory" not in args.skip:
-        small, large = (
-            child_json(
-                __file__,
-                [
-                    "--memory-only",
-                    str(n),
-                    "--model-dir",
-                    str(model_dir),
-                    "--rss-method",
-                    args.rss_method,
-                    "--rss-words",
-                    str(args.rss_words),
-                ],
-            )
-            for n in args.rss_sizes
-        )
-        print(
-            f"3. peak RSS ({args.rss_method}, 128 tokens): {small['n']} reviews "
-            f"{small['peak_rss_mib']} MiB, {large['n']} reviews "
-            f"{large['peak_rss_mib']} MiB: "
-            f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x"
-        )
-    if "rate" not in args.skip:
-        for length in args.lengths:
-            rates = [
-                throughput(model_dir, texts, length, m, args.batch_size)
-                for m in METHODS
-            ]
-            cells = ", ".join(
-                f"{m} {r:.1f}" for m, r in zip(METHODS, rates, strict=True)
-            )
-            print(f"4. reviews/s at {length} tokens: {cells}")
+def print_loop(model_dir, texts, args) -> None:
+    r = batched_vs_loop(model_dir, texts, args.method, args.max_length, args.batch_size)
+    print(
+        f"1. {args.method}, {args.max_length} tokens: batched {r['batched_s']:.1f}"
+        f" s, per review {r['loop_s']:.1f} s: {r['speedup']:.2f}x; max |score "
+        f"difference| {r['max_abs_diff']:.2g}"
+    )
+
+
+def print_scaling(model_dir, texts, args) -> None:
+    r = scaling(model_dir, texts, args)
+    print(
+        f"2. {len(texts)} reviews: 1 process {r['one_s']:.1f} s, 2 processes "
+        f"{r['two_s']:.1f} s: efficiency {r['efficiency']:.2f}; fixed cost (the "
+        f"same command on the finished folder) {r['fixed_one_s']:.1f} s and "
+        f"{r['fixed_two_s']:.1f} s: efficiency without it "
+        f"{r['efficiency_without_fixed']:.2f}; max |score difference| "
+        f"{r['max_abs_diff']:.2g}"
+    )
+
+
+def print_memory(model_dir, args) -> None:
+    options = ["--model-dir", str(model_dir), "--rss-method", args.rss_method]
+    options += ["--rss-words", str(args.rss_words)]
+    small, large = (
+        child_json(__file__, ["--memory-only", str(n), *options])
+        for n in args.rss_sizes
+    )
+    print(
+        f"3. peak RSS ({args.rss_method}, 128 tokens, reviews cut to "
+        f"{args.rss_words or 'all their'} words): {small['n']} reviews "
+        f"{small['peak_rss_mib']} MiB, {large['n']} reviews "
+        f"{large['peak_rss_mib']} MiB: "
+        f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x"
+    )
+
+
+def print_rates(model_dir, texts, args) -> None:
+    for length in args.lengths:
+        rates = [
+            throughput(model_dir, texts, length, m, args.batch_size) for m in METHODS
+        ]
+        cells = ", ".join(f"{m} {r:.1f}" for m, r in zip(METHODS, rates, strict=True))
+        print(f"4. reviews/s at {length} tokens: {cells}")
+
+
+def print_gpu_full(model_dir, args) -> None:
     full = (
         "python -m helpers.corpus MODEL imdb-test.jsonl runs/attnlrp "
         "--method AttnLRP --max-length 512 --batch-size 32"
     )
-    if args.gpu_full and torch.cuda.is_available():
-        everything, _ = reviews(25_000)
-        tokenizer, model = load_model(model_dir, attn_implementation="eager")
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            corpus.explain_corpus(
-                model.cuda(),
-                tokenizer,
-                everything,
-                "AttnLRP",
-                Path(folder) / "run",
-                batch_size=32,
-            )
-        print(
-            f"5. 25,000 reviews, 512 tokens, AttnLRP on {machine('cuda')}: "
-            f"{time.perf_counter() - start:.0f} s"
-        )
-    else:
+    if not (args.gpu_full and torch.cuda.is_available()):
         print(f"5. no GPU run; on a GPU: {full} (or --gpu-full here)")
+        return
+    everything, _ = reviews(25_000)
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        corpus.explain_corpus(
+            model.cuda(),
+            tokenizer,
+            everything,
+            "AttnLRP",
+            Path(folder) / "run",
+            batch_size=32,
+        )
+    print(
+        f"5. 25,000 reviews, 512 tokens, AttnLRP on {machine('cuda')}: "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+
+
+def report(model_dir: Path, texts: list[str], args) -> None:
+    """Run and print the parts not skipped."""
+    if "loop" not in args.skip:
+        print_loop(model_dir, texts, args)
+    if "scaling" not in args.skip:
+        print_scaling(model_dir, texts, args)
+    if "memory" not in args.skip:
+        print_memory(model_dir, args)
+    if "rate" not in args.skip:
+        print_rates(model_dir, texts, args)
+    print_gpu_full(model_dir, args)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import argparse
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,13 +183,15 @@ def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     return False
 
 
-def _write_shard(path: Path, rows: list[dict], process: str) -> None:
+def _write_shard(path: Path, rows: list[dict], process: str, seconds: float) -> None:
     """Write ``rows`` to ``path`` atomically: a temporary file, then ``os.replace``.
 
-    ``process`` (``"rank/world size"``) goes into the file's metadata.
+    ``process`` (``"rank/world size"``) and ``seconds`` (the time the rows
+    took) go into the file's metadata.
     """
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    schema = SCHEMA.with_metadata({"process": process})
+    metadata = {"process": process, "seconds": f"{seconds:.3f}"}
+    schema = SCHEMA.with_metadata(metadata)
     try:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), temporary)
         os.replace(temporary, path)
@@ -434,12 +437,16 @@ def _explain_shards(run: _Run, out: Path, n_shards: int, accelerator, progress):
         part = slice(start, min(start + run.shard_size, len(run.texts)))
         path = out / SHARD.format(k)
         if not _finished(path, part.stop - part.start):
-            _write_shard(path, run.rows(part), f"{rank}/{size}")
+            started = time.perf_counter()
+            rows = run.rows(part)
+            seconds = time.perf_counter() - started
+            _write_shard(path, rows, f"{rank}/{size}", seconds)
 
 
 def write_index(out: Path, manifest: dict, n_shards: int) -> None:
-    """``index.json``: the shards in order, their rows and the process that
-    wrote each (``"rank/world size"``), once all are written."""
+    """``index.json``: the shards in order, their rows, the process that wrote
+    each (``"rank/world size"``) and the seconds its rows took to compute
+    (``None`` for a shard written without them), once all are written."""
     missing = [k for k in range(n_shards) if not (out / SHARD.format(k)).exists()]
     if missing:
         raise RuntimeError(
@@ -449,9 +456,16 @@ def write_index(out: Path, manifest: dict, n_shards: int) -> None:
     shards = []
     for k in range(n_shards):
         meta = pq.read_metadata(out / SHARD.format(k))
-        process = (meta.metadata or {}).get(b"process", b"?").decode()
+        found = meta.metadata or {}
+        process = found.get(b"process", b"?").decode()
+        seconds = float(found[b"seconds"]) if b"seconds" in found else None
         shards.append(
-            {"file": SHARD.format(k), "rows": meta.num_rows, "process": process}
+            {
+                "file": SHARD.format(k),
+                "rows": meta.num_rows,
+                "process": process,
+                "seconds": seconds,
+            }
         )
     _write_json(out / INDEX, {"manifest": manifest, "shards": shards})
 
@@ -481,6 +495,12 @@ def read_corpus(out: str | os.PathLike, *, rows: bool = False):
     of dicts, one per text)."""
     table = pa.concat_tables(list(iter_shards(out)))
     return table.to_pylist() if rows else table
+
+
+def index_of(out: str | os.PathLike) -> dict:
+    """The finished run's ``index.json``: its manifest and, per shard, the file,
+    rows, process and seconds (:func:`write_index`)."""
+    return json.loads((Path(out) / INDEX).read_text(encoding="utf-8"))
 
 
 def manifest_of(out: str | os.PathLike) -> dict:

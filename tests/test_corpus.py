@@ -92,6 +92,10 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypat
     n_shards = math.ceil(len(CORPUS) / 3)
     assert len(calls) == n_shards - 2  # finished shards were skipped
     _same_rows(corpus.read_corpus(out, rows=True), whole, atol=0)
+    # each shard keeps the seconds its rows took, those written before the crash too
+    shards = corpus.index_of(out)["shards"]
+    assert len(shards) == n_shards
+    assert all(isinstance(s["seconds"], float) and s["seconds"] > 0 for s in shards)
 
 
 def _free_port() -> int:

@@ -248,7 +248,7 @@ print(
     f"The sample holds {n_reviews} of the 25,000 test reviews "
     f"({n_reviews / 25_000:.1%}). Of the {len(every)} (class, word) pairs it "
     f"holds, {len(floor)} are in at least {MIN_TEXTS} reviews and enter the "
-    f"views; {len(names)} of those are names and {len(numbers)} numbers."
+    f"views, names {len(names)} and numbers {len(numbers)} of them."
 )
 for label, words in by_total.items():
     spans = sorted(

@@ -11,7 +11,8 @@
    command run again on each finished folder computes nothing (every shard
    is done): its time is the fixed cost of a run (start-up, model load,
    fingerprints, barriers, index), and the efficiency without it,
-   (t(1) - f(1)) / (2 (t(2) - f(2))), is printed beside.
+   (t(1) - f(1)) / (2 (t(2) - f(2))), is printed beside, with each
+   process's shard work (the seconds in ``index.json``: their imbalance).
 3. **Memory**: peak RSS (``VmHWM``) of a fresh process explaining
    ``--rss-sizes`` reviews (default 1,000 and 4,000; the sample is repeated
    when it is smaller) with ``--rss-method`` ([CLS] attention) at 128
@@ -166,6 +167,9 @@ def scaling(model_dir, texts, args) -> dict:
             for n, p in (("one", 1), ("two", 2))
         )
         a, b = (corpus.read_corpus(folder / n, rows=True) for n in ("one", "two"))
+        busy: dict[str, float] = {}  # seconds of shard work per process
+        for shard in corpus.index_of(folder / "two")["shards"]:
+            busy[shard["process"]] = busy.get(shard["process"], 0.0) + shard["seconds"]
     diff = max(
         max(
             (abs(x - y) for x, y in zip(r["scores"], s["scores"], strict=True)),
@@ -180,6 +184,7 @@ def scaling(model_dir, texts, args) -> dict:
         "fixed_one_s": fixed_one,
         "fixed_two_s": fixed_two,
         "efficiency_without_fixed": (one - fixed_one) / (2 * (two - fixed_two)),
+        "busy_s": dict(sorted(busy.items())),
         "max_abs_diff": diff,
     }
 
@@ -247,8 +252,9 @@ def print_scaling(model_dir, texts, args) -> None:
         f"{r['two_s']:.1f} s: efficiency {r['efficiency']:.2f}; fixed cost (the "
         f"same command on the finished folder) {r['fixed_one_s']:.1f} s and "
         f"{r['fixed_two_s']:.1f} s: efficiency without it "
-        f"{r['efficiency_without_fixed']:.2f}; max |score difference| "
-        f"{r['max_abs_diff']:.2g}"
+        f"{r['efficiency_without_fixed']:.2f}; shard work per process "
+        f"{ {k: round(v, 1) for k, v in r['busy_s'].items()} } s; max |score "
+        f"difference| {r['max_abs_diff']:.2g}"
     )
 
 

@@ -7,10 +7,19 @@
 2. **Scaling**: ``torchrun --nproc_per_node 2`` x 1 thread against one
    process x 1 thread, the same command (``python -m helpers.corpus``) and
    reviews; efficiency = t(1) / (2 t(2)), wall-clock times of the whole
-   command (start-up included), results compared row by row.
+   command (start-up included), results compared row by row. The same
+   command run again on each finished folder computes nothing (every shard
+   is done): its time is the fixed cost of a run (start-up, model load,
+   fingerprints, barriers, index), and the efficiency without it,
+   (t(1) - f(1)) / (2 (t(2) - f(2))), is printed beside, with each
+   process's shard work (the seconds in ``index.json``: their imbalance).
 3. **Memory**: peak RSS (``VmHWM``) of a fresh process explaining
    ``--rss-sizes`` reviews (default 1,000 and 4,000; the sample is repeated
-   when it is smaller), and their ratio.
+   when it is smaller) with ``--rss-method`` ([CLS] attention) at 128
+   tokens, and their ratio. Each review is cut to its first ``--rss-words``
+   words (80: most fit one 128-token window), which keeps the 4,000-review
+   run to minutes on 2 cores; flatness is the runner's streaming, one shard
+   in memory at a time, whatever the method or length.
 4. **Throughput**: reviews per second at ``--lengths`` tokens for AttnLRP,
    Grad-CAM (all layers, mean normalised) and [CLS] attention.
 5. With a GPU, ``--gpu-full`` times the whole 25,000-review test set at 512
@@ -149,9 +158,18 @@ def scaling(model_dir, texts, args) -> dict:
         folder = Path(folder)
         texts_file = folder / "texts.jsonl"
         texts_file.write_text("\n".join(json.dumps({"text": t}) for t in texts))
-        one = command(model_dir, texts_file, folder / "one", 1, args)
-        two = command(model_dir, texts_file, folder / "two", 2, args)
+        one, two = (
+            command(model_dir, texts_file, folder / n, p, args)
+            for n, p in (("one", 1), ("two", 2))
+        )
+        fixed_one, fixed_two = (  # again, on the finished folders: nothing to do
+            command(model_dir, texts_file, folder / n, p, args)
+            for n, p in (("one", 1), ("two", 2))
+        )
         a, b = (corpus.read_corpus(folder / n, rows=True) for n in ("one", "two"))
+        busy: dict[str, float] = {}  # seconds of shard work per process
+        for shard in corpus.index_of(folder / "two")["shards"]:
+            busy[shard["process"]] = busy.get(shard["process"], 0.0) + shard["seconds"]
     diff = max(
         max(
             (abs(x - y) for x, y in zip(r["scores"], s["scores"], strict=True)),
@@ -163,6 +181,10 @@ def scaling(model_dir, texts, args) -> dict:
         "one_s": one,
         "two_s": two,
         "efficiency": one / (2 * two),
+        "fixed_one_s": fixed_one,
+        "fixed_two_s": fixed_two,
+        "efficiency_without_fixed": (one - fixed_one) / (2 * (two - fixed_two)),
+        "busy_s": dict(sorted(busy.items())),
         "max_abs_diff": diff,
     }
 
@@ -171,6 +193,8 @@ def memory(model_dir, n: int, args) -> dict:
     """Part 3 (in a fresh process): peak RSS of explaining ``n`` reviews."""
     torch.set_num_threads(1)
     texts, _ = reviews(n)
+    if args.rss_words:
+        texts = [" ".join(t.split()[: args.rss_words]) for t in texts]
     seconds, _ = timed_run(model_dir, texts, args.rss_method, 128, args.batch_size)
     return {"n": n, "peak_rss_mib": round(peak_hwm_mib()), "seconds": seconds}
 
@@ -194,6 +218,7 @@ def main(argv=None) -> None:
     add("--batch-size", type=int, default=16)
     add("--shard-size", type=int, default=16)
     add("--rss-sizes", type=int, nargs=2, default=[1000, 4000])
+    add("--rss-words", type=int, default=80, help="part 3: words kept (0: all)")
     add("--lengths", type=int, nargs="+", default=[128, 256, 512])
     add("--skip", nargs="*", default=[], choices=["loop", "scaling", "memory", "rate"])
     add("--gpu-full", action="store_true", help="part 5 on a GPU")
@@ -211,78 +236,90 @@ def main(argv=None) -> None:
         report(model_dir, texts, args)
 
 
-def report(model_dir: Path, texts: list[str], args) -> None:
-    """Run and print the parts not skipped."""
-    if "loop" not in args.skip:
-        r = batched_vs_loop(
-            model_dir, texts, args.method, args.max_length, args.batch_size
-        )
-        print(
-            f"1. {args.method}, {args.max_length} tokens: batched {r['batched_s']:.1f}"
-            f" s, per review {r['loop_s']:.1f} s: {r['speedup']:.2f}x; max |score "
-            f"difference| {r['max_abs_diff']:.2g}"
-        )
-    if "scaling" not in args.skip:
-        r = scaling(model_dir, texts, args)
-        print(
-            f"2. 1 process {r['one_s']:.1f} s, 2 processes {r['two_s']:.1f} s: "
-            f"efficiency {r['efficiency']:.2f}; max |score difference| "
-            f"{r['max_abs_diff']:.2g}"
-        )
-    if "memory" not in args.skip:
-        small, large = (
-            child_json(
-                __file__,
-                [
-                    "--memory-only",
-                    str(n),
-                    "--model-dir",
-                    str(model_dir),
-                    "--rss-method",
-                    args.rss_method,
-                ],
-            )
-            for n in args.rss_sizes
-        )
-        print(
-            f"3. peak RSS ({args.rss_method}, 128 tokens): {small['n']} reviews "
-            f"{small['peak_rss_mib']} MiB, {large['n']} reviews "
-            f"{large['peak_rss_mib']} MiB: "
-            f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x"
-        )
-    if "rate" not in args.skip:
-        for length in args.lengths:
-            rates = [
-                throughput(model_dir, texts, length, m, args.batch_size)
-                for m in METHODS
-            ]
-            cells = ", ".join(
-                f"{m} {r:.1f}" for m, r in zip(METHODS, rates, strict=True)
-            )
-            print(f"4. reviews/s at {length} tokens: {cells}")
+def print_loop(model_dir, texts, args) -> None:
+    r = batched_vs_loop(model_dir, texts, args.method, args.max_length, args.batch_size)
+    print(
+        f"1. {args.method}, {args.max_length} tokens: batched {r['batched_s']:.1f}"
+        f" s, per review {r['loop_s']:.1f} s: {r['speedup']:.2f}x; max |score "
+        f"difference| {r['max_abs_diff']:.2g}"
+    )
+
+
+def print_scaling(model_dir, texts, args) -> None:
+    r = scaling(model_dir, texts, args)
+    print(
+        f"2. {len(texts)} reviews: 1 process {r['one_s']:.1f} s, 2 processes "
+        f"{r['two_s']:.1f} s: efficiency {r['efficiency']:.2f}; fixed cost (the "
+        f"same command on the finished folder) {r['fixed_one_s']:.1f} s and "
+        f"{r['fixed_two_s']:.1f} s: efficiency without it "
+        f"{r['efficiency_without_fixed']:.2f}; shard work per process "
+        f"{ {k: round(v, 1) for k, v in r['busy_s'].items()} } s; max |score "
+        f"difference| {r['max_abs_diff']:.2g}"
+    )
+
+
+def print_memory(model_dir, args) -> None:
+    options = ["--model-dir", str(model_dir), "--rss-method", args.rss_method]
+    options += ["--rss-words", str(args.rss_words)]
+    small, large = (
+        child_json(__file__, ["--memory-only", str(n), *options])
+        for n in args.rss_sizes
+    )
+    print(
+        f"3. peak RSS ({args.rss_method}, 128 tokens, reviews cut to "
+        f"{args.rss_words or 'all their'} words): {small['n']} reviews "
+        f"{small['peak_rss_mib']} MiB, {large['n']} reviews "
+        f"{large['peak_rss_mib']} MiB: "
+        f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x"
+    )
+
+
+def print_rates(model_dir, texts, args) -> None:
+    for length in args.lengths:
+        rates = [
+            throughput(model_dir, texts, length, m, args.batch_size) for m in METHODS
+        ]
+        cells = ", ".join(f"{m} {r:.1f}" for m, r in zip(METHODS, rates, strict=True))
+        print(f"4. reviews/s at {length} tokens: {cells}")
+
+
+def print_gpu_full(model_dir, args) -> None:
     full = (
         "python -m helpers.corpus MODEL imdb-test.jsonl runs/attnlrp "
         "--method AttnLRP --max-length 512 --batch-size 32"
     )
-    if args.gpu_full and torch.cuda.is_available():
-        everything, _ = reviews(25_000)
-        tokenizer, model = load_model(model_dir, attn_implementation="eager")
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            corpus.explain_corpus(
-                model.cuda(),
-                tokenizer,
-                everything,
-                "AttnLRP",
-                Path(folder) / "run",
-                batch_size=32,
-            )
-        print(
-            f"5. 25,000 reviews, 512 tokens, AttnLRP on {machine('cuda')}: "
-            f"{time.perf_counter() - start:.0f} s"
-        )
-    else:
+    if not (args.gpu_full and torch.cuda.is_available()):
         print(f"5. no GPU run; on a GPU: {full} (or --gpu-full here)")
+        return
+    everything, _ = reviews(25_000)
+    tokenizer, model = load_model(model_dir, attn_implementation="eager")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        corpus.explain_corpus(
+            model.cuda(),
+            tokenizer,
+            everything,
+            "AttnLRP",
+            Path(folder) / "run",
+            batch_size=32,
+        )
+    print(
+        f"5. 25,000 reviews, 512 tokens, AttnLRP on {machine('cuda')}: "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+
+
+def report(model_dir: Path, texts: list[str], args) -> None:
+    """Run and print the parts not skipped."""
+    if "loop" not in args.skip:
+        print_loop(model_dir, texts, args)
+    if "scaling" not in args.skip:
+        print_scaling(model_dir, texts, args)
+    if "memory" not in args.skip:
+        print_memory(model_dir, args)
+    if "rate" not in args.skip:
+        print_rates(model_dir, texts, args)
+    print_gpu_full(model_dir, args)
 
 
 if __name__ == "__main__":

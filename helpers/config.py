@@ -101,7 +101,7 @@ PROFILES = {
         random_draws=3,
         ja_trainable_layers=2,
         ja_max_length=128,
-        corpus_reviews=16,
+        corpus_reviews=64,
         corpus_max_length=256,
     ),
     "full": Profile(

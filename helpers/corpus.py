@@ -45,6 +45,7 @@ import json
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,13 +216,15 @@ def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     return False
 
 
-def _write_shard(path: Path, rows: list[dict], process: str) -> None:
+def _write_shard(path: Path, rows: list[dict], process: str, seconds: float) -> None:
     """Write ``rows`` to ``path`` atomically: a temporary file, then ``os.replace``.
 
-    ``process`` (``"rank/world size"``) goes into the file's metadata.
+    ``process`` (``"rank/world size"``) and ``seconds`` (the time the rows
+    took) go into the file's metadata.
     """
     temporary = _temporary(path)
-    schema = SCHEMA.with_metadata({"process": process})
+    metadata = {"process": process, "seconds": f"{seconds:.3f}"}
+    schema = SCHEMA.with_metadata(metadata)
     try:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), temporary)
         os.replace(temporary, path)
@@ -256,6 +259,32 @@ def _row(words, token_scores, logits, target, encoding, merge) -> dict:
     }
 
 
+def _check_2d(explainer: Attribution, scores: torch.Tensor) -> None:
+    if scores.dim() != 2:
+        raise ValueError(
+            f"{explainer.name} gives {scores.dim()}-d scores: explain with one "
+            "map per token (e.g. 'Grad-CAM mean (normalised)')."
+        )
+
+
+def _batched_rows(explainer, tokenizer, encodings, picked, targets, merge):
+    """The rows of the one-window texts ``picked``, explained as one batch."""
+    inputs = encodings[picked[0]].specials.pad_windows(
+        [encodings[i].ids for i in picked]
+    )
+    wanted = None if targets is None else targets[picked]
+    result = explainer.attribute(inputs, target=wanted)
+    _check_2d(explainer, result.scores)
+    rows = []
+    for row, i in enumerate(picked):
+        e = encodings[i]
+        scores = result.scores[row, 1 : 1 + e.n_tokens]
+        words = long_words(tokenizer, e)
+        logits, target = result.logits[row], result.target[row]
+        rows.append(_row(words, scores, logits, target, e, merge))
+    return rows
+
+
 def explain_texts(
     explainer: Attribution,
     model: nn.Module,
@@ -278,27 +307,9 @@ def explain_texts(
     short = [i for i, e in enumerate(encodings) if len(e.spans) == 1]
     for group in batches_by_length([encodings[i].n_tokens for i in short], batch_size):
         picked = [short[g] for g in group]
-        inputs = encodings[picked[0]].specials.pad_windows(
-            [encodings[i].ids for i in picked]
-        )
-        wanted = None if targets is None else targets[picked]
-        result = explainer.attribute(inputs, target=wanted)
-        if result.scores.dim() != 2:
-            raise ValueError(
-                f"{explainer.name} gives {result.scores.dim()}-d scores: explain "
-                "with one map per token (e.g. 'Grad-CAM mean (normalised)')."
-            )
-        for row, i in enumerate(picked):
-            e = encodings[i]
-            scores = result.scores[row, 1 : 1 + e.n_tokens]
-            rows[i] = _row(
-                long_words(tokenizer, e),
-                scores,
-                result.logits[row],
-                result.target[row],
-                e,
-                merge,
-            )
+        found = _batched_rows(explainer, tokenizer, encodings, picked, targets, merge)
+        for i, row in zip(picked, found, strict=True):
+            rows[i] = row
     for i, e in enumerate(encodings):
         if rows[i] is None:
             long = explain_long(
@@ -312,14 +323,8 @@ def explain_texts(
                 batch_size=batch_size,
                 progress=False,
             )
-            rows[i] = _row(
-                long_words(tokenizer, e),
-                long.score(),
-                long.logits,
-                long.target,
-                e,
-                merge,
-            )
+            words = long_words(tokenizer, e)
+            rows[i] = _row(words, long.score(), long.logits, long.target, e, merge)
     return rows  # type: ignore[return-value]
 
 
@@ -411,7 +416,6 @@ def explain_corpus(
     ``out``; read it with :func:`read_corpus`.
     """
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     if accelerator is None:  # without CUDA, several processes meet on CPUs (gloo)
         accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -423,6 +427,20 @@ def explain_corpus(
     manifest = run.manifest()
     out = Path(out)
     _remove_dead_temporaries(out)
+    _claim(out, manifest, accelerator)
+    n_shards = -(-len(run.texts) // shard_size)
+    _explain_shards(run, out, n_shards, accelerator, progress)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_index(out, manifest, n_shards)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def _claim(out: Path, manifest: dict, accelerator) -> None:
+    """Make ``out`` this run's folder (process 0 writes ``corpus.json``), or
+    raise ``ValueError`` in every process when it holds another run, or when
+    this process's manifest differs from process 0's."""
     made = check_folder(out, manifest)  # every process, before anyone writes
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and not made:
@@ -436,25 +454,30 @@ def explain_corpus(
             f"{differ}: every process must load the same saved model, texts and "
             "settings."
         )
-    n_shards = -(-len(run.texts) // shard_size)
-    mine = range(accelerator.process_index, n_shards, accelerator.num_processes)
-    process = f"{accelerator.process_index}/{accelerator.num_processes}"
+
+
+def _explain_shards(run: _Run, out: Path, n_shards: int, accelerator, progress):
+    """Write this process's unfinished shards (``k % N == rank``), one at a time."""
+    from tqdm.auto import tqdm
+
+    rank, size = accelerator.process_index, accelerator.num_processes
     disable = not progress or not accelerator.is_local_main_process
+    mine = range(rank, n_shards, size)
     for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
-        part = slice(k * shard_size, min((k + 1) * shard_size, len(run.texts)))
+        start = k * run.shard_size
+        part = slice(start, min(start + run.shard_size, len(run.texts)))
         path = out / SHARD.format(k)
         if not _finished(path, part.stop - part.start):
-            _write_shard(path, run.rows(part), process)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        write_index(out, manifest, n_shards)
-    accelerator.wait_for_everyone()
-    return out
+            started = time.perf_counter()
+            rows = run.rows(part)
+            seconds = time.perf_counter() - started
+            _write_shard(path, rows, f"{rank}/{size}", seconds)
 
 
 def write_index(out: Path, manifest: dict, n_shards: int) -> None:
-    """``index.json``: the shards in order, their rows and the process that
-    wrote each (``"rank/world size"``), once all are written."""
+    """``index.json``: the shards in order, their rows, the process that wrote
+    each (``"rank/world size"``) and the seconds its rows took to compute
+    (``None`` for a shard written without them), once all are written."""
     missing = [k for k in range(n_shards) if not (out / SHARD.format(k)).exists()]
     if missing:
         raise RuntimeError(
@@ -464,9 +487,16 @@ def write_index(out: Path, manifest: dict, n_shards: int) -> None:
     shards = []
     for k in range(n_shards):
         meta = pq.read_metadata(out / SHARD.format(k))
-        process = (meta.metadata or {}).get(b"process", b"?").decode()
+        found = meta.metadata or {}
+        process = found.get(b"process", b"?").decode()
+        seconds = float(found[b"seconds"]) if b"seconds" in found else None
         shards.append(
-            {"file": SHARD.format(k), "rows": meta.num_rows, "process": process}
+            {
+                "file": SHARD.format(k),
+                "rows": meta.num_rows,
+                "process": process,
+                "seconds": seconds,
+            }
         )
     _write_json(out / INDEX, {"manifest": manifest, "shards": shards})
 
@@ -496,6 +526,12 @@ def read_corpus(out: str | os.PathLike, *, rows: bool = False):
     of dicts, one per text)."""
     table = pa.concat_tables(list(iter_shards(out)))
     return table.to_pylist() if rows else table
+
+
+def index_of(out: str | os.PathLike) -> dict:
+    """The finished run's ``index.json``: its manifest and, per shard, the file,
+    rows, process and seconds (:func:`write_index`)."""
+    return json.loads((Path(out) / INDEX).read_text(encoding="utf-8"))
 
 
 def manifest_of(out: str | os.PathLike) -> dict:
@@ -532,8 +568,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``MODEL``: a ``save_pretrained`` folder or hub name; ``TEXTS``: ``.txt``
     (one text per line), ``.jsonl`` or ``.parquet`` (``--column``); ``OUT``:
     the output folder. ``accelerate launch``/``torchrun`` run it on several
-    processes (README).
+    processes (README); each process, a plain one included, explains on its
+    Accelerate device (its GPU when there is one, else the CPU).
     """
+    from accelerate import Accelerator
+
     parser = argparse.ArgumentParser(
         "python -m helpers.corpus", description=main.__doc__
     )
@@ -546,7 +585,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     texts = _read_texts(Path(args.texts), args.column)
     settings = {"batch_size": args.batch_size, "max_length": args.max_length}
     settings["shard_size"] = args.shard_size
-    explain_corpus(model, tokenizer, texts, args.method, args.out, **settings)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    model.to(accelerator.device)
+    explain_corpus(
+        model,
+        tokenizer,
+        texts,
+        args.method,
+        args.out,
+        accelerator=accelerator,
+        **settings,
+    )
 
 
 if __name__ == "__main__":

@@ -245,6 +245,34 @@ def edit_word(tokenizer, text: str, word: str, replacement: str = "") -> str | N
     return edited if edited.strip() else None
 
 
+def _probability_change(before, after, n_resamples, seed) -> dict:
+    """How the edit moved the originally predicted class: its probability
+    (bootstrap over texts) and the flips (Wilson interval)."""
+    predicted = before.argmax(-1)
+    p_before = before.softmax(-1).gather(1, predicted[:, None])[:, 0]
+    p_after = after.softmax(-1).gather(1, predicted[:, None])[:, 0]
+    flips = int((after.argmax(-1) != predicted).sum())
+    change = (p_after - p_before).numpy()
+    return {
+        "n_texts": len(before),
+        "probability_change": bootstrap_ci(change, n_resamples=n_resamples, seed=seed),
+        "flipped": flips / len(before),
+        "flipped_interval": wilson_interval(flips, len(before)),
+    }
+
+
+def _accuracy_change(before, after, truth, n_resamples, seed) -> dict:
+    """Accuracy before and after the edit, and the change (bootstrap over texts)."""
+    right_before = (before.argmax(-1) == truth).double()
+    right_after = (after.argmax(-1) == truth).double()
+    change = (right_after - right_before).numpy()
+    return {
+        "accuracy_before": float(right_before.mean()),
+        "accuracy_after": float(right_after.mean()),
+        "accuracy_change": bootstrap_ci(change, n_resamples=n_resamples, seed=seed),
+    }
+
+
 def counterfactual(
     model: nn.Module,
     tokenizer,
@@ -278,33 +306,11 @@ def counterfactual(
     rows = [i for i, _ in edits]
     window, overlap = window_for(tokenizer, model, max_length)
     options = {"window": window, "overlap": overlap, "batch_size": batch_size}
-    before = classify_long(
-        model, tokenizer, [texts[i] for i in rows], progress=False, **options
-    )
-    after = classify_long(
-        model, tokenizer, [e for _, e in edits], progress=False, **options
-    )
-    predicted = before.argmax(-1)
-    p_before = before.softmax(-1).gather(1, predicted[:, None])[:, 0]
-    p_after = after.softmax(-1).gather(1, predicted[:, None])[:, 0]
-    flips = int((after.argmax(-1) != predicted).sum())
-    result = {
-        "word": word,
-        "replacement": replacement,
-        "n_texts": len(rows),
-        "probability_change": bootstrap_ci(
-            (p_after - p_before).numpy(), n_resamples=n_resamples, seed=seed
-        ),
-        "flipped": flips / len(rows),
-        "flipped_interval": wilson_interval(flips, len(rows)),
-    }
+    options |= {"progress": False}
+    before = classify_long(model, tokenizer, [texts[i] for i in rows], **options)
+    after = classify_long(model, tokenizer, [e for _, e in edits], **options)
+    result = _probability_change(before, after, n_resamples, seed)
     if labels is not None:
         truth = torch.as_tensor([int(labels[i]) for i in rows])
-        right_before = (predicted == truth).double()
-        right_after = (after.argmax(-1) == truth).double()
-        result["accuracy_before"] = float(right_before.mean())
-        result["accuracy_after"] = float(right_after.mean())
-        result["accuracy_change"] = bootstrap_ci(
-            (right_after - right_before).numpy(), n_resamples=n_resamples, seed=seed
-        )
-    return Counterfactual(**result)
+        result |= _accuracy_change(before, after, truth, n_resamples, seed)
+    return Counterfactual(word=word, replacement=replacement, **result)

@@ -25,7 +25,12 @@
 # have concluded. The book's build explains the test sample in its prepare
 # step (`python -m helpers.book.prepare`); the cell below makes the same call,
 # which loads the finished shards (opened without the prepare step, it
-# computes them, a minute or two in the quick profile).
+# computes them, under a minute on 2 CPU cores in the quick profile). The
+# quick profile explains a seeded sample of 64 test reviews, as many as keep
+# this chapter's share of the quick build near a minute and a half on 2 CPU
+# cores (the counterfactual tests below classify every review again for each
+# word tested); the last section says what a sample this small can and cannot
+# show.
 
 # %%
 # Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
@@ -49,10 +54,12 @@ if importlib.util.find_spec("helpers") is None:
     importlib.invalidate_caches()
 
 # %%
+import itertools
+
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from helpers import config, corpus, corpus_views, train
+from helpers import config, corpus, corpus_views, stats, train
 from helpers.book import corpus_sample, plots, report
 
 profile = config.get_profile()
@@ -236,6 +243,65 @@ for result in attention_tests:
     print("[CLS] attention candidate", verdict(result))
 
 # %% [markdown]
+# ## What this sample can and cannot show
+#
+# Every number above comes from the sample, and the cell below measures how far
+# it reaches: how many words clear the frequency floor, how wide a top word's
+# interval is, whether neighbouring ranks can be told apart, and the smallest
+# effect a counterfactual on these reviews could detect.
+
+
+# %%
+def overlapping_neighbours(words):
+    """Adjacent pairs of a ranked list whose mean-relevance intervals overlap."""
+    return sum(
+        a.mean.low <= b.mean.high and b.mean.low <= a.mean.high
+        for a, b in itertools.pairwise(words)
+    )
+
+
+n_reviews = len(rows)
+every = corpus_views.relevance_frequency(runs["AttnLRP"], min_texts=1)
+floor = [p for p in every if p["n_texts"] >= MIN_TEXTS]
+names = [p for p in floor if p["kind"] == "name"]
+numbers = [p for p in floor if p["kind"] == "number"]
+print(
+    f"The sample holds {n_reviews} of the 25,000 test reviews "
+    f"({n_reviews / 25_000:.1%}). Of the {len(every)} (class, word) pairs it "
+    f"holds, {len(floor)} are in at least {MIN_TEXTS} reviews and enter the "
+    f"views, names {len(names)} and numbers {len(numbers)} of them."
+)
+for label, words in by_total.items():
+    spans = sorted(
+        (w.mean.high - w.mean.low) / abs(w.mean.mean) for w in words if w.mean.mean
+    )
+    middle = spans[len(spans) // 2] if spans else float("nan")
+    print(
+        f"explaining {label}: the top {len(words)} words by total are each held by "
+        f"{min(w.n_texts for w in words)} to {max(w.n_texts for w in words)} "
+        f"reviews; the median width of their mean-relevance intervals is "
+        f"{middle:.1f} times the mean, and {overlapping_neighbours(words)} of "
+        f"{max(len(words) - 1, 0)} neighbouring ranks overlap."
+    )
+held = [t.n_texts for t in done.values()]
+low, high = stats.wilson_interval(0, min(held)) if held else (float("nan"),) * 2
+print(
+    f"The counterfactuals edited {min(held, default=0)} to {max(held, default=0)} "
+    f"reviews each: with no prediction flipped among {min(held, default=0)}, the "
+    f"flip rate's interval still reaches {high:.0%}."
+)
+
+# %% [markdown]
+# So the sample can show the direction and rough size of relevance for the
+# words most reviews hold (punctuation, frequent sentiment words) and whether
+# removing one of them moves predictions strongly. It cannot rank words whose
+# intervals overlap, say anything about words in fewer than `MIN_TEXTS`
+# reviews (the counts above say how many names and numbers, ratings such as
+# "7/10" among them, clear that floor), or detect a shortcut that flips fewer
+# predictions than the interval above allows. The full profile's 25,000
+# reviews are what those questions need.
+
+# %% [markdown]
 # ## The whole test set
 #
 # The quick profile explains a seeded sample of the test set, each review read
@@ -255,22 +321,34 @@ for result in attention_tests:
 #
 # Interrupted, the same command resumes from the finished shards, on any
 # number of processes. How long it takes is an estimate, computed below
-# from timings of this machine's kind (2 CPU cores) on the quick model; no
-# GPU timing was at hand when this was written, so for a GPU run
+# from the seconds this chapter's own AttnLRP run took per shard (recorded in
+# its `index.json`, on the machine that built this page, in its profile);
+# no GPU timing was at hand when this was written, so for a GPU run
 # `python bench/bench_corpus.py --gpu-full` times the whole 25,000 at 512
 # tokens on yours, and without `--gpu-full` it prints reviews per second for
 # your CPU.
 
 # %%
-# Timings on 2 CPU cores shared with another job (the quick MiniLM, AttnLRP,
-# 256-token windows) gave 0.6 to 0.9 reviews per second; the middle of that:
-MEASURED_REVIEWS_PER_S = 0.7
+shards = corpus.index_of(runs["AttnLRP"])["shards"]
+timed = [s for s in shards if s["seconds"] is not None]
 # bert-base has twice the layers and twice the width of the 6-layer MiniLM:
 # about 8 times the work per token, and 512-token windows hold longer reviews.
 BERT_BASE_FACTOR = 8
-hours = 25_000 / (MEASURED_REVIEWS_PER_S / BERT_BASE_FACTOR) / 3600
-print(
-    f"Estimate for the full 25,000 with bert-base on 2 CPU cores: about "
-    f"{hours:.0f} hours; torchrun with N processes on N times the cores "
-    f"divides it by about N (bench_corpus measures the scaling)."
-)
+if timed and profile.model_name == config.PACKAGED_MODEL:
+    rate = sum(s["rows"] for s in timed) / sum(s["seconds"] for s in timed)
+    hours = 25_000 / (rate / BERT_BASE_FACTOR) / 3600
+    print(
+        f"This run explained {rate:.2f} reviews per second ({profile.model_name}, "
+        f"AttnLRP, {profile.corpus_max_length}-token windows). Estimate for the "
+        f"full 25,000 with bert-base on the same machine: about {hours:.0f} hours; "
+        "torchrun with N processes on N times the cores divides it by about N "
+        "(bench_corpus measures the scaling)."
+    )
+elif timed:
+    rate = sum(s["rows"] for s in timed) / sum(s["seconds"] for s in timed)
+    print(
+        f"This run explained {rate:.2f} reviews per second ({profile.model_name}): "
+        f"the 25,000 take about {25_000 / rate / 3600:.1f} hours here."
+    )
+else:
+    print("This run's shards predate the recorded timings: rerun it for them.")

@@ -92,6 +92,10 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypat
     n_shards = math.ceil(len(CORPUS) / 3)
     assert len(calls) == n_shards - 2  # finished shards were skipped
     _same_rows(corpus.read_corpus(out, rows=True), whole, atol=0)
+    # each shard keeps the seconds its rows took, those written before the crash too
+    shards = corpus.index_of(out)["shards"]
+    assert len(shards) == n_shards
+    assert all(isinstance(s["seconds"], float) and s["seconds"] > 0 for s in shards)
 
 
 #: A ``python -m helpers.corpus`` run SIGKILLed after it wrote shard 2's
@@ -233,6 +237,34 @@ def test_a_process_with_other_weights_than_process_0_stops(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
+
+
+class OnMeta:
+    """An ``accelerate.Accelerator`` stand-in of one process on the ``meta`` device."""
+
+    process_index, num_processes, device = 0, 1, torch.device("meta")
+    is_main_process = is_local_main_process = True
+
+    def __init__(self, cpu=False):
+        pass
+
+
+def test_the_command_explains_on_its_accelerator_device(tmp_path, monkeypatch):
+    """One plain process of ``python -m helpers.corpus`` uses the GPU when there is
+    one: the model goes to the accelerator's device, and that accelerator runs."""
+    folder = save_tiny(tmp_path / "model")
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS), encoding="utf-8")
+    seen = {}
+
+    def record(model, tokenizer, texts, method, out, **settings):
+        seen["device"] = next(model.parameters()).device
+        seen["accelerator"] = settings["accelerator"]
+
+    monkeypatch.setattr("accelerate.Accelerator", OnMeta)
+    monkeypatch.setattr(corpus, "explain_corpus", record)
+    corpus.main([str(folder), str(tmp_path / "texts.txt"), str(tmp_path / "run")])
+    assert seen["device"].type == "meta"
+    assert isinstance(seen["accelerator"], OnMeta)
 
 
 def test_empty_corpus_and_missing_column_are_refused(tmp_path):

@@ -391,7 +391,15 @@ def test_chapter_5_measures_every_method_against_the_floor(chapters):
     # comprehensiveness by hand = the helper; the running example lost 3 words each
     torch.testing.assert_close(ns["comp_helper"], ns["comp_by_hand"], atol=1e-5, rtol=0)
     assert [len(words) for words in ns["deleted"]] == [3, 3, 3]
-    assert all(text.count("[MASK]") == 3 for text in ns["masked_texts"])
+    # "before" is the model's own probability of the class it predicts, and
+    # the gem line reads the first row
+    probs = ns["train"].predict_logits(
+        ns["model"], ns["tokenizer"], ns["examples"].texts()
+    )
+    for d, p in zip(ns["deletions"], probs.softmax(-1), strict=True):
+        assert d["target"] == int(p.argmax())
+        assert abs(d["before"] - float(p[d["target"]])) < 1e-4
+    assert ns["gem_deleted"] is ns["deletions"][0]
 
 
 def test_chapter_6_conserves_and_measures_plausibility(chapters):

@@ -250,6 +250,25 @@ def test_browser_check_fails_on_cjk_text_the_bundled_font_does_not_draw(tmp_path
     assert "CJK glyphs missing from the bundled font: '丄'" in missing, missing
 
 
+@needs_browser
+def test_japanese_highlights_in_the_book_are_drawn_with_the_bundled_font(tmp_path):
+    """helpers.highlight writes its own font stack inline; the book's stylesheet
+    must still put the bundled CJK font first there, or Japanese shows as boxes."""
+    from helpers.highlight import highlight_html
+
+    (tmp_path / "fonts").mkdir()
+    shutil.copy(_bundled_font(), tmp_path / "fonts" / "ipaexg.ttf")
+    shutil.copy(ROOT / "_static" / "book.css", tmp_path / "book.css")
+    body = highlight_html(["私は", "不運", "な", "人間", "です", "。"], [0.1] * 6)
+    page = (
+        '<html><head><link rel="stylesheet" href="book.css"></head>'
+        f"<body>{body}</body></html>"
+    )
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    proc = _check_book(str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _check_book_module():
     spec = importlib.util.spec_from_file_location(
         "check_book", ROOT / ".ci" / "check_book.py"

@@ -38,8 +38,9 @@ from torch import nn
 from .attention import explain_review, render_review
 from .attr import explainers
 from .attr.explanation import TextExplanation
+from .escape import Markup, isolated
 from .explain import DEFAULT_METHODS, check_explainable, explain, resolve_methods
-from .highlight import Markup, highlight_html, isolated, legend_html
+from .highlight import highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
 from .tokens import DEFAULT_MERGE

@@ -34,8 +34,8 @@ import torch
 
 from ..align import word_map
 from ..data import DataError, encode_texts, read_review, same_text
+from ..escape import isolated
 from ..explain import Explanation, explain
-from ..highlight import isolated
 from ..inputs import label_names
 from ..models import eval_mode, model_device
 from ..tokens import encode
@@ -118,7 +118,7 @@ def predictions_html(rows: list[dict]) -> str:
     """The rows of :func:`predictions` as an HTML table.
 
     Every cell and header (texts, label names) is escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
     """
     prob_cols = [k for k in rows[0] if k.startswith("P(")] if rows else []
     head = ["example", "text", "gold", *prob_cols, "predicted", ""]

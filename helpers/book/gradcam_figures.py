@@ -26,9 +26,10 @@ from scipy.sparse.csgraph import connected_components
 from ..attr.explanation import TextExplanation
 from ..attr.gradcam import GradCam, GradCamMean
 from ..data import BookWarning
+from ..escape import isolated
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
-from ..highlight import CMAP, CMAP_SIGNED, isolated
+from ..highlight import CMAP, CMAP_SIGNED
 from ..stats import spearman
 
 # ------------------------------------------------------------- layer statistics
@@ -402,7 +403,7 @@ def describe_word_maps(
     Says which word each reads first, which layers agree with the mean's
     first word, and the Spearman ρ between the two methods' word scores.
     Words and the method's name are escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    (:func:`helpers.escape.isolated`): markdown renders HTML.
     """
     cam = torch.as_tensor(cam, dtype=torch.float64)
     other = torch.as_tensor(other, dtype=torch.float64)

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..highlight import isolated
+from ..escape import isolated
 from ..metrics.faithfulness import (
     COMP_MINUS_RANDOM,
     COMPREHENSIVENESS,
@@ -174,7 +174,7 @@ def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
     """The table as HTML (for ``IPython.display.HTML``), every text escaped.
 
     Texts (method names, headers, the caption) are direction-isolated too
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
 
     The best comprehensiveness and sufficiency (by each metric's direction)
     in bold; each CI's interval sits under its mean, so the table fits the
@@ -462,7 +462,7 @@ def summarise(
     then the recommendation: the most comprehensive methods that beat random
     and pass, all of them when they are not separated. The ρ values are left
     to the table. Method names are escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    (:func:`helpers.escape.isolated`): markdown renders HTML.
     """
     rows, cascade, baseline = _isolated_names(rows, cascade, baseline)
     text = _faithfulness_text(rows, baseline)

@@ -520,9 +520,10 @@ def layer_of(name: str) -> int | None:
 def main_methods(names) -> list[str]:
     """``names`` without the per-layer Grad-CAM methods, in order.
 
-    The curve plots draw these as lines; :func:`helpers.book.plots.plot_layer_curves`
-    and :func:`~helpers.book.plots.plot_cascade_layers` give each layer its own
-    small panel.
+    The curve plots draw these as lines;
+    :func:`helpers.book.layer_plots.plot_layer_curves` and
+    :func:`~helpers.book.layer_plots.plot_cascade_layers` give each layer its
+    own small panel.
     """
     return [n for n in names if layer_of(n) is None]
 

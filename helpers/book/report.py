@@ -257,6 +257,21 @@ def leaders(rows: list[dict], metric=COMPREHENSIVENESS) -> list[dict]:
     return [ranked[0]] + [r for r in ranked[1:] if overlap(best, r[metric.name])]
 
 
+def by_method(rows: list[dict]) -> dict[str, dict]:
+    """``rows`` keyed by their ``"method"``."""
+    return {r["method"]: r for r in rows}
+
+
+def qualifies(row: dict, exclude=(RANDOM,)) -> bool:
+    """Whether a results row may be recommended: not in ``exclude``, beats
+    random (paired CI above 0) and passes the sanity check when it ran."""
+    return (
+        row["method"] not in exclude
+        and (row.get("comp - random") is None or row["comp - random"].low > 0)
+        and row.get("sanity", PASS) == PASS
+    )
+
+
 def either(names: list[str]) -> str:
     """``a``, ``a or b``, ``a, b or c``."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
@@ -264,7 +279,7 @@ def either(names: list[str]) -> str:
 
 def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
     """Bullets on comprehensiveness, sufficiency and the random floor."""
-    by = {r["method"]: r for r in rows}
+    by = by_method(rows)
     ranked = sorted(
         (r for r in rows if r["method"] != baseline),
         key=lambda r: COMPREHENSIVENESS.key(r["comprehensiveness"].mean),

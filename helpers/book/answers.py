@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..attr import TRANSFORMER_METHODS
 from ..metrics.faithfulness import RANDOM
 from ..metrics.sanity import PASS
-from .report import by_method, either, layer_of, overlap, qualifies
+from .report import by_method, layer_of, listing, overlap, qualifies
 
 #: Chapter 3's attention methods, asked about in the conclusion.
 ATTENTION_METHODS = ("[CLS] attention", "rollout")
@@ -26,11 +26,6 @@ ATTENTION_METHODS = ("[CLS] attention", "rollout")
 def _beats_random(row: dict) -> bool:
     diff = row.get("comp - random")
     return diff is not None and diff.low > 0
-
-
-def _listing(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 @dataclass(frozen=True)
@@ -110,17 +105,17 @@ def _attention_clause(f: _Facts) -> str:
 
     above = [r for r in f.attention if _beats_random(r)]
     if not above:
-        values = _listing([value(r) for r in f.attention])
+        values = listing([value(r) for r in f.attention])
         return f"attention alone ({values}) did not beat random"
-    shares = _listing([_percent(_share(r, f)) for r in above])
+    shares = listing([_percent(_share(r, f)) for r in above])
     margin = f"{shares} of the best method's margin over random"
     if len(above) == len(f.attention):
         verb = "barely beat" if max(_share(r, f) for r in above) < 0.5 else "beat"
-        values = _listing([value(r) for r in above])
+        values = listing([value(r) for r in above])
         return f"attention alone {verb} random ({values}: {margin})"
-    below = _listing([value(r) for r in f.attention if not _beats_random(r)])
-    names = _listing([r["method"] for r in above])
-    values = _listing([f"{r['comprehensiveness'].mean:.3f}" for r in above])
+    below = listing([value(r) for r in f.attention if not _beats_random(r)])
+    names = listing([r["method"] for r in above])
+    values = listing([f"{r['comprehensiveness'].mean:.3f}" for r in above])
     return (
         f"only {names} among the attention methods beat random ({values}, "
         f"{margin}; {below} did not)"
@@ -134,7 +129,7 @@ def _layers(rows: list[dict], f: _Facts) -> str:
     if not rows:
         return "no layer"
     numbers = [str(layer_of(r["method"])) for r in rows]
-    return f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {_listing(numbers)}"
+    return f"layer {numbers[0]}" if len(numbers) == 1 else f"layers {listing(numbers)}"
 
 
 def _gradcam_clause(f: _Facts) -> str:
@@ -194,7 +189,7 @@ def _picks(rows: list[dict], recommended) -> list[str]:
 def _use(picks: list[str], bold: bool = False) -> str:
     """``A`` or ``A or B (not separated)``."""
     names = [f"**{m}**" if bold else m for m in picks]
-    return either(names) + (" (not separated)" if len(picks) > 1 else "")
+    return listing(names, "or") + (" (not separated)" if len(picks) > 1 else "")
 
 
 def finding(rows: list[dict], recommended: str | Sequence[str] | None = None) -> str:
@@ -276,7 +271,7 @@ def _chapter3_answer(facts: _Facts) -> str:
     verdict = (
         f"{none} beat random (paired 95 % CI above 0)"
         if not above
-        else f"{_listing(above)} beat random (paired 95 % CI above 0)"
+        else f"{listing(above)} beat random (paired 95 % CI above 0)"
     )
     reached = ", ".join(
         f"{r['method']} reached {r['comprehensiveness'].mean:.3f} "

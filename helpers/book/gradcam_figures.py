@@ -31,6 +31,7 @@ from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
 from ..highlight import CMAP, CMAP_SIGNED
 from ..stats import spearman
+from .report import listing
 
 # ------------------------------------------------------------- layer statistics
 
@@ -338,7 +339,7 @@ def _layer_list(layers: Sequence[int]) -> str:
             parts.append(f"{run[0]}–{run[-1]}")
         else:
             parts += [str(x) for x in run]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return listing(parts)
 
 
 def describe_layer_agreement(rho, threshold: float = 0.3) -> str:

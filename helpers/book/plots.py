@@ -234,39 +234,8 @@ def plot_forest(rows: list[dict], title: str = "", path=None):
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 1.3 + 0.27 * k))
     ax.axvline(0, color="black", linestyle="--", linewidth=1)
     ax.hlines(y, [d.low for d in diff], [d.high for d in diff], colors=colours, lw=2)
-    groups = {
-        "passes the sanity check": [r.get("sanity") == "pass" for r in shown],
-        "fails the sanity check": [r.get("sanity") == "fail" for r in shown],
-        None: [r.get("sanity") not in ("pass", "fail") for r in shown],
-    }
     handles = [Line2D([], [], color="black", ls="--", lw=1, label="random")]
-    for label, keep in groups.items():
-        index = [i for i, ok in enumerate(keep) if ok]
-        if not index:
-            continue
-        edge = [colours[i] for i in index]
-        hollow = label == "fails the sanity check"
-        ax.scatter(
-            [diff[i].mean for i in index],
-            y[index],
-            s=36,
-            zorder=3,
-            facecolors="white" if hollow else edge,
-            edgecolors=edge,
-            linewidths=1.5,
-        )
-        if label is not None:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    ls="none",
-                    marker="o",
-                    color="0.3",
-                    markerfacecolor="white" if hollow else "0.3",
-                    label=label,
-                )
-            )
+    handles += _sanity_dots(ax, [r.get("sanity") for r in shown], diff, y, colours)
     ax.set_yticks(y, [_text(r["method"]) for r in shown], fontsize=_SMALL)
     ax.set_ylim(-0.7, k - 0.3)
     ax.tick_params(axis="x", labelsize=_SMALL)
@@ -289,6 +258,47 @@ def plot_forest(rows: list[dict], title: str = "", path=None):
         frameon=False,
     )
     return _finish(fig, path)
+
+
+def _sanity_dots(ax, sanity, diff, y, colours) -> list:
+    """The forest plot's dots: filled where the sanity check passed, hollow
+    where it failed; the legend's handles for the outcomes drawn."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for outcome in ("pass", "fail", None):
+        index = [
+            i
+            for i, s in enumerate(sanity)
+            if s == outcome or (outcome is None and s not in ("pass", "fail"))
+        ]
+        if not index:
+            continue
+        edge = [colours[i] for i in index]
+        face = "white" if outcome == "fail" else edge
+        ax.scatter(
+            [diff[i].mean for i in index],
+            y[index],
+            s=36,
+            zorder=3,
+            facecolors=face,
+            edgecolors=edge,
+            linewidths=1.5,
+        )
+        if outcome is not None:
+            label = f"{'passes' if outcome == 'pass' else 'fails'} the sanity check"
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="none",
+                    marker="o",
+                    color="0.3",
+                    markerfacecolor="white" if outcome == "fail" else "0.3",
+                    label=label,
+                )
+            )
+    return handles
 
 
 def plot_faithful_plausible(
@@ -336,7 +346,24 @@ def plot_faithful_plausible(
         linewidths=0.6,
         zorder=3,
     )
-    methods = [m != RANDOM for m in names]
+    _cost_legend(ax, ms, [m != RANDOM for m in names])
+    ax.set_xlabel(
+        f"plausibility: mean AUPRC against human rationales (n = {auprc[0].n})",
+        fontsize=_FONT,
+    )
+    ax.set_ylabel(f"comprehensiveness (n = {comp[0].n})", fontsize=_FONT)
+    ax.tick_params(labelsize=_SMALL)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
+    fig.tight_layout()  # the axes' final size, which the labels are placed for
+    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
+    _label_points(ax, names, points, area)
+    return _finish(fig, path)
+
+
+def _cost_legend(ax, ms: np.ndarray, methods: list[bool]) -> None:
+    """Beside the axes: three round costs (of the methods, not the baseline,
+    when there are any) drawn at their marker areas."""
     reference = _reference_costs(ms[methods] if any(methods) else ms)
     handles = [
         ax.scatter([], [], s=_cost_area(v, ms.max()), color="0.8", edgecolors="black")
@@ -355,18 +382,6 @@ def plot_faithful_plausible(
         handletextpad=2.0,
         borderpad=1.2,
     )
-    ax.set_xlabel(
-        f"plausibility: mean AUPRC against human rationales (n = {auprc[0].n})",
-        fontsize=_FONT,
-    )
-    ax.set_ylabel(f"comprehensiveness (n = {comp[0].n})", fontsize=_FONT)
-    ax.tick_params(labelsize=_SMALL)
-    ax.grid(alpha=0.3)
-    ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
-    fig.tight_layout()  # the axes' final size, which the labels are placed for
-    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
-    _label_points(ax, names, points, area)
-    return _finish(fig, path)
 
 
 def _label_points(ax, names, points, areas) -> None:

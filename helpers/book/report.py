@@ -272,9 +272,10 @@ def qualifies(row: dict, exclude=(RANDOM,)) -> bool:
     )
 
 
-def either(names: list[str]) -> str:
-    """``a``, ``a or b``, ``a, b or c``."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def listing(items, last: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``last="or"``: ``a, b or c``)."""
+    *head, tail = items
+    return f"{', '.join(head)} {last} {tail}" if head else tail
 
 
 def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
@@ -453,7 +454,7 @@ def _recommendation(rows, cascade, threshold: float, baseline) -> str:
         )
     return (
         f"**Recommendation:** for this model, explain with "
-        f"{either([f'**{m}**' for m in picks])} (not separated: their "
+        f"{listing([f'**{m}**' for m in picks], 'or')} (not separated: their "
         f"comprehensiveness intervals overlap), the most comprehensive methods "
         f"that beat random{sanity}."
     )

@@ -18,7 +18,15 @@ from ..metrics.faithfulness import (
     FaithfulnessResults,
 )
 from ..metrics.sanity import CascadeResults
-from .plots import _COLOURS, _FONT, _SMALL, BOOK_WIDTH, _cascade_band, _finish
+from .plots import (
+    _COLOURS,
+    _FONT,
+    _SMALL,
+    BOOK_WIDTH,
+    _cascade_band,
+    _finish,
+    _legend_below,
+)
 from .report import layer_methods, layer_of
 
 
@@ -53,15 +61,7 @@ def _finish_grid(fig, axes, n, xlabel, ylabel, n_legend, path):
         if i + ncols >= n:
             ax.set_xlabel(xlabel, fontsize=_SMALL)
             ax.tick_params(labelbottom=True)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(n_legend, 4),
-        fontsize=_FONT,
-        frameon=False,
-    )
+    _legend_below(fig, axes.flat[0], n_legend, per_row=4)
     return _finish(fig, path, rect=(0, 0.32 / fig.get_figheight() + 0.02, 1, 1))
 
 

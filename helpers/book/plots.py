@@ -71,13 +71,14 @@ def _style(name: str) -> dict:
     return {"color": _COLOURS.get(name, "tab:gray"), "linewidth": 1.8}
 
 
-def _legend_below(fig, axes, n: int) -> None:
+def _legend_below(fig, axes, n: int, per_row: int = 3) -> None:
+    """One legend for the figure, below it: ``axes``' entries, ``per_row`` a row."""
     handles, labels = axes.get_legend_handles_labels()
     fig.legend(
         handles,
         labels,
         loc="lower center",
-        ncol=min(3, n),
+        ncol=min(per_row, n),
         fontsize=_FONT,
         frameon=False,
     )

@@ -226,7 +226,8 @@ def _token_span(
 
 
 def _opening(title) -> str:
-    """The highlight's outer ``<div>`` and, when given, its title (:func:`helpers.escape.markup`)."""
+    """The highlight's outer ``<div>`` and, when given, its title
+    (:func:`helpers.escape.markup`)."""
     head = f'<div class="token-highlight" style="{_FONT}; {_BLOCK}">'
     if not title:
         return head

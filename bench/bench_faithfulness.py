@@ -46,7 +46,7 @@ from _common import (
 )
 
 from helpers import attr, config, metrics
-from helpers.book import plots, report
+from helpers.book import layer_plots, plots, report
 from helpers.data import text_batches
 
 
@@ -144,13 +144,15 @@ def write_outputs(out, results, cascade, rows, timing, seed):
         (out / "sanity.md").write_text(report.table_markdown(sanity, list(sanity[0])))
         plots.plot_cascade(cascade, out / "cascade.png", seed=seed)
         if layers:
-            plots.plot_cascade_layers(cascade, out / "cascade_layers.png", seed=seed)
+            layer_plots.plot_cascade_layers(
+                cascade, out / "cascade_layers.png", seed=seed
+            )
     if timing:
         report.write_csv(timing, out / "timing.csv")
         (out / "timing.md").write_text(report.table_markdown(timing, list(timing[0])))
     plots.plot_curves(results, out / "curves.png")
     if layers:
-        plots.plot_layer_curves(results, out / "curves_layers.png")
+        layer_plots.plot_layer_curves(results, out / "curves_layers.png")
     plots.plot_agreement(results, out / "agreement.png")
     raw = {
         f"{metric}/{m}": getattr(results, metric)[m]

@@ -35,7 +35,8 @@ from .attr.attention import CLSAttention, layer_index
 from .attr.explanation import TextExplanation
 from .config import LABEL_NAMES
 from .data import text_batches
-from .highlight import Markup, highlight_html, highlight_rows, isolated
+from .escape import Markup, isolated
+from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
 from .tokens import WordMap, merge_pieces, special_tokens
@@ -236,7 +237,7 @@ def render_review(
     truncation marker. ``label_names``: default ``ra.label_names`` (the
     model's ``id2label``), else the book's negative/positive; they and
     ``name`` are escaped and isolated in the title
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
     """
     if label_names is None:
         label_names = ra.label_names or LABEL_NAMES

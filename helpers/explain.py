@@ -54,7 +54,8 @@ from .align import require_words
 from .attr import Attribution, explainers
 from .attr.explanation import TextExplanation
 from .data import check_texts
-from .highlight import highlight_html, highlight_rows, isolated, save_html
+from .escape import isolated
+from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
 from .tokens import DEFAULT_MERGE, check_merge
@@ -204,7 +205,7 @@ class Explanation:
     def headline(self, i: int) -> str:
         """One line of HTML: text ``i``'s prediction and the class explained.
 
-        Label names are escaped and isolated (:func:`helpers.highlight.isolated`).
+        Label names are escaped and isolated (:func:`helpers.escape.isolated`).
         """
         p = float(self.probs[i].max())
         explained = (

@@ -27,8 +27,8 @@ texts are coloured on one scale, the largest ``|score|`` of the two.
 from __future__ import annotations
 
 import difflib
+import functools
 import html
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -38,8 +38,9 @@ from torch import nn
 from .attention import explain_review, render_review
 from .attr import explainers
 from .attr.explanation import TextExplanation
+from .escape import Markup, isolated
 from .explain import DEFAULT_METHODS, check_explainable, explain, resolve_methods
-from .highlight import Markup, highlight_html, isolated, legend_html
+from .highlight import highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
 from .tokens import DEFAULT_MERGE
@@ -113,7 +114,7 @@ class AttentionExplorer(widgets.VBox):
         if label_names is None:
             label_names = model_label_names(model)
         self.max_length, self.label_names = max_length, list(label_names)
-        self._cache: OrderedDict[int, TextExplanation] = OrderedDict()
+        self._cached = functools.lru_cache(self.cache_size)(self._attention)
         n_layers, n_heads = (
             model.config.num_hidden_layers,
             model.config.num_attention_heads,
@@ -159,14 +160,12 @@ class AttentionExplorer(widgets.VBox):
 
     def attention(self, index: int) -> TextExplanation:
         """The review's attention, computed on first use, kept for a few reviews."""
-        if index not in self._cache:
-            self._cache[index] = explain_review(
-                self.model, self.tokenizer, self.texts[index], self.max_length
-            )
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(index)
-        return self._cache[index]
+        return self._cached(index)
+
+    def _attention(self, index: int) -> TextExplanation:
+        return explain_review(
+            self.model, self.tokenizer, self.texts[index], self.max_length
+        )
 
     def _on_change(self, change):
         self.refresh()
@@ -437,7 +436,7 @@ class TextExplorer(widgets.VBox):
         default = next((m for m in DEFAULT_METHODS if m in names), names[0])
         self.before: str | None = None
         self.current: str | None = None
-        self._cache: OrderedDict[tuple, object] = OrderedDict()
+        self._cached = functools.lru_cache(self.cache_size)(self._explained)
         self.text = widgets.Textarea(
             value=text,
             placeholder="Type a text, then press Explain.",
@@ -476,22 +475,18 @@ class TextExplorer(widgets.VBox):
 
         Kept for a few (text, method, class) triples, so switching back is instant.
         """
-        key = (text, self.method.value, target)
-        if key not in self._cache:
-            method = self.registry[self.method.value]
-            self._cache[key] = explain(
-                self.model,
-                self.tokenizer,
-                text,
-                [method],
-                target,
-                progress=False,
-                **self.settings,
-            )
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        return self._cached(text, self.method.value, target)
+
+    def _explained(self, text: str, method: str, target):
+        return explain(
+            self.model,
+            self.tokenizer,
+            text,
+            [self.registry[method]],
+            target,
+            progress=False,
+            **self.settings,
+        )
 
     def _render(self) -> str:
         wanted = None if self.target.value == PREDICTED else self.target.value

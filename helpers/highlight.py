@@ -23,8 +23,8 @@ gradients; every chapter goes through :func:`highlight_html`:
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
   containing ``<script>`` shows as text. Text from a user, a model or a
-  tokenizer is also direction-isolated (:func:`isolated`: a ``<bdi>``; in an
-  attribute or a ``<title>``, :func:`isolated_attribute`), so a right-to-left
+  tokenizer is also direction-isolated (:mod:`helpers.escape`: a ``<bdi>``; in an
+  attribute or a ``<title>``, U+2068…U+2069), so a right-to-left
   override (U+202E) left open in a review or a label cannot reverse the numbers
   after it. :func:`save_html` writes a standalone file with a
   Content-Security-Policy that forbids scripts and remote loads.
@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .escape import escaped, isolated, isolated_attribute, markup
 from .tokens import merge_pieces, piece_text, start_marker
 
 _CJK = re.compile(
@@ -72,87 +73,6 @@ CMAP_SIGNED = "RdBu_r"
 
 
 # --------------------------------------------------------------------------- colours
-
-
-#: Each explicit bidi opener (UAX #9) and the control that closes it.
-_CLOSER = dict.fromkeys("\u202a\u202b\u202d\u202e", "\u202c") | dict.fromkeys(
-    "\u2066\u2067\u2068", "\u2069"
-)
-_PARAGRAPH_END = re.compile("([\n\r\x1c-\x1e\x85\u2029])")
-
-
-def _balanced(text: str) -> str:
-    """``text`` with every explicit bidi control paired, as UAX #9 pairs them.
-
-    A U+202C or U+2069 with nothing of its own to close (it would close the
-    isolate around the text) is dropped; what is left open (U+202A…U+202E,
-    U+2066…U+2068) is closed where the text ends, and before each paragraph
-    separator (a line break), so no override or isolate reaches past the text.
-    """
-    out: list[str] = []
-    opened: list[str] = []
-    for char in text:
-        if char in _CLOSER:
-            opened.append(char)
-        elif char == "\u202c" and not (opened and _CLOSER[opened[-1]] == char):
-            continue  # closes no embedding: an isolate (or nothing) is innermost
-        elif char == "\u2069" and char not in map(_CLOSER.get, opened):
-            continue
-        elif char == "\u202c":
-            opened.pop()
-        elif char == "\u2069":  # closes its isolate and whatever opened inside it
-            while _CLOSER[opened.pop()] != char:
-                pass
-        elif _PARAGRAPH_END.match(char):
-            out += [_CLOSER[c] for c in reversed(opened)]
-            opened.clear()
-        out.append(char)
-    return "".join(out + [_CLOSER[c] for c in reversed(opened)])
-
-
-def isolated(text) -> str:
-    """``text`` escaped for HTML and direction-isolated (``<bdi>``).
-
-    Every string that comes from a user, a model or a tokenizer (a review, a
-    label name, a method name) goes through this before it reaches a page:
-    ``<script>`` stays text, and an unclosed right-to-left override inside it
-    (U+202E) cannot reverse what follows it: its bidi controls are paired
-    (:func:`_balanced`), so a stray U+2069 cannot end the isolate early either.
-    """
-    return f"<bdi>{html.escape(_balanced(str(text)))}</bdi>"
-
-
-def isolated_attribute(text) -> str:
-    """``text`` escaped for an attribute value or a ``<title>``, direction-isolated.
-
-    Where no ``<bdi>`` element may go, each line of the text is wrapped in
-    U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE, after its
-    own bidi controls are paired (a stray U+2069 or U+202C inside it is
-    dropped, an override or isolate left open is closed), so nothing in it
-    turns what follows around; quotes are escaped, so the value cannot close
-    its attribute.
-    """
-    parts = _PARAGRAPH_END.split(_balanced(str(text)))
-    lines = [p if i % 2 else f"\u2068{p}\u2069" for i, p in enumerate(parts)]
-    return html.escape("".join(lines), quote=True)
-
-
-class Markup(str):
-    """HTML built by the caller, shown as is (titles, summaries).
-
-    For a title that mixes the package's words with user text: wrap each
-    user part in :func:`isolated`, e.g. ``Markup(f"predicted {isolated(label)}
-    (p = {p:.2f})")``. Any object with an ``__html__`` method (markupsafe's
-    ``Markup``) counts the same; any other title is one piece of user text.
-    """
-
-    def __html__(self) -> str:
-        return str(self)
-
-
-def _as_html(text) -> str:
-    """``text`` as HTML: :class:`Markup` as is, anything else :func:`isolated`."""
-    return text.__html__() if hasattr(text, "__html__") else isolated(text)
 
 
 def _check_vmax(vmax) -> float:
@@ -301,16 +221,17 @@ def _token_span(
     style = f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     if _text_color(rgb) != "#000":
         style += f"; color: {_text_color(rgb)}"
-    text = html.escape(_balanced(shown))
+    text = escaped(shown)
     return f'<span style="{style}" title="{tooltip}">{text}</span>'
 
 
 def _opening(title) -> str:
-    """The highlight's outer ``<div>`` and, when given, its title (:func:`_as_html`)."""
+    """The highlight's outer ``<div>`` and, when given, its title
+    (:func:`helpers.escape.markup`)."""
     head = f'<div class="token-highlight" style="{_FONT}; {_BLOCK}">'
     if not title:
         return head
-    return head + f'<div style="{_TITLE}">{_as_html(title)}</div>'
+    return head + f'<div style="{_TITLE}">{markup(title)}</div>'
 
 
 def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
@@ -328,7 +249,7 @@ def _spans(tokens, scores, vmax, diverging, join, label, gaps=None) -> str:
     else:
         seps, shown = list(gaps), list(tokens)
     spans = "".join(
-        html.escape(_balanced(sep)) + _token_span(t, s, vmax, diverging, label)
+        escaped(sep) + _token_span(t, s, vmax, diverging, label)
         for sep, t, s in zip(seps, shown, scores, strict=True)
     )
     return f"<bdi>{spans}</bdi>"
@@ -463,9 +384,9 @@ def highlight_html(
     for words already without them). ``gaps``: whole words
     from :func:`helpers.align.word_map` are shown as written, with
     ``gaps[i]`` (the original text between words) before word ``i``.
-    ``title`` is text (escaped and isolated) or a :class:`Markup`; the text
-    shown sits in one ``<bdi>`` and the tooltips' labels in U+2068/U+2069
-    (:func:`isolated`, :func:`isolated_attribute`).
+    ``title`` is text (escaped and isolated) or a
+    :class:`helpers.escape.Markup`; the text shown sits in one ``<bdi>`` and
+    the tooltips' labels in U+2068/U+2069 (:mod:`helpers.escape`).
 
     Raises ``ValueError`` for NaN/inf scores, a length other than the tokens',
     or negative scores with ``diverging=False``.
@@ -619,7 +540,7 @@ def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:
     Keeps long highlights (a long review, every head) from making a chapter
     page endless; works in Jupyter, in the built book and in
     :func:`save_html` files, without JavaScript. ``summary`` is escaped and
-    isolated (or a :class:`Markup`); ``expanded=True`` starts open.
+    isolated (or a :class:`helpers.escape.Markup`); ``expanded=True`` starts open.
     """
     if not isinstance(fragment, str):
         raise TypeError(
@@ -630,5 +551,5 @@ def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:
     return (
         f'<details class="token-highlight-details"{state}>'
         f'<summary style="cursor: pointer; font-weight: 600">'
-        f"{_as_html(summary)}</summary>\n{fragment}\n</details>"
+        f"{markup(summary)}</summary>\n{fragment}\n</details>"
     )

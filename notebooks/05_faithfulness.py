@@ -52,7 +52,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from helpers import attr, config, data, highlight, metrics, tokens, train
-from helpers.book import diagram, examples, plots, recommend, report
+from helpers.book import diagram, examples, layer_plots, plots, recommend, report
 
 profile = config.get_profile()
 config.seed_everything(profile.seed)
@@ -284,7 +284,7 @@ plots.plot_curves(results)
 plt.show()
 
 # %%
-plots.plot_layer_curves(results)
+layer_plots.plot_layer_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -346,7 +346,7 @@ plots.plot_cascade(cascade, seed=profile.seed)
 plt.show()
 
 # %%
-plots.plot_cascade_layers(cascade, seed=profile.seed)
+layer_plots.plot_cascade_layers(cascade, seed=profile.seed)
 plt.show()
 
 # %% [markdown]

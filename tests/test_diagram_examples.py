@@ -10,7 +10,7 @@ import torch
 from tiny import tiny_bert, tiny_tokenizer
 
 from helpers.book import diagram, examples
-from helpers.highlight import isolated
+from helpers.escape import isolated
 
 ROOT = Path(__file__).resolve().parent.parent
 

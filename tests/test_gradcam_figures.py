@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny import tiny_architecture, tiny_unigram_tokenizer
 
-from helpers import align, attr, highlight, ja, tokens
+from helpers import align, attr, escape, highlight, ja, tokens
 from helpers.attr.explanation import TextExplanation
 from helpers.book import report
 from helpers.book.gradcam_figures import (
@@ -171,16 +171,16 @@ def test_describe_word_maps_reads_the_first_words_and_their_agreement():
     cam[0, 1], cam[1, 1], cam[2, 5] = 1.0, 2.0, 1.0  # two layers on 不運, last on 。
     other = torch.tensor([0.1, 0.9, -0.2, 0.3, 0.0, 0.2])
     lines = describe_word_maps(words, cam, other, "AttnLRP")
-    word = highlight.isolated("不運")
+    word = escape.isolated("不運")
     assert lines[0].startswith(
         f"- Grad-CAM mean (normalised) of the 3 layers: 「{word}」"
     )
     assert "67% of the mean" in lines[0]  # (1 + 1 + 0) / 3 of the balanced mean
     assert lines[1] == (
         f"- Layers whose own first word is 「{word}」: 2 of 3 (0 and 1); "
-        f"the last layer reads 「{highlight.isolated('。')}」 first."
+        f"the last layer reads 「{escape.isolated('。')}」 first."
     )
-    method = highlight.isolated("AttnLRP")
+    method = escape.isolated("AttnLRP")
     assert lines[2].startswith(f"- {method}: 「{word}」 first, the same first word")
     hostile = describe_word_maps(["<script>", *words[1:]], cam, other, "<b>x")
     assert "<script>" not in "".join(hostile) and "<b>" not in "".join(hostile)

@@ -9,13 +9,12 @@ import pytest
 import torch
 from tiny import tiny_tokenizer
 
+from helpers.escape import isolated, isolated_attribute
 from helpers.highlight import (
     collapsible,
     highlight,
     highlight_html,
     highlight_rows,
-    isolated,
-    isolated_attribute,
     save_html,
     score_to_color,
 )

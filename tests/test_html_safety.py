@@ -30,7 +30,7 @@ import pytest
 from tiny import tiny_bert, tiny_tokenizer
 
 import helpers
-from helpers import attention, explorer, highlight
+from helpers import attention, escape, explorer, highlight
 from helpers.attr import GradientXInput
 from helpers.book import examples, recipes, report, train_plots
 from helpers.explain import explain
@@ -289,10 +289,12 @@ def _steps(h: str) -> str:
 #: method that returns (or shows, or writes) HTML. A renderer taking a second
 #: argument gets a temporary folder.
 PRODUCERS = {
-    "helpers.highlight.isolated": highlight.isolated,
-    "helpers.highlight.isolated_attribute": lambda h: (
-        f'<span title="{highlight.isolated_attribute(h)}">x</span>'
+    "helpers.escape.isolated": escape.isolated,
+    "helpers.escape.isolated_attribute": lambda h: (
+        f'<span title="{escape.isolated_attribute(h)}">x</span>'
     ),
+    "helpers.escape.escaped": lambda h: f"<bdi>{escape.escaped(h)}</bdi>",
+    "helpers.escape.markup": escape.markup,
     "helpers.highlight.highlight_html": _fragment,
     "helpers.highlight.highlight_rows": lambda h: highlight.highlight_rows(
         [(h, _tokens(h), SCORES), ("mean", _tokens(h), SCORES)], title=h, label=h

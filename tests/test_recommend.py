@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.book import recommend
+from helpers.book import answers, recommend
 from helpers.metrics.cost import Cost
 from helpers.metrics.faithfulness import FaithfulnessResults
 from helpers.stats import ConfidenceInterval
@@ -135,6 +135,12 @@ def _finding_rows(comp: dict, beats: set) -> list[dict]:
     ]
 
 
+def test_chapter_6_reaches_the_answers_through_recommend():
+    """Chapter 6 calls ``recommend.finding`` and ``recommend.conclusion``."""
+    assert recommend.finding is answers.finding
+    assert recommend.conclusion is answers.conclusion
+
+
 def test_the_finding_is_written_from_the_numbers():
     comp = {
         "[CLS] attention": 0.12,
@@ -147,7 +153,7 @@ def test_the_finding_is_written_from_the_numbers():
         "random": 0.10,
     }
     rows = _finding_rows(comp, {"Grad-CAM L1", "IG", "AttnLRP"})
-    sentence = recommend.finding(rows, "AttnLRP")
+    sentence = answers.finding(rows, "AttnLRP")
     assert sentence.startswith("On this model, the transformer-native method AttnLRP")
     assert "(comprehensiveness 0.400 vs random 0.100)" in sentence
     assert "attention alone ([CLS] attention 0.120 and rollout 0.130) did not" in (
@@ -164,7 +170,7 @@ def test_the_finding_is_written_from_the_numbers():
     comp.update({"AttnLRP": 0.20, "[CLS] attention": 0.28, "rollout": 0.27})
     beats = {"Grad-CAM L0", "Grad-CAM L1", "Grad-CAM L2", "IG", "AttnLRP"}
     beats |= {"[CLS] attention", "rollout"}
-    other = recommend.finding(_finding_rows(comp, beats), None)
+    other = answers.finding(_finding_rows(comp, beats), None)
     assert other != sentence
     assert other.startswith("On this model, Grad-CAM L1 removed the most evidence")
     assert "than the best transformer-native method, AttnLRP (0.200)" in other
@@ -175,15 +181,15 @@ def test_the_finding_is_written_from_the_numbers():
     assert "Grad-CAM beat random at every layer (the sanity check did not" in other
     assert other.endswith("no method both beat random and passed the sanity check.")
     # the conclusion answers chapters 3, 4 and 6, then states the finding
-    text = recommend.conclusion(rows, "AttnLRP")
+    text = answers.conclusion(rows, "AttnLRP")
     assert text.endswith(f"**The finding:** {sentence}")
     assert "over 16 reviews" in text and "**AttnLRP**" in text
     for chapter in (3, 4, 6):
         assert f"*Chapter {chapter} asked" in text
     without = [r for r in rows if not r["method"].startswith("Grad-CAM L")]
-    assert "Grad-CAM" not in recommend.finding(without, "AttnLRP")
+    assert "Grad-CAM" not in answers.finding(without, "AttnLRP")
     with pytest.raises(ValueError, match="random"):
-        recommend.finding(rows[:-1])
+        answers.finding(rows[:-1])
 
 
 def _checked_rows(comp: dict, sanity: dict, width: float = 0.01) -> list[dict]:
@@ -212,9 +218,9 @@ def test_a_clear_winner_is_named_alone():
     comp = {**GRADCAM_ROWS, "CP-LRP": 0.30}
     rows = _checked_rows(comp, {})
     assert recommend.recommendations(rows) == ["AttnLRP"]
-    sentence = recommend.finding(rows, recommend.recommendations(rows))
+    sentence = answers.finding(rows, recommend.recommendations(rows))
     assert sentence.endswith("the method to use is AttnLRP.")
-    assert recommend.finding(rows, "AttnLRP") == sentence
+    assert answers.finding(rows, "AttnLRP") == sentence
     assert "Grad-CAM was faithful at every layer (it beat random and passed" in (
         sentence
     )
@@ -224,15 +230,15 @@ def test_methods_not_separated_are_named_together():
     rows = _checked_rows(GRADCAM_ROWS, {}, width=0.07)  # 0.422 [0.352, 0.492]
     assert recommend.recommendations(rows)[:2] == ["AttnLRP", "CP-LRP"]
     assert "IG" not in recommend.recommendations(rows)  # 0.25: separated
-    sentence = recommend.finding(rows, ["AttnLRP", "CP-LRP"])
+    sentence = answers.finding(rows, ["AttnLRP", "CP-LRP"])
     assert sentence.endswith("the method to use is AttnLRP or CP-LRP (not separated).")
     # one name given: the others not separated from it are read off the rows
     picks = recommend.recommendations(rows)
-    assert recommend.finding(rows, "AttnLRP").endswith(
+    assert answers.finding(rows, "AttnLRP").endswith(
         f"the method to use is {' or '.join([', '.join(picks[:-1]), picks[-1]])} "
         "(not separated)."
     )
-    text = recommend.conclusion(rows, ["AttnLRP", "CP-LRP"])
+    text = answers.conclusion(rows, ["AttnLRP", "CP-LRP"])
     assert "**AttnLRP** or **CP-LRP** (not separated): the most comprehensive" in text
     # CP-LRP fails the sanity check: AttnLRP alone
     rows = _checked_rows(GRADCAM_ROWS, {"CP-LRP": "fail: survives the cascade"})
@@ -242,19 +248,19 @@ def test_methods_not_separated_are_named_together():
 def test_a_layer_that_fails_the_sanity_check_is_not_called_faithful():
     failing = {"Grad-CAM L2": "fail: survives the cascade"}
     rows = _checked_rows(GRADCAM_ROWS, failing)
-    sentence = recommend.finding(rows, "AttnLRP")
+    sentence = answers.finding(rows, "AttnLRP")
     assert "faithful at every layer" not in sentence
     assert (
         "Grad-CAM beat random at every layer but failed the sanity check at "
         "layer 2, so it was faithful only at layers 0 and 1 (best: layer 1, 0.300)"
     ) in sentence
     every = dict.fromkeys(["Grad-CAM L0", "Grad-CAM L1", "Grad-CAM L2"], "fail")
-    sentence = recommend.finding(_checked_rows(GRADCAM_ROWS, every), "AttnLRP")
+    sentence = answers.finding(_checked_rows(GRADCAM_ROWS, every), "AttnLRP")
     assert (
         "Grad-CAM beat random at every layer but failed the sanity check at every "
         "layer, so it was faithful at no layer;"
     ) in sentence
-    text = recommend.conclusion(rows, "AttnLRP")
+    text = answers.conclusion(rows, "AttnLRP")
     assert "and passes the sanity check; layer 0" in text
 
 

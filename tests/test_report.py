@@ -7,7 +7,7 @@ import pytest
 from tiny import TEXTS, tiny_bert, tiny_tokenizer
 
 from helpers import attr, metrics
-from helpers.book import plots, report
+from helpers.book import layer_plots, plots, report
 from helpers.metrics import CascadeResults
 from helpers.stats import ConfidenceInterval as CI
 
@@ -278,7 +278,7 @@ def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
     assert len(chosen.axes[0].get_lines()) == 2
     with pytest.raises(ValueError, match="not among"):
         plots.plot_curves(res, methods=["AttnLRP"])
-    grid = plots.plot_layer_curves(res, tmp_path / "layers.png")
+    grid = layer_plots.plot_layer_curves(res, tmp_path / "layers.png")
     panels = [ax for ax in grid.axes if ax.get_visible()]
     assert [ax.get_title().split(":")[0] for ax in panels] == [
         f"layer {k}" for k in range(5)
@@ -299,10 +299,10 @@ def test_curve_plots_keep_few_lines_and_put_layers_in_small_multiples(tmp_path):
     )
     lines = plots.plot_cascade(cascade).axes[0].get_lines()
     assert len([ln for ln in lines if not ln.get_label().startswith("_")]) == 5
-    layered = plots.plot_cascade_layers(cascade)
+    layered = layer_plots.plot_cascade_layers(cascade)
     assert sum(ax.get_visible() for ax in layered.axes) == 5
     heat = plots.plot_agreement(res, methods=report.main_methods(names))
     assert len(heat.axes[0].get_xticklabels()) == 5
     with pytest.raises(ValueError, match="per-layer"):
-        plots.plot_layer_curves(_layered_results(n_layers=0))
+        layer_plots.plot_layer_curves(_layered_results(n_layers=0))
     plt.close("all")

@@ -12,8 +12,9 @@ module-qualified (``from helpers.book import examples, report`` …
 * :mod:`.report` — chapters 5–6's tables and generated conclusion;
 * :mod:`.plots` — chapters 5–6's figures (curves, agreement, sanity check,
   the forest plot of the results, faithfulness against plausibility);
-* :mod:`.recommend` — chapter 6's closing tables, verdict and the book's
-  finding;
+* :mod:`.layer_plots` — chapter 5's per-layer Grad-CAM small multiples;
+* :mod:`.recommend` — chapter 6's closing tables and verdict;
+* :mod:`.answers` — the book's finding and conclusion, from the numbers;
 * :mod:`.overview` — chapter 7's view of the whole test sample;
 * :mod:`.train_plots` — chapter 2's training figures;
 * :mod:`.attention_figures` — chapter 3's attention figures (where ``[CLS]``

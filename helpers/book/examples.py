@@ -34,12 +34,13 @@ import torch
 
 from ..align import word_map
 from ..data import DataError, encode_texts, read_review, same_text
+from ..escape import isolated
 from ..explain import Explanation, explain
-from ..highlight import isolated
 from ..inputs import label_names
 from ..models import eval_mode, model_device
 from ..tokens import encode
 from ..train import predict_logits
+from .report import listing
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def predictions_html(rows: list[dict]) -> str:
     """The rows of :func:`predictions` as an HTML table.
 
     Every cell and header (texts, label names) is escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
     """
     prob_cols = [k for k in rows[0] if k.startswith("P(")] if rows else []
     head = ["example", "text", "gold", *prob_cols, "predicted", ""]
@@ -333,7 +334,7 @@ def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str
     kept = [w for w in tops[0] if w in tops[1]]
     if kept:
         text.append(
-            f"{_and(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
+            f"{listing(kept)} stay{'s' if len(kept) == 1 else ''} on top, "
             + (
                 f"so the evidence for {cls} survives the edit."
                 if not flipped
@@ -360,10 +361,30 @@ def describe_edit(pair: Explanation, method: str = "AttnLRP", k: int = 3) -> str
     return " ".join(text)
 
 
-def _and(items: Sequence[str]) -> str:
-    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
-    items = list(items)
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+def _shared_tops(words, scores: dict, tops: dict, top) -> list[str]:
+    """For each word on top of several classes' maps, a sentence: it raises
+    those logits together, and each class's top word once the mean of the
+    other maps is taken away (``top``: the tie-breaking argmax)."""
+    by_word: dict[str, list[str]] = {}
+    for c, i in tops.items():
+        by_word.setdefault(words[i], []).append(c)
+    text = []
+    for word, classes in by_word.items():
+        if len(classes) < 2:
+            continue
+        contrast = {}
+        for c in classes:
+            others = torch.stack([m for o, m in scores.items() if o != c]).mean(0)
+            contrast[c] = words[top(scores[c] - others)]
+        text.append(
+            f"{word} tops the maps of {listing(classes)}: it raises those "
+            "logits together, and a rise they share moves no probability between "
+            "them. A class's map minus the mean of the others' keeps what counts "
+            "for it more than for the rest; its top word: "
+            + ", ".join(f"{c} {w}" for c, w in contrast.items())
+            + "."
+        )
+    return text
 
 
 def describe_class_maps(
@@ -401,24 +422,7 @@ def describe_class_maps(
         + ", ".join(f"{c} {words[i]} ({scores[c][i]:+.2f})" for c, i in tops.items())
         + "."
     ]
-    by_word: dict[str, list[str]] = {}
-    for c, i in tops.items():
-        by_word.setdefault(words[i], []).append(c)
-    for word, classes in by_word.items():
-        if len(classes) < 2:
-            continue
-        contrast = {}
-        for c in classes:
-            others = torch.stack([m for o, m in scores.items() if o != c]).mean(0)
-            contrast[c] = words[top(scores[c] - others)]
-        text.append(
-            f"{word} tops the maps of {_and(classes)}: it raises those "
-            "logits together, and a rise they share moves no probability between "
-            "them. A class's map minus the mean of the others' keeps what counts "
-            "for it more than for the rest; its top word: "
-            + ", ".join(f"{c} {w}" for c, w in contrast.items())
-            + "."
-        )
+    text += _shared_tops(words, scores, tops, top)
     largest = max(float(m.abs().max()) for m in scores.values())
     for c, i in tops.items():
         share = float(scores[c][i]) / largest if largest > 0 else 0.0
@@ -454,8 +458,8 @@ def on_top(words: Sequence[str], watch: Sequence[str] = ("good", "bad")) -> str:
             f"neither {' nor '.join(watch)}" if len(watch) > 1 else "not " + watch[0]
         )
     else:
-        shown = _and(among)
-    return f"{_and(words)}, with {shown} among them"
+        shown = listing(among)
+    return f"{listing(words)}, with {shown} among them"
 
 
 def gem_note(fact: str) -> str:

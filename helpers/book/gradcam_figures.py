@@ -26,10 +26,12 @@ from scipy.sparse.csgraph import connected_components
 from ..attr.explanation import TextExplanation
 from ..attr.gradcam import GradCam, GradCamMean
 from ..data import BookWarning
+from ..escape import isolated
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
-from ..highlight import CMAP, CMAP_SIGNED, isolated
+from ..highlight import CMAP, CMAP_SIGNED
 from ..stats import spearman
+from .report import listing
 
 # ------------------------------------------------------------- layer statistics
 
@@ -337,7 +339,7 @@ def _layer_list(layers: Sequence[int]) -> str:
             parts.append(f"{run[0]}–{run[-1]}")
         else:
             parts += [str(x) for x in run]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return listing(parts)
 
 
 def describe_layer_agreement(rho, threshold: float = 0.3) -> str:
@@ -402,7 +404,7 @@ def describe_word_maps(
     Says which word each reads first, which layers agree with the mean's
     first word, and the Spearman ρ between the two methods' word scores.
     Words and the method's name are escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    (:func:`helpers.escape.isolated`): markdown renders HTML.
     """
     cam = torch.as_tensor(cam, dtype=torch.float64)
     other = torch.as_tensor(other, dtype=torch.float64)

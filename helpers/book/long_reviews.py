@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..attr.explanation import TextExplanation
-from ..highlight import isolated
+from ..escape import isolated
 from .plots import BOOK_WIDTH, _finish
 
 

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data import token_lengths
-from ..inputs import batches_by_length
-from ..models import eval_mode
+from ..data import text_batches
+from ..inputs import to_device
+from ..models import eval_mode, model_device
 from ..stats import wilson_interval
-from ..tokens import encode
 
 
 @torch.no_grad()
@@ -49,25 +48,17 @@ def cls_vectors(
     texts = list(texts)
     if not texts:
         raise ValueError("texts is empty: pass at least one text")
-    lengths = [min(n, max_length) for n in token_lengths(tokenizer, texts)]
-    device = next(model.parameters()).device
+    batches = text_batches(
+        tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
+    )
+    device = model_device(model)
     out = torch.zeros(len(texts), model.config.hidden_size)
     logits = torch.zeros(len(texts), model.config.num_labels)
     with eval_mode(model):
-        for idx in tqdm(
-            batches_by_length(lengths, batch_size), desc="[CLS]", leave=False
-        ):
-            batch = encode(
-                tokenizer,
-                [texts[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
-            result = model(**batch, output_hidden_states=True)
-            out[idx] = result.hidden_states[-1][:, 0].float().cpu()
-            logits[idx] = result.logits.float().cpu()
+        for batch in tqdm(batches, desc="[CLS]", leave=False):
+            result = model(**to_device(batch.inputs, device), output_hidden_states=True)
+            out[batch.rows] = result.hidden_states[-1][:, 0].float().cpu()
+            logits[batch.rows] = result.logits.float().cpu()
     return (out, logits) if return_logits else out
 
 

@@ -3,10 +3,9 @@
 * :func:`plot_curves` — deletion and insertion curves, at most
   :data:`MAX_LINES` lines a plot;
 * :func:`plot_agreement` — the mean agreement between methods, as a heatmap;
-* :func:`plot_cascade` — the sanity check's rank correlations per step;
-* :func:`plot_layer_curves`, :func:`plot_cascade_layers` — the per-layer
-  Grad-CAM methods in small multiples (:func:`helpers.book.report.main_methods`
-  and :func:`~helpers.book.report.layer_methods` tell them apart);
+* :func:`plot_cascade` — the sanity check's rank correlations per step (the
+  per-layer Grad-CAM methods get small multiples of their own:
+  :mod:`helpers.book.layer_plots`);
 * :func:`plot_forest` — each method's comprehensiveness − random with its
   paired interval, the results table at a glance;
 * :func:`plot_faithful_plausible` — comprehensiveness against AUPRC, marker
@@ -30,7 +29,7 @@ from ..metrics.faithfulness import (
 from ..metrics.plausibility import AUPRC
 from ..metrics.sanity import CascadeResults
 from ..stats import bootstrap_ci
-from .report import layer_methods, layer_of, main_methods
+from .report import layer_of, main_methods
 
 _COLOURS = {
     "[CLS] attention": "tab:blue",
@@ -72,13 +71,14 @@ def _style(name: str) -> dict:
     return {"color": _COLOURS.get(name, "tab:gray"), "linewidth": 1.8}
 
 
-def _legend_below(fig, axes, n: int) -> None:
+def _legend_below(fig, axes, n: int, per_row: int = 3) -> None:
+    """One legend for the figure, below it: ``axes``' entries, ``per_row`` a row."""
     handles, labels = axes.get_legend_handles_labels()
     fig.legend(
         handles,
         labels,
         loc="lower center",
-        ncol=min(3, n),
+        ncol=min(per_row, n),
         fontsize=_FONT,
         frameon=False,
     )
@@ -99,7 +99,8 @@ def plot_curves(results: FaithfulnessResults, path=None, methods=None):
     """Deletion and insertion curves: mean p(target) vs fraction of tokens.
 
     ``methods``: the lines to draw (default: every method but the per-layer
-    Grad-CAM ones, which :func:`plot_layer_curves` draws as small multiples).
+    Grad-CAM ones, which :func:`helpers.book.layer_plots.plot_layer_curves`
+    draws as small multiples).
     """
     import matplotlib.pyplot as plt
 
@@ -121,101 +122,6 @@ def plot_curves(results: FaithfulnessResults, path=None, methods=None):
     axes[0].set_ylabel(f"mean p(predicted class), n = {results.n}", fontsize=_FONT)
     _legend_below(fig, axes[0], len(names))
     return _finish(fig, path, rect=(0, 0.075 * rows, 1, 1))
-
-
-def _small_multiples(n: int, title: str):
-    """A grid of ``n`` small panels (at most 4 a row) that fits the book column."""
-    import matplotlib.pyplot as plt
-
-    ncols = min(n, 4)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(BOOK_WIDTH, 0.9 + 1.75 * nrows),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
-    )
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    fig.suptitle(title, fontsize=_FONT)
-    return fig, axes
-
-
-def _finish_grid(fig, axes, n, xlabel, ylabel, n_legend, path):
-    """Axis labels on the outer panels, one legend below, tight layout, save."""
-    ncols = axes.shape[1]
-    for i, ax in enumerate(axes.flat[:n]):
-        ax.tick_params(labelsize=_SMALL)
-        ax.grid(alpha=0.3)
-        if i % ncols == 0:
-            ax.set_ylabel(ylabel, fontsize=_SMALL)
-        if i + ncols >= n:
-            ax.set_xlabel(xlabel, fontsize=_SMALL)
-            ax.tick_params(labelbottom=True)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=min(n_legend, 4),
-        fontsize=_FONT,
-        frameon=False,
-    )
-    return _finish(fig, path, rect=(0, 0.32 / fig.get_figheight() + 0.02, 1, 1))
-
-
-def plot_layer_curves(results: FaithfulnessResults, path=None):
-    """Small multiples: each per-layer Grad-CAM method's curves in its own panel.
-
-    One panel per layer (0 = nearest the embeddings): the deletion curve
-    (solid, lower = better) and the insertion curve (dotted, higher = better)
-    of that layer's map, with the random baseline's two curves in grey; the
-    panel's title gives the layer's AOPC comprehensiveness. Raises
-    ``ValueError`` when ``results`` holds no per-layer Grad-CAM method.
-    """
-    layers = layer_methods(results.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {results.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers),
-        f"Grad-CAM of one layer at a time: deletion and insertion (n = {results.n})",
-    )
-    x = np.asarray(results.curve_fractions)
-    colour = _COLOURS["Grad-CAM mean (normalised)"]
-    kinds = (
-        ("deletion", results.deletion, "-", DELETION_AUC.arrow),
-        ("insertion", results.insertion, ":", INSERTION_AUC.arrow),
-    )
-    for ax, name in zip(axes.flat, layers, strict=False):
-        if RANDOM in results.methods:
-            for kind, curves, style, _ in kinds:
-                ax.plot(
-                    x,
-                    curves[RANDOM].mean(0),
-                    color="0.55",
-                    lw=1.2,
-                    ls=style,
-                    label=f"random: {kind}",
-                )
-        for kind, curves, style, better in kinds:
-            ax.plot(
-                x,
-                curves[name].mean(0),
-                color=colour,
-                lw=1.8,
-                ls=style,
-                marker=".",
-                label=f"layer: {kind} {better}",
-            )
-        comp = float(results.aopc("comprehensiveness", name).mean())
-        ax.set_title(f"layer {layer_of(name)}: comp. {comp:.3f}", fontsize=_FONT)
-    return _finish_grid(
-        fig, axes, len(layers), "fraction of tokens", "mean p(class)", 4, path
-    )
 
 
 def plot_agreement(results: FaithfulnessResults, path=None, methods=None):
@@ -271,7 +177,8 @@ def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234, methods=N
     """Sanity check: mean signed ρ with the original map (95 % CI band) per step.
 
     ``methods``: the lines to draw (default: every method but the per-layer
-    Grad-CAM ones, which :func:`plot_cascade_layers` draws as small multiples).
+    Grad-CAM ones, which :func:`helpers.book.layer_plots.plot_cascade_layers`
+    draws as small multiples).
     """
     import matplotlib.pyplot as plt
 
@@ -295,39 +202,6 @@ def plot_cascade(cascade: CascadeResults, path=None, seed: int = 1234, methods=N
     ax.grid(alpha=0.3)
     _legend_below(fig, ax, len(names))
     return _finish(fig, path, rect=(0, 0.075 * rows, 1, 1))
-
-
-def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
-    """Small multiples of the sanity check: one panel per Grad-CAM layer.
-
-    Each panel draws that layer's mean signed ρ with the original map (95 %
-    CI band) against the number of randomisation steps (0 = the original
-    model; the steps are those of :func:`plot_cascade`), with the random
-    baseline in grey. Raises ``ValueError`` without per-layer methods.
-    """
-    layers = layer_methods(cascade.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {cascade.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers), f"Cascading randomisation, Grad-CAM per layer (n = {cascade.n})"
-    )
-    x = np.arange(len(cascade.steps) + 1)
-    colour = _COLOURS["Grad-CAM mean (normalised)"]
-    for ax, name in zip(axes.flat, layers, strict=False):
-        if RANDOM in cascade.methods:
-            mean, _, _ = _cascade_band(cascade, RANDOM, seed)
-            ax.plot(x, mean, color="0.55", lw=1.2, ls="--", label="random")
-        mean, low, high = _cascade_band(cascade, name, seed)
-        ax.plot(x, mean, color=colour, lw=1.8, marker=".", label="layer's map")
-        ax.fill_between(x, low, high, color=colour, alpha=0.15)
-        ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_ylim(-0.5, 1.05)
-        ax.set_title(f"layer {layer_of(name)}", fontsize=_FONT)
-    return _finish_grid(
-        fig, axes, len(layers), "steps randomised", "Spearman ρ", 2, path
-    )
 
 
 def _text(name: str) -> str:
@@ -361,39 +235,8 @@ def plot_forest(rows: list[dict], title: str = "", path=None):
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH, 1.3 + 0.27 * k))
     ax.axvline(0, color="black", linestyle="--", linewidth=1)
     ax.hlines(y, [d.low for d in diff], [d.high for d in diff], colors=colours, lw=2)
-    groups = {
-        "passes the sanity check": [r.get("sanity") == "pass" for r in shown],
-        "fails the sanity check": [r.get("sanity") == "fail" for r in shown],
-        None: [r.get("sanity") not in ("pass", "fail") for r in shown],
-    }
     handles = [Line2D([], [], color="black", ls="--", lw=1, label="random")]
-    for label, keep in groups.items():
-        index = [i for i, ok in enumerate(keep) if ok]
-        if not index:
-            continue
-        edge = [colours[i] for i in index]
-        hollow = label == "fails the sanity check"
-        ax.scatter(
-            [diff[i].mean for i in index],
-            y[index],
-            s=36,
-            zorder=3,
-            facecolors="white" if hollow else edge,
-            edgecolors=edge,
-            linewidths=1.5,
-        )
-        if label is not None:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    ls="none",
-                    marker="o",
-                    color="0.3",
-                    markerfacecolor="white" if hollow else "0.3",
-                    label=label,
-                )
-            )
+    handles += _sanity_dots(ax, [r.get("sanity") for r in shown], diff, y, colours)
     ax.set_yticks(y, [_text(r["method"]) for r in shown], fontsize=_SMALL)
     ax.set_ylim(-0.7, k - 0.3)
     ax.tick_params(axis="x", labelsize=_SMALL)
@@ -416,6 +259,47 @@ def plot_forest(rows: list[dict], title: str = "", path=None):
         frameon=False,
     )
     return _finish(fig, path)
+
+
+def _sanity_dots(ax, sanity, diff, y, colours) -> list:
+    """The forest plot's dots: filled where the sanity check passed, hollow
+    where it failed; the legend's handles for the outcomes drawn."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for outcome in ("pass", "fail", None):
+        index = [
+            i
+            for i, s in enumerate(sanity)
+            if s == outcome or (outcome is None and s not in ("pass", "fail"))
+        ]
+        if not index:
+            continue
+        edge = [colours[i] for i in index]
+        face = "white" if outcome == "fail" else edge
+        ax.scatter(
+            [diff[i].mean for i in index],
+            y[index],
+            s=36,
+            zorder=3,
+            facecolors=face,
+            edgecolors=edge,
+            linewidths=1.5,
+        )
+        if outcome is not None:
+            label = f"{'passes' if outcome == 'pass' else 'fails'} the sanity check"
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="none",
+                    marker="o",
+                    color="0.3",
+                    markerfacecolor="white" if outcome == "fail" else "0.3",
+                    label=label,
+                )
+            )
+    return handles
 
 
 def plot_faithful_plausible(
@@ -463,7 +347,24 @@ def plot_faithful_plausible(
         linewidths=0.6,
         zorder=3,
     )
-    methods = [m != RANDOM for m in names]
+    _cost_legend(ax, ms, [m != RANDOM for m in names])
+    ax.set_xlabel(
+        f"plausibility: mean AUPRC against human rationales (n = {auprc[0].n})",
+        fontsize=_FONT,
+    )
+    ax.set_ylabel(f"comprehensiveness (n = {comp[0].n})", fontsize=_FONT)
+    ax.tick_params(labelsize=_SMALL)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
+    fig.tight_layout()  # the axes' final size, which the labels are placed for
+    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
+    _label_points(ax, names, points, area)
+    return _finish(fig, path)
+
+
+def _cost_legend(ax, ms: np.ndarray, methods: list[bool]) -> None:
+    """Beside the axes: three round costs (of the methods, not the baseline,
+    when there are any) drawn at their marker areas."""
     reference = _reference_costs(ms[methods] if any(methods) else ms)
     handles = [
         ax.scatter([], [], s=_cost_area(v, ms.max()), color="0.8", edgecolors="black")
@@ -482,18 +383,6 @@ def plot_faithful_plausible(
         handletextpad=2.0,
         borderpad=1.2,
     )
-    ax.set_xlabel(
-        f"plausibility: mean AUPRC against human rationales (n = {auprc[0].n})",
-        fontsize=_FONT,
-    )
-    ax.set_ylabel(f"comprehensiveness (n = {comp[0].n})", fontsize=_FONT)
-    ax.tick_params(labelsize=_SMALL)
-    ax.grid(alpha=0.3)
-    ax.set_title(title or "Faithful, plausible, affordable", fontsize=_FONT)
-    fig.tight_layout()  # the axes' final size, which the labels are placed for
-    points = [(a.mean, c.mean) for a, c in zip(auprc, comp, strict=True)]
-    _label_points(ax, names, points, area)
-    return _finish(fig, path)
 
 
 def _label_points(ax, names, points, areas) -> None:

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..highlight import isolated
+from ..escape import isolated
 from ..metrics.faithfulness import (
     COMP_MINUS_RANDOM,
     COMPREHENSIVENESS,
@@ -174,7 +174,7 @@ def table_html(rows: list[dict], caption: str = "", columns=None) -> str:
     """The table as HTML (for ``IPython.display.HTML``), every text escaped.
 
     Texts (method names, headers, the caption) are direction-isolated too
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
 
     The best comprehensiveness and sufficiency (by each metric's direction)
     in bold; each CI's interval sits under its mean, so the table fits the
@@ -257,14 +257,30 @@ def leaders(rows: list[dict], metric=COMPREHENSIVENESS) -> list[dict]:
     return [ranked[0]] + [r for r in ranked[1:] if overlap(best, r[metric.name])]
 
 
-def either(names: list[str]) -> str:
-    """``a``, ``a or b``, ``a, b or c``."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def by_method(rows: list[dict]) -> dict[str, dict]:
+    """``rows`` keyed by their ``"method"``."""
+    return {r["method"]: r for r in rows}
+
+
+def qualifies(row: dict, exclude=(RANDOM,)) -> bool:
+    """Whether a results row may be recommended: not in ``exclude``, beats
+    random (paired CI above 0) and passes the sanity check when it ran."""
+    return (
+        row["method"] not in exclude
+        and (row.get("comp - random") is None or row["comp - random"].low > 0)
+        and row.get("sanity", PASS) == PASS
+    )
+
+
+def listing(items, last: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``last="or"``: ``a, b or c``)."""
+    *head, tail = items
+    return f"{', '.join(head)} {last} {tail}" if head else tail
 
 
 def _faithfulness_text(rows: list[dict], baseline: str) -> list[str]:
     """Bullets on comprehensiveness, sufficiency and the random floor."""
-    by = {r["method"]: r for r in rows}
+    by = by_method(rows)
     ranked = sorted(
         (r for r in rows if r["method"] != baseline),
         key=lambda r: COMPREHENSIVENESS.key(r["comprehensiveness"].mean),
@@ -438,7 +454,7 @@ def _recommendation(rows, cascade, threshold: float, baseline) -> str:
         )
     return (
         f"**Recommendation:** for this model, explain with "
-        f"{either([f'**{m}**' for m in picks])} (not separated: their "
+        f"{listing([f'**{m}**' for m in picks], 'or')} (not separated: their "
         f"comprehensiveness intervals overlap), the most comprehensive methods "
         f"that beat random{sanity}."
     )
@@ -462,7 +478,7 @@ def summarise(
     then the recommendation: the most comprehensive methods that beat random
     and pass, all of them when they are not separated. The ρ values are left
     to the table. Method names are escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`): markdown renders HTML.
+    (:func:`helpers.escape.isolated`): markdown renders HTML.
     """
     rows, cascade, baseline = _isolated_names(rows, cascade, baseline)
     text = _faithfulness_text(rows, baseline)
@@ -520,9 +536,10 @@ def layer_of(name: str) -> int | None:
 def main_methods(names) -> list[str]:
     """``names`` without the per-layer Grad-CAM methods, in order.
 
-    The curve plots draw these as lines; :func:`helpers.book.plots.plot_layer_curves`
-    and :func:`~helpers.book.plots.plot_cascade_layers` give each layer its own
-    small panel.
+    The curve plots draw these as lines;
+    :func:`helpers.book.layer_plots.plot_layer_curves` and
+    :func:`~helpers.book.layer_plots.plot_cascade_layers` give each layer its
+    own small panel.
     """
     return [n for n in names if layer_of(n) is None]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import LABEL_NAMES
-from ..highlight import isolated
+from ..escape import isolated
 
 
 def plot_learning_curves(history: list[dict], best_epoch: int | None = None):
@@ -74,7 +74,7 @@ def misclassified_html(
     """An HTML table of :func:`helpers.train.misclassified` rows, truncated texts.
 
     Ids, label names and texts are HTML-escaped and direction-isolated
-    (:func:`helpers.highlight.isolated`).
+    (:func:`helpers.escape.isolated`).
     """
 
     cells = []

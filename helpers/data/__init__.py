@@ -5,6 +5,8 @@ data`` … ``data.load_reviews(...)``); it lives in these modules:
 
 * :mod:`helpers.data.imdb`: the IMDb reader, the synthetic sample behind the
   same loader (:func:`load_reviews`), the splitter (:func:`train_val_split`);
+* :mod:`helpers.data.duplicates`: reviews held twice, within a split and
+  across two (:func:`count_duplicates`);
 * :mod:`helpers.data.encode`: texts to BERT inputs (:func:`encode_texts`,
   :func:`make_loader`, :func:`token_lengths`);
 * :mod:`helpers.data.fetch`: downloads that resume and check their SHA-256,
@@ -17,7 +19,8 @@ data`` … ``data.load_reviews(...)``); it lives in these modules:
 """
 
 from ..config import LABEL_NAMES  # IMDb's labels, in class order
-from . import encode, eraser, errors, etc, fetch, imdb
+from . import duplicates, encode, eraser, errors, etc, fetch, imdb
+from .duplicates import Duplicates, count_duplicates, normalise_whitespace, same_text
 from .encode import (
     KEEP,
     TextBatch,
@@ -41,19 +44,15 @@ from .imdb import (
     IMDB_ENV,
     IMDB_SHA256,
     IMDB_URL,
-    Duplicates,
     GroupingWarning,
     ReviewSet,
-    count_duplicates,
     export_tsv,
     find_imdb,
     load_reviews,
-    normalise_whitespace,
     preprocess_text,
     read_imdb_split,
     read_review,
     read_tsv,
-    same_text,
     sample_reviews,
     strip_line_breaks,
     synthetic_reviews,
@@ -79,6 +78,7 @@ __all__ = [
     "count_duplicates",
     "decode_batch",
     "default_head",
+    "duplicates",
     "encode",
     "encode_texts",
     "eraser",

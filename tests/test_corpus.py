@@ -69,6 +69,36 @@ def test_rows_match_explain_for_short_and_windowed_texts(tmp_path):
         assert one.labels[row["predicted"]] == one.predicted[i]
 
 
+def test_a_batch_of_short_and_windowed_texts_is_one_pass_with_given_targets(
+    tmp_path,
+):
+    model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
+    targets = [i % 2 for i in range(len(CORPUS))]
+    forwards = []
+    hook = model.register_forward_hook(lambda *_: forwards.append(1))
+    out = _run(model, tokenizer, tmp_path / "run", target=targets, batch_size=16)
+    hook.remove()
+    # 10 texts, 12 windows (the long one 3): shards of 3 texts, one pass each,
+    # no pass to classify a windowed text before explaining it
+    assert len(forwards) == math.ceil(len(CORPUS) / 3)
+    rows = corpus.read_corpus(out, rows=True)
+    one = explain(
+        model,
+        tokenizer,
+        CORPUS,
+        "AttnLRP",
+        target=targets,
+        max_length=32,
+        progress=False,
+    )
+    assert [r["target"] for r in rows] == targets
+    assert [r["windows"] for r in rows] == one.windows
+    for i, row in enumerate(rows):
+        assert torch.allclose(
+            torch.tensor(row["scores"]), one.scores["AttnLRP"][i], atol=1e-5
+        )
+
+
 def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypatch):
     model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
     whole = corpus.read_corpus(_run(model, tokenizer, tmp_path / "whole"), rows=True)

@@ -425,6 +425,35 @@ def test_the_counterfactual_shows_the_planted_token_moves_predictions():
         corpus_views.counterfactual(model, tokenizer, list(texts), "worst")
 
 
+def test_the_counterfactual_takes_the_probabilities_before_from_the_run(tmp_path):
+    model, tokenizer, explainer = _planted()
+    texts, labels = (list(column) for column in zip(*PLANTED, strict=True))
+    out = _run(model, tokenizer, tmp_path / "run", texts, explainer)
+    options = {"labels": labels, "max_length": 32, "n_resamples": 200}
+    fresh = corpus_views.counterfactual(model, tokenizer, texts, "!", **options)
+    forwards = []
+    hook = model.register_forward_hook(lambda *_: forwards.append(1))
+    reused = corpus_views.counterfactual(
+        model, tokenizer, texts, "!", run=out, **options
+    )
+    hook.remove()
+    assert len(forwards) == 1  # the edited texts only, in one batch
+    assert reused.probability_change.mean == pytest.approx(
+        fresh.probability_change.mean, abs=1e-6
+    )
+    assert (reused.n_texts, reused.flipped, reused.accuracy_change.mean) == (
+        fresh.n_texts,
+        fresh.flipped,
+        fresh.accuracy_change.mean,
+    )
+    with pytest.raises(ValueError, match=r"differs in \['corpus'\]"):
+        corpus_views.counterfactual(
+            model, tokenizer, texts[::-1], "!", run=out, max_length=32
+        )
+    with pytest.raises(ValueError, match=r"differs in \['window', 'overlap'\]"):
+        corpus_views.counterfactual(model, tokenizer, texts, "!", run=out)
+
+
 @pytest.mark.parametrize(
     ("word", "capitalised", "kind"),
     [

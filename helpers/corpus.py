@@ -16,11 +16,13 @@ The rules, stated once:
   ``scores`` (word scores: token scores merged by the book's rule,
   :func:`helpers.tokens.from_offsets`), ``n_tokens`` (content tokens read)
   and ``windows``.
-* **Batches.** Inside a shard, texts are read in overlapping windows as
-  :func:`helpers.explain.explain` reads them (nothing is cut), and go
-  through the explainer together, about ``batch_size`` windows per pass,
-  sorted by length: one forward and one backward pass per batch, each
-  text's target settled from its windows' pooled logits in that pass.
+* **Batches.** Inside a shard, texts are read in windows as
+  :func:`helpers.explain.explain` reads them (nothing is cut) and go through
+  the explainer together, sorted by length, ``batch_size`` windows per pass
+  (on a CPU at most :data:`CPU_TOKENS` tokens: AttnLRP's time per 256-token
+  window rose by a quarter from 1 to 16 windows a pass there): one forward
+  and one backward pass per batch, each text's target settled from its
+  windows' pooled logits.
 * **Resume.** A shard is written to a temporary name in the same folder and
   renamed (``os.replace``), so a shard on disk is complete; a rerun skips it.
   The temporary name holds the host and process id
@@ -59,10 +61,12 @@ from .attr import Attribution
 from .data import check_texts
 from .explain import check_explainable, resolve_methods
 from .inputs import label_names, target_tensor
-from .models import load_model
+from .models import load_model, model_device
 from .tokens import DEFAULT_MERGE
 from .windows import encode_long, long_words, pool_logits, stitch_scores, window_for
 
+#: The most content tokens of one pass on a CPU (the module's rule **Batches**).
+CPU_TOKENS = 1024
 MANIFEST = "corpus.json"
 INDEX = "index.json"
 SHARD = "shard-{:05d}.parquet"
@@ -247,15 +251,16 @@ def _finished(path: Path, n_rows: int) -> bool:
 # --------------------------------------------------------------------------- explain
 
 
-def _window_batches(encodings, batch_size: int) -> list[list[int]]:
-    """The texts in batches of about ``batch_size`` windows, sorted by window
-    length (little padding); a text's windows stay in one batch (one text of
-    more windows than ``batch_size`` is a batch of its own)."""
+def _window_batches(encodings, batch_size: int, max_tokens=None) -> list[list[int]]:
+    """The texts in batches of at most ``batch_size`` windows and ``max_tokens``
+    padded content tokens, sorted by window length (little padding); a text's
+    windows stay in one batch (a text over a limit is a batch of its own)."""
     batches: list[list[int]] = []
     windows = batch_size  # the first text starts a batch
+    cap = float("inf") if max_tokens is None else max_tokens
     for i in sorted(range(len(encodings)), key=lambda i: encodings[i].spans[0][1]):
-        n = len(encodings[i].spans)
-        if windows + n > batch_size:
+        n, width = len(encodings[i].spans), encodings[i].spans[0][1]
+        if windows + n > batch_size or (windows + n) * width > cap:
             batches.append([])
             windows = 0
         batches[-1].append(i)
@@ -310,13 +315,14 @@ def explain_texts(
     overlap: int,
     batch_size: int,
     merge: str = DEFAULT_MERGE,
+    max_tokens: int | None = None,
 ) -> list[dict]:
-    """One row per text (the shard columns but ``id``), in the order of ``texts``:
-    each read as :func:`helpers.windows.explain_long` reads it (its mean pooling
-    and stitching), texts together, ``batch_size`` windows a pass."""
+    """One row per text (the shard columns but ``id``), in the order of ``texts``,
+    each read as :func:`helpers.windows.explain_long` reads it, texts together
+    (at most ``batch_size`` windows and ``max_tokens`` tokens a pass)."""
     encodings = [encode_long(tokenizer, t, window, overlap) for t in texts]
     rows = {}
-    for picked in _window_batches(encodings, batch_size):
+    for picked in _window_batches(encodings, batch_size, max_tokens):
         found = _batched_rows(
             explainer, tokenizer, encodings, picked, targets, overlap, merge
         )
@@ -346,6 +352,7 @@ class _Run:
     overlap: int = 0
     batch_size: int = 16
     shard_size: int = 256
+    max_tokens: int | None = None
 
     @classmethod
     def of(cls, model, tokenizer, method, texts, ids, text_column, target, merge):
@@ -367,16 +374,11 @@ class _Run:
 
     def rows(self, part: slice) -> list[dict]:
         """The shard rows of texts ``part`` (:func:`explain_texts` plus ``id``)."""
-        rows = explain_texts(
-            self.explainer,
-            self.tokenizer,
-            self.texts[part],
-            None if self.targets is None else self.targets[part],
-            window=self.window,
-            overlap=self.overlap,
-            batch_size=self.batch_size,
-            merge=self.merge,
-        )
+        targets = None if self.targets is None else self.targets[part]
+        options = {"window": self.window, "overlap": self.overlap, "merge": self.merge}
+        options |= {"batch_size": self.batch_size, "max_tokens": self.max_tokens}
+        texts = self.texts[part]
+        rows = explain_texts(self.explainer, self.tokenizer, texts, targets, **options)
         return [{"id": i, **r} for i, r in zip(self.ids[part], rows, strict=True)]
 
 
@@ -419,6 +421,7 @@ def explain_corpus(
     run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
     run.window, run.overlap = window_for(tokenizer, model, max_length)
     run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
+    run.max_tokens = CPU_TOKENS if model_device(model).type == "cpu" else None
     manifest = run.manifest()
     out = Path(out)
     _remove_dead_temporaries(out)

@@ -99,6 +99,24 @@ def test_a_batch_of_short_and_windowed_texts_is_one_pass_with_given_targets(
         )
 
 
+def test_on_a_cpu_a_pass_reads_at_most_cpu_tokens(tmp_path, monkeypatch):
+    model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
+    monkeypatch.setattr(corpus, "CPU_TOKENS", 60)  # two 30-token windows
+    shapes = []
+
+    def record(module, args, kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    out = _run(model, tokenizer, tmp_path / "run", shard_size=20, batch_size=16)
+    hook.remove()
+    assert shapes[-1] == (3, 32)  # the long text: its 3 windows kept together
+    assert all(rows * (width - 2) <= 60 for rows, width in shapes[:-1])
+    assert sum(rows for rows, _ in shapes) == 12  # every window read once
+    rows = corpus.read_corpus(out, rows=True)
+    assert [r["windows"] for r in rows] == [1] * 8 + [3, 1]
+
+
 def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypatch):
     model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
     whole = corpus.read_corpus(_run(model, tokenizer, tmp_path / "whole"), rows=True)

@@ -65,8 +65,7 @@ from .models import load_model, model_device
 from .tokens import DEFAULT_MERGE
 from .windows import encode_long, long_words, pool_logits, stitch_scores, window_for
 
-#: The most content tokens of one pass on a CPU (the module's rule **Batches**).
-CPU_TOKENS = 1024
+CPU_TOKENS = 1024  #: The most content tokens of one pass on a CPU (**Batches**).
 MANIFEST = "corpus.json"
 INDEX = "index.json"
 SHARD = "shard-{:05d}.parquet"
@@ -420,7 +419,8 @@ def explain_corpus(
         model.to(accelerator.device)
     run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
     run.window, run.overlap = window_for(tokenizer, model, max_length)
-    run.batch_size, run.shard_size = batch_size, _positive("shard_size", shard_size)
+    run.batch_size = _positive("batch_size", batch_size)
+    run.shard_size = _positive("shard_size", shard_size)
     run.max_tokens = CPU_TOKENS if model_device(model).type == "cpu" else None
     manifest = run.manifest()
     out = Path(out)

@@ -321,7 +321,9 @@ def test_empty_corpus_and_missing_column_are_refused(tmp_path):
         _run(model, tokenizer, tmp_path / "a", texts=[])
     with pytest.raises(ValueError, match=r"no column 'text'.*'review'.*text_column="):
         _run(model, tokenizer, tmp_path / "b", texts={"review": ["good film"]})
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        _run(model, tokenizer, tmp_path / "c", batch_size=0)
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_an_unknown_merge_is_refused_as_explain_refuses_it(tmp_path):

@@ -24,7 +24,10 @@ The rules, stated once:
   ``replacement`` (default: removed) in every text holding it, and both
   versions are classified (:func:`helpers.windows.classify_long`, nothing
   cut). The change is in the probability of the class predicted for the
-  original text; accuracy is compared when labels are given.
+  original text; accuracy is compared when labels are given. Given the
+  run's folder, the original texts are not classified again: their
+  probabilities are the run's (the same model, windows and pooling), once
+  its manifest shows it was made from these texts with this model.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import torch
 from torch import nn
 
 from .align import word_map
-from .corpus import corpus_texts, iter_shards, manifest_of
+from .corpus import corpus_texts, fingerprint, iter_shards, manifest_of, read_corpus
 from .stats import ConfidenceInterval, bootstrap_ci, wilson_interval
 from .windows import classify_long, window_for
 
@@ -273,6 +276,30 @@ def _accuracy_change(before, after, truth, n_resamples, seed) -> dict:
     }
 
 
+def run_probabilities(run, model: nn.Module, tokenizer, texts, window, overlap):
+    """The probabilities ``[n_texts, n_labels]`` of ``texts`` in the finished
+    :func:`helpers.corpus.explain_corpus` folder ``run``.
+
+    Raises ``ValueError`` naming what differs when ``run`` was not made from
+    ``texts`` (in this order) with ``model``, ``tokenizer`` and these windows.
+    """
+    manifest, table = manifest_of(run), read_corpus(run)
+    ids = table.column("id").to_pylist()
+    differ = ["texts"] if len(ids) != len(texts) else []
+    if not differ:
+        found = fingerprint(model, tokenizer, texts, ids, window=window)
+        found["overlap"] = overlap
+        keys = ("model", "tokenizer", "corpus", "window", "overlap")
+        differ = [k for k in keys if found[k] != manifest.get(k)]
+    if differ:
+        raise ValueError(
+            f"{run} was not made from these texts with this model and max_length "
+            f"(it differs in {differ}): pass the run of these texts, or run=None "
+            "to classify them again."
+        )
+    return torch.tensor(table.column("probs").to_pylist())
+
+
 def counterfactual(
     model: nn.Module,
     tokenizer,
@@ -286,12 +313,16 @@ def counterfactual(
     batch_size: int = 16,
     n_resamples: int = 1000,
     seed: int = 1234,
+    run: str | os.PathLike | None = None,
 ) -> Counterfactual:
     """Remove or replace ``word`` in every text holding it and classify again.
 
     ``texts`` as :func:`helpers.corpus.explain_corpus` takes them;
-    ``labels``: the true classes, one per text (for accuracy). Raises
-    ``ValueError`` when no text holds ``word``.
+    ``labels``: the true classes, one per text (for accuracy); ``run``: the
+    finished run of ``texts`` with ``model`` and ``max_length``, whose
+    probabilities stand for the texts before the edit
+    (:func:`run_probabilities`; only the edited texts are classified).
+    Raises ``ValueError`` when no text holds ``word``.
     """
     texts = corpus_texts(texts, text_column)
     if labels is not None and len(labels) != len(texts):
@@ -307,7 +338,11 @@ def counterfactual(
     window, overlap = window_for(tokenizer, model, max_length)
     options = {"window": window, "overlap": overlap, "batch_size": batch_size}
     options |= {"progress": False}
-    before = classify_long(model, tokenizer, [texts[i] for i in rows], **options)
+    if run is None:
+        before = classify_long(model, tokenizer, [texts[i] for i in rows], **options)
+    else:  # log-probabilities: logits up to a constant per text, the same softmax
+        probs = run_probabilities(run, model, tokenizer, texts, window, overlap)
+        before = probs[rows].log()
     after = classify_long(model, tokenizer, [e for _, e in edits], **options)
     result = _probability_change(before, after, n_resamples, seed)
     if labels is not None:

@@ -28,9 +28,9 @@
 # computes them, under a minute on 2 CPU cores in the quick profile). The
 # quick profile explains a seeded sample of 64 test reviews, as many as keep
 # this chapter's share of the quick build near a minute and a half on 2 CPU
-# cores (the counterfactual tests below classify every review again for each
-# word tested); the last section says what a sample this small can and cannot
-# show.
+# cores (the counterfactual tests below classify again every review holding
+# each word tested); the last section says what a sample this small can and
+# cannot show.
 
 # %%
 # Outside the book's own set-up (Binder, Colab, a fresh Jupyter) this installs
@@ -163,10 +163,11 @@ print(f"{len(candidates)} candidates held by at least {MIN_TEXTS} reviews.")
 # ## The counterfactual test
 #
 # A highlight is not a use. For each top candidate, `corpus_views.counterfactual`
-# removes the word from every review that holds it and classifies both
-# versions, whole. If the probability of the predicted class drops (its
-# interval below zero) or predictions flip, the model *uses* the word; if
-# nothing moves, the word was only a highlight.
+# removes the word from every review that holds it and classifies the edited
+# reviews, whole; the probabilities of the originals are the run's own
+# (`run=`), so they are not computed twice. If the probability of the
+# predicted class drops (its interval below zero) or predictions flip, the
+# model *uses* the word; if nothing moves, the word was only a highlight.
 
 
 # %%
@@ -199,6 +200,7 @@ def counterfactuals(found, n=3):
                 word,
                 labels=reviews.labels,
                 max_length=profile.corpus_max_length,
+                run=runs["AttnLRP"],  # the probabilities before the edit
             )
     return [done[w] for w in words]
 

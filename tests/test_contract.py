@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 from tiny import TEXTS, encode, tiny_bert, tiny_tokenizer
+from toys import LinearTokenModel, make_batch
 
 from helpers import attr
 from helpers.attr import Attribution, Attributions, Target
@@ -152,6 +153,57 @@ def test_the_target_is_resolved_once_per_chunk_from_its_logits():
     assert float(Target(torch.tensor([0, 0])).score(logits)) == 2.0
     with pytest.raises(ValueError, match="outside"):
         Target(torch.tensor([0, 2]))(logits)
+
+
+class ChosenClass(Attribution):
+    """Scores every token with the class its row is explained for; records the
+    rows of each pass."""
+
+    name = "chosen class"
+    passes: list[int]
+
+    def _pass(self, batch, target):
+        self.passes.append(len(batch["input_ids"]))
+        logits = self.model(**batch).logits
+        chosen = target(logits).float()[:, None]
+        return chosen.expand(batch["input_ids"].shape), logits
+
+
+def test_groups_share_the_class_of_their_mean_logits_and_are_never_split():
+    weights = torch.zeros(10)
+    weights[5], weights[6] = 3.0, -1.0  # logit[1] = the sum over the row's tokens
+    model = LinearTokenModel(weights)
+    # text A: windows with logit[1] 3, -1, -1 (mean 1/3); text B: -4, 3 (mean -1/2)
+    batch = make_batch([[5], [6], [6], [6, 6, 6, 6], [5]])
+    explainer = ChosenClass(model, max_tokens=2 * batch["input_ids"].shape[1])
+    explainer.passes = passes = []
+    assert explainer.attribute(batch).target.tolist() == [1, 0, 0, 0, 1]
+    assert passes == [2, 2, 1]
+    passes.clear()
+    grouped = explainer.attribute(batch, groups=[3, 2])
+    assert grouped.target.tolist() == [1, 1, 1, 0, 0]
+    assert passes == [3, 2]  # a group larger than a chunk is one chunk, not split
+    assert grouped.scores[:, 1].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    given = explainer.attribute(
+        batch, target=torch.tensor([0, 0, 0, 1, 1]), groups=[3, 2]
+    )
+    assert given.target.tolist() == [0, 0, 0, 1, 1]  # a given target is kept
+    with pytest.raises(ValueError, match="summing to the batch"):
+        explainer.attribute(batch, groups=[3, 3])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_method_explains_a_group_for_its_pooled_class(name, tokenizer, batch):
+    model = tiny_bert(perturb=0.5, seed=2)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    pooled = int(logits.mean(0).argmax())
+    assert logits.argmax(-1).tolist() == [0, 1, 1, 1] and pooled == 1  # 0 differs
+    n = len(logits)
+    grouped = registry(model, tokenizer)[name].attribute(batch, groups=[n])
+    given = registry(model, tokenizer)[name].attribute(batch, target=[pooled] * n)
+    assert grouped.target.tolist() == [pooled] * n
+    assert torch.allclose(grouped.scores, given.scores, atol=1e-6)
 
 
 class EmbeddingNorm(Attribution):

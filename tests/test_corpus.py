@@ -69,6 +69,54 @@ def test_rows_match_explain_for_short_and_windowed_texts(tmp_path):
         assert one.labels[row["predicted"]] == one.predicted[i]
 
 
+def test_a_batch_of_short_and_windowed_texts_is_one_pass_with_given_targets(
+    tmp_path,
+):
+    model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
+    targets = [i % 2 for i in range(len(CORPUS))]
+    forwards = []
+    hook = model.register_forward_hook(lambda *_: forwards.append(1))
+    out = _run(model, tokenizer, tmp_path / "run", target=targets, batch_size=16)
+    hook.remove()
+    # 10 texts, 12 windows (the long one 3): shards of 3 texts, one pass each,
+    # no pass to classify a windowed text before explaining it
+    assert len(forwards) == math.ceil(len(CORPUS) / 3)
+    rows = corpus.read_corpus(out, rows=True)
+    one = explain(
+        model,
+        tokenizer,
+        CORPUS,
+        "AttnLRP",
+        target=targets,
+        max_length=32,
+        progress=False,
+    )
+    assert [r["target"] for r in rows] == targets
+    assert [r["windows"] for r in rows] == one.windows
+    for i, row in enumerate(rows):
+        assert torch.allclose(
+            torch.tensor(row["scores"]), one.scores["AttnLRP"][i], atol=1e-5
+        )
+
+
+def test_on_a_cpu_a_pass_reads_at_most_cpu_tokens(tmp_path, monkeypatch):
+    model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
+    monkeypatch.setattr(corpus, "CPU_TOKENS", 60)  # two 30-token windows
+    shapes = []
+
+    def record(module, args, kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    hook = model.register_forward_pre_hook(record, with_kwargs=True)
+    out = _run(model, tokenizer, tmp_path / "run", shard_size=20, batch_size=16)
+    hook.remove()
+    assert shapes[-1] == (3, 32)  # the long text: its 3 windows kept together
+    assert all(rows * (width - 2) <= 60 for rows, width in shapes[:-1])
+    assert sum(rows for rows, _ in shapes) == 12  # every window read once
+    rows = corpus.read_corpus(out, rows=True)
+    assert [r["windows"] for r in rows] == [1] * 8 + [3, 1]
+
+
 def test_resume_after_a_crash_gives_the_uninterrupted_result(tmp_path, monkeypatch):
     model, tokenizer = tiny_bert(perturb=0.05), tiny_tokenizer()
     whole = corpus.read_corpus(_run(model, tokenizer, tmp_path / "whole"), rows=True)
@@ -273,7 +321,9 @@ def test_empty_corpus_and_missing_column_are_refused(tmp_path):
         _run(model, tokenizer, tmp_path / "a", texts=[])
     with pytest.raises(ValueError, match=r"no column 'text'.*'review'.*text_column="):
         _run(model, tokenizer, tmp_path / "b", texts={"review": ["good film"]})
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        _run(model, tokenizer, tmp_path / "c", batch_size=0)
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_an_unknown_merge_is_refused_as_explain_refuses_it(tmp_path):
@@ -393,6 +443,35 @@ def test_the_counterfactual_shows_the_planted_token_moves_predictions():
     assert (calm.n_texts, calm.flipped, calm.probability_change.mean) == (1, 0.0, 0.0)
     with pytest.raises(ValueError, match="no text holds the word 'worst'"):
         corpus_views.counterfactual(model, tokenizer, list(texts), "worst")
+
+
+def test_the_counterfactual_takes_the_probabilities_before_from_the_run(tmp_path):
+    model, tokenizer, explainer = _planted()
+    texts, labels = (list(column) for column in zip(*PLANTED, strict=True))
+    out = _run(model, tokenizer, tmp_path / "run", texts, explainer)
+    options = {"labels": labels, "max_length": 32, "n_resamples": 200}
+    fresh = corpus_views.counterfactual(model, tokenizer, texts, "!", **options)
+    forwards = []
+    hook = model.register_forward_hook(lambda *_: forwards.append(1))
+    reused = corpus_views.counterfactual(
+        model, tokenizer, texts, "!", run=out, **options
+    )
+    hook.remove()
+    assert len(forwards) == 1  # the edited texts only, in one batch
+    assert reused.probability_change.mean == pytest.approx(
+        fresh.probability_change.mean, abs=1e-6
+    )
+    assert (reused.n_texts, reused.flipped, reused.accuracy_change.mean) == (
+        fresh.n_texts,
+        fresh.flipped,
+        fresh.accuracy_change.mean,
+    )
+    with pytest.raises(ValueError, match=r"differs in \['corpus'\]"):
+        corpus_views.counterfactual(
+            model, tokenizer, texts[::-1], "!", run=out, max_length=32
+        )
+    with pytest.raises(ValueError, match=r"differs in \['window', 'overlap'\]"):
+        corpus_views.counterfactual(model, tokenizer, texts, "!", run=out)
 
 
 @pytest.mark.parametrize(

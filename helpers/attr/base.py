@@ -68,16 +68,24 @@ class Target:
     ``wanted``: ``None`` (the predicted class) or a LongTensor ``[b]``. A pass
     calls ``target(logits)`` after its forward pass and gets a LongTensor
     ``[b]`` on the logits' device (a class outside the labels raises
-    ``ValueError``); later calls return the same tensor. A pass whose scores
+    ``ValueError``); later calls return the same tensor. ``groups``: sizes
+    of consecutive rows explained for one class (a text's windows); with
+    ``wanted=None`` each group gets the class of its mean logits (the pooling
+    of :func:`helpers.windows.pool_logits`). A pass whose scores
     do not depend on the class never calls it: the base class resolves it
     from the logits the pass returns.
     """
 
-    def __init__(self, wanted: torch.Tensor | None):
+    def __init__(self, wanted: torch.Tensor | None, groups: list[int] | None = None):
         self.wanted = wanted
+        self.groups = groups
         self._resolved: torch.Tensor | None = None
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if self._resolved is None and self.wanted is None and self.groups:
+            pooled = torch.stack([g.mean(0) for g in logits.split(self.groups)])
+            sizes = torch.tensor(self.groups, device=logits.device)
+            self._resolved = pooled.argmax(-1).repeat_interleave(sizes)
         if self._resolved is None:
             self._resolved = resolve_target(self.wanted, logits)
         return self._resolved
@@ -144,13 +152,17 @@ class Attribution:
             f"{type(self).__name__} must define _pass(batch, target)."
         )
 
-    def attribute(self, inputs, target=None, **options) -> Attributions:
+    def attribute(self, inputs, target=None, groups=None, **options) -> Attributions:
         """Explain a batch: one :class:`Attributions` record (float, CPU).
 
         ``inputs``: dict/BatchEncoding with ``input_ids`` and
         ``attention_mask`` ``[batch, seq]`` (``token_type_ids`` optional).
         ``target``: None (the predicted class), an int, or a LongTensor
-        ``[batch]``. ``options`` go to the method's pass (the random
+        ``[batch]``. ``groups``: sizes of consecutive rows that are the
+        windows of one text (summing to the batch): with ``target=None``
+        each group is explained for the class of its mean logits, in the
+        same pass, and no chunk splits a group (:class:`Target`). ``options``
+        go to the method's pass (the random
         baseline's ``draw=``). ``RuntimeError`` inside ``torch.inference_mode()``,
         where no method can take the gradients or keep the tensors it needs.
         """
@@ -166,10 +178,9 @@ class Attribution:
         step = n if self.max_tokens is None else max(1, self.max_tokens // seq)
         parts = []
         with eval_mode(self.model):
-            for start in range(0, n, step):
-                rows = slice(start, start + step)
+            for rows, sizes in _chunks(n, step, groups):
                 chunk = {key: value[rows] for key, value in batch.items()}
-                chunk_target = Target(None if wanted is None else wanted[rows])
+                chunk_target = Target(None if wanted is None else wanted[rows], sizes)
                 parts.append(self._checked_pass(chunk, chunk_target, options))
         scores, targets, logits = (torch.cat(part) for part in zip(*parts, strict=True))
         return Attributions(scores=scores, target=targets, logits=logits)
@@ -196,6 +207,27 @@ class Attribution:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _chunks(n: int, step: int, groups) -> list[tuple[slice, list[int] | None]]:
+    """Row slices of at most ``step`` rows (or one whole group), never splitting
+    a group of ``groups``, and the group sizes inside each."""
+    if groups is None:
+        return [(slice(s, s + step), None) for s in range(0, n, step)]
+    groups = [int(g) for g in groups]
+    if sum(groups) != n or min(groups, default=0) < 1:
+        raise ValueError(
+            f"groups {groups} must be positive sizes summing to the batch ({n} "
+            "rows): one size per text, its number of windows."
+        )
+    out, start, sizes = [], 0, []
+    for size in groups:
+        if sizes and sum(sizes) + size > step:
+            out.append((slice(start, start + sum(sizes)), sizes))
+            start, sizes = start + sum(sizes), []
+        sizes.append(size)
+    out.append((slice(start, start + sum(sizes)), sizes))
+    return out
 
 
 def compute_maps(

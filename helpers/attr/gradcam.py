@@ -225,22 +225,26 @@ class GradCamLayers:
         old = self._key
         if old is None or old[0].shape != key[0].shape:
             return False
-        if (old[2] is None) != (key[2] is None):
+        if any((a is None) != (b is None) for a, b in zip(old, key, strict=True)):
             return False
         return all(
             a is None or torch.equal(a, b) for a, b in zip(old, key, strict=True)
         )
 
-    def record(self, inputs, wanted: torch.Tensor | None = None) -> Attributions:
-        """Grad-CAM of every layer for this batch (computed once per batch)."""
+    def record(
+        self, inputs, wanted: torch.Tensor | None = None, groups=None
+    ) -> Attributions:
+        """Grad-CAM of every layer for this batch (computed once per batch);
+        ``wanted`` and ``groups`` as :meth:`Attribution.attribute` takes them."""
         batch = check_inputs(inputs)
         key = (
             batch["input_ids"].cpu(),
             batch["attention_mask"].cpu(),
             None if wanted is None else wanted.cpu(),
+            None if groups is None else torch.tensor(groups),
         )
         if self._record is None or not self._same(key):
-            self._record = self.gradcam.attribute(batch, key[2])
+            self._record = self.gradcam.attribute(batch, key[2], groups=groups)
             self._key = key
         return self._record
 
@@ -278,7 +282,7 @@ class GradCamLayer(Attribution):
         self.name = f"Grad-CAM L{index}"
 
     def _pass(self, batch, target):
-        record = self.shared.record(batch, target.wanted)
+        record = self.shared.record(batch, target.wanted, target.groups)
         return record.scores[:, self.index], record.logits
 
 
@@ -308,7 +312,7 @@ class GradCamMean(Attribution):
             self.name = "Grad-CAM mean (raw)"
 
     def _pass(self, batch, target):
-        record = self.shared.record(batch, target.wanted)
+        record = self.shared.record(batch, target.wanted, target.groups)
         cam = record.scores
         if self.normalise:
             real = (

@@ -10,17 +10,25 @@ runs it with ``--full``. Usage::
 the last build are kept, and only chapters whose own notebook changed are
 executed again (Sphinx re-reads a page whose file is newer than its last
 read; a chapter whose content differs from the last build's is touched so
-that it is), *unless* an input they all share changed since the last build:
+that it is), with the chapters whose artefact of the prepare step changed
+(``_build/prepared.json``, each artefact's fingerprint and the chapter that
+loads it, written by ``python -m helpers.book.prepare --record``),
+*unless* an input they all share changed since the last build:
 any file under ``helpers/`` or ``_ext/`` (the book's Sphinx extension),
 ``pyproject.toml``, ``_config.yml``, ``_toc.yml``, ``references.bib``,
 the benchmark reports (``bench/results`` or ``$BENCH_RESULTS``),
-what the prepare step made (``_build/prepared.json``, the fingerprint of each
-artefact, written by ``python -m helpers.book.prepare --record``), one of the
+one of the
 environment variables in :data:`ENV_KEYS` (the profile and the data folders),
 or the version of Python or of a package in :data:`PACKAGES`, or a chapter
 that writes what later chapters load (:data:`WRITERS`). Then, and when
 no earlier build is recorded (a clean clone, a failed build), it does a full
 build. The fingerprint of those inputs is kept in ``_build/book-inputs.json``.
+
+An artefact the prepare step skipped because its chapter makes it (chapter 9's
+corpus run needs chapter 2's model, which a clean clone does not have yet) is
+fingerprinted again after a build that executed its chapter
+(``prepare --chapter``, which now only loads it), so the next ``make book``,
+whose prepare step finds it, executes nothing again.
 
 **Full (``--full``).** ``_build/html``, ``_build/.doctrees`` (Sphinx's saved
 environment) and ``_build/jupyter_execute`` are removed and Jupyter Book is run
@@ -68,8 +76,8 @@ SHARED = (
     "_config.yml",
     "_toc.yml",
     "references.bib",
-    "_build/prepared.json",
 )
+PREPARED = "_build/prepared.json"
 PACKAGES = ("torch", "transformers", "tokenizers")
 STATE = "book-inputs.json"
 # Chapters whose run writes what later chapters load (chapter 2 trains and saves
@@ -105,9 +113,23 @@ def versions() -> dict[str, str]:
     return found
 
 
+def prepared(root: Path) -> dict[str, dict]:
+    """What the prepare step recorded (:data:`PREPARED`): ``{artefact:
+    {"chapter": the chapter's file that loads it, "fingerprint": ...}}``
+    (``{}`` when it did not run)."""
+    path = root / PREPARED
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _chapter(entry: dict) -> str:
+    """The chapter that loads a prepared artefact, as :func:`chapters` names it."""
+    return Path(entry["chapter"]).with_suffix("").as_posix()
+
+
 def fingerprint(root: Path) -> dict:
     """SHA-256 of every shared input (see the module docstring), the env vars,
-    the versions, and each chapter's own SHA-256 (``"chapters"``)."""
+    the versions, each artefact of the prepare step (``"prepared"``) and each
+    chapter's own SHA-256 (``"chapters"``)."""
     files = (
         sorted((root / "helpers").rglob("*.py")) if (root / "helpers").exists() else []
     )
@@ -125,6 +147,7 @@ def fingerprint(root: Path) -> dict:
         "bench_sha256": _sha256(bench, reports),
         "env": env,
         "versions": versions(),
+        "prepared": prepared(root),
         "chapters": {c: _sha256(root, [root / f"{c}.ipynb"]) for c in chapters(root)},
     }
 
@@ -132,11 +155,19 @@ def fingerprint(root: Path) -> dict:
 def plan(root: Path, now: dict, full: bool) -> tuple[bool, list[str]]:
     """``(full, chapters to execute)``: a full build when asked or when a shared
     input differs from the last build's (``_build/book-inputs.json``), else
-    the chapters whose own file differs, touched so that Sphinx reads them
-    again."""
+    the chapters whose own file or whose artefact of the prepare step differs,
+    touched so that Sphinx reads them again."""
     state = root / "_build" / STATE
     before = json.loads(state.read_text()) if state.exists() and not full else {}
-    shared = [k for k in now if k != "chapters" and before.get(k) != now[k]]
+    per_chapter = ("chapters", "prepared")
+    shared = [k for k in now if k not in per_chapter and before.get(k) != now[k]]
+    made = {
+        name: entry
+        for name, entry in now.get("prepared", {}).items()
+        if before.get("prepared", {}).get(name) != entry
+    }
+    # an artefact no chapter of the book loads: what it changes is unknown
+    shared += [n for n, e in made.items() if _chapter(e) not in now["chapters"]]
     shared += [
         c
         for c in WRITERS
@@ -148,20 +179,49 @@ def plan(root: Path, now: dict, full: bool) -> tuple[bool, list[str]]:
         why = f"changed: {', '.join(shared)}" if before else "no earlier build recorded"
         print(f"book: full build ({'--full' if full else why})")
         return True, list(now["chapters"])
+    loads = {_chapter(e) for e in made.values()}
     changed = [
         c
         for c, sha in now["chapters"].items()
-        if before.get("chapters", {}).get(c) != sha
+        if before.get("chapters", {}).get(c) != sha or c in loads
     ]
     for chapter in changed:
         (root / f"{chapter}.ipynb").touch()  # Sphinx re-reads newer files
     print(
-        "book: helpers, config, prepared artefacts, environment and versions "
-        "unchanged: incremental build, executing only the chapters whose own file "
-        f"changed ({', '.join(changed) or 'none'}; Sphinx also re-reads any page "
-        "newer than its last read)"
+        "book: helpers, config, environment and versions unchanged: incremental "
+        "build, executing only the chapters whose own file or prepared artefact "
+        f"changed ({', '.join(changed) or 'none'}"
+        + "".join(f"; {_chapter(e)} loads {n}" for n, e in made.items())
+        + "; Sphinx also re-reads any page newer than its last read)"
     )
     return False, changed
+
+
+def settle(root: Path, now: dict, executed) -> dict:
+    """``now`` with each artefact the prepare step skipped, and whose chapter was
+    executed in this build (which made it), fingerprinted as that chapter left
+    it (``python -m helpers.book.prepare --chapter``, which now loads it)."""
+    made = sorted(
+        {
+            e["chapter"]
+            for e in now.get("prepared", {}).values()
+            if e["fingerprint"] == "skipped" and _chapter(e) in executed
+        }
+    )
+    if not made:
+        return now
+    record = root / "_build" / "prepared-after-build.json"
+    record.unlink(missing_ok=True)  # this function's own file, from a failed run
+    cmd = [sys.executable, "-m", "helpers.book.prepare", "--record", str(record)]
+    for chapter in made:
+        cmd += ["--chapter", chapter]
+    print(f"book: fingerprinting what {', '.join(made)} made")
+    if subprocess.run(cmd, cwd=root).returncode != 0 or not record.exists():
+        print("book: that failed; the next build executes those chapters again")
+        return now
+    after = json.loads(record.read_text(encoding="utf-8"))
+    record.unlink()
+    return {**now, "prepared": {**now["prepared"], **after}}
 
 
 def build(root: Path, full: bool = False, jupyter_book: str | None = None) -> int:
@@ -217,7 +277,7 @@ def build(root: Path, full: bool = False, jupyter_book: str | None = None) -> in
     if not (out / "html" / "index.html").exists():
         print("book: FAILED, no _build/html/index.html")
         return 1
-    state.write_text(json.dumps(now, indent=1))
+    state.write_text(json.dumps(settle(root, now, executed), indent=1))
     print(f"Book built: {out / 'html' / 'index.html'}")
     return 0
 

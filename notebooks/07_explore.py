@@ -148,15 +148,17 @@ for name, pair in edit_pairs.items():
 # vector per review, the last layer's `[CLS]` vector; projecting those of every
 # test review onto their first two principal components shows how the model
 # arranges the reviews. Left: coloured by the gold label; right: the reviews it
-# gets wrong. Chapter 2 evaluated the same reviews with the same function, so
-# the predictions here are chapter 2's.
+# gets wrong. One pass gives both the vectors and the logits
+# (`return_logits=True`); `train.scores_from_logits` turns the logits into
+# chapter 2's evaluation (`train.evaluate`) of the same reviews, read to the
+# same length, so the predictions here are chapter 2's.
 
 # %%
-scores = train.evaluate(model, tokenizer, test, max_length=profile.max_length)
-right = scores["preds"] == scores["labels"]
-vectors = overview.cls_vectors(
-    model, tokenizer, test.texts, max_length=profile.max_length
+vectors, logits = overview.cls_vectors(
+    model, tokenizer, test.texts, max_length=profile.max_length, return_logits=True
 )
+scores = train.scores_from_logits(logits, test)
+right = scores["preds"] == scores["labels"]
 points, explained = overview.pca_2d(vectors)
 fig = overview.plot_cls_projection(
     points,

@@ -107,10 +107,12 @@ def test_fingerprint_changes_with_every_shared_input(tmp_path, monkeypatch):
     (tmp_path / "bench" / "results" / "accuracy.json").write_text('{"acc": 0.9}')
     assert changed()
     (tmp_path / "_build").mkdir()  # the prepare step made (or made again) a model
-    (tmp_path / "_build" / "prepared.json").write_text('{"model": "abc"}')
+    record = tmp_path / "_build" / "prepared.json"
+    record.write_text('{"model": {"chapter": "ch.py", "fingerprint": "abc"}}')
     assert changed()
-    (tmp_path / "_build" / "prepared.json").write_text('{"model": "abd"}')
+    record.write_text('{"model": {"chapter": "ch.py", "fingerprint": "abd"}}')
     assert changed()
+    assert seen[-1]["prepared"]["model"]["fingerprint"] == "abd"
     monkeypatch.setenv("BERT_BOOK_PROFILE", "full")
     assert changed()
     monkeypatch.setenv("IMDB_DIR", str(tmp_path / "imdb"))
@@ -235,7 +237,7 @@ def test_a_second_build_reuses_the_chapters_until_an_input_changes(mini_book):
     chapter.write_text(chapter.read_text().replace("marker says", "marker said"))
     os.utime(chapter, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     log = _run(mini_book)
-    assert "executing only the chapters whose own file changed (notebooks/ch" in log
+    assert "whose own file or prepared artefact changed (notebooks/ch" in log
     assert "executed notebooks/ch" in log
     assert "marker said MARK-B" in _page(mini_book)
 
@@ -284,3 +286,107 @@ def test_a_change_to_the_chapter_that_trains_the_model_rebuilds_every_chapter(
         True,
         ["notebooks/02_finetune", "notebooks/03_attention"],
     )
+
+
+def test_a_changed_prepared_artefact_executes_only_the_chapter_that_loads_it(
+    tmp_path,
+):
+    """Chapter 9's corpus run is chapter 9's input, not every chapter's."""
+    (tmp_path / "_build").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    for chapter in ("04_gradcam", "09_corpus"):
+        (tmp_path / "notebooks" / f"{chapter}.ipynb").write_text("{}")
+    before = {
+        "files_sha256": "h",
+        "prepared": {
+            "model": {"chapter": "notebooks/04_gradcam.py", "fingerprint": "a"},
+            "shards": {"chapter": "notebooks/09_corpus.py", "fingerprint": "skipped"},
+        },
+        "chapters": {"notebooks/04_gradcam": "b", "notebooks/09_corpus": "c"},
+    }
+    (tmp_path / "_build" / build_book.STATE).write_text(json.dumps(before))
+    assert build_book.plan(tmp_path, before, full=False) == (False, [])
+    shards = {"chapter": "notebooks/09_corpus.py", "fingerprint": "d"}
+    now = {**before, "prepared": {**before["prepared"], "shards": shards}}
+    assert build_book.plan(tmp_path, now, full=False) == (
+        False,
+        ["notebooks/09_corpus"],
+    )
+    # an artefact that no chapter of the table of contents loads: all of them
+    stray = {"chapter": "notebooks/99_gone.py", "fingerprint": "e"}
+    now = {**before, "prepared": {**before["prepared"], "stray": stray}}
+    assert build_book.plan(tmp_path, now, full=False)[0] is True
+
+
+PREPARE = """\
+import argparse
+import json
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--record")
+parser.add_argument("--chapter", action="append")
+args = parser.parse_args()
+made = Path("shards.txt")  # what the chapter makes when the prepare step cannot
+sha = made.read_text() if made.exists() else "skipped"
+record = {"shards": {"chapter": "notebooks/ch.py", "fingerprint": sha}}
+Path(args.record).parent.mkdir(parents=True, exist_ok=True)
+Path(args.record).write_text(json.dumps(record))
+"""
+
+MAKES_SHARDS = """
+# %%
+from pathlib import Path
+
+if not Path("../shards.txt").exists():
+    Path("../shards.txt").write_text("shards-1")
+"""
+
+
+def _prepare(book: Path) -> None:
+    """``make book``'s prepare step, with the mini book's own prepare module."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers.book.prepare",
+            "--record",
+            "_build/prepared.json",
+        ],
+        cwd=book,
+        check=True,
+    )
+
+
+def test_a_second_build_after_a_chapter_made_its_own_artefact_executes_nothing(
+    mini_book,
+):
+    """A clean clone: the prepare step skips chapter 9's corpus run (chapter 2's
+    model is not there yet), chapter 9 makes it; the second ``make book``, whose
+    prepare step finds it, must execute nothing again."""
+    (mini_book / "helpers" / "book").mkdir()
+    (mini_book / "helpers" / "book" / "__init__.py").write_text("")
+    (mini_book / "helpers" / "book" / "prepare.py").write_text(PREPARE)
+    chapter = mini_book / "notebooks" / "ch.py"
+    chapter.write_text(CHAPTER + MAKES_SHARDS)
+    jupytext = Path(sys.executable).with_name("jupytext")
+    subprocess.run(
+        [str(jupytext), "--quiet", "--to", "ipynb", str(chapter)], check=True
+    )
+
+    _prepare(mini_book)  # skipped
+    log = _run(mini_book)
+    assert "full build (no earlier build recorded)" in log
+    assert "executed notebooks/ch" in log
+    assert (mini_book / "shards.txt").read_text() == "shards-1"
+
+    _prepare(mini_book)  # now finds what the chapter made
+    log = _run(mini_book)
+    assert "incremental build" in log
+    assert "executed notebooks/ch" not in log
+
+    (mini_book / "shards.txt").write_text("shards-2")  # made again, differently
+    _prepare(mini_book)
+    log = _run(mini_book)
+    assert "executing only the chapters whose own file or prepared" in log
+    assert "executed notebooks/ch" in log

@@ -175,6 +175,31 @@ def test_target_probabilities_run_in_eval_mode_and_restore_the_mode():
     assert model.training and torch.isfinite(comp).all()
 
 
+def test_scoring_passes_use_the_fused_attention_kernel_and_restore_eager():
+    """A model loaded eager (to read attention) is scored with sdpa, which is
+    faster at long inputs, to the same probabilities; then eager again."""
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(perturb=0.05)
+    batch = encode(tokenizer, TEXTS)
+    target = torch.tensor([0, 1, 1, 0])
+    kernels = []
+    model.register_forward_hook(
+        lambda *_: kernels.append(model.config._attn_implementation)
+    )
+    got = metrics.target_probabilities(model, batch, target)
+    assert kernels == ["sdpa"]
+    assert model.config._attn_implementation == "eager"
+    with torch.no_grad():
+        probs = model(**batch).logits.softmax(-1)
+    torch.testing.assert_close(got, probs.gather(1, target[:, None])[:, 0])
+    assert kernels[-1] == "eager"
+    roles = TokenRoles.from_tokenizer(tokenizer)
+    scores = torch.rand(batch["input_ids"].shape)
+    metrics.comprehensiveness(model, batch, scores, roles)  # full and masked passes
+    assert len(kernels) > 3 and set(kernels[2:]) == {"sdpa"}
+    assert model.config._attn_implementation == "eager"
+
+
 # --------------------------------------------------------------------------- runner
 
 

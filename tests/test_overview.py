@@ -9,6 +9,7 @@ import pytest
 import torch
 from tiny import TEXTS, tiny_bert, tiny_tokenizer
 
+from helpers import data, train
 from helpers.book import overview
 
 matplotlib.use("Agg")
@@ -30,6 +31,25 @@ def test_cls_vectors_are_the_last_layers_first_position_in_text_order():
     assert torch.allclose(logits[0], want, atol=1e-5)
     with pytest.raises(ValueError, match="at least one text"):
         overview.cls_vectors(model, tokenizer, [])
+
+
+def test_the_vectors_pass_gives_chapter_2s_evaluation_without_a_second_pass():
+    """Chapter 7 evaluates the test sample from the logits of its [CLS] pass."""
+    model, tokenizer = tiny_bert(attn=None, perturb=0.5), tiny_tokenizer()
+    reviews = data.ReviewSet(list(TEXTS), [0, 1, 1, 0], "tiny")
+    want = train.evaluate(model, tokenizer, reviews, max_length=16, batch_size=3)
+    _, logits = overview.cls_vectors(
+        model, tokenizer, TEXTS, max_length=16, return_logits=True
+    )
+    got = train.scores_from_logits(logits, reviews)
+    assert set(got) == set(want)
+    for key in ("preds", "labels", "confusion"):
+        assert (got[key] == want[key]).all(), key
+    assert got["accuracy"] == want["accuracy"]
+    assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
+    torch.testing.assert_close(torch.tensor(got["probs"]), torch.tensor(want["probs"]))
+    with pytest.raises(ValueError, match="3 rows of logits for 4 reviews"):
+        train.scores_from_logits(logits[:3], reviews)
 
 
 def test_pca_finds_the_direction_of_largest_variance():

@@ -114,8 +114,11 @@ def test_prepare_then_chapter_4_loads_what_it_made(
     record = tmp_path / "_build" / "prepared.json"  # what `make book` passes
     assert prepare.main(["--record", str(record)]) == 0
     made = json.loads(record.read_text())
-    assert re.fullmatch("[0-9a-f]{64}", made["Japanese sentiment model"])
-    assert made["test sample explained (AttnLRP, [CLS] attention)"] == "skipped"
+    japanese = made["Japanese sentiment model"]
+    assert japanese["chapter"] == "notebooks/04_gradcam.py"  # the build reruns it
+    assert re.fullmatch("[0-9a-f]{64}", japanese["fingerprint"])
+    corpus_run = made["test sample explained (AttnLRP, [CLS] attention)"]
+    assert corpus_run == {"chapter": "notebooks/09_corpus.py", "fingerprint": "skipped"}
     first = capsys.readouterr().out
     assert "prepare: Japanese sentiment model (notebooks/04_gradcam.py" in first
     assert re.search(
@@ -268,3 +271,25 @@ def test_an_artefacts_fingerprint_follows_its_files_not_their_times(tmp_path):
     assert prepare.fingerprint((built[0], "hub: another model")) != (
         prepare.fingerprint(built)
     )
+
+
+def test_prepare_chapter_prepares_only_what_that_chapter_loads(
+    book_data, capsys, tmp_path
+):
+    """What the build runs after a chapter made its own artefact: only that one."""
+    record = tmp_path / "after-build.json"
+    args = ["--record", str(record), "--chapter", "notebooks/09_corpus.py"]
+    assert prepare.main(args) == 0
+    assert json.loads(record.read_text()) == {
+        "test sample explained (AttnLRP, [CLS] attention)": {
+            "chapter": "notebooks/09_corpus.py",
+            "fingerprint": "skipped",  # no chapter 2 model in this data folder
+        }
+    }
+    assert "Japanese sentiment model" not in capsys.readouterr().out
+    assert not list(config.data_dir().glob("checkpoints/japanese-e5-*"))
+    with pytest.raises(SystemExit):
+        prepare.main(["--chapter", "notebooks/09_corpus.ipynb"])
+    err = capsys.readouterr().err
+    assert "no artefact is loaded by notebooks/09_corpus.ipynb" in err
+    assert "notebooks/04_gradcam.py, notebooks/09_corpus.py" in err

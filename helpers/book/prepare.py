@@ -9,8 +9,13 @@ is missing itself, with the same call. Training that *is* a chapter's lesson
 (chapter 2's fine-tuning) stays in its chapter.
 
 ``--record FILE`` (``make book`` passes ``_build/prepared.json``) writes what
-each artefact is made of (:func:`fingerprint`), so ``.ci/build_book.py``
-executes the chapters again when one of them changed.
+each artefact is made of (:func:`fingerprint`) and the chapter that loads it,
+so ``.ci/build_book.py`` executes that chapter again when it changed.
+``--chapter FILE`` prepares only that chapter's artefacts: after a build in
+which a chapter made a skipped artefact itself (chapter 9's corpus run, before
+chapter 2 had saved its model), the build script records what the chapter
+made, so the next ``make book``, whose prepare step finds it, executes nothing
+again.
 
 A new artefact is one more :class:`Artefact` in :data:`ARTEFACTS`: a name,
 the chapter, the call, and a ``build`` that trains or downloads into a
@@ -113,7 +118,8 @@ def prepare(
 
     An artefact whose data is not here is skipped with a line saying so;
     any other error stops the step (and ``make book``). ``record``: a JSON
-    file to write ``{artefact: its fingerprint, or "skipped"}`` to.
+    file to write ``{artefact: {"chapter": its chapter's file, "fingerprint":
+    its fingerprint, or "skipped"}}`` to.
     """
     profile = profile or get_profile()
     print(f"prepare: profile {profile.name}, data folder {data_dir()}")
@@ -135,6 +141,11 @@ def prepare(
     print(f"prepare: done in {sum(seconds.values()):.1f} s")
     if record is not None:
         Path(record).parent.mkdir(parents=True, exist_ok=True)
+        by_name = {a.name: a.chapter for a in artefacts}
+        made = {
+            name: {"chapter": by_name[name], "fingerprint": sha}
+            for name, sha in made.items()
+        }
         Path(record).write_text(json.dumps(made, indent=1), encoding="utf-8")
     return seconds
 
@@ -143,8 +154,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m helpers.book.prepare``: prepare every artefact of the book."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record", help="a JSON file for the artefacts' fingerprints")
+    parser.add_argument(
+        "--chapter",
+        action="append",
+        help="only the artefacts this chapter loads (notebooks/09_corpus.py); "
+        "may be given more than once",
+    )
     args = parser.parse_args(argv)
-    prepare(record=args.record)
+    artefacts = ARTEFACTS
+    if args.chapter:
+        known = sorted({a.chapter for a in ARTEFACTS})
+        unknown = [c for c in args.chapter if c not in known]
+        if unknown:
+            parser.error(
+                f"no artefact is loaded by {', '.join(unknown)}; "
+                f"--chapter takes one of {', '.join(known)}"
+            )
+        artefacts = tuple(a for a in ARTEFACTS if a.chapter in args.chapter)
+    prepare(artefacts, record=args.record)
     return 0
 
 

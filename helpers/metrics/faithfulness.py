@@ -12,7 +12,8 @@ copies of a batch go through the model together); [CLS], [SEP] and padding
 are never touched. **Ties** in the ranking are broken in a seeded random
 order drawn per review (:func:`top_fraction_mask`), never by position, and
 :func:`tied_selection` counts how many selected tokens were ties. Every
-probability is computed in eval mode (:func:`target_probabilities`).
+probability is computed in eval mode with the fastest attention kernel
+(:func:`target_probabilities`).
 :func:`evaluate_faithfulness` runs a registry of explainers on many reviews
 and keeps per-review numbers (:class:`FaithfulnessResults`).
 """
@@ -29,16 +30,11 @@ from torch import nn
 from ..attr.base import compute_maps
 from ..attr.baselines import RandomScores
 from ..data import text_batches
-from ..inputs import (
-    check_inputs,
-    resolve_target,
-    review_generators,
-    to_device,
-)
+from ..inputs import check_inputs, resolve_target, review_generators, to_device
 from ..models import eval_mode, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman
 from ..tokens import TokenRoles
-from .base import Metric
+from .base import Metric, fast_attention
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -210,13 +206,14 @@ def target_probabilities(
     """``p(target | inputs)`` per row, ``[batch]`` on the CPU.
 
     ``target``: LongTensor ``[batch]``. Runs in eval mode without gradients
-    (the model's mode is restored), ``batch_size`` rows per forward pass.
+    (the model's mode is restored), ``batch_size`` rows per forward pass,
+    with PyTorch's fused attention (:func:`fast_attention`).
     """
     batch = check_inputs(inputs)
     device = model_device(model)
     n = batch["input_ids"].shape[0]
     out = []
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), fast_attention(model):
         for start in range(0, n, batch_size):
             rows = slice(start, start + batch_size)
             chunk = to_device({k: v[rows] for k, v in batch.items()}, device)
@@ -229,7 +226,7 @@ def target_probabilities(
 def _prepare(model, inputs, target):
     """``(batch on the CPU, target [batch], p(target | full input) [batch])``."""
     batch = {k: v.cpu() for k, v in check_inputs(inputs).items()}
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), fast_attention(model):
         logits = model(**to_device(batch, model_device(model))).logits.float().cpu()
     target_t = resolve_target(target, logits).cpu()
     return batch, target_t, logits.softmax(-1).gather(1, target_t[:, None])[:, 0]

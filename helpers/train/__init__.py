@@ -12,7 +12,7 @@ train.TrainSettings(epochs=2))``. One module per idea:
 * :mod:`~helpers.train.loop`: :func:`train_classifier`, epochs, the schedule
   (``transformers.get_linear_schedule_with_warmup``), the best epoch;
 * :mod:`~helpers.train.evaluation`: :func:`predict_logits`, :func:`evaluate`,
-  :func:`misclassified`;
+  :func:`scores_from_logits`, :func:`misclassified`;
 * :mod:`~helpers.train.checkpoints`: atomic saving, checked loading, the
   train-once cache rule (:func:`ensure_checkpoint`);
 * :mod:`~helpers.train.finetuned`: the chapter-2 model
@@ -43,7 +43,7 @@ from .checkpoints import (
     read_training_info,
     save_checkpoint,
 )
-from .evaluation import evaluate, misclassified, predict_logits
+from .evaluation import evaluate, misclassified, predict_logits, scores_from_logits
 from .finetuned import (
     TRAINING_SETTINGS,
     checkpoint_mismatch,
@@ -99,6 +99,7 @@ __all__ = [
     "run_epoch",
     "save_checkpoint",
     "schedule_rates",
+    "scores_from_logits",
     "set_train_mode",
     "token_batches",
     "top_forward",

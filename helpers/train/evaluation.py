@@ -65,10 +65,10 @@ def evaluate(
     (array [n, num_labels]), ``labels`` (array [n]) and ``confusion``
     (array [num_labels, num_labels]; rows = true label, columns = prediction).
     ``keep``/``head``: which tokens of a longer review are read, as in
-    :func:`predict_logits`.
+    :func:`predict_logits`. :func:`scores_from_logits` makes the same dict from
+    logits already computed.
     """
-    num_labels = model.config.num_labels
-    check_reviews(reviews, "reviews", num_labels)
+    check_reviews(reviews, "reviews", model.config.num_labels)
     logits = predict_logits(
         model,
         tokenizer,
@@ -78,6 +78,21 @@ def evaluate(
         keep=keep,
         head=head,
     )
+    return scores_from_logits(logits, reviews)
+
+
+def scores_from_logits(logits: torch.Tensor, reviews: ReviewSet) -> dict:
+    """:func:`evaluate`'s dict for ``logits`` ``[n, num_labels]`` of ``reviews``
+    computed elsewhere (a pass that also returns ``[CLS]`` vectors, say), so
+    the model does not run again."""
+    num_labels = logits.shape[-1]
+    check_reviews(reviews, "reviews", num_labels)
+    if logits.shape[0] != len(reviews.texts):
+        raise ValueError(
+            f"{logits.shape[0]} rows of logits for {len(reviews.texts)} reviews: "
+            "pass the logits of these reviews, in their order."
+        )
+    logits = logits.float()
     labels = torch.tensor(list(reviews.labels), dtype=torch.long)
     preds = logits.argmax(-1)
     confusion = np.zeros((num_labels, num_labels), dtype=np.int64)

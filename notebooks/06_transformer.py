@@ -61,7 +61,7 @@ from IPython.display import HTML, Markdown, display
 
 from helpers import attr, config, data, highlight, metrics, tokens, train
 from helpers.attr import lrp
-from helpers.book import diagram, examples, plots, recommend, report
+from helpers.book import answers, diagram, examples, plots, recommend, report
 from helpers.data import eraser
 from helpers.metrics import cost, plausibility
 
@@ -503,9 +503,9 @@ earlier_cascade = metrics.sanity_check(
 earlier_rows = report.results_table(earlier_results, earlier_cascade, seed=profile.seed)
 book_rows = rows + [r for r in earlier_rows if r["method"] not in NAMES]
 recommended = recommend.recommendations(rows)
-book_conclusion = recommend.conclusion(book_rows, recommended)  # ends with the finding
+book_conclusion = answers.conclusion(book_rows, recommended)  # ends with the finding
 display(Markdown(book_conclusion))
-book_finding = recommend.finding(book_rows, recommended)
+book_finding = answers.finding(book_rows, recommended)
 
 # %% [markdown]
 # ## Summary

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from helpers import config, corpus, data, train
-from helpers.book import corpus_sample, recipes
+from helpers.book import answers, corpus_sample, recipes, recommend
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -421,8 +421,6 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     assert costs["random"].forwards == 1 and costs["random"].backwards == 0
     assert costs["CP-LRP"].backwards == 1
     # gradient-weighted rollout by hand = the helper; the book's finding is computed
-    from helpers.book import recommend
-
     # the verdict judges the recommended method, if one beats random and passes
     candidate = recommend.recommend(ns["rows"], exclude=("random", "IG"))
     assert len(ns["checks"]) == (0 if candidate is None else 5)
@@ -431,7 +429,7 @@ def test_chapter_6_conserves_and_measures_plausibility(chapters):
     torch.testing.assert_close(ns["helper_map"], ns["by_hand"], atol=1e-5, rtol=0)
     finding = ns["book_finding"]
     assert finding.startswith("On this model, ") and finding.endswith(".")
-    assert finding == recommend.finding(ns["book_rows"], ns["recommended"])
+    assert finding == answers.finding(ns["book_rows"], ns["recommended"])
     # ... and stated once, at the end of the conclusion
     assert ns["book_conclusion"].count(finding) == 1
     assert ns["book_conclusion"].endswith(finding)

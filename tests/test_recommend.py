@@ -135,12 +135,6 @@ def _finding_rows(comp: dict, beats: set) -> list[dict]:
     ]
 
 
-def test_chapter_6_reaches_the_answers_through_recommend():
-    """Chapter 6 calls ``recommend.finding`` and ``recommend.conclusion``."""
-    assert recommend.finding is answers.finding
-    assert recommend.conclusion is answers.conclusion
-
-
 def test_the_finding_is_written_from_the_numbers():
     comp = {
         "[CLS] attention": 0.12,

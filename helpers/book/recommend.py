@@ -16,8 +16,9 @@
   goal against integrated gradients, each condition checked on the numbers;
 * :func:`both_axes` — where faithfulness and plausibility agree and where
   they do not, as a sentence generated from the ranks;
-* ``conclusion``, ``finding`` — the book's answers, written from the numbers:
-  :mod:`helpers.book.answers` (named here too, as chapter 6 calls them).
+
+The book's answers written from these (``finding``, ``conclusion``) are in
+:mod:`helpers.book.answers`.
 
 Nothing here computes an explanation: it reads the results of
 :mod:`helpers.metrics` (faithfulness, sanity, plausibility, cost).
@@ -34,8 +35,6 @@ from ..metrics.cost import MS_PER_REVIEW
 from ..metrics.faithfulness import RANDOM, FaithfulnessResults
 from ..metrics.plausibility import AUPRC, TOKEN_F1
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
-from .answers import conclusion as conclusion
-from .answers import finding as finding
 from .report import by_method, leaders, qualifies
 
 

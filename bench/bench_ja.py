@@ -11,7 +11,8 @@ peak memory. No test sentence is read: score the chosen setting once with
 ``python -m helpers.book.prepare``.
 
     source .ci/data_env.sh   # CHABSA_DIR, ETC_DIR
-    python bench/bench_ja.py --layers 2 --lr 2e-4 1e-4 --epochs 2 4
+    python bench/bench_ja.py --layers 2 --lr 2e-4 1e-4 --epochs 4 2
+    python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
         model, tokenizer, (data["train"], data["valid"]), base, None, CPU
     )
     cache_s = time.process_time() - start
-    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    learns = model.named_parameters()
+    fresh = {k: v.detach().clone() for k, v in learns if v.requires_grad}
     n_etc, labels = len(data["etc_valid"]), np.array(data["valid"].labels)
     rows = []
     for lr, epochs in itertools.product(args.lr, args.epochs):
         settings = base.with_(lr=lr, epochs=epochs)
         train.settings = val.settings = settings
-        model.load_state_dict(fresh)
+        model.load_state_dict(fresh, strict=False)
         seed_everything(settings.seed)
         start = time.process_time()
         history, best = loop._fit(model, tokenizer, train, val, settings, CPU, None)

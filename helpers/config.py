@@ -51,7 +51,8 @@ class Profile:
     explains ``corpus_reviews`` test reviews (``None``: the whole test
     sample), each read whole in windows of ``corpus_max_length`` tokens.
     Chapter 4's offline Japanese model (multilingual-e5-small) trains its top
-    ``ja_trainable_layers`` layers on sentences cut to ``ja_max_length`` tokens.
+    ``ja_trainable_layers`` layers for ``ja_epochs`` epochs at rate ``ja_lr``
+    on sentences cut to ``ja_max_length`` tokens.
     """
 
     name: str
@@ -75,6 +76,8 @@ class Profile:
     plausibility_max_length: int = 512
     ja_trainable_layers: int = 6
     ja_max_length: int = 512
+    ja_epochs: int = 2
+    ja_lr: float = 2e-4
     corpus_reviews: int | None = None
     corpus_max_length: int = 512
 
@@ -99,8 +102,10 @@ PROFILES = {
         plausibility_reviews=6,
         plausibility_max_length=512,
         random_draws=3,
-        ja_trainable_layers=2,
+        ja_trainable_layers=4,
         ja_max_length=128,
+        ja_epochs=3,
+        ja_lr=1e-4,
         corpus_reviews=64,
         corpus_max_length=256,
     ),

@@ -175,6 +175,27 @@ def test_prepare_then_chapter_4_loads_what_it_made(
         assert got[2] == description
 
 
+def test_the_model_folder_names_every_setting_it_was_trained_with(book_data):
+    quick = config.get_profile("quick")
+    settings = ja.SentimentSettings.for_profile(quick)
+    training = settings.training
+    assert training.trainable_layers == quick.ja_trainable_layers
+    assert training.max_length == quick.ja_max_length
+    assert training.epochs == quick.ja_epochs
+    assert training.lr == quick.ja_lr
+    folder = ja.e5_sentiment_path(settings)
+    assert ja.e5_sentiment_path(settings) == folder  # the same settings, found again
+    full = ja.SentimentSettings.for_profile(config.get_profile("full"))
+    others = [
+        full,
+        ja.SentimentSettings(training=training.with_(epochs=training.epochs + 1)),
+        ja.SentimentSettings(training=training.with_(lr=training.lr / 2)),
+        ja.SentimentSettings(training=training, train_transcriptions=False),
+    ]
+    names = {ja.e5_sentiment_path(other).name for other in others}
+    assert folder.name not in names and len(names) == len(others)
+
+
 def test_a_corrupt_or_stale_cache_is_trained_again(book_data, capsys, tmp_path):
     prepare.prepare(record=tmp_path / "before.json")
     folder = model_folder()

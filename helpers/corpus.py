@@ -19,10 +19,9 @@ The rules, stated once:
 * **Batches.** Inside a shard, texts are read in windows as
   :func:`helpers.explain.explain` reads them (nothing is cut) and go through
   the explainer together, sorted by length, ``batch_size`` windows per pass
-  (on a CPU at most :data:`CPU_TOKENS` tokens: AttnLRP's time per 256-token
-  window rose by a quarter from 1 to 16 windows a pass there): one forward
-  and one backward pass per batch, each text's target settled from its
-  windows' pooled logits.
+  (on a CPU at most :data:`CPU_TOKENS` tokens, where bigger passes cost more
+  per window): one forward and one backward pass per batch, each text's
+  target settled from its windows' pooled logits.
 * **Resume.** A shard is written to a temporary name in the same folder and
   renamed (``os.replace``), so a shard on disk is complete; a rerun skips it.
   The temporary name holds the host and process id
@@ -32,8 +31,9 @@ The rules, stated once:
   tokenizer, method, settings, the corpus itself); a folder made by another
   run raises ``ValueError`` and nothing in it is touched.
 * **Processes.** Under ``accelerate launch`` or ``torchrun`` with N
-  processes, process ``r`` computes the shards ``k`` with ``k % N == r``
-  (Hugging Face Accelerate gives ``r`` and ``N``; a plain ``python`` run is
+  processes, process ``r`` computes its share of the shards
+  (:func:`shares`: balanced by characters, the same in every process;
+  Hugging Face Accelerate gives ``r`` and ``N``; a plain ``python`` run is
   one process), then all wait and process 0 writes ``index.json``. The
   shards are the same whatever N is, so a run resumes on any number of
   processes.
@@ -45,8 +45,7 @@ import argparse
 import hashlib
 import json
 import os
-import re
-import socket
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from . import atomic
 from .attr import Attribution
 from .data import check_texts
 from .explain import check_explainable, resolve_methods
@@ -156,38 +156,7 @@ def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
 # --------------------------------------------------------------------------- folder
 
 
-_TEMPORARY = re.compile(
-    r"\.(shard-\d{5}\.parquet|corpus\.json|index\.json)\.tmp-(?P<host>.+)-(?P<pid>\d+)"
-)
-
-
-def _temporary(path: Path) -> Path:
-    """Where ``path`` is written before its rename: ``.NAME.tmp-HOST-PID``."""
-    return path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
-
-
-def _remove_dead_temporaries(out: Path) -> None:
-    """Remove the temporary files in ``out`` that a killed process of this host
-    left (:func:`_temporary` names whose process is gone), nothing else."""
-    if os.name != "posix":  # on Windows os.kill(pid, 0) sends Ctrl+C: no asking
-        return
-    host = socket.gethostname()
-    for path in out.glob(".*.tmp-*") if out.is_dir() else ():
-        match = _TEMPORARY.fullmatch(path.name)
-        if not match or match["host"] != host:
-            continue
-        try:
-            os.kill(int(match["pid"]), 0)  # signal 0: only asks whether it exists
-        except ProcessLookupError:
-            path.unlink(missing_ok=True)
-        except (PermissionError, OverflowError):  # alive (another user's) or no pid
-            continue
-
-
-def _write_json(path: Path, value) -> None:
-    temporary = _temporary(path)
-    temporary.write_text(json.dumps(value, indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+_TEMPORARIES = r"shard-\d{5}\.parquet|corpus\.json|index\.json"
 
 
 def _differ(a: dict, b: dict) -> list[str]:
@@ -225,7 +194,7 @@ def _write_shard(path: Path, rows: list[dict], process: str, seconds: float) -> 
     ``process`` (``"rank/world size"``) and ``seconds`` (the time the rows
     took) go into the file's metadata.
     """
-    temporary = _temporary(path)
+    temporary = atomic.temporary(path)
     metadata = {"process": process, "seconds": f"{seconds:.3f}"}
     schema = SCHEMA.with_metadata(metadata)
     try:
@@ -424,7 +393,7 @@ def explain_corpus(
     run.max_tokens = CPU_TOKENS if model_device(model).type == "cpu" else None
     manifest = run.manifest()
     out = Path(out)
-    _remove_dead_temporaries(out)
+    atomic.remove_dead_temporaries(out, _TEMPORARIES)
     _claim(out, manifest, accelerator)
     n_shards = -(-len(run.texts) // shard_size)
     _explain_shards(run, out, n_shards, accelerator, progress)
@@ -443,7 +412,7 @@ def _claim(out: Path, manifest: dict, accelerator) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and not made:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / MANIFEST, manifest)
+        atomic.write_json(out / MANIFEST, manifest)
     accelerator.wait_for_everyone()
     differ = _differ(manifest_of(out), manifest)
     if differ:  # a process that loaded other weights (a fresh random head) or texts
@@ -454,13 +423,34 @@ def _claim(out: Path, manifest: dict, accelerator) -> None:
         )
 
 
+def shares(texts: Sequence[str], shard_size: int, n: int, seed: int = 0) -> list:
+    """The shards of each of ``n`` processes, balanced by characters read.
+
+    Longest shard first, each to the process with the fewest characters so
+    far; ties broken at random (``seed``), so every process computes the same
+    plan. Returns ``n`` sorted lists of shard numbers.
+    """
+    chars = [
+        sum(map(len, texts[k : k + shard_size]))
+        for k in range(0, len(texts), shard_size)
+    ]
+    rng = random.Random(seed)
+    order = sorted(range(len(chars)), key=lambda k: (-chars[k], rng.random()))
+    load, plan = [0] * n, [[] for _ in range(n)]
+    for k in order:
+        r = min(range(n), key=lambda r: (load[r], rng.random()))
+        load[r] += chars[k]
+        plan[r].append(k)
+    return [sorted(p) for p in plan]
+
+
 def _explain_shards(run: _Run, out: Path, n_shards: int, accelerator, progress):
-    """Write this process's unfinished shards (``k % N == rank``), one at a time."""
+    """Write this process's unfinished shards (:func:`shares`), one at a time."""
     from tqdm.auto import tqdm
 
     rank, size = accelerator.process_index, accelerator.num_processes
     disable = not progress or not accelerator.is_local_main_process
-    mine = range(rank, n_shards, size)
+    mine = shares(run.texts, run.shard_size, size)[rank]
     for k in tqdm(mine, desc=f"{run.explainer.name} shards", disable=disable):
         start = k * run.shard_size
         part = slice(start, min(start + run.shard_size, len(run.texts)))
@@ -496,7 +486,7 @@ def write_index(out: Path, manifest: dict, n_shards: int) -> None:
                 "seconds": seconds,
             }
         )
-    _write_json(out / INDEX, {"manifest": manifest, "shards": shards})
+    atomic.write_json(out / INDEX, {"manifest": manifest, "shards": shards})
 
 
 # --------------------------------------------------------------------------- read

@@ -165,6 +165,17 @@ corpus.main(sys.argv[1:])
 """
 
 
+def test_processes_share_the_shards_balanced_by_characters():
+    """Round robin would give each of 2 processes one long and one short shard
+    here; the plan puts the long one alone, the same plan in every process."""
+    texts = ["x" * 100, "a", "b", "c"]
+    plan = corpus.shares(texts, 1, 2)
+    assert sorted(plan) == [[0], [1, 2, 3]]
+    assert plan == corpus.shares(texts, 1, 2)
+    assert corpus.shares(texts, 2, 1) == [[0, 1]]  # shards of 2 texts, one process
+    assert sorted(map(len, corpus.shares(texts, 1, 6))) == [0, 0, 1, 1, 1, 1]
+
+
 def test_a_temporary_left_by_a_killed_run_is_removed_and_nothing_else(tmp_path):
     folder = save_tiny(tmp_path / "model", tiny_bert(attn=None, perturb=0.05))
     texts, out = tmp_path / "texts.txt", tmp_path / "run"
@@ -243,7 +254,8 @@ def test_two_processes_merge_to_the_one_process_rows(tmp_path):
     )
     index = json.loads((tmp_path / "two" / corpus.INDEX).read_text())
     writers = [s["process"] for s in index["shards"]]
-    assert writers == [f"{k % 2}/2" for k in range(len(writers))]  # k mod 2
+    plan = corpus.shares(texts, 5, 2)  # each process wrote its share
+    assert writers == [f"{int(k in plan[1])}/2" for k in range(len(writers))]
 
 
 class Process1Of2:

@@ -1,20 +1,10 @@
 """Attention of a BERT classifier, analysed for chapter 3.
 
-* :func:`attention_probabilities` runs the model with ``output_attentions=True``
-  batch by batch and returns ``[batch, layers, heads, seq, seq]`` (query rows,
-  key columns); rows and columns of padding are 0.
-* The ``[CLS]`` row, attention rollout and their explainers
-  (:class:`helpers.attr.CLSAttention`, :class:`helpers.attr.AttentionRollout`)
-  live in :mod:`helpers.attr.attention`.
-* :func:`explain_review`, :func:`review_attentions`, :func:`render_review` and
-  :func:`attention_explorer` turn texts into highlighted HTML and an
-  ipywidgets explorer, through :mod:`helpers.highlight`.
-* :func:`unsaturated_review` picks the review whose prediction a one-word
-  edit can still move (predicted probability nearest 0.75);
-  :func:`mask_each_word` gives the probabilities with each word masked.
-* :func:`attention_mass` and :func:`heads_matrix` compute what chapter 3's
-  figures show; the figures themselves are drawn by
-  :mod:`helpers.book.attention_figures`.
+:func:`attention_probabilities` returns ``[batch, layers, heads, seq, seq]``
+(query rows, key columns; padding rows and columns 0); the rest turns texts
+into highlighted HTML and computes what chapter 3's figures show
+(:mod:`helpers.book.attention_figures` draws them). The ``[CLS]`` row and
+rollout explainers live in :mod:`helpers.attr.attention`.
 
 Transformers 5 returns attention weights only from the eager attention
 kernel: every function here switches the model to it with

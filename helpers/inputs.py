@@ -1,17 +1,7 @@
-"""One place for what every explainer and metric needs from a batch.
-
-* :func:`check_inputs` — a dict/BatchEncoding checked into ``input_ids``,
-  ``attention_mask`` (ones when absent) and optional ``token_type_ids``,
-  each a ``[batch, seq]`` LongTensor.
-* :func:`to_device` — the same dict on the model's device.
-* :func:`target_tensor` / :func:`resolve_target` — Captum-style targets:
-  ``None`` (the predicted class), an int, or a LongTensor ``[batch]``; with
-  the label names (:func:`label_names`) also a label's name.
-* :func:`label_names` — a model's label names from ``config.id2label``.
-* :func:`batches_by_length` / :func:`slice_batch` — reviews grouped by length
-  so that a batch pads little, and one group cut to its own width.
-* :func:`review_generators` — one seeded random generator per review, keyed by
-  the review's own tokens (the same draws whatever batch it sits in).
+"""One place for what every explainer and metric needs from a batch: checked
+inputs on the model's device, Captum-style targets (``None``, an int, a
+``[batch]`` LongTensor or a label's name), label names, batches grouped by
+length, and one seeded generator per review.
 
 Attention (chapter 3), Grad-CAM (chapter 4), the attribution methods and the
 metrics (chapters 5–6) and training (chapter 2) all call these; none keeps a

@@ -1,13 +1,4 @@
-"""Chapter 3's attention figures.
-
-The analysis lives in :mod:`helpers.attention` (it computes); this module
-draws it:
-
-* :func:`plot_attention_mass` — per layer, where the ``[CLS]`` row's
-  attention goes (:func:`helpers.attention.attention_mass`);
-* :func:`plot_heads_heatmap` — one layer's ``[CLS]`` attention, heads x
-  tokens (:func:`helpers.attention.heads_matrix`).
-"""
+"""Chapter 3's attention figures, drawn from :mod:`helpers.attention`'s analysis."""
 
 from __future__ import annotations
 

@@ -4,13 +4,8 @@ The top row is the classifier: text → embeddings → encoder layers 0 … N−
 self-attention, then hidden states) → the ``[CLS]`` vector → the head →
 P(class). Below it, one row per method: a dot in every place the method reads,
 joined by a line; a dashed line marks a signal sent back from P(class)
-(a gradient or a relevance).
-
-* :func:`svg` — the diagram as an SVG string (no external assets, no script);
-  ``highlight=`` draws one method's row in colour and greys the others;
-* :func:`show` — the same as an ``IPython.display.SVG`` for a chapter;
-* :func:`save` — write it to a file (the introduction's
-  ``_static/where_methods_read.svg`` is made by it).
+(a gradient or a relevance). The introduction's
+``_static/where_methods_read.svg`` is made by :func:`save`.
 """
 
 from __future__ import annotations

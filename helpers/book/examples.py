@@ -3,26 +3,8 @@
 Chapter 1 tokenizes them, chapter 2 predicts them, chapters 3–4 highlight them,
 chapter 5 deletes their top words and chapter 6 explains them the transformer
 way. One of them is a sentence of the IMDb test review chapter 2's model gets
-wrong: a positive review of a film it calls "a very bad one".
-
-* :data:`RUNNING` — the reviews (:class:`Example`: name, text, label, source);
-* :func:`texts`, :func:`labels` — their texts and gold labels, in order;
-* :func:`predictions` — the model's probabilities for them, as rows;
-* :func:`predictions_html` — the same rows as an escaped HTML table;
-* :func:`delete_top_words` — a review with its ``k`` highest-scored words replaced
-  by ``[MASK]``, for chapter 5's deletion test on one review;
-  :func:`deletion_test` — the same test on the ids (the mask token itself),
-  with the probabilities before and after;
-* :func:`source_text` — the whole IMDb review an example was cut from, when
-  IMDb is on disk; :func:`source_copies` and :func:`describe_source_copies` —
-  where that review (or a copy of it) is among the misclassified ones;
-* :func:`explain_edit` and :func:`describe_edit` — a text before and after an
-  edit explained for the same class, and why the prediction did or did not
-  flip, from the words on top (chapter 7);
-* :func:`describe_class_maps` — one text explained once per class: the top
-  word of each class's map, and what a word on top of several means;
-* :func:`gem_note` — the line that ends chapters 1–7: what we now know about
-  the hidden gem.
+wrong: a positive review of a film it calls "a very bad one". The appendix's
+stand-in for *your* model (:func:`toy_roberta_classifier`) lives here too.
 """
 
 from __future__ import annotations

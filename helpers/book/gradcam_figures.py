@@ -1,14 +1,6 @@
-"""Chapter 4's Grad-CAM figures and generated prose.
-
-The analysis lives in :mod:`helpers.gradcam` (it computes); this module
-draws and words it:
-
-* :func:`plot_gradcam` — the layers x tokens figure of one review's map;
-* :func:`layer_statistics_table` and :func:`describe_layer_statistics` — the
-  per-layer summaries of :func:`helpers.gradcam.layer_statistics`;
-* :func:`plot_layer_agreement` and :func:`describe_layer_agreement` — how far
-  the layers' maps rank the tokens alike
-  (:func:`helpers.gradcam.layer_agreement`).
+"""Chapter 4's Grad-CAM figures and generated prose, from :mod:`helpers.gradcam`'s
+analysis (one review's layers x tokens map, the layer statistics, the layers'
+agreement).
 """
 
 from __future__ import annotations

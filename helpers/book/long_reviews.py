@@ -1,11 +1,5 @@
-"""Chapter 4's whole-review section in words and in a figure.
-
-From the windowed explanation of :func:`helpers.windows.explain_long` (which
-computes; this module words and draws it):
-
-* :func:`describe_long` says what cutting a review at the model's limit loses;
-* :func:`plot_positions` draws the score of every token against its position,
-  the cut marked, with the windows that read the review.
+"""Chapter 4's whole-review section in words and in a figure, from the windowed
+explanation of :func:`helpers.windows.explain_long`.
 """
 
 from __future__ import annotations

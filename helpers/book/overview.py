@@ -1,14 +1,5 @@
 """The whole test sample at a glance (chapter 7): where the reviews lie in the
 model's [CLS] space, and how accuracy changes with review length.
-
-* :func:`cls_vectors` — the last layer's ``[CLS]`` vector of each text (what the
-  classifier head reads);
-* :func:`pca_2d` — a 2-D projection (principal components, deterministic);
-* :func:`plot_cls_projection` — the projection twice: coloured by gold label and
-  by right/wrong;
-* :func:`accuracy_by_length` (of :func:`helpers.data.token_lengths`),
-  :func:`plot_accuracy_by_length` — accuracy per length bin with 95 % Wilson
-  intervals (:func:`helpers.stats.wilson_interval`).
 """
 
 from __future__ import annotations

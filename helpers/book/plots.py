@@ -1,19 +1,9 @@
-"""The figures of chapters 5–6: curves, agreement and the sanity check.
+"""The figures of chapters 5–6 (curves, agreement, the sanity check, the forest
+plot, faithfulness against plausibility) and chapter 9's corpus views.
 
-* :func:`plot_curves` — deletion and insertion curves, at most
-  :data:`MAX_LINES` lines a plot;
-* :func:`plot_agreement` — the mean agreement between methods, as a heatmap;
-* :func:`plot_cascade` — the sanity check's rank correlations per step (the
-  per-layer Grad-CAM methods get small multiples of their own:
-  :mod:`helpers.book.layer_plots`);
-* :func:`plot_forest` — each method's comprehensiveness − random with its
-  paired interval, the results table at a glance;
-* :func:`plot_faithful_plausible` — comprehensiveness against AUPRC, marker
-  area for the cost per review (chapter 6's closing table);
-* :func:`plot_top_words`, :func:`plot_relevance_frequency` — chapter 9's
-  global views of a corpus run (:mod:`helpers.corpus_views`).
-
-Every figure is at most :data:`BOOK_WIDTH` inches wide, the book's column.
+Every figure is at most :data:`BOOK_WIDTH` inches wide, the book's column; the
+per-layer Grad-CAM methods get small multiples of their own
+(:mod:`helpers.book.layer_plots`).
 """
 
 from __future__ import annotations

@@ -13,12 +13,8 @@ the previous ones:
 3. ``trainable_layers=2``: one more encoder layer learns;
 4. ``max_length=512``: BERT's whole window.
 
-:func:`run_steps` trains every step on the same train / validation split and
-returns each step's **validation** figures; the test set is not read.
-:func:`benchmark_report` reads what ``bench/bench_accuracy.py`` measured on
-all of IMDb (the recipe chosen on validation and its single test accuracy),
-and :func:`describe_benchmark` says it in a sentence beside *pytorch_advanced*'s
-90.38 %.
+Steps are compared on **validation** only; the full-data test figure is
+``bench/bench_accuracy.py``'s report, read back here.
 """
 
 from __future__ import annotations

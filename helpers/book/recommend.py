@@ -1,27 +1,12 @@
 """Chapter 6's closing tables: faithful, plausible, affordable — and a verdict.
 
-* :func:`plausibility_table` — per method, token AUPRC and F1 against the
-  human rationales with 95 % bootstrap CIs and the n behind them;
-* :func:`paired_difference` — per-review difference of two methods on one
-  faithfulness metric, with its CI (the only fair way to say "A beats B" on
-  the same reviews);
-* :func:`recommendation_table` — faithfulness, sanity check, plausibility
-  and measured cost side by side;
-* :func:`recommendations`, :func:`recommend` — the methods to use: the most
-  comprehensive that beat random and pass the sanity check, with every one
-  not separated from it;
-* :func:`cost_spread`, :func:`times` — how much the slowest method costs
-  next to the fastest, in words computed from the ratio;
-* :func:`verdict` — whether the recommended method reached the chapter's
-  goal against integrated gradients, each condition checked on the numbers;
-* :func:`both_axes` — where faithfulness and plausibility agree and where
-  they do not, as a sentence generated from the ranks;
-
-The book's answers written from these (``finding``, ``conclusion``) are in
-:mod:`helpers.book.answers`.
-
-Nothing here computes an explanation: it reads the results of
-:mod:`helpers.metrics` (faithfulness, sanity, plausibility, cost).
+Plausibility against the human rationales, paired differences between
+methods, the side-by-side recommendation table, the methods to use (the most
+comprehensive that beat random and pass the sanity check, with every one not
+separated from it) and the verdict against integrated gradients, each in words
+computed from the numbers. Nothing here computes an explanation: it reads the
+results of :mod:`helpers.metrics`; the book's answers written from these are
+in :mod:`helpers.book.answers`.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
-"""The chapter's numbers as tables, a generated conclusion and figures (chapters 5–6).
+"""The chapter's numbers as tables and a generated conclusion (chapters 5–6).
 
-* :func:`results_table` — one row per method: AOPC comprehensiveness and
-  sufficiency with 95 % bootstrap CIs, the paired difference to the random
-  baseline, the tie share, the curves' areas and, with a cascade, the sanity
-  check (signed and absolute ρ, the verdict);
-* :func:`table_html` (escaped and isolated, CI on a second line, sized for the book
-  column), :func:`table_markdown`, :func:`write_csv` (every column);
-* :func:`summarise` — the conclusion as short bullets, written from the
-  numbers, with the n behind every mean;
-* :func:`leaders` — the best method and every method not separated from it
-  (overlapping intervals): what the conclusions name together;
-* :func:`mean_agreement` — the mean agreement of two methods, with its CI;
-* :func:`layer_of`, :func:`main_methods`, :func:`layer_methods` — the
-  per-layer Grad-CAM methods (``"Grad-CAM L3"``) told apart from the others.
-
-The figures of the same results are drawn by :mod:`helpers.book.plots`.
+One row per method (:func:`results_table`), shown as HTML, markdown or CSV;
+the conclusion (:func:`summarise`) is written from the numbers, with the n
+behind every mean. The figures of the same results are drawn by
+:mod:`helpers.book.plots`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Texts to BERT inputs: checks, truncation, dynamic padding, token counts.
 
-* :func:`encode_texts`: padded tensors ``[CLS] ... [SEP]`` for a list of
-  texts, with a :class:`TruncationWarning` naming the texts that were cut.
-* :func:`tokenize_truncated`: the ids of the tokenizer's truncation, faster for
-  long reviews, keeping the head or the head and the tail (Sun et al., 2019).
-* :class:`TokenizedReviews`, :func:`make_collate`, :func:`make_loader`: a
-  :class:`helpers.data.imdb.ReviewSet` as a ``DataLoader`` with dynamic padding
-  (``transformers.DataCollatorWithPadding``).
-* :class:`TextBatch`, :func:`text_batches`: texts tokenized once and cut into
-  batches of similar length (the loop behind the chapters' runners and metrics).
-* :func:`token_lengths` (the one home of token counts), :func:`padding_fraction`,
-  :func:`decode_batch`: what chapter 1 shows about them.
+Truncation names the texts it cut (:class:`TruncationWarning`); padding is
+``transformers.DataCollatorWithPadding``'s; :func:`token_lengths` is the one
+home of token counts.
 """
 
 from __future__ import annotations

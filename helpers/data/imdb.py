@@ -1,17 +1,10 @@
 """IMDb reviews in memory: the reader, the synthetic sample and the splitter.
 
-* :func:`load_reviews` returns a :class:`ReviewSet` for a split and profile. It
-  uses, in order: an extracted ``aclImdb`` folder named by ``$IMDB_DIR``; one
-  already extracted under :func:`helpers.config.data_dir`; the official archive
-  downloaded there (:func:`helpers.data.fetch.download`: resumable, SHA-256
-  checked; :func:`helpers.data.fetch.safe_extract`); and, when none of these is
-  possible, a small synthetic sample (:func:`synthetic_reviews`, announced as
-  *not IMDb*) behind the same loader.
-* :func:`train_val_split` splits by movie (or by review) into train and
-  validation; :func:`sample_reviews` draws the reviews a chapter explains.
-* :func:`read_review` reads one review by its id (duplicates within and
-  across splits: :mod:`helpers.data.duplicates`).
-* :func:`export_tsv` / :func:`read_tsv`: pytorch_advanced's TSV files.
+:func:`load_reviews` uses, in order: an extracted ``aclImdb`` folder named by
+``$IMDB_DIR``; one already extracted under :func:`helpers.config.data_dir`; the
+official archive downloaded there (:mod:`helpers.data.fetch`); and, when none
+of these is possible, a small synthetic sample (:func:`synthetic_reviews`,
+announced as *not IMDb*) behind the same loader.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from .escape import Markup, isolated
 from .highlight import highlight_html, highlight_rows
 from .inputs import check_inputs, label_names
 from .models import eval_mode, model_device, set_eager_attention
+from .stats import ranked
 from .tokens import WordMap, merge_pieces, special_tokens
 
 # --------------------------------------------------------------------------- extraction
@@ -347,9 +348,7 @@ def top_words(
     """
     words, merged = merge_pieces(tokens, scores, special_tokens, merge="sum")
     merged = torch.as_tensor(merged, dtype=torch.float64)
-    shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
-    order = shuffle[torch.argsort(merged[shuffle], descending=True, stable=True)]
-    return [(i, words[i], float(merged[i])) for i in order[:k].tolist()]
+    return [(i, words[i], float(merged[i])) for i in ranked(merged, seed)[:k].tolist()]
 
 
 def unsaturated_review(

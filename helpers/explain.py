@@ -11,31 +11,12 @@
     result.save_html("explained.html")
 
 :func:`explain` takes any ``*ForSequenceClassification`` model of the BERT
-family (BERT, RoBERTa, DistilBERT, ELECTRA…: an encoder whose classifier reads
-the first position) with a fast tokenizer or a slow one with a word
-tokenizer (``BertJapaneseTokenizer``: MeCab words, then WordPiece), any
-number of labels, one text or a list, and returns an :class:`Explanation`.
-What it decides, once:
-
-* **Methods** — names from :func:`helpers.attr.explainers` (``"[CLS] attention"``,
-  ``"rollout"``, ``"Grad-CAM L0"``…, ``"Grad-CAM mean (normalised)"``,
-  ``"grad x input"``, ``"IG"``, ``"grad-weighted rollout"``, ``"CP-LRP"``,
-  ``"AttnLRP"``, ``"random"``) or explainers of your own (subclasses of
-  :class:`helpers.attr.Attribution`). The default,
-  :data:`DEFAULT_METHODS`, is chapter 6's recommendation.
-* **Target** — ``None`` explains the predicted class; an index or a label
-  name from ``model.config.id2label`` (any case) explains that class
-  (:func:`helpers.inputs.target_tensor`, the book's one place for targets).
-* **Labels** — ``config.id2label`` (:func:`helpers.inputs.label_names`).
-* **Length** — nothing is cut: every text is read in windows of at most
-  ``max_length`` tokens (:mod:`helpers.windows`: overlapping windows,
-  logits averaged, scores stitched). A text that fits is one plain pass,
-  exactly what the model sees from ``tokenizer(text)``.
-* **Words** — the tokenizer's own words (:func:`helpers.align.align`: its
-  words and their characters in the text, MeCab's for a Japanese BERT),
-  shown as written; special tokens never appear. Piece scores
-  are merged into word scores by the book's rule, the **sum**
-  (``merge="max"``/``"mean"`` for comparison).
+family (an encoder whose classifier reads the first position) with a fast
+tokenizer or a slow one with a word tokenizer, any number of labels, one text
+or a list, and returns an :class:`Explanation`: the tokenizer's own words as
+written (no special tokens), one score per word for each method, the labels
+of ``config.id2label``. Nothing is cut: long texts are read in windows
+(:mod:`helpers.windows`).
 """
 
 from __future__ import annotations
@@ -58,6 +39,7 @@ from .escape import isolated
 from .highlight import highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
+from .stats import ranked
 from .tokens import DEFAULT_MERGE, check_merge
 from .windows import encode_long, explain_long, long_words, window_for
 
@@ -193,11 +175,7 @@ class Explanation:
         (seeded with ``seed``), never by position.
         """
         scores = self.records[i].score(method)
-        shuffle = torch.randperm(
-            len(scores), generator=torch.Generator().manual_seed(seed)
-        )
-        ranked = torch.argsort(scores[shuffle], descending=True, stable=True)
-        order = shuffle[ranked][:k].tolist()
+        order = ranked(scores, seed)[:k].tolist()
         return [(self.words[i][j], float(scores[j])) for j in order]
 
     # ------------------------------------------------------------------ display

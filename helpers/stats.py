@@ -6,7 +6,9 @@
 * :func:`bootstrap_ci` — a mean with its percentile bootstrap interval over
   reviews, as a :class:`ConfidenceInterval` that knows its ``n``;
 * :func:`wilson_interval` — the 95 % Wilson score interval of a proportion
-  (an accuracy ``k / n``).
+  (an accuracy ``k / n``);
+* :func:`ranked` — positions from the highest score down, ties in a seeded
+  random order (never by position): the book's one top-k rule.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.stats import binomtest, rankdata
+
+
+def ranked(scores, seed: int = 1234) -> torch.Tensor:
+    """Positions of the 1-D ``scores``, highest first; equal scores in a random
+    order seeded with ``seed``, never by position."""
+    scores = torch.as_tensor(scores)
+    shuffle = torch.randperm(len(scores), generator=torch.Generator().manual_seed(seed))
+    return shuffle[torch.argsort(scores[shuffle], descending=True, stable=True)]
 
 
 def spearman(a, b) -> float:

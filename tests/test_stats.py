@@ -52,3 +52,13 @@ def test_bootstrap_ci_contains_mean_narrows_with_n_and_prints_n():
     )
     with pytest.raises(ValueError, match="at least one"):
         stats.bootstrap_ci([np.nan])
+
+
+def test_ranked_puts_highest_first_and_orders_ties_by_seed_not_position():
+    order = stats.ranked([0.1, 2.0, 0.5, 2.0, 2.0, 0.1], seed=0).tolist()
+    assert sorted(order[:3]) == [1, 3, 4] and order[3] == 2
+    ties = {tuple(stats.ranked([1.0] * 8, seed=s).tolist()) for s in range(5)}
+    assert len(ties) > 1 and tuple(range(8)) not in ties
+    assert (
+        stats.ranked([1.0] * 8, seed=3).tolist() == stats.ranked([1.0] * 8, 3).tolist()
+    )

@@ -20,6 +20,7 @@ from ..escape import isolated
 from ..explain import Explanation, explain
 from ..inputs import label_names
 from ..models import eval_mode, model_device
+from ..stats import ranked
 from ..tokens import encode
 from ..train import predict_logits
 from .report import listing
@@ -141,10 +142,7 @@ def delete_top_words(
         )
     if not 0 <= k <= len(words):
         raise ValueError(f"k must be between 0 and {len(words)}, got {k}")
-    generator = torch.Generator().manual_seed(seed)
-    shuffle = torch.randperm(len(scores), generator=generator)
-    order = shuffle[torch.argsort(scores[shuffle], descending=True, stable=True)]
-    top = order[:k].tolist()
+    top = ranked(scores, seed)[:k].tolist()
     kept = [mask if i in set(top) else w for i, w in enumerate(words)]
     return kept, top
 
@@ -393,10 +391,9 @@ def describe_class_maps(
     scores = {c: torch.as_tensor(m, dtype=torch.float64) for c, m in maps.items()}
     if any(len(m) != len(words) for m in scores.values()):
         raise ValueError("every map needs one score per word.")
-    shuffle = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed))
 
     def top(m):
-        return int(shuffle[int(torch.argmax(m[shuffle]))])
+        return int(ranked(m, seed)[0])
 
     tops = {c: top(m) for c, m in scores.items()}
     text = [

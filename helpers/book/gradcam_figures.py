@@ -22,7 +22,7 @@ from ..escape import isolated
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
 from ..highlight import CMAP, CMAP_SIGNED
-from ..stats import spearman
+from ..stats import ranked, spearman
 from .report import listing
 
 # ------------------------------------------------------------- layer statistics
@@ -201,20 +201,12 @@ def _top_columns(
     " …" when tokens after it are left out.
     """
     n_tokens = data.shape[1]
-    keep = _top_positions(data.mean(dim=0), min(top, n_tokens), seed)
+    keep = sorted(ranked(data.mean(dim=0), seed)[:top].tolist())
     gaps = [j for j, pos in enumerate(keep) if pos > (keep[j - 1] + 1 if j else 0)]
     labels = [("… " if j in gaps else "") + tokens[p] for j, p in enumerate(keep)]
     if keep[-1] < n_tokens - 1:
         labels[-1] += " …"
     return data[:, keep], labels, gaps
-
-
-def _top_positions(scores: torch.Tensor, k: int, seed: int) -> list[int]:
-    """Positions of the ``k`` highest ``scores``, in text order (ties: seeded)."""
-    generator = torch.Generator().manual_seed(seed)
-    shuffle = torch.randperm(len(scores), generator=generator)
-    order = shuffle[torch.argsort(scores[shuffle], descending=True, stable=True)]
-    return sorted(order[:k].tolist())
 
 
 def _draw_map(data: torch.Tensor, labels, gaps, title: str, cmap, bar_label: str):

@@ -1,17 +1,7 @@
-"""ipywidgets explorers for JupyterLab: a review's attention, and your own text.
-
-:func:`attention_explorer` (chapter 3) returns an :class:`AttentionExplorer`:
-controls for the review, the layer, the head (mean, one head or the grid of
-all heads), rollout on/off and subwords or merged words, above the
-highlighted review. It calls :func:`helpers.attention.explain_review` and
-:func:`helpers.attention.render_review`; this module only adds the widget.
-
-:func:`text_explorer` returns a :class:`TextExplorer`: a box to type a text
-into, a method, a class, and the explanation (:func:`helpers.explain.explain`).
-Edit the text and explain again: the text before the edit stays beside the
-new one, with the change in every probability and a per-word difference.
-:func:`edit_gallery` renders the same before/after view for fixed pairs of
-texts, for a static page (no widget).
+"""ipywidgets explorers for JupyterLab: a review's attention (chapter 3), and your
+own text, explained again after each edit beside the text before it
+(:func:`text_explorer`; :func:`edit_gallery` renders the same view for fixed
+pairs of texts, for a static page).
 
 **How the two texts of an edit are compared.** Both are explained by the
 same method for the same class: the class chosen, or with "predicted" the

@@ -15,14 +15,9 @@ For a transformer encoder layer the "positions" are the tokens and the
 with ``H_l`` the output of encoder layer ``l`` and ``c`` the target class.
 The method itself is :class:`helpers.attr.GradCam` (all layers with one
 forward and one backward pass; padding is left out of the token average and
-gets 0). This module is chapter 4's analysis of it:
-:func:`gradcam_for_texts` (texts in, per-review maps and tokens out),
-:func:`layer_statistics` (per-layer summaries over many reviews) and
-:func:`layer_agreement` (how far the layers' maps rank the tokens alike). It
-computes; the book draws and words the results
-(:mod:`helpers.book.gradcam_figures`). The independent reference, Captum's
-``LayerGradCam`` one layer at a time, is
-:func:`helpers.attr.gradcam.captum_layer_gradcam`.
+gets 0). This module is chapter 4's analysis of it; it computes, and
+:mod:`helpers.book.gradcam_figures` draws and words the results (the Captum
+reference: :func:`helpers.attr.gradcam.captum_layer_gradcam`).
 """
 
 from __future__ import annotations

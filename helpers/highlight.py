@@ -8,31 +8,16 @@ gradients; every chapter goes through :func:`highlight_html`:
   and *diverging* for signed scores (blue = ``-vmax``, white = 0,
   red = ``+vmax``). By default the scale is diverging exactly when a score is
   negative, and ``vmax`` is the largest ``|score|`` among the shown tokens.
-* **tokens**: the tokenizer's special tokens, passed as
-  ``special_tokens=helpers.tokens.special_tokens(tokenizer)`` (``[CLS]``,
-  ``[SEP]``, ``[PAD]``, ``<s>``...), are left out; WordPiece
-  continuations (``##ing``) are glued to the previous piece, and so are the
-  pieces of byte-level BPE (RoBERTa, words start with ``Ġ``) and SentencePiece
-  (words start with ``▁``) that do not start a word; pieces can be merged
-  into whole words (``merge="sum"``/``"max"``/``"mean"``) by the book's one
-  merge, :func:`helpers.tokens.merge_pieces`. Japanese text (tokens with
-  CJK characters) is joined without spaces. Reading words from token strings
-  is a best guess; the exact words come from the tokenizer
-  (:func:`helpers.align.word_map`), shown with ``gaps=`` (the original text between
-  the words).
+* **tokens**: reading words from token strings (``##ing``, ``Ġ``, ``▁``) is a
+  best guess; the exact words come from the tokenizer
+  (:func:`helpers.align.word_map`), shown with ``gaps=``.
 * **safety**: every token, title and tooltip is HTML-escaped, styles are inline
   and nothing is loaded from elsewhere (no scripts, fonts or CDNs), so a review
   containing ``<script>`` shows as text. Text from a user, a model or a
-  tokenizer is also direction-isolated (:mod:`helpers.escape`: a ``<bdi>``; in an
-  attribute or a ``<title>``, U+2068…U+2069), so a right-to-left
-  override (U+202E) left open in a review or a label cannot reverse the numbers
-  after it. :func:`save_html` writes a standalone file with a
-  Content-Security-Policy that forbids scripts and remote loads.
-* **bad scores** raise ``ValueError`` saying what to do: NaN/inf values, a
-  length different from the tokens, more than one dimension. All-zero scores
-  render white with a note ("all scores are 0"), never as a broken page.
-* **truncation**: ``truncated=True`` (or the token count) adds a visible
-  "… [truncated at N tokens]" marker.
+  tokenizer is also direction-isolated (:mod:`helpers.escape`), so a
+  right-to-left override (U+202E) left open in a review or a label cannot
+  reverse the numbers after it. :func:`save_html` writes a standalone file with
+  a Content-Security-Policy that forbids scripts and remote loads.
 """
 
 from __future__ import annotations

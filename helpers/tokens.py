@@ -5,33 +5,19 @@ and ``[SEP]`` frame the text and ``##ing`` continues a word. Other models spell
 this differently: RoBERTa frames with ``<s>`` … ``</s>`` and *starts* words
 with ``Ġ`` (byte-level BPE), SentencePiece models start them with ``▁``, and
 Japanese text has no spaces at all. Nothing here looks at how tokens are
-spelled; everything comes from the tokenizer itself:
+spelled; everything comes from the tokenizer itself (special tokens, the one
+way text becomes ids, the words of a text), except :func:`piece_words`, which
+guesses words from token strings alone when there is no tokenizer.
 
-* **special tokens** — :func:`special_ids` / :func:`special_tokens`, the
-  tokenizer's ``all_special_ids`` (and its [CLS], [SEP], padding, ``<s>``,
-  ``</s>``) without the unknown token, the one set every module hides;
-  :class:`TokenRoles` adds which id replaces a removed token ([MASK]);
-* **ids** — :func:`encode`, the one way text becomes ids (special tokens
-  typed in a text stay text);
-* **words** — :class:`WordMap`, the words of one text and which token
-  belongs to which, built by :func:`from_offsets` from an encoding's offsets
-  and word ids; :func:`helpers.align.word_map` builds it for any fast
-  tokenizer or slow word-level one, taking each word's text from the
-  original string (no ``##``, ``Ġ`` or ``▁``);
-* **scores** — :func:`merge_scores` turns one score per token into one per
-  word by a stated rule (below), the book's only merge. With token strings
-  alone (no tokenizer), :func:`piece_words` guesses the words from them
-  (``##`` continues a WordPiece word, ``Ġ``/``▁`` start a BPE/SentencePiece
-  one) and :func:`merge_pieces` merges with the same rule.
-
-**The book's merge rule: ``"sum"``.** A word's score is the sum of its
-pieces' scores. For additive attributions (gradient x input, integrated
-gradients, CP-LRP, AttnLRP) this keeps what makes them additive: the words'
-scores add up to the same total as the tokens'. For attention and rollout the
-sum is the attention mass the word receives, and for Grad-CAM the evidence of
-all its pieces; in every case a word cut into many pieces is not diluted, as a
-mean would dilute it. ``"max"`` (the word's strongest piece) and ``"mean"``
-are offered for comparison; the book itself always sums.
+**The book's merge rule: ``"sum"``** (:func:`merge_scores`, the book's only
+merge). A word's score is the sum of its pieces' scores. For additive
+attributions (gradient x input, integrated gradients, CP-LRP, AttnLRP) this
+keeps what makes them additive: the words' scores add up to the same total as
+the tokens'. For attention and rollout the sum is the attention mass the word
+receives, and for Grad-CAM the evidence of all its pieces; in every case a
+word cut into many pieces is not diluted, as a mean would dilute it. ``"max"``
+(the word's strongest piece) and ``"mean"`` are offered for comparison; the
+book itself always sums.
 """
 
 from __future__ import annotations

@@ -413,10 +413,7 @@ def highlight_rows(
     words); the truncation marker goes after each row.
     """
     prepared = [
-        (
-            str(name),
-            *_prepare(tokens, scores, merge, special_tokens, gaps),
-        )
+        (str(name), *_prepare(tokens, scores, merge, special_tokens, gaps))
         for name, tokens, scores in rows
     ]
     if not prepared:

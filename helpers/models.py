@@ -367,9 +367,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-# --------------------------------------------------------------------------- #
-# Classifier pieces for chapter 2 (fine-tuning)
-# --------------------------------------------------------------------------- #
+# ---------------------------------------- classifier pieces for chapter 2 (fine-tuning)
 def frozen_modules(model: nn.Module, trainable_layers: int | None) -> list[nn.Module]:
     """Modules that stay fixed when the top ``trainable_layers`` layers (+ head) train.
 

@@ -67,15 +67,12 @@ def _facts(rows, transformer, attention, baseline) -> _Facts:
 
 def _best_clause(f: _Facts, transformer) -> str:
     best, c = f.best["method"], f.best["comprehensiveness"].mean
-    if best in transformer:
-        return (
-            f"the transformer-native method {best} removed the most evidence "
-            f"(comprehensiveness {c:.3f} vs random {f.floor:.3f})"
-        )
     text = (
         f"{best} removed the most evidence "
         f"(comprehensiveness {c:.3f} vs random {f.floor:.3f})"
     )
+    if best in transformer:
+        return "the transformer-native method " + text
     if f.native is not None:
         text += (
             f", more than the best transformer-native method, {f.native['method']} "

@@ -30,10 +30,17 @@ from .plots import (
 from .report import layer_methods, layer_of
 
 
-def _small_multiples(n: int, title: str):
-    """A grid of ``n`` small panels (at most 4 a row) that fits the book column."""
+def _small_multiples(methods, title: str):
+    """``(layers, fig, axes)``: the per-layer Grad-CAM methods of ``methods`` and
+    a grid of one small panel each (at most 4 a row) that fits the book column."""
     import matplotlib.pyplot as plt
 
+    layers = layer_methods(methods)
+    if not layers:
+        raise ValueError(
+            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {methods}."
+        )
+    n = len(layers)
     ncols = min(n, 4)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(
@@ -47,7 +54,7 @@ def _small_multiples(n: int, title: str):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=_FONT)
-    return fig, axes
+    return layers, fig, axes
 
 
 def _finish_grid(fig, axes, n, xlabel, ylabel, n_legend, path):
@@ -74,13 +81,8 @@ def plot_layer_curves(results: FaithfulnessResults, path=None):
     panel's title gives the layer's AOPC comprehensiveness. Raises
     ``ValueError`` when ``results`` holds no per-layer Grad-CAM method.
     """
-    layers = layer_methods(results.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {results.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers),
+    layers, fig, axes = _small_multiples(
+        results.methods,
         f"Grad-CAM of one layer at a time: deletion and insertion (n = {results.n})",
     )
     x = np.asarray(results.curve_fractions)
@@ -125,13 +127,9 @@ def plot_cascade_layers(cascade: CascadeResults, path=None, seed: int = 1234):
     model; the steps of :func:`helpers.book.plots.plot_cascade`), with the
     random baseline in grey. Raises ``ValueError`` without per-layer methods.
     """
-    layers = layer_methods(cascade.methods)
-    if not layers:
-        raise ValueError(
-            f"no per-layer Grad-CAM method ('Grad-CAM L0', ...) in {cascade.methods}."
-        )
-    fig, axes = _small_multiples(
-        len(layers), f"Cascading randomisation, Grad-CAM per layer (n = {cascade.n})"
+    layers, fig, axes = _small_multiples(
+        cascade.methods,
+        f"Cascading randomisation, Grad-CAM per layer (n = {cascade.n})",
     )
     x = np.arange(len(cascade.steps) + 1)
     colour = _COLOURS["Grad-CAM mean (normalised)"]

@@ -30,9 +30,7 @@ class TruncationWarning(BookWarning):
     """Some texts were longer than ``max_length`` tokens and were truncated."""
 
 
-# --------------------------------------------------------------------------- #
-# Tokenization and batching
-# --------------------------------------------------------------------------- #
+# ------------------------------------------------------------ tokenization and batching
 def check_texts(texts) -> list[str]:
     """Return ``texts`` as a list of strings; raise for empty or non-string items."""
     if isinstance(texts, str):

@@ -62,9 +62,7 @@ CITATION = (
 )
 
 
-# --------------------------------------------------------------------------- #
-# Reviews with rationales
-# --------------------------------------------------------------------------- #
+# -------------------------------------------------------------- reviews with rationales
 @dataclass(frozen=True)
 class RationaleSpan:
     """Words ``start_token`` to ``end_token`` (end-exclusive) of a review."""
@@ -121,9 +119,7 @@ class RationaleReview:
         )
 
 
-# --------------------------------------------------------------------------- #
-# Finding the data
-# --------------------------------------------------------------------------- #
+# --------------------------------------------------------------------- finding the data
 def _has_docs(folder: Path) -> bool:
     return (folder / "docs").is_dir() or (folder / "docs.jsonl").is_file()
 
@@ -193,9 +189,7 @@ def find_eraser(download_if_missing: bool = True) -> Path:
     return check_eraser_folder(data_dir())
 
 
-# --------------------------------------------------------------------------- #
-# Reading a split
-# --------------------------------------------------------------------------- #
+# ---------------------------------------------------------------------- reading a split
 def _words(text: str) -> list[str]:
     """ERASER's reading: strip lines, drop empty ones, split on single spaces."""
     lines = [line.strip() for line in text.split("\n")]
@@ -362,9 +356,7 @@ def sample_eraser(
     return random.Random(seed).sample(reviews, k)
 
 
-# --------------------------------------------------------------------------- #
-# Rationales on WordPiece tokens
-# --------------------------------------------------------------------------- #
+# ------------------------------------------------------- rationales on WordPiece tokens
 @dataclass
 class RationaleBatch:
     """Reviews encoded for BERT with their human rationale on the same tokens.

@@ -86,9 +86,7 @@ CITATION = (
 )
 
 
-# --------------------------------------------------------------------------- #
-# The labelling rule
-# --------------------------------------------------------------------------- #
+# ------------------------------------------------------------------- the labelling rule
 def annotator_vote(emotions) -> int | None:
     """One annotator's vote: 1 for ``{喜び}``, 0 for negative ones only, else None."""
     found = set(emotions)
@@ -113,9 +111,7 @@ def utterance_label(annotations) -> int | None:
     return None
 
 
-# --------------------------------------------------------------------------- #
-# Finding and checking the data
-# --------------------------------------------------------------------------- #
+# -------------------------------------------------------- finding and checking the data
 def check_etc_folder(root: str | os.PathLike) -> Path:
     """The dataset folder (the one holding ``etc/split.json``), given it or its parent.
 
@@ -306,9 +302,7 @@ def _dialogues(split: str, path) -> list[tuple[str, list[dict]]]:
     return [(Path(f).stem, read_dialogue(folder / f)) for f in files]
 
 
-# --------------------------------------------------------------------------- #
-# Sentences for the book
-# --------------------------------------------------------------------------- #
+# --------------------------------------------------------------- sentences for the book
 def load_etc(
     split: str,
     path: str | os.PathLike | None = None,

@@ -40,9 +40,7 @@ from ..config import DATA_ENV, data_dir, display_path
 from .errors import DataError
 
 
-# --------------------------------------------------------------------------- #
-# Download with resume and checksum
-# --------------------------------------------------------------------------- #
+# ---------------------------------------------------- download with resume and checksum
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file."""
     digest = hashlib.sha256()
@@ -190,9 +188,7 @@ def _check_part_checksum(url: str, part: Path, sha256: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------- #
-# Safe extraction
-# --------------------------------------------------------------------------- #
+# ---------------------------------------------------------------------- safe extraction
 class UnsafeArchiveError(DataError):
     """An archive member was refused: it would write outside the destination.
 

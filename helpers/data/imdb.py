@@ -28,9 +28,7 @@ IMDB_ENV = "IMDB_DIR"
 LABELS = {"neg": 0, "pos": 1}
 
 
-# --------------------------------------------------------------------------- #
-# Reviews in memory
-# --------------------------------------------------------------------------- #
+# -------------------------------------------------------------------- reviews in memory
 @dataclass
 class ReviewSet:
     """Texts with integer labels (1 = positive, 0 = negative) and their source.
@@ -91,9 +89,7 @@ class ReviewSet:
         return f"ReviewSet({counts}; {self.source})"
 
 
-# --------------------------------------------------------------------------- #
-# Text preprocessing (seed 002)
-# --------------------------------------------------------------------------- #
+# -------------------------------------------------------- text preprocessing (seed 002)
 def strip_line_breaks(text: str) -> str:
     """Replace IMDb's HTML line breaks (``<br />``) by a space."""
     return re.sub(r"<br\s*/?>", " ", text)
@@ -115,9 +111,7 @@ def preprocess_text(text: str) -> str:
     return text.replace(".", " . ").replace(",", " , ")
 
 
-# --------------------------------------------------------------------------- #
-# Finding the data
-# --------------------------------------------------------------------------- #
+# --------------------------------------------------------------------- finding the data
 def check_imdb_folder(root: str | os.PathLike, splits=("train", "test")) -> Path:
     """Check that ``root`` has the ``aclImdb`` layout (``<split>/{pos,neg}``)."""
     root = Path(root)
@@ -168,9 +162,7 @@ def find_imdb(download_if_missing: bool = True) -> Path:
     return check_imdb_folder(local)
 
 
-# --------------------------------------------------------------------------- #
-# Reading reviews
-# --------------------------------------------------------------------------- #
+# ---------------------------------------------------------------------- reading reviews
 def read_imdb_split(
     root: str | os.PathLike,
     split: str,
@@ -529,9 +521,7 @@ def read_review(
     return preprocess(text) if preprocess else text
 
 
-# --------------------------------------------------------------------------- #
-# TSV export / import, as pytorch_advanced used
-# --------------------------------------------------------------------------- #
+# ---------------------------------------- tSV export / import, as pytorch_advanced used
 def export_tsv(
     reviews: ReviewSet, path: str | os.PathLike, preprocess=preprocess_text
 ) -> Path:

@@ -41,9 +41,7 @@ from .amp import autocast, resolve_device
 CACHE_IN_MEMORY_BYTES = 1 << 30
 
 
-# --------------------------------------------------------------------------- #
-# Frozen bottom, trainable top
-# --------------------------------------------------------------------------- #
+# --------------------------------------------------------- frozen bottom, trainable top
 def _base(model):
     base = getattr(model, "base_model", model)
     if getattr(base, "embeddings", None) is None or not hasattr(model, "classifier"):
@@ -175,9 +173,7 @@ def set_train_mode(model, trainable_layers: int | None) -> None:
         module.eval()
 
 
-# --------------------------------------------------------------------------- #
-# The cache, and what it was made from
-# --------------------------------------------------------------------------- #
+# ------------------------------------------------- the cache, and what it was made from
 def bottom_checksum(model, n_frozen: int) -> float:
     """The sum of the frozen bottom's weights (float64): changes when any does."""
     modules = [_base(model).embeddings, *get_encoder_layers(model)[:n_frozen]]

@@ -300,16 +300,19 @@ def comparison_html(before, after) -> str:
     )
 
 
-def _explain_pair(model, tokenizer, before_text, after_text, explainer, target, **kw):
-    """Both texts explained by ``explainer`` for the same class (the module's rule)."""
+def explain_pair(model, tokenizer, before_text, after_text, method, target=None, **kw):
+    """``(before, after)``: two :class:`helpers.explain.Explanation` s of one text
+    each, by ``method`` (a name or an explainer) for the same class: ``target``,
+    else the class predicted for ``before_text``. ``kw`` go to
+    :func:`helpers.explain.explain` (``max_length=``...)."""
     before = explain(
-        model, tokenizer, before_text, [explainer], target, progress=False, **kw
+        model, tokenizer, before_text, [method], target, progress=False, **kw
     )
     after = explain(
         model,
         tokenizer,
         after_text,
-        [explainer],
+        [method],
         before.target[0],
         progress=False,
         **kw,
@@ -351,7 +354,7 @@ def edit_gallery(
     (explainer,) = resolve_methods(model, tokenizer, [method], **options).values()
     parts = []
     for k, (before_text, after_text) in enumerate(pairs):
-        before, after = _explain_pair(
+        before, after = explain_pair(
             model,
             tokenizer,
             before_text,

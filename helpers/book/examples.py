@@ -17,7 +17,8 @@ import torch
 from ..align import word_map
 from ..data import DataError, encode_texts, read_review, same_text
 from ..escape import isolated
-from ..explain import Explanation, explain
+from ..explain import Explanation
+from ..explorer import explain_pair
 from ..inputs import label_names
 from ..models import eval_mode, model_device
 from ..stats import ranked
@@ -259,18 +260,7 @@ def explain_edit(
     edit did to the evidence for it. ``options`` go to
     :func:`helpers.explain.explain` (``max_length=``...).
     """
-    first = explain(
-        model, tokenizer, before, methods=(method,), progress=False, **options
-    )
-    second = explain(
-        model,
-        tokenizer,
-        after,
-        methods=(method,),
-        target=first.target[0],
-        progress=False,
-        **options,
-    )
+    first, second = explain_pair(model, tokenizer, before, after, method, **options)
     return Explanation([first[0], second[0]], labels=first.labels)
 
 

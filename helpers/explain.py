@@ -71,11 +71,8 @@ class Explanation:
     text before each word and ``windows`` how it was read (``None``: it fit
     in one pass); ``explanation[i]`` is text ``i``'s record. ``labels``: the
     label names in class order (``id2label``); ``window_length``: the content
-    tokens per window; ``merge``: how piece scores became word scores.
-    The properties give the same as tables over texts: ``texts``, ``probs``
-    ``[n_texts, n_labels]``, ``predicted`` and ``target`` (label names),
-    ``words``, ``scores`` (per method, one tensor per text), ``gaps`` and
-    ``windows`` (how many windows each text was read in).
+    tokens per window; ``merge``: how piece scores became word scores. The
+    properties give the records' fields as lists over texts.
     """
 
     records: list[TextExplanation]
@@ -362,11 +359,9 @@ def explain(
     number of labels); ``tokenizer``: its fast tokenizer, or a slow one
     whose words :func:`helpers.align.align` reads (``BertJapaneseTokenizer``:
     MeCab words, then WordPiece); any other slow one raises ``TypeError``
-    saying what is missing. ``methods``: names
-    from :func:`helpers.attr.explainers` or explainer objects; default
-    :data:`DEFAULT_METHODS` = ``("AttnLRP", "[CLS] attention")``, chapter 6's
-    recommendation (AttnLRP from its faithfulness and plausibility
-    benchmarks; the last layer's [CLS] attention, the cheap view beside it).
+    saying what is missing. ``methods``: names from
+    :func:`helpers.attr.explainers` or explainer objects; default
+    :data:`DEFAULT_METHODS`, chapter 6's recommendation.
     ``target``: ``None`` (each text's predicted class), a class index, a label
     name of ``model.config.id2label`` (case-insensitive; an unknown name
     raises ``ValueError`` listing the valid ones), or a list of these, one

@@ -11,6 +11,7 @@ joined by a line; a dashed line marks a signal sent back from P(class)
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,14 +111,7 @@ def _text(
 
 
 def _wrapped(x: float, y: float, label: str, color: str) -> list[str]:
-    words, lines, line = label.split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > 10:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
+    lines = textwrap.wrap(label, 10, break_long_words=False, break_on_hyphens=False)
     start = y - _LINE / 2 * (len(lines) - 1)
     return [_text(x, start + _LINE * i, s, color=color) for i, s in enumerate(lines)]
 

@@ -27,7 +27,7 @@ from .config import LABEL_NAMES
 from .data import text_batches
 from .escape import Markup, isolated
 from .highlight import highlight_html, highlight_rows
-from .inputs import check_inputs, label_names
+from .inputs import check_inputs, check_int, label_names
 from .models import eval_mode, model_device, set_eager_attention
 from .stats import ranked
 from .tokens import WordMap, merge_pieces, special_tokens
@@ -43,8 +43,7 @@ def _forward_chunks(model: nn.Module, inputs, batch_size: int):
     One forward pass per ``batch_size`` reviews, in eval mode, without
     gradients, with the eager kernel (switched on here).
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    check_int("batch_size", batch_size)
     inputs = check_inputs(inputs)
     set_eager_attention(model)
     device = model_device(model)
@@ -304,13 +303,6 @@ def attention_mass(ra: TextExplanation) -> torch.Tensor:
 # --------------------------------------------------------------------------- heat map
 
 
-def _shown_columns(tokens: Sequence[str], special=None) -> list[int]:
-    """Positions of the tokens a figure shows: all but ``special`` (the tokenizer's
-    special tokens: ``[CLS]``/``[SEP]``/padding)."""
-    hidden = frozenset(special or ())
-    return [i for i, t in enumerate(tokens) if t not in hidden]
-
-
 def heads_matrix(
     ra: TextExplanation, layer: int = -1
 ) -> tuple[list[str], torch.Tensor]:
@@ -322,7 +314,8 @@ def heads_matrix(
     one); a row that is 0 on every shown token stays 0. This is the image that
     :func:`helpers.book.attention_figures.plot_heads_heatmap` draws.
     """
-    keep = _shown_columns(ra.tokens, getattr(ra, "special_tokens", None))
+    hidden = frozenset(getattr(ra, "special_tokens", None) or ())
+    keep = [i for i, t in enumerate(ra.tokens) if t not in hidden]
     if not keep:
         raise ValueError("The review has no token besides [CLS] and [SEP].")
     heads = [ra.cls(layer, h) for h in range(ra.n_heads)]

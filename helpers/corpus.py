@@ -60,7 +60,7 @@ from . import atomic
 from .attr import Attribution
 from .data import check_texts
 from .explain import check_explainable, resolve_methods
-from .inputs import label_names, target_tensor
+from .inputs import check_int, label_names, target_tensor
 from .models import load_model, model_device
 from .tokens import DEFAULT_MERGE
 from .windows import encode_long, long_words, pool_logits, stitch_scores, window_for
@@ -298,12 +298,6 @@ def explain_texts(
     return [rows[i] for i in range(len(texts))]
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    return value
-
-
 @dataclass
 class _Run:
     """One run's checked inputs and settings; :meth:`rows` explains a shard."""
@@ -388,8 +382,8 @@ def explain_corpus(
         model.to(accelerator.device)
     run = _Run.of(model, tokenizer, method, texts, ids, text_column, target, merge)
     run.window, run.overlap = window_for(tokenizer, model, max_length)
-    run.batch_size = _positive("batch_size", batch_size)
-    run.shard_size = _positive("shard_size", shard_size)
+    run.batch_size = check_int("batch_size", batch_size)
+    run.shard_size = check_int("shard_size", shard_size)
     run.max_tokens = CPU_TOKENS if model_device(model).type == "cpu" else None
     manifest = run.manifest()
     out = Path(out)

@@ -44,6 +44,7 @@ from torch import nn
 
 from .align import word_map
 from .corpus import corpus_texts, fingerprint, iter_shards, manifest_of, read_corpus
+from .inputs import check_int
 from .stats import ConfidenceInterval, bootstrap_ci, wilson_interval
 from .windows import classify_long, window_for
 
@@ -120,8 +121,7 @@ def word_relevance(
     ``out``: the folder of :func:`helpers.corpus.explain_corpus`. Unordered
     (sort it, or use :func:`top_words`); the intervals are seeded.
     """
-    if isinstance(min_texts, bool) or not isinstance(min_texts, int) or min_texts < 1:
-        raise ValueError(f"min_texts must be an integer >= 1, got {min_texts!r}.")
+    check_int("min_texts", min_texts)
     labels = manifest_of(out)["labels"]
     per_text, case = _relevance(out)
     found = []

@@ -46,38 +46,38 @@ def check_inputs(inputs) -> dict[str, torch.Tensor]:
         raise TypeError(
             f"input_ids must hold integer token ids, got dtype {ids.dtype}."
         )
-    out = {"input_ids": ids.long()}
-    mask = inputs.get("attention_mask")
-    mask = (
-        torch.ones_like(ids)
-        if mask is None
-        else torch.as_tensor(mask, device=ids.device)
-    )
-    if mask.shape != ids.shape:
-        raise ValueError(
-            f"attention_mask has shape {tuple(mask.shape)} but input_ids "
-            f"{tuple(ids.shape)}: they must match."
-        )
-    if bool((mask.sum(dim=1) == 0).any()):
+    ids = ids.long()
+    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    for key in ("attention_mask", "token_type_ids"):
+        if inputs.get(key) is None:
+            continue
+        value = torch.as_tensor(inputs[key], device=ids.device)
+        if value.shape != ids.shape:
+            raise ValueError(
+                f"{key} has shape {tuple(value.shape)} but input_ids "
+                f"{tuple(ids.shape)}: they must match."
+            )
+        out[key] = value.long()
+    if bool((out["attention_mask"].sum(dim=1) == 0).any()):
         raise ValueError(
             "a row of attention_mask is all 0: every review needs at least one "
             "real token."
         )
-    out["attention_mask"] = mask.long()
-    if inputs.get("token_type_ids") is not None:
-        types = torch.as_tensor(inputs["token_type_ids"], device=ids.device)
-        if types.shape != ids.shape:
-            raise ValueError(
-                f"token_type_ids has shape {tuple(types.shape)} but input_ids "
-                f"{tuple(ids.shape)}: they must match."
-            )
-        out["token_type_ids"] = types.long()
     return out
 
 
 def to_device(inputs: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     """The tensors of ``inputs`` moved to ``device`` (a new dict)."""
     return {k: v.to(device) for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+
+
+def check_int(name: str, value, low: int = 1, fix: str = "") -> int:
+    """``value`` when it is an integer (not a bool) of at least ``low``; else a
+    ``ValueError`` naming ``name`` and, when given, the ``fix``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        fix = f": {fix}." if fix else "."
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}{fix}")
+    return value
 
 
 _PLACEHOLDER = re.compile(r"LABEL_\d+")
@@ -217,8 +217,7 @@ def batches_by_length(
     length inside each bucket, cut into batches, and the batch order is
     shuffled.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    check_int("batch_size", batch_size)
     lengths = [
         int(n) for n in (lengths.tolist() if torch.is_tensor(lengths) else lengths)
     ]

@@ -60,7 +60,13 @@ from torch import nn
 from .align import align, aligns
 from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
-from .inputs import batches_by_length, resolve_target, target_tensor, to_device
+from .inputs import (
+    batches_by_length,
+    check_int,
+    resolve_target,
+    target_tensor,
+    to_device,
+)
 from .models import eval_mode, model_device
 from .tokens import WordMap, encode, from_offsets, special_ids
 
@@ -74,12 +80,6 @@ N_SPECIAL = 2
 # --------------------------------------------------------------------------- windows
 
 
-def _check_int(name: str, value, low: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}: {fix}.")
-    return value
-
-
 def windows(
     n_tokens: int, window: int = 510, overlap: int = 128
 ) -> list[tuple[int, int]]:
@@ -91,9 +91,9 @@ def windows(
     ``0 .. n_tokens - 1``. Raises ``ValueError`` naming the fix for
     ``n_tokens < 1``, ``window < 1`` or ``overlap`` outside ``0 .. window - 1``.
     """
-    _check_int("n_tokens", n_tokens, 1, "the text has no tokens; give it some words")
-    _check_int("window", window, 1, "pass the window length in tokens, e.g. 510")
-    _check_int("overlap", overlap, 0, "pass 0 for windows that do not overlap")
+    check_int("n_tokens", n_tokens, 1, "the text has no tokens; give it some words")
+    check_int("window", window, 1, "pass the window length in tokens, e.g. 510")
+    check_int("overlap", overlap, 0, "pass 0 for windows that do not overlap")
     if overlap >= window:
         raise ValueError(
             f"overlap={overlap} must be smaller than window={window} (each window "
@@ -127,7 +127,7 @@ def _resolve_window(window, overlap, tokenizer, model=None) -> tuple[int, int]:
     largest = max_window(tokenizer, model)
     if window is None:
         window = largest
-    _check_int("window", window, 1, f"pass None for the longest, {largest}")
+    check_int("window", window, 1, f"pass None for the longest, {largest}")
     if window > largest:
         raise ValueError(
             f"window={window} plus [CLS] and [SEP] needs {window + N_SPECIAL} "
@@ -299,7 +299,7 @@ def _window_logits(
     """Logits ``[n_windows, n_labels]`` (CPU, float) of every window, no grad."""
     from tqdm.auto import tqdm
 
-    _check_int("batch_size", batch_size, 1, "pass the windows per forward pass")
+    check_int("batch_size", batch_size, 1, "pass the windows per forward pass")
     groups = batches_by_length([len(p) for p in pieces], batch_size)
     out: list[torch.Tensor | None] = [None] * len(pieces)
     device = model_device(model)
@@ -514,7 +514,7 @@ def explain_long(
     if normalise not in NORMALISE:
         raise ValueError(f"normalise must be one of {NORMALISE}, got {normalise!r}.")
     stitch_weights(1, 0, stitch)  # checks stitch before any work
-    _check_int("batch_size", batch_size, 1, "pass the windows per explainer call")
+    check_int("batch_size", batch_size, 1, "pass the windows per explainer call")
     window, overlap = _resolve_window(window, overlap, tokenizer, model)
     encoding = encode_long(tokenizer, text, window, overlap)
     window_logits = _window_logits(

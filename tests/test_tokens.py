@@ -140,3 +140,14 @@ def test_word_map_groups_sentencepiece_pieces_by_mecab_words():
     assert words.words == ["ｶﾞｿﾘﾝ", "高い"] and words.display() == text
     with pytest.raises(ValueError, match="'安い' is not in the text"):
         word_map(tok, text, words=["安い"])
+
+
+def test_check_int_names_the_setting_and_the_fix():
+    from helpers.inputs import check_int
+
+    assert check_int("overlap", 0, 0) == 0
+    for bad in (True, 2.0, "3", 0):
+        with pytest.raises(ValueError, match=r"^batch_size must be an integer >= 1"):
+            check_int("batch_size", bad)
+    with pytest.raises(ValueError, match=r"got -1: pass 0 for no overlap\.$"):
+        check_int("overlap", -1, 0, "pass 0 for no overlap")

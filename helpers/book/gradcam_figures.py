@@ -21,8 +21,9 @@ from ..data import BookWarning
 from ..escape import isolated
 from ..extras import install_hint
 from ..gradcam import mean_layer_agreement
-from ..highlight import CMAP, CMAP_SIGNED
+from ..highlight import CMAP
 from ..stats import ranked, spearman
+from .plots import rho_heatmap
 from .report import listing
 
 # ------------------------------------------------------------- layer statistics
@@ -278,30 +279,11 @@ def plot_layer_agreement(rho, title: str = "", path=None):
     it (PNG, 150 dpi).
     """
     mean = mean_layer_agreement(rho)
-    k = len(mean)
-    size = min(7.0, 2.4 + 0.45 * k)
-    fig, ax = plt.subplots(figsize=(size, size * 0.82))
-    image = ax.imshow(mean, cmap=CMAP_SIGNED, vmin=-1, vmax=1)
-    ticks = [str(i) for i in range(k)]
-    ax.set_xticks(range(k), ticks, fontsize=9)
-    ax.set_yticks(range(k), ticks, fontsize=9)
+    size = min(7.0, 2.4 + 0.45 * len(mean))
+    labels = [str(i) for i in range(len(mean))]
+    fig, ax = rho_heatmap(mean, labels, size, rotation=0, small=(9, 8))
     ax.set_xlabel("encoder layer", fontsize=9)
     ax.set_ylabel("encoder layer", fontsize=9)
-    for i in range(k):
-        for j in range(k):
-            value = mean[i, j]
-            ax.text(
-                j,
-                i,
-                "–" if np.isnan(value) else f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=9 if k <= 8 else 8,
-                color="white" if abs(value) > 0.6 else "black",
-            )
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label("mean Spearman ρ", fontsize=9)
-    bar.ax.tick_params(labelsize=8)
     ax.set_title(_wrap(title, size), fontsize=10)
     fig.tight_layout()
     if path is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..highlight import CMAP_SIGNED
 from ..metrics.faithfulness import (
     DELETION_AUC,
     INSERTION_AUC,
@@ -119,38 +120,44 @@ def plot_agreement(results: FaithfulnessResults, path=None, methods=None):
 
     ``methods``: the rows and columns to show, in order (default: all).
     """
-    import matplotlib.pyplot as plt
-
     names = list(results.methods) if methods is None else list(methods)
     missing = [m for m in names if m not in results.methods]
     if missing:
         raise ValueError(f"{missing} are not among the evaluated {results.methods}.")
     index = [results.methods.index(m) for m in names]
     mean = np.nanmean(results.agreement, axis=0)[np.ix_(index, index)]
-    k = len(names)
-    size = min(BOOK_WIDTH, 2.0 + 0.6 * k)
-    small = _SMALL if k <= 8 else 6.5
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    image = ax.imshow(mean, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(k), names, rotation=60, ha="right", fontsize=_SMALL)
-    ax.set_yticks(range(k), names, fontsize=_SMALL)
-    for i in range(k):
-        for j in range(k):
-            colour = "white" if abs(mean[i, j]) > 0.6 else "black"
-            ax.text(
-                j,
-                i,
-                f"{mean[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=small,
-                color=colour,
-            )
-    bar = fig.colorbar(image, ax=ax, fraction=0.04)
-    bar.set_label("mean Spearman ρ", fontsize=_SMALL)
-    bar.ax.tick_params(labelsize=_SMALL)
+    fig, ax = rho_heatmap(mean, names, min(BOOK_WIDTH, 2.0 + 0.6 * len(names)))
     ax.set_title(f"Agreement between methods (n = {results.n} reviews)", fontsize=_FONT)
     return _finish(fig, path)
+
+
+def rho_heatmap(mean, labels, size: float, rotation: int = 60, small=(_SMALL, 6.5)):
+    """``(fig, ax)``: the matrix of mean Spearman ρ between ``labels``, each cell
+    annotated ("–" where it is NaN), on the book's signed scale
+    (:data:`helpers.highlight.CMAP_SIGNED`, -1 blue, 0 white, 1 red).
+    ``small``: the cells' font size up to 8 rows, and beyond."""
+    import matplotlib.pyplot as plt
+
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(mean, cmap=CMAP_SIGNED, vmin=-1, vmax=1)
+    ha = "right" if rotation else "center"
+    ax.set_xticks(range(k), labels, rotation=rotation, ha=ha, fontsize=_SMALL)
+    ax.set_yticks(range(k), labels, fontsize=_SMALL)
+    for (i, j), value in np.ndenumerate(mean):
+        ax.text(
+            j,
+            i,
+            "–" if np.isnan(value) else f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=small[k > 8],
+            color="white" if abs(value) > 0.6 else "black",
+        )
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("mean Spearman ρ", fontsize=_SMALL)
+    bar.ax.tick_params(labelsize=_SMALL)
+    return fig, ax
 
 
 def _cascade_band(cascade: CascadeResults, method: str, seed: int):

@@ -86,10 +86,7 @@ def encode_texts(
     texts = check_texts(texts)
     max_length = model_max_length(tokenizer, max_length)
     if warn:
-        lengths = [
-            len(ids)
-            for ids in encode(tokenizer, texts, add_special_tokens=True)["input_ids"]
-        ]
+        lengths = token_lengths(tokenizer, texts)
         long = [(i, n) for i, n in enumerate(lengths) if n > max_length]
         if long:
             shown = ", ".join(f"text {i} ({n} tokens)" for i, n in long[:5])

@@ -275,3 +275,20 @@ def test_cost_ratios_are_put_in_words_from_the_numbers():
         "The slowest method, IG (4,518 ms per review), takes about 30× (an order "
         "of magnitude) as long as the fastest, grad x input (152 ms)."
     )
+
+
+def test_verdict_conditions_name_the_reference_method():
+    res, faith, plaus, costs = verdict_case()
+    swap = {"IG": "LRP", "CP": "CP", "random": "random"}
+    res.methods = [swap[m] for m in res.methods]
+    for table in (res.comprehensiveness, res.sufficiency):
+        table["LRP"] = table.pop("IG")
+    faith = [{**r, "method": swap[r["method"]]} for r in faith]
+    plaus = [{**r, "method": swap.get(r["method"], r["method"])} for r in plaus]
+    costs = {"LRP": costs["IG"], "CP": costs["CP"]}
+    _, checks = recommend.verdict(res, faith, plaus, costs, reference="LRP")
+    conditions = [c.condition for c in checks]
+    assert "comprehensiveness above LRP (paired CI > 0)" in conditions
+    assert "sufficiency not worse than LRP (paired CI reaches 0)" in conditions
+    assert "at most 1/20 of LRP's time" in conditions
+    assert not any("IG" in c for c in conditions)

@@ -192,12 +192,12 @@ def _faithfulness_checks(results, candidate, reference, seed) -> list[Check]:
     suff = paired_difference(results, candidate, reference, "sufficiency", seed=seed)
     return [
         Check(
-            "comprehensiveness above IG (paired CI > 0)",
+            f"comprehensiveness above {reference} (paired CI > 0)",
             f"difference {comp}",
             comp.low > 0,
         ),
         Check(
-            "sufficiency not worse than IG (paired CI reaches 0)",
+            f"sufficiency not worse than {reference} (paired CI reaches 0)",
             f"difference {suff}",
             suff.low <= 0,
         ),
@@ -235,7 +235,7 @@ def _cost_check(costs: dict, candidate: str, reference: str, ratio: float) -> Ch
     """The candidate takes at most ``1/ratio`` of the reference's ms/review."""
     faster = costs[reference].ms / costs[candidate].ms
     return Check(
-        f"at most 1/{ratio:g} of IG's time",
+        f"at most 1/{ratio:g} of {reference}'s time",
         f"{costs[candidate].ms:,.0f} vs {costs[reference].ms:,.0f} ms/review "
         f"({faster:.1f}x faster)",
         faster >= ratio,

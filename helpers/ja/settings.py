@@ -39,6 +39,14 @@ class SentimentSettings:
     the frozen bottom cached once; linear warm-up and decay; the best epoch on
     validation is kept). Its ``max_length`` is a ceiling: the model reads up
     to the longest training sentence's tokens, measured on the data.
+    ``prefix``: what multilingual-e5 reads before every sentence, ``""``
+    for nothing (:func:`helpers.ja.e5.with_prefix`: part of the saved
+    tokenizer, its pieces hidden from explanations). e5 was pretrained on
+    texts behind ``"query: "`` (its model card's prefix for classification);
+    fine-tuned behind it, the top 4 layers (3 epochs, ``lr`` 1e-4) did not do
+    better on the validation sentences than without it (one seeded run each,
+    ``bench/bench_ja.py --prefix``), and it lengthens every sentence by 3
+    tokens, so the book's model reads none.
     ``train_transcriptions``: also train on the emotion transcriptions of
     ETC train; ``val_fraction`` of chABSA train is held out for validation
     (stratified, ``seed``). The training set is balanced as it is (about
@@ -58,6 +66,7 @@ class SentimentSettings:
     """
 
     training: TrainSettings = field(default_factory=_e5_training)
+    prefix: str = ""
     train_transcriptions: bool = True
     val_fraction: float = 0.2
     seed: int = 1234

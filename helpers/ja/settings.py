@@ -57,7 +57,8 @@ class SentimentSettings:
     profile (2 epochs at ``lr`` 2e-4). The quick profile (:meth:`for_profile`)
     trains the top 4 for 3 epochs at ``lr`` 1e-4 on sentences cut to 128
     tokens, chosen on the same validation sentences by ``bench/bench_ja.py``
-    among the top 2 (2 or 4 epochs, ``lr`` 2e-4 or 1e-4) and the top 4, one
+    among the top 2 (2 or 4 epochs, ``lr`` 2e-4 or 1e-4), the top 3 (4
+    epochs, ``lr`` 2e-4) and the top 4 (3 epochs, ``lr`` 1e-4 or 2e-4), one
     seeded run each: a bet rather than a finding, since the gaps between
     settings were of the size a reseed can make. It takes a little over twice
     the CPU time of the top 2 for 2 epochs, still minutes (``python -m

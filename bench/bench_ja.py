@@ -7,17 +7,22 @@ trains the top layers and the head from the same fresh start (seeded), as
 accuracy on the validation sentences of the best epoch (all, ETC valid, the
 held-out part of chABSA train), per-epoch validation accuracy, seconds of the
 epochs (process CPU time, less sensitive to a busy machine than wall time) and
-peak memory. No test sentence is read: score the chosen setting once with
+peak memory. ``--prefix`` sets e5's prefix (:func:`helpers.ja.e5.with_prefix`;
+by default the book's, :class:`helpers.ja.SentimentSettings`), ``--bf16-cache``
+runs the caching pass under CPU bf16 autocast (the book caches in fp32).
+No test sentence is read: score the chosen setting once with
 ``python -m helpers.book.prepare``.
 
     source .ci/data_env.sh   # CHABSA_DIR, ETC_DIR
     python bench/bench_ja.py --layers 2 --lr 2e-4 1e-4 --epochs 4 2
     python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3
+    python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3 --prefix "query: "
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import time
@@ -28,9 +33,10 @@ import torch
 
 from helpers import ja
 from helpers.config import seed_everything
+from helpers.ja.e5 import with_prefix
 from helpers.ja.model import LABELS, data_max_length
 from helpers.models import freeze_encoder
-from helpers.train import loop
+from helpers.train import cache, loop
 
 CPU = torch.device("cpu")
 
@@ -39,13 +45,16 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     """Every ``--lr`` x ``--epochs`` setting with ``layers`` trainable layers."""
     defaults = ja.SentimentSettings().training
     tokenizer, model = ja.load_e5_small(id2label=LABELS, seed=args.seed)
+    if args.prefix:
+        with_prefix(tokenizer, args.prefix)
     length = data_max_length(tokenizer, data["train"].texts, args.max_length)
     base = defaults.with_(trainable_layers=layers, max_length=length, seed=args.seed)
     freeze_encoder(model, layers)
     start = time.process_time()
-    train, val, _ = loop._pipelines(
-        model, tokenizer, (data["train"], data["valid"]), base, None, CPU
-    )
+    with _cache_precision(args.bf16_cache):
+        train, val, _ = loop._pipelines(
+            model, tokenizer, (data["train"], data["valid"]), base, None, CPU
+        )
     cache_s = time.process_time() - start
     learns = model.named_parameters()
     fresh = {k: v.detach().clone() for k, v in learns if v.requires_grad}
@@ -68,6 +77,8 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
         rows.append(
             {
                 "layers": layers,
+                "prefix": args.prefix,
+                "bf16_cache": args.bf16_cache,
                 "max_length": length,
                 "lr": lr,
                 "epochs": epochs,
@@ -87,6 +98,20 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     return rows
 
 
+@contextlib.contextmanager
+def _cache_precision(bf16: bool):
+    """The frozen bottom's caching pass under CPU bf16 autocast when ``bf16``."""
+    if not bf16:
+        yield
+        return
+    original = cache.autocast
+    cache.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
+    try:
+        yield
+    finally:
+        cache.autocast = original
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, nargs="+", default=[2])
@@ -94,6 +119,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[2])
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--prefix",
+        default=ja.SentimentSettings().prefix,
+        help="e5's prefix before every text ('' for none)",
+    )
+    parser.add_argument(
+        "--bf16-cache",
+        action="store_true",
+        help="run the frozen bottom's caching pass under CPU bf16 autocast",
+    )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     data = ja.sentiment_data()

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from transformers import AutoTokenizer
 
-from helpers import ja
+from helpers import align, ja
 from helpers.ja import e5, e5s1
 from helpers.models import ModelLoadError
 
@@ -188,6 +189,37 @@ def test_the_tokenizer_applies_the_pieces_scores_and_character_map(tiny_file):
     assert tok("①")["input_ids"] == [0, 4, 3, 2]
     assert tok("ab  ab")["input_ids"] == [0, 7, 7, 2]
     assert tok("ab <mask>")["input_ids"] == [0, 7, 4, 9, 2]
+
+
+def test_the_prefix_is_read_before_every_text_and_never_shown(tiny_file, tmp_path):
+    e5_file = e5s1.read_e5s1(tiny_file[0])
+    plain = e5.build_tokenizer(e5_file)
+    tok = e5.with_prefix(e5.build_tokenizer(e5_file), "A ab ")
+    texts = ["ab", "a b ab", "Ａb", "ab  ab", " ab"]
+    # the ids e5 reads are those of prefix + text ...
+    for text in texts:
+        assert tok(text)["input_ids"] == plain("A ab " + text)["input_ids"]
+    batch = tok(texts[:2], padding=True, truncation=True, max_length=6)
+    assert batch["input_ids"][1] == [0, 4, 8, 7, 5, 2]  # <s> ▁ A ▁ab ▁a </s>
+    # ... but its pieces are no word: hidden, their scores dropped, like <s>
+    words = align.word_map(tok, "a b ab")
+    assert words.words == ["a", "b", "ab"]
+    # <s> ▁ A ▁ab | ▁a ▁ b ▁ab | </s>
+    assert words.index == [None, None, None, None, 0, 1, 1, 2, None]
+    assert words.merge(torch.arange(9.0)).tolist() == [4.0, 11.0, 7.0]
+    # a saved model's tokenizer reads the prefix too (load_model's AutoTokenizer)
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert [again(t)["input_ids"] for t in texts] == [
+        tok(t)["input_ids"] for t in texts
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", " ", "query:"])
+def test_a_prefix_without_words_and_a_final_space_is_refused(tiny_file, prefix):
+    tok = e5.build_tokenizer(e5s1.read_e5s1(tiny_file[0]))
+    with pytest.raises(ValueError, match=r"ending in a space.*'query: '"):
+        e5.with_prefix(tok, prefix)
 
 
 def test_the_precompiled_character_map_replaces_exactly_its_keys():

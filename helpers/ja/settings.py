@@ -39,6 +39,14 @@ class SentimentSettings:
     the frozen bottom cached once; linear warm-up and decay; the best epoch on
     validation is kept). Its ``max_length`` is a ceiling: the model reads up
     to the longest training sentence's tokens, measured on the data.
+    ``prefix``: what multilingual-e5 reads before every sentence, ``""``
+    for nothing (:func:`helpers.ja.e5.with_prefix`: part of the saved
+    tokenizer, its pieces hidden from explanations). e5 was pretrained on
+    texts behind ``"query: "`` (its model card's prefix for classification);
+    fine-tuned behind it, the top 4 layers (3 epochs, ``lr`` 1e-4) did not do
+    better on the validation sentences than without it (one seeded run each,
+    ``bench/bench_ja.py --prefix``), and it lengthens every sentence by 3
+    tokens, so the book's model reads none.
     ``train_transcriptions``: also train on the emotion transcriptions of
     ETC train; ``val_fraction`` of chABSA train is held out for validation
     (stratified, ``seed``). The training set is balanced as it is (about
@@ -49,7 +57,8 @@ class SentimentSettings:
     profile (2 epochs at ``lr`` 2e-4). The quick profile (:meth:`for_profile`)
     trains the top 4 for 3 epochs at ``lr`` 1e-4 on sentences cut to 128
     tokens, chosen on the same validation sentences by ``bench/bench_ja.py``
-    among the top 2 (2 or 4 epochs, ``lr`` 2e-4 or 1e-4) and the top 4, one
+    among the top 2 (2 or 4 epochs, ``lr`` 2e-4 or 1e-4), the top 3 (4
+    epochs, ``lr`` 2e-4) and the top 4 (3 epochs, ``lr`` 1e-4 or 2e-4), one
     seeded run each: a bet rather than a finding, since the gaps between
     settings were of the size a reseed can make. It takes a little over twice
     the CPU time of the top 2 for 2 epochs, still minutes (``python -m
@@ -58,6 +67,7 @@ class SentimentSettings:
     """
 
     training: TrainSettings = field(default_factory=_e5_training)
+    prefix: str = ""
     train_transcriptions: bool = True
     val_fraction: float = 0.2
     seed: int = 1234

@@ -27,6 +27,8 @@ after the call.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -131,6 +133,9 @@ class Attribution:
     name: str = "attribution"
     #: True for the methods built for transformers (chapter 6's three).
     transformer: bool = False
+    #: Attributes :meth:`settings` leaves out: the model (a results cache keys
+    #: on its weights apart) and what a method builds from its other settings.
+    derived_attributes: tuple[str, ...] = ("model",)
 
     def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
         if not isinstance(model, nn.Module):
@@ -205,8 +210,62 @@ class Attribution:
             logits.detach().float().cpu(),
         )
 
+    def settings(self) -> dict | None:
+        """What the scores depend on besides the model's weights and the inputs.
+
+        A JSON-able dict: the class (module and name) and every attribute but
+        :attr:`derived_attributes`, a submodule of the model as its name in
+        the model, a tensor by its SHA-256, a dataclass or an object with a
+        ``settings()`` method by its fields or settings. ``None`` when an
+        attribute is none of these: then nothing keyed on the settings (the
+        metrics' :class:`helpers.metrics.cache.ResultsCache`) reuses the
+        scores.
+        """
+        try:
+            described = {
+                key: _describe(value, self.model)
+                for key, value in sorted(vars(self).items())
+                if key not in self.derived_attributes
+            }
+        except _Opaque:
+            return None
+        cls = type(self)
+        return {"class": f"{cls.__module__}.{cls.__qualname__}", **described}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class _Opaque(Exception):
+    """A value :func:`_describe` cannot turn into settings."""
+
+
+def _describe(value, model: nn.Module):
+    """``value`` as JSON-able settings (see :meth:`Attribution.settings`)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_describe(v, model) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _describe(v, model) for k, v in sorted(value.items())}
+    if isinstance(value, torch.Tensor):
+        data = value.detach().cpu().contiguous().reshape(-1)
+        digest = hashlib.sha256(data.view(torch.uint8).numpy().tobytes()).hexdigest()
+        return {"tensor": digest, "dtype": str(data.dtype), "shape": list(data.shape)}
+    if isinstance(value, nn.Module):
+        for name, module in model.named_modules():
+            if module is value:
+                return {"module": name}
+        raise _Opaque
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {"dataclass": type(value).__qualname__, **_describe(fields, model)}
+    if callable(getattr(value, "settings", None)):
+        settings = value.settings()
+        if settings is None:
+            raise _Opaque
+        return settings
+    raise _Opaque
 
 
 def _chunks(n: int, step: int, groups) -> list[tuple[slice, list[int] | None]]:

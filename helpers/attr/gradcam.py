@@ -216,6 +216,10 @@ class GradCamLayers:
         self._key: tuple | None = None
         self._record: Attributions | None = None
 
+    def settings(self) -> dict | None:
+        """The shared :class:`GradCam`'s settings (:meth:`Attribution.settings`)."""
+        return self.gradcam.settings()
+
     @property
     def n_layers(self) -> int:
         """How many encoder layers Grad-CAM explains."""

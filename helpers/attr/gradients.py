@@ -79,6 +79,7 @@ class IntegratedGradients(Attribution):
     """
 
     name = "IG"
+    derived_attributes = ("model", "_lig")  # Captum's object, built from the rest
 
     def __init__(
         self,

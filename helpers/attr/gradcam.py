@@ -166,6 +166,7 @@ class GradCam(Attribution):
     """
 
     name = "Grad-CAM"
+    attention_weights = False  # runs on the fused kernel
 
     def __init__(
         self,

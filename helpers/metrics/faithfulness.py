@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attr.base import compute_maps
+from ..attr.base import compute_maps, fast_attention
 from ..attr.baselines import RandomScores
 from ..data import text_batches
 from ..inputs import check_inputs, resolve_target, review_generators, to_device
 from ..models import eval_mode, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman
 from ..tokens import TokenRoles
-from .base import Metric, fast_attention
+from .base import Metric
 from .cache import CachedRun, as_cache, inputs_fingerprint
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.

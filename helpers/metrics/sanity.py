@@ -350,7 +350,12 @@ def sanity_check(
     names = list(built)
     steps = randomisation_steps(model)
     labels = [label for label, _ in steps]
-    run = {"inputs": inputs_fingerprint(batches), "seed": seed, "steps": labels}
+    run = {
+        "inputs": inputs_fingerprint(batches),
+        "seed": seed,
+        "steps": labels,
+        "roles": [roles.mask_id, list(roles.special_ids)],
+    }
     cached = CachedRun(as_cache(cache), "sanity", model, built, run)
     out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
     for name, arrays in cached.loaded.items():

@@ -43,6 +43,7 @@ def faithfulness(model, tokenizer, methods, cache):
 def assert_same_faithfulness(a, b):
     assert a.methods == b.methods
     for table in TABLES:
+        assert list(getattr(a, table)) == a.methods  # in the methods' order
         for m in a.methods:
             np.testing.assert_array_equal(getattr(a, table)[m], getattr(b, table)[m])
     for key in ("p_full", "n_tokens", "selected", "agreement"):

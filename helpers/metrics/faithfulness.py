@@ -585,7 +585,7 @@ def evaluate_faithfulness(
         methods=names,
         fractions=grids[0],
         curve_fractions=grids[1],
-        **{key: per_method[key] for key in _PER_METHOD},
+        **{key: {n: per_method[key][n] for n in names} for key in _PER_METHOD},
         **store,
         baseline=RANDOM,
         settings=_settings(batches, methods, max_length, seed),

@@ -82,6 +82,11 @@ PACKAGES = ("torch", "transformers", "tokenizers")
 STATE = "book-inputs.json"
 # Chapters whose run writes what later chapters load (chapter 2 trains and saves
 # the IMDb classifier that chapters 3-9 load): a change to one builds everything.
+# Chapter 5 is not one: the metric numbers it leaves in data_dir()/metric-results
+# (helpers.metrics.cache) only spare chapter 6 their computation. Chapter 6 loads
+# a file only when its fingerprint (model weights, method settings, reviews,
+# helpers' source, versions) is the one it asks for, and what it loads equals
+# what it would compute, so its page does not depend on whether chapter 5 ran.
 WRITERS = ("notebooks/02_finetune",)
 EXECUTED = re.compile(
     r"^(?P<path>\S+?)\.(?:ipynb|py|md): Executed notebook in (?P<s>[\d.]+)"

@@ -232,9 +232,14 @@ assert torch.allclose(comp_helper, comp_by_hand, atol=1e-5)
 
 # %% [markdown]
 # `metrics.evaluate_faithfulness` runs this, and sufficiency, for every method
-# on every review:
+# on every review. With `cache=` it keeps each method's numbers on disk with
+# what made them (the model's weights, the method's settings, the reviews, the
+# code of `helpers`): chapter 6, which scores some of the same methods on the
+# same reviews, loads them instead of computing them again, and a change to
+# any of those computes them afresh.
 
 # %%
+cache = metrics.ResultsCache(config.data_dir() / "metric-results")
 results = metrics.evaluate_faithfulness(
     model,
     tokenizer,
@@ -242,6 +247,7 @@ results = metrics.evaluate_faithfulness(
     methods,
     max_length=MAX_LENGTH,
     seed=profile.seed,
+    cache=cache,
 )
 results.settings
 
@@ -267,6 +273,7 @@ cascade = metrics.sanity_check(
     functools.partial(explain, ig_steps=profile.cascade_ig_steps),
     seed=profile.seed,
     max_length=MAX_LENGTH,
+    cache=cache,
 )
 rows = report.results_table(results, cascade, seed=profile.seed)
 caption = f"{results.n} reviews ({reviews.source}); sanity check on {cascade.n} of them"

@@ -265,10 +265,19 @@ display(HTML("".join(pages)))
 # 50\}\,\%$ of the tokens replaced by [MASK]; ties are broken in a seeded
 # random order; `random` is the mean of several random maps per review. The
 # sanity check randomises the classifier head, then the layers from the top.
+# The methods chapter 5 scored on the same reviews are loaded from its cache
+# (`cache=`), computed again only if what made them changed.
 
 # %%
+cache = metrics.ResultsCache(config.data_dir() / "metric-results")
 results = metrics.evaluate_faithfulness(
-    model, tokenizer, reviews.texts, methods, max_length=MAX_LENGTH, seed=profile.seed
+    model,
+    tokenizer,
+    reviews.texts,
+    methods,
+    max_length=MAX_LENGTH,
+    seed=profile.seed,
+    cache=cache,
 )
 cascade = metrics.sanity_check(
     model,
@@ -277,6 +286,7 @@ cascade = metrics.sanity_check(
     functools.partial(chapter_methods, ig_steps=profile.cascade_ig_steps),
     seed=profile.seed,
     max_length=MAX_LENGTH,
+    cache=cache,
 )
 rows = report.results_table(results, cascade, seed=profile.seed)
 plots.plot_forest(rows)
@@ -489,6 +499,7 @@ earlier_results = metrics.evaluate_faithfulness(
     earlier_methods(model),
     max_length=MAX_LENGTH,
     seed=profile.seed,
+    cache=cache,
 )
 floor = results.aopc("comprehensiveness", "random")
 assert np.allclose(earlier_results.aopc("comprehensiveness", "random"), floor)
@@ -499,6 +510,7 @@ earlier_cascade = metrics.sanity_check(
     earlier_methods,
     seed=profile.seed,
     max_length=MAX_LENGTH,
+    cache=cache,
 )
 earlier_rows = report.results_table(earlier_results, earlier_cascade, seed=profile.seed)
 book_rows = rows + [r for r in earlier_rows if r["method"] not in NAMES]

@@ -91,6 +91,39 @@ def test_every_explainer_runs_in_eval_mode_and_restores_train_mode(tiny, batch):
             torch.testing.assert_close(got[name], expected[name], msg=name)
 
 
+def test_methods_that_read_no_attention_run_on_the_fused_kernel(
+    tiny, batch, monkeypatch
+):
+    """Gradients, IG, Grad-CAM and random scores run on sdpa (faster), to the
+    same scores as on eager; the attention methods keep eager; eager after."""
+    tokenizer, model = tiny
+    fused = {"grad x input", "IG", "Grad-CAM L0", attr.GRADCAM_MEAN, "random"}
+    kernels = []
+    hook = model.register_forward_hook(
+        lambda *_: kernels.append(model.config._attn_implementation)
+    )
+    seen = {}
+    try:
+        for name, method in registry(model, tokenizer).items():
+            kernels.clear()
+            method.attribute(batch)
+            seen[name] = set(kernels)
+            assert model.config._attn_implementation == "eager", name
+    finally:
+        hook.remove()
+    for name in fused:
+        assert seen[name] <= {"sdpa"}, (name, seen[name])
+    for name in ("[CLS] attention", "rollout", "grad-weighted rollout"):
+        assert seen[name] == {"eager"}, (name, seen[name])
+    for cls in (attr.GradientXInput, attr.IntegratedGradients, GradCam):
+        monkeypatch.setattr(cls, "attention_weights", True)  # as before: eager
+    eager = attr.compute_maps(registry(model, tokenizer), batch, None)
+    monkeypatch.undo()
+    sdpa = attr.compute_maps(registry(model, tokenizer), batch, None)
+    for name in fused:
+        torch.testing.assert_close(sdpa[name], eager[name], atol=1e-5, rtol=1e-4)
+
+
 def test_compute_maps_names_the_method_that_breaks_the_contract(tiny, batch):
     class Wrong(attr.Attribution):
         name = "wrong"

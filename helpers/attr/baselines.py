@@ -29,6 +29,7 @@ class RandomScores(Attribution):
     """
 
     name = "random"
+    attention_weights = False  # runs on the fused kernel
 
     def __init__(
         self,

@@ -40,8 +40,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Attribution
-from .lrp import attention_implementation
+from .base import Attribution, attention_implementation
 
 
 def gradient_weighted_cls_row(

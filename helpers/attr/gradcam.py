@@ -166,6 +166,7 @@ class GradCam(Attribution):
     """
 
     name = "Grad-CAM"
+    attention_weights = False  # runs on the fused kernel
 
     def __init__(
         self,
@@ -215,6 +216,10 @@ class GradCamLayers:
         self.gradcam = GradCam(model, max_tokens=max_tokens)
         self._key: tuple | None = None
         self._record: Attributions | None = None
+
+    def settings(self) -> dict | None:
+        """The shared :class:`GradCam`'s settings (:meth:`Attribution.settings`)."""
+        return self.gradcam.settings()
 
     @property
     def n_layers(self) -> int:

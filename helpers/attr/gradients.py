@@ -51,6 +51,7 @@ class GradientXInput(Attribution):
     """
 
     name = "grad x input"
+    attention_weights = False  # runs on the fused kernel
 
     def __init__(self, model: nn.Module, max_tokens: int | None = 4096):
         super().__init__(model, max_tokens)
@@ -79,6 +80,8 @@ class IntegratedGradients(Attribution):
     """
 
     name = "IG"
+    attention_weights = False  # runs on the fused kernel
+    derived_attributes = ("model", "_lig")  # Captum's object, built from the rest
 
     def __init__(
         self,

@@ -74,7 +74,7 @@ from torch import nn
 
 from ..inputs import check_inputs, to_device
 from ..models import embeddings_layer, eval_mode, model_device
-from .base import Attribution
+from .base import Attribution, attention_implementation
 from .gradients import leaf_output
 from .support import check_lrp_support
 
@@ -173,30 +173,6 @@ def _register_rule_attention() -> None:
 
 
 _register_rule_attention()
-
-
-@contextlib.contextmanager
-def attention_implementation(model: nn.Module, name: str) -> Iterator[nn.Module]:
-    """Run the block with ``model``'s attention kernel set to ``name``, then restore it.
-
-    ``name``: ``"eager"`` (returns attention probabilities), ``"sdpa"``,
-    ``"cp_lrp"``... The previous implementation is set back even when the
-    block raises. ``ValueError`` for a model that is not a transformers model.
-    """
-    config = getattr(model, "config", None)
-    if config is None or not hasattr(model, "set_attn_implementation"):
-        raise ValueError(
-            f"{type(model).__name__} is not a transformers model (no config / "
-            "set_attn_implementation): pass a model from helpers.models.load_model."
-        )
-    previous = config._attn_implementation
-    if previous != name:
-        model.set_attn_implementation(name)
-    try:
-        yield model
-    finally:
-        if config._attn_implementation != previous:
-            model.set_attn_implementation(previous)
 
 
 # --------------------------------------------------------------------------- patches

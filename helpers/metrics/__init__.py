@@ -9,6 +9,8 @@
 * :mod:`.plausibility` — agreement with human rationales (AUPRC, F1;
   chapter 6);
 * :mod:`.cost` — measured milliseconds and model passes per review;
+* :mod:`.cache` — :class:`ResultsCache`: each method's numbers on disk with
+  what they were made from, loaded by a later run only when that is the same;
 * :mod:`.base` — :class:`Metric`: each reported number's name, range and
   direction, defined next to the code that computes it and gathered in
   :data:`METRICS` (``metrics.METRICS["sufficiency"].direction``).
@@ -18,8 +20,9 @@ Everything public is re-exported here: ``metrics.comprehensiveness(...)``.
 
 from __future__ import annotations
 
-from . import cost, faithfulness, plausibility, sanity
+from . import cache, cost, faithfulness, plausibility, sanity
 from .base import Metric
+from .cache import ResultsCache
 from .faithfulness import (
     AOPC_FRACTIONS,
     COMP_MINUS_RANDOM,
@@ -83,7 +86,9 @@ __all__ = [
     "CascadeStep",
     "FaithfulnessResults",
     "Metric",
+    "ResultsCache",
     "aopc",
+    "cache",
     "cascading_randomisation",
     "comprehensiveness",
     "cost",

@@ -27,14 +27,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attr.base import compute_maps
+from ..attr.base import compute_maps, fast_attention
 from ..attr.baselines import RandomScores
 from ..data import text_batches
 from ..inputs import check_inputs, resolve_target, review_generators, to_device
 from ..models import eval_mode, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman
 from ..tokens import TokenRoles
-from .base import Metric, fast_attention
+from .base import Metric
+from .cache import CachedRun, as_cache, inputs_fingerprint
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -455,14 +456,23 @@ def _agreement(maps: Mapping[str, torch.Tensor], real: torch.Tensor) -> np.ndarr
     return out
 
 
-def _batch_numbers(model, methods, inputs, roles, grids, cfg) -> dict:
-    """Everything :func:`evaluate_faithfulness` keeps, for one batch of reviews."""
+def _batch_numbers(model, methods, inputs, roles, grids, cfg, known) -> dict:
+    """Everything :func:`evaluate_faithfulness` keeps, for one batch of reviews.
+
+    ``known``: ``{name: map [batch, seq]}`` of the methods whose numbers were
+    loaded (:mod:`.cache`), which enter only the agreement; ``methods``
+    are those to compute.
+    """
     batch, target, p_full = _prepare(model, inputs, None)
     real = roles.real(batch)
     empty = target_probabilities(model, _masked_all(batch, real, roles), target, cfg[0])
-    maps = compute_maps(methods, batch, target)
+    maps = compute_maps(
+        {n: m for n, m in methods.items() if n not in known}, batch, target
+    )
     per_method = {}
     for name, method in methods.items():
+        if name in known:
+            continue
 
         def scores_of(draw, name=name, method=method):
             return (
@@ -483,12 +493,14 @@ def _batch_numbers(model, methods, inputs, roles, grids, cfg) -> dict:
             cfg,
         )
     n_real = real.sum(1)
+    every = {name: maps[name] if name in maps else known[name] for name in methods}
     return {
         "p_full": p_full.numpy(),
         "n_tokens": n_real.numpy(),
         "selected": torch.stack([n_selected(n_real, f) for f in grids[0]], 1).numpy(),
-        "agreement": _agreement(maps, real),
+        "agreement": _agreement(every, real),
         "methods": per_method,
+        "maps": maps,
     }
 
 
@@ -510,6 +522,7 @@ def evaluate_faithfulness(
     forward_batch_size: int = 64,
     seed: int = 1234,
     progress: bool = True,
+    cache=None,
 ) -> FaithfulnessResults:
     """Comprehensiveness, sufficiency, curves, ties and agreement on ``texts``.
 
@@ -520,7 +533,10 @@ def evaluate_faithfulness(
     seeded by ``seed``. A method with a ``draws`` attribute (the random
     baseline) is scored on that many maps per review
     (``attribute(..., draw=d)``) and its numbers are the mean over them; its
-    draw-0 map enters the agreement.
+    draw-0 map enters the agreement. ``cache``: a
+    :class:`~helpers.metrics.cache.ResultsCache` or a folder: each method's
+    numbers made from the same model, settings, reviews and code are loaded
+    from it instead of computed, and those computed are saved to it.
     """
     from tqdm.auto import tqdm
 
@@ -534,16 +550,42 @@ def evaluate_faithfulness(
     grids = (tuple(fractions), tuple(curve_fractions))
     store = _empty_store(n, len(fractions), len(names))
     per_method = {key: {} for key in _PER_METHOD}
-    for text_batch in tqdm(batches, desc="faithfulness", disable=not progress):
+    run = {
+        "inputs": inputs_fingerprint(batches),
+        "grids": grids,
+        "forward_batch_size": forward_batch_size,
+        "seed": seed,
+        "roles": [roles.mask_id, list(roles.special_ids)],
+    }
+    cached = CachedRun(as_cache(cache), "faithfulness", model, methods, run)
+    for name, arrays in cached.loaded.items():
+        for key in _PER_METHOD:
+            per_method[key][name] = arrays[key]
+    for b, text_batch in enumerate(
+        tqdm(batches, desc="faithfulness", disable=not progress)
+    ):
+        known = {
+            name: torch.from_numpy(a[f"map{b}"]) for name, a in cached.loaded.items()
+        }
         numbers = _batch_numbers(
-            model, methods, text_batch.inputs, roles, grids, (forward_batch_size, seed)
+            model,
+            methods,
+            text_batch.inputs,
+            roles,
+            grids,
+            (forward_batch_size, seed),
+            known,
         )
         _store_batch(store, per_method, numbers, text_batch.rows, n)
+        for name, scores in numbers["maps"].items():
+            cached.add(name, f"map{b}", scores.numpy())
+    for name in cached.todo:
+        cached.save(name, {key: per_method[key][name] for key in _PER_METHOD})
     return FaithfulnessResults(
         methods=names,
         fractions=grids[0],
         curve_fractions=grids[1],
-        **{key: per_method[key] for key in _PER_METHOD},
+        **{key: {n: per_method[key][n] for n in names} for key in _PER_METHOD},
         **store,
         baseline=RANDOM,
         settings=_settings(batches, methods, max_length, seed),

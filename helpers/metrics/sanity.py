@@ -41,6 +41,7 @@ from ..models import eval_mode, get_encoder_layers, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, spearman
 from ..tokens import TokenRoles
 from .base import Metric
+from .cache import CachedRun, as_cache, inputs_fingerprint
 
 #: A method passes when ``|mean ρ|`` (signed and absolute) is below this after
 #: the cascade.
@@ -322,6 +323,7 @@ def sanity_check(
     max_length: int = 256,
     batch_size: int = 8,
     progress: bool = True,
+    cache=None,
 ) -> CascadeResults:
     """Adebayo et al.'s cascading randomisation on ``texts``.
 
@@ -330,7 +332,11 @@ def sanity_check(
     must return the same names at every step (``ValueError`` otherwise).
     Every map is computed for the class the *original* model predicts. The
     random baseline is re-seeded at each step, so its row is the chance level;
-    it is recorded in ``baselines`` (no pass or fail).
+    it is recorded in ``baselines`` (no pass or fail). ``cache``: a
+    :class:`~helpers.metrics.cache.ResultsCache` or a folder: each method's
+    correlations made from the same model, settings (as ``make_methods``
+    builds them for the original model), reviews and code are loaded from it
+    instead of computed, and those computed are saved to it.
     """
     from tqdm.auto import tqdm
 
@@ -340,35 +346,51 @@ def sanity_check(
     )
     targets = _original_targets(model, batches)
 
-    def maps_of(m, step_seed):
-        methods = make_methods(m, seed=step_seed)
-        maps = [
-            compute_maps(methods, b.inputs, t, check_finite=m is model)
-            for b, t in zip(batches, targets, strict=True)
-        ]
-        return maps, methods
-
-    original, built = maps_of(model, seed)
+    built = make_methods(model, seed=seed)
     names = list(built)
     steps = randomisation_steps(model)
+    labels = [label for label, _ in steps]
+    run = {
+        "inputs": inputs_fingerprint(batches),
+        "seed": seed,
+        "steps": labels,
+        "roles": [roles.mask_id, list(roles.special_ids)],
+    }
+    cached = CachedRun(as_cache(cache), "sanity", model, built, run)
     out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
-    cascade = cascading_randomisation(model, seed=seed)
-    for s, step in enumerate(
-        tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
-    ):
-        maps, step_methods = maps_of(step.model, seed + 1000 * (s + 1))
-        step_names = list(step_methods)
-        if step_names != names:
-            raise ValueError(
-                f"make_methods returned {step_names} at step {step.label!r} but "
-                f"{names} for the original model: it must build the same methods."
-            )
-        for batch, before, after in zip(batches, original, maps, strict=True):
-            real = roles.real(batch.inputs)
-            for m in names:
-                _compare(before[m], after[m], real, out[m], batch.rows, s)
+    for name, arrays in cached.loaded.items():
+        out[name] = (arrays["rho"], arrays["rho_abs"], arrays["degenerate"])
+
+    def maps_of(methods, m):
+        todo = {n: methods[n] for n in cached.todo}
+        return [
+            compute_maps(todo, b.inputs, t, check_finite=m is model)
+            for b, t in zip(batches, targets, strict=True)
+        ]
+
+    if cached.todo:
+        original = maps_of(built, model)
+        cascade = cascading_randomisation(model, seed=seed)
+        for s, step in enumerate(
+            tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
+        ):
+            step_methods = make_methods(step.model, seed=seed + 1000 * (s + 1))
+            if list(step_methods) != names:
+                raise ValueError(
+                    f"make_methods returned {list(step_methods)} at step "
+                    f"{step.label!r} but {names} for the original model: it must "
+                    "build the same methods."
+                )
+            maps = maps_of(step_methods, step.model)
+            for batch, before, after in zip(batches, original, maps, strict=True):
+                real = roles.real(batch.inputs)
+                for m in cached.todo:
+                    _compare(before[m], after[m], real, out[m], batch.rows, s)
+    for name in cached.todo:
+        rho, rho_abs, degenerate = out[name]
+        cached.save(name, {"rho": rho, "rho_abs": rho_abs, "degenerate": degenerate})
     chance = [n for n, m in built.items() if _is_chance(m)]
-    return _results(names, [label for label, _ in steps], out, chance)
+    return _results(names, labels, out, chance)
 
 
 def _is_chance(method) -> bool:

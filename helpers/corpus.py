@@ -61,6 +61,7 @@ from .attr import Attribution
 from .data import check_texts
 from .explain import check_explainable, resolve_methods
 from .inputs import check_int, label_names, target_tensor
+from .metrics.cache import weights_sha256
 from .models import load_model, model_device
 from .tokens import DEFAULT_MERGE
 from .windows import encode_long, long_words, pool_logits, stitch_scores, window_for
@@ -133,19 +134,12 @@ def _sha(parts) -> str:
     return digest.hexdigest()
 
 
-def _bytes(tensor: torch.Tensor) -> bytes:
-    """A tensor's raw bytes (any dtype, bfloat16 included)."""
-    flat = tensor.detach().cpu().contiguous().view(-1)
-    return flat.view(torch.uint8).numpy().tobytes()
-
-
 def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
     """What a run's shards depend on: hashes of the weights, the tokenizer's
     vocabulary and the corpus (ids and texts), and the ``settings``."""
-    state = model.state_dict().items()
     vocab = sorted(tokenizer.get_vocab().items())
     return {
-        "model": _sha(part for name, t in state for part in (name, _bytes(t))),
+        "model": weights_sha256(model),
         "tokenizer": _sha([type(tokenizer).__name__, *vocab]),
         "corpus": _sha(part for pair in zip(ids, texts, strict=True) for part in pair),
         "n_texts": len(texts),

@@ -53,11 +53,26 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model: nn.Module) -> str:
+    """SHA-256 of ``model``'s state dict: each tensor's name and raw bytes.
+
+    The one hash of a model's weights: the metric cache and the corpus
+    runner's manifest (:func:`helpers.corpus.fingerprint`) both use it.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().view(-1)
+        digest.update(name.encode() + b"\0")
+        digest.update(flat.view(torch.uint8).numpy().tobytes() + b"\0")
+    return digest.hexdigest()
+
+
 def model_fingerprint(model: nn.Module) -> str:
     """SHA-256 of ``model``'s class, configuration, attention kernel and weights.
 
-    Every tensor of the state dict counts (name, dtype, shape and bytes), so
-    a model trained again, or changed in place, has another fingerprint.
+    Every tensor of the state dict counts (name, dtype, shape and bytes:
+    :func:`weights_sha256`), so a model trained again, or changed in place,
+    has another fingerprint.
     """
     digest = hashlib.sha256(type(model).__qualname__.encode() + b"\0")
     config = getattr(model, "config", None)
@@ -65,9 +80,8 @@ def model_fingerprint(model: nn.Module) -> str:
         digest.update(config.to_json_string(use_diff=False).encode() + b"\0")
         digest.update(str(getattr(config, "_attn_implementation", "")).encode())
     for name, tensor in model.state_dict().items():
-        data = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"\0{name}\0{data.dtype}\0{tuple(tensor.shape)}\0".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes())
+        digest.update(f"\0{name}\0{tensor.dtype}\0{tuple(tensor.shape)}".encode())
+    digest.update(b"\0" + weights_sha256(model).encode())
     return digest.hexdigest()
 
 

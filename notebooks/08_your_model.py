@@ -167,10 +167,10 @@ print(
 # typed (the tokenizer reads it NFKC-normalised), so the words are shown as
 # written, half-width `ｶﾀｶﾅ` or full-width `ＡＢＣ` included, and `[CLS]`/`[SEP]`
 # never appear. The cell builds a small such tokenizer and an **untrained**
-# 2-layer BERT offline with `helpers.ja` (vocabulary: the sentence's MeCab
-# words and every kana and CJK character). Its prediction and scores mean
-# nothing; the words are the point. When the Hugging Face hub is reachable,
-# the article's model goes through the same call:
+# 2-layer BERT offline with transformers (vocabulary: BERT's special tokens
+# and the sentence's MeCab words, from `ja.mecab_words`). Its prediction and
+# scores mean nothing; the words are the point. When the Hugging Face hub is
+# reachable, the article's model goes through the same call:
 #
 # ```python
 # from helpers import models
@@ -180,14 +180,35 @@ print(
 
 # %%
 import tempfile
+from pathlib import Path
+
+import torch
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertJapaneseTokenizer,
+)
 
 from helpers import ja
 
 sentence = ja.EXAMPLES[0][0]  # 私は不運な人間です。, the article's sentence
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *ja.mecab_words([sentence])[0]]
 with tempfile.TemporaryDirectory() as folder:  # the vocabulary file, read at once
-    vocab = ja.build_vocab([sentence], min_freq=1)
-    ja_tokenizer = ja.make_japanese_tokenizer(vocab, folder)
-ja_model = ja.build_japanese_model(len(ja_tokenizer), ja.JapaneseSettings())
+    vocab_file = Path(folder) / "vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    ja_tokenizer = BertJapaneseTokenizer(
+        str(vocab_file), word_tokenizer_type="mecab", mecab_kwargs=ja.MECAB_KWARGS
+    )
+torch.manual_seed(0)  # the untrained weights
+ja_config = BertConfig(
+    vocab_size=len(vocab),
+    hidden_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=256,
+    id2label={0: "negative", 1: "positive"},
+)
+ja_model = BertForSequenceClassification(ja_config)
 print(type(ja_tokenizer).__name__, "is fast:", ja_tokenizer.is_fast)
 ja_result = helpers.explain(ja_model, ja_tokenizer, sentence, progress=False)
 print("words:", ja_result.words[0])

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_tokenizer
+from tiny import tiny_mecab_tokenizer, tiny_tokenizer
 
 from helpers.escape import isolated, isolated_attribute
 from helpers.highlight import (
@@ -328,15 +328,12 @@ def test_collapsible_wraps_a_fragment_in_details():
         collapsible(highlight(["good"], [1.0]), "an IPython object, not a string")
 
 
-def test_japanese_mecab_wordpiece_tokens_render_as_written(tmp_path):
+def test_japanese_mecab_wordpiece_tokens_render_as_written():
     pytest.importorskip("fugashi")
-    from helpers.ja import build_vocab, make_japanese_tokenizer
-
     sentence = "私は不運な人間です。"
-    vocab = [
-        w for w in build_vocab([sentence], min_freq=1, base_chars=False) if w != "不運"
-    ]
-    tokenizer = make_japanese_tokenizer(vocab, tmp_path / "ja")
+    # no word 不運: MeCab's word goes to WordPiece as 不 ##運
+    words = ["私", "は", "不", "な", "人間", "です", "。"]
+    tokenizer = tiny_mecab_tokenizer(words, pieces=["##運"])
     ids = tokenizer(sentence)["input_ids"]
     tokens = tokenizer.convert_ids_to_tokens(ids)
     assert (

@@ -1,4 +1,4 @@
-"""Japanese: chABSA, MeCab vocabulary and tokenizer, save/load, labels, the hub path.
+"""Japanese: chABSA, MeCab words, save/load, labels, the hub path.
 
 Everything runs on tiny TSVs written to tmp_path (no chABSA, no hub needed).
 """
@@ -9,7 +9,8 @@ import re
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertJapaneseTokenizer
+from tiny import save_tiny, tiny_bert, tiny_mecab_tokenizer
+from transformers import BertJapaneseTokenizer
 
 from helpers import ja
 from helpers.config import get_profile
@@ -34,15 +35,20 @@ NEGATIVE = [
     "営業利益は減少しました。",
     "競争の激化により厳しい状況でした。",
 ]
-TINY = ja.JapaneseSettings(
-    layers=2,
-    hidden=32,
-    heads=4,
-    intermediate=64,
-    max_length=64,
-    min_freq=1,
-    seed=0,
-)
+
+
+def save_japanese_model(folder):
+    """``(tokenizer, model)`` saved in ``folder`` for ``load_model``.
+
+    A tiny MeCab tokenizer over the test sentences' words and a tiny 2-layer
+    BERT (0 = negative, 1 = positive).
+    """
+    words = sorted({w for ws in ja.mecab_words(POSITIVE + NEGATIVE) for w in ws})
+    tokenizer = tiny_mecab_tokenizer(words)
+    labels = {0: "negative", 1: "positive"}
+    model = tiny_bert(vocab_size=len(tokenizer), id2label=labels)
+    save_tiny(folder, model, tokenizer)
+    return tokenizer, model
 
 
 def write_tsv(path, rows):
@@ -106,71 +112,14 @@ def test_bad_tsv_row_names_file_and_line(tmp_path, bad_row, problem):
 
 
 # --------------------------------------------------------------------------- #
-# Vocabulary and tokenizer
-# --------------------------------------------------------------------------- #
-def test_vocab_has_specials_mecab_words_and_pieces():
-    texts = [SENTENCE, "私は人間です。", "不運な日でした。"]
-    vocab = ja.build_vocab(texts, min_freq=2, base_chars=False)
-    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert len(vocab) == len(set(vocab))
-    assert {"人間", "不運", "です"} <= set(vocab)  # MeCab words seen twice
-    assert (
-        "日" in vocab and "##運" in vocab and "##間" in vocab
-    )  # characters and their ## pieces
-    assert "猫" not in vocab  # never seen, no base characters
-    assert "でし" not in vocab  # seen once: below min_freq
-    assert "でし" in ja.build_vocab(texts, min_freq=1, base_chars=False)
-    with pytest.raises(ValueError, match="min_freq"):
-        ja.build_vocab(texts, min_freq=0)
-
-
-def _joined(tokens):
-    """Pieces joined as Japanese is written: no spaces, ``##`` removed."""
-    return "".join(t.removeprefix("##") for t in tokens)
-
-
-def test_base_characters_keep_unseen_text_visible(tmp_path):
-    vocab = ja.build_vocab(["売上高は増加しました"], min_freq=1)
-    assert {"私", "猫", "。", "ア", "##私", "##。", "A"} <= set(vocab)
-    assert vocab.index("増加") > vocab.index("##龍")  # words come after all characters
-    tok = ja.make_japanese_tokenizer(vocab, tmp_path)
-    tokens = tok.tokenize("吾輩は猫である。")
-    assert "[UNK]" not in tokens and _joined(tokens) == "吾輩は猫である。"
-
-
-def test_tokenizer_round_trip_is_mecab_ipadic(tmp_path):
-    vocab = ja.build_vocab([SENTENCE, SENTENCE, "運が良い人でした。"], min_freq=2)
-    ja.make_japanese_tokenizer(vocab, tmp_path / "tok")
-    tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert isinstance(tok, BertJapaneseTokenizer)
-    assert (
-        tok.word_tokenizer_type == "mecab" and tok.subword_tokenizer_type == "wordpiece"
-    )
-    assert tok.mecab_kwargs == {"mecab_dic": "ipadic"}
-    tokens = tok.tokenize(SENTENCE)
-    assert tokens == ["私", "は", "不運", "な", "人間", "です", "。"]
-    assert _joined(tokens) == SENTENCE
-    # words below min_freq split into characters and ## pieces instead of [UNK]
-    ja.make_japanese_tokenizer(
-        ja.build_vocab([SENTENCE], min_freq=99), tmp_path / "chars"
-    )
-    pieces = AutoTokenizer.from_pretrained(tmp_path / "chars").tokenize(SENTENCE)
-    assert pieces == ["私", "は", "不", "##運", "な", "人", "##間", "で", "##す", "。"]
-    assert _joined(pieces) == SENTENCE
-
-
-# --------------------------------------------------------------------------- #
 # Model: save / load through the book's loader, label order
 # --------------------------------------------------------------------------- #
 def test_save_load_round_trip_through_load_model(tmp_path):
     folder = tmp_path / "ja-model"
-    tok = ja.make_japanese_tokenizer(
-        ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder
-    )
-    model = ja.build_japanese_model(len(tok.vocab), TINY).eval()
-    model.save_pretrained(folder)
+    tok, model = save_japanese_model(folder)
     loaded_tok, loaded = load_model(folder, attn_implementation="eager")
     assert isinstance(loaded_tok, BertJapaneseTokenizer)
+    assert loaded_tok.mecab_kwargs == {"mecab_dic": "ipadic"}
     assert loaded.config.num_hidden_layers == 2 and loaded.config.hidden_size == 32
     inputs = loaded_tok([SENTENCE, POSITIVE[0]], padding=True, return_tensors="pt")
     assert inputs["input_ids"].equal(
@@ -199,11 +148,6 @@ def test_positive_label_id_reads_the_config(id2label, positive):
         config = BertConfig(id2label=id2label)
 
     assert ja.positive_label_id(Stub()) == positive
-
-
-def test_hidden_must_divide_into_heads():
-    with pytest.raises(ValueError, match="multiple of heads"):
-        ja.build_japanese_model(50, ja.JapaneseSettings(hidden=30, heads=4))
 
 
 # --------------------------------------------------------------------------- #
@@ -239,8 +183,8 @@ def test_hub_model_is_used_when_it_loads(tiny_model_dir, monkeypatch, no_chabsa_
     )  # cached: quick uses it too
 
 
-def test_use_ipadic_fixes_configs_without_a_dictionary(tmp_path):
-    tok = ja.make_japanese_tokenizer(ja.build_vocab([SENTENCE], min_freq=1), tmp_path)
+def test_use_ipadic_fixes_configs_without_a_dictionary():
+    tok = tiny_mecab_tokenizer(ja.mecab_words([SENTENCE])[0])
     tok.mecab_kwargs, tok.word_tokenizer = (
         None,
         None,
@@ -262,11 +206,7 @@ def test_whole_japanese_gradcam_path_on_a_locally_built_model(tmp_path):
     from helpers.highlight import highlight_html
 
     folder = tmp_path / "ja-model"
-    tok = ja.make_japanese_tokenizer(
-        ja.build_vocab(POSITIVE + NEGATIVE, min_freq=1), folder
-    )
-    torch.manual_seed(0)
-    ja.build_japanese_model(len(tok.vocab), TINY).save_pretrained(folder)
+    save_japanese_model(folder)
     tokenizer, model = load_model(folder)
 
     texts = [SENTENCE, POSITIVE[0]]

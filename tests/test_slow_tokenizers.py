@@ -2,8 +2,8 @@
 
 The Japanese article's model, ``daigo/bert-base-japanese-sentiment``, has
 only a slow tokenizer, ``BertJapaneseTokenizer`` (MeCab words with ipadic,
-then WordPiece pieces). Here a tiny one is built from a vocabulary file the
-test writes, with a tiny random BERT (``tests/tiny.py``); no network.
+then WordPiece pieces). Here a tiny one over a few words and a tiny random
+BERT (``tests/tiny.py``); no network.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import unicodedata
 
 import pytest
 import torch
-from tiny import SPECIALS, tiny_bert, tiny_slow_tokenizer, tiny_tokenizer
-from transformers import BertJapaneseTokenizer
+from tiny import tiny_bert, tiny_mecab_tokenizer, tiny_slow_tokenizer, tiny_tokenizer
 
 from helpers import ja
 from helpers.align import align, word_map
@@ -23,14 +22,12 @@ from helpers.data import encode_texts
 from helpers.explain import explain
 from helpers.explorer import comparison_html, text_explorer
 from helpers.gradcam import gradcam_for_texts, layer_mean
-from helpers.ja.corpus import MECAB_KWARGS
 from helpers.tokens import special_tokens
 
 SENTENCE = "私は不運な人間です。"
 WORDS = ["私", "は", "不運", "な", "人間", "です", "。"]
 #: 人間 is two pieces (人 ##間); 猫 is not in the vocabulary ([UNK]).
-VOCAB = [
-    *SPECIALS,
+JA_WORDS = [
     *["私", "は", "不運", "幸運", "な", "人", "##間", "です", "。", "と"],
     *["カタカナ", "A", "##B", "##C", "1", "##2", "##3", "ガ", "##ギ", "平成"],
     *["[", "]", "S", "##E", "##P"],
@@ -38,22 +35,10 @@ VOCAB = [
 FAST = {"progress": False}
 
 
-def japanese_tokenizer(folder, vocab=VOCAB) -> BertJapaneseTokenizer:
-    """MeCab (ipadic, as ``helpers.ja``) + WordPiece over ``vocab``, no lower case."""
-    path = folder / "vocab.txt"
-    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    return BertJapaneseTokenizer(
-        str(path),
-        word_tokenizer_type="mecab",
-        subword_tokenizer_type="wordpiece",
-        mecab_kwargs=dict(MECAB_KWARGS),
-    )
-
-
 @pytest.fixture(scope="module")
-def japanese(tmp_path_factory):
+def japanese():
     """``(tokenizer, model)``: the tiny MeCab tokenizer and a tiny 2-label BERT."""
-    tokenizer = japanese_tokenizer(tmp_path_factory.mktemp("ja"))
+    tokenizer = tiny_mecab_tokenizer(JA_WORDS)
     model = tiny_bert(vocab_size=len(tokenizer), dropout=0.0, perturb=0.05)
     return tokenizer, model
 

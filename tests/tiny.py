@@ -3,11 +3,12 @@
 BERT with a WordPiece tokenizer (:func:`tiny_bert`, :func:`tiny_tokenizer`),
 RoBERTa with a byte-level BPE tokenizer trained on a few sentences
 (:func:`tiny_roberta`, :func:`tiny_bpe_tokenizer`), a SentencePiece-style
-Unigram tokenizer (:func:`tiny_unigram_tokenizer`) and a slow (pure Python)
-tokenizer (:func:`tiny_slow_tokenizer`). Every test module that needs a model
-imports from here (never from ``conftest``). Nothing here touches the disk
-except :func:`save_tiny`, which writes where it is told; vocabulary files
-live in temporary folders removed once the tokenizer has read them.
+Unigram tokenizer (:func:`tiny_unigram_tokenizer`) and slow (pure Python)
+tokenizers (:func:`tiny_slow_tokenizer`, :func:`tiny_mecab_tokenizer`). Every
+test module that needs a model imports from here (never from ``conftest``).
+Nothing here touches the disk except :func:`save_tiny`, which writes where it
+is told; vocabulary files live in temporary folders removed once the
+tokenizer has read them.
 """
 
 from __future__ import annotations
@@ -285,6 +286,26 @@ def tiny_slow_tokenizer(words=WORDS, pieces=PIECES, word_tokenize: bool = True):
             do_word_tokenize=word_tokenize,
             word_tokenizer_type="basic",
             subword_tokenizer_type="wordpiece",
+        )
+
+
+def tiny_mecab_tokenizer(words, pieces=()):
+    """The Japanese hub model's tokenizer type over ``words`` + ``pieces``.
+
+    A slow ``BertJapaneseTokenizer``: MeCab words (ipadic, as
+    :mod:`helpers.ja`), then WordPiece pieces; no lower case.
+    """
+    from transformers import BertJapaneseTokenizer
+
+    from helpers.ja import MECAB_KWARGS
+
+    with tempfile.TemporaryDirectory() as folder:
+        vocab = write_vocab(Path(folder), words, pieces)
+        return BertJapaneseTokenizer(
+            str(vocab),
+            word_tokenizer_type="mecab",
+            subword_tokenizer_type="wordpiece",
+            mecab_kwargs=dict(MECAB_KWARGS),
         )
 
 

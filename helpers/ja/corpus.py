@@ -1,4 +1,4 @@
-"""Japanese text for the book's models: chABSA, ETC splits, MeCab words, vocabulary.
+"""Japanese text for the book's models: chABSA, ETC splits, MeCab words.
 
 Data: **chABSA** (TIS Inc. / chakki-works, CC BY 4.0): sentences from Japanese
 securities reports, labelled here at sentence level (1 = positive, 0 =
@@ -8,12 +8,9 @@ derived from its JSON opinion annotations), then point ``$CHABSA_DIR`` at the
 folder holding the two TSVs, or put them in ``<data_dir>/chabsa/``. The **ETC
 Dataset** (:mod:`helpers.data.etc`) gives everyday dialogues.
 
-Words and tokenizer: ``BertJapaneseTokenizer`` with
-``word_tokenizer_type="mecab"``, ``mecab_kwargs={"mecab_dic": "ipadic"}`` and a
-WordPiece vocabulary (:func:`build_vocab`: MeCab words of the training
-sentences, plus every single character and its ``##`` continuation so unseen
-words split into characters rather than ``[UNK]``), exactly the hub model's
-type.
+Words: MeCab with ipadic (:func:`mecab_words`), as the hub model's
+``BertJapaneseTokenizer`` (``word_tokenizer_type="mecab"``) splits them;
+:func:`use_ipadic` makes an old config that names no dictionary use ipadic.
 
 Splits: chABSA has no validation split; :func:`chabsa_train_valid` carves one
 from its training sentences (seeded, stratified). :func:`sentiment_data`
@@ -22,7 +19,6 @@ gives the labelled splits of the sentiment model.
 
 from __future__ import annotations
 
-import collections
 import os
 from pathlib import Path
 
@@ -39,9 +35,6 @@ from .settings import SentimentSettings
 CHABSA_ENV = "CHABSA_DIR"
 CHABSA_URL = "https://github.com/chakki-works/chABSA-dataset"
 CHABSA_SOURCE = "chABSA (chakki-works, CC BY 4.0)"
-#: The special tokens written at the head of a new WordPiece vocabulary
-#: (``[PAD]`` = 0); the tokenizer built on it reports them as its own.
-VOCAB_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MECAB_KWARGS = {"mecab_dic": "ipadic"}
 
 
@@ -110,7 +103,7 @@ def load_chabsa(split: str, path: str | os.PathLike | None = None) -> ReviewSet:
 
 
 # --------------------------------------------------------------------------- #
-# Tokenizer: MeCab (ipadic) words + WordPiece, exactly the hub model's type
+# Words: MeCab (ipadic), as the hub model's tokenizer splits them
 # --------------------------------------------------------------------------- #
 def mecab_words(texts) -> list[list[str]]:
     """MeCab (ipadic) words of each text, split as ``BertJapaneseTokenizer`` does.
@@ -119,77 +112,6 @@ def mecab_words(texts) -> list[list[str]]:
     """
     tagger = _mecab()
     return [tagger.tokenize(text) for text in texts]
-
-
-def base_characters() -> list[str]:
-    """Characters every vocabulary gets: ASCII, Japanese punctuation, kana, CJK.
-
-    chABSA (securities reports) never uses, e.g., ``私`` or ``。``; without
-    these a sentence such as ``私は不運な人間です。`` would show ``[UNK]`` where
-    those characters are. Their embeddings stay untrained (random) unless the
-    training data uses them, but every token keeps its text for display.
-    """
-    ranges = [
-        (0x21, 0x7E),
-        (0x3001, 0x303F),
-        (0x3041, 0x3096),
-        (0x309D, 0x309F),
-        (0x30A1, 0x30FF),
-        (0x4E00, 0x9FFF),
-    ]
-    return [chr(c) for lo, hi in ranges for c in range(lo, hi + 1)]
-
-
-def build_vocab(texts, min_freq: int = 2, base_chars: bool = True) -> list[str]:
-    """WordPiece vocabulary for ``texts``: specials, characters, ``##``-pieces, words.
-
-    Order: the five special tokens (``[PAD]`` = 0), every character (those seen
-    in ``texts`` plus, with ``base_chars``, :func:`base_characters`) and its
-    ``##`` continuation (so any word made of known characters splits into pieces
-    instead of ``[UNK]``), then MeCab words seen at least ``min_freq`` times, most
-    frequent first (ties alphabetical), so the result is deterministic.
-    """
-    if not isinstance(min_freq, int) or min_freq < 1:
-        raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
-    counts = collections.Counter(w for words in mecab_words(texts) for w in words)
-    if not counts:
-        raise ValueError(
-            "No words found: pass at least one non-empty sentence to build a "
-            "vocabulary."
-        )
-    chars = {c for word in counts for c in word if not c.isspace()}
-    chars = sorted(chars | set(base_characters()) if base_chars else chars)
-    vocab = list(VOCAB_SPECIALS) + chars + ["##" + c for c in chars]
-    seen = set(vocab)
-    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        if n >= min_freq and word not in seen:
-            vocab.append(word)
-            seen.add(word)
-    return vocab
-
-
-def make_japanese_tokenizer(
-    vocab: list[str], folder: str | os.PathLike, model_max_length: int = 512
-):
-    """A ``BertJapaneseTokenizer`` (MeCab + WordPiece) over ``vocab``, in ``folder``.
-
-    ``model_max_length``: the model's number of positions, so that truncation
-    (e.g. :func:`helpers.data.encode_texts`) never exceeds it.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertJapaneseTokenizer(
-        str(vocab_file),
-        do_lower_case=False,
-        word_tokenizer_type="mecab",
-        subword_tokenizer_type="wordpiece",
-        mecab_kwargs=dict(MECAB_KWARGS),
-        model_max_length=model_max_length,
-    )
-    tokenizer.save_pretrained(folder)
-    return tokenizer
 
 
 def _mecab() -> MecabTokenizer:

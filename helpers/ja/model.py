@@ -1,4 +1,4 @@
-"""Chapter 4's Japanese sentiment model, its labels, and the appendix's small BERT.
+"""Chapter 4's Japanese sentiment model and its labels.
 
 * :func:`load_e5_sentiment`: multilingual-e5-small (:mod:`helpers.ja.e5`)
   fine-tuned for sentiment on ETC + chABSA train through the book's own
@@ -9,9 +9,7 @@
 * :func:`positive_label_id` reads which output is *positive* from the label
   names of :func:`helpers.inputs.label_names`, since the hub model and ours
   may order their labels differently; :func:`judge_predictions` says
-  whether a prediction is right and confident;
-* :func:`build_japanese_model`: an untrained ``BertForSequenceClassification``
-  sized for the MeCab WordPiece tokenizer (the appendix explains one).
+  whether a prediction is right and confident.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification
 
 from ..config import data_dir
 from ..data import etc, model_max_length
@@ -41,38 +38,10 @@ from ..train import (
 from .baselines import bow_logistic_regression
 from .corpus import CHABSA_SOURCE, find_chabsa, sentiment_data
 from .e5 import E5_CREDITS, E5_NAME, load_e5_small, provenance, with_prefix
-from .settings import JapaneseSettings, SentimentSettings, model_positions
+from .settings import SentimentSettings
 
 POSITIVE_NAMES = {"positive", "pos", "ポジティブ", "肯定", "肯定的", "label_pos"}
 NEGATIVE_NAMES = {"negative", "neg", "ネガティブ", "否定", "否定的", "label_neg"}
-
-
-def build_japanese_model(vocab_size: int, settings: JapaneseSettings | None = None):
-    """A freshly initialised (seeded) ``BertForSequenceClassification`` of that size.
-
-    Labels: 0 = negative, 1 = positive (``config.id2label``).
-    """
-    settings = settings or JapaneseSettings()
-    if settings.hidden % settings.heads:
-        raise ValueError(
-            f"hidden ({settings.hidden}) must be a multiple of heads "
-            f"({settings.heads})."
-        )
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=settings.hidden,
-        num_hidden_layers=settings.layers,
-        num_attention_heads=settings.heads,
-        intermediate_size=settings.intermediate,
-        max_position_embeddings=model_positions(settings),
-        num_labels=2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-        pad_token_id=0,
-        tokenizer_class="BertJapaneseTokenizer",
-    )
-    torch.manual_seed(settings.seed)
-    return BertForSequenceClassification(config)
 
 
 def positive_label_id(model) -> int:

@@ -1,11 +1,9 @@
-"""Settings of the book's Japanese models: the e5 sentiment model, the tiny BERT.
+"""Settings of the book's Japanese model, the e5 sentiment model.
 
 :class:`SentimentSettings` says how multilingual-e5-small is fine-tuned for
-sentiment (:mod:`helpers.ja.model`); :class:`JapaneseSettings` sizes the
-untrained MeCab BERT the appendix builds. Both are frozen dataclasses; the
-:func:`dataclasses.asdict` of :class:`SentimentSettings` is part of the
-fingerprint that names the cached model, so a change of setting trains a new
-model instead of reusing a stale one.
+sentiment (:mod:`helpers.ja.model`). A frozen dataclass; its
+:func:`dataclasses.asdict` is part of the fingerprint that names the cached
+model, so a change of setting trains a new model instead of reusing a stale one.
 """
 
 from __future__ import annotations
@@ -82,28 +80,3 @@ class SentimentSettings:
             lr=profile.ja_lr,
         )
         return cls(training=training)
-
-
-@dataclass(frozen=True)
-class JapaneseSettings:
-    """Size of a small BERT for the MeCab tokenizer (the appendix's, untrained).
-
-    ``max_length``: tokens per sentence; the vocabulary keeps the MeCab words
-    seen at least ``min_freq`` times and, with ``base_chars``, every kana,
-    CJK and ASCII character (:func:`helpers.ja.corpus.build_vocab`).
-    """
-
-    layers: int = 2
-    #: Hidden size, a multiple of ``heads``.
-    hidden: int = 128
-    heads: int = 4
-    intermediate: int = 256
-    max_length: int = 128
-    min_freq: int = 2
-    base_chars: bool = True
-    seed: int = 1234
-
-
-def model_positions(settings: JapaneseSettings) -> int:
-    """Position embeddings of the small model: ``max_length`` (at least 64)."""
-    return max(settings.max_length, 64)

@@ -48,7 +48,6 @@ from .inputs import check_int
 from .stats import ConfidenceInterval, bootstrap_ci, wilson_interval
 from .windows import classify_long, window_for
 
-KINDS = ("number", "punctuation", "name")
 #: The share of capitalised occurrences from which a word counts as a name.
 NAME_SHARE = 0.9
 

@@ -36,7 +36,7 @@ from .attr import Attribution, explainers
 from .attr.explanation import TextExplanation
 from .data import check_texts
 from .escape import isolated
-from .highlight import highlight_html, highlight_rows, save_html
+from .highlight import TABLE_CELL, highlight_html, highlight_rows, save_html
 from .inputs import label_names, target_tensor
 from .models import check_classifier
 from .stats import ranked
@@ -51,7 +51,6 @@ from .windows import encode_long, explain_long, long_words, window_for
 #: token looks at, which chapter 3 taught to read with care.
 DEFAULT_METHODS = ("AttnLRP", "[CLS] attention")
 
-_CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"
 _TEXT_BLOCK = (
     "margin: 0.8em 0 1.2em; padding-top: 0.4em; border-top: 2px solid #ccc; color: #000"
 )
@@ -196,7 +195,7 @@ class Explanation:
         """HTML table: every label's probability for text ``i``."""
         bold = "; font-weight: 700"
         cells = "".join(
-            f'<td style="{_CELL}{bold if name == self.predicted[i] else ""}">'
+            f'<td style="{TABLE_CELL}{bold if name == self.predicted[i] else ""}">'
             f"{isolated(name)}: {float(self.probs[i, k]):.3f}</td>"
             for k, name in enumerate(self.labels)
         )

@@ -30,7 +30,7 @@ from .attr import explainers
 from .attr.explanation import TextExplanation
 from .escape import Markup, isolated
 from .explain import DEFAULT_METHODS, check_explainable, explain, resolve_methods
-from .highlight import highlight_html, legend_html
+from .highlight import TABLE_CELL, highlight_html, legend_html
 from .inputs import label_names as model_label_names
 from .models import set_eager_attention
 from .tokens import DEFAULT_MERGE
@@ -219,24 +219,23 @@ def word_differences(
     return change, kinds, removed
 
 
-_CHANGE_CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"
 _COLUMN = "flex: 1 1 22em; min-width: 16em"
 
 
 def _probability_changes(before, after) -> str:
     """HTML table: each label's probability before, after and the change."""
     head = "".join(
-        f'<th style="{_CHANGE_CELL}">{h}</th>'
+        f'<th style="{TABLE_CELL}">{h}</th>'
         for h in ("class", "before", "after", "change")
     )
     rows = []
     for k, name in enumerate(after.labels):
         p0, p1 = float(before.probs[0, k]), float(after.probs[0, k])
         rows.append(
-            f'<tr><td style="{_CHANGE_CELL}">{isolated(name)}</td>'
-            f'<td style="{_CHANGE_CELL}">{p0:.3f}</td>'
-            f'<td style="{_CHANGE_CELL}">{p1:.3f}</td>'
-            f'<td style="{_CHANGE_CELL}">{p1 - p0:+.3f}</td></tr>'
+            f'<tr><td style="{TABLE_CELL}">{isolated(name)}</td>'
+            f'<td style="{TABLE_CELL}">{p0:.3f}</td>'
+            f'<td style="{TABLE_CELL}">{p1:.3f}</td>'
+            f'<td style="{TABLE_CELL}">{p1 - p0:+.3f}</td></tr>'
         )
     return (
         '<table class="probability-change" style="border-collapse: collapse; '

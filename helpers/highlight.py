@@ -45,6 +45,8 @@ _ROW_HEAD = (
     "font-weight: 600; border-bottom: 1px solid #eee"
 )
 _ROW_CELL = "text-align: left; padding: 2px 4px; border-bottom: 1px solid #eee"
+#: A cell of the probability tables (:mod:`helpers.explain`, :mod:`helpers.explorer`).
+TABLE_CELL = "padding: 1px 8px; text-align: right; border-bottom: 1px solid #eee"
 _BOX = "border: 1px solid #ddd; padding: 4px 6px; background: #fff; color: #000"
 _BAR = "border: 1px solid #999; display: inline-flex"
 _BLOCK = "line-height: 1.9; margin: 6px 0"

@@ -64,6 +64,7 @@ from .inputs import check_int, label_names, target_tensor
 from .metrics.cache import weights_sha256
 from .models import load_model, model_device
 from .tokens import DEFAULT_MERGE
+from .train import differing_keys
 from .windows import encode_long, long_words, pool_logits, stitch_scores, window_for
 
 CPU_TOKENS = 1024  #: The most content tokens of one pass on a CPU (**Batches**).
@@ -153,10 +154,6 @@ def fingerprint(model: nn.Module, tokenizer, texts, ids, **settings) -> dict:
 _TEMPORARIES = r"shard-\d{5}\.parquet|corpus\.json|index\.json"
 
 
-def _differ(a: dict, b: dict) -> list[str]:
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-
 def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     """Whether ``out`` already holds this run (its ``corpus.json`` equals
     ``manifest``); ``False`` when it is missing or empty. Reads only.
@@ -167,7 +164,7 @@ def check_folder(out: str | os.PathLike, manifest: dict) -> bool:
     out = Path(out)
     path = out / MANIFEST
     if path.exists():
-        differ = _differ(json.loads(path.read_text(encoding="utf-8")), manifest)
+        differ = differing_keys(json.loads(path.read_text(encoding="utf-8")), manifest)
         if differ:
             raise ValueError(
                 f"{out} holds another run's shards (it differs in {differ}): pass "
@@ -402,7 +399,7 @@ def _claim(out: Path, manifest: dict, accelerator) -> None:
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_json(out / MANIFEST, manifest)
     accelerator.wait_for_everyone()
-    differ = _differ(manifest_of(out), manifest)
+    differ = differing_keys(manifest_of(out), manifest)
     if differ:  # a process that loaded other weights (a fresh random head) or texts
         raise ValueError(
             f"process {accelerator.process_index} differs from process 0 in "

@@ -97,15 +97,6 @@ def _row(label: str, settings: dict, result, n_val: int, seconds: float) -> dict
     }
 
 
-def _differences(result, settings: dict) -> list[str]:
-    """The settings ``result`` was not trained with (empty when it matches)."""
-    return [
-        f"{key}={result.settings.get(key)!r} (step wants {value!r})"
-        for key, value in settings.items()
-        if result.settings.get(key) != value
-    ]
-
-
 def run_steps(
     profile: Profile | None = None,
     *,
@@ -133,7 +124,12 @@ def run_steps(
     rows = []
     for i, (label, settings) in enumerate(plan):
         if i == 0 and first is not None:
-            differs = _differences(first, settings)
+            differs = [
+                f"{key}={first.settings.get(key)!r} (step wants {settings[key]!r})"
+                for key in train.differing_keys(
+                    first.settings, settings, list(settings)
+                )
+            ]
             if differs or first.settings.get("val_size") != len(val_set):
                 raise ValueError(
                     "`first` was not trained as the first run: "

@@ -14,6 +14,7 @@ import hashlib
 import re
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Profile, data_dir, display_path, get_profile, seed_everything
@@ -94,7 +95,8 @@ def checkpoint_mismatch(saved: dict, wanted: dict) -> str | None:
             else "other data"
         )
         return f"it was trained on {was} and IMDb is there now"
-    changes = _changes(saved.get("settings", {}), wanted["settings"])
+    settings = wanted["settings"]
+    changes = _changes(saved.get("settings", {}), settings, list(settings))
     gone = old.get("dataset") == "IMDb" and new["dataset"] != "IMDb"
     keys = ("seed",) if gone else ("dataset", "split", "train_size", "val_size", "seed")
     changes = ", ".join(c for c in (changes, _changes(old, new, keys)) if c)
@@ -107,13 +109,20 @@ def checkpoint_mismatch(saved: dict, wanted: dict) -> str | None:
     return None
 
 
-def _changes(old: dict, new: dict, keys=None) -> str:
-    keys = keys or list(new)
-    return ", ".join(
-        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
-        for k in keys
-        if old.get(k) != new.get(k)
-    )
+def differing_keys(old: Mapping, new: Mapping, keys=None) -> list[str]:
+    """The keys whose values differ between two records, a missing key as ``None``.
+
+    ``keys``: the keys compared, in that order (default: every key of
+    either record, sorted). The one comparison behind every "retrain" or
+    "another run" message (checkpoints, recipe steps, corpus folders).
+    """
+    keys = sorted(old.keys() | new.keys()) if keys is None else keys
+    return [k for k in keys if old.get(k) != new.get(k)]
+
+
+def _changes(old: dict, new: dict, keys) -> str:
+    differ = differing_keys(old, new, keys)
+    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in differ)
 
 
 def train_fresh(

@@ -506,16 +506,11 @@ def save_html(
     return path
 
 
-def as_html(fragment: str):
-    """``IPython.display.HTML`` of a fragment: shows it in Jupyter and in the book."""
-    from IPython.display import HTML
-
-    return HTML(fragment)
-
-
 def highlight(tokens, scores, **kwargs):
     """:func:`highlight_html` as ``IPython.display.HTML`` (a cell shows it last)."""
-    return as_html(highlight_html(tokens, scores, **kwargs))
+    from IPython.display import HTML
+
+    return HTML(highlight_html(tokens, scores, **kwargs))
 
 
 def collapsible(fragment: str, summary: str, expanded: bool = False) -> str:

@@ -308,7 +308,6 @@ PRODUCERS = {
     "helpers.highlight.highlight": lambda h: (
         highlight.highlight(_tokens(h), SCORES, title=h, label=h).data
     ),
-    "helpers.highlight.as_html": lambda h: highlight.as_html(_fragment(h)).data,
     "helpers.highlight.standalone_html": lambda h: highlight.standalone_html(
         _fragment(h), title=h
     ),

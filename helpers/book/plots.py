@@ -35,8 +35,6 @@ _COLOURS = {
 }
 #: Figure width in inches that fits the book's text column.
 BOOK_WIDTH = 7.0
-#: At most this many lines in one curve plot; the rest go to small multiples.
-MAX_LINES = 6
 #: Font sizes (points) of the figures: legends and titles, axis labels, ticks.
 _FONT, _SMALL = 9, 8
 

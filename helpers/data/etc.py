@@ -17,7 +17,8 @@ emotions (喜び 悲しみ 恐怖 怒り 驚き 嫌悪) or 該当なし (none).
 
 **Checksums.** GitHub builds the ``codeload`` archive on demand, so its
 SHA-256 is not known in advance. The project's shared copy
-(``etc_ja_dialogues.tar.gz``, SHA-256 :data:`ETC_SHARED_TARBALL_SHA256`) is a
+(``etc_ja_dialogues.tar.gz``, SHA-256
+``ba11933e2fb29de949aafce28c07cf86b99d1f88ee4addb919439fd66600c7d1``) is a
 *repack*, not that archive: its top folder is ``ETCDataset/`` (the codeload
 archive's is ``ETCDataset-<commit>/``) and it leaves out
 ``etc/personality_traits.json``. What the code checks is therefore the
@@ -60,11 +61,6 @@ ETC_URL = f"https://codeload.github.com/{ETC_REPO}/tar.gz/{ETC_COMMIT}"
 ETC_ENV = "ETC_DIR"
 #: Digest of ``etc/split.json`` + ``etc/dialogues/*.json`` at :data:`ETC_COMMIT`.
 ETC_CONTENT_SHA256 = "72283ee82aac0352b95c5034c4009119e30c28fce83634951f2269b10d500fff"
-#: SHA-256 of the project's shared repack ``etc_ja_dialogues.tar.gz`` (not of
-#: the codeload archive, which GitHub builds on demand: see the module docstring).
-ETC_SHARED_TARBALL_SHA256 = (
-    "ba11933e2fb29de949aafce28c07cf86b99d1f88ee4addb919439fd66600c7d1"
-)
 SPLITS = ("train", "valid", "test")
 ROLES = ("speaker", "listener")
 TEXT_FIELDS = ("utterance", "emotion_transcription")

@@ -22,7 +22,6 @@ No test sentence is read: score the chosen setting once with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import time
@@ -36,7 +35,7 @@ from helpers.config import seed_everything
 from helpers.ja.e5 import with_prefix
 from helpers.ja.model import LABELS, data_max_length
 from helpers.models import freeze_encoder
-from helpers.train import cache, loop
+from helpers.train import loop
 
 CPU = torch.device("cpu")
 
@@ -48,13 +47,17 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     if args.prefix:
         with_prefix(tokenizer, args.prefix)
     length = data_max_length(tokenizer, data["train"].texts, args.max_length)
-    base = defaults.with_(trainable_layers=layers, max_length=length, seed=args.seed)
+    base = defaults.with_(
+        trainable_layers=layers,
+        max_length=length,
+        seed=args.seed,
+        bf16_cache=args.bf16_cache,
+    )
     freeze_encoder(model, layers)
     start = time.process_time()
-    with _cache_precision(args.bf16_cache):
-        train, val, _ = loop._pipelines(
-            model, tokenizer, (data["train"], data["valid"]), base, None, CPU
-        )
+    train, val, _ = loop._pipelines(
+        model, tokenizer, (data["train"], data["valid"]), base, None, CPU
+    )
     cache_s = time.process_time() - start
     learns = model.named_parameters()
     fresh = {k: v.detach().clone() for k, v in learns if v.requires_grad}
@@ -98,20 +101,6 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     return rows
 
 
-@contextlib.contextmanager
-def _cache_precision(bf16: bool):
-    """The frozen bottom's caching pass under CPU bf16 autocast when ``bf16``."""
-    if not bf16:
-        yield
-        return
-    original = cache.autocast
-    cache.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
-    try:
-        yield
-    finally:
-        cache.autocast = original
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, nargs="+", default=[2])
@@ -126,8 +115,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--bf16-cache",
-        action="store_true",
-        help="run the frozen bottom's caching pass under CPU bf16 autocast",
+        action=argparse.BooleanOptionalAction,
+        default=ja.SentimentSettings().training.bf16_cache,
+        help="run the frozen bottom's caching pass under bf16 autocast "
+        "(default: the book's, SentimentSettings)",
     )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()

@@ -207,6 +207,9 @@ def test_the_model_folder_names_every_setting_it_was_trained_with(book_data):
         ja.SentimentSettings(training=training.with_(epochs=training.epochs + 1)),
         ja.SentimentSettings(training=training.with_(lr=training.lr / 2)),
         ja.SentimentSettings(training=training, train_transcriptions=False),
+        ja.SentimentSettings(
+            training=training.with_(bf16_cache=not training.bf16_cache)
+        ),
     ]
     names = {ja.e5_sentiment_path(other).name for other in others}
     assert folder.name not in names and len(names) == len(others)

@@ -314,13 +314,16 @@ def cache_features(
     batch_size: int = 64,
     device=None,
     desc: str = "caching features",
+    bf16: bool = False,
 ) -> FeatureCache:
     """Run the frozen bottom (eval mode, no gradients) once per review; cache it.
 
     ``tokenized``: a :class:`helpers.data.TokenizedReviews`; ``collate`` pads
     a list of its items into tensors (e.g.
-    ``transformers.DataCollatorWithPadding(tokenizer)``). The cache records
-    its :class:`CacheSource`.
+    ``transformers.DataCollatorWithPadding(tokenizer)``). ``bf16``: run under
+    bf16 autocast on any device (``TrainSettings.bf16_cache``; every cached
+    value is then a bf16 number), else the device's own autocast (none on a
+    CPU). The cache records its :class:`CacheSource`.
     """
     device = resolve_device(device)
     lengths = [len(f["input_ids"]) for f in tokenized.features]
@@ -329,7 +332,7 @@ def cache_features(
     with eval_mode(model):
         for idx in tqdm(batches_by_length(lengths, batch_size), desc=desc, leave=False):
             batch = to_device(collate([dict(tokenized[i]) for i in idx]), device)
-            with autocast(device):
+            with autocast(device, torch.bfloat16 if bf16 else None):
                 hidden = bottom_forward(
                     model,
                     batch["input_ids"],

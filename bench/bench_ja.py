@@ -9,7 +9,8 @@ held-out part of chABSA train), per-epoch validation accuracy, seconds of the
 epochs (process CPU time, less sensitive to a busy machine than wall time) and
 peak memory. ``--prefix`` sets e5's prefix (:func:`helpers.ja.e5.with_prefix`;
 by default the book's, :class:`helpers.ja.SentimentSettings`), ``--bf16-cache``
-runs the caching pass under CPU bf16 autocast (the book caches in fp32).
+or ``--no-bf16-cache`` runs the caching pass under bf16 autocast or in float32
+(``TrainSettings.bf16_cache``; by default as the book does).
 No test sentence is read: score the chosen setting once with
 ``python -m helpers.book.prepare``.
 
@@ -17,6 +18,7 @@ No test sentence is read: score the chosen setting once with
     python bench/bench_ja.py --layers 2 --lr 2e-4 1e-4 --epochs 4 2
     python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3
     python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3 --prefix "query: "
+    python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3 --no-bf16-cache
 """
 
 from __future__ import annotations

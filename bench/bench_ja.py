@@ -9,7 +9,8 @@ held-out part of chABSA train), per-epoch validation accuracy, seconds of the
 epochs (process CPU time, less sensitive to a busy machine than wall time) and
 peak memory. ``--prefix`` sets e5's prefix (:func:`helpers.ja.e5.with_prefix`;
 by default the book's, :class:`helpers.ja.SentimentSettings`), ``--bf16-cache``
-runs the caching pass under CPU bf16 autocast (the book caches in fp32).
+or ``--no-bf16-cache`` runs the caching pass under bf16 autocast or in float32
+(``TrainSettings.bf16_cache``; by default as the book does).
 No test sentence is read: score the chosen setting once with
 ``python -m helpers.book.prepare``.
 
@@ -17,12 +18,12 @@ No test sentence is read: score the chosen setting once with
     python bench/bench_ja.py --layers 2 --lr 2e-4 1e-4 --epochs 4 2
     python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3
     python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3 --prefix "query: "
+    python bench/bench_ja.py --layers 4 --lr 1e-4 --epochs 3 --no-bf16-cache
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import time
@@ -36,7 +37,7 @@ from helpers.config import seed_everything
 from helpers.ja.e5 import with_prefix
 from helpers.ja.model import LABELS, data_max_length
 from helpers.models import freeze_encoder
-from helpers.train import cache, loop
+from helpers.train import loop
 
 CPU = torch.device("cpu")
 
@@ -48,13 +49,17 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     if args.prefix:
         with_prefix(tokenizer, args.prefix)
     length = data_max_length(tokenizer, data["train"].texts, args.max_length)
-    base = defaults.with_(trainable_layers=layers, max_length=length, seed=args.seed)
+    base = defaults.with_(
+        trainable_layers=layers,
+        max_length=length,
+        seed=args.seed,
+        bf16_cache=args.bf16_cache,
+    )
     freeze_encoder(model, layers)
     start = time.process_time()
-    with _cache_precision(args.bf16_cache):
-        train, val, _ = loop._pipelines(
-            model, tokenizer, (data["train"], data["valid"]), base, None, CPU
-        )
+    train, val, _ = loop._pipelines(
+        model, tokenizer, (data["train"], data["valid"]), base, None, CPU
+    )
     cache_s = time.process_time() - start
     learns = model.named_parameters()
     fresh = {k: v.detach().clone() for k, v in learns if v.requires_grad}
@@ -98,20 +103,6 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
     return rows
 
 
-@contextlib.contextmanager
-def _cache_precision(bf16: bool):
-    """The frozen bottom's caching pass under CPU bf16 autocast when ``bf16``."""
-    if not bf16:
-        yield
-        return
-    original = cache.autocast
-    cache.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
-    try:
-        yield
-    finally:
-        cache.autocast = original
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layers", type=int, nargs="+", default=[2])
@@ -126,8 +117,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--bf16-cache",
-        action="store_true",
-        help="run the frozen bottom's caching pass under CPU bf16 autocast",
+        action=argparse.BooleanOptionalAction,
+        default=ja.SentimentSettings().training.bf16_cache,
+        help="run the frozen bottom's caching pass under bf16 autocast "
+        "(default: the book's, SentimentSettings)",
     )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()

@@ -156,6 +156,9 @@ def test_prepare_then_chapter_4_loads_what_it_made(
     train_texts = ja.sentiment_data()["train"].texts
     longest = max(len(ids) for ids in tokenizer(train_texts)["input_ids"])
     assert info["settings"]["max_length"] == longest
+    # the caching pass ran in the precision the book's settings name
+    wanted = ja.SentimentSettings.for_profile(config.get_profile()).training
+    assert info["settings"]["bf16_cache"] is wanted.bf16_cache is True
 
     no_training(monkeypatch)
     assert prepare.main(["--record", str(record)]) == 0
@@ -207,6 +210,9 @@ def test_the_model_folder_names_every_setting_it_was_trained_with(book_data):
         ja.SentimentSettings(training=training.with_(epochs=training.epochs + 1)),
         ja.SentimentSettings(training=training.with_(lr=training.lr / 2)),
         ja.SentimentSettings(training=training, train_transcriptions=False),
+        ja.SentimentSettings(
+            training=training.with_(bf16_cache=not training.bf16_cache)
+        ),
     ]
     names = {ja.e5_sentiment_path(other).name for other in others}
     assert folder.name not in names and len(names) == len(others)

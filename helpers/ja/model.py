@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..attr.base import fast_attention
 from ..config import data_dir
 from ..data import etc, model_max_length
 from ..inputs import label_names
@@ -163,8 +164,9 @@ def train_e5_sentiment(
     :func:`helpers.train.train_classifier` trains the top layers and the head
     on cached features of the frozen bottom, the best epoch chosen on
     ``valid`` (:func:`sentiment_data`); then each test set is scored once
-    (:func:`_test_scores`). The metrics go to ``training_info.json`` and are
-    returned.
+    (:func:`_test_scores`, with PyTorch's fused attention kernel,
+    :func:`helpers.attr.base.fast_attention`: the same logits up to float
+    rounding). The metrics go to ``training_info.json`` and are returned.
     """
     settings = settings or SentimentSettings()
     data = sentiment_data(etc_path, chabsa_path, settings)
@@ -180,9 +182,12 @@ def train_e5_sentiment(
         model, tokenizer, data["train"], data["valid"], training, device="cpu"
     )
     seconds = round(time.perf_counter() - start, 1)
+    with fast_attention(model), torch.inference_mode():
+        scores = _test_scores(model, tokenizer, data, training.max_length)
+        examples = _examples(model, tokenizer)
     metrics = {
-        "scores": _test_scores(model, tokenizer, data, training.max_length),
-        "examples": _examples(model, tokenizer),
+        "scores": scores,
+        "examples": examples,
         "best_epoch": result.best_epoch,
         "history": result.history,
         "train_seconds": seconds,

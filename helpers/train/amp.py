@@ -21,9 +21,13 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def autocast(device: torch.device):
-    """``torch.autocast`` for CUDA (bf16/fp16), a no-op context on CPU."""
-    dtype = autocast_dtype(device)
+def autocast(device: torch.device, dtype: torch.dtype | None = None):
+    """``torch.autocast`` for CUDA (bf16/fp16), a no-op context on CPU.
+
+    ``dtype`` (e.g. ``torch.bfloat16``) autocasts to it on any device, the CPU
+    included.
+    """
+    dtype = dtype or autocast_dtype(device)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

@@ -141,6 +141,7 @@ class _Pipeline:
                 batch_size=max(settings.batch_size, 64),
                 device=device,
                 desc=desc,
+                bf16=settings.bf16_cache,
             )
 
     def _indices(self, epoch: int | None) -> list[list[int]]:

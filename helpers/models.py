@@ -234,7 +234,7 @@ def embeddings_layer(model: nn.Module) -> nn.Module:
     """``model.base_model.embeddings`` (BERT & co.), with a clear error otherwise.
 
     Gradient x input, integrated gradients and LRP attribute to that layer's
-    output; :class:`helpers.metrics.cost.PassCounter` counts passes through it.
+    output.
     """
     base = getattr(model, "base_model", model)
     layer = getattr(base, "embeddings", None)

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from .align import align, aligns
+from .attr.base import fast_attention
 from .attr.explanation import TextExplanation, Windowing
 from .data import check_texts, model_max_length, token_lengths
 from .inputs import (
@@ -296,14 +297,15 @@ def _window_logits(
     batch_size: int,
     progress: bool,
 ) -> torch.Tensor:
-    """Logits ``[n_windows, n_labels]`` (CPU, float) of every window, no grad."""
+    """Logits ``[n_windows, n_labels]`` (CPU, float) of every window, no grad,
+    on the fused attention kernel (:func:`helpers.attr.base.fast_attention`)."""
     from tqdm.auto import tqdm
 
     check_int("batch_size", batch_size, 1, "pass the windows per forward pass")
     groups = batches_by_length([len(p) for p in pieces], batch_size)
     out: list[torch.Tensor | None] = [None] * len(pieces)
     device = model_device(model)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), fast_attention(model):
         for rows in tqdm(
             groups, desc="windows", disable=not progress or len(groups) < 2
         ):

@@ -389,13 +389,14 @@ if docs:
 
 # %% [markdown]
 # ERASER's own metrics, comprehensiveness and sufficiency, on the same
-# reviews: the maps above are served again (`attr.StoredMaps`), not
-# recomputed.
+# reviews: the maps above are served again (`attr.StoredMaps`), with the
+# model's logits of the plausibility run, not recomputed.
 
 # %%
 if docs:
+    inputs, logits = plaus.encoding.inputs, plaus.logits
     stored = {
-        name: attr.StoredMaps(model, name, plaus.encoding.inputs, plaus.scores[name])
+        name: attr.StoredMaps(model, name, inputs, plaus.scores[name], logits=logits)
         for name in NAMES
         if name != "random"
     }

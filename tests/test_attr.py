@@ -247,6 +247,46 @@ def test_integrated_gradients_is_complete(tiny):
         attr.IntegratedGradients(model, roles, 0, baseline="zeros")
 
 
+def test_integrated_gradients_equals_captum_on_the_whole_model(tiny):
+    """The embeddings of input and baseline are read without running the model
+    (two passes fewer per chunk); the scores are Captum's own on full passes."""
+    from captum.attr import LayerIntegratedGradients
+
+    from helpers.metrics.cost import PassCounter
+    from helpers.models import eval_mode
+
+    tokenizer, model = tiny
+    batch = encode(tokenizer, TEXTS)
+    roles = TokenRoles.from_tokenizer(tokenizer)
+    ig = attr.IntegratedGradients(
+        model, roles, tokenizer.pad_token_id, n_steps=7, internal_batch_size=5
+    )
+    with PassCounter(model) as counter:
+        record = ig.attribute(batch, target=1)
+    n = batch["input_ids"].shape[0]
+    assert counter.forward_rows == n * (7 + 1)  # the steps and the prediction
+
+    def whole_model(input_ids, attention_mask, token_type_ids):
+        return model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).logits
+
+    reference = LayerIntegratedGradients(whole_model, model.base_model.embeddings)
+    with eval_mode(model):
+        expected = reference.attribute(
+            batch["input_ids"],
+            baselines=ig.baseline_ids(batch),
+            target=torch.ones(n, dtype=torch.long),
+            additional_forward_args=(batch["attention_mask"], batch["token_type_ids"]),
+            n_steps=7,
+            internal_batch_size=5,
+        )
+    expected = expected.sum(-1) * batch["attention_mask"]
+    torch.testing.assert_close(record.scores, expected.detach(), atol=1e-6, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- random
 
 

@@ -33,6 +33,27 @@ def test_cls_vectors_are_the_last_layers_first_position_in_text_order():
         overview.cls_vectors(model, tokenizer, [])
 
 
+def test_cls_vectors_of_an_eager_model_run_on_the_fused_kernel():
+    """Chapter 7 loads its model with eager attention (for the explanations);
+    the [CLS] pass over the test sample needs no attention weights."""
+    model, tokenizer = tiny_bert(attn="eager"), tiny_tokenizer()
+    seen = []
+    hook = model.register_forward_pre_hook(
+        lambda m, _: seen.append(m.config._attn_implementation)
+    )
+    try:
+        got = overview.cls_vectors(model, tokenizer, TEXTS)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {"sdpa"}
+    assert model.config._attn_implementation == "eager"  # restored
+    with torch.no_grad():
+        want = model(
+            **tokenizer(TEXTS[:1], return_tensors="pt"), output_hidden_states=True
+        )
+    assert torch.allclose(got[0], want.hidden_states[-1][0, 0], atol=1e-5)
+
+
 def test_the_vectors_pass_gives_chapter_2s_evaluation_without_a_second_pass():
     """Chapter 7 evaluates the test sample from the logits of its [CLS] pass."""
     model, tokenizer = tiny_bert(attn=None, perturb=0.5), tiny_tokenizer()

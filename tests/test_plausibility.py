@@ -209,6 +209,8 @@ def test_predictions_targets_and_mode(setup):
         logits = model(**result.encoding.inputs).logits
     model.train()
     assert result.predictions.tolist() == logits.argmax(-1).tolist()
+    # the logits are kept, for attr.StoredMaps to serve without running the model
+    assert np.allclose(result.logits, logits.numpy(), atol=1e-5)
     assert np.allclose(result.p_predicted, logits.softmax(-1).max(-1).values, atol=1e-5)
     assert result.targets.tolist() == result.predictions.tolist()
     assert result.accuracy == pytest.approx(

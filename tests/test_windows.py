@@ -254,6 +254,23 @@ def test_text_in_one_window_gives_the_plain_logits(tokenizer, model, pool):
     torch.testing.assert_close(logits, plain.detach(), atol=1e-5, rtol=1e-5)
 
 
+def test_windows_are_classified_on_the_fused_kernel(tokenizer):
+    """Chapter 9's counterfactuals classify with a model loaded eager (for the
+    explanations): the windows' pass needs no attention weights."""
+    model = tiny_bert(attn="eager")
+    seen = []
+    hook = model.register_forward_pre_hook(
+        lambda m, _: seen.append(m.config._attn_implementation)
+    )
+    try:
+        logits = classify_long(model, tokenizer, TEXTS, window=40, overlap=10)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {"sdpa"}
+    assert model.config._attn_implementation == "eager"  # restored
+    assert logits.shape == (len(TEXTS), 2)
+
+
 @pytest.mark.parametrize("make", [GradXInput, GradCamMeanOfLayers])
 @pytest.mark.parametrize("stitch", ["mean", "taper"])
 def test_text_in_one_window_gives_the_plain_scores(tokenizer, model, make, stitch):

@@ -11,6 +11,7 @@ decision" means in ERASER's comprehensiveness.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 
 import torch
@@ -76,7 +77,10 @@ class IntegratedGradients(Attribution):
     the model at once (memory). By completeness each review's scores sum to
     ``logit(x) - logit(baseline)`` up to the integration error. Cost: one
     forward pass for the target, then ``n_steps`` forward and backward passes
-    per review.
+    per review. Captum reads the embeddings of the input and of the baseline
+    through ``forward_func`` without gradients; there :meth:`_forward` runs
+    only the embeddings layer (what Captum keeps), not the whole model: two
+    forward passes per chunk fewer, the same scores.
     """
 
     name = "IG"
@@ -112,6 +116,20 @@ class IntegratedGradients(Attribution):
         )
 
     def _forward(self, input_ids, attention_mask, token_type_ids=None):
+        """Captum's ``forward_func``: the logits, inside its gradient pass.
+
+        Without gradients Captum only reads the embeddings layer's output (the
+        input's and the baseline's, through its hook on that layer), so only
+        that layer runs, called as the model calls it (``input_ids``, and the
+        segment ids where there are any); the logits come from :meth:`_pass`.
+        """
+        if not torch.is_grad_enabled():
+            layer = embeddings_layer(self.model)
+            segments = (
+                {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            )
+            if set(segments) <= set(inspect.signature(layer.forward).parameters):
+                return layer(input_ids=input_ids, **segments)
         return self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -127,7 +145,7 @@ class IntegratedGradients(Attribution):
 
     def _pass(self, batch, target):
         with torch.no_grad():
-            logits = self._forward(**batch)
+            logits = self.model(**batch).logits
         attributions = self._lig.attribute(
             batch["input_ids"],
             baselines=self.baseline_ids(batch),

@@ -27,16 +27,20 @@ class StoredMaps(Attribution):
     (``input_ids``, ``attention_mask`` ``[n, seq]``), ``maps`` their scores
     ``[n, seq]``, ``name`` the method that made them. ``attribute(inputs,
     target)`` finds each row by its real token ids (padding and row order do
-    not matter) and returns its map cut or padded to the batch's width; the
-    model runs one forward pass without gradients for the record's logits.
-    The maps were computed for one target each (``targets``, when given):
-    asking for another class raises ``ValueError``; a review that was not
-    stored raises ``KeyError``.
+    not matter) and returns its map cut or padded to the batch's width. The
+    record's logits are ``logits`` ``[n, labels]`` (the model's, stored with
+    the maps: nothing runs); without them the model runs one forward pass
+    without gradients, on the fused attention kernel. The maps were computed
+    for one target each (``targets``, when given): asking for another class
+    raises ``ValueError``; a review that was not stored raises ``KeyError``.
     """
 
     name = "stored maps"
+    attention_weights = False  # the forward pass only gives the logits
 
-    def __init__(self, model: nn.Module, name: str, inputs, maps, targets=None):
+    def __init__(
+        self, model: nn.Module, name: str, inputs, maps, targets=None, logits=None
+    ):
         super().__init__(model)
         batch = check_inputs(inputs)
         maps = torch.as_tensor(maps).float().cpu()
@@ -46,24 +50,38 @@ class StoredMaps(Attribution):
                 f"{tuple(batch['input_ids'].shape)}: store one map per review."
             )
         self.name = name
+        if logits is not None:
+            logits = torch.as_tensor(logits).float().cpu()
+            if logits.dim() != 2 or logits.shape[0] != maps.shape[0]:
+                raise ValueError(
+                    f"logits has shape {tuple(logits.shape)}: pass the model's "
+                    f"logits of the {maps.shape[0]} reviews, [n, labels]."
+                )
         self._maps: dict[tuple[int, ...], torch.Tensor] = {}
         self._targets: dict[tuple[int, ...], int | None] = {}
+        self._logits: dict[tuple[int, ...], torch.Tensor] = {}
         for i in range(maps.shape[0]):
             mask = batch["attention_mask"][i].bool()
             key = _key(batch["input_ids"][i], mask)
             self._maps[key] = maps[i][mask]
             self._targets[key] = None if targets is None else int(targets[i])
+            if logits is not None:
+                self._logits[key] = logits[i]
 
     def __len__(self) -> int:
         return len(self._maps)
 
     def _pass(self, batch, target):
-        with torch.no_grad():
-            logits = self.model(**batch).logits
         ids, mask = batch["input_ids"].cpu(), batch["attention_mask"].cpu().bool()
+        keys = [_key(ids[i], mask[i]) for i in range(ids.shape[0])]
+        if self._logits and all(key in self._logits for key in keys):
+            logits = torch.stack([self._logits[key] for key in keys])
+            logits = logits.to(batch["input_ids"].device)
+        else:
+            with torch.no_grad():
+                logits = self.model(**batch).logits
         out = torch.zeros(ids.shape, dtype=torch.float32)
-        for i in range(ids.shape[0]):
-            key = _key(ids[i], mask[i])
+        for i, key in enumerate(keys):
             if key not in self._maps:
                 raise KeyError(
                     f"{self.name}: review {i} of this batch was not stored; build "

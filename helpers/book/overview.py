@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..attr.base import fast_attention
 from ..data import text_batches
 from ..inputs import to_device
 from ..models import eval_mode, model_device
@@ -30,7 +31,8 @@ def cls_vectors(
     """``[n, hidden]``: the last layer's vector at the first position (``[CLS]``).
 
     Texts are cut to ``max_length`` tokens as in training; batches are sorted
-    by length; the model runs in eval mode and its mode is restored. With
+    by length; the model runs in eval mode (its mode restored) with the fused
+    attention kernel (:func:`helpers.attr.base.fast_attention`). With
     ``return_logits=True`` returns ``(vectors, logits [n, n_labels])`` from the
     same forward pass.
     """
@@ -45,7 +47,7 @@ def cls_vectors(
     device = model_device(model)
     out = torch.zeros(len(texts), model.config.hidden_size)
     logits = torch.zeros(len(texts), model.config.num_labels)
-    with eval_mode(model):
+    with eval_mode(model), fast_attention(model):
         for batch in tqdm(batches, desc="[CLS]", leave=False):
             result = model(**to_device(batch.inputs, device), output_hidden_states=True)
             out[batch.rows] = result.hidden_states[-1][:, 0].float().cpu()

@@ -1,8 +1,10 @@
 """Metrics of explanations, apart from the methods (:mod:`helpers.attr`).
 
 * :mod:`.faithfulness` — ERASER comprehensiveness / sufficiency / AOPC,
-  deletion and insertion curves, seeded tie-breaking and tie shares, and the
+  deletion and insertion curves, tie shares, and the
   :func:`evaluate_faithfulness` runner;
+* :mod:`.ranking` — the tokens those metrics select: the top k %, ties
+  broken in a seeded random order per review, and the count of tied choices;
 * the statistics (Spearman, bootstrap intervals) live in :mod:`helpers.stats`
   only;
 * :mod:`.sanity` — Adebayo et al.'s cascading model randomisation;
@@ -20,7 +22,7 @@ Everything public is re-exported here: ``metrics.comprehensiveness(...)``.
 
 from __future__ import annotations
 
-from . import cache, cost, faithfulness, plausibility, sanity
+from . import cache, cost, faithfulness, plausibility, ranking, sanity
 from .base import Metric
 from .cache import ResultsCache
 from .faithfulness import (
@@ -36,13 +38,10 @@ from .faithfulness import (
     aopc,
     comprehensiveness,
     evaluate_faithfulness,
-    n_selected,
-    rank_tokens,
     sufficiency,
     target_probabilities,
-    tied_selection,
-    top_fraction_mask,
 )
+from .ranking import n_selected, rank_tokens, tied_selection, top_fraction_mask
 from .sanity import (
     CASCADE_RHO,
     CASCADE_RHO_ABS,
@@ -99,6 +98,7 @@ __all__ = [
     "randomisation_steps",
     "rank_change",
     "rank_tokens",
+    "ranking",
     "reinitialise_",
     "sanity",
     "sanity_check",

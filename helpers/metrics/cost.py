@@ -4,7 +4,7 @@
 the other, and reports per review
 
 * ``ms``: wall-clock milliseconds of ``attribute`` (mean over the batches);
-* ``forwards``: model passes, counted as review-rows through the embeddings
+* ``forwards``: model passes, counted as review-rows through the last encoder
   layer divided by the reviews explained (integrated gradients with 20 steps
   shows about 21: the interpolated copies plus the pass that finds the
   predicted class);
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..inputs import check_inputs
-from ..models import embeddings_layer, get_encoder_layers
+from ..models import get_encoder_layers
 from .base import Metric
 
 #: Wall-clock milliseconds of ``attribute`` per review.
@@ -67,23 +67,22 @@ def _rows(output) -> int:
 
 
 class PassCounter:
-    """Counts review-rows through the model's embeddings (forward) and back
-    through its last encoder layer (backward), while the ``with`` block runs.
+    """Counts review-rows through the model's last encoder layer, forward and
+    back, while the ``with`` block runs: whole passes (a method that runs only
+    the embeddings layer, as integrated gradients does for Captum, is not
+    charged a pass for it).
 
     Hooks are removed on exit, even after an error.
     """
 
     def __init__(self, model: nn.Module):
-        self.embeddings = embeddings_layer(model)
         self.last_layer = get_encoder_layers(model)[-1]
         self.forward_rows = 0
         self.backward_rows = 0
         self._handles: list = []
 
-    def _on_forward(self, _module, _args, output) -> None:
-        self.forward_rows += _rows(output)
-
     def _on_layer(self, _module, _args, output) -> None:
+        self.forward_rows += _rows(output)
         hidden = output[0] if isinstance(output, (tuple, list)) else output
         if isinstance(hidden, torch.Tensor) and hidden.requires_grad:
             rows = int(hidden.shape[0])
@@ -96,10 +95,7 @@ class PassCounter:
 
     def __enter__(self) -> PassCounter:
         self.forward_rows = self.backward_rows = 0
-        self._handles = [
-            self.embeddings.register_forward_hook(self._on_forward),
-            self.last_layer.register_forward_hook(self._on_layer),
-        ]
+        self._handles = [self.last_layer.register_forward_hook(self._on_layer)]
         return self
 
     def __exit__(self, *exc) -> None:

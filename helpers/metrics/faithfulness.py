@@ -10,8 +10,8 @@ DeYoung et al. (2020). For a review, its target class ``c`` and the top
 Tokens are *replaced by [MASK]* (positions and lengths stay, so the masked
 copies of a batch go through the model together); [CLS], [SEP] and padding
 are never touched. **Ties** in the ranking are broken in a seeded random
-order drawn per review (:func:`top_fraction_mask`), never by position, and
-:func:`tied_selection` counts how many selected tokens were ties. Every
+order drawn per review (:func:`.ranking.top_fraction_mask`), never by position,
+and :func:`.ranking.tied_selection` counts how many selected tokens were ties. Every
 probability is computed in eval mode with the fastest attention kernel
 (:func:`target_probabilities`).
 :func:`evaluate_faithfulness` runs a registry of explainers on many reviews
@@ -30,12 +30,13 @@ from torch import nn
 from ..attr.base import compute_maps, fast_attention
 from ..attr.baselines import RandomScores
 from ..data import text_batches
-from ..inputs import check_inputs, resolve_target, review_generators, to_device
+from ..inputs import check_inputs, resolve_target, to_device
 from ..models import eval_mode, model_device
 from ..stats import ConfidenceInterval, bootstrap_ci, per_review_spearman
 from ..tokens import TokenRoles
 from .base import Metric
 from .cache import CachedRun, as_cache, inputs_fingerprint
+from .ranking import n_selected, rank_tokens, tied_selection
 
 #: ERASER's k (fractions of the real tokens) for comprehensiveness / sufficiency.
 AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -44,7 +45,6 @@ AOPC_FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 CURVE_FRACTIONS = (0.0, 0.01, 0.05, 0.10, 0.20, 0.50, 1.0)
 #: The registry name of the floor every method is compared with.
 RANDOM = RandomScores.name
-_TIE_SALT = 7_777  # keeps the tie order independent of the random baseline's draws
 
 #: AOPC comprehensiveness: p(class) lost when the top tokens become [MASK].
 COMPREHENSIVENESS = Metric(
@@ -94,108 +94,6 @@ METRICS = (
     DELETION_AUC,
     INSERTION_AUC,
 )
-
-
-# --------------------------------------------------------------------------- ranking
-
-
-def n_selected(n_real: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Tokens a fraction selects: ``round(fraction * n)``, at least 1 (0 at 0).
-
-    ``n_real``: LongTensor ``[batch]`` -> LongTensor ``[batch]``, capped at
-    ``n_real``. Rounds half up.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fractions must lie in [0, 1], got {fraction}.")
-    if fraction == 0.0:
-        return torch.zeros_like(n_real)
-    counts = torch.floor(n_real.double() * fraction + 0.5).long()
-    return torch.minimum(counts.clamp(min=1), n_real)
-
-
-def _tie_keys(real: torch.Tensor, seed: int, ids: torch.Tensor | None) -> torch.Tensor:
-    """Uniform draws ``[batch, seq]`` that order tied tokens at random.
-
-    With ``ids`` each review draws from its own generator keyed by its real
-    tokens, so the order does not depend on the batch; without, one
-    generator seeded by ``seed`` serves the whole batch.
-    """
-    keys = torch.ones(real.shape, dtype=torch.float64)  # non-real: never first
-    if ids is None:
-        generator = torch.Generator().manual_seed(int(seed))
-        draws = torch.rand(real.shape, generator=generator, dtype=torch.float64)
-        return torch.where(real.cpu(), draws, keys)
-    roles = {"input_ids": ids.cpu(), "attention_mask": real.cpu().long()}
-    for i, generator in enumerate(review_generators(roles, seed, _TIE_SALT)):
-        n = int(real[i].sum())
-        keys[i, real[i].cpu()] = torch.rand(n, generator=generator, dtype=torch.float64)
-    return keys
-
-
-def rank_tokens(
-    scores: torch.Tensor,
-    real: torch.Tensor,
-    *,
-    seed: int = 0,
-    ids: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Rank of every position, LongTensor ``[batch, seq]``: 0 = highest score.
-
-    Real tokens (``real``, boolean ``[batch, seq]``) come first, by score
-    (descending); equal scores are ordered by seeded random keys
-    (:func:`_tie_keys`; pass the reviews' ``input_ids`` as ``ids`` to key them
-    per review). Non-real positions rank after every real token.
-    """
-    if scores.shape != real.shape:
-        raise ValueError(
-            f"scores {tuple(scores.shape)} and token mask {tuple(real.shape)} differ."
-        )
-    scores, real = scores.detach().double().cpu(), real.cpu().bool()
-    keyed = torch.where(real, scores, torch.full_like(scores, -torch.inf))
-    shuffle = torch.argsort(_tie_keys(real, seed, ids), dim=1)
-    within = torch.argsort(
-        keyed.gather(1, shuffle), dim=1, descending=True, stable=True
-    )
-    order = shuffle.gather(1, within)
-    rank = torch.empty_like(order)
-    positions = torch.arange(order.shape[1]).expand_as(order)
-    return rank.scatter_(1, order, positions)
-
-
-def top_fraction_mask(
-    scores: torch.Tensor,
-    real: torch.Tensor,
-    fraction: float,
-    *,
-    seed: int = 0,
-    ids: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Boolean ``[batch, seq]``: the top ``fraction`` of each review's real tokens.
-
-    ``n_selected(n_real, fraction)`` tokens by :func:`rank_tokens`: ties are
-    broken in a seeded random order (``seed``; with ``ids`` the order is fixed
-    per review whatever its batch), so an all-zero map selects a random
-    subset, not the first tokens. Non-real positions are never chosen.
-    """
-    rank = rank_tokens(scores, real, seed=seed, ids=ids)
-    counts = n_selected(real.cpu().sum(1), fraction)
-    return (rank < counts[:, None]) & real.cpu().bool()
-
-
-def tied_selection(
-    scores: torch.Tensor, real: torch.Tensor, top: torch.Tensor
-) -> torch.Tensor:
-    """Selected tokens that were ties, LongTensor ``[batch]`` (a count per review).
-
-    A selected token (``top``) is a *tie* when its score equals the score of
-    a real token that was not selected: the tie-break, not the map, decided
-    between them. ``scores``, ``real``, ``top``: ``[batch, seq]``.
-    """
-    scores, real, top = scores.detach().cpu(), real.cpu().bool(), top.cpu().bool()
-    left_out = real & ~top
-    equal = scores[:, :, None] == scores[:, None, :]  # [batch, seq, seq]
-    tie = top & (equal & left_out[:, None, :]).any(dim=-1)
-    return tie.sum(dim=1)
 
 
 # ------------------------------------------------------------------ probabilities
@@ -538,49 +436,27 @@ def evaluate_faithfulness(
     numbers made from the same model, settings, reviews and code are loaded
     from it instead of computed, and those computed are saved to it.
     """
-    from tqdm.auto import tqdm
-
     if not methods:
         raise ValueError("methods is empty: pass attr.explainers(model, tokenizer).")
     roles = TokenRoles.from_tokenizer(tokenizer)
     batches = text_batches(
         tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
     )
-    n, names = sum(len(b.rows) for b in batches), list(methods)
+    names = list(methods)
     grids = (tuple(fractions), tuple(curve_fractions))
-    store = _empty_store(n, len(fractions), len(names))
-    per_method = {key: {} for key in _PER_METHOD}
-    run = {
-        "inputs": inputs_fingerprint(batches),
-        "grids": grids,
-        "forward_batch_size": forward_batch_size,
-        "seed": seed,
-        "roles": [roles.mask_id, list(roles.special_ids)],
-    }
-    cached = CachedRun(as_cache(cache), "faithfulness", model, methods, run)
-    for name, arrays in cached.loaded.items():
-        for key in _PER_METHOD:
-            per_method[key][name] = arrays[key]
-    for b, text_batch in enumerate(
-        tqdm(batches, desc="faithfulness", disable=not progress)
-    ):
-        known = {
-            name: torch.from_numpy(a[f"map{b}"]) for name, a in cached.loaded.items()
-        }
-        numbers = _batch_numbers(
-            model,
-            methods,
-            text_batch.inputs,
-            roles,
-            grids,
-            (forward_batch_size, seed),
-            known,
-        )
-        _store_batch(store, per_method, numbers, text_batch.rows, n)
-        for name, scores in numbers["maps"].items():
-            cached.add(name, f"map{b}", scores.numpy())
-    for name in cached.todo:
-        cached.save(name, {key: per_method[key][name] for key in _PER_METHOD})
+    cached = _cached_run(
+        cache, model, methods, batches, grids, roles, forward_batch_size, seed
+    )
+    store, per_method = _score_batches(
+        model,
+        methods,
+        batches,
+        roles,
+        grids,
+        (forward_batch_size, seed),
+        cached,
+        progress,
+    )
     return FaithfulnessResults(
         methods=names,
         fractions=grids[0],
@@ -590,6 +466,49 @@ def evaluate_faithfulness(
         baseline=RANDOM,
         settings=_settings(batches, methods, max_length, seed),
     )
+
+
+def _score_batches(model, methods, batches, roles, grids, cfg, cached, progress):
+    """``(store, per_method)``: the tables of :class:`FaithfulnessResults`, batch
+    by batch; the numbers of the methods ``cached`` loaded are copied, their
+    maps enter the agreement, and the numbers and maps computed are saved to it."""
+    from tqdm.auto import tqdm
+
+    n = sum(len(b.rows) for b in batches)
+    store = _empty_store(n, len(grids[0]), len(methods))
+    per_method = {
+        key: {name: arrays[key] for name, arrays in cached.loaded.items()}
+        for key in _PER_METHOD
+    }
+    for b, text_batch in enumerate(
+        tqdm(batches, desc="faithfulness", disable=not progress)
+    ):
+        known = {
+            name: torch.from_numpy(a[f"map{b}"]) for name, a in cached.loaded.items()
+        }
+        numbers = _batch_numbers(
+            model, methods, text_batch.inputs, roles, grids, cfg, known
+        )
+        _store_batch(store, per_method, numbers, text_batch.rows, n)
+        for name, scores in numbers["maps"].items():
+            cached.add(name, f"map{b}", scores.numpy())
+    for name in cached.todo:
+        cached.save(name, {key: per_method[key][name] for key in _PER_METHOD})
+    return store, per_method
+
+
+def _cached_run(cache, model, methods, batches, grids, roles, forward_batch_size, seed):
+    """The :class:`~.cache.CachedRun` of one :func:`evaluate_faithfulness` call:
+    its methods' numbers loaded from ``cache`` when they were made from the same
+    model, settings, reviews (``batches``), grids, batch size, seed and roles."""
+    run = {
+        "inputs": inputs_fingerprint(batches),
+        "grids": grids,
+        "forward_batch_size": forward_batch_size,
+        "seed": seed,
+        "roles": [roles.mask_id, list(roles.special_ids)],
+    }
+    return CachedRun(as_cache(cache), "faithfulness", model, methods, run)
 
 
 #: The per-method tables of :class:`FaithfulnessResults`.

@@ -214,7 +214,9 @@ class PlausibilityResult:
     in the explained part. ``scores``: ``{method: FloatTensor [n, seq]}``
     aligned with ``encoding.inputs`` (0 at padding), so the same maps can be
     shown or fed to the faithfulness metrics. ``encoding``: the reviews as
-    encoded (``.inputs``, ``.rationale``, ``.texts``).
+    encoded (``.inputs``, ``.rationale``, ``.texts``). ``logits``: the model's
+    ``[n, labels]`` on them (what :class:`helpers.attr.StoredMaps` serves with
+    the maps, so the model need not run again).
     """
 
     ids: list[str]
@@ -233,6 +235,7 @@ class PlausibilityResult:
     scores: dict[str, torch.Tensor]
     encoding: RationaleBatch
     seed: int
+    logits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -384,13 +387,16 @@ def _result(enc: RationaleBatch, target: str, scores, seed, out) -> Plausibility
 def _predict(model, batch, labels, target: str, out: dict, rows):
     """Record the model's prediction for ``rows``; return the class to explain.
 
-    Fills ``out``'s ``predictions``, ``p_predicted`` and ``targets``; returns
-    ``None`` (explain the prediction) or ``labels`` (``target="label"``).
+    Fills ``out``'s ``logits``, ``predictions``, ``p_predicted`` and ``targets``;
+    returns ``None`` (explain the prediction) or ``labels`` (``target="label"``).
     """
     with torch.no_grad():
         logits = _logits(model, to_device(batch, model_device(model)))
     probs = logits.softmax(-1).cpu()
     pred = probs.argmax(-1)
+    if "logits" not in out:
+        out["logits"] = np.zeros((len(out["predictions"]), logits.shape[1]))
+    out["logits"][rows] = logits.cpu().numpy()
     out["predictions"][rows] = pred.numpy()
     out["p_predicted"][rows] = probs.max(-1).values.numpy()
     explain = None if target == "predicted" else labels

@@ -338,8 +338,6 @@ def sanity_check(
     builds them for the original model), reviews and code are loaded from it
     instead of computed, and those computed are saved to it.
     """
-    from tqdm.auto import tqdm
-
     roles = TokenRoles.from_tokenizer(tokenizer)
     batches = text_batches(
         tokenizer, texts, max_length=max_length, batch_size=batch_size, warn=False
@@ -350,47 +348,75 @@ def sanity_check(
     names = list(built)
     steps = randomisation_steps(model)
     labels = [label for label, _ in steps]
+    cached = _cached_run(cache, model, built, batches, labels, roles, seed)
+    out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
+    for name, arrays in cached.loaded.items():
+        out[name] = (arrays["rho"], arrays["rho_abs"], arrays["degenerate"])
+
+    if cached.todo:
+        reviews = (batches, targets, roles)
+        _fill_cascade(
+            model, built, make_methods, reviews, cached.todo, out, seed, progress
+        )
+    for name in cached.todo:
+        rho, rho_abs, degenerate = out[name]
+        cached.save(name, {"rho": rho, "rho_abs": rho_abs, "degenerate": degenerate})
+    chance = [n for n, m in built.items() if _is_chance(m)]
+    return _results(names, labels, out, chance)
+
+
+def _cached_run(cache, model, built, batches, labels, roles, seed) -> CachedRun:
+    """The :class:`~.cache.CachedRun` of one :func:`sanity_check` call: its
+    methods' correlations loaded from ``cache`` when they were made from the
+    same model, settings (``built``), reviews, steps, seed and roles."""
     run = {
         "inputs": inputs_fingerprint(batches),
         "seed": seed,
         "steps": labels,
         "roles": [roles.mask_id, list(roles.special_ids)],
     }
-    cached = CachedRun(as_cache(cache), "sanity", model, built, run)
-    out = _empty_tables(names, sum(len(b.rows) for b in batches), len(steps))
-    for name, arrays in cached.loaded.items():
-        out[name] = (arrays["rho"], arrays["rho_abs"], arrays["degenerate"])
+    return CachedRun(as_cache(cache), "sanity", model, built, run)
+
+
+def _fill_cascade(model, built, make_methods, reviews, todo, out, seed, progress):
+    """Fill ``out``'s tables of the methods ``todo`` along the cascade.
+
+    ``reviews``: ``(batches, targets, roles)``. Every map is computed for the
+    original model's classes (``targets``, one per batch) and compared with
+    the map of ``built`` (the methods of the original model); the methods of
+    step ``s`` are built with ``seed + 1000 * (s + 1)``. ``ValueError`` when
+    ``make_methods`` builds other names than ``built``'s at a step.
+    """
+    from tqdm.auto import tqdm
+
+    batches, targets, roles = reviews
 
     def maps_of(methods, m):
-        todo = {n: methods[n] for n in cached.todo}
+        chosen = {n: methods[n] for n in todo}
         return [
-            compute_maps(todo, b.inputs, t, check_finite=m is model)
+            compute_maps(chosen, b.inputs, t, check_finite=m is model)
             for b, t in zip(batches, targets, strict=True)
         ]
 
-    if cached.todo:
-        original = maps_of(built, model)
-        cascade = cascading_randomisation(model, seed=seed)
-        for s, step in enumerate(
-            tqdm(cascade, total=len(steps), desc="cascade", disable=not progress)
-        ):
-            step_methods = make_methods(step.model, seed=seed + 1000 * (s + 1))
-            if list(step_methods) != names:
-                raise ValueError(
-                    f"make_methods returned {list(step_methods)} at step "
-                    f"{step.label!r} but {names} for the original model: it must "
-                    "build the same methods."
-                )
-            maps = maps_of(step_methods, step.model)
-            for batch, before, after in zip(batches, original, maps, strict=True):
-                real = roles.real(batch.inputs)
-                for m in cached.todo:
-                    _compare(before[m], after[m], real, out[m], batch.rows, s)
-    for name in cached.todo:
-        rho, rho_abs, degenerate = out[name]
-        cached.save(name, {"rho": rho, "rho_abs": rho_abs, "degenerate": degenerate})
-    chance = [n for n, m in built.items() if _is_chance(m)]
-    return _results(names, labels, out, chance)
+    names = list(built)
+    original = maps_of(built, model)
+    cascade = cascading_randomisation(model, seed=seed)
+    n_steps = len(randomisation_steps(model))
+    for s, step in enumerate(
+        tqdm(cascade, total=n_steps, desc="cascade", disable=not progress)
+    ):
+        step_methods = make_methods(step.model, seed=seed + 1000 * (s + 1))
+        if list(step_methods) != names:
+            raise ValueError(
+                f"make_methods returned {list(step_methods)} at step "
+                f"{step.label!r} but {names} for the original model: it must "
+                "build the same methods."
+            )
+        maps = maps_of(step_methods, step.model)
+        for batch, before, after in zip(batches, original, maps, strict=True):
+            real = roles.real(batch.inputs)
+            for m in todo:
+                _compare(before[m], after[m], real, out[m], batch.rows, s)
 
 
 def _is_chance(method) -> bool:

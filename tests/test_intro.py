@@ -45,7 +45,7 @@ def _cheat_sheet() -> dict[str, str]:
 
 
 def _passes(cell: str, m: int) -> tuple[int, int]:
-    """``"*m* + 3 forward + *m* backward"`` -> (forwards, backwards) for ``m``."""
+    """``"*m* + 1 forward + *m* backward"`` -> (forwards, backwards) for ``m``."""
     cell = re.sub(r"\(.*?\)", "", cell).replace("*m*", str(m))
     counts = {"forward": 0, "backward": 0}
     for expression, kind in re.findall(r"(\d+(?: \+ \d+)*) (forward|backward)", cell):

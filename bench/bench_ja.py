@@ -10,7 +10,9 @@ epochs (process CPU time, less sensitive to a busy machine than wall time) and
 peak memory. ``--prefix`` sets e5's prefix (:func:`helpers.ja.e5.with_prefix`;
 by default the book's, :class:`helpers.ja.SentimentSettings`), ``--bf16-cache``
 or ``--no-bf16-cache`` runs the caching pass under bf16 autocast or in float32
-(``TrainSettings.bf16_cache``; by default as the book does).
+(``TrainSettings.bf16_cache``; by default as the book does), ``--bf16-train``
+or ``--no-bf16-train`` trains the top layers under bf16 autocast or in
+float32 (``TrainSettings.bf16_train``; by default as the book does).
 No test sentence is read: score the chosen setting once with
 ``python -m helpers.book.prepare``.
 
@@ -54,6 +56,7 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
         max_length=length,
         seed=args.seed,
         bf16_cache=args.bf16_cache,
+        bf16_train=args.bf16_train,
     )
     freeze_encoder(model, layers)
     start = time.process_time()
@@ -84,6 +87,7 @@ def validation_rows(args, layers: int, data: dict) -> list[dict]:
                 "layers": layers,
                 "prefix": args.prefix,
                 "bf16_cache": args.bf16_cache,
+                "bf16_train": args.bf16_train,
                 "max_length": length,
                 "lr": lr,
                 "epochs": epochs,
@@ -121,6 +125,13 @@ def main() -> None:
         default=ja.SentimentSettings().training.bf16_cache,
         help="run the frozen bottom's caching pass under bf16 autocast "
         "(default: the book's, SentimentSettings)",
+    )
+    parser.add_argument(
+        "--bf16-train",
+        action=argparse.BooleanOptionalAction,
+        default=ja.SentimentSettings().training.bf16_train,
+        help="train the top layers and the head under bf16 autocast, the "
+        "optimizer in float32 (default: the book's, SentimentSettings)",
     )
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()

@@ -213,6 +213,9 @@ def test_the_model_folder_names_every_setting_it_was_trained_with(book_data):
         ja.SentimentSettings(
             training=training.with_(bf16_cache=not training.bf16_cache)
         ),
+        ja.SentimentSettings(
+            training=training.with_(bf16_train=not training.bf16_train)
+        ),
     ]
     names = {ja.e5_sentiment_path(other).name for other in others}
     assert folder.name not in names and len(names) == len(others)

@@ -300,6 +300,35 @@ def test_the_caching_pass_runs_in_the_precision_the_settings_say(bf16_cache):
     assert same(other) < 0.95
 
 
+@pytest.mark.parametrize("bf16_train", [False, True])
+def test_training_steps_run_in_the_precision_the_settings_say(bf16_train):
+    """``bf16_train``: the top layers and the head train under bf16 autocast.
+
+    A hook on the top layer's and the head's outputs sees bf16 in every
+    training step (float32 without the setting); validation stays float32,
+    and so do the weights the optimizer updates and their gradients.
+    """
+    tokenizer, model = tiny(layers=2)
+    seen = {True: set(), False: set()}  # model.training -> output dtypes
+
+    def record(module, args, output):
+        seen[module.training].add(output.dtype)
+
+    model.classifier.register_forward_hook(record)
+    model.bert.encoder.layer[1].output.dense.register_forward_hook(record)
+    settings = TrainSettings(
+        epochs=1, batch_size=4, max_length=32, trainable_layers=1, bf16_train=bf16_train
+    )
+    train.train_classifier(
+        model, tokenizer, toy_reviews(4), toy_reviews(2, seed=1), settings
+    )
+    assert seen[True] == {torch.bfloat16 if bf16_train else torch.float32}
+    assert seen[False] == {torch.float32}
+    learned = [p for p in model.parameters() if p.requires_grad]
+    assert learned and all(p.dtype == torch.float32 for p in learned)
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in learned)
+
+
 def test_token_batches_pad_to_the_longest_review_of_each_batch():
     tokenizer, _ = tiny()
     reviews = toy_reviews(4)
@@ -998,6 +1027,7 @@ def test_a_step_the_grad_scaler_skips_does_not_advance_the_schedule():
         ({"trainable_layers": -1}, r"trainable_layers must be an integer >= 0 or None"),
         ({"cache_features": "yes"}, r"cache_features must be True or False"),
         ({"bf16_cache": 1}, r"bf16_cache must be True or False, got 1"),
+        ({"bf16_train": "no"}, r"bf16_train must be True or False, got 'no'"),
         ({"seed": 1.5}, r"seed must be an integer, got 1\.5"),
     ],
 )

@@ -76,6 +76,7 @@ def run_epoch(
     scaler=None,
     scheduler=None,
     device,
+    dtype=None,
     desc="",
 ) -> dict:
     """One pass over ``batches`` (dicts with ``labels``); trains given an optimizer.
@@ -84,7 +85,8 @@ def run_epoch(
     size of every batch (the last one may be smaller), unlike pytorch_advanced.
     ``scheduler`` (a learning-rate scheduler, optional) steps once after each
     optimizer step; a step the fp16 ``GradScaler`` skips (gradients with
-    inf/NaN) does not count.
+    inf/NaN) does not count. ``dtype`` (e.g. ``torch.bfloat16``): autocast
+    to it on any device, else the device's own autocast (none on a CPU).
     """
     num_labels = model.config.num_labels
     total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
@@ -93,7 +95,8 @@ def run_epoch(
         labels = batch["labels"]
         check_labels(labels, num_labels)
         labels = labels.to(device)
-        with torch.set_grad_enabled(optimizer is not None), autocast(device):
+        grad = torch.set_grad_enabled(optimizer is not None)
+        with grad, autocast(device, dtype):
             logits = forward(batch)
             loss = F.cross_entropy(logits.float(), labels)
         if optimizer is not None:
@@ -270,6 +273,7 @@ def _fit(model, tokenizer, train, val, settings, device, checkpoint_dir):
             scaler=scaler,
             scheduler=scheduler,
             device=device,
+            dtype=torch.bfloat16 if s.bf16_train else None,
             desc=f"{desc} train",
         )
         model.eval()
@@ -343,10 +347,12 @@ def train_classifier(
     (:mod:`helpers.train.cache`), timed as ``result.cache_seconds``, not in
     any epoch's ``seconds``. Adam (betas 0.9/0.999), cross-entropy, seeded;
     on CUDA (the default ``device`` when there is one) autocast (bf16, or
-    fp16 with a GradScaler). Each epoch that improves validation is saved to
-    ``checkpoint_dir`` (atomically, when given). The model is left in eval
-    mode with the best epoch's weights: highest validation accuracy, then
-    lowest loss; exact ties drawn at random (seeded), not by position.
+    fp16 with a GradScaler); with ``bf16_train`` the training steps run
+    under bf16 autocast on any device, the CPU included. Each epoch that
+    improves validation is saved to ``checkpoint_dir`` (atomically, when
+    given). The model is left in eval mode with the best epoch's weights:
+    highest validation accuracy, then lowest loss; exact ties drawn at random
+    (seeded), not by position.
     """
     s = TrainSettings() if settings is None else settings
     if not isinstance(s, TrainSettings):

@@ -44,6 +44,10 @@ class TrainSettings:
       CPU with bf16 instructions it took about 40 % less time in one
       measurement), else under
       the device's own (none on a CPU, :func:`helpers.train.amp.autocast`);
+    * ``bf16_train``: run the training steps' forward and backward passes
+      under bf16 autocast on every device (the optimizer and the weights it
+      updates stay float32; validation runs under the device's own autocast),
+      else under the device's own;
     * ``schedule``: ``"constant"`` (the rate ``lr`` throughout) or
       ``"linear"`` (warm-up over the first ``warmup`` of all optimizer steps,
       then linear decay to 0: ``transformers.get_linear_schedule_with_warmup``);
@@ -60,6 +64,7 @@ class TrainSettings:
     trainable_layers: int | None = 1
     cache_features: bool = True
     bf16_cache: bool = False
+    bf16_train: bool = False
     keep: str = "head"
     head: int | None = None
     schedule: str = "constant"
@@ -86,7 +91,7 @@ class TrainSettings:
                 f"trainable_layers must be an integer >= 0 or None, got {layers!r}: "
                 "pass 1 (the top layer learns), 0 (only the head) or None (all)."
             )
-        for name in ("cache_features", "bf16_cache"):
+        for name in ("cache_features", "bf16_cache", "bf16_train"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"{name} must be True or False, got {getattr(self, name)!r}."

@@ -75,8 +75,8 @@ class SentimentSettings:
     among the top 2 (2 or 4 epochs, ``lr`` 2e-4 or 1e-4), the top 3 (4
     epochs, ``lr`` 2e-4) and the top 4 (3 epochs, ``lr`` 1e-4 or 2e-4), one
     seeded run each: a bet rather than a finding, since the gaps between
-    settings were of the size a reseed can make. It takes a little over twice
-    the CPU time of the top 2 for 2 epochs, still minutes (``python -m
+    settings were of the size a reseed can make (those runs trained in
+    float32). It takes minutes (``python -m
     helpers.book.prepare`` prints the seconds it took); the chapter prints the
     test scores of the model it loads.
     """
